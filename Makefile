@@ -1,0 +1,35 @@
+# mosaicrs: `make demo` runs the whole path, `make test` runs every test.
+# Both install what they need first (scripts/setup.sh).
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+VENV ?= .venv
+PYTHON := $(CURDIR)/$(VENV)/bin/python
+export VENV
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+# tch finds libtorch in the venv's torch wheel.
+export LIBTORCH_USE_PYTORCH := 1
+export LIBTORCH_BYPASS_VERSION_CHECK := 0
+
+.PHONY: all setup lint test test-rust test-python demo bench clean
+
+all: test
+
+setup:
+	bash scripts/setup.sh
+
+lint: setup
+	cargo fmt --all -- --check
+	cargo clippy --workspace --all-targets -- -D warnings
+
+test-rust: setup
+	cargo test --workspace
+
+test-python: setup
+	$(PYTHON) -m pytest -q tests
+
+test: setup lint test-rust test-python
+
+clean:
+	cargo clean
+	rm -rf build jvm-connector/build .gradle

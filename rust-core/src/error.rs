@@ -1,0 +1,163 @@
+//! The crate's one error type.
+//!
+//! Every variant names what is wrong (the file, the column, the option) so
+//! the message alone tells a user what to fix. [`Error::category`] groups the
+//! variants for callers that map them onto their own error classes, such as
+//! the JNI bridge, which turns each category into a specific Java exception.
+
+use std::path::PathBuf;
+
+use arrow::error::ArrowError;
+
+/// Result alias used throughout the crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong in mosaicrs.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// An operating-system I/O call failed on `path`.
+    #[error("I/O error on {path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// Arrow could not encode or decode data; `context` says where.
+    #[error("{context}: {source}")]
+    Arrow {
+        context: String,
+        #[source]
+        source: ArrowError,
+    },
+
+    /// The folder has no `index.json`, so it is not a (committed) dataset.
+    #[error("no mosaicrs dataset at {path}: index.json not found (was the write committed?)")]
+    NotADataset { path: PathBuf },
+
+    /// `index.json` exists but cannot be understood.
+    #[error("invalid index {path}: {reason}")]
+    InvalidIndex { path: PathBuf, reason: String },
+
+    /// The index was written by a newer mosaicrs than this one.
+    #[error(
+        "{path}: dataset format version {found} is newer than this reader supports \
+         (up to {supported}); upgrade mosaicrs to read it"
+    )]
+    UnsupportedVersion {
+        path: PathBuf,
+        found: u32,
+        supported: u32,
+    },
+
+    /// A dataset is already at the target and the save mode does not allow replacing it.
+    #[error(
+        "a mosaicrs dataset already exists at {path}; choose save mode append, overwrite or ignore"
+    )]
+    AlreadyExists { path: PathBuf },
+
+    /// A shard listed in the index is not on disk.
+    #[error("shard {path} listed in the index is missing")]
+    MissingShard { path: PathBuf },
+
+    /// A shard's bytes are not a valid Arrow IPC file or disagree with the index.
+    #[error("corrupt shard {path}: {reason}")]
+    CorruptShard { path: PathBuf, reason: String },
+
+    /// A shard's checksum differs from the one recorded in the index.
+    #[error("checksum mismatch in shard {path}: index records {expected}, file has {actual}")]
+    ChecksumMismatch {
+        path: PathBuf,
+        expected: String,
+        actual: String,
+    },
+
+    /// Two schemas that must be equal are not (shard vs index, append vs existing).
+    #[error("schema mismatch in {path}: {detail}")]
+    SchemaMismatch { path: PathBuf, detail: String },
+
+    /// A column named by the caller does not exist.
+    #[error("column {name:?} not found; available columns: {available}")]
+    ColumnNotFound { name: String, available: String },
+
+    /// A column exists but its type cannot be used the way the caller asked.
+    #[error("column {name:?} has type {data_type}, {reason}")]
+    UnsupportedColumn {
+        name: String,
+        data_type: String,
+        reason: String,
+    },
+
+    /// A row index past the end of the dataset.
+    #[error("row {row} is out of range: the dataset has {rows} rows")]
+    RowOutOfRange { row: u64, rows: u64 },
+
+    /// A caller-supplied option or argument is invalid; the message names it.
+    #[error("invalid argument: {0}")]
+    InvalidArgument(String),
+
+    /// Loader state that does not belong to this dataset or configuration.
+    #[error("cannot resume: {0}")]
+    ResumeMismatch(String),
+
+    /// A bug or broken invariant inside mosaicrs.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+/// Coarse classes of [`Error`], for mapping onto other error systems.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorCategory {
+    /// The caller's input (arguments, options, schema, resume state) is wrong.
+    InvalidInput,
+    /// Files are missing, unreadable, corrupt, or the OS refused an operation.
+    Io,
+    /// A bug in mosaicrs.
+    Internal,
+}
+
+impl Error {
+    /// Which class of problem this is.
+    ///
+    /// ```
+    /// use mosaicrs::{Error, ErrorCategory};
+    /// let e = Error::InvalidArgument("shardSize must be positive".into());
+    /// assert_eq!(e.category(), ErrorCategory::InvalidInput);
+    /// ```
+    pub fn category(&self) -> ErrorCategory {
+        match self {
+            Error::InvalidArgument(_)
+            | Error::ColumnNotFound { .. }
+            | Error::UnsupportedColumn { .. }
+            | Error::RowOutOfRange { .. }
+            | Error::SchemaMismatch { .. }
+            | Error::AlreadyExists { .. }
+            | Error::ResumeMismatch(_) => ErrorCategory::InvalidInput,
+            Error::Io { .. }
+            | Error::NotADataset { .. }
+            | Error::InvalidIndex { .. }
+            | Error::UnsupportedVersion { .. }
+            | Error::MissingShard { .. }
+            | Error::CorruptShard { .. }
+            | Error::ChecksumMismatch { .. } => ErrorCategory::Io,
+            Error::Arrow { .. } | Error::Internal(_) => ErrorCategory::Internal,
+        }
+    }
+
+    /// Builds an [`Error::Io`] for `path`.
+    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io {
+            path: path.into(),
+            source,
+        }
+    }
+
+    /// Builds an [`Error::Arrow`] with a description of what was being done.
+    pub fn arrow(context: impl Into<String>, source: ArrowError) -> Self {
+        Error::Arrow {
+            context: context.into(),
+            source,
+        }
+    }
+}

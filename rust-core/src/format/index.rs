@@ -1,0 +1,252 @@
+//! `index.json`: the single entry point of a dataset.
+//!
+//! Readers trust only what the index lists. Writers replace it in one atomic
+//! step (temp file, fsync, rename, fsync of the folder), so a crash at any
+//! moment leaves either the previous index or the new one.
+
+use std::fs::{self, File};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use arrow::datatypes::{Schema, SchemaRef};
+use serde::{Deserialize, Serialize};
+
+use super::{
+    decode_schema, describe_schema, encode_schema, Compression, FieldSummary, FORMAT_NAME,
+    FORMAT_VERSION, INDEX_FILE, TEMP_PREFIX,
+};
+use crate::{Error, Result};
+
+/// One shard as the index records it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShardEntry {
+    /// File name relative to the dataset folder.
+    pub path: String,
+    /// Rows in the shard.
+    pub rows: u64,
+    /// Size of the file in bytes.
+    pub bytes: u64,
+    /// Number of record batches in the file.
+    pub batches: u32,
+    /// `xxh3-64:<hex>` of the whole file.
+    pub checksum: String,
+    /// Arrow IPC buffer compression used in the file.
+    pub compression: Compression,
+    /// Id of the write (Spark job) that produced the shard.
+    pub write_id: String,
+    /// Spark partition id (0 outside Spark).
+    pub partition: u32,
+    /// Spark task attempt id that wrote the shard (0 outside Spark).
+    pub task_attempt: u64,
+}
+
+/// One committed write, kept as the dataset's history.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WriteRecord {
+    pub write_id: String,
+    /// `create`, `append` or `overwrite`.
+    pub mode: String,
+    /// Rows this write added.
+    pub rows: u64,
+    /// Shards this write added.
+    pub shards: u64,
+    /// Milliseconds since the Unix epoch.
+    pub committed_at_ms: u64,
+}
+
+/// The contents of `index.json`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Index {
+    /// Always `"mosaicrs"`.
+    pub format: String,
+    /// Format version; readers refuse versions newer than [`FORMAT_VERSION`].
+    pub format_version: u32,
+    /// Tool and version that committed the index.
+    pub created_by: String,
+    /// The Arrow schema, base64 of an IPC schema message.
+    pub schema: String,
+    /// Human-readable summary of the schema's fields.
+    pub fields: Vec<FieldSummary>,
+    /// Sum of the shards' rows.
+    pub total_rows: u64,
+    /// Sum of the shards' bytes.
+    pub total_bytes: u64,
+    /// Commits that produced this dataset, oldest first.
+    pub writes: Vec<WriteRecord>,
+    /// The shards, in dataset order: global row `i` is found by walking them.
+    pub shards: Vec<ShardEntry>,
+}
+
+/// Just enough of an index to check what it is before parsing the rest.
+#[derive(Deserialize)]
+struct Probe {
+    format: Option<String>,
+    format_version: Option<u32>,
+}
+
+impl Index {
+    /// A new index over `shards` with `schema`.
+    ///
+    /// ```
+    /// use arrow::datatypes::{DataType, Field, Schema};
+    /// use mosaicrs::format::Index;
+    /// let schema = Schema::new(vec![Field::new("x", DataType::Int32, false)]);
+    /// let index = Index::new(&schema, vec![], vec![]).unwrap();
+    /// assert_eq!(index.total_rows, 0);
+    /// ```
+    pub fn new(
+        schema: &Schema,
+        shards: Vec<ShardEntry>,
+        writes: Vec<WriteRecord>,
+    ) -> Result<Self> {
+        Ok(Index {
+            format: FORMAT_NAME.to_string(),
+            format_version: FORMAT_VERSION,
+            created_by: format!("mosaicrs {}", env!("CARGO_PKG_VERSION")),
+            schema: encode_schema(schema)?,
+            fields: describe_schema(schema),
+            total_rows: shards.iter().map(|s| s.rows).sum(),
+            total_bytes: shards.iter().map(|s| s.bytes).sum(),
+            writes,
+            shards,
+        })
+    }
+
+    /// Path of the index file inside `dir`.
+    pub fn path_in(dir: &Path) -> PathBuf {
+        dir.join(INDEX_FILE)
+    }
+
+    /// True when `dir` holds a committed dataset.
+    pub fn exists_in(dir: &Path) -> bool {
+        Self::path_in(dir).is_file()
+    }
+
+    /// Reads and checks the index of the dataset in `dir`.
+    ///
+    /// Fails with [`Error::NotADataset`] when there is no index,
+    /// [`Error::UnsupportedVersion`] for a newer format, and
+    /// [`Error::InvalidIndex`] for anything malformed.
+    pub fn load(dir: &Path) -> Result<Self> {
+        let path = Self::path_in(dir);
+        let text = match fs::read(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(Error::NotADataset {
+                    path: dir.to_path_buf(),
+                })
+            }
+            Err(e) => return Err(Error::io(&path, e)),
+        };
+        Self::parse(&text, &path)
+    }
+
+    /// Parses index bytes; `path` is used in error messages only.
+    pub fn parse(text: &[u8], path: &Path) -> Result<Self> {
+        let invalid = |reason: String| Error::InvalidIndex {
+            path: path.to_path_buf(),
+            reason,
+        };
+        let probe: Probe =
+            serde_json::from_slice(text).map_err(|e| invalid(format!("not valid JSON: {e}")))?;
+        if probe.format.as_deref() != Some(FORMAT_NAME) {
+            return Err(invalid(format!(
+                "the \"format\" field is {:?}, expected {FORMAT_NAME:?}",
+                probe.format
+            )));
+        }
+        match probe.format_version {
+            None => return Err(invalid("the \"format_version\" field is missing".into())),
+            Some(v) if v > FORMAT_VERSION => {
+                return Err(Error::UnsupportedVersion {
+                    path: path.to_path_buf(),
+                    found: v,
+                    supported: FORMAT_VERSION,
+                })
+            }
+            Some(0) => return Err(invalid("format_version 0 does not exist".into())),
+            Some(_) => {}
+        }
+        let index: Index =
+            serde_json::from_slice(text).map_err(|e| invalid(format!("bad structure: {e}")))?;
+        index.check().map_err(invalid)?;
+        Ok(index)
+    }
+
+    /// Internal consistency: totals, safe shard paths, unique shards.
+    fn check(&self) -> std::result::Result<(), String> {
+        let rows: u64 = self.shards.iter().map(|s| s.rows).sum();
+        if rows != self.total_rows {
+            return Err(format!(
+                "total_rows is {} but the shards hold {rows} rows",
+                self.total_rows
+            ));
+        }
+        let mut seen = std::collections::HashSet::with_capacity(self.shards.len());
+        for shard in &self.shards {
+            let p = &shard.path;
+            if p.is_empty() || p.contains('/') || p.contains('\\') || p.starts_with('.') {
+                return Err(format!(
+                    "shard path {p:?} must be a plain file name inside the dataset folder"
+                ));
+            }
+            if !seen.insert(p.as_str()) {
+                return Err(format!("shard {p:?} is listed twice"));
+            }
+        }
+        Ok(())
+    }
+
+    /// The dataset's Arrow schema.
+    pub fn arrow_schema(&self) -> Result<SchemaRef> {
+        decode_schema(&self.schema)
+    }
+
+    /// Serialises the index (compact: indexes of 100k shards stay small).
+    pub fn to_json(&self) -> Result<Vec<u8>> {
+        serde_json::to_vec(self).map_err(|e| Error::Internal(format!("serialising index: {e}")))
+    }
+
+    /// Atomically replaces `dir/index.json` with this index.
+    ///
+    /// The bytes go to a temp file that is fsynced and renamed over the old
+    /// index; the folder is fsynced so the rename survives a crash.
+    pub fn store_atomic(&self, dir: &Path) -> Result<()> {
+        let bytes = self.to_json()?;
+        let tmp = dir.join(format!(
+            "{TEMP_PREFIX}{INDEX_FILE}-{}-{}",
+            std::process::id(),
+            unique_suffix()
+        ));
+        let target = Self::path_in(dir);
+        let result = (|| {
+            let mut f = File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
+            f.write_all(&bytes).map_err(|e| Error::io(&tmp, e))?;
+            f.sync_all().map_err(|e| Error::io(&tmp, e))?;
+            fs::rename(&tmp, &target).map_err(|e| Error::io(&target, e))?;
+            sync_dir(dir)
+        })();
+        if result.is_err() {
+            let _ = fs::remove_file(&tmp);
+        }
+        result
+    }
+}
+
+/// fsyncs a folder so that renames inside it are durable.
+pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| Error::io(dir, e))
+}
+
+/// A suffix that differs between calls in one process.
+fn unique_suffix() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos() as u64)
+        .unwrap_or(0);
+    (nanos << 16) ^ COUNTER.fetch_add(1, Ordering::Relaxed)
+}

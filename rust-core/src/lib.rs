@@ -1,0 +1,16 @@
+//! # mosaicrs
+//!
+//! Arrow IPC datasets written by Spark and streamed into training loops.
+//!
+//! A dataset is a folder of standard Arrow IPC files ("shards") plus one
+//! `index.json` that lists them; see `docs/FORMAT.md`. This crate is the one
+//! implementation of that format:
+//!
+//! - [`format`]: the index, shard names, checksums, schema encoding;
+//! - [`writer`]: shard writing and the atomic index commit;
+//! - [`reader`]: zero-copy, memory-mapped reading and verification.
+
+pub mod error;
+pub mod format;
+
+pub use error::{Error, ErrorCategory, Result};
