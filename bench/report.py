@@ -62,7 +62,7 @@ def write_table(shape: str, block: dict) -> list[str]:
     lines = _header(
         f"Write, {shape}: {block['rows']:,} rows ({block['description']})",
         ["contender", "rows/s", "best of runs (s)", "on disk", "files", "peak RSS JVM",
-         "peak RSS Python", "peak RSS total", "mosaicrs ÷ it", "÷ Parquet"],
+         "peak RSS Python", "peak RSS total", "mosaicrs ÷ it", "it ÷ Parquet"],
     )
     for w in writes:
         if not w.get("ok"):

@@ -36,8 +36,8 @@ import venvs  # noqa: E402
 from shapes import SHAPES, Shape  # noqa: E402
 
 REPO = venvs.REPO_ROOT
-JAR = REPO / "build" / "libs" / "mosaicrs-spark.jar"
-LOADER_BENCH = REPO / "target" / "release" / "mosaicrs-loader-bench"
+DEFAULT_JAR = REPO / "build" / "libs" / "mosaicrs-spark.jar"
+DEFAULT_LOADER_BENCH = REPO / "target" / "release" / "mosaicrs-loader-bench"
 BATCH_SIZES = (256, 4096)
 SHARED = "shared"
 
@@ -141,6 +141,12 @@ def interpreters(install: bool, wanted: set[str]) -> dict[str, venvs.VenvStatus]
     return found
 
 
+def shown(path: Path) -> str:
+    """`path` relative to the repository when it is inside it."""
+    path = path.resolve()
+    return str(path.relative_to(REPO)) if path.is_relative_to(REPO) else str(path)
+
+
 def failed(name: str, reason: str, **extra) -> dict:
     return {"name": name, "ok": False, "error": reason, **extra}
 
@@ -186,7 +192,7 @@ def _write_process(venv: str, writers: list[Writer], plan, py: dict, args) -> di
             f"--json={tmp.name}",
         ]
         if any(w.needs_jar for w in writers):
-            cmd.append(f"--jar={JAR}")
+            cmd.append(f"--jar={args.jar}")
         if args.smoke:
             cmd.append("--no-warmup")
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=args.timeout, cwd=REPO)
@@ -217,8 +223,8 @@ def run_writes(plan: list[tuple[Shape, int]], py: dict, args) -> dict[str, list[
         reason = None
         if py[w.venv].python is None:
             reason = f"not installed: {py[w.venv].error}"
-        elif w.needs_jar and not JAR.is_file():
-            reason = f"not built: {JAR.relative_to(REPO)} is missing (make jar)"
+        elif w.needs_jar and not args.jar.is_file():
+            reason = f"not built: {shown(args.jar)} is missing (make jar)"
         if reason:
             for shape, _ in plan:
                 results[shape.name][w.name] = failed(w.name, reason)
@@ -237,10 +243,10 @@ def run_writes(plan: list[tuple[Shape, int]], py: dict, args) -> dict[str, list[
     return ordered
 
 
-def loader_bench_cmd(shape: Shape, data: str, batch: int, seconds: float) -> list[str]:
+def loader_bench_cmd(binary: Path, shape: Shape, data: str, batch: int, args) -> list[str]:
     """Command line of the Rust loader bench binary (examples/train, mosaicrs-loader-bench)."""
     return [
-        str(LOADER_BENCH),
+        str(binary),
         "--data",
         data,
         "--batch-size",
@@ -249,7 +255,7 @@ def loader_bench_cmd(shape: Shape, data: str, batch: int, seconds: float) -> lis
     ]
 
 
-def _read_blocker(r: Reader, source: dict | None, py: dict) -> str | None:
+def _read_blocker(r: Reader, source: dict | None, py: dict, args) -> str | None:
     """Why reader `r` cannot run, or None. "not built:"/"not installed:" lead the reason."""
     if source is None or not source.get("ok"):
         why = source.get("error", "not run") if source else "not run"
@@ -258,8 +264,8 @@ def _read_blocker(r: Reader, source: dict | None, py: dict) -> str | None:
             kind = why.split(":", 1)[0]
         return f"{kind}: it reads what write '{r.reads}' makes, which did not run: {why}"
     if r.venv == "rust":
-        if not LOADER_BENCH.is_file():
-            return f"not built: {LOADER_BENCH.relative_to(REPO)} is missing"
+        if not args.loader_bench.is_file():
+            return f"not built: {shown(args.loader_bench)} is missing"
         return None
     if py[r.venv].python is None:
         return f"not installed: {py[r.venv].error}"
@@ -274,14 +280,14 @@ def run_reads(shape: Shape, writes: list[dict], py: dict, args) -> list[dict]:
         if r.name not in args.contenders:
             continue
         source = outputs.get(r.reads)
-        blocker = _read_blocker(r, source, py)
+        blocker = _read_blocker(r, source, py, args)
         for batch in args.batch_sizes:
             base = {"name": r.name, "label": r.label, "batch_size": batch, "venv": r.venv}
             if blocker:
                 results.append(failed(**base, reason=blocker))
                 continue
             if r.venv == "rust":
-                cmd = loader_bench_cmd(shape, source["output"], batch, args.seconds)
+                cmd = loader_bench_cmd(args.loader_bench, shape, source["output"], batch, args)
             else:
                 cmd = [
                     str(py[r.venv].python),
@@ -315,6 +321,9 @@ def parse_args(argv: list[str]):
     ap.add_argument("--shapes", default=",".join(SHAPES))
     all_names = [c.name for c in (*WRITERS, *READERS)]
     ap.add_argument("--contenders", default=",".join(all_names))
+    ap.add_argument("--jar", type=Path, default=DEFAULT_JAR, help="connector jar")
+    ap.add_argument("--loader-bench", type=Path, default=DEFAULT_LOADER_BENCH,
+                    help="the Rust loader bench binary")
     ap.add_argument("--no-install", action="store_true", help="never create contender venvs")
     ap.add_argument("--update-doc", action="store_true", help="rewrite BENCHMARKS.md's tables")
     ap.add_argument("--rows", type=int, default=None, help="override every shape's row count")
@@ -361,10 +370,10 @@ def main(argv: list[str]) -> int:
         },
         "venvs": {name: status.as_json() for name, status in py.items()},
         "artifacts": {
-            "connector_jar": {"path": str(JAR.relative_to(REPO)), "built": JAR.is_file()},
+            "connector_jar": {"path": shown(args.jar), "built": args.jar.is_file()},
             "loader_bench": {
-                "path": str(LOADER_BENCH.relative_to(REPO)),
-                "built": LOADER_BENCH.is_file(),
+                "path": shown(args.loader_bench),
+                "built": args.loader_bench.is_file(),
             },
         },
         "shapes": {},
