@@ -28,13 +28,6 @@ def _colour(name: str) -> str:
     return OURS if name.startswith("mosaicrs") else OTHERS
 
 
-def _mark_missing(ax, labels: list[str], values: list[float | None]) -> None:
-    for i, value in enumerate(values):
-        if value is None:
-            ax.text(0.01, i, "did not run", transform=ax.get_yaxis_transform(), va="center",
-                    fontsize=8, color="black")
-
-
 def _save(fig, path: Path) -> Path:
     fig.tight_layout()
     fig.savefig(path, dpi=DPI)
@@ -42,22 +35,41 @@ def _save(fig, path: Path) -> Path:
     return path
 
 
+def _human(v: float) -> str:
+    for unit, scale in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if v >= scale:
+            return f"{v / scale:.3g}{unit}"
+    return f"{v:.3g}"
+
+
+def _panel(ax, ys, values: list[float | None], colours, xlabel: str, fmt=None) -> None:
+    """One horizontal bar panel with the value at each bar's end."""
+    bars = ax.barh(ys, [v or 0 for v in values], color=colours)
+    for bar, v in zip(bars, values):
+        if v is None:
+            ax.text(0.01, bar.get_y() + bar.get_height() / 2, "did not run",
+                    transform=ax.get_yaxis_transform(), va="center", fontsize=8)
+        else:
+            ax.text(bar.get_width(), bar.get_y() + bar.get_height() / 2, " " + (fmt or _human)(v),
+                    va="center", fontsize=7)
+    ax.set_xlabel(xlabel, fontsize=8)
+    ax.margins(x=0.25)
+
+
 def plot_write(shape: str, block: dict, out: Path) -> Path:
     writes = block["write"]
-    labels = [w["label"] for w in writes]
-    speed = [w["rows_per_s"] if w.get("ok") else None for w in writes]
-    disk = [w["bytes_on_disk"] / 2**20 if w.get("ok") else None for w in writes]
+    ok = [w.get("ok") for w in writes]
+    speed = [w["rows_per_s"] if k else None for w, k in zip(writes, ok)]
+    disk = [w["bytes_on_disk"] / 2**20 if k else None for w, k in zip(writes, ok)]
+    rss = [w["memory"]["peak_total_rss_bytes"] / 2**30 if k else None for w, k in zip(writes, ok)]
     colours = [_colour(w["name"]) for w in writes]
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 0.45 * len(writes) + 1.3), sharey=True)
-    ys = range(len(writes))
-    ax1.barh(ys, [v or 0 for v in speed], color=colours)
-    ax1.set_yticks(list(ys), labels, fontsize=8)
-    ax1.invert_yaxis()
-    ax1.set_xlabel("rows/s (higher is better)")
-    _mark_missing(ax1, labels, speed)
-    ax2.barh(ys, [v or 0 for v in disk], color=colours)
-    ax2.set_xlabel("MiB on disk (lower is better)")
-    _mark_missing(ax2, labels, disk)
+    fig, axes = plt.subplots(1, 3, figsize=(11, 0.45 * len(writes) + 1.3), sharey=True)
+    ys = list(range(len(writes)))
+    _panel(axes[0], ys, speed, colours, "rows/s (higher is better)")
+    _panel(axes[1], ys, disk, colours, "MiB on disk (lower is better)", lambda v: f"{v:.0f}")
+    _panel(axes[2], ys, rss, colours, "peak RSS of all processes, GiB", lambda v: f"{v:.2f}")
+    axes[0].set_yticks(ys, [w["label"] for w in writes], fontsize=8)
+    axes[0].invert_yaxis()
     fig.suptitle(f"Spark write, {shape}: {block['rows']:,} rows, local[2]", fontsize=10)
     return _save(fig, out / f"write_{shape}.png")
 

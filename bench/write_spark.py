@@ -88,7 +88,6 @@ WRITERS = {
     "parquet": _write_parquet("snappy"),
     "parquet-none": _write_parquet("none"),
     "mds": _write_mds(None),
-    "mds-zstd": _write_mds("zstd"),
     "hf-datasets": _write_hf,
 }
 
