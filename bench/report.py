@@ -18,7 +18,9 @@ READ_REF = "mosaicrs-loader"
 
 
 def mib(n: float | None) -> str:
-    return "—" if n is None else f"{n / 2**20:,.0f} MiB"
+    if n is None:
+        return "—"
+    return f"{n / 2**20:,.2f} MiB" if n < 10 * 2**20 else f"{n / 2**20:,.0f} MiB"
 
 
 def rate(n: float | None) -> str:
@@ -103,34 +105,50 @@ def read_table(shape: str, block: dict) -> list[str]:
     return lines + [""] + _failures(reads)
 
 
+def _peak(entry: dict) -> float:
+    return entry["memory"]["peak_total_rss_bytes"]
+
+
+# (what, figure, higher is better, how to print it) for each side.
+WRITE_METRICS = [
+    ("rows/s", lambda e: e["rows_per_s"], True, rate),
+    ("bytes on disk", lambda e: e["bytes_on_disk"], False, mib),
+    ("peak RSS", _peak, False, mib),
+]
+READ_METRICS = [
+    ("batches/s", lambda e: e["batches_per_s"], True, rate),
+    ("time to first batch", lambda e: e["time_to_first_batch_s"], False, lambda v: f"{v:.2f} s"),
+    ("peak RSS", _peak, False, mib),
+]
+
+
+def _lost(where: str, ours: dict, theirs: dict, metrics) -> list[str]:
+    out = []
+    for what, figure, higher, show in metrics:
+        a, b = figure(ours), figure(theirs)
+        if (b > a) if higher else (b < a):
+            out.append(
+                f"- {where}: {theirs['label']} beats mosaicrs on {what} "
+                f"({show(b)} against {show(a)})"
+            )
+    return out
+
+
 def losses(doc: dict) -> list[str]:
-    """Every comparison that mosaicrs loses, in words."""
+    """Every figure on which a contender beats mosaicrs, in words."""
     out = []
     for shape, block in doc["shapes"].items():
-        writes = {w["name"]: w for w in block["write"] if w.get("ok")}
-        ours = writes.get(WRITE_REF)
-        if ours:
-            for name, w in writes.items():
-                if name != WRITE_REF and w["rows_per_s"] > ours["rows_per_s"]:
-                    out.append(
-                        f"- write, {shape}: {w['label']} is faster "
-                        f"({ours['rows_per_s'] / w['rows_per_s']:.2f}× of its rows/s)"
-                    )
-            for name, w in writes.items():
-                if name != WRITE_REF and w["bytes_on_disk"] < ours["bytes_on_disk"]:
-                    out.append(
-                        f"- disk, {shape}: {w['label']} is smaller "
-                        f"({mib(w['bytes_on_disk'])} against {mib(ours['bytes_on_disk'])})"
-                    )
+        ok = [w for w in block["write"] if w.get("ok")]
+        ours = next((w for w in ok if w["name"] == WRITE_REF), None)
+        for w in ok:
+            if ours and not w["name"].startswith("mosaicrs"):
+                out += _lost(f"write, {shape}", ours, w, WRITE_METRICS)
         reads = [r for r in block["read"] if r.get("ok")]
         mine = {r["batch_size"]: r for r in reads if r["name"] == READ_REF}
         for r in reads:
             m = mine.get(r["batch_size"])
-            if m and r["name"] != READ_REF and r["batches_per_s"] > m["batches_per_s"]:
-                out.append(
-                    f"- read, {shape}, B={r['batch_size']}: {r['label']} is faster "
-                    f"({m['batches_per_s'] / r['batches_per_s']:.2f}× of its batches/s)"
-                )
+            if m and r["name"] != READ_REF:
+                out += _lost(f"read, {shape}, B={r['batch_size']}", m, r, READ_METRICS)
     return out
 
 
