@@ -39,12 +39,12 @@ SEED = 1234
 
 
 def load_parquet(path: Path, shape: Shape):
-    """Features [N, F] float32 and labels [N] int32 from a Parquet folder, via pyarrow."""
+    """Features [N, F] float32 and labels [N] int64 from a Parquet folder, via pyarrow."""
     import numpy as np
     import pyarrow.parquet as pq
 
     table = pq.read_table(path, columns=[*shape.feature_columns, shape.label])
-    labels = table[shape.label].to_numpy().astype(np.int32, copy=False)
+    labels = table[shape.label].to_numpy().astype(np.int64, copy=False)
     if shape.is_array:
         emb = table["emb"].combine_chunks()
         feats = emb.flatten().to_numpy().reshape(len(emb), shape.width)
@@ -70,7 +70,7 @@ def memcpy(path: Path, shape: Shape, batch: int):
 
     feats, labels = load_parquet(path, shape)
     out_x = np.empty((batch, shape.width), dtype=np.float32)
-    out_y = np.empty(batch, dtype=np.int32)
+    out_y = np.empty(batch, dtype=np.int64)
     while True:
         for start in range(0, len(labels), batch):
             n = min(batch, len(labels) - start)

@@ -58,7 +58,7 @@ def _write_parquet(compression: str):
 
 
 def _mds_columns(shape: Shape) -> dict[str, str]:
-    cols = {"id": "int64", shape.label: "int32"}
+    cols = {shape.label: "int64"}
     if shape.is_array:
         cols["emb"] = "ndarray:float32"
     else:
