@@ -306,6 +306,13 @@ def loader_bench_cmd(binary: Path, shape: Shape, data: str, batch: int, args) ->
     ]
 
 
+def torch_lib_env() -> dict:
+    """LD_LIBRARY_PATH with the shared venv's libtorch, which the tch binaries link."""
+    libs = sorted((REPO / ".venv" / "lib").glob("python3*/site-packages/torch/lib"))
+    paths = [str(p) for p in libs] + [os.environ.get("LD_LIBRARY_PATH", "")]
+    return {"LD_LIBRARY_PATH": ":".join(p for p in paths if p)}
+
+
 def _read_blocker(r: Reader, source: dict | None, py: dict, args) -> str | None:
     """Why reader `r` cannot run, or None. "not built:"/"not installed:" lead the reason."""
     if source is None or not source.get("ok"):
@@ -349,7 +356,8 @@ def run_reads(shape: Shape, writes: list[dict], py: dict, args) -> list[dict]:
                     f"--batch-size={batch}",
                     f"--seconds={args.seconds}",
                 ]
-            doc, err = run_json(cmd, timeout=args.seconds + args.timeout_read)
+            env = torch_lib_env() if r.venv == "rust" else None
+            doc, err = run_json(cmd, timeout=args.seconds + args.timeout_read, env=env)
             if doc is None:
                 results.append(failed(**base, reason=err))
                 log(f"{shape.name}: read {r.name} B={batch} FAILED: {err}")
