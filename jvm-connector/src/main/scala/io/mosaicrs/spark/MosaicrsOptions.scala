@@ -40,7 +40,7 @@ object MosaicrsOptions {
 
   /**
    * Set by the connector on its own inner V2 write (see [[MosaicrsDataSource]]):
-   * the save mode the user asked for. Users may not set it.
+   * the save mode the user asked for.
    */
   private[spark] val SaveModeKey = "__mosaicrs_save_mode"
 
@@ -55,10 +55,9 @@ object MosaicrsOptions {
   /**
    * Parses the options Spark passes to the connector (keys case-insensitive).
    *
-   * @param internal true for the connector's own inner write, which carries [[SaveModeKey]]
    * @throws MosaicrsInvalidInputException naming the option for an unknown key or bad value
    */
-  def parse(options: Map[String, String], internal: Boolean = false): MosaicrsOptions = {
+  def parse(options: Map[String, String]): MosaicrsOptions = {
     val byKey = options.map { case (k, v) => k.toLowerCase(Locale.ROOT) -> v }
     options.keys.foreach { key =>
       val lower = key.toLowerCase(Locale.ROOT)
@@ -66,10 +65,6 @@ object MosaicrsOptions {
         throw new MosaicrsInvalidInputException(
           "mosaicrs does not support partitionBy or clusterBy: a dataset is one folder of " +
             "shards listed in one index; write each part to its own path instead")
-      } else if (lower == SaveModeKey && !internal) {
-        throw new MosaicrsInvalidInputException(
-          s"option '$key' is reserved for the mosaicrs connector itself; use .mode(...) " +
-            "to choose the save mode")
       } else if (lower != PathKey && lower != SaveModeKey &&
         !UserKeys.exists(_.toLowerCase(Locale.ROOT) == lower)) {
         throw new MosaicrsInvalidInputException(

@@ -20,7 +20,7 @@ final class MosaicrsWriteBuilder(info: LogicalWriteInfo) extends SupportsTruncat
   }
 
   override def build(): Write = {
-    val options = MosaicrsOptions.parse(info.options.asCaseSensitiveMap.asScala.toMap, internal = true)
+    val options = MosaicrsOptions.parse(info.options.asCaseSensitiveMap.asScala.toMap)
     val requested = Option(info.options.get(MosaicrsOptions.SaveModeKey)).getOrElse {
       throw new MosaicrsInternalException("the inner mosaicrs write has no save mode")
     }
