@@ -3,6 +3,8 @@
 import os
 
 import pytest
+from py4j.protocol import Py4JJavaError
+from pyspark.errors import IllegalArgumentException
 from pyspark.sql import functions as F
 
 from .conftest import job_group, jobs_run_in_group, load_index, stray_files
@@ -62,8 +64,10 @@ def test_append_with_another_schema_fails_before_any_task(spark, tmp_path):
     before = snapshot(out)
 
     other = frame(spark, 100, 200).withColumn("label", F.col("label").cast("string"))
+    # The native library's SchemaMismatch arrives as MosaicrsInvalidInputException,
+    # an IllegalArgumentException.
     with job_group(spark, "append-mismatch"), \
-            pytest.raises(Exception, match="cannot append") as failure:
+            pytest.raises(IllegalArgumentException, match="cannot append") as failure:
         other.write.format("mosaicrs").mode("append").save(str(out))
     assert "label" in str(failure.value)
     assert jobs_run_in_group(spark, "append-mismatch") == []
@@ -99,3 +103,15 @@ def test_ignore_keeps_an_existing_dataset_and_writes_a_new_one(spark, tmp_path):
     fresh = tmp_path / "fresh"
     frame(spark, 0, 70).write.format("mosaicrs").mode("ignore").save(str(fresh))
     assert_dataset_equals(frame(spark, 0, 70), fresh)
+
+
+def test_append_to_a_corrupt_index_is_an_io_error_naming_the_file(spark, tmp_path):
+    out = tmp_path / "ds"
+    frame(spark, 0, 10).write.format("mosaicrs").save(str(out))
+    (out / "index.json").write_text("{not json")
+
+    with pytest.raises(Py4JJavaError) as failure:
+        frame(spark, 10, 20).write.format("mosaicrs").mode("append").save(str(out))
+    message = str(failure.value)
+    assert "io.mosaicrs.spark.jni.MosaicrsIOException" in message
+    assert f"invalid index {out / 'index.json'}" in message
