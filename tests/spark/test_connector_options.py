@@ -71,3 +71,7 @@ def test_partition_by_and_remote_paths_are_refused(spark, tmp_path):
         df.write.format("mosaicrs").save("hdfs://namenode/data")
     with pytest.raises(Exception, match="needs a path"):
         df.write.format("mosaicrs").save()
+    a_file = tmp_path / "file.txt"
+    a_file.write_text("not a folder")
+    with pytest.raises(Exception, match="is a file; a dataset is a folder"):
+        df.write.format("mosaicrs").save(str(a_file))

@@ -26,8 +26,18 @@ final class MosaicrsDataWriter(job: MosaicrsWriteJob, partition: Int, taskAttemp
   private val native = NativeShardWriter.open(job, partition, taskAttempt)
   private val allocator: BufferAllocator =
     rootAllocator.newChildAllocator(s"mosaicrs-task-$taskAttempt", 0, Long.MaxValue)
-  private val root = VectorSchemaRoot.create(SparkInternals.toArrowSchema(job.sparkSchema), allocator)
-  private val rows = SparkInternals.rowWriter(root)
+  private val (root, rows) =
+    try {
+      val vectors =
+        VectorSchemaRoot.create(SparkInternals.toArrowSchema(job.sparkSchema), allocator)
+      (vectors, SparkInternals.rowWriter(vectors))
+    } catch {
+      case e: Throwable =>
+        // Spark gets no writer to close: release what exists already.
+        allocator.close()
+        native.abort()
+        throw e
+    }
   private var pending = 0
   private var written = 0L
   private var closed = false

@@ -124,6 +124,11 @@ object MosaicrsOptions {
     } else {
       text
     }
-    new File(local).getAbsoluteFile.toPath.normalize.toString
+    val folder = new File(local).getAbsoluteFile.toPath.normalize.toFile
+    if (folder.exists && !folder.isDirectory) {
+      throw new MosaicrsInvalidInputException(
+        s"mosaicrs path $folder is a file; a dataset is a folder")
+    }
+    folder.toString
   }
 }
