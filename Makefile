@@ -25,10 +25,23 @@ lint: setup
 test-rust: setup
 	cargo test --workspace
 
-test-python: setup
+test-python: setup jar
 	$(PYTHON) -m pytest -q tests
 
 test: setup lint test-rust test-python
+
+# --- Spark connector (issue 3) -------------------------------------------
+# `make jar`: build/libs/mosaicrs-spark.jar (connector + native library) and
+# build/libs/mosaicrs-examples.jar, with Gradle (it runs cargo itself).
+# `make bench-connector`: Spark write rows/s, mosaicrs vs Parquet.
+.PHONY: jar bench-connector
+
+jar: setup
+	gradle --quiet jar
+
+bench-connector: jar
+	$(PYTHON) bench/connector_write_bench.py
+# --- end Spark connector ---------------------------------------------------
 
 clean:
 	cargo clean
@@ -40,12 +53,12 @@ clean:
 # `make bench-smoke` is the same suite on tiny data without installing anything.
 BENCH_ARGS ?=
 .PHONY: bench-venvs bench-smoke
-bench: setup
+bench: setup jar
 	$(PYTHON) bench/run.py --update-doc $(BENCH_ARGS)
 
 bench-venvs: setup
 	$(PYTHON) bench/venvs.py
 
-bench-smoke: setup
+bench-smoke: setup jar
 	$(PYTHON) bench/run.py --smoke --no-install $(BENCH_ARGS)
 # --- end bench ------------------------------------------------------------------------------
