@@ -4,9 +4,10 @@ Runs in whichever venv holds the contender's package (the shared .venv for mosai
 Parquet, `.venvs/streaming` for MDS, `.venvs/hf` for Hugging Face datasets); each needs
 pyspark. In one process the shape's DataFrame is generated, cached and counted, then
 every contender named on the command line writes it: first a warm-up write of a small
-slice (JIT, class loading, codegen), then `--reps` timed writes of all rows. The RSS of
-the whole process tree (this Python driver, the JVM that is driver and executor in
-local mode, PySpark's Python workers) is sampled during each timed write.
+slice each (JIT, class loading, codegen), then `--reps` rounds in which each writes
+all rows once, timed. The RSS of the whole process tree (this Python driver, the JVM
+that is driver and executor in local mode, PySpark's Python workers) is sampled during
+each timed write.
 
 Writes one JSON document: {"session_s", "shapes": {NAME: {"cache_s", "contenders":
 [{name, ok, rows, seconds[], best_s, rows_per_s, bytes_on_disk, files, memory, output},
@@ -114,47 +115,74 @@ def spark_session(jar: str | None, app: str):
     return spark
 
 
-def run_contender(name, df, shape, rows, warm_df, work: Path, reps: int) -> dict:
-    """Warm up (unless `warm_df` is None), then time `reps` full writes; keep the last
-    output for the read side."""
-    writer = WRITERS[name]
-    result: dict = {"name": name, "rows": rows, "ok": False}
-    warm_out = work / f"{name}.warmup"
-    out = work / name
-    try:
-        if warm_df is not None:
+class Contender:
+    """One writer's runs on one shape; a failure is kept as a result, not raised."""
+
+    def __init__(self, name: str, shape: Shape, rows: int, work: Path) -> None:
+        self.name, self.shape, self.rows = name, shape, rows
+        self.writer = WRITERS[name]
+        self.out = work / name
+        self.seconds: list[float] = []
+        self.memories: list[dict] = []
+        self.error: dict | None = None
+
+    def _guard(self, step) -> None:
+        if self.error is not None:
+            return
+        try:
+            step()
+        except Exception as exc:  # a contender's failure is a result, not the suite's end
+            self.error = {
+                "error": f"{type(exc).__name__}: {exc}".strip()[:2000],
+                "traceback": traceback.format_exc()[-4000:],
+            }
+            print(f"bench: write {self.name} failed: {self.error['error']}", file=sys.stderr)
+
+    def warm_up(self, warm_df) -> None:
+        """One untimed write of a small slice: JIT, class loading, codegen, imports."""
+
+        def step():
+            warm_out = self.out.with_name(self.name + ".warmup")
             shutil.rmtree(warm_out, ignore_errors=True)
-            writer(warm_df, warm_out, shape)
+            self.writer(warm_df, warm_out, self.shape)
             shutil.rmtree(warm_out, ignore_errors=True)
-        seconds, memories = [], []
-        for _ in range(reps):
-            if seconds and seconds[0] > SLOW_S:
-                break  # a slow contender's first run is long enough to stand alone
-            shutil.rmtree(out, ignore_errors=True)
+
+        self._guard(step)
+
+    def timed_run(self, df) -> None:
+        """One timed write of every row, RSS sampled; the output stays for the read side."""
+        if self.seconds and self.seconds[0] > SLOW_S:
+            return  # a slow contender's first run is long enough to stand alone
+
+        def step():
+            shutil.rmtree(self.out, ignore_errors=True)
             with procmem.PeakSampler() as sampler:
                 started = time.perf_counter()
-                reported = writer(df, out, shape)
-                seconds.append(time.perf_counter() - started)
-            if reported is not None and reported != rows:
-                raise RuntimeError(f"{name} reports {reported} rows written, expected {rows}")
-            memories.append(sampler.result())
-        best = min(range(len(seconds)), key=lambda i: seconds[i])
-        size, files = dir_size(out)
-        result.update(
-            ok=True,
-            seconds=seconds,
-            best_s=seconds[best],
-            rows_per_s=rows / seconds[best],
-            bytes_on_disk=size,
-            files=files,
-            memory=max(memories, key=lambda m: m["peak_total_rss_bytes"]),
-            output=str(out),
-        )
-    except Exception as exc:  # a contender's failure is a result, not the suite's end
-        result["error"] = f"{type(exc).__name__}: {exc}".strip()[:2000]
-        result["traceback"] = traceback.format_exc()[-4000:]
-        print(f"bench: write {name} failed: {result['error']}", file=sys.stderr)
-    return result
+                reported = self.writer(df, self.out, self.shape)
+                self.seconds.append(time.perf_counter() - started)
+            if reported is not None and reported != self.rows:
+                raise RuntimeError(f"reports {reported} rows written, expected {self.rows}")
+            self.memories.append(sampler.result())
+
+        self._guard(step)
+
+    def result(self) -> dict:
+        base = {"name": self.name, "rows": self.rows, "ok": False}
+        if self.error is not None:
+            return {**base, **self.error}
+        best = min(self.seconds)
+        size, files = dir_size(self.out)
+        return {
+            **base,
+            "ok": True,
+            "seconds": self.seconds,
+            "best_s": best,
+            "rows_per_s": self.rows / best,
+            "bytes_on_disk": size,
+            "files": files,
+            "memory": max(self.memories, key=lambda m: m["peak_total_rss_bytes"]),
+            "output": str(self.out),
+        }
 
 
 def shape_arg(text: str) -> tuple[Shape, int]:
@@ -173,15 +201,22 @@ def write_shape(spark, shape: Shape, rows: int, names: list[str], work: Path, ar
     cache_s = time.perf_counter() - started
     if counted != rows:
         raise SystemExit(f"generated {counted} rows, expected {rows}")
-    warm_df = None if args.no_warmup else df.limit(max(1, min(rows // 20, 20_000)))
     print(f"bench: {shape.name}: {counted:,} rows cached in {cache_s:.1f} s", file=sys.stderr)
-    results = []
-    for name in names:
-        r = run_contender(name, df, shape, counted, warm_df, work / shape.name, args.reps)
-        results.append(r)
+    contenders = [Contender(name, shape, counted, work / shape.name) for name in names]
+    if not args.no_warmup:
+        warm_df = df.limit(max(1, min(rows // 20, 20_000)))
+        for c in contenders:
+            c.warm_up(warm_df)
+    # Runs alternate between contenders, so a slow spell on the shared machine
+    # does not fall on one contender's runs only.
+    for _ in range(args.reps):
+        for c in contenders:
+            c.timed_run(df)
+    results = [c.result() for c in contenders]
+    for r in results:
         if r["ok"]:
             print(
-                f"bench: {shape.name}: write {name}: {r['rows_per_s']:,.0f} rows/s, "
+                f"bench: {shape.name}: write {r['name']}: {r['rows_per_s']:,.0f} rows/s, "
                 f"{r['bytes_on_disk'] / 2**20:.1f} MiB",
                 file=sys.stderr,
             )

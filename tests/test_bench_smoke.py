@@ -11,15 +11,18 @@ their artifacts are built.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import subprocess
 import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
+# bench/run.py imports its siblings (procmem, report, venvs, shapes) by name.
 sys.path.insert(0, str(REPO / "bench"))
-
-import run as bench_run  # noqa: E402
+_spec = importlib.util.spec_from_file_location("bench_run", REPO / "bench" / "run.py")
+bench_run = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(bench_run)
 
 ALWAYS_WRITE = {"parquet", "parquet-none"}
 ALWAYS_READ = {"numpy-gather", "memcpy", "torch-parquet", "torch-parquet-batched"}
