@@ -22,6 +22,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "bench"))
 _spec = importlib.util.spec_from_file_location("bench_run", REPO / "bench" / "run.py")
 bench_run = importlib.util.module_from_spec(_spec)
+sys.modules["bench_run"] = bench_run  # its dataclasses look their module up there
 _spec.loader.exec_module(bench_run)
 
 ALWAYS_WRITE = {"parquet", "parquet-none"}
