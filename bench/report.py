@@ -20,7 +20,9 @@ READ_REF = "mosaicrs-loader"
 def mib(n: float | None) -> str:
     if n is None:
         return "—"
-    return f"{n / 2**20:,.2f} MiB" if n < 10 * 2**20 else f"{n / 2**20:,.0f} MiB"
+    if n < 10 * 2**20:
+        return f"{n / 2**20:,.2f} MiB"
+    return f"{n / 2**20:,.1f} MiB" if n < 1000 * 2**20 else f"{n / 2**20:,.0f} MiB"
 
 
 def rate(n: float | None) -> str:

@@ -178,7 +178,8 @@ def run_json(cmd: list[str], timeout: float, env: dict | None = None) -> tuple[d
             out, err = proc.communicate()
             return None, f"timed out after {timeout:.0f} s: {tail(err, 4)}"
     if proc.returncode != 0:
-        return None, f"exit {proc.returncode}: {tail(err)}"
+        said = [line for line in err.splitlines() if "Error" in line]
+        return None, f"exit {proc.returncode}: {said[-1] if said else tail(err)}"
     doc = parse_json(out)
     if doc is None:
         return None, f"printed no JSON: {tail(out + err)}"
@@ -310,7 +311,8 @@ def torch_lib_env() -> dict:
     """LD_LIBRARY_PATH with the shared venv's libtorch, which the tch binaries link."""
     libs = sorted((REPO / ".venv" / "lib").glob("python3*/site-packages/torch/lib"))
     paths = [str(p) for p in libs] + [os.environ.get("LD_LIBRARY_PATH", "")]
-    return {"LD_LIBRARY_PATH": ":".join(p for p in paths if p)}
+    # No backtrace: the error line itself is what the results should carry.
+    return {"LD_LIBRARY_PATH": ":".join(p for p in paths if p), "RUST_BACKTRACE": "0"}
 
 
 def _read_blocker(r: Reader, source: dict | None, py: dict, args) -> str | None:

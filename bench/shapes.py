@@ -47,14 +47,14 @@ SHAPES = {
     "tabular": Shape(
         "tabular",
         rows=2_000_000,
-        smoke_rows=4_000,
+        smoke_rows=10_000,  # two full batches of 4096: the loader bench drops a partial one
         description="16 float columns f0..f15, label bigint",
         feature_columns=tuple(f"f{i}" for i in range(FEATURES)),
     ),
     "embedding": Shape(
         "embedding",
         rows=300_000,
-        smoke_rows=2_000,
+        smoke_rows=10_000,
         description=f"emb array<float> of {EMBED_DIM}, label bigint",
         feature_columns=("emb",),
     ),
