@@ -12,5 +12,7 @@
 
 pub mod error;
 pub mod format;
+pub mod reader;
+pub mod writer;
 
 pub use error::{Error, ErrorCategory, Result};

@@ -94,11 +94,7 @@ impl Index {
     /// let index = Index::new(&schema, vec![], vec![]).unwrap();
     /// assert_eq!(index.total_rows, 0);
     /// ```
-    pub fn new(
-        schema: &Schema,
-        shards: Vec<ShardEntry>,
-        writes: Vec<WriteRecord>,
-    ) -> Result<Self> {
+    pub fn new(schema: &Schema, shards: Vec<ShardEntry>, writes: Vec<WriteRecord>) -> Result<Self> {
         Ok(Index {
             format: FORMAT_NAME.to_string(),
             format_version: FORMAT_VERSION,

@@ -13,7 +13,7 @@ pub use checksum::{Checksum, ChecksumWriter, CHECKSUM_ALGORITHM};
 pub(crate) use index::sync_dir;
 pub use index::{Index, ShardEntry, WriteRecord};
 pub use naming::{is_temp_name, ShardName, TEMP_PREFIX};
-pub use schema::{decode_schema, describe_schema, encode_schema, FieldSummary};
+pub use schema::{decode_schema, describe_schema, encode_schema, schema_difference, FieldSummary};
 
 /// The format version this build writes, and the newest it reads.
 pub const FORMAT_VERSION: u32 = 1;

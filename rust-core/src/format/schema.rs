@@ -66,3 +66,58 @@ pub fn describe_schema(schema: &Schema) -> Vec<FieldSummary> {
         })
         .collect()
 }
+
+/// Describes the first difference between two schemas, or `None` if their
+/// fields agree (names, types, nullability; metadata is ignored).
+///
+/// ```
+/// use arrow::datatypes::{DataType, Field, Schema};
+/// use mosaicrs::format::schema_difference;
+/// let a = Schema::new(vec![Field::new("x", DataType::Int64, true)]);
+/// let b = Schema::new(vec![Field::new("x", DataType::Int32, true)]);
+/// assert!(schema_difference(&a, &b).unwrap().contains("\"x\""));
+/// assert!(schema_difference(&a, &a).is_none());
+/// ```
+pub fn schema_difference(expected: &Schema, actual: &Schema) -> Option<String> {
+    let names = |s: &Schema| {
+        s.fields()
+            .iter()
+            .map(|f| f.name().as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    if expected.fields().len() != actual.fields().len() {
+        return Some(format!(
+            "expected columns [{}], found [{}]",
+            names(expected),
+            names(actual)
+        ));
+    }
+    for (e, a) in expected.fields().iter().zip(actual.fields().iter()) {
+        if e.name() != a.name() {
+            return Some(format!(
+                "expected columns [{}], found [{}]",
+                names(expected),
+                names(actual)
+            ));
+        }
+        if !e.data_type().equals_datatype(a.data_type()) {
+            return Some(format!(
+                "column {:?}: expected type {}, found {}",
+                e.name(),
+                e.data_type(),
+                a.data_type()
+            ));
+        }
+        if e.is_nullable() != a.is_nullable() {
+            let word = |n: bool| if n { "nullable" } else { "non-nullable" };
+            return Some(format!(
+                "column {:?}: expected {}, found {}",
+                e.name(),
+                word(e.is_nullable()),
+                word(a.is_nullable())
+            ));
+        }
+    }
+    None
+}

@@ -1,0 +1,258 @@
+//! A whole dataset: the index plus every shard, mapped.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use arrow::array::ArrayRef;
+use arrow::compute::{concat_batches, interleave};
+use arrow::datatypes::SchemaRef;
+use arrow::record_batch::RecordBatch;
+
+use super::Shard;
+use crate::format::Index;
+use crate::{Error, Result};
+
+/// Where a global row lives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RowLocation {
+    /// Position of the shard in the index.
+    pub shard: usize,
+    /// Record batch within the shard.
+    pub batch: usize,
+    /// Row within the record batch.
+    pub offset: usize,
+}
+
+/// An open dataset. Cheap to share across threads behind an `Arc`.
+pub struct Dataset {
+    path: PathBuf,
+    index: Index,
+    schema: SchemaRef,
+    shards: Vec<Shard>,
+    /// First global row of each shard, then the total.
+    row_offsets: Vec<u64>,
+}
+
+impl Dataset {
+    /// Opens the dataset in `path`: reads the index, maps every shard and
+    /// checks each one's size, magic, schema and row count against the index.
+    /// Checksums are not read here; see [`Dataset::verify`].
+    pub fn open(path: impl AsRef<Path>) -> Result<Self> {
+        let path = path.as_ref().to_path_buf();
+        let index = Index::load(&path)?;
+        let schema = index.arrow_schema().map_err(|e| Error::InvalidIndex {
+            path: Index::path_in(&path),
+            reason: format!("schema: {e}"),
+        })?;
+        let shards = index
+            .shards
+            .iter()
+            .map(|entry| Shard::open(&path, entry, &schema))
+            .collect::<Result<Vec<_>>>()?;
+        let mut row_offsets = Vec::with_capacity(shards.len() + 1);
+        row_offsets.push(0);
+        let mut total = 0;
+        for shard in &shards {
+            total += shard.num_rows();
+            row_offsets.push(total);
+        }
+        Ok(Dataset {
+            path,
+            index,
+            schema,
+            shards,
+            row_offsets,
+        })
+    }
+
+    /// The dataset folder.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The parsed index.
+    pub fn index(&self) -> &Index {
+        &self.index
+    }
+
+    /// The Arrow schema of every batch.
+    pub fn schema(&self) -> SchemaRef {
+        Arc::clone(&self.schema)
+    }
+
+    /// Total rows.
+    pub fn num_rows(&self) -> u64 {
+        self.index.total_rows
+    }
+
+    /// Number of shards.
+    pub fn num_shards(&self) -> usize {
+        self.shards.len()
+    }
+
+    /// The mapped shards, in index order.
+    pub fn shards(&self) -> &[Shard] {
+        &self.shards
+    }
+
+    /// First global row of each shard, then the total row count.
+    pub fn shard_row_offsets(&self) -> &[u64] {
+        &self.row_offsets
+    }
+
+    /// Positions of the named columns, or [`Error::ColumnNotFound`].
+    pub fn column_indices(&self, columns: &[&str]) -> Result<Vec<usize>> {
+        columns
+            .iter()
+            .map(|name| {
+                self.schema
+                    .index_of(name)
+                    .map_err(|_| Error::ColumnNotFound {
+                        name: name.to_string(),
+                        available: self
+                            .schema
+                            .fields()
+                            .iter()
+                            .map(|f| f.name().as_str())
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                    })
+            })
+            .collect()
+    }
+
+    /// Record batch `batch` of shard `shard` (zero-copy for uncompressed shards).
+    pub fn record_batch(&self, shard: usize, batch: usize) -> Result<RecordBatch> {
+        self.shards
+            .get(shard)
+            .ok_or_else(|| Error::Internal(format!("shard {shard} does not exist")))?
+            .batch(batch)
+    }
+
+    /// Every record batch in dataset order.
+    pub fn batches(&self) -> impl Iterator<Item = Result<RecordBatch>> + '_ {
+        self.shards
+            .iter()
+            .flat_map(|shard| (0..shard.num_batches()).map(move |b| shard.batch(b)))
+    }
+
+    /// Every record batch in dataset order, with only the named columns.
+    pub fn batches_projected(
+        &self,
+        columns: &[&str],
+    ) -> Result<impl Iterator<Item = Result<RecordBatch>> + '_> {
+        let indices = self.column_indices(columns)?;
+        Ok(self.batches().map(move |batch| {
+            batch?
+                .project(&indices)
+                .map_err(|e| Error::arrow("projecting columns", e))
+        }))
+    }
+
+    /// Finds the shard, batch and offset of global row `row`.
+    pub fn locate(&self, row: u64) -> Result<RowLocation> {
+        if row >= self.num_rows() {
+            return Err(Error::RowOutOfRange {
+                row,
+                rows: self.num_rows(),
+            });
+        }
+        // The last shard whose first row is <= row; empty shards are skipped
+        // because partition_point lands after them.
+        let shard = self.row_offsets.partition_point(|&start| start <= row) - 1;
+        let within = row - self.row_offsets[shard];
+        let offsets = self.shards[shard].batch_row_offsets();
+        let batch = offsets.partition_point(|&start| start <= within) - 1;
+        Ok(RowLocation {
+            shard,
+            batch,
+            offset: (within - offsets[batch]) as usize,
+        })
+    }
+
+    /// Global row `row` as a one-row batch.
+    pub fn row(&self, row: u64) -> Result<RecordBatch> {
+        let loc = self.locate(row)?;
+        Ok(self
+            .record_batch(loc.shard, loc.batch)?
+            .slice(loc.offset, 1))
+    }
+
+    /// Rows `start..start + len` as one batch (copied only when the range
+    /// spans record batches).
+    pub fn slice(&self, start: u64, len: u64) -> Result<RecordBatch> {
+        let end = start.checked_add(len).ok_or(Error::RowOutOfRange {
+            row: u64::MAX,
+            rows: self.num_rows(),
+        })?;
+        if end > self.num_rows() {
+            return Err(Error::RowOutOfRange {
+                row: end - 1,
+                rows: self.num_rows(),
+            });
+        }
+        let mut pieces = Vec::new();
+        let mut row = start;
+        while row < end {
+            let loc = self.locate(row)?;
+            let batch = self.record_batch(loc.shard, loc.batch)?;
+            let take = ((batch.num_rows() - loc.offset) as u64).min(end - row) as usize;
+            pieces.push(batch.slice(loc.offset, take));
+            row += take as u64;
+        }
+        match pieces.len() {
+            0 => Ok(RecordBatch::new_empty(self.schema())),
+            1 => Ok(pieces.remove(0)),
+            _ => concat_batches(&self.schema, &pieces)
+                .map_err(|e| Error::arrow("concatenating a row range", e)),
+        }
+    }
+
+    /// Gathers arbitrary rows, in the given order, optionally projected to
+    /// the columns at `projection`.
+    pub fn take(&self, rows: &[u64], projection: Option<&[usize]>) -> Result<RecordBatch> {
+        let columns: Vec<usize> = match projection {
+            Some(p) => p.to_vec(),
+            None => (0..self.schema.fields().len()).collect(),
+        };
+        let schema = Arc::new(
+            self.schema
+                .project(&columns)
+                .map_err(|e| Error::arrow("projecting columns", e))?,
+        );
+        let mut sources: Vec<RecordBatch> = Vec::new();
+        let mut source_of: HashMap<(usize, usize), usize> = HashMap::new();
+        let mut picks = Vec::with_capacity(rows.len());
+        for &row in rows {
+            let loc = self.locate(row)?;
+            let source = match source_of.get(&(loc.shard, loc.batch)) {
+                Some(&s) => s,
+                None => {
+                    sources.push(self.record_batch(loc.shard, loc.batch)?);
+                    source_of.insert((loc.shard, loc.batch), sources.len() - 1);
+                    sources.len() - 1
+                }
+            };
+            picks.push((source, loc.offset));
+        }
+        if rows.is_empty() {
+            return Ok(RecordBatch::new_empty(schema));
+        }
+        let arrays = columns
+            .iter()
+            .map(|&c| {
+                let parts: Vec<&dyn arrow::array::Array> =
+                    sources.iter().map(|b| b.column(c).as_ref()).collect();
+                interleave(&parts, &picks).map_err(|e| Error::arrow("gathering rows", e))
+            })
+            .collect::<Result<Vec<ArrayRef>>>()?;
+        RecordBatch::try_new(schema, arrays).map_err(|e| Error::arrow("gathering rows", e))
+    }
+
+    /// Checks every shard's checksum; the first mismatch is the error.
+    /// [`validate`](super::validate) reports every problem instead.
+    pub fn verify(&self) -> Result<()> {
+        self.shards.iter().try_for_each(Shard::verify_checksum)
+    }
+}

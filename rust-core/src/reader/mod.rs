@@ -1,0 +1,31 @@
+//! Reading datasets: memory-mapped shards, zero-copy record batches, random
+//! access by global row, and checksum verification.
+//!
+//! ```
+//! # use std::sync::Arc;
+//! # use arrow::array::{Array, Int64Array};
+//! # use arrow::datatypes::{DataType, Field, Schema};
+//! # use arrow::record_batch::RecordBatch;
+//! # use mosaicrs::writer::{commit, SaveMode, ShardWriter, WriterOptions};
+//! use mosaicrs::reader::Dataset;
+//! # let dir = tempfile::tempdir().unwrap();
+//! # let schema = Arc::new(Schema::new(vec![Field::new("id", DataType::Int64, false)]));
+//! # let batch = RecordBatch::try_new(schema.clone(),
+//! #     vec![Arc::new(Int64Array::from_iter_values(0..10))]).unwrap();
+//! # let mut w = ShardWriter::create(dir.path(), schema.clone(), "w", 0, 0, WriterOptions::default()).unwrap();
+//! # w.write(&batch).unwrap();
+//! # commit(dir.path(), &schema, "w", w.finish().unwrap(), SaveMode::Append).unwrap();
+//! let dataset = Dataset::open(dir.path()).unwrap();
+//! assert_eq!(dataset.num_rows(), 10);
+//! let row = dataset.row(7).unwrap();
+//! let ids = row.column(0).as_any().downcast_ref::<Int64Array>().unwrap();
+//! assert_eq!(ids.value(0), 7);
+//! ```
+
+mod dataset;
+mod shard;
+mod validate;
+
+pub use dataset::{Dataset, RowLocation};
+pub use shard::Shard;
+pub use validate::{validate, ShardProblem, ValidationReport};

@@ -1,0 +1,39 @@
+//! Writing datasets: shards first, then one atomic commit of the index.
+//!
+//! A write has two phases, matching Spark's commit protocol:
+//!
+//! 1. Each task attempt runs a [`ShardWriter`], which seals its shards under
+//!    names unique to the attempt and returns their [`ShardEntry`]s. Nothing
+//!    is visible to readers yet.
+//! 2. One [`commit`] call (the Spark driver, or the CLI) writes the new index
+//!    atomically and removes what failed or duplicate attempts left behind.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use arrow::array::Int64Array;
+//! use arrow::datatypes::{DataType, Field, Schema};
+//! use arrow::record_batch::RecordBatch;
+//! use mosaicrs::writer::{commit, SaveMode, ShardWriter, WriterOptions};
+//!
+//! let dir = tempfile::tempdir().unwrap();
+//! let schema = Arc::new(Schema::new(vec![Field::new("id", DataType::Int64, false)]));
+//! let batch = RecordBatch::try_new(schema.clone(),
+//!     vec![Arc::new(Int64Array::from_iter_values(0..100))]).unwrap();
+//!
+//! let mut writer = ShardWriter::create(dir.path(), schema.clone(), "w1", 0, 0,
+//!     WriterOptions::default()).unwrap();
+//! writer.write(&batch).unwrap();
+//! let shards = writer.finish().unwrap();
+//! let outcome = commit(dir.path(), &schema, "w1", shards, SaveMode::ErrorIfExists).unwrap();
+//! assert_eq!(outcome.total_rows, 100);
+//! ```
+//!
+//! [`ShardEntry`]: crate::format::ShardEntry
+
+mod commit;
+mod options;
+mod shard_writer;
+
+pub use commit::{abort_write, check_append_schema, commit, new_write_id, CommitOutcome, SaveMode};
+pub use options::{parse_byte_size, WriterOptions};
+pub use shard_writer::ShardWriter;
