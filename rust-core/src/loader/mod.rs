@@ -336,7 +336,10 @@ impl WorkerJob {
     {
         let positions = self.plan.positions(self.rank, step);
         let position = positions.start;
-        let padding = positions.clone().filter(|&p| p >= self.plan.samples).count();
+        let padding = positions
+            .clone()
+            .filter(|&p| p >= self.plan.samples)
+            .count();
         let rows = positions
             // Resolved positions are below `samples == order.len()`.
             .map(|p| self.space.row(self.order[self.plan.resolve(p) as usize]))

@@ -85,10 +85,14 @@ impl EpochPlan {
         tail: TailPolicy,
     ) -> Result<Self> {
         if batch_size == 0 {
-            return Err(Error::InvalidArgument("batch size must be at least 1".into()));
+            return Err(Error::InvalidArgument(
+                "batch size must be at least 1".into(),
+            ));
         }
         if world_size == 0 {
-            return Err(Error::InvalidArgument("world size must be at least 1".into()));
+            return Err(Error::InvalidArgument(
+                "world size must be at least 1".into(),
+            ));
         }
         if start > samples {
             return Err(Error::ResumeMismatch(format!(
