@@ -76,7 +76,7 @@ fn all_types() -> RecordBatch {
         }
         fixed.append(true);
         for k in 0..i {
-            list.values().append_value((i * 10 + k) as i32);
+            list.values().append_value(i * 10 + k);
             llist.values().append_value(k as f64 * -1.5);
         }
         list.append(true);
