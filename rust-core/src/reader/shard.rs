@@ -52,24 +52,14 @@ impl Shard {
             path: path.clone(),
             reason,
         };
-        let file = File::open(&path).map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => Error::MissingShard { path: path.clone() },
-            _ => Error::io(&path, e),
-        })?;
-        let len = file.metadata().map_err(|e| Error::io(&path, e))?.len();
-        if len != entry.bytes {
-            return Err(corrupt(format!(
-                "the index records {} bytes, the file has {len} (truncated or replaced?)",
-                entry.bytes
-            )));
-        }
-        if (len as usize) < MIN_FILE_LEN {
-            return Err(corrupt(format!(
-                "{len} bytes is too short for an Arrow IPC file"
-            )));
-        }
-        let data = map_file(&file, &path)?;
+        let data = map_shard_file(&path, entry)?;
         let bytes = data.as_slice();
+        if bytes.len() < MIN_FILE_LEN {
+            return Err(corrupt(format!(
+                "{} bytes is too short for an Arrow IPC file",
+                bytes.len()
+            )));
+        }
         if &bytes[..6] != MAGIC {
             return Err(corrupt(
                 "wrong magic at the start: not an Arrow IPC file".into(),
@@ -241,16 +231,42 @@ impl Shard {
 
     /// Recomputes the file's checksum and compares it with the index.
     pub fn verify_checksum(&self) -> Result<()> {
-        let actual = Checksum::of(self.bytes()).to_string();
-        if actual != self.entry.checksum {
-            return Err(Error::ChecksumMismatch {
-                path: self.path.clone(),
-                expected: self.entry.checksum.clone(),
-                actual,
-            });
-        }
-        Ok(())
+        check_checksum(&self.path, &self.entry, self.bytes())
     }
+}
+
+/// Opens and maps the shard file at `path`, checking its size against `entry`.
+pub(crate) fn map_shard_file(path: &Path, entry: &ShardEntry) -> Result<Buffer> {
+    let file = File::open(path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => Error::MissingShard {
+            path: path.to_path_buf(),
+        },
+        _ => Error::io(path, e),
+    })?;
+    let len = file.metadata().map_err(|e| Error::io(path, e))?.len();
+    if len != entry.bytes {
+        return Err(Error::CorruptShard {
+            path: path.to_path_buf(),
+            reason: format!(
+                "the index records {} bytes, the file has {len} (truncated or replaced?)",
+                entry.bytes
+            ),
+        });
+    }
+    map_file(&file, path)
+}
+
+/// Compares the checksum of `bytes` (the whole file at `path`) with `entry`'s.
+pub(crate) fn check_checksum(path: &Path, entry: &ShardEntry, bytes: &[u8]) -> Result<()> {
+    let actual = Checksum::of(bytes).to_string();
+    if actual != entry.checksum {
+        return Err(Error::ChecksumMismatch {
+            path: path.to_path_buf(),
+            expected: entry.checksum.clone(),
+            actual,
+        });
+    }
+    Ok(())
 }
 
 /// Maps `file` read-only and wraps the mapping in an Arrow buffer, so that

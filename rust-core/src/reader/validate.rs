@@ -2,6 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
+use super::shard::{check_checksum, map_shard_file};
 use super::Shard;
 use crate::format::Index;
 use crate::{Error, Result};
@@ -35,8 +36,8 @@ impl ValidationReport {
     }
 }
 
-/// Checks the index and every shard it lists: presence, size, magic, footer,
-/// schema, row count, checksum, and that every record batch decodes.
+/// Checks the index and every shard it lists: presence, size, checksum, magic,
+/// footer, schema, row count, and that every record batch decodes.
 ///
 /// An unreadable index is an `Err`; problems with shards are collected in the
 /// report so that all bad files are named at once.
@@ -58,22 +59,24 @@ pub fn validate(dir: &Path) -> Result<ValidationReport> {
     };
     for entry in &index.shards {
         report.shards_checked += 1;
-        let checked = Shard::open(dir, entry, &schema).and_then(|shard| {
-            shard.verify_checksum()?;
-            for b in 0..shard.num_batches() {
-                shard.batch(b)?;
-            }
-            Ok(shard.num_rows())
-        });
+        let path = dir.join(&entry.path);
+        // The checksum first: for damaged bytes it is the precise diagnosis,
+        // where a structural error would only be a symptom.
+        let checked = map_shard_file(&path, entry)
+            .and_then(|bytes| check_checksum(&path, entry, bytes.as_slice()))
+            .and_then(|()| Shard::open(dir, entry, &schema))
+            .and_then(|shard| {
+                for b in 0..shard.num_batches() {
+                    shard.batch(b)?;
+                }
+                Ok(shard.num_rows())
+            });
         match checked {
             Ok(rows) => {
                 report.rows_ok += rows;
                 report.bytes_checked += entry.bytes;
             }
-            Err(error) => report.problems.push(ShardProblem {
-                path: dir.join(&entry.path),
-                error,
-            }),
+            Err(error) => report.problems.push(ShardProblem { path, error }),
         }
     }
     Ok(report)

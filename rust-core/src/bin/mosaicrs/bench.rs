@@ -1,0 +1,275 @@
+//! `mosaicrs bench`: write, scan and random-access speed, with memcpy of the
+//! same bytes in the same run as the reference.
+
+use std::hint::black_box;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use arrow::array::{Array, ArrayRef, Float32Array, Int32Array, Int64Array};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use arrow::record_batch::RecordBatch;
+use clap::Args;
+use mosaicrs::format::{Compression, Index, ShardEntry};
+use mosaicrs::reader::Dataset;
+use mosaicrs::writer::{commit, SaveMode, ShardWriter, WriterOptions};
+use serde_json::json;
+
+#[derive(Args)]
+pub struct BenchArgs {
+    /// Rows of (id: int64, f0..fN: float32, label: int32).
+    #[arg(long, default_value_t = 2_000_000)]
+    rows: usize,
+    /// Number of float32 feature columns.
+    #[arg(long, default_value_t = 16)]
+    features: usize,
+    /// Random single-row reads to time.
+    #[arg(long, default_value_t = 200_000)]
+    random_reads: usize,
+    /// Compression of the written dataset.
+    #[arg(long, default_value = "none")]
+    compression: String,
+    /// Where to write the dataset (default: a temp folder, removed afterwards).
+    #[arg(long)]
+    dir: Option<PathBuf>,
+    /// Print the figures as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+/// SplitMix64: a tiny deterministic generator, enough for benchmark data.
+struct SplitMix(u64);
+
+impl SplitMix {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+}
+
+fn schema(features: usize) -> SchemaRef {
+    let mut fields = vec![Field::new("id", DataType::Int64, false)];
+    fields.extend((0..features).map(|i| Field::new(format!("f{i}"), DataType::Float32, false)));
+    fields.push(Field::new("label", DataType::Int32, false));
+    Arc::new(Schema::new(fields))
+}
+
+fn generate(rows: usize, features: usize) -> Result<Vec<RecordBatch>> {
+    let schema = schema(features);
+    let mut rng = SplitMix(42);
+    let mut batches = Vec::new();
+    let mut start = 0;
+    while start < rows {
+        let n = (rows - start).min(65_536);
+        let mut columns: Vec<ArrayRef> = vec![Arc::new(Int64Array::from_iter_values(
+            start as i64..(start + n) as i64,
+        ))];
+        for _ in 0..features {
+            columns.push(Arc::new(Float32Array::from_iter_values(
+                (0..n).map(|_| (rng.next() >> 40) as f32 / (1u64 << 24) as f32),
+            )));
+        }
+        columns.push(Arc::new(Int32Array::from_iter_values(
+            (0..n).map(|_| (rng.next() % 10) as i32),
+        )));
+        batches.push(RecordBatch::try_new(schema.clone(), columns)?);
+        start += n;
+    }
+    Ok(batches)
+}
+
+/// Reads every value of every column, so a scan cannot skip work.
+fn reduce(batch: &RecordBatch) -> f64 {
+    let mut acc = 0.0;
+    for column in batch.columns() {
+        let any = column.as_any();
+        if let Some(a) = any.downcast_ref::<Float32Array>() {
+            acc += a.values().iter().map(|&v| v as f64).sum::<f64>();
+        } else if let Some(a) = any.downcast_ref::<Int64Array>() {
+            acc += a.values().iter().map(|&v| v as f64).sum::<f64>();
+        } else if let Some(a) = any.downcast_ref::<Int32Array>() {
+            acc += a.values().iter().map(|&v| v as f64).sum::<f64>();
+        }
+    }
+    acc
+}
+
+/// Best of three runs of `f`, in seconds.
+fn best_of_3(mut f: impl FnMut() -> Result<()>) -> Result<f64> {
+    let mut best = f64::INFINITY;
+    for _ in 0..3 {
+        let t = Instant::now();
+        f()?;
+        best = best.min(t.elapsed().as_secs_f64());
+    }
+    Ok(best)
+}
+
+fn synthetic_index(shards: usize) -> Result<Vec<u8>> {
+    let entries = (0..shards)
+        .map(|i| ShardEntry {
+            path: format!("part-0123456789abcdef0123456789abcdef-{i:05}-{i}-0000.arrow"),
+            rows: 1_000_000,
+            bytes: 67_108_864,
+            batches: 16,
+            checksum: format!("xxh3-64:{:016x}", i as u64 * 0x9E37_79B9),
+            compression: Compression::None,
+            write_id: "0123456789abcdef0123456789abcdef".into(),
+            partition: i as u32,
+            task_attempt: i as u64,
+        })
+        .collect();
+    Ok(Index::new(&schema(16), entries, vec![])?.to_json()?)
+}
+
+pub fn run(args: &BenchArgs) -> Result<ExitCode> {
+    let compression: Compression = args.compression.parse().context("--compression")?;
+    let mb = |bytes: f64, secs: f64| bytes / secs / 1e6;
+
+    let batches = generate(args.rows, args.features)?;
+    let data_bytes: usize = batches.iter().map(|b| b.get_array_memory_size()).sum();
+
+    // memcpy of the same number of bytes: the ceiling for any scan.
+    let src = vec![1u8; data_bytes];
+    let mut dst = vec![0u8; data_bytes];
+    let memcpy_s = best_of_3(|| {
+        dst.copy_from_slice(black_box(&src));
+        black_box(&dst);
+        Ok(())
+    })?;
+    drop((src, dst));
+
+    let in_memory_scan_s = best_of_3(|| {
+        black_box(batches.iter().map(reduce).sum::<f64>());
+        Ok(())
+    })?;
+
+    let temp = tempfile::tempdir()?;
+    let dir = args
+        .dir
+        .clone()
+        .unwrap_or_else(|| temp.path().join("bench"));
+    let _ = std::fs::remove_dir_all(&dir);
+    let options = WriterOptions {
+        compression,
+        ..Default::default()
+    };
+    let t = Instant::now();
+    let mut writer = ShardWriter::create(&dir, schema(args.features), "bench", 0, 0, options)?;
+    for b in &batches {
+        writer.write(b)?;
+    }
+    let shards = writer.finish()?;
+    commit(
+        &dir,
+        &schema(args.features),
+        "bench",
+        shards,
+        SaveMode::Overwrite,
+    )?;
+    let write_s = t.elapsed().as_secs_f64();
+    drop(batches);
+
+    let t = Instant::now();
+    let dataset = Dataset::open(&dir)?;
+    let open_s = t.elapsed().as_secs_f64();
+    let file_bytes = dataset.index().total_bytes;
+    let scan_s = best_of_3(|| {
+        let mut acc = 0.0;
+        for b in dataset.batches() {
+            acc += reduce(&b?);
+        }
+        black_box(acc);
+        Ok(())
+    })?;
+
+    let mut rng = SplitMix(7);
+    let rows = dataset.num_rows();
+    let picks: Vec<u64> = (0..args.random_reads)
+        .map(|_| rng.next() % rows.max(1))
+        .collect();
+    let t = Instant::now();
+    let mut acc = 0i64;
+    for &r in &picks {
+        let row = dataset.row(r)?;
+        if let Some(ids) = row.column(0).as_any().downcast_ref::<Int64Array>() {
+            acc += ids.value(0);
+        }
+    }
+    black_box(acc);
+    let random_s = t.elapsed().as_secs_f64();
+
+    let index_json = synthetic_index(100_000)?;
+    let t = Instant::now();
+    let parsed = Index::parse(&index_json, std::path::Path::new("synthetic"))?;
+    let index_parse_s = t.elapsed().as_secs_f64();
+    black_box(parsed.shards.len());
+
+    let memcpy_mb_s = mb(data_bytes as f64, memcpy_s);
+    let report = json!({
+        "rows": args.rows,
+        "features": args.features,
+        "compression": compression.as_str(),
+        "data_bytes": data_bytes,
+        "file_bytes": file_bytes,
+        "shards": dataset.num_shards(),
+        "memcpy_mb_s": memcpy_mb_s,
+        "write_mb_s": mb(data_bytes as f64, write_s),
+        "open_s": open_s,
+        "scan_mb_s": mb(data_bytes as f64, scan_s),
+        "in_memory_scan_mb_s": mb(data_bytes as f64, in_memory_scan_s),
+        "random_rows_per_s": args.random_reads as f64 / random_s,
+        "index_100k_shards_bytes": index_json.len(),
+        "index_100k_shards_parse_s": index_parse_s,
+    });
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        let ratio = |x: f64| x / memcpy_mb_s;
+        println!(
+            "data: {} rows x ({} f32 + id + label), {:.1} MB in memory, {:.1} MB on disk in {} shards ({})",
+            args.rows,
+            args.features,
+            data_bytes as f64 / 1e6,
+            file_bytes as f64 / 1e6,
+            dataset.num_shards(),
+            compression
+        );
+        println!("{:<34} {:>12}  {:>9}", "measure", "MB/s", "x memcpy");
+        let row = |name: &str, v: f64| println!("{name:<34} {v:>12.0}  {:>9.3}", ratio(v));
+        row("memcpy (reference)", memcpy_mb_s);
+        row(
+            "write (incl. fsync + commit)",
+            mb(data_bytes as f64, write_s),
+        );
+        row(
+            "scan from mapping (read all)",
+            mb(data_bytes as f64, scan_s),
+        );
+        row(
+            "scan in-memory batches",
+            mb(data_bytes as f64, in_memory_scan_s),
+        );
+        println!(
+            "random single-row reads: {:.0} rows/s ({} reads)",
+            args.random_reads as f64 / random_s,
+            args.random_reads
+        );
+        println!(
+            "open (index + map {} shards): {:.4} s",
+            dataset.num_shards(),
+            open_s
+        );
+        println!(
+            "index of 100,000 shards: {:.1} MB, parsed in {:.3} s",
+            index_json.len() as f64 / 1e6,
+            index_parse_s
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}

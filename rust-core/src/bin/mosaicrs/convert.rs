@@ -1,0 +1,222 @@
+//! `mosaicrs convert`: CSV, Parquet or Arrow IPC in, a dataset out.
+
+use std::fs::File;
+use std::io::{BufReader, Read, Seek};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{bail, Context, Result};
+use arrow::csv::reader::Format;
+use arrow::datatypes::SchemaRef;
+use arrow::ipc::reader::{FileReader, StreamReader};
+use arrow::record_batch::RecordBatch;
+use clap::{Args, ValueEnum};
+use indicatif::{ProgressBar, ProgressStyle};
+use mosaicrs::format::Compression;
+use mosaicrs::writer::{
+    check_append_schema, commit, new_write_id, parse_byte_size, SaveMode, ShardWriter,
+    WriterOptions,
+};
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+
+#[derive(Args)]
+pub struct ConvertArgs {
+    /// Input file (.csv, .parquet, .arrow/.ipc/.feather).
+    input: PathBuf,
+    /// Output dataset folder.
+    output: PathBuf,
+    /// Input format; by default from the file extension.
+    #[arg(long, value_enum)]
+    format: Option<InputFormat>,
+    /// Shard size limit, e.g. 64m or 1g.
+    #[arg(long, default_value = "64m")]
+    shard_size: String,
+    /// Arrow IPC buffer compression: none, zstd or lz4.
+    #[arg(long, default_value = "none")]
+    compression: String,
+    /// Maximum rows per record batch.
+    #[arg(long, default_value_t = 65_536)]
+    batch_rows: usize,
+    /// What to do if OUTPUT already holds a dataset: error, append, overwrite, ignore.
+    #[arg(long, default_value = "error")]
+    mode: String,
+    /// CSV only: the file has no header row.
+    #[arg(long)]
+    no_header: bool,
+    /// CSV only: field delimiter.
+    #[arg(long, default_value_t = ',')]
+    delimiter: char,
+    /// Do not show a progress bar.
+    #[arg(long)]
+    quiet: bool,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum InputFormat {
+    Csv,
+    Parquet,
+    Arrow,
+}
+
+type Batches = Box<dyn Iterator<Item = Result<RecordBatch>>>;
+
+pub fn run(args: &ConvertArgs) -> Result<ExitCode> {
+    // Every option is checked before any data is read.
+    let options = WriterOptions {
+        max_shard_bytes: parse_byte_size(&args.shard_size).context("--shard-size")?,
+        max_batch_rows: args.batch_rows,
+        compression: args
+            .compression
+            .parse::<Compression>()
+            .context("--compression")?,
+    };
+    options.validate()?;
+    let mode: SaveMode = args.mode.parse().context("--mode")?;
+    if !args.delimiter.is_ascii() {
+        bail!("--delimiter must be a single ASCII character");
+    }
+    let format = match args.format {
+        Some(f) => f,
+        None => guess_format(&args.input)?,
+    };
+    let progress = if args.quiet {
+        ProgressBar::hidden()
+    } else {
+        ProgressBar::new(0)
+    };
+    let (schema, batches) = open_input(args, format, &progress)
+        .with_context(|| format!("reading {}", args.input.display()))?;
+    if mode == SaveMode::Append {
+        check_append_schema(&args.output, &schema)?;
+    }
+    if mode == SaveMode::ErrorIfExists && mosaicrs::format::Index::exists_in(&args.output) {
+        bail!(
+            "a dataset already exists at {}; pass --mode append, overwrite or ignore",
+            args.output.display()
+        );
+    }
+
+    let write_id = new_write_id();
+    let mut writer = ShardWriter::create(&args.output, schema.clone(), &write_id, 0, 0, options)?;
+    for batch in batches {
+        let written = batch.and_then(|b| writer.write(&b).map_err(Into::into));
+        if let Err(e) = written {
+            writer.abort()?;
+            return Err(e.context(format!("converting {}", args.input.display())));
+        }
+    }
+    let rows = writer.rows_written();
+    let shards = writer.finish()?;
+    let outcome = commit(&args.output, &schema, &write_id, shards, mode)?;
+    progress.finish_and_clear();
+    if outcome.committed {
+        println!(
+            "wrote {rows} rows to {} ({} rows in the dataset)",
+            args.output.display(),
+            outcome.total_rows
+        );
+    } else {
+        println!(
+            "{} already holds a dataset; nothing written (mode ignore)",
+            args.output.display()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn guess_format(path: &Path) -> Result<InputFormat> {
+    let ext = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase);
+    Ok(match ext.as_deref() {
+        Some("csv") | Some("tsv") | Some("txt") => InputFormat::Csv,
+        Some("parquet") | Some("pq") => InputFormat::Parquet,
+        Some("arrow") | Some("ipc") | Some("feather") | Some("arrows") => InputFormat::Arrow,
+        _ => bail!(
+            "cannot tell the format of {} from its extension; pass --format csv|parquet|arrow",
+            path.display()
+        ),
+    })
+}
+
+fn byte_bar(progress: &ProgressBar, total: u64) {
+    progress.set_length(total);
+    progress.set_style(
+        ProgressStyle::with_template("{bar:40} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+}
+
+fn open_input(
+    args: &ConvertArgs,
+    format: InputFormat,
+    progress: &ProgressBar,
+) -> Result<(SchemaRef, Batches)> {
+    let mut file = File::open(&args.input)?;
+    let size = file.metadata()?.len();
+    match format {
+        InputFormat::Csv => {
+            let csv_format = Format::default()
+                .with_header(!args.no_header)
+                .with_delimiter(args.delimiter as u8);
+            // Infer over the whole file: a type that changes late must not
+            // fail the conversion half-way.
+            let (schema, _) = csv_format.infer_schema(BufReader::new(&mut file), None)?;
+            file.rewind()?;
+            let schema = Arc::new(schema);
+            byte_bar(progress, size);
+            let reader = arrow::csv::ReaderBuilder::new(schema.clone())
+                .with_format(csv_format)
+                .with_batch_size(args.batch_rows.min(65_536))
+                .build(progress.wrap_read(BufReader::new(file)))?;
+            Ok((schema, Box::new(reader.map(|b| b.map_err(Into::into)))))
+        }
+        InputFormat::Parquet => {
+            let builder = ParquetRecordBatchReaderBuilder::try_new(file)?;
+            let rows = builder.metadata().file_metadata().num_rows();
+            let schema = builder.schema().clone();
+            progress.set_length(rows.max(0) as u64);
+            progress.set_style(
+                ProgressStyle::with_template("{bar:40} {pos}/{len} rows {per_sec} eta {eta}")
+                    .unwrap_or_else(|_| ProgressStyle::default_bar()),
+            );
+            let reader = builder
+                .with_batch_size(args.batch_rows.min(65_536))
+                .build()?;
+            let bar = progress.clone();
+            Ok((
+                schema,
+                Box::new(reader.map(move |b| {
+                    let b = b?;
+                    bar.inc(b.num_rows() as u64);
+                    Ok(b)
+                })),
+            ))
+        }
+        InputFormat::Arrow => {
+            let mut magic = [0u8; 6];
+            let is_file = file.read_exact(&mut magic).is_ok() && &magic == b"ARROW1";
+            file.rewind()?;
+            byte_bar(progress, size);
+            if is_file {
+                let reader = FileReader::try_new(file, None)?;
+                let schema = reader.schema();
+                let bar = progress.clone();
+                Ok((
+                    schema,
+                    Box::new(reader.map(move |b| {
+                        let b = b?;
+                        bar.inc(b.get_array_memory_size() as u64);
+                        Ok(b)
+                    })),
+                ))
+            } else {
+                let reader = StreamReader::try_new(progress.wrap_read(BufReader::new(file)), None)?;
+                let schema = reader.schema();
+                Ok((schema, Box::new(reader.map(|b| b.map_err(Into::into)))))
+            }
+        }
+    }
+}
