@@ -88,7 +88,9 @@ pub fn run(args: &BenchArgs) -> Result<BenchReport> {
     if !mosaicrs::format::Index::exists_in(&args.data) {
         create_dataset(&args.data, args.rows, args.features)?;
     }
-    let dataset = Arc::new(Dataset::open(&args.data).with_context(|| format!("opening {}", args.data.display()))?);
+    let dataset = Arc::new(
+        Dataset::open(&args.data).with_context(|| format!("opening {}", args.data.display()))?,
+    );
     let schema = dataset.schema();
     let features: Vec<String> = schema
         .fields()
@@ -97,7 +99,10 @@ pub fn run(args: &BenchArgs) -> Result<BenchReport> {
         .map(|f| f.name().clone())
         .collect();
     if features.is_empty() || schema.field_with_name("label").is_err() {
-        bail!("{}: the benchmark needs float feature columns and a label column", args.data.display());
+        bail!(
+            "{}: the benchmark needs float feature columns and a label column",
+            args.data.display()
+        );
     }
     let device = choose_device(&args.device)?;
     let defaults = LoaderConfig::default();
@@ -107,18 +112,29 @@ pub fn run(args: &BenchArgs) -> Result<BenchReport> {
         shuffle: ShuffleMode::Global,
         tail: TailPolicy::DropLast,
         workers: args.workers.unwrap_or(defaults.workers),
-        columns: Some(features.iter().cloned().chain(["label".to_string()]).collect()),
+        columns: Some(
+            features
+                .iter()
+                .cloned()
+                .chain(["label".to_string()])
+                .collect(),
+        ),
         ..defaults
     };
     let per_epoch = dataset.num_rows() / args.batch_size as u64;
     let batches = args.batches.unwrap_or(per_epoch).min(per_epoch);
     if batches == 0 {
-        bail!("the dataset has fewer rows than one batch of {}", args.batch_size);
+        bail!(
+            "the dataset has fewer rows than one batch of {}",
+            args.batch_size
+        );
     }
 
     let mut contenders = Vec::new();
     // The loader first, before the in-memory copies inflate the RSS.
-    contenders.push(loader_contender(&dataset, &config, &features, device, batches)?);
+    contenders.push(loader_contender(
+        &dataset, &config, &features, device, batches,
+    )?);
     let order = Loader::new(Arc::clone(&dataset), config.clone())?.order(0);
     let samples = &order[..(batches as usize * args.batch_size)];
     let memory = InMemory::load(&dataset, &features)?;
@@ -153,7 +169,14 @@ pub fn create_dataset(dir: &Path, rows: u64, features: usize) -> Result<()> {
     fields.push(Field::new("label", DataType::Int64, false));
     let schema = Arc::new(Schema::new(fields));
     let write_id = "bench";
-    let mut writer = ShardWriter::create(dir, Arc::clone(&schema), write_id, 0, 0, WriterOptions::default())?;
+    let mut writer = ShardWriter::create(
+        dir,
+        Arc::clone(&schema),
+        write_id,
+        0,
+        0,
+        WriterOptions::default(),
+    )?;
     let mut rng = SplitMix64::new(1);
     let chunk = 65_536u64;
     let mut start = 0;
@@ -166,7 +189,9 @@ pub fn create_dataset(dir: &Path, rows: u64, features: usize) -> Result<()> {
                 )) as Arc<dyn Array>
             })
             .collect();
-        columns.push(Arc::new(Int64Array::from_iter_values((0..n).map(|_| rng.below(10) as i64))));
+        columns.push(Arc::new(Int64Array::from_iter_values(
+            (0..n).map(|_| rng.below(10) as i64),
+        )));
         writer.write(&RecordBatch::try_new(Arc::clone(&schema), columns)?)?;
         start += n as u64;
     }
@@ -180,9 +205,11 @@ fn peak_rss() -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1).and_then(|kb| kb.parse::<u64>().ok()))
+            s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| {
+                l.split_whitespace()
+                    .nth(1)
+                    .and_then(|kb| kb.parse::<u64>().ok())
+            })
         })
         .map_or(0, |kb| kb * 1024)
 }
@@ -192,7 +219,14 @@ fn reset_peak_rss() {
     let _ = std::fs::write("/proc/self/clear_refs", "5");
 }
 
-fn figures(name: &str, batches: u64, batch: usize, total: Duration, first: Duration, checksum: i64) -> Figures {
+fn figures(
+    name: &str,
+    batches: u64,
+    batch: usize,
+    total: Duration,
+    first: Duration,
+    checksum: i64,
+) -> Figures {
     let seconds = total.as_secs_f64().max(1e-9);
     Figures {
         name: name.to_string(),
@@ -228,7 +262,11 @@ fn loader_contender(
         first.get_or_insert_with(|| started.elapsed());
         // Touch the result as a training step would: the label sum (on the
         // device when there is one, which also waits for the copy).
-        checksum += batch.data.tensor("label")?.f_sum(Kind::Int64)?.f_int64_value(&[])?;
+        checksum += batch
+            .data
+            .tensor("label")?
+            .f_sum(Kind::Int64)?
+            .f_int64_value(&[])?;
         count += 1;
     }
     if device.is_cuda() {
@@ -258,13 +296,25 @@ impl InMemory {
     fn load(dataset: &Dataset, features: &[String]) -> Result<Self> {
         let mut names: Vec<&str> = features.iter().map(String::as_str).collect();
         names.push("label");
-        let batches = dataset.batches_projected(&names)?.collect::<mosaicrs::Result<Vec<_>>>()?;
+        let batches = dataset
+            .batches_projected(&names)?
+            .collect::<mosaicrs::Result<Vec<_>>>()?;
         let table = arrow::compute::concat_batches(&batches[0].schema(), &batches)?;
         let f = features.len();
         let columns: Vec<Vec<f32>> = (0..f)
-            .map(|j| table.column(j).as_primitive::<Float32Type>().values().to_vec())
+            .map(|j| {
+                table
+                    .column(j)
+                    .as_primitive::<Float32Type>()
+                    .values()
+                    .to_vec()
+            })
             .collect();
-        let labels = table.column(f).as_primitive::<Int64Type>().values().to_vec();
+        let labels = table
+            .column(f)
+            .as_primitive::<Int64Type>()
+            .values()
+            .to_vec();
         let n = labels.len();
         let mut rows = vec![0f32; n * f];
         for (j, col) in columns.iter().enumerate() {
@@ -306,7 +356,14 @@ impl InMemory {
             first.get_or_insert_with(|| started.elapsed());
         }
         let n = (order.len() / batch) as u64;
-        Ok(figures("in-memory Arrow take -> tensors", n, batch, started.elapsed(), first.unwrap_or_default(), checksum))
+        Ok(figures(
+            "in-memory Arrow take -> tensors",
+            n,
+            batch,
+            started.elapsed(),
+            first.unwrap_or_default(),
+            checksum,
+        ))
     }
 
     /// A row-major `[N, F]` matrix gathered by index, like numpy's `X[idx]`.
@@ -332,7 +389,14 @@ impl InMemory {
             first.get_or_insert_with(|| started.elapsed());
         }
         let n = (order.len() / batch) as u64;
-        Ok(figures("in-memory row-major gather (numpy X[idx]) -> tensors", n, batch, started.elapsed(), first.unwrap_or_default(), checksum))
+        Ok(figures(
+            "in-memory row-major gather (numpy X[idx]) -> tensors",
+            n,
+            batch,
+            started.elapsed(),
+            first.unwrap_or_default(),
+            checksum,
+        ))
     }
 
     /// memcpy of the same number of bytes per batch from contiguous memory:
@@ -355,7 +419,14 @@ impl InMemory {
             first.get_or_insert_with(|| started.elapsed());
         }
         let n = (order.len() / batch) as u64;
-        Ok(figures("memcpy of the same bytes", n, batch, started.elapsed(), first.unwrap_or_default(), checksum))
+        Ok(figures(
+            "memcpy of the same bytes",
+            n,
+            batch,
+            started.elapsed(),
+            first.unwrap_or_default(),
+            checksum,
+        ))
     }
 }
 
@@ -379,7 +450,10 @@ pub fn print_table(report: &BenchReport) {
         "loader benchmark: {} rows, [B={}, F={}] float32 + int64 label, {} workers, {} cores, device {}",
         report.rows, report.batch_size, report.features, report.workers, report.cores, report.device
     );
-    println!("{:<58} {:>11} {:>13} {:>10} {:>10}", "contender", "batches/s", "samples/s", "first (s)", "peak RSS");
+    println!(
+        "{:<58} {:>11} {:>13} {:>10} {:>10}",
+        "contender", "batches/s", "samples/s", "first (s)", "peak RSS"
+    );
     for c in &report.contenders {
         println!(
             "{:<58} {:>11.1} {:>13.0} {:>10.4} {:>9.0}M",

@@ -90,7 +90,11 @@ fn prune(dir: &Path) -> Result<()> {
     let mut steps: Vec<PathBuf> = fs::read_dir(dir)
         .with_context(|| format!("listing {}", dir.display()))?
         .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("step-")))
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("step-"))
+        })
         .collect();
     steps.sort();
     let excess = steps.len().saturating_sub(KEEP);
@@ -112,13 +116,19 @@ impl Checkpoint {
     pub fn latest(dir: &Path) -> Result<Checkpoint> {
         let latest = dir.join(LATEST);
         let name = fs::read_to_string(&latest).with_context(|| {
-            format!("--resume: no checkpoint in {} ({} not found)", dir.display(), latest.display())
+            format!(
+                "--resume: no checkpoint in {} ({} not found)",
+                dir.display(),
+                latest.display()
+            )
         })?;
         let path = dir.join(name.trim());
         let read = |file: &str| {
-            fs::read_to_string(path.join(file)).with_context(|| format!("reading {}", path.join(file).display()))
+            fs::read_to_string(path.join(file))
+                .with_context(|| format!("reading {}", path.join(file).display()))
         };
-        let meta: Meta = serde_json::from_str(&read(META)?).with_context(|| format!("parsing {META}"))?;
+        let meta: Meta =
+            serde_json::from_str(&read(META)?).with_context(|| format!("parsing {META}"))?;
         let state = LoaderState::from_json(&read(LOADER)?)?;
         Ok(Checkpoint { path, meta, state })
     }

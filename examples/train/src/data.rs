@@ -18,12 +18,13 @@ fn is_numeric(data_type: &DataType) -> bool {
 /// The feature columns: the ones named (each must exist and be numeric), or
 /// by default every numeric column except the label.
 pub fn resolve_features(schema: &Schema, named: &[String], label: &str) -> Result<Vec<String>> {
-    let label_field = schema.field_with_name(label).map_err(|_| {
-        mosaicrs::Error::ColumnNotFound {
-            name: label.to_string(),
-            available: column_list(schema),
-        }
-    })?;
+    let label_field =
+        schema
+            .field_with_name(label)
+            .map_err(|_| mosaicrs::Error::ColumnNotFound {
+                name: label.to_string(),
+                available: column_list(schema),
+            })?;
     if !label_field.data_type().is_integer() {
         bail!(mosaicrs::Error::UnsupportedColumn {
             name: label.to_string(),

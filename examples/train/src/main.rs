@@ -8,7 +8,10 @@ fn main() -> anyhow::Result<()> {
     let args = TrainArgs::parse();
     let report = run(&args)?;
     if report.stopped_early {
-        eprintln!("stopped after {} steps (--stop-after-steps); resume with --resume", report.steps);
+        eprintln!(
+            "stopped after {} steps (--stop-after-steps); resume with --resume",
+            report.steps
+        );
     }
     println!("{}", report.line());
     Ok(())

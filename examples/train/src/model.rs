@@ -33,13 +33,26 @@ impl Mlp {
         let mut width = inputs;
         for (i, &out) in hidden.iter().chain(std::iter::once(&classes)).enumerate() {
             let bound = 1.0 / (width as f64).sqrt();
-            let w = root.f_var(&format!("w{i}"), &[width, out], Init::Uniform { lo: -bound, up: bound })?;
+            let w = root.f_var(
+                &format!("w{i}"),
+                &[width, out],
+                Init::Uniform {
+                    lo: -bound,
+                    up: bound,
+                },
+            )?;
             let b = root.f_var(&format!("b{i}"), &[out], Init::Const(0.0))?;
             layers.push((w, b));
             width = out;
         }
-        let mut mean = root.f_var_copy("input_mean", &Tensor::f_from_slice(mean)?.f_to_kind(Kind::Float)?)?;
-        let mut std = root.f_var_copy("input_std", &Tensor::f_from_slice(std)?.f_to_kind(Kind::Float)?)?;
+        let mut mean = root.f_var_copy(
+            "input_mean",
+            &Tensor::f_from_slice(mean)?.f_to_kind(Kind::Float)?,
+        )?;
+        let mut std = root.f_var_copy(
+            "input_std",
+            &Tensor::f_from_slice(std)?.f_to_kind(Kind::Float)?,
+        )?;
         let _ = mean.f_requires_grad_(false)?;
         let _ = std.f_requires_grad_(false)?;
         Ok(Mlp {
@@ -123,12 +136,18 @@ impl Adam {
         let c1 = 1.0 - self.beta1.powi(self.step as i32);
         let c2 = 1.0 - self.beta2.powi(self.step as i32);
         let _guard = tch::no_grad_guard();
-        for ((_, p), (m, v)) in self.params.iter_mut().zip(self.m.iter_mut().zip(self.v.iter_mut())) {
+        for ((_, p), (m, v)) in self
+            .params
+            .iter_mut()
+            .zip(self.m.iter_mut().zip(self.v.iter_mut()))
+        {
             let g = p.f_grad()?;
             if !g.defined() {
                 continue;
             }
-            *m = m.f_mul_scalar(self.beta1)?.f_add(&g.f_mul_scalar(1.0 - self.beta1)?)?;
+            *m = m
+                .f_mul_scalar(self.beta1)?
+                .f_add(&g.f_mul_scalar(1.0 - self.beta1)?)?;
             *v = v
                 .f_mul_scalar(self.beta2)?
                 .f_add(&g.f_square()?.f_mul_scalar(1.0 - self.beta2)?)?;
@@ -165,7 +184,10 @@ impl Adam {
         for (i, (name, p)) in self.params.iter().enumerate() {
             let (m, v) = (get(&format!("m.{name}"))?, get(&format!("v.{name}"))?);
             if m.size() != p.size() || v.size() != p.size() {
-                bail!("{}: optimiser state for {name} has the wrong shape", path.display());
+                bail!(
+                    "{}: optimiser state for {name} has the wrong shape",
+                    path.display()
+                );
             }
             self.m[i] = m;
             self.v[i] = v;

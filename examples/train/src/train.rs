@@ -99,7 +99,8 @@ impl Report {
         format!(
             "accuracy={} holdout_rows={} steps={} samples={} loss={:.4} data_wait_s={:.3} \
              train_s={:.3} samples_per_s={:.0} device={:?}",
-            self.accuracy.map_or("NA".to_string(), |a| format!("{a:.4}")),
+            self.accuracy
+                .map_or("NA".to_string(), |a| format!("{a:.4}")),
             self.holdout_rows,
             self.steps,
             self.samples,
@@ -120,7 +121,8 @@ pub fn run(args: &TrainArgs) -> Result<Report> {
     let device = choose_device(&args.device)?;
     let shuffle: ShuffleMode = args.shuffle.parse()?;
     let dataset = Arc::new(
-        Dataset::open(&args.data).with_context(|| format!("opening --data {}", args.data.display()))?,
+        Dataset::open(&args.data)
+            .with_context(|| format!("opening --data {}", args.data.display()))?,
     );
     let features = resolve_features(&dataset.schema(), &args.features, &args.label)?;
     let (train_rows, holdout_rows) = split_rows(dataset.num_rows(), args.holdout, args.seed)?;
@@ -226,7 +228,8 @@ pub fn run(args: &TrainArgs) -> Result<Report> {
             ));
             let epoch_done = batch.state.epoch > batch.epoch;
             let stop = args.stop_after_steps.is_some_and(|s| meta.global_step >= s);
-            let periodic = args.checkpoint_every > 0 && meta.global_step % args.checkpoint_every == 0;
+            let periodic =
+                args.checkpoint_every > 0 && meta.global_step % args.checkpoint_every == 0;
             if let Some(dir) = &args.checkpoint_dir {
                 if epoch_done || stop || periodic {
                     checkpoint::save(dir, &model, &adam, &batch.state, &meta)?;
@@ -258,7 +261,11 @@ fn progress_bar(loader: &Loader, epochs: u64) -> Result<ProgressBar> {
     )?
     .steps;
     let remaining_epochs = epochs.saturating_sub(plan.epoch + 1);
-    let total = if plan.epoch < epochs { plan.steps + remaining_epochs * per_epoch } else { 0 };
+    let total = if plan.epoch < epochs {
+        plan.steps + remaining_epochs * per_epoch
+    } else {
+        0
+    };
     let bar = ProgressBar::new(total);
     bar.set_style(
         ProgressStyle::with_template("{bar:30} {pos}/{len} steps {msg} [{elapsed_precise}]")
@@ -268,11 +275,18 @@ fn progress_bar(loader: &Loader, epochs: u64) -> Result<ProgressBar> {
 }
 
 /// Forward, loss, backward, update; returns the loss.
-fn train_step(model: &Mlp, adam: &mut Adam, batch: &LoadedBatch<TensorBatch>, label: &str) -> Result<f64> {
+fn train_step(
+    model: &Mlp,
+    adam: &mut Adam,
+    batch: &LoadedBatch<TensorBatch>,
+    label: &str,
+) -> Result<f64> {
     let x = batch.data.features()?;
     let y = batch.data.tensor(label)?.f_to_kind(Kind::Int64)?;
     let logits = model.forward(x)?;
-    let loss = logits.f_log_softmax(-1, Kind::Float)?.f_nll_loss::<tch::Tensor>(&y, None, tch::Reduction::Mean, -100)?;
+    let loss = logits
+        .f_log_softmax(-1, Kind::Float)?
+        .f_nll_loss::<tch::Tensor>(&y, None, tch::Reduction::Mean, -100)?;
     adam.zero_grad();
     loss.f_backward()?;
     adam.step()?;
@@ -314,9 +328,16 @@ fn evaluate(
         let batch = batch?;
         let real = (batch.rows.len() - batch.padding) as i64;
         let x = batch.data.features()?.f_narrow(0, 0, real)?;
-        let y = batch.data.tensor(&label)?.f_narrow(0, 0, real)?.f_to_kind(Kind::Int64)?;
+        let y = batch
+            .data
+            .tensor(&label)?
+            .f_narrow(0, 0, real)?
+            .f_to_kind(Kind::Int64)?;
         let predicted = model.forward(&x)?.f_argmax(-1, false)?;
-        correct += predicted.f_eq_tensor(&y)?.f_sum(Kind::Int64)?.f_int64_value(&[])?;
+        correct += predicted
+            .f_eq_tensor(&y)?
+            .f_sum(Kind::Int64)?
+            .f_int64_value(&[])?;
         total += real;
     }
     Ok(Some(correct as f64 / total.max(1) as f64))
