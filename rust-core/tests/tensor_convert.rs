@@ -312,6 +312,26 @@ fn loader_batches_become_tensors_of_the_gathered_rows() {
         count += batch.rows.len();
     }
     assert_eq!(count, 992);
+
+    // Same-typed features take the sample-by-sample path; compressed
+    // shards the decode-on-demand path.
+    let dir = tempfile::tempdir().unwrap();
+    let dataset = write_dataset(dir.path(), 500, 2, 64, Compression::Lz4);
+    let mut loader = Loader::new(dataset, config(50, 1, 0, 3)).unwrap();
+    let spec = TensorSpec::features(["x", "x", "x"], Kind::Double);
+    let asm = TensorAssembler::new(loader.schema(), &spec, Device::Cpu).unwrap();
+    let mut seen = 0;
+    for batch in loader.epoch_with(move |g| asm.assemble(g)).unwrap() {
+        let batch = batch.unwrap();
+        let f = batch.data.features().unwrap();
+        assert_eq!(f.size(), vec![50, 3]);
+        let f = vec_f64(f);
+        for (i, &row) in batch.rows.iter().enumerate() {
+            assert_eq!(&f[3 * i..3 * i + 3], &[row as f64 / 2.0; 3]);
+        }
+        seen += batch.rows.len();
+    }
+    assert_eq!(seen, 500);
 }
 
 fn with_nulls() -> RecordBatch {

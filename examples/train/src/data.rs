@@ -83,7 +83,7 @@ pub fn split_rows(rows: u64, fraction: f64, seed: u64) -> Result<(Vec<u64>, Vec<
     }
     // Fraction of the u64 range; exact enough for a split.
     let threshold = (fraction * 2f64.powi(64)) as u64;
-    let salt = mix64(seed ^ 0x686f_6c64_6f75_74); // "holdout"
+    let salt = mix64(seed ^ 0x0068_6f6c_646f_7574); // "holdout"
     Ok((0..rows).partition(|&r| mix64(salt ^ r) >= threshold))
 }
 

@@ -6,7 +6,6 @@
 //! from the mapping straight into the output (an Arrow batch, or a tensor in
 //! pinned memory), with no intermediate Arrow `take`.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef};
@@ -114,18 +113,18 @@ impl PieceTable {
     /// Resolves `rows` (in batch order) to source batches and picks.
     pub(crate) fn gather(&self, rows: Vec<u64>) -> Result<Gathered> {
         let mut sources = Vec::new();
-        let mut source_of: HashMap<usize, usize> = HashMap::new();
+        // Source index of each piece (usize::MAX: not used yet). Pieces are
+        // record batches, so this is small (dataset rows / batch rows).
+        let mut source_of = vec![usize::MAX; self.ids.len()];
         let mut picks = Vec::with_capacity(rows.len());
         for &row in &rows {
             let (piece, offset) = self.locate(row)?;
-            let source = match source_of.get(&piece) {
-                Some(&s) => s,
-                None => {
-                    sources.push(self.piece(piece)?);
-                    source_of.insert(piece, sources.len() - 1);
-                    sources.len() - 1
-                }
-            };
+            let mut source = source_of[piece];
+            if source == usize::MAX {
+                sources.push(self.piece(piece)?);
+                source = sources.len() - 1;
+                source_of[piece] = source;
+            }
             picks.push((source, offset));
         }
         Ok(Gathered {
@@ -175,6 +174,48 @@ impl Gathered {
             picks: (0..n).map(|i| (0, i)).collect(),
             rows: (0..n as u64).collect(),
         }
+    }
+
+    /// Samples picked from `sources` (`(source, row)` each, in batch order);
+    /// `rows` names them in error messages. Every pick must be in range.
+    pub fn new(
+        sources: Vec<RecordBatch>,
+        picks: Vec<(usize, usize)>,
+        rows: Vec<u64>,
+    ) -> Result<Self> {
+        let schema = match sources.first() {
+            Some(b) => b.schema(),
+            None if picks.is_empty() => Arc::new(arrow::datatypes::Schema::empty()),
+            None => return Err(Error::InvalidArgument("picks without sources".into())),
+        };
+        if let Some(b) = sources.iter().find(|b| b.schema() != schema) {
+            return Err(Error::InvalidArgument(format!(
+                "gather sources have different schemas: {} vs {}",
+                schema,
+                b.schema()
+            )));
+        }
+        if let Some(&(s, r)) = picks
+            .iter()
+            .find(|&&(s, r)| sources.get(s).is_none_or(|b| r >= b.num_rows()))
+        {
+            return Err(Error::InvalidArgument(format!(
+                "pick (source {s}, row {r}) is out of range"
+            )));
+        }
+        if rows.len() != picks.len() {
+            return Err(Error::InvalidArgument(format!(
+                "{} rows given for {} picks",
+                rows.len(),
+                picks.len()
+            )));
+        }
+        Ok(Gathered {
+            schema,
+            sources,
+            picks,
+            rows,
+        })
     }
 
     /// The (projected) schema of the sources.

@@ -284,7 +284,7 @@ impl Loader {
             };
             let assemble = Arc::clone(&assemble);
             let handle = std::thread::Builder::new()
-                .name(format!("mosaicrs-loader-{w}"))
+                .name(format!("mosaicrs-ld-{w}"))
                 .spawn(move || job.run(&*assemble, &tx))
                 .map_err(|e| Error::Internal(format!("cannot start a loader worker: {e}")))?;
             receivers.push(rx);

@@ -8,7 +8,7 @@ use arrow::datatypes::{
 use arrow::record_batch::RecordBatch;
 use tch::{Device, Kind, Tensor};
 
-use super::fill::{fill, is_numeric, Column, Dest, Elem, Input};
+use super::fill::{fill, fill_rows, is_numeric, Column, Dest, Elem, Input};
 use super::{torch_error, ColumnData, NullPolicy, TensorBatch, TensorSpec};
 use crate::loader::Gathered;
 use crate::{Error, Result};
@@ -35,6 +35,9 @@ pub fn natural_kind(data_type: &DataType) -> Option<Kind> {
         _ => return None,
     })
 }
+
+/// Output bytes per block of samples when stacking features (a share of L1).
+const FEATURE_BLOCK_BYTES: usize = 16 * 1024;
 
 /// How one extra column converts.
 #[derive(Debug, Clone)]
@@ -138,20 +141,40 @@ impl TensorAssembler {
         } else {
             let f = self.features.len();
             let mut t = self.alloc(&[n as i64, f as i64], self.feature_kind)?;
-            for (j, (index, name)) in self.features.iter().enumerate() {
-                let sources = g.column_sources(*index);
-                let values: Vec<&dyn Array> = sources.iter().map(|a| a.as_ref()).collect();
-                let column = Column {
-                    name,
-                    rows: g.rows(),
-                    nulls: self.nulls,
-                };
-                let layout = Layout {
-                    width: 1,
-                    stride: f,
-                    offset: j,
-                };
-                fill_tensor(&mut t, layout, &values, &[], g.picks(), &column)?;
+            let sources: Vec<Vec<&dyn Array>> = self
+                .features
+                .iter()
+                .map(|(index, _)| {
+                    g.column_sources(*index)
+                        .into_iter()
+                        .map(|a| a.as_ref())
+                        .collect()
+                })
+                .collect();
+            let fast = fill_rows_tensor(&mut t, &sources, g.picks())?;
+            if !fast {
+                // Column by column within blocks of samples whose output rows
+                // stay in L1: the strided stores then hit the cache, and only
+                // the gathers' loads go to memory.
+                let row_bytes = f * self.feature_kind.elt_size_in_bytes();
+                let block = (FEATURE_BLOCK_BYTES / row_bytes.max(1)).clamp(8, 4096);
+                for start in (0..n).step_by(block) {
+                    let end = (start + block).min(n);
+                    for (j, (_, name)) in self.features.iter().enumerate() {
+                        let column = Column {
+                            name,
+                            rows: &g.rows()[start..end],
+                            nulls: self.nulls,
+                        };
+                        let layout = Layout {
+                            width: 1,
+                            stride: f,
+                            offset: start * f + j,
+                        };
+                        let picks = &g.picks()[start..end];
+                        fill_tensor(&mut t, layout, &sources[j], &[], picks, &column)?;
+                    }
+                }
             }
             Some(t)
         };
@@ -389,6 +412,22 @@ fn fill_tensor(
             column.name
         ))),
     }
+}
+
+/// Stacks same-typed, null-free feature columns sample by sample (see
+/// [`fill_rows`]); false when they do not qualify.
+fn fill_rows_tensor(
+    t: &mut Tensor,
+    columns: &[Vec<&dyn Array>],
+    picks: &[(usize, usize)],
+) -> Result<bool> {
+    Ok(match t.kind() {
+        Kind::Float => fill_rows::<f32>(columns, picks, slice_mut(t)?),
+        Kind::Double => fill_rows::<f64>(columns, picks, slice_mut(t)?),
+        Kind::Int64 => fill_rows::<i64>(columns, picks, slice_mut(t)?),
+        Kind::Int => fill_rows::<i32>(columns, picks, slice_mut(t)?),
+        _ => false,
+    })
 }
 
 /// Where a column's values go: `width` values per sample at

@@ -80,6 +80,81 @@ impl Source for adt::UInt64Type {
 
 source!(from_f64 as f64: adt::Float32Type, adt::Float64Type);
 
+/// Evaluates `$body` with `$s` naming the Arrow primitive type of `$dt`
+/// (numbers, dates, timestamps), or `$other` for any other type.
+macro_rules! with_primitive {
+    ($dt:expr, $s:ident => $body:expr, else $other:expr) => {{
+        use adt::TimeUnit;
+        match $dt {
+            DataType::Int8 => {
+                type $s = adt::Int8Type;
+                $body
+            }
+            DataType::Int16 => {
+                type $s = adt::Int16Type;
+                $body
+            }
+            DataType::Int32 => {
+                type $s = adt::Int32Type;
+                $body
+            }
+            DataType::Int64 => {
+                type $s = adt::Int64Type;
+                $body
+            }
+            DataType::UInt8 => {
+                type $s = adt::UInt8Type;
+                $body
+            }
+            DataType::UInt16 => {
+                type $s = adt::UInt16Type;
+                $body
+            }
+            DataType::UInt32 => {
+                type $s = adt::UInt32Type;
+                $body
+            }
+            DataType::UInt64 => {
+                type $s = adt::UInt64Type;
+                $body
+            }
+            DataType::Float32 => {
+                type $s = adt::Float32Type;
+                $body
+            }
+            DataType::Float64 => {
+                type $s = adt::Float64Type;
+                $body
+            }
+            DataType::Date32 => {
+                type $s = adt::Date32Type;
+                $body
+            }
+            DataType::Date64 => {
+                type $s = adt::Date64Type;
+                $body
+            }
+            DataType::Timestamp(TimeUnit::Second, _) => {
+                type $s = adt::TimestampSecondType;
+                $body
+            }
+            DataType::Timestamp(TimeUnit::Millisecond, _) => {
+                type $s = adt::TimestampMillisecondType;
+                $body
+            }
+            DataType::Timestamp(TimeUnit::Microsecond, _) => {
+                type $s = adt::TimestampMicrosecondType;
+                $body
+            }
+            DataType::Timestamp(TimeUnit::Nanosecond, _) => {
+                type $s = adt::TimestampNanosecondType;
+                $body
+            }
+            _ => $other,
+        }
+    }};
+}
+
 /// True for Arrow types [`fill`] can read.
 pub(crate) fn is_numeric(data_type: &DataType) -> bool {
     use DataType::*;
@@ -148,38 +223,16 @@ pub(crate) fn fill<T: Elem>(
     let Some(first) = input.values.first() else {
         return Ok(());
     };
-    macro_rules! go {
-        ($t:ty) => {
-            fill_typed::<$t, T>(input, dest, column)
-        };
-    }
-    use DataType::*;
-    match first.data_type() {
-        Int8 => go!(adt::Int8Type),
-        Int16 => go!(adt::Int16Type),
-        Int32 => go!(adt::Int32Type),
-        Int64 => go!(adt::Int64Type),
-        UInt8 => go!(adt::UInt8Type),
-        UInt16 => go!(adt::UInt16Type),
-        UInt32 => go!(adt::UInt32Type),
-        UInt64 => go!(adt::UInt64Type),
-        Float32 => go!(adt::Float32Type),
-        Float64 => go!(adt::Float64Type),
-        Date32 => go!(adt::Date32Type),
-        Date64 => go!(adt::Date64Type),
-        Timestamp(unit, _) => match unit {
-            adt::TimeUnit::Second => go!(adt::TimestampSecondType),
-            adt::TimeUnit::Millisecond => go!(adt::TimestampMillisecondType),
-            adt::TimeUnit::Microsecond => go!(adt::TimestampMicrosecondType),
-            adt::TimeUnit::Nanosecond => go!(adt::TimestampNanosecondType),
-        },
-        Boolean => fill_bool(input, dest, column),
-        other => Err(Error::UnsupportedColumn {
-            name: column.name.to_string(),
-            data_type: other.to_string(),
-            reason: "it is not numeric, so it cannot become a numeric tensor".into(),
-        }),
-    }
+    with_primitive!(first.data_type(), S => fill_typed::<S, T>(input, dest, column), else
+        match first.data_type() {
+            DataType::Boolean => fill_bool(input, dest, column),
+            other => Err(Error::UnsupportedColumn {
+                name: column.name.to_string(),
+                data_type: other.to_string(),
+                reason: "it is not numeric, so it cannot become a numeric tensor".into(),
+            }),
+        }
+    )
 }
 
 fn fill_typed<S: Source, T: Elem>(
@@ -197,8 +250,10 @@ fn fill_typed<S: Source, T: Elem>(
     if !any_nulls && input.width == 1 {
         // The common case: a plain loop the compiler keeps tight.
         let slices: Vec<&[S::Native]> = arrays.iter().map(|a| a.values().as_ref()).collect();
+        let (stride, offset) = (dest.stride, dest.offset);
+        let out = &mut dest.out[offset..];
         for (i, &(s, r)) in input.picks.iter().enumerate() {
-            dest.out[i * dest.stride + dest.offset] = S::put(slices[s][r]);
+            out[i * stride] = S::put(slices[s][r]);
         }
         return Ok(());
     }
@@ -255,4 +310,44 @@ fn mixed_types(column: &Column<'_>) -> Error {
         "column {:?} has different types in different record batches",
         column.name
     ))
+}
+
+/// Stacks several columns of one primitive type into rows of `out`
+/// (`out[i * columns.len() + j]` = column `j` of sample `i`), sample by
+/// sample. `columns[j][s]` is column `j` of source `s`. Returns false (and
+/// writes nothing) when the columns are not all of `S`'s type or have nulls.
+pub(crate) fn fill_rows<T: Elem>(
+    columns: &[Vec<&dyn Array>],
+    picks: &[(usize, usize)],
+    out: &mut [T],
+) -> bool {
+    let Some(first) = columns.first().and_then(|c| c.first()) else {
+        return false;
+    };
+    with_primitive!(first.data_type(), S => fill_rows_typed::<S, T>(columns, picks, out), else false)
+}
+
+fn fill_rows_typed<S: Source, T: Elem>(
+    columns: &[Vec<&dyn Array>],
+    picks: &[(usize, usize)],
+    out: &mut [T],
+) -> bool {
+    let f = columns.len();
+    let sources = columns[0].len();
+    // by_source[s][j]: the values of column j in source s.
+    let mut by_source: Vec<Vec<&[S::Native]>> = vec![Vec::with_capacity(f); sources];
+    for column in columns {
+        for (s, array) in column.iter().enumerate() {
+            match array.as_primitive_opt::<S>() {
+                Some(a) if a.null_count() == 0 => by_source[s].push(a.values().as_ref()),
+                _ => return false,
+            }
+        }
+    }
+    for (row, &(s, r)) in out.chunks_exact_mut(f).zip(picks) {
+        for (slot, values) in row.iter_mut().zip(&by_source[s]) {
+            *slot = S::put(values[r]);
+        }
+    }
+    true
 }
