@@ -58,6 +58,9 @@ pub struct BenchArgs {
 /// One contender's figures.
 #[derive(Debug, Clone, Serialize)]
 pub struct Figures {
+    /// Stable key for scripts: mosaicrs_loader, arrow_take,
+    /// row_major_gather, memcpy, loader_assembler_in_memory.
+    pub id: String,
     pub name: String,
     pub batches: u64,
     pub samples: u64,
@@ -258,6 +261,7 @@ fn reset_peak_rss() {
 }
 
 fn figures(
+    id: &str,
     name: &str,
     batches: u64,
     batch: usize,
@@ -267,6 +271,7 @@ fn figures(
 ) -> Figures {
     let seconds = total.as_secs_f64().max(1e-9);
     Figures {
+        id: id.to_string(),
         name: name.to_string(),
         batches,
         samples: batches * batch as u64,
@@ -311,6 +316,7 @@ fn loader_contender(
         tch::Cuda::synchronize(0);
     }
     Ok(figures(
+        "mosaicrs_loader",
         &format!("mosaicrs loader -> tensors ({device:?})"),
         count,
         config.batch_size,
@@ -395,6 +401,7 @@ impl InMemory {
         }
         let n = (order.len() / batch) as u64;
         Ok(figures(
+            "arrow_take",
             "in-memory Arrow take -> tensors",
             n,
             batch,
@@ -427,6 +434,7 @@ impl InMemory {
         }
         let n = (order.len() / batch) as u64;
         Ok(figures(
+            "loader_assembler_in_memory",
             "in-memory table, loader assembler, 1 thread",
             n,
             batch,
@@ -460,6 +468,7 @@ impl InMemory {
         }
         let n = (order.len() / batch) as u64;
         Ok(figures(
+            "row_major_gather",
             "in-memory row-major gather (numpy X[idx]) -> tensors",
             n,
             batch,
@@ -490,6 +499,7 @@ impl InMemory {
         }
         let n = (order.len() / batch) as u64;
         Ok(figures(
+            "memcpy",
             "memcpy of the same bytes",
             n,
             batch,

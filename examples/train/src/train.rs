@@ -73,6 +73,12 @@ pub struct TrainArgs {
     /// Loader worker threads (default: cores, at most 4).
     #[arg(long)]
     pub workers: Option<usize>,
+    /// libtorch intra-op (OpenMP) threads. Its threads busy-wait between
+    /// operations and take the cores from the loader workers: with a small
+    /// model, 1 is much faster (on 2 cores, 80x for the digits MLP). Raise it
+    /// for large models trained on the CPU.
+    #[arg(long, default_value_t = 1)]
+    pub torch_threads: i32,
 }
 
 /// What a run reports.
@@ -118,6 +124,10 @@ pub fn run(args: &TrainArgs) -> Result<Report> {
     if args.resume && args.checkpoint_dir.is_none() {
         bail!("--resume needs --checkpoint-dir");
     }
+    if args.torch_threads < 1 {
+        bail!("--torch-threads must be at least 1");
+    }
+    tch::set_num_threads(args.torch_threads);
     let device = choose_device(&args.device)?;
     let shuffle: ShuffleMode = args.shuffle.parse()?;
     let dataset = Arc::new(
