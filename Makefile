@@ -25,10 +25,23 @@ lint: setup
 test-rust: setup
 	cargo test --workspace --exclude mosaicrs-train
 
-test-python: setup
+test-python: setup jar
 	$(PYTHON) -m pytest -q tests
 
 test: setup lint test-rust test-torch test-python
+
+# --- Spark connector (issue 3) -------------------------------------------
+# `make jar`: build/libs/mosaicrs-spark.jar (connector + native library) and
+# build/libs/mosaicrs-examples.jar, with Gradle (it runs cargo itself).
+# `make bench-connector`: Spark write rows/s, mosaicrs vs Parquet.
+.PHONY: jar bench-connector
+
+jar: setup
+	gradle --quiet jar
+
+bench-connector: jar
+	$(PYTHON) bench/connector_write_bench.py
+# --- end Spark connector ---------------------------------------------------
 
 clean:
 	cargo clean

@@ -1,0 +1,34 @@
+//! # mosaicrs-jni
+//!
+//! The native half of the mosaicrs Spark connector: JNI entry points that the
+//! JVM class `io.mosaicrs.spark.jni.NativeBridge` declares as static native
+//! methods. This crate holds no format logic; every export converts its Java
+//! arguments, calls the `mosaicrs` library (`mosaicrs::writer`,
+//! `mosaicrs::format`) and converts the result back.
+//!
+//! Rules every export follows:
+//!
+//! - its body runs inside [`error::guard`], which catches panics and turns
+//!   every error into a Java exception of a class chosen by
+//!   [`mosaicrs::Error::category`], carrying the Rust message; nothing unwinds
+//!   into the JVM;
+//! - a task's writer lives in a `Box` whose raw pointer the JVM holds as a
+//!   `long` handle; the JVM swaps the handle to 0 before the one call that
+//!   consumes it (`finishWriter` or `abortWriter`), so it is freed exactly once.
+//!
+//! Arrow batches arrive through the Arrow C Data Interface (see
+//! `docs/CONNECTOR.md` for the measurement behind that choice).
+//!
+//! ```
+//! // The exports are called by the JVM; from Rust the crate is only linked.
+//! assert_eq!(mosaicrs_jni::JAVA_BRIDGE_CLASS, "io/mosaicrs/spark/jni/NativeBridge");
+//! ```
+
+mod convert;
+mod dataset_exports;
+mod error;
+mod handle;
+mod writer_exports;
+
+/// The JVM class whose static native methods this library implements.
+pub const JAVA_BRIDGE_CLASS: &str = "io/mosaicrs/spark/jni/NativeBridge";

@@ -1,0 +1,40 @@
+package io.mosaicrs.spark
+
+import io.mosaicrs.spark.jni.NativeBridge
+import org.slf4j.LoggerFactory
+
+import org.apache.spark.sql.connector.write.{BatchWrite, DataWriterFactory, PhysicalWriteInfo, WriterCommitMessage}
+
+/**
+ * The driver's side of one save.
+ *
+ * Spark's output commit coordinator lets one attempt per partition commit,
+ * so `commit` receives one message per partition. The native commit writes
+ * the new index atomically, listing exactly those shards, then deletes every
+ * other file of this write (failed and speculative attempts). `abort` deletes
+ * every file of this write that no index lists; the previous dataset stays.
+ */
+final class MosaicrsBatchWrite(job: MosaicrsWriteJob) extends BatchWrite {
+  import MosaicrsBatchWrite.log
+
+  override def createBatchWriterFactory(info: PhysicalWriteInfo): DataWriterFactory =
+    new MosaicrsDataWriterFactory(job)
+
+  override def useCommitCoordinator(): Boolean = true
+
+  override def commit(messages: Array[WriterCommitMessage]): Unit = {
+    val shardLists = messages.collect { case m: MosaicrsWriterCommitMessage => m.shardsJson }
+    val summary =
+      NativeBridge.commit(job.path, job.arrowSchema, job.writeId, shardLists, job.saveMode)
+    log.info(s"mosaicrs: write ${job.writeId} (${job.saveMode}) to ${job.path}: $summary")
+  }
+
+  override def abort(messages: Array[WriterCommitMessage]): Unit = {
+    val removed = NativeBridge.abortWrite(job.path, job.writeId)
+    log.warn(s"mosaicrs: write ${job.writeId} to ${job.path} aborted; removed $removed")
+  }
+}
+
+object MosaicrsBatchWrite {
+  private val log = LoggerFactory.getLogger(classOf[MosaicrsBatchWrite])
+}

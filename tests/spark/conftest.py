@@ -1,0 +1,82 @@
+"""Fixtures of the Spark connector tests: the real connector jar and one
+shared local SparkSession.
+
+The session runs `local[2,4]`: two task threads, and up to four attempts
+per task, so that a task failing on its first attempt is retried. The jar
+is built by `make jar` (gradle); the tests fail, not skip, without it.
+"""
+
+import json
+import os
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+CONNECTOR_JAR = REPO / "build" / "libs" / "mosaicrs-spark.jar"
+EXAMPLES_JAR = REPO / "build" / "libs" / "mosaicrs-examples.jar"
+
+
+@pytest.fixture(scope="session")
+def connector_jar() -> Path:
+    if not CONNECTOR_JAR.exists():
+        pytest.fail(f"{CONNECTOR_JAR} is missing: run `make jar` first")
+    return CONNECTOR_JAR
+
+
+@pytest.fixture(scope="session")
+def spark(connector_jar):
+    from pyspark.sql import SparkSession
+
+    session = (
+        SparkSession.builder.master("local[2,4]")
+        .appName("mosaicrs-connector-tests")
+        .config("spark.jars", str(connector_jar))
+        .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")
+        .config("spark.sql.shuffle.partitions", "4")
+        .config("spark.driver.memory", "2g")
+        .getOrCreate()
+    )
+    session.sparkContext.setLogLevel("ERROR")
+    yield session
+    session.stop()
+
+
+def load_index(dataset: Path) -> dict:
+    return json.loads((dataset / "index.json").read_text())
+
+
+def stray_files(dataset: Path) -> list:
+    """Files in the dataset folder that the index does not list (orphans)."""
+    listed = {s["path"] for s in load_index(dataset)["shards"]}
+    return sorted(set(os.listdir(dataset)) - listed - {"index.json"})
+
+
+def wait_for_no_strays(dataset: Path, seconds: float = 30.0) -> list:
+    """Killed task attempts clean up after the job returns; give them time."""
+    deadline = time.monotonic() + seconds
+    while True:
+        strays = stray_files(dataset)
+        if not strays or time.monotonic() > deadline:
+            return strays
+        time.sleep(0.2)
+
+
+def jobs_run_in_group(spark, group: str) -> list:
+    """Spark job ids started under job group `group` (none = nothing ran)."""
+    return list(spark.sparkContext.statusTracker().getJobIdsForGroup(group))
+
+
+@contextmanager
+def job_group(spark, group: str):
+    """Runs the block's Spark jobs under job group `group`."""
+    sc = spark.sparkContext
+    sc.setJobGroup(group, group)
+    try:
+        yield
+    finally:
+        sc.setLocalProperty("spark.jobGroup.id", None)
+        sc.setLocalProperty("spark.job.description", None)
