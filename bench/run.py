@@ -208,9 +208,9 @@ def from_loader_report(doc: dict) -> dict:
     process, in-memory copies included, and is kept as `process_memory`.
     """
     entries = doc.get("contenders") or []
-    loader = next((c for c in entries if "loader" in c.get("name", "")), None)
+    loader = next((c for c in entries if c.get("id") == "mosaicrs_loader"), None)
     if loader is None:
-        raise ValueError(f"no loader entry among {[c.get('name') for c in entries]}")
+        raise ValueError(f"no mosaicrs_loader entry among {[c.get('id') for c in entries]}")
     memory = dict(doc["memory"])
     if loader.get("max_rss_bytes"):
         memory["peak_total_rss_bytes"] = loader["max_rss_bytes"]

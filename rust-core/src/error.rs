@@ -104,6 +104,18 @@ pub enum Error {
     /// A bug or broken invariant inside mosaicrs.
     #[error("internal error: {0}")]
     Internal(String),
+
+    // --- loader (issue 4) ---
+    /// A null where the null policy allows none (tensor conversion).
+    #[error(
+        "column {column:?} has a null at dataset row {row}; choose a fill value for nulls \
+         or clean the data"
+    )]
+    NullValue { column: String, row: u64 },
+
+    /// libtorch reported an error (tensor conversion, device copy).
+    #[error("libtorch: {0}")]
+    Torch(String),
 }
 
 /// Coarse classes of [`Error`], for mapping onto other error systems.
@@ -133,7 +145,8 @@ impl Error {
             | Error::RowOutOfRange { .. }
             | Error::SchemaMismatch { .. }
             | Error::AlreadyExists { .. }
-            | Error::ResumeMismatch(_) => ErrorCategory::InvalidInput,
+            | Error::ResumeMismatch(_)
+            | Error::NullValue { .. } => ErrorCategory::InvalidInput,
             Error::Io { .. }
             | Error::NotADataset { .. }
             | Error::InvalidIndex { .. }
@@ -141,7 +154,7 @@ impl Error {
             | Error::MissingShard { .. }
             | Error::CorruptShard { .. }
             | Error::ChecksumMismatch { .. } => ErrorCategory::Io,
-            Error::Arrow { .. } | Error::Internal(_) => ErrorCategory::Internal,
+            Error::Arrow { .. } | Error::Internal(_) | Error::Torch(_) => ErrorCategory::Internal,
         }
     }
 

@@ -8,11 +8,18 @@
 //!
 //! - [`format`]: the index, shard names, checksums, schema encoding;
 //! - [`writer`]: shard writing and the atomic index commit;
-//! - [`reader`]: zero-copy, memory-mapped reading and verification.
+//! - [`reader`]: zero-copy, memory-mapped reading and verification;
+//! - [`loader`]: shuffled, partitioned, resumable batches (worker threads);
+//! - `tensor` (cargo feature `tch`): loader batches as libtorch tensors.
 
 pub mod error;
 pub mod format;
 pub mod reader;
 pub mod writer;
+
+// loader (issue 4)
+pub mod loader;
+#[cfg(feature = "tch")]
+pub mod tensor;
 
 pub use error::{Error, ErrorCategory, Result};

@@ -1,0 +1,550 @@
+//! `mosaicrs-loader-bench`: shuffled batches of `[B, F]` float features plus
+//! a label, through the loader into tensors, against in-memory gathers of
+//! the same samples in the same order and memcpy of the same bytes, all in
+//! one process on the same data.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use arrow::array::{Array, AsArray, Float32Array, Int64Array};
+use arrow::datatypes::{DataType, Field, Float32Type, Int64Type, Schema};
+use arrow::record_batch::RecordBatch;
+use clap::Parser;
+use mosaicrs::loader::{Loader, LoaderConfig, ShuffleMode, SplitMix64, TailPolicy};
+use mosaicrs::reader::Dataset;
+use mosaicrs::tensor::{choose_device, DeviceFeeder, TensorAssembler, TensorSpec};
+use mosaicrs::writer::{commit, SaveMode, ShardWriter, WriterOptions};
+use serde::Serialize;
+use tch::{Device, Kind, Tensor};
+
+/// Options of the loader benchmark.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "mosaicrs-loader-bench", version)]
+pub struct BenchArgs {
+    /// Dataset folder; created (f0..f{F-1} float32 + label int64) when it has no index.
+    #[arg(long, default_value = "bench/results/tmp/loader-2000000")]
+    pub data: PathBuf,
+    /// Rows to write when creating the dataset.
+    #[arg(long, default_value_t = 2_000_000)]
+    pub rows: u64,
+    /// Float feature columns when creating the dataset.
+    #[arg(long, default_value_t = 16)]
+    pub features: usize,
+    #[arg(long, default_value_t = 4096)]
+    pub batch_size: usize,
+    /// Batches per contender (default: one epoch).
+    #[arg(long)]
+    pub batches: Option<u64>,
+    /// Loader worker threads (default: cores, at most 4).
+    #[arg(long)]
+    pub workers: Option<usize>,
+    /// auto, cpu, cuda or cuda:N: where the loader's tensors end up.
+    #[arg(long, default_value = "auto")]
+    pub device: String,
+    #[arg(long, default_value_t = 7)]
+    pub seed: u64,
+    /// Rounds; each contender's best round is reported (the machine may be
+    /// shared), and the loader's first-round time to first batch (cold
+    /// mapping) is kept.
+    #[arg(long, default_value_t = 3)]
+    pub repeat: usize,
+    /// Print one JSON document instead of the table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// One contender's figures.
+#[derive(Debug, Clone, Serialize)]
+pub struct Figures {
+    /// Stable key for scripts: mosaicrs_loader, arrow_take,
+    /// row_major_gather, memcpy, loader_assembler_in_memory.
+    pub id: String,
+    pub name: String,
+    pub batches: u64,
+    pub samples: u64,
+    pub seconds: f64,
+    pub batches_per_s: f64,
+    pub samples_per_s: f64,
+    pub time_to_first_batch_s: f64,
+    /// Peak resident memory of the process while this contender ran
+    /// (VmHWM, reset before each contender where the kernel allows).
+    pub max_rss_bytes: u64,
+    /// Sum of every delivered label: equal across contenders, proving they
+    /// moved the same samples.
+    pub label_checksum: i64,
+}
+
+impl Figures {
+    /// Keeps the throughput of `other` if it is faster; memory and time to
+    /// first batch stay those of the first (cold) round.
+    fn keep_faster(&mut self, other: Figures) {
+        if other.samples_per_s > self.samples_per_s {
+            self.seconds = other.seconds;
+            self.batches_per_s = other.batches_per_s;
+            self.samples_per_s = other.samples_per_s;
+        }
+    }
+}
+
+/// The whole run.
+#[derive(Debug, Clone, Serialize)]
+pub struct BenchReport {
+    pub dataset: String,
+    pub rows: u64,
+    pub features: usize,
+    pub batch_size: usize,
+    pub workers: usize,
+    pub device: String,
+    pub cores: usize,
+    pub contenders: Vec<Figures>,
+    /// mosaicrs loader samples/s divided by each other contender's.
+    pub ratios: Vec<(String, f64)>,
+}
+
+/// Runs the benchmark.
+pub fn run(args: &BenchArgs) -> Result<BenchReport> {
+    // Only data movement is measured. libtorch's OpenMP threads busy-wait
+    // after every parallel region and would take the cores from the loader
+    // workers (on a 2-core machine, most of the CPU time): one intra-op
+    // thread keeps the contenders apart.
+    tch::set_num_threads(1);
+    if !mosaicrs::format::Index::exists_in(&args.data) {
+        create_dataset(&args.data, args.rows, args.features)?;
+    }
+    let dataset = Arc::new(
+        Dataset::open(&args.data).with_context(|| format!("opening {}", args.data.display()))?,
+    );
+    let schema = dataset.schema();
+    let features: Vec<String> = schema
+        .fields()
+        .iter()
+        .filter(|f| f.name() != "label")
+        .map(|f| f.name().clone())
+        .collect();
+    if features.is_empty() || schema.field_with_name("label").is_err() {
+        bail!(
+            "{}: the benchmark needs float feature columns and a label column",
+            args.data.display()
+        );
+    }
+    let device = choose_device(&args.device)?;
+    let defaults = LoaderConfig::default();
+    let config = LoaderConfig {
+        batch_size: args.batch_size,
+        seed: args.seed,
+        shuffle: ShuffleMode::Global,
+        tail: TailPolicy::DropLast,
+        workers: args.workers.unwrap_or(defaults.workers),
+        columns: Some(
+            features
+                .iter()
+                .cloned()
+                .chain(["label".to_string()])
+                .collect(),
+        ),
+        ..defaults
+    };
+    let per_epoch = dataset.num_rows() / args.batch_size as u64;
+    let batches = args.batches.unwrap_or(per_epoch).min(per_epoch);
+    if batches == 0 {
+        bail!(
+            "the dataset has fewer rows than one batch of {}",
+            args.batch_size
+        );
+    }
+
+    // The loader first, before the in-memory copies inflate the RSS.
+    let mut contenders = vec![loader_contender(
+        &dataset, &config, &features, device, batches,
+    )?];
+    let order = Loader::new(Arc::clone(&dataset), config.clone())?.order(0);
+    let samples = &order[..(batches as usize * args.batch_size)];
+    let memory = InMemory::load(&dataset, &features)?;
+    let b = args.batch_size;
+    for round in 0..args.repeat.max(1) {
+        let mut results = Vec::new();
+        if round > 0 {
+            results.push(loader_contender(
+                &dataset, &config, &features, device, batches,
+            )?);
+        }
+        results.push(memory.arrow_gather(samples, b)?);
+        results.push(memory.row_major_gather(samples, b)?);
+        results.push(memory.memcpy(samples, b)?);
+        results.push(memory.assembler_in_memory(samples, b, &features)?);
+        if round == 0 {
+            contenders.extend(results);
+        } else {
+            for (best, new) in contenders.iter_mut().zip(results) {
+                best.keep_faster(new);
+            }
+        }
+    }
+
+    let reference = contenders[0].samples_per_s;
+    let ratios = contenders[1..]
+        .iter()
+        .map(|c| (c.name.clone(), reference / c.samples_per_s))
+        .collect();
+    Ok(BenchReport {
+        dataset: args.data.display().to_string(),
+        rows: dataset.num_rows(),
+        features: features.len(),
+        batch_size: args.batch_size,
+        workers: config.workers,
+        device: format!("{device:?}"),
+        cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        contenders,
+        ratios,
+    })
+}
+
+/// Writes `rows` rows of `features` float32 columns (deterministic
+/// pseudo-random values) and an int64 label in 0..10.
+pub fn create_dataset(dir: &Path, rows: u64, features: usize) -> Result<()> {
+    let mut fields: Vec<Field> = (0..features)
+        .map(|i| Field::new(format!("f{i}"), DataType::Float32, false))
+        .collect();
+    fields.push(Field::new("label", DataType::Int64, false));
+    let schema = Arc::new(Schema::new(fields));
+    let write_id = "bench";
+    let mut writer = ShardWriter::create(
+        dir,
+        Arc::clone(&schema),
+        write_id,
+        0,
+        0,
+        WriterOptions::default(),
+    )?;
+    let mut rng = SplitMix64::new(1);
+    let chunk = 65_536u64;
+    let mut start = 0;
+    while start < rows {
+        let n = chunk.min(rows - start) as usize;
+        let mut columns: Vec<Arc<dyn Array>> = (0..features)
+            .map(|_| {
+                Arc::new(Float32Array::from_iter_values(
+                    (0..n).map(|_| (rng.next_u64() >> 40) as f32 / (1u64 << 24) as f32),
+                )) as Arc<dyn Array>
+            })
+            .collect();
+        columns.push(Arc::new(Int64Array::from_iter_values(
+            (0..n).map(|_| rng.below(10) as i64),
+        )));
+        writer.write(&RecordBatch::try_new(Arc::clone(&schema), columns)?)?;
+        start += n as u64;
+    }
+    let shards = writer.finish()?;
+    commit(dir, &schema, write_id, shards, SaveMode::ErrorIfExists)?;
+    Ok(())
+}
+
+/// Peak RSS of this process, and a reset of it (Linux `clear_refs` 5).
+fn peak_rss() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| {
+                l.split_whitespace()
+                    .nth(1)
+                    .and_then(|kb| kb.parse::<u64>().ok())
+            })
+        })
+        .map_or(0, |kb| kb * 1024)
+}
+
+fn reset_peak_rss() {
+    // Best effort: older kernels refuse, and the peak then spans the process.
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
+fn figures(
+    id: &str,
+    name: &str,
+    batches: u64,
+    batch: usize,
+    total: Duration,
+    first: Duration,
+    checksum: i64,
+) -> Figures {
+    let seconds = total.as_secs_f64().max(1e-9);
+    Figures {
+        id: id.to_string(),
+        name: name.to_string(),
+        batches,
+        samples: batches * batch as u64,
+        seconds,
+        batches_per_s: batches as f64 / seconds,
+        samples_per_s: (batches * batch as u64) as f64 / seconds,
+        time_to_first_batch_s: first.as_secs_f64(),
+        max_rss_bytes: peak_rss(),
+        label_checksum: checksum,
+    }
+}
+
+fn loader_contender(
+    dataset: &Arc<Dataset>,
+    config: &LoaderConfig,
+    features: &[String],
+    device: Device,
+    batches: u64,
+) -> Result<Figures> {
+    reset_peak_rss();
+    let started = Instant::now();
+    let mut loader = Loader::new(Arc::clone(dataset), config.clone())?;
+    let spec = TensorSpec::features(features.to_vec(), Kind::Float).with_column("label");
+    let assembler = TensorAssembler::new(loader.schema(), &spec, device)?;
+    let epoch = loader.epoch_with(move |g| assembler.assemble(g))?;
+    let mut first = None;
+    let mut checksum = 0i64;
+    let mut count = 0;
+    for batch in DeviceFeeder::new(epoch, device).take(batches as usize) {
+        let batch = batch?;
+        first.get_or_insert_with(|| started.elapsed());
+        // Touch the result as a training step would: the label sum (on the
+        // device when there is one, which also waits for the copy).
+        checksum += batch
+            .data
+            .tensor("label")?
+            .f_sum(Kind::Int64)?
+            .f_int64_value(&[])?;
+        count += 1;
+    }
+    if device.is_cuda() {
+        tch::Cuda::synchronize(0);
+    }
+    Ok(figures(
+        "mosaicrs_loader",
+        &format!("mosaicrs loader -> tensors ({device:?})"),
+        count,
+        config.batch_size,
+        started.elapsed(),
+        first.unwrap_or_default(),
+        checksum,
+    ))
+}
+
+/// The same columns copied into process memory.
+struct InMemory {
+    /// Column-major: one Vec per feature (what an Arrow table in memory is).
+    columns: Vec<Vec<f32>>,
+    /// Row-major `[N, F]` (what a numpy matrix `X[idx]` gathers from).
+    rows: Vec<f32>,
+    labels: Vec<i64>,
+    table: RecordBatch,
+}
+
+impl InMemory {
+    fn load(dataset: &Dataset, features: &[String]) -> Result<Self> {
+        let mut names: Vec<&str> = features.iter().map(String::as_str).collect();
+        names.push("label");
+        let batches = dataset
+            .batches_projected(&names)?
+            .collect::<mosaicrs::Result<Vec<_>>>()?;
+        let table = arrow::compute::concat_batches(&batches[0].schema(), &batches)?;
+        let f = features.len();
+        let columns: Vec<Vec<f32>> = (0..f)
+            .map(|j| {
+                table
+                    .column(j)
+                    .as_primitive::<Float32Type>()
+                    .values()
+                    .to_vec()
+            })
+            .collect();
+        let labels = table
+            .column(f)
+            .as_primitive::<Int64Type>()
+            .values()
+            .to_vec();
+        let n = labels.len();
+        let mut rows = vec![0f32; n * f];
+        for (j, col) in columns.iter().enumerate() {
+            for (i, &v) in col.iter().enumerate() {
+                rows[i * f + j] = v;
+            }
+        }
+        Ok(InMemory {
+            columns,
+            rows,
+            labels,
+            table,
+        })
+    }
+
+    /// Arrow `take` on the in-memory table, then the columns stacked into a
+    /// `[B, F]` tensor (what a loader over an in-memory Arrow table does).
+    fn arrow_gather(&self, order: &[u64], batch: usize) -> Result<Figures> {
+        reset_peak_rss();
+        let f = self.columns.len();
+        let started = Instant::now();
+        let mut first = None;
+        let mut checksum = 0;
+        let mut out = vec![0f32; batch * f];
+        for chunk in order.chunks(batch) {
+            let idx = arrow::array::UInt64Array::from_iter_values(chunk.iter().copied());
+            let taken = arrow::compute::take_record_batch(&self.table, &idx)?;
+            for j in 0..f {
+                let col = taken.column(j).as_primitive::<Float32Type>().values();
+                for (i, &v) in col.iter().enumerate() {
+                    out[i * f + j] = v;
+                }
+            }
+            let labels = taken.column(f).as_primitive::<Int64Type>().values();
+            let x = Tensor::f_from_slice(&out)?.f_view([batch as i64, f as i64])?;
+            let y = Tensor::f_from_slice(labels)?;
+            checksum += y.f_sum(Kind::Int64)?.f_int64_value(&[])?;
+            drop(x);
+            first.get_or_insert_with(|| started.elapsed());
+        }
+        let n = (order.len() / batch) as u64;
+        Ok(figures(
+            "arrow_take",
+            "in-memory Arrow take -> tensors",
+            n,
+            batch,
+            started.elapsed(),
+            first.unwrap_or_default(),
+            checksum,
+        ))
+    }
+
+    /// The loader's tensor assembler, single-threaded, over the in-memory table.
+    fn assembler_in_memory(
+        &self,
+        order: &[u64],
+        batch: usize,
+        features: &[String],
+    ) -> Result<Figures> {
+        reset_peak_rss();
+        let spec = TensorSpec::features(features.to_vec(), Kind::Float).with_column("label");
+        let asm = TensorAssembler::new(&self.table.schema(), &spec, Device::Cpu)?;
+        let started = Instant::now();
+        let mut first = None;
+        let mut checksum = 0;
+        for chunk in order.chunks(batch) {
+            let picks = chunk.iter().map(|&r| (0, r as usize)).collect();
+            let g =
+                mosaicrs::loader::Gathered::new(vec![self.table.clone()], picks, chunk.to_vec())?;
+            let t = asm.assemble(&g)?;
+            checksum += t.tensor("label")?.f_sum(Kind::Int64)?.f_int64_value(&[])?;
+            first.get_or_insert_with(|| started.elapsed());
+        }
+        let n = (order.len() / batch) as u64;
+        Ok(figures(
+            "loader_assembler_in_memory",
+            "in-memory table, loader assembler, 1 thread",
+            n,
+            batch,
+            started.elapsed(),
+            first.unwrap_or_default(),
+            checksum,
+        ))
+    }
+
+    /// A row-major `[N, F]` matrix gathered by index, like numpy's `X[idx]`.
+    fn row_major_gather(&self, order: &[u64], batch: usize) -> Result<Figures> {
+        reset_peak_rss();
+        let f = self.columns.len();
+        let started = Instant::now();
+        let mut first = None;
+        let mut checksum = 0;
+        for chunk in order.chunks(batch) {
+            let mut x = Tensor::f_empty([batch as i64, f as i64], (Kind::Float, Device::Cpu))?;
+            let mut y = vec![0i64; batch];
+            {
+                let out = tensor_f32(&mut x)?;
+                for (i, &r) in chunk.iter().enumerate() {
+                    let r = r as usize;
+                    out[i * f..(i + 1) * f].copy_from_slice(&self.rows[r * f..(r + 1) * f]);
+                    y[i] = self.labels[r];
+                }
+            }
+            let y = Tensor::f_from_slice(&y)?;
+            checksum += y.f_sum(Kind::Int64)?.f_int64_value(&[])?;
+            first.get_or_insert_with(|| started.elapsed());
+        }
+        let n = (order.len() / batch) as u64;
+        Ok(figures(
+            "row_major_gather",
+            "in-memory row-major gather (numpy X[idx]) -> tensors",
+            n,
+            batch,
+            started.elapsed(),
+            first.unwrap_or_default(),
+            checksum,
+        ))
+    }
+
+    /// memcpy of the same number of bytes per batch from contiguous memory:
+    /// the ceiling for any gather.
+    fn memcpy(&self, order: &[u64], batch: usize) -> Result<Figures> {
+        reset_peak_rss();
+        let f = self.columns.len();
+        let started = Instant::now();
+        let mut first = None;
+        let mut x = vec![0f32; batch * f];
+        let mut y = vec![0i64; batch];
+        let rows = self.labels.len();
+        let mut checksum = 0;
+        for (k, _) in order.chunks(batch).enumerate() {
+            // Consecutive windows, wrapping around the data.
+            let start = (k * batch) % (rows - batch + 1);
+            x.copy_from_slice(&self.rows[start * f..(start + batch) * f]);
+            y.copy_from_slice(&self.labels[start..start + batch]);
+            checksum += std::hint::black_box(&y)[0] + std::hint::black_box(&x)[0] as i64;
+            first.get_or_insert_with(|| started.elapsed());
+        }
+        let n = (order.len() / batch) as u64;
+        Ok(figures(
+            "memcpy",
+            "memcpy of the same bytes",
+            n,
+            batch,
+            started.elapsed(),
+            first.unwrap_or_default(),
+            checksum,
+        ))
+    }
+}
+
+fn tensor_f32(t: &mut Tensor) -> Result<&mut [f32]> {
+    if t.kind() != Kind::Float || !t.is_contiguous() || t.device() != Device::Cpu {
+        bail!("expected a contiguous float CPU tensor");
+    }
+    let len = t.numel();
+    let ptr = t.data_ptr().cast::<f32>();
+    if len == 0 {
+        return Ok(&mut []);
+    }
+    // SAFETY: a contiguous CPU float tensor holds `len` f32 at `ptr`
+    // (non-null as `len > 0`); the `&mut` borrow keeps it alive and unshared.
+    Ok(unsafe { std::slice::from_raw_parts_mut(ptr, len) })
+}
+
+/// Prints the table of figures and ratios.
+pub fn print_table(report: &BenchReport) {
+    println!(
+        "loader benchmark: {} rows, [B={}, F={}] float32 + int64 label, {} workers, {} cores, device {}",
+        report.rows, report.batch_size, report.features, report.workers, report.cores, report.device
+    );
+    println!(
+        "{:<58} {:>11} {:>13} {:>10} {:>10}",
+        "contender", "batches/s", "samples/s", "first (s)", "peak RSS"
+    );
+    for c in &report.contenders {
+        println!(
+            "{:<58} {:>11.1} {:>13.0} {:>10.4} {:>9.0}M",
+            c.name,
+            c.batches_per_s,
+            c.samples_per_s,
+            c.time_to_first_batch_s,
+            c.max_rss_bytes as f64 / (1 << 20) as f64
+        );
+    }
+    for (name, ratio) in &report.ratios {
+        println!("ratio mosaicrs loader / {name}: {ratio:.2}x");
+    }
+}

@@ -1,0 +1,15 @@
+//! `mosaicrs-loader-bench`: see `mosaicrs_train::bench`.
+
+use clap::Parser;
+use mosaicrs_train::bench::{print_table, run, BenchArgs};
+
+fn main() -> anyhow::Result<()> {
+    let args = BenchArgs::parse();
+    let report = run(&args)?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print_table(&report);
+    }
+    Ok(())
+}

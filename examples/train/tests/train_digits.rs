@@ -1,0 +1,243 @@
+//! The training binary on real data: scikit-learn's digits (written by
+//! scripts/make_digits_csv.py with the venv's python), converted to a
+//! mosaicrs dataset with the real writer.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+
+use arrow::array::{Int64Array, StringArray};
+use arrow::csv::reader::Format;
+use arrow::csv::ReaderBuilder;
+use arrow::datatypes::{DataType, Field, Schema};
+use arrow::record_batch::RecordBatch;
+use clap::Parser;
+use mosaicrs::writer::{commit, SaveMode, ShardWriter, WriterOptions};
+use mosaicrs_train::train::{run, TrainArgs};
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// The digits CSV converted to a dataset in `dir`, one shard per `shard_rows` rows.
+fn digits_dataset(dir: &Path, shard_rows: usize) -> PathBuf {
+    let csv = dir.join("digits.csv");
+    let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".into());
+    let status = Command::new(&python)
+        .arg(repo_root().join("scripts/make_digits_csv.py"))
+        .arg(&csv)
+        .status()
+        .expect("run python (the Makefile puts the venv's python on PATH)");
+    assert!(status.success(), "make_digits_csv.py failed");
+    let file = std::fs::File::open(&csv).unwrap();
+    let (schema, _) = Format::default()
+        .with_header(true)
+        .infer_schema(std::fs::File::open(&csv).unwrap(), None)
+        .unwrap();
+    let schema = Arc::new(schema);
+    let reader = ReaderBuilder::new(schema.clone())
+        .with_header(true)
+        .with_batch_size(shard_rows)
+        .build(file)
+        .unwrap();
+    let out = dir.join("digits.mosaicrs");
+    let mut shards = Vec::new();
+    for (part, batch) in reader.enumerate() {
+        let batch = batch.unwrap();
+        let mut w = ShardWriter::create(
+            &out,
+            schema.clone(),
+            "digits",
+            part as u32,
+            0,
+            WriterOptions::default(),
+        )
+        .unwrap();
+        w.write(&batch).unwrap();
+        shards.extend(w.finish().unwrap());
+    }
+    assert_eq!(shards.iter().map(|s| s.rows).sum::<u64>(), 1797);
+    commit(&out, &schema, "digits", shards, SaveMode::ErrorIfExists).unwrap();
+    out
+}
+
+fn args(data: &Path, extra: &[&str]) -> TrainArgs {
+    let mut argv = vec![
+        "mosaicrs-train",
+        "--data",
+        data.to_str().unwrap(),
+        "--device",
+        "cpu",
+        "--workers",
+        "2",
+    ];
+    argv.extend_from_slice(extra);
+    TrainArgs::parse_from(argv)
+}
+
+#[test]
+fn trains_digits_to_high_accuracy_and_resumes_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = digits_dataset(dir.path(), 1000);
+
+    // Uninterrupted: 6 epochs.
+    let full_dir = dir.path().join("full");
+    let full = run(&args(
+        &data,
+        &[
+            "--epochs",
+            "6",
+            "--seed",
+            "3",
+            "--checkpoint-dir",
+            full_dir.to_str().unwrap(),
+        ],
+    ))
+    .unwrap();
+    let accuracy = full.accuracy.unwrap();
+    assert!(accuracy >= 0.9, "held-out accuracy {accuracy}");
+    assert!(full.holdout_rows as f64 / 1797.0 > 0.15);
+    assert!(full.line().starts_with(&format!("accuracy={accuracy:.4} ")));
+    assert!(full.line().contains("data_wait_s="));
+
+    // Interrupted after 50 steps (mid-epoch), then resumed.
+    let part_dir = dir.path().join("part");
+    let ckpt = part_dir.to_str().unwrap();
+    let stopped = run(&args(
+        &data,
+        &[
+            "--epochs",
+            "6",
+            "--seed",
+            "3",
+            "--checkpoint-dir",
+            ckpt,
+            "--stop-after-steps",
+            "50",
+        ],
+    ))
+    .unwrap();
+    assert!(stopped.stopped_early);
+    assert_eq!(stopped.steps, 50);
+    let resumed = run(&args(
+        &data,
+        &[
+            "--epochs",
+            "6",
+            "--seed",
+            "3",
+            "--checkpoint-dir",
+            ckpt,
+            "--resume",
+        ],
+    ))
+    .unwrap();
+    assert_eq!(
+        stopped.steps + resumed.steps,
+        full.steps,
+        "steps lost or repeated"
+    );
+    assert_eq!(resumed.accuracy, full.accuracy);
+    assert_eq!(
+        resumed.last_loss, full.last_loss,
+        "the resumed run diverged"
+    );
+    let weights = |d: &Path| {
+        let latest = std::fs::read_to_string(d.join("latest")).unwrap();
+        std::fs::read(d.join(latest.trim()).join("model.safetensors")).unwrap()
+    };
+    assert_eq!(
+        weights(&full_dir),
+        weights(&part_dir),
+        "final weights differ"
+    );
+}
+
+fn train_cli(args: &[&str]) -> (bool, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_mosaicrs-train"))
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout),
+    )
+}
+
+#[test]
+fn bad_input_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = digits_dataset(dir.path(), 1000);
+    let d = data.to_str().unwrap();
+
+    let (ok, msg) = train_cli(&["--data", d, "--device", "cpu", "--features", "f1,pixels"]);
+    assert!(!ok && msg.contains("\"pixels\""), "{msg}");
+    let (ok, msg) = train_cli(&["--data", d, "--device", "cpu", "--label", "kind"]);
+    assert!(!ok && msg.contains("\"kind\""), "{msg}");
+    let empty = dir.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    let (ok, msg) = train_cli(&["--data", empty.to_str().unwrap(), "--device", "cpu"]);
+    assert!(!ok && msg.contains("index.json"), "{msg}");
+
+    // A string column as a feature.
+    let text = dir.path().join("text");
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("name", DataType::Utf8, false),
+        Field::new("label", DataType::Int64, false),
+    ]));
+    let batch = RecordBatch::try_new(
+        schema.clone(),
+        vec![
+            Arc::new(StringArray::from(vec!["a", "b"])),
+            Arc::new(Int64Array::from(vec![0, 1])),
+        ],
+    )
+    .unwrap();
+    let mut w =
+        ShardWriter::create(&text, schema.clone(), "t", 0, 0, WriterOptions::default()).unwrap();
+    w.write(&batch).unwrap();
+    commit(
+        &text,
+        &schema,
+        "t",
+        w.finish().unwrap(),
+        SaveMode::ErrorIfExists,
+    )
+    .unwrap();
+    let (ok, msg) = train_cli(&[
+        "--data",
+        text.to_str().unwrap(),
+        "--device",
+        "cpu",
+        "--features",
+        "name",
+    ]);
+    assert!(
+        !ok && msg.contains("\"name\"") && msg.contains("numeric"),
+        "{msg}"
+    );
+
+    // Resume with another seed, or onto another dataset, is refused.
+    let ckpt = dir.path().join("ckpt");
+    let c = ckpt.to_str().unwrap();
+    let base = ["--device", "cpu", "--epochs", "1", "--checkpoint-dir", c];
+    let (ok, msg) = train_cli(&[&["--data", d, "--stop-after-steps", "3"][..], &base].concat());
+    assert!(ok, "{msg}");
+    let (ok, msg) = train_cli(&[&["--data", d, "--resume", "--seed", "9"][..], &base].concat());
+    assert!(!ok && msg.contains("seed"), "{msg}");
+    // Same rows and columns, cut into other shards: a different dataset.
+    let other = dir.path().join("other");
+    std::fs::create_dir(&other).unwrap();
+    let other = digits_dataset(&other, 600);
+    let (ok, msg) =
+        train_cli(&[&["--data", other.to_str().unwrap(), "--resume"][..], &base].concat());
+    assert!(
+        !ok && msg.contains("cannot resume") && msg.contains("dataset"),
+        "{msg}"
+    );
+    let (ok, msg) = train_cli(&[&["--data", d, "--resume"][..], &base].concat());
+    assert!(
+        ok && msg.contains("accuracy="),
+        "resume on the same data must work: {msg}"
+    );
+}

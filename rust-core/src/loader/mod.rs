@@ -1,0 +1,437 @@
+//! Shuffled, partitioned, resumable batches from a mapped dataset.
+//!
+//! - [`epoch_order`]: one global sample order per epoch, a function of
+//!   (seed, epoch, dataset, shuffle mode) only.
+//! - [`EpochPlan`]: rank `r` of `world_size` takes slice `r` of every global
+//!   batch of `world_size * batch_size` positions; the tail is dropped or
+//!   padded ([`TailPolicy`]) and the counts are reported.
+//! - [`LoaderState`]: seed, epoch and samples consumed (globally), as JSON;
+//!   resuming continues the exact order, also on another world size.
+//! - [`Loader`]: worker threads gather batches ahead of the consumer through
+//!   bounded channels and deliver them in step order whatever their number.
+//!
+//! `docs/LOADER.md` explains the design and the shuffle trade-off.
+//!
+//! ```
+//! # use std::sync::Arc;
+//! # use arrow::array::Int64Array;
+//! # use arrow::datatypes::{DataType, Field, Schema};
+//! # use arrow::record_batch::RecordBatch;
+//! # use mosaicrs::writer::{commit, SaveMode, ShardWriter, WriterOptions};
+//! use mosaicrs::loader::{Loader, LoaderConfig};
+//! use mosaicrs::reader::Dataset;
+//! # let dir = tempfile::tempdir().unwrap();
+//! # let schema = Arc::new(Schema::new(vec![Field::new("id", DataType::Int64, false)]));
+//! # let batch = RecordBatch::try_new(schema.clone(),
+//! #     vec![Arc::new(Int64Array::from_iter_values(0..10))]).unwrap();
+//! # let mut w = ShardWriter::create(dir.path(), schema.clone(), "w", 0, 0, WriterOptions::default()).unwrap();
+//! # w.write(&batch).unwrap();
+//! # commit(dir.path(), &schema, "w", w.finish().unwrap(), SaveMode::ErrorIfExists).unwrap();
+//! let dataset = Arc::new(Dataset::open(dir.path()).unwrap());
+//! let config = LoaderConfig { batch_size: 4, seed: 7, ..LoaderConfig::default() };
+//! let mut loader = Loader::new(dataset, config).unwrap();
+//! let mut seen = Vec::new();
+//! for batch in loader.epoch().unwrap() {
+//!     let batch = batch.unwrap();
+//!     assert_eq!(batch.data.num_rows(), 4);
+//!     seen.extend(batch.rows);
+//! }
+//! assert_eq!(seen.len(), 8); // two full batches; 2 samples dropped (reported in the plan)
+//! assert_eq!(loader.state().epoch, 1);
+//! ```
+
+mod gather;
+mod order;
+mod plan;
+mod rng;
+mod space;
+mod state;
+
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use arrow::datatypes::SchemaRef;
+use arrow::record_batch::RecordBatch;
+use crossbeam_channel::{bounded, Receiver, Sender};
+
+pub use gather::Gathered;
+pub use order::{epoch_order, ShuffleMode};
+pub use plan::{EpochPlan, TailPolicy};
+pub use rng::{mix64, SplitMix64};
+pub use space::SampleSpace;
+pub use state::{LoaderState, ORDER_ALGORITHM};
+
+use gather::PieceTable;
+
+use crate::reader::Dataset;
+use crate::{Error, Result};
+
+/// How a [`Loader`] reads.
+#[derive(Debug, Clone)]
+pub struct LoaderConfig {
+    /// Samples per batch per rank.
+    pub batch_size: usize,
+    pub seed: u64,
+    pub shuffle: ShuffleMode,
+    pub tail: TailPolicy,
+    /// This process's rank, `0..world_size`.
+    pub rank: usize,
+    pub world_size: usize,
+    /// Worker threads that assemble batches.
+    pub workers: usize,
+    /// Batches assembled ahead of the consumer (rounded up to a multiple of
+    /// `workers`); with the batches being assembled, at most
+    /// `prefetch + 2 * workers` batches exist at once.
+    pub prefetch: usize,
+    /// Columns to read (all when `None`).
+    pub columns: Option<Vec<String>>,
+    /// Dataset rows an epoch covers, strictly increasing (all when `None`).
+    pub rows: Option<Arc<[u64]>>,
+}
+
+impl Default for LoaderConfig {
+    fn default() -> Self {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let workers = cores.clamp(1, 4);
+        LoaderConfig {
+            batch_size: 256,
+            seed: 0,
+            shuffle: ShuffleMode::Global,
+            tail: TailPolicy::DropLast,
+            rank: 0,
+            world_size: 1,
+            workers,
+            prefetch: 2 * workers,
+            columns: None,
+            rows: None,
+        }
+    }
+}
+
+impl LoaderConfig {
+    /// Checks every option, naming the bad one.
+    pub fn validate(&self) -> Result<()> {
+        let positive = [
+            ("batch_size", self.batch_size),
+            ("world_size", self.world_size),
+            ("workers", self.workers),
+            ("prefetch", self.prefetch),
+        ];
+        if let Some((name, _)) = positive.iter().find(|(_, v)| *v == 0) {
+            return Err(Error::InvalidArgument(format!(
+                "loader option {name} must be at least 1"
+            )));
+        }
+        if self.rank >= self.world_size {
+            return Err(Error::InvalidArgument(format!(
+                "loader rank {} must be below world_size {}",
+                self.rank, self.world_size
+            )));
+        }
+        self.shuffle.validate()
+    }
+}
+
+/// One batch for this rank.
+#[derive(Debug)]
+pub struct LoadedBatch<T> {
+    pub epoch: u64,
+    /// Step of this epoch's plan: 0 at the start of the epoch, or at the
+    /// resume point when the loader was resumed mid-epoch.
+    pub step: u64,
+    /// Position in the global epoch order of this batch's first sample.
+    pub position: u64,
+    /// Dataset row of each sample, in batch order.
+    pub rows: Vec<u64>,
+    /// Trailing samples that are padding (repeats), see [`TailPolicy::Pad`].
+    pub padding: usize,
+    /// What the assembler made of the rows.
+    pub data: T,
+    /// The loader state once this batch is consumed: checkpoint it after
+    /// the training step on this batch.
+    pub state: LoaderState,
+}
+
+/// Reads batches of a dataset for one rank. See the [module docs](self).
+pub struct Loader {
+    table: Arc<PieceTable>,
+    space: Arc<SampleSpace>,
+    config: LoaderConfig,
+    state: LoaderState,
+    /// The order of the most recent epoch, reused across calls.
+    order_cache: Option<(u64, Arc<Vec<u64>>)>,
+}
+
+impl Loader {
+    /// A loader at the start of epoch 0.
+    pub fn new(dataset: Arc<Dataset>, config: LoaderConfig) -> Result<Self> {
+        config.validate()?;
+        let projection = match &config.columns {
+            Some(names) => {
+                let names: Vec<&str> = names.iter().map(String::as_str).collect();
+                dataset.column_indices(&names)?
+            }
+            None => (0..dataset.schema().fields().len()).collect(),
+        };
+        let space = SampleSpace::new(&dataset.index().shards, config.rows.clone())?;
+        let state = LoaderState::new(config.seed, space.fingerprint().to_string(), config.shuffle);
+        let table = PieceTable::new(dataset, projection)?;
+        Ok(Loader {
+            table: Arc::new(table),
+            space: Arc::new(space),
+            config,
+            state,
+            order_cache: None,
+        })
+    }
+
+    /// A loader that continues from `state`, which must come from the same
+    /// dataset (and row selection), seed and shuffle mode
+    /// ([`Error::ResumeMismatch`] otherwise). Batch size and world size may differ.
+    pub fn resume(dataset: Arc<Dataset>, config: LoaderConfig, state: LoaderState) -> Result<Self> {
+        let mut loader = Loader::new(dataset, config)?;
+        state.check_compatible(&loader.state, loader.space.len())?;
+        loader.state = state;
+        Ok(loader)
+    }
+
+    /// Where the loader stands (after the last delivered batch).
+    pub fn state(&self) -> &LoaderState {
+        &self.state
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &LoaderConfig {
+        &self.config
+    }
+
+    /// Schema of the assembled batches (the projected columns).
+    pub fn schema(&self) -> &SchemaRef {
+        self.table.schema()
+    }
+
+    /// The sample space (rows per epoch, fingerprint).
+    pub fn space(&self) -> &SampleSpace {
+        &self.space
+    }
+
+    /// The plan for the rest of the current epoch.
+    pub fn plan(&self) -> Result<EpochPlan> {
+        EpochPlan::new(
+            self.state.epoch,
+            self.space.len(),
+            self.state.samples_consumed,
+            self.config.batch_size as u64,
+            self.config.world_size as u64,
+            self.config.tail,
+        )
+    }
+
+    /// The dataset rows of `epoch` in global order (the same for every rank).
+    pub fn order(&self, epoch: u64) -> Vec<u64> {
+        epoch_order(&self.space, self.config.seed, epoch, self.config.shuffle)
+            .into_iter()
+            .map(|i| self.space.row(i))
+            .collect()
+    }
+
+    fn cached_order(&mut self, epoch: u64) -> Arc<Vec<u64>> {
+        match &self.order_cache {
+            Some((e, order)) if *e == epoch => Arc::clone(order),
+            _ => {
+                let order = Arc::new(epoch_order(
+                    &self.space,
+                    self.config.seed,
+                    epoch,
+                    self.config.shuffle,
+                ));
+                self.order_cache = Some((epoch, Arc::clone(&order)));
+                order
+            }
+        }
+    }
+
+    /// The rest of the current epoch as Arrow record batches.
+    pub fn epoch(&mut self) -> Result<Epoch<'_, RecordBatch>> {
+        self.epoch_with(|g: &Gathered| g.to_record_batch())
+    }
+
+    /// The rest of the current epoch, each batch made by `assemble` on a
+    /// worker thread (for example straight into tensors).
+    pub fn epoch_with<T, F>(&mut self, assemble: F) -> Result<Epoch<'_, T>>
+    where
+        T: Send + 'static,
+        F: Fn(&Gathered) -> Result<T> + Send + Sync + 'static,
+    {
+        let plan = self.plan()?;
+        let order = self.cached_order(plan.epoch);
+        let assemble = Arc::new(assemble);
+        let workers = self.config.workers;
+        let capacity = self.config.prefetch.div_ceil(workers).max(1);
+        let mut receivers = Vec::with_capacity(workers);
+        let mut handles = Vec::with_capacity(workers);
+        for w in 0..workers {
+            let (tx, rx) = bounded(capacity);
+            let job = WorkerJob {
+                first_step: w as u64,
+                stride: workers as u64,
+                rank: self.config.rank as u64,
+                plan: plan.clone(),
+                order: Arc::clone(&order),
+                space: Arc::clone(&self.space),
+                table: Arc::clone(&self.table),
+                state: self.state.clone(),
+            };
+            let assemble = Arc::clone(&assemble);
+            let handle = std::thread::Builder::new()
+                .name(format!("mosaicrs-ld-{w}"))
+                .spawn(move || job.run(&*assemble, &tx))
+                .map_err(|e| Error::Internal(format!("cannot start a loader worker: {e}")))?;
+            receivers.push(rx);
+            handles.push(handle);
+        }
+        Ok(Epoch {
+            state: &mut self.state,
+            plan,
+            next_step: 0,
+            receivers,
+            handles,
+            finished: false,
+        })
+    }
+}
+
+/// What one worker thread does: steps `first_step`, `first_step + stride`, ...
+struct WorkerJob {
+    first_step: u64,
+    stride: u64,
+    rank: u64,
+    plan: EpochPlan,
+    order: Arc<Vec<u64>>,
+    space: Arc<SampleSpace>,
+    table: Arc<PieceTable>,
+    state: LoaderState,
+}
+
+impl WorkerJob {
+    fn run<T, F>(&self, assemble: &F, tx: &Sender<Result<LoadedBatch<T>>>)
+    where
+        F: Fn(&Gathered) -> Result<T>,
+    {
+        let mut step = self.first_step;
+        while step < self.plan.steps {
+            let result = self.batch(step, assemble);
+            let failed = result.is_err();
+            // A closed channel means the consumer dropped the epoch: stop.
+            if tx.send(result).is_err() || failed {
+                return;
+            }
+            step += self.stride;
+        }
+    }
+
+    fn batch<T, F>(&self, step: u64, assemble: &F) -> Result<LoadedBatch<T>>
+    where
+        F: Fn(&Gathered) -> Result<T>,
+    {
+        let positions = self.plan.positions(self.rank, step);
+        let position = positions.start;
+        let padding = positions
+            .clone()
+            .filter(|&p| p >= self.plan.samples)
+            .count();
+        let rows = positions
+            // Resolved positions are below `samples == order.len()`.
+            .map(|p| self.space.row(self.order[self.plan.resolve(p) as usize]))
+            .collect();
+        let gathered = self.table.gather(rows)?;
+        let data = assemble(&gathered)?;
+        Ok(LoadedBatch {
+            epoch: self.plan.epoch,
+            step,
+            position,
+            rows: gathered.into_rows(),
+            padding,
+            data,
+            // Filled in by the consumer, which owns the live state.
+            state: self.state.clone(),
+        })
+    }
+}
+
+/// The batches of the rest of one epoch, in step order. Dropping it early
+/// stops the workers; the loader's state then reflects the batches delivered.
+pub struct Epoch<'a, T> {
+    state: &'a mut LoaderState,
+    plan: EpochPlan,
+    next_step: u64,
+    receivers: Vec<Receiver<Result<LoadedBatch<T>>>>,
+    handles: Vec<JoinHandle<()>>,
+    finished: bool,
+}
+
+impl<T> Epoch<'_, T> {
+    /// The plan of this epoch (steps, dropped and padded samples).
+    pub fn plan(&self) -> &EpochPlan {
+        &self.plan
+    }
+
+    fn advance(&mut self) {
+        self.next_step += 1;
+        if self.next_step >= self.plan.steps {
+            self.state.epoch += 1;
+            self.state.samples_consumed = 0;
+        } else {
+            self.state.samples_consumed = self.plan.position_after(self.next_step);
+        }
+    }
+}
+
+impl<T> Iterator for Epoch<'_, T> {
+    type Item = Result<LoadedBatch<T>>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.finished {
+            return None;
+        }
+        if self.next_step >= self.plan.steps {
+            self.finished = true;
+            if self.plan.steps == 0 {
+                // Nothing left to deliver in this epoch: move on.
+                self.state.epoch += 1;
+                self.state.samples_consumed = 0;
+            }
+            return None;
+        }
+        // Step s is assembled by worker s % workers (counted from the plan start).
+        let rx = &self.receivers[(self.next_step % self.receivers.len() as u64) as usize];
+        match rx.recv() {
+            Ok(Ok(mut batch)) => {
+                self.advance();
+                batch.state = self.state.clone();
+                Some(Ok(batch))
+            }
+            Ok(Err(e)) => {
+                self.finished = true;
+                Some(Err(e))
+            }
+            Err(_) => {
+                self.finished = true;
+                Some(Err(Error::Internal(
+                    "a loader worker stopped without a result (it panicked)".into(),
+                )))
+            }
+        }
+    }
+}
+
+impl<T> Drop for Epoch<'_, T> {
+    fn drop(&mut self) {
+        // Closing the channels first unblocks workers waiting to send.
+        self.receivers.clear();
+        for handle in self.handles.drain(..) {
+            // A worker panic was already reported through its channel.
+            let _ = handle.join();
+        }
+    }
+}

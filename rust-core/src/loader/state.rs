@@ -1,0 +1,98 @@
+//! The loader's resumable state: small, JSON, and tied to one dataset.
+
+use serde::{Deserialize, Serialize};
+
+use super::order::ShuffleMode;
+use crate::{Error, Result};
+
+/// Names the order algorithm (generator, bounded draw, shuffle, seeding).
+/// A state written by a different algorithm is refused, never resumed into a
+/// different order.
+pub const ORDER_ALGORITHM: &str = "splitmix64-lemire-fisher-yates-v1";
+
+/// Where a loader stands: enough to continue the exact same sample stream.
+///
+/// `samples_consumed` counts positions of the *global* epoch order, so it
+/// does not depend on the world size: after `k` steps with `world_size`
+/// ranks of `batch_size` it is `k * world_size * batch_size`.
+///
+/// ```
+/// use mosaicrs::loader::{LoaderState, ShuffleMode};
+/// let s = LoaderState::new(7, "xxh3-64:00".into(), ShuffleMode::Global);
+/// let back = LoaderState::from_json(&s.to_json().unwrap()).unwrap();
+/// assert_eq!(back, s);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LoaderState {
+    /// [`ORDER_ALGORITHM`] of the writer.
+    pub algorithm: String,
+    pub seed: u64,
+    pub epoch: u64,
+    /// Positions of the epoch order already handed out (all ranks together).
+    pub samples_consumed: u64,
+    /// Fingerprint of the sample space (shards' rows and checksums, selection).
+    pub dataset: String,
+    pub shuffle: ShuffleMode,
+}
+
+impl LoaderState {
+    /// The state at the start of epoch 0.
+    pub fn new(seed: u64, dataset: String, shuffle: ShuffleMode) -> Self {
+        LoaderState {
+            algorithm: ORDER_ALGORITHM.to_string(),
+            seed,
+            epoch: 0,
+            samples_consumed: 0,
+            dataset,
+            shuffle,
+        }
+    }
+
+    /// The state as pretty JSON.
+    pub fn to_json(&self) -> Result<String> {
+        serde_json::to_string_pretty(self)
+            .map_err(|e| Error::Internal(format!("cannot serialise loader state: {e}")))
+    }
+
+    /// Parses a state written by [`LoaderState::to_json`].
+    pub fn from_json(text: &str) -> Result<Self> {
+        serde_json::from_str(text)
+            .map_err(|e| Error::InvalidArgument(format!("loader state is not valid JSON: {e}")))
+    }
+
+    /// Refuses a state that belongs to another dataset, seed, shuffle mode or
+    /// order algorithm, or that points past the end of the epoch.
+    pub fn check_compatible(&self, expected: &LoaderState, samples: u64) -> Result<()> {
+        if self.algorithm != expected.algorithm {
+            return Err(Error::ResumeMismatch(format!(
+                "the state was written with order algorithm {:?}, this loader uses {:?}",
+                self.algorithm, expected.algorithm
+            )));
+        }
+        if self.dataset != expected.dataset {
+            return Err(Error::ResumeMismatch(format!(
+                "the state belongs to dataset {} but this dataset (and row selection) is {}",
+                self.dataset, expected.dataset
+            )));
+        }
+        if self.seed != expected.seed {
+            return Err(Error::ResumeMismatch(format!(
+                "the state was written with seed {} but the loader has seed {}",
+                self.seed, expected.seed
+            )));
+        }
+        if self.shuffle != expected.shuffle {
+            return Err(Error::ResumeMismatch(format!(
+                "the state was written with shuffle {} but the loader uses {}",
+                self.shuffle, expected.shuffle
+            )));
+        }
+        if self.samples_consumed > samples {
+            return Err(Error::ResumeMismatch(format!(
+                "the state has consumed {} samples but an epoch has only {samples}",
+                self.samples_consumed
+            )));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,353 @@
+//! Copying numeric Arrow values, picked by `(source, row)`, straight into a
+//! tensor's memory with a cast to the tensor's element type.
+//!
+//! One `match` on the Arrow type per column and source, then a tight loop per
+//! sample: this is the loader's hot path.
+
+use arrow::array::{Array, ArrowPrimitiveType, AsArray, BooleanArray, PrimitiveArray};
+use arrow::buffer::NullBuffer;
+use arrow::datatypes::{self as adt, DataType};
+
+use super::NullPolicy;
+use crate::{Error, Result};
+
+/// A tensor element type that numbers convert into (like Rust's `as`).
+pub(crate) trait Elem: Copy + tch::kind::Element {
+    fn from_i64(v: i64) -> Self;
+    fn from_f64(v: f64) -> Self;
+}
+
+macro_rules! elem_number {
+    ($($t:ty),*) => {$(
+        impl Elem for $t {
+            #[inline]
+            fn from_i64(v: i64) -> Self { v as $t }
+            #[inline]
+            fn from_f64(v: f64) -> Self { v as $t }
+        }
+    )*};
+}
+elem_number!(u8, i8, i16, i32, i64, f32, f64);
+
+impl Elem for bool {
+    #[inline]
+    fn from_i64(v: i64) -> Self {
+        v != 0
+    }
+    #[inline]
+    fn from_f64(v: f64) -> Self {
+        v != 0.0
+    }
+}
+
+/// An Arrow primitive type whose values convert into any [`Elem`].
+trait Source: ArrowPrimitiveType {
+    fn put<T: Elem>(v: Self::Native) -> T;
+}
+
+/// Implements [`Source`] by widening to `$wide` and converting with `$via`.
+macro_rules! source {
+    ($via:ident as $wide:ty: $($a:ty),*) => {$(
+        impl Source for $a {
+            #[inline]
+            fn put<T: Elem>(v: Self::Native) -> T { T::$via(v as $wide) }
+        }
+    )*};
+}
+source!(from_i64 as i64:
+    adt::Int8Type,
+    adt::Int16Type,
+    adt::Int32Type,
+    adt::Int64Type,
+    adt::UInt8Type,
+    adt::UInt16Type,
+    adt::UInt32Type,
+    adt::Date32Type,
+    adt::Date64Type,
+    adt::TimestampSecondType,
+    adt::TimestampMillisecondType,
+    adt::TimestampMicrosecondType,
+    adt::TimestampNanosecondType
+);
+
+impl Source for adt::UInt64Type {
+    #[inline]
+    fn put<T: Elem>(v: u64) -> T {
+        // Values above i64::MAX go through f64 (and saturate in integer tensors).
+        i64::try_from(v).map_or_else(|_| T::from_f64(v as f64), T::from_i64)
+    }
+}
+
+source!(from_f64 as f64: adt::Float32Type, adt::Float64Type);
+
+/// Evaluates `$body` with `$s` naming the Arrow primitive type of `$dt`
+/// (numbers, dates, timestamps), or `$other` for any other type.
+macro_rules! with_primitive {
+    ($dt:expr, $s:ident => $body:expr, else $other:expr) => {{
+        use adt::TimeUnit;
+        match $dt {
+            DataType::Int8 => {
+                type $s = adt::Int8Type;
+                $body
+            }
+            DataType::Int16 => {
+                type $s = adt::Int16Type;
+                $body
+            }
+            DataType::Int32 => {
+                type $s = adt::Int32Type;
+                $body
+            }
+            DataType::Int64 => {
+                type $s = adt::Int64Type;
+                $body
+            }
+            DataType::UInt8 => {
+                type $s = adt::UInt8Type;
+                $body
+            }
+            DataType::UInt16 => {
+                type $s = adt::UInt16Type;
+                $body
+            }
+            DataType::UInt32 => {
+                type $s = adt::UInt32Type;
+                $body
+            }
+            DataType::UInt64 => {
+                type $s = adt::UInt64Type;
+                $body
+            }
+            DataType::Float32 => {
+                type $s = adt::Float32Type;
+                $body
+            }
+            DataType::Float64 => {
+                type $s = adt::Float64Type;
+                $body
+            }
+            DataType::Date32 => {
+                type $s = adt::Date32Type;
+                $body
+            }
+            DataType::Date64 => {
+                type $s = adt::Date64Type;
+                $body
+            }
+            DataType::Timestamp(TimeUnit::Second, _) => {
+                type $s = adt::TimestampSecondType;
+                $body
+            }
+            DataType::Timestamp(TimeUnit::Millisecond, _) => {
+                type $s = adt::TimestampMillisecondType;
+                $body
+            }
+            DataType::Timestamp(TimeUnit::Microsecond, _) => {
+                type $s = adt::TimestampMicrosecondType;
+                $body
+            }
+            DataType::Timestamp(TimeUnit::Nanosecond, _) => {
+                type $s = adt::TimestampNanosecondType;
+                $body
+            }
+            _ => $other,
+        }
+    }};
+}
+
+/// True for Arrow types [`fill`] can read.
+pub(crate) fn is_numeric(data_type: &DataType) -> bool {
+    use DataType::*;
+    matches!(
+        data_type,
+        Int8 | Int16
+            | Int32
+            | Int64
+            | UInt8
+            | UInt16
+            | UInt32
+            | UInt64
+            | Float32
+            | Float64
+            | Boolean
+            | Date32
+            | Date64
+            | Timestamp(_, _)
+    )
+}
+
+/// Where values go: element `k` of sample `i` lands at
+/// `out[i * stride + offset + k]`.
+pub(crate) struct Dest<'a, T> {
+    pub out: &'a mut [T],
+    pub stride: usize,
+    pub offset: usize,
+}
+
+/// What is being filled, for error messages and null handling.
+pub(crate) struct Column<'a> {
+    pub name: &'a str,
+    /// Dataset row of each sample.
+    pub rows: &'a [u64],
+    pub nulls: NullPolicy,
+}
+
+impl Column<'_> {
+    fn null_value<T: Elem>(&self, sample: usize) -> Result<T> {
+        match self.nulls {
+            NullPolicy::Error => Err(Error::NullValue {
+                column: self.name.to_string(),
+                row: self.rows.get(sample).copied().unwrap_or(sample as u64),
+            }),
+            NullPolicy::Fill(v) => Ok(T::from_f64(v)),
+        }
+    }
+}
+
+/// The values to copy: sample `i` reads
+/// `values[s][r * width .. (r + 1) * width]` for `picks[i] = (s, r)`;
+/// `row_nulls[s]` marks whole samples null (the nulls of a list column).
+pub(crate) struct Input<'a> {
+    pub values: &'a [&'a dyn Array],
+    pub row_nulls: &'a [Option<&'a NullBuffer>],
+    pub picks: &'a [(usize, usize)],
+    pub width: usize,
+}
+
+/// Copies the values of `input` into `dest`, cast to `T`.
+pub(crate) fn fill<T: Elem>(
+    input: &Input<'_>,
+    dest: &mut Dest<'_, T>,
+    column: &Column<'_>,
+) -> Result<()> {
+    let Some(first) = input.values.first() else {
+        return Ok(());
+    };
+    with_primitive!(first.data_type(), S => fill_typed::<S, T>(input, dest, column), else
+        match first.data_type() {
+            DataType::Boolean => fill_bool(input, dest, column),
+            other => Err(Error::UnsupportedColumn {
+                name: column.name.to_string(),
+                data_type: other.to_string(),
+                reason: "it is not numeric, so it cannot become a numeric tensor".into(),
+            }),
+        }
+    )
+}
+
+fn fill_typed<S: Source, T: Elem>(
+    input: &Input<'_>,
+    dest: &mut Dest<'_, T>,
+    column: &Column<'_>,
+) -> Result<()> {
+    let arrays: Vec<&PrimitiveArray<S>> = input
+        .values
+        .iter()
+        .map(|a| a.as_primitive_opt::<S>().ok_or_else(|| mixed_types(column)))
+        .collect::<Result<_>>()?;
+    let any_nulls =
+        arrays.iter().any(|a| a.null_count() > 0) || input.row_nulls.iter().any(|n| n.is_some());
+    if !any_nulls && input.width == 1 {
+        // The common case: a plain loop the compiler keeps tight.
+        let slices: Vec<&[S::Native]> = arrays.iter().map(|a| a.values().as_ref()).collect();
+        let (stride, offset) = (dest.stride, dest.offset);
+        let out = &mut dest.out[offset..];
+        for (i, &(s, r)) in input.picks.iter().enumerate() {
+            out[i * stride] = S::put(slices[s][r]);
+        }
+        return Ok(());
+    }
+    fill_with(&arrays, input, dest, column, |a, j| S::put(a.value(j)))
+}
+
+fn fill_bool<T: Elem>(
+    input: &Input<'_>,
+    dest: &mut Dest<'_, T>,
+    column: &Column<'_>,
+) -> Result<()> {
+    let arrays: Vec<&BooleanArray> = input
+        .values
+        .iter()
+        .map(|a| a.as_boolean_opt().ok_or_else(|| mixed_types(column)))
+        .collect::<Result<_>>()?;
+    fill_with(&arrays, input, dest, column, |a, j| {
+        T::from_i64(i64::from(a.value(j)))
+    })
+}
+
+/// The general loop: nulls, list rows (`width > 1`), any array type.
+fn fill_with<A: Array, T: Elem>(
+    arrays: &[&A],
+    input: &Input<'_>,
+    dest: &mut Dest<'_, T>,
+    column: &Column<'_>,
+    read: impl Fn(&A, usize) -> T,
+) -> Result<()> {
+    let width = input.width;
+    for (i, &(s, r)) in input.picks.iter().enumerate() {
+        let array = arrays[s];
+        let row_null = input
+            .row_nulls
+            .get(s)
+            .copied()
+            .flatten()
+            .is_some_and(|n| n.is_null(r));
+        let base = i * dest.stride + dest.offset;
+        for k in 0..width {
+            let j = r * width + k;
+            dest.out[base + k] = if row_null || array.is_null(j) {
+                column.null_value(i)?
+            } else {
+                read(array, j)
+            };
+        }
+    }
+    Ok(())
+}
+
+fn mixed_types(column: &Column<'_>) -> Error {
+    Error::Internal(format!(
+        "column {:?} has different types in different record batches",
+        column.name
+    ))
+}
+
+/// Stacks several columns of one primitive type into rows of `out`
+/// (`out[i * columns.len() + j]` = column `j` of sample `i`), sample by
+/// sample. `columns[j][s]` is column `j` of source `s`. Returns false (and
+/// writes nothing) when the columns are not all of `S`'s type or have nulls.
+pub(crate) fn fill_rows<T: Elem>(
+    columns: &[Vec<&dyn Array>],
+    picks: &[(usize, usize)],
+    out: &mut [T],
+) -> bool {
+    let Some(first) = columns.first().and_then(|c| c.first()) else {
+        return false;
+    };
+    with_primitive!(first.data_type(), S => fill_rows_typed::<S, T>(columns, picks, out), else false)
+}
+
+fn fill_rows_typed<S: Source, T: Elem>(
+    columns: &[Vec<&dyn Array>],
+    picks: &[(usize, usize)],
+    out: &mut [T],
+) -> bool {
+    let f = columns.len();
+    let sources = columns[0].len();
+    // by_source[s][j]: the values of column j in source s.
+    let mut by_source: Vec<Vec<&[S::Native]>> = vec![Vec::with_capacity(f); sources];
+    for column in columns {
+        for (s, array) in column.iter().enumerate() {
+            match array.as_primitive_opt::<S>() {
+                Some(a) if a.null_count() == 0 => by_source[s].push(a.values().as_ref()),
+                _ => return false,
+            }
+        }
+    }
+    for (row, &(s, r)) in out.chunks_exact_mut(f).zip(picks) {
+        for (slot, values) in row.iter_mut().zip(&by_source[s]) {
+            *slot = S::put(values[r]);
+        }
+    }
+    true
+}

@@ -1,0 +1,195 @@
+//! Resuming: after k batches the stream continues exactly, also on another
+//! world size; states from another dataset, seed or mode are refused.
+
+mod loader_support;
+
+use std::collections::BTreeMap;
+
+use loader_support::{config, run_epoch, run_steps, write_dataset};
+use mosaicrs::format::Compression;
+use mosaicrs::loader::{Loader, LoaderState, ShuffleMode, TailPolicy};
+use mosaicrs::Error;
+
+type Batches = Vec<(u64, Vec<u64>, usize)>;
+
+/// Two epochs of one rank, uninterrupted.
+fn two_epochs(loader: &mut Loader) -> Batches {
+    let mut all = run_epoch(loader);
+    all.extend(run_epoch(loader));
+    all
+}
+
+#[test]
+fn resume_after_k_batches_equals_an_uninterrupted_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let dataset = write_dataset(dir.path(), 700, 4, 64, Compression::None);
+    for (world, rank, workers, tail) in [
+        (1, 0, 1, TailPolicy::DropLast),
+        (2, 1, 3, TailPolicy::Pad),
+        (3, 2, 2, TailPolicy::DropLast),
+    ] {
+        let mut cfg = config(11, world, rank, workers);
+        cfg.tail = tail;
+        let expected = two_epochs(&mut Loader::new(dataset.clone(), cfg.clone()).unwrap());
+        let per_epoch = Loader::new(dataset.clone(), cfg.clone())
+            .unwrap()
+            .plan()
+            .unwrap()
+            .steps as usize;
+        for k in [0, 1, 5, per_epoch - 1, per_epoch, per_epoch + 3] {
+            let mut first = Loader::new(dataset.clone(), cfg.clone()).unwrap();
+            let mut got = run_steps(&mut first, k.min(per_epoch));
+            if k >= per_epoch {
+                got.extend(run_steps(&mut first, k - per_epoch));
+            }
+            let json = first.state().to_json().unwrap();
+            assert!(json.len() < 512, "state is small: {json}");
+            let state = LoaderState::from_json(&json).unwrap();
+            let mut resumed = Loader::resume(dataset.clone(), cfg.clone(), state).unwrap();
+            // Finish the current epoch, then the rest of epoch 1 if still in epoch 0.
+            let start_epoch = resumed.state().epoch;
+            got.extend(run_epoch(&mut resumed));
+            if start_epoch == 0 {
+                got.extend(run_epoch(&mut resumed));
+            }
+            assert_eq!(got, expected, "world {world} rank {rank} k {k}");
+        }
+    }
+}
+
+/// Position -> row over every rank for the rest of the current epoch.
+fn all_ranks(
+    dataset: &std::sync::Arc<mosaicrs::reader::Dataset>,
+    batch: usize,
+    world: usize,
+    state: Option<&LoaderState>,
+    steps: usize,
+) -> (BTreeMap<u64, u64>, LoaderState) {
+    let mut seen = BTreeMap::new();
+    let mut last = None;
+    for rank in 0..world {
+        let cfg = config(batch, world, rank, 2);
+        let mut loader = match state {
+            Some(s) => Loader::resume(dataset.clone(), cfg, s.clone()).unwrap(),
+            None => Loader::new(dataset.clone(), cfg).unwrap(),
+        };
+        for (position, rows, padding) in run_steps(&mut loader, steps) {
+            for (i, row) in rows[..rows.len() - padding].iter().enumerate() {
+                assert!(seen.insert(position + i as u64, *row).is_none());
+            }
+        }
+        let s = loader.state().clone();
+        assert_eq!(
+            last.get_or_insert_with(|| s.clone()),
+            &s,
+            "ranks disagree on the state"
+        );
+    }
+    (seen, last.unwrap())
+}
+
+#[test]
+fn resume_on_another_world_size_continues_the_same_global_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let dataset = write_dataset(dir.path(), 1_000, 5, 64, Compression::None);
+    let order = Loader::new(dataset.clone(), config(8, 1, 0, 1))
+        .unwrap()
+        .order(0);
+    for (w1, b1, k, w2, b2) in [
+        (2, 8, 3, 3, 8),
+        (4, 5, 7, 1, 16),
+        (1, 10, 9, 8, 3),
+        (3, 7, 2, 2, 7),
+    ] {
+        let (before, state) = all_ranks(&dataset, b1, w1, None, k);
+        assert_eq!(state.samples_consumed, (w1 * b1 * k) as u64);
+        let (after, end) = all_ranks(&dataset, b2, w2, Some(&state), usize::MAX);
+        assert_eq!(end.epoch, 1);
+        let covered = before.len() + after.len();
+        let dropped = (1_000 - state.samples_consumed) % (w2 * b2) as u64;
+        assert_eq!(
+            covered as u64,
+            1_000 - dropped,
+            "({w1},{b1}) -> ({w2},{b2})"
+        );
+        for (p, row) in before.iter().chain(after.iter()) {
+            assert_eq!(order[*p as usize], *row);
+        }
+        let last_before = before.keys().next_back().copied().unwrap();
+        let first_after = after.keys().next().copied().unwrap();
+        assert_eq!(
+            first_after,
+            last_before + 1,
+            "no gap and no overlap at the resume point"
+        );
+    }
+}
+
+#[test]
+fn a_state_from_another_dataset_seed_or_mode_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let dataset = write_dataset(&dir.path().join("a"), 300, 2, 50, Compression::None);
+    let other = write_dataset(&dir.path().join("b"), 300, 3, 50, Compression::None);
+    let mut loader = Loader::new(dataset.clone(), config(10, 1, 0, 1)).unwrap();
+    run_steps(&mut loader, 3);
+    let state = loader.state().clone();
+    assert_eq!(state.samples_consumed, 30);
+
+    let refused = |r: mosaicrs::Result<Loader>, what: &str| match r {
+        Err(Error::ResumeMismatch(msg)) => assert!(msg.contains(what), "{msg}"),
+        Err(e) => panic!("expected ResumeMismatch about {what}, got {e}"),
+        Ok(_) => panic!("a state with another {what} was accepted"),
+    };
+    refused(
+        Loader::resume(other, config(10, 1, 0, 1), state.clone()),
+        "dataset",
+    );
+    let mut cfg = config(10, 1, 0, 1);
+    cfg.seed = 1;
+    refused(Loader::resume(dataset.clone(), cfg, state.clone()), "seed");
+    let mut cfg = config(10, 1, 0, 1);
+    cfg.shuffle = ShuffleMode::Sequential;
+    refused(
+        Loader::resume(dataset.clone(), cfg, state.clone()),
+        "shuffle",
+    );
+    let mut cfg = config(10, 1, 0, 1);
+    cfg.rows = Some((0..150u64).collect::<Vec<_>>().into());
+    refused(
+        Loader::resume(dataset.clone(), cfg, state.clone()),
+        "dataset",
+    );
+    let mut beyond = state.clone();
+    beyond.samples_consumed = 301;
+    refused(
+        Loader::resume(dataset.clone(), config(10, 1, 0, 1), beyond),
+        "consumed",
+    );
+    let mut algorithm = state.clone();
+    algorithm.algorithm = "other".into();
+    refused(
+        Loader::resume(dataset.clone(), config(10, 1, 0, 1), algorithm),
+        "algorithm",
+    );
+    // Batch size and world size may change.
+    assert!(Loader::resume(dataset, config(7, 3, 2, 2), state).is_ok());
+    assert!(matches!(
+        LoaderState::from_json("{"),
+        Err(Error::InvalidArgument(_))
+    ));
+}
+
+#[test]
+fn dropping_an_epoch_early_keeps_the_state_of_delivered_batches() {
+    let dir = tempfile::tempdir().unwrap();
+    let dataset = write_dataset(dir.path(), 500, 2, 64, Compression::None);
+    let mut cfg = config(5, 1, 0, 3);
+    cfg.prefetch = 9;
+    let mut loader = Loader::new(dataset, cfg).unwrap();
+    let mut epoch = loader.epoch().unwrap();
+    let first = epoch.next().unwrap().unwrap();
+    assert_eq!(first.state.samples_consumed, 5);
+    drop(epoch); // workers are blocked on full channels: this must not hang
+    assert_eq!(loader.state().samples_consumed, 5);
+    assert_eq!(loader.state().epoch, 0);
+}

@@ -1,0 +1,99 @@
+//! Helpers shared by the loader tests: real datasets written with the real
+//! writer, and loaders run to the end of an epoch.
+#![allow(dead_code)]
+
+use std::path::Path;
+use std::sync::Arc;
+
+use arrow::array::{Array, Float32Array, Int64Array};
+use arrow::datatypes::{DataType, Field, Schema};
+use arrow::record_batch::RecordBatch;
+use mosaicrs::format::Compression;
+use mosaicrs::loader::{LoadedBatch, Loader, LoaderConfig, ShuffleMode, TailPolicy};
+use mosaicrs::reader::Dataset;
+use mosaicrs::writer::{commit, SaveMode, ShardWriter, WriterOptions};
+
+/// Writes `n` rows (`id` = row number, `x` = id / 2) as `parts` write
+/// partitions (one or more shards each) with record batches of at most
+/// `batch_rows` rows, and opens the dataset.
+pub fn write_dataset(
+    dir: &Path,
+    n: u64,
+    parts: u64,
+    batch_rows: usize,
+    compression: Compression,
+) -> Arc<Dataset> {
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("id", DataType::Int64, false),
+        Field::new("x", DataType::Float32, false),
+    ]));
+    let options = WriterOptions {
+        max_batch_rows: batch_rows,
+        compression,
+        ..WriterOptions::default()
+    };
+    let mut shards = Vec::new();
+    let per_part = n.div_ceil(parts.max(1));
+    for p in 0..parts {
+        let start = p * per_part;
+        let end = ((p + 1) * per_part).min(n);
+        let mut w =
+            ShardWriter::create(dir, schema.clone(), "test", p as u32, 0, options).expect("writer");
+        if end > start {
+            let ids = Int64Array::from_iter_values(start as i64..end as i64);
+            let xs = Float32Array::from_iter_values((start..end).map(|i| i as f32 / 2.0));
+            let batch =
+                RecordBatch::try_new(schema.clone(), vec![Arc::new(ids), Arc::new(xs)]).unwrap();
+            w.write(&batch).expect("write");
+        }
+        shards.extend(w.finish().expect("finish"));
+    }
+    commit(dir, &schema, "test", shards, SaveMode::ErrorIfExists).expect("commit");
+    Arc::new(Dataset::open(dir).expect("open"))
+}
+
+/// A loader configuration for tests.
+pub fn config(batch_size: usize, world_size: usize, rank: usize, workers: usize) -> LoaderConfig {
+    LoaderConfig {
+        batch_size,
+        seed: 42,
+        shuffle: ShuffleMode::Global,
+        tail: TailPolicy::DropLast,
+        rank,
+        world_size,
+        workers,
+        prefetch: 2,
+        columns: None,
+        rows: None,
+    }
+}
+
+/// The `id` column of a delivered batch.
+pub fn ids(batch: &LoadedBatch<RecordBatch>) -> Vec<u64> {
+    let col = batch.data.column_by_name("id").expect("id column");
+    let ids = col.as_any().downcast_ref::<Int64Array>().expect("int64");
+    assert_eq!(ids.null_count(), 0);
+    ids.values().iter().map(|&v| v as u64).collect()
+}
+
+/// Runs the rest of the current epoch; returns each batch's (position, rows),
+/// after checking that the gathered ids equal the reported rows.
+pub fn run_epoch(loader: &mut Loader) -> Vec<(u64, Vec<u64>, usize)> {
+    run_steps(loader, usize::MAX)
+}
+
+/// Runs at most `steps` batches of the current epoch.
+pub fn run_steps(loader: &mut Loader, steps: usize) -> Vec<(u64, Vec<u64>, usize)> {
+    let mut out = Vec::new();
+    for batch in loader.epoch().expect("epoch").take(steps) {
+        let batch = batch.expect("batch");
+        assert_eq!(ids(&batch), batch.rows, "gathered ids differ from the rows");
+        let x = batch.data.column_by_name("x").expect("x column");
+        let x = x.as_any().downcast_ref::<Float32Array>().expect("f32");
+        for (i, &row) in batch.rows.iter().enumerate() {
+            assert_eq!(x.value(i), row as f32 / 2.0);
+        }
+        out.push((batch.position, batch.rows, batch.padding));
+    }
+    out
+}
