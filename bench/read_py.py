@@ -1,8 +1,9 @@
 """Read side, Python contenders: shuffled batches of [B, F] float32 features plus labels.
 
 One contender per process (the orchestrator samples the process tree's RSS from the
-outside). The clock starts before the data is opened, so `time_to_first_batch_s`
-includes loading, index parsing and worker start-up. After the first batch, batches
+outside). The contender's modules are imported first; then the clock starts before the
+data is opened, so `time_to_first_batch_s` includes loading, index parsing and worker
+start-up. After the first batch, batches
 are drawn for `--seconds` (new epochs begin when one ends) and the steady rate is
 batches / elapsed time. Every batch is materialised: a float32 [b, F] array or tensor
 and a label vector of b values; the first batch's shape and dtype are checked.
@@ -26,6 +27,7 @@ Prints one JSON object on stdout.
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import sys
 import time
@@ -142,6 +144,21 @@ READERS = {
 }
 
 
+# Modules each contender needs, imported before the clock starts: the Rust binary has
+# libtorch loaded before its clock starts too, so imports are not time to first batch.
+_ARROW = ["numpy", "pyarrow.parquet"]
+_TORCH = [*_ARROW, "torch", "torch.utils.data"]
+_MDS = ["torch", "torch.utils.data", "streaming"]
+IMPORTS = {
+    "numpy-gather": _ARROW,
+    "memcpy": _ARROW,
+    "torch-parquet": _TORCH,
+    "torch-parquet-batched": _TORCH,
+    "mds-w0": _MDS,
+    "mds-w2": _MDS,
+}
+
+
 def _check(x, y, shape: Shape, batch: int) -> int:
     rows = int(x.shape[0])
     if tuple(x.shape) != (rows, shape.width) or rows == 0 or rows > batch:
@@ -156,6 +173,8 @@ def _check(x, y, shape: Shape, batch: int) -> int:
 
 def measure(name: str, path: Path, shape: Shape, batch: int, seconds: float) -> dict:
     """Time to first batch, then the steady rate over `seconds` of batches."""
+    for module in IMPORTS[name]:
+        importlib.import_module(module)
     started = time.perf_counter()
     batches = READERS[name](path, shape, batch)
     x, y = next(batches)
