@@ -89,3 +89,19 @@ demo-convert: setup train-build
 # Loader throughput against in-memory gathers and memcpy (BENCHMARKS.md, "Loader").
 loader-bench: train-build
 	target/release/mosaicrs-loader-bench $(LOADER_BENCH_ARGS)
+
+# --- bench (issue 5, bench/): the comparison suite, not part of `make test` ---------------
+# `make bench` runs every contender on full-size data and rewrites the generated tables in
+# BENCHMARKS.md; contender venvs (.venvs/<name>) are created on first use.
+# `make bench-smoke` is the same suite on tiny data without installing anything.
+BENCH_ARGS ?=
+.PHONY: bench-venvs bench-smoke
+bench: setup jar train-build
+	$(PYTHON) bench/run.py --update-doc $(BENCH_ARGS)
+
+bench-venvs: setup
+	$(PYTHON) bench/venvs.py
+
+bench-smoke: setup jar train-build
+	$(PYTHON) bench/run.py --smoke --no-install $(BENCH_ARGS)
+# --- end bench ------------------------------------------------------------------------------
