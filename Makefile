@@ -9,7 +9,6 @@ export VENV
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 # tch finds libtorch in the venv's torch wheel.
 export LIBTORCH_USE_PYTORCH := 1
-export LIBTORCH_BYPASS_VERSION_CHECK := 0
 
 .PHONY: all setup lint test test-rust test-python demo bench clean
 
@@ -70,7 +69,7 @@ train-build: setup
 demo: setup jar train-build
 	rm -rf $(DEMO_DIR) && mkdir -p $(DEMO_DIR)
 	$(PYTHON) scripts/make_digits_csv.py $(DEMO_DIR)/digits.csv
-	spark-submit --master 'local[2]' --jars build/libs/mosaicrs-spark.jar \
+	spark-submit --master 'local[2]' --conf spark.log.level=WARN --jars build/libs/mosaicrs-spark.jar \
 	  --class io.mosaicrs.examples.CsvToMosaicrs build/libs/mosaicrs-examples.jar \
 	  $(DEMO_DIR)/digits.csv $(DEMO_DIR)/digits.mosaicrs
 	$(MAKE) --no-print-directory demo-train
