@@ -12,8 +12,8 @@ use arrow::datatypes::{Schema, SchemaRef};
 use serde::{Deserialize, Serialize};
 
 use super::{
-    decode_schema, describe_schema, encode_schema, Compression, FieldSummary, FORMAT_NAME,
-    FORMAT_VERSION, INDEX_FILE, TEMP_PREFIX,
+    decode_schema, describe_schema, encode_schema, unique_token, Compression, FieldSummary,
+    FORMAT_NAME, FORMAT_VERSION, INDEX_FILE, TEMP_PREFIX,
 };
 use crate::{Error, Result};
 
@@ -209,11 +209,7 @@ impl Index {
     /// index; the folder is fsynced so the rename survives a crash.
     pub fn store_atomic(&self, dir: &Path) -> Result<()> {
         let bytes = self.to_json()?;
-        let tmp = dir.join(format!(
-            "{TEMP_PREFIX}{INDEX_FILE}-{}-{}",
-            std::process::id(),
-            unique_suffix()
-        ));
+        let tmp = dir.join(format!("{TEMP_PREFIX}{INDEX_FILE}-{}", unique_token()));
         let target = Self::path_in(dir);
         let result = (|| {
             let mut f = File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
@@ -234,15 +230,4 @@ pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
     File::open(dir)
         .and_then(|d| d.sync_all())
         .map_err(|e| Error::io(dir, e))
-}
-
-/// A suffix that differs between calls in one process.
-fn unique_suffix() -> u64 {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos() as u64)
-        .unwrap_or(0);
-    (nanos << 16) ^ COUNTER.fetch_add(1, Ordering::Relaxed)
 }

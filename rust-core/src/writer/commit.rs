@@ -7,8 +7,8 @@ use std::path::Path;
 use arrow::datatypes::Schema;
 
 use crate::format::{
-    is_temp_name, schema_difference, Index, ShardEntry, ShardName, WriteRecord, SHARD_EXTENSION,
-    TEMP_PREFIX,
+    is_temp_name, schema_difference, unique_token, Index, ShardEntry, ShardName, WriteRecord,
+    SHARD_EXTENSION, TEMP_PREFIX,
 };
 use crate::writer::shard_writer::validate_write_id;
 use crate::{Error, Result};
@@ -61,25 +61,11 @@ pub struct CommitOutcome {
     pub removed: Vec<String>,
 }
 
-/// A fresh write id: 32 hex digits from the clock, the process id and a counter.
+/// A fresh write id (32 hex digits, see [`unique_token`]).
 ///
 /// Spark passes its own (the query id); the CLI uses this.
 pub fn new_write_id() -> String {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos() as u64)
-        .unwrap_or(0);
-    let mixed = xxhash_rust::xxh3::xxh3_64(
-        &[
-            nanos.to_le_bytes(),
-            (std::process::id() as u64).to_le_bytes(),
-            COUNTER.fetch_add(1, Ordering::Relaxed).to_le_bytes(),
-        ]
-        .concat(),
-    );
-    format!("{nanos:016x}{mixed:016x}")
+    unique_token()
 }
 
 /// Checks, before any data is written, that `schema` can be appended to the
