@@ -113,6 +113,19 @@ pub enum Error {
     )]
     NullValue { column: String, row: u64 },
 
+    /// A list row whose length differs from the width its column is stacked to.
+    #[error(
+        "column {column:?} holds {found} values at dataset row {row}, but it is stacked as \
+         [B, {expected}]; every row must hold {expected} values (convert it as a ragged \
+         column if lengths vary)"
+    )]
+    ListLength {
+        column: String,
+        row: u64,
+        expected: usize,
+        found: usize,
+    },
+
     /// libtorch reported an error (tensor conversion, device copy).
     #[error("libtorch: {0}")]
     Torch(String),
@@ -146,7 +159,8 @@ impl Error {
             | Error::SchemaMismatch { .. }
             | Error::AlreadyExists { .. }
             | Error::ResumeMismatch(_)
-            | Error::NullValue { .. } => ErrorCategory::InvalidInput,
+            | Error::NullValue { .. }
+            | Error::ListLength { .. } => ErrorCategory::InvalidInput,
             Error::Io { .. }
             | Error::NotADataset { .. }
             | Error::InvalidIndex { .. }

@@ -334,6 +334,201 @@ fn loader_batches_become_tensors_of_the_gathered_rows() {
     assert_eq!(seen, 500);
 }
 
+/// `emb` row `i` = [i, i + 0.5, i + 0.25] as a variable-length list (what
+/// Spark writes for `array<float>`), `id` = i.
+fn embeddings(start: u64, end: u64) -> RecordBatch {
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("id", DataType::Int64, false),
+        Field::new(
+            "emb",
+            DataType::List(Arc::new(Field::new("item", DataType::Float32, true))),
+            true,
+        ),
+    ]));
+    let mut emb = ListBuilder::new(Float32Builder::new());
+    for i in start..end {
+        emb.values()
+            .append_slice(&[i as f32, i as f32 + 0.5, i as f32 + 0.25]);
+        emb.append(true);
+    }
+    RecordBatch::try_new(
+        schema,
+        vec![
+            Arc::new(Int64Array::from_iter_values(start as i64..end as i64)),
+            Arc::new(emb.finish()),
+        ],
+    )
+    .unwrap()
+}
+
+fn emb_row(i: u64) -> [f64; 3] {
+    [i as f64, i as f64 + 0.5, i as f64 + 0.25]
+}
+
+#[test]
+fn list_columns_of_one_length_stack_as_b_by_d() {
+    // Through the loader: several shards and record batches, so one batch
+    // gathers rows from many sources.
+    let dir = tempfile::tempdir().unwrap();
+    let schema = embeddings(0, 0).schema();
+    let options = mosaicrs::writer::WriterOptions {
+        max_batch_rows: 50,
+        ..Default::default()
+    };
+    let mut shards = Vec::new();
+    for p in 0..3u64 {
+        let mut w = mosaicrs::writer::ShardWriter::create(
+            dir.path(),
+            schema.clone(),
+            "emb",
+            p as u32,
+            0,
+            options,
+        )
+        .unwrap();
+        w.write(&embeddings(p * 200, (p + 1) * 200)).unwrap();
+        shards.extend(w.finish().unwrap());
+    }
+    mosaicrs::writer::commit(
+        dir.path(),
+        &schema,
+        "emb",
+        shards,
+        mosaicrs::writer::SaveMode::ErrorIfExists,
+    )
+    .unwrap();
+    let dataset = Arc::new(mosaicrs::reader::Dataset::open(dir.path()).unwrap());
+    let mut loader = Loader::new(dataset, config(64, 1, 0, 2)).unwrap();
+    let spec = TensorSpec::features(Vec::<String>::new(), Kind::Float)
+        .with_fixed_list("emb", 3)
+        .with_column("id");
+    let asm = TensorAssembler::new(loader.schema(), &spec, Device::Cpu).unwrap();
+    let mut seen = 0;
+    for batch in loader.epoch_with(move |g| asm.assemble(g)).unwrap() {
+        let batch = batch.unwrap();
+        let emb = batch.data.tensor("emb").unwrap();
+        assert_eq!(emb.size(), vec![64, 3]);
+        assert_eq!(emb.kind(), Kind::Float);
+        let (emb, ids) = (vec_f64(emb), vec_i64(batch.data.tensor("id").unwrap()));
+        for (i, &row) in batch.rows.iter().enumerate() {
+            assert_eq!(ids[i], row as i64);
+            assert_eq!(&emb[3 * i..3 * i + 3], &emb_row(row));
+        }
+        seen += batch.rows.len();
+    }
+    assert_eq!(seen, 576);
+
+    // A sliced batch (offsets not starting at 0) and a large list.
+    let batch = embeddings(10, 20).slice(3, 4);
+    let asm = TensorAssembler::new(&batch.schema(), &spec, Device::Cpu).unwrap();
+    let t = asm.convert(&batch).unwrap();
+    let want: Vec<f64> = (13..17).flat_map(emb_row).collect();
+    assert_eq!(vec_f64(t.tensor("emb").unwrap()), want);
+    let large = arrow::compute::cast(
+        batch.column(1),
+        &DataType::LargeList(Arc::new(Field::new("item", DataType::Float32, true))),
+    )
+    .unwrap();
+    let large = RecordBatch::try_from_iter([("emb", large)]).unwrap();
+    let spec = TensorSpec::features(Vec::<String>::new(), Kind::Float).with_fixed_list("emb", 3);
+    let asm = TensorAssembler::new(&large.schema(), &spec, Device::Cpu).unwrap();
+    assert_eq!(
+        vec_f64(asm.convert(&large).unwrap().tensor("emb").unwrap()),
+        want
+    );
+}
+
+#[test]
+fn stacked_lists_refuse_other_lengths_and_follow_the_null_policy() {
+    let schema = Arc::new(Schema::new(vec![Field::new(
+        "emb",
+        DataType::List(Arc::new(Field::new("item", DataType::Float64, true))),
+        true,
+    )]));
+    let mut emb = ListBuilder::new(Float64Builder::new());
+    emb.values().append_slice(&[1.0, 2.0]);
+    emb.append(true);
+    emb.append(false);
+    emb.values().append_slice(&[3.0]);
+    emb.values().append_null();
+    emb.append(true);
+    emb.values().append_slice(&[4.0, 5.0, 6.0]);
+    emb.append(true);
+    let batch = RecordBatch::try_new(schema, vec![Arc::new(emb.finish())]).unwrap();
+    let spec = |nulls| {
+        TensorSpec::features(Vec::<String>::new(), Kind::Float)
+            .with_fixed_list("emb", 2)
+            .with_nulls(nulls)
+    };
+    let convert = |batch: &RecordBatch, nulls| {
+        TensorAssembler::new(&batch.schema(), &spec(nulls), Device::Cpu)
+            .unwrap()
+            .convert(batch)
+    };
+
+    // Row 3 holds three values: named with its row and both lengths.
+    match convert(&batch, NullPolicy::Fill(0.0)) {
+        Err(
+            e @ Error::ListLength {
+                row: 3,
+                expected: 2,
+                found: 3,
+                ..
+            },
+        ) => assert!(e.to_string().contains("\"emb\""), "{e}"),
+        other => panic!("expected ListLength, got {other:?}"),
+    }
+    // The null row (1) and the null element (row 2) follow the policy.
+    let first3 = batch.slice(0, 3);
+    match convert(&first3, NullPolicy::Error) {
+        Err(Error::NullValue { column, row }) => assert_eq!((column.as_str(), row), ("emb", 1)),
+        other => panic!("expected NullValue, got {other:?}"),
+    }
+    let t = convert(&first3, NullPolicy::Fill(-1.0)).unwrap();
+    let emb = t.tensor("emb").unwrap();
+    assert_eq!(emb.size(), vec![3, 2]);
+    assert_eq!(vec_f64(emb), vec![1.0, 2.0, -1.0, -1.0, 3.0, -1.0]);
+
+    // A width that cannot apply is refused when the assembler is built.
+    let built = |spec: TensorSpec| TensorAssembler::new(&batch.schema(), &spec, Device::Cpu);
+    let none = || TensorSpec::features(Vec::<String>::new(), Kind::Float);
+    assert!(matches!(
+        built(none().with_fixed_list("emb", 0)),
+        Err(Error::InvalidArgument(_))
+    ));
+    let fixed = all_types();
+    match TensorAssembler::new(
+        &fixed.schema(),
+        &none().with_fixed_list("fixed", 4),
+        Device::Cpu,
+    ) {
+        Err(e @ Error::UnsupportedColumn { .. }) => {
+            assert!(e.to_string().contains("hold 3 values"), "{e}")
+        }
+        other => panic!("{other:?}"),
+    }
+    match TensorAssembler::new(
+        &fixed.schema(),
+        &none().with_fixed_list("f32", 4),
+        Device::Cpu,
+    ) {
+        Err(e @ Error::UnsupportedColumn { .. }) => {
+            assert!(e.to_string().contains("only a list column"), "{e}")
+        }
+        other => panic!("{other:?}"),
+    }
+    // A fixed-size list of the same width is accepted as is.
+    let t = TensorAssembler::new(
+        &fixed.schema(),
+        &none().with_fixed_list("fixed", 3),
+        Device::Cpu,
+    )
+    .unwrap()
+    .convert(&fixed.slice(0, 1))
+    .unwrap();
+    assert_eq!(t.tensor("fixed").unwrap().size(), vec![1, 3]);
+}
+
 fn with_nulls() -> RecordBatch {
     let schema = Arc::new(Schema::new(vec![
         Field::new("a", DataType::Float32, true),

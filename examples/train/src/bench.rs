@@ -2,13 +2,17 @@
 //! a label, through the loader into tensors, against in-memory gathers of
 //! the same samples in the same order and memcpy of the same bytes, all in
 //! one process on the same data.
+//!
+//! Every column but `label` is a feature: a float32 column adds one value
+//! per sample, a list of float32 whose rows all hold `D` values (an
+//! embedding, as Spark writes `array<float>`) adds `D`.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
-use arrow::array::{Array, AsArray, Float32Array, Int64Array};
+use arrow::array::{Array, ArrayRef, AsArray, Float32Array, Int64Array};
 use arrow::datatypes::{DataType, Field, Float32Type, Int64Type, Schema};
 use arrow::record_batch::RecordBatch;
 use clap::Parser;
@@ -116,19 +120,7 @@ pub fn run(args: &BenchArgs) -> Result<BenchReport> {
     let dataset = Arc::new(
         Dataset::open(&args.data).with_context(|| format!("opening {}", args.data.display()))?,
     );
-    let schema = dataset.schema();
-    let features: Vec<String> = schema
-        .fields()
-        .iter()
-        .filter(|f| f.name() != "label")
-        .map(|f| f.name().clone())
-        .collect();
-    if features.is_empty() || schema.field_with_name("label").is_err() {
-        bail!(
-            "{}: the benchmark needs float feature columns and a label column",
-            args.data.display()
-        );
-    }
+    let features = Features::of(&dataset)?;
     let device = choose_device(&args.device)?;
     let defaults = LoaderConfig::default();
     let config = LoaderConfig {
@@ -139,8 +131,9 @@ pub fn run(args: &BenchArgs) -> Result<BenchReport> {
         workers: args.workers.unwrap_or(defaults.workers),
         columns: Some(
             features
+                .columns
                 .iter()
-                .cloned()
+                .map(|(name, _)| name.clone())
                 .chain(["label".to_string()])
                 .collect(),
         ),
@@ -191,7 +184,7 @@ pub fn run(args: &BenchArgs) -> Result<BenchReport> {
     Ok(BenchReport {
         dataset: args.data.display().to_string(),
         rows: dataset.num_rows(),
-        features: features.len(),
+        features: features.width(),
         batch_size: args.batch_size,
         workers: config.workers,
         device: format!("{device:?}"),
@@ -199,6 +192,110 @@ pub fn run(args: &BenchArgs) -> Result<BenchReport> {
         contenders,
         ratios,
     })
+}
+
+/// The feature columns of a dataset and the values each adds per sample.
+#[derive(Debug, Clone)]
+pub struct Features {
+    /// `(name, width)`: width 1 for a float32 column, `D` for a list of `D`.
+    pub columns: Vec<(String, usize)>,
+}
+
+impl Features {
+    /// Every column but `label`, which must exist; refuses columns that are
+    /// neither float32 nor lists of float32 (naming them).
+    pub fn of(dataset: &Dataset) -> Result<Self> {
+        let schema = dataset.schema();
+        if schema.field_with_name("label").is_err() {
+            bail!(
+                "{}: the benchmark needs a label column",
+                dataset.path().display()
+            );
+        }
+        let mut columns = Vec::new();
+        for field in schema.fields().iter().filter(|f| f.name() != "label") {
+            let width = match field.data_type() {
+                DataType::Float32 => 1,
+                DataType::List(child)
+                | DataType::LargeList(child)
+                | DataType::FixedSizeList(child, _)
+                    if child.data_type() == &DataType::Float32 =>
+                {
+                    list_width(dataset, field.name())?
+                }
+                other => bail!(
+                    "column {:?} has type {other}; the benchmark takes float32 columns and \
+                     lists of float32 as features",
+                    field.name()
+                ),
+            };
+            columns.push((field.name().clone(), width));
+        }
+        if columns.is_empty() {
+            bail!(
+                "{}: no feature columns besides the label",
+                dataset.path().display()
+            );
+        }
+        Ok(Features { columns })
+    }
+
+    /// Floats per sample (the `F` of `[B, F]`).
+    pub fn width(&self) -> usize {
+        self.columns.iter().map(|(_, w)| w).sum()
+    }
+
+    /// The loader's spec: scalars stacked as one `[B, F]` tensor, each list
+    /// as its own `[B, D]`, and the label.
+    fn spec(&self) -> TensorSpec {
+        let scalars = self.columns.iter().filter(|(_, w)| *w == 1);
+        let mut spec = TensorSpec::features(scalars.map(|(name, _)| name.clone()), Kind::Float);
+        for (name, width) in self.columns.iter().filter(|(_, w)| *w > 1) {
+            spec = spec.with_fixed_list(name.clone(), *width);
+        }
+        spec.with_column("label")
+    }
+}
+
+/// The length of the list in row 0 of `column` (every row is checked against
+/// it when the batches are assembled).
+fn list_width(dataset: &Dataset, column: &str) -> Result<usize> {
+    let first = dataset.row(0)?;
+    let array = first
+        .column_by_name(column)
+        .with_context(|| format!("column {column:?} missing from row 0"))?;
+    let width = list_values(array)?.len();
+    if width < 2 {
+        bail!("column {column:?} holds {width} values in row 0; an embedding needs 2 or more");
+    }
+    Ok(width)
+}
+
+/// The float32 values of a list column's rows, in order (the child array
+/// trimmed to the rows' span).
+fn list_values(array: &ArrayRef) -> Result<Vec<f32>> {
+    let (values, start, end) = match array.data_type() {
+        DataType::List(_) => {
+            let l = array.as_list::<i32>();
+            let o = l.value_offsets();
+            (l.values(), o[0] as usize, o[o.len() - 1] as usize)
+        }
+        DataType::LargeList(_) => {
+            let l = array.as_list::<i64>();
+            let o = l.value_offsets();
+            (l.values(), o[0] as usize, o[o.len() - 1] as usize)
+        }
+        DataType::FixedSizeList(_, d) => {
+            let l = array.as_fixed_size_list();
+            let d = *d as usize;
+            (l.values(), l.offset() * d, (l.offset() + l.len()) * d)
+        }
+        other => bail!("expected a list of float32, found {other}"),
+    };
+    if values.null_count() > 0 || array.null_count() > 0 {
+        bail!("the benchmark's embedding column has nulls");
+    }
+    Ok(values.as_primitive::<Float32Type>().values()[start..end].to_vec())
 }
 
 /// Writes `rows` rows of `features` float32 columns (deterministic
@@ -287,15 +384,14 @@ fn figures(
 fn loader_contender(
     dataset: &Arc<Dataset>,
     config: &LoaderConfig,
-    features: &[String],
+    features: &Features,
     device: Device,
     batches: u64,
 ) -> Result<Figures> {
     reset_peak_rss();
     let started = Instant::now();
     let mut loader = Loader::new(Arc::clone(dataset), config.clone())?;
-    let spec = TensorSpec::features(features.to_vec(), Kind::Float).with_column("label");
-    let assembler = TensorAssembler::new(loader.schema(), &spec, device)?;
+    let assembler = TensorAssembler::new(loader.schema(), &features.spec(), device)?;
     let epoch = loader.epoch_with(move |g| assembler.assemble(g))?;
     let mut first = None;
     let mut checksum = 0i64;
@@ -328,8 +424,11 @@ fn loader_contender(
 
 /// The same columns copied into process memory.
 struct InMemory {
-    /// Column-major: one Vec per feature (what an Arrow table in memory is).
-    columns: Vec<Vec<f32>>,
+    /// Column-major: one Vec per feature column, `width` values per sample
+    /// (what an Arrow table in memory is).
+    columns: Vec<(Vec<f32>, usize)>,
+    /// Floats per sample, over all feature columns.
+    width: usize,
     /// Row-major `[N, F]` (what a numpy matrix `X[idx]` gathers from).
     rows: Vec<f32>,
     labels: Vec<i64>,
@@ -337,37 +436,43 @@ struct InMemory {
 }
 
 impl InMemory {
-    fn load(dataset: &Dataset, features: &[String]) -> Result<Self> {
-        let mut names: Vec<&str> = features.iter().map(String::as_str).collect();
+    fn load(dataset: &Dataset, features: &Features) -> Result<Self> {
+        let mut names: Vec<&str> = features.columns.iter().map(|(n, _)| n.as_str()).collect();
         names.push("label");
         let batches = dataset
             .batches_projected(&names)?
             .collect::<mosaicrs::Result<Vec<_>>>()?;
         let table = arrow::compute::concat_batches(&batches[0].schema(), &batches)?;
-        let f = features.len();
-        let columns: Vec<Vec<f32>> = (0..f)
-            .map(|j| {
-                table
-                    .column(j)
-                    .as_primitive::<Float32Type>()
-                    .values()
-                    .to_vec()
+        let n = table.num_rows();
+        let f = features.width();
+        let columns = features
+            .columns
+            .iter()
+            .enumerate()
+            .map(|(j, (name, width))| {
+                let values = column_values(table.column(j), *width)?;
+                if values.len() != n * width {
+                    bail!("column {name:?}: not every row holds {width} values");
+                }
+                Ok((values, *width))
             })
-            .collect();
+            .collect::<Result<Vec<_>>>()?;
         let labels = table
-            .column(f)
+            .column(features.columns.len())
             .as_primitive::<Int64Type>()
             .values()
             .to_vec();
-        let n = labels.len();
         let mut rows = vec![0f32; n * f];
-        for (j, col) in columns.iter().enumerate() {
-            for (i, &v) in col.iter().enumerate() {
-                rows[i * f + j] = v;
+        let mut offset = 0;
+        for (values, width) in &columns {
+            for (i, sample) in values.chunks_exact(*width).enumerate() {
+                rows[i * f + offset..i * f + offset + width].copy_from_slice(sample);
             }
+            offset += width;
         }
         Ok(InMemory {
             columns,
+            width: f,
             rows,
             labels,
             table,
@@ -378,7 +483,8 @@ impl InMemory {
     /// `[B, F]` tensor (what a loader over an in-memory Arrow table does).
     fn arrow_gather(&self, order: &[u64], batch: usize) -> Result<Figures> {
         reset_peak_rss();
-        let f = self.columns.len();
+        let f = self.width;
+        let k = self.columns.len();
         let started = Instant::now();
         let mut first = None;
         let mut checksum = 0;
@@ -386,13 +492,22 @@ impl InMemory {
         for chunk in order.chunks(batch) {
             let idx = arrow::array::UInt64Array::from_iter_values(chunk.iter().copied());
             let taken = arrow::compute::take_record_batch(&self.table, &idx)?;
-            for j in 0..f {
-                let col = taken.column(j).as_primitive::<Float32Type>().values();
-                for (i, &v) in col.iter().enumerate() {
-                    out[i * f + j] = v;
+            let mut offset = 0;
+            for (j, (_, width)) in self.columns.iter().enumerate() {
+                if *width == 1 {
+                    let col = taken.column(j).as_primitive::<Float32Type>().values();
+                    for (i, &v) in col.iter().enumerate() {
+                        out[i * f + offset] = v;
+                    }
+                } else {
+                    let values = list_values(taken.column(j))?;
+                    for (i, sample) in values.chunks_exact(*width).enumerate() {
+                        out[i * f + offset..i * f + offset + width].copy_from_slice(sample);
+                    }
                 }
+                offset += width;
             }
-            let labels = taken.column(f).as_primitive::<Int64Type>().values();
+            let labels = taken.column(k).as_primitive::<Int64Type>().values();
             let x = Tensor::f_from_slice(&out)?.f_view([batch as i64, f as i64])?;
             let y = Tensor::f_from_slice(labels)?;
             checksum += y.f_sum(Kind::Int64)?.f_int64_value(&[])?;
@@ -416,11 +531,10 @@ impl InMemory {
         &self,
         order: &[u64],
         batch: usize,
-        features: &[String],
+        features: &Features,
     ) -> Result<Figures> {
         reset_peak_rss();
-        let spec = TensorSpec::features(features.to_vec(), Kind::Float).with_column("label");
-        let asm = TensorAssembler::new(&self.table.schema(), &spec, Device::Cpu)?;
+        let asm = TensorAssembler::new(&self.table.schema(), &features.spec(), Device::Cpu)?;
         let started = Instant::now();
         let mut first = None;
         let mut checksum = 0;
@@ -447,7 +561,7 @@ impl InMemory {
     /// A row-major `[N, F]` matrix gathered by index, like numpy's `X[idx]`.
     fn row_major_gather(&self, order: &[u64], batch: usize) -> Result<Figures> {
         reset_peak_rss();
-        let f = self.columns.len();
+        let f = self.width;
         let started = Instant::now();
         let mut first = None;
         let mut checksum = 0;
@@ -482,7 +596,7 @@ impl InMemory {
     /// the ceiling for any gather.
     fn memcpy(&self, order: &[u64], batch: usize) -> Result<Figures> {
         reset_peak_rss();
-        let f = self.columns.len();
+        let f = self.width;
         let started = Instant::now();
         let mut first = None;
         let mut x = vec![0f32; batch * f];
@@ -507,6 +621,15 @@ impl InMemory {
             first.unwrap_or_default(),
             checksum,
         ))
+    }
+}
+
+/// A feature column's values as `width` floats per row.
+fn column_values(array: &ArrayRef, width: usize) -> Result<Vec<f32>> {
+    if width == 1 {
+        Ok(array.as_primitive::<Float32Type>().values().to_vec())
+    } else {
+        list_values(array)
     }
 }
 

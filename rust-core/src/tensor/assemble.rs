@@ -48,6 +48,12 @@ enum Conversion {
     Fixed { width: usize, kind: Kind },
     /// values + offsets; `large` for 64-bit Arrow offsets.
     List { large: bool, kind: Kind },
+    /// `[B, width]` from a variable-length list whose rows all hold `width`.
+    StackedList {
+        large: bool,
+        width: usize,
+        kind: Kind,
+    },
     /// bytes + offsets.
     Bytes,
 }
@@ -117,7 +123,8 @@ impl TensorAssembler {
         for name in &spec.columns {
             let index = find(name)?;
             let data_type = schema.field(index).data_type();
-            columns.push((index, name.clone(), conversion(name, data_type)?));
+            let width = spec.list_widths.get(name).copied();
+            columns.push((index, name.clone(), conversion(name, data_type, width)?));
         }
         Ok(TensorAssembler {
             features,
@@ -167,12 +174,17 @@ impl TensorAssembler {
                             nulls: self.nulls,
                         };
                         let layout = Layout {
-                            width: 1,
                             stride: f,
                             offset: start * f + j,
                         };
-                        let picks = &g.picks()[start..end];
-                        fill_tensor(&mut t, layout, &sources[j], &[], picks, &column)?;
+                        let input = Input {
+                            values: &sources[j],
+                            row_nulls: &[],
+                            picks: &g.picks()[start..end],
+                            width: 1,
+                            starts: None,
+                        };
+                        fill_tensor(&mut t, layout, &input, &column)?;
                     }
                 }
             }
@@ -190,7 +202,14 @@ impl TensorAssembler {
                     let mut t = self.alloc(&[n as i64], *kind)?;
                     let sources = g.column_sources(*index);
                     let values: Vec<&dyn Array> = sources.iter().map(|a| a.as_ref()).collect();
-                    fill_tensor(&mut t, Layout::SCALAR, &values, &[], g.picks(), &column)?;
+                    let input = Input {
+                        values: &values,
+                        row_nulls: &[],
+                        picks: g.picks(),
+                        width: 1,
+                        starts: None,
+                    };
+                    fill_tensor(&mut t, Layout::SCALAR, &input, &column)?;
                     ColumnData::Dense(t)
                 }
                 Conversion::Fixed { width, kind } => {
@@ -203,12 +222,33 @@ impl TensorAssembler {
                     let values: Vec<&dyn Array> =
                         lists.iter().map(|l| l.values().as_ref()).collect();
                     let nulls: Vec<Option<&NullBuffer>> = lists.iter().map(|l| l.nulls()).collect();
-                    let layout = Layout {
+                    let input = Input {
+                        values: &values,
+                        row_nulls: &nulls,
+                        picks: g.picks(),
                         width: *width,
-                        stride: *width,
-                        offset: 0,
+                        starts: None,
                     };
-                    fill_tensor(&mut t, layout, &values, &nulls, g.picks(), &column)?;
+                    fill_tensor(&mut t, Layout::rows(*width), &input, &column)?;
+                    ColumnData::Dense(t)
+                }
+                Conversion::StackedList { large, width, kind } => {
+                    let mut t = self.alloc(&[n as i64, *width as i64], *kind)?;
+                    let sources = g.column_sources(*index);
+                    let sources: Vec<&dyn Array> = sources.iter().map(|a| a.as_ref()).collect();
+                    let rows = if *large {
+                        ListRows::gather::<i64>(&sources, g.picks(), *width, &column)?
+                    } else {
+                        ListRows::gather::<i32>(&sources, g.picks(), *width, &column)?
+                    };
+                    let input = Input {
+                        values: &rows.values,
+                        row_nulls: &rows.nulls,
+                        picks: g.picks(),
+                        width: *width,
+                        starts: Some(&rows.starts),
+                    };
+                    fill_tensor(&mut t, Layout::rows(*width), &input, &column)?;
                     ColumnData::Dense(t)
                 }
                 Conversion::List { large, kind } => {
@@ -277,14 +317,14 @@ impl TensorAssembler {
             rows: &child_rows,
             nulls: column.nulls,
         };
-        fill_tensor(
-            &mut values,
-            Layout::SCALAR,
-            &[child.as_ref()],
-            &[],
-            &picks,
-            &child_column,
-        )?;
+        let input = Input {
+            values: &[child.as_ref()],
+            row_nulls: &[],
+            picks: &picks,
+            width: 1,
+            starts: None,
+        };
+        fill_tensor(&mut values, Layout::SCALAR, &input, &child_column)?;
         let offsets = Tensor::f_from_slice(&offsets).map_err(torch_error)?;
         let offsets = match self.pin_for {
             Some(device) => offsets.f_pin_memory(device).map_err(torch_error)?,
@@ -294,8 +334,9 @@ impl TensorAssembler {
     }
 }
 
-/// Decides how a non-feature column converts, or says why it cannot.
-fn conversion(name: &str, data_type: &DataType) -> Result<Conversion> {
+/// Decides how a non-feature column converts (stacked as `[B, width]` when
+/// the spec gives a width), or says why it cannot.
+fn conversion(name: &str, data_type: &DataType, width: Option<usize>) -> Result<Conversion> {
     let unsupported = |reason: &str| Error::UnsupportedColumn {
         name: name.to_string(),
         data_type: data_type.to_string(),
@@ -305,6 +346,36 @@ fn conversion(name: &str, data_type: &DataType) -> Result<Conversion> {
         natural_kind(child)
             .ok_or_else(|| unsupported("list elements must be numeric to become a tensor"))
     };
+    if let Some(width) = width {
+        if width == 0 {
+            return Err(Error::InvalidArgument(format!(
+                "column {name:?}: a stacked list needs a width of at least 1"
+            )));
+        }
+        return Ok(match data_type {
+            DataType::FixedSizeList(field, size) if usize::try_from(*size) == Ok(width) => {
+                Conversion::Fixed {
+                    width,
+                    kind: child_kind(field.data_type())?,
+                }
+            }
+            DataType::FixedSizeList(_, size) => {
+                return Err(unsupported(&format!(
+                    "its lists hold {size} values, not the {width} it is to be stacked to"
+                )))
+            }
+            DataType::List(field) | DataType::LargeList(field) => Conversion::StackedList {
+                large: matches!(data_type, DataType::LargeList(_)),
+                width,
+                kind: child_kind(field.data_type())?,
+            },
+            _ => {
+                return Err(unsupported(&format!(
+                    "only a list column can be stacked as [B, {width}]"
+                )))
+            }
+        });
+    }
     Ok(match data_type {
         DataType::Utf8 | DataType::LargeUtf8 | DataType::Binary | DataType::LargeBinary => {
             Conversion::Bytes
@@ -371,14 +442,58 @@ fn mixed(name: &str) -> Error {
     ))
 }
 
-/// Picks `(source, row)` over `values` copied into `t` with `layout`,
-/// dispatching on the tensor's kind.
+/// The child values, row nulls and each sample's first element of a list
+/// column whose picked rows were checked to hold `width` values.
+struct ListRows<'a> {
+    values: Vec<&'a dyn Array>,
+    nulls: Vec<Option<&'a NullBuffer>>,
+    starts: Vec<usize>,
+}
+
+impl<'a> ListRows<'a> {
+    fn gather<O: OffsetSizeTrait>(
+        sources: &[&'a dyn Array],
+        picks: &[(usize, usize)],
+        width: usize,
+        column: &Column<'_>,
+    ) -> Result<Self> {
+        let lists = sources
+            .iter()
+            .map(|a| a.as_list_opt::<O>().ok_or_else(|| mixed(column.name)))
+            .collect::<Result<Vec<_>>>()?;
+        let mut starts = Vec::with_capacity(picks.len());
+        for (i, &(s, r)) in picks.iter().enumerate() {
+            let list = lists[s];
+            if list.is_null(r) {
+                // Never read: the null policy decides the row's values.
+                starts.push(0);
+                continue;
+            }
+            let offsets = list.value_offsets();
+            let (start, end) = (offsets[r].as_usize(), offsets[r + 1].as_usize());
+            if end - start != width {
+                return Err(Error::ListLength {
+                    column: column.name.to_string(),
+                    row: column.rows.get(i).copied().unwrap_or(i as u64),
+                    expected: width,
+                    found: end - start,
+                });
+            }
+            starts.push(start);
+        }
+        Ok(ListRows {
+            values: lists.iter().map(|&l| l.values().as_ref()).collect(),
+            nulls: lists.iter().map(|&l| l.nulls()).collect(),
+            starts,
+        })
+    }
+}
+
+/// Copies `input` into `t` with `layout`, dispatching on the tensor's kind.
 fn fill_tensor(
     t: &mut Tensor,
     layout: Layout,
-    values: &[&dyn Array],
-    row_nulls: &[Option<&NullBuffer>],
-    picks: &[(usize, usize)],
+    input: &Input<'_>,
     column: &Column<'_>,
 ) -> Result<()> {
     macro_rules! go {
@@ -389,13 +504,7 @@ fn fill_tensor(
                 stride: layout.stride,
                 offset: layout.offset,
             };
-            let input = Input {
-                values,
-                row_nulls,
-                picks,
-                width: layout.width,
-            };
-            fill::<$t>(&input, &mut dest, column)
+            fill::<$t>(input, &mut dest, column)
         }};
     }
     match t.kind() {
@@ -430,21 +539,24 @@ fn fill_rows_tensor(
     })
 }
 
-/// Where a column's values go: `width` values per sample at
+/// Where a column's values go: a sample's values start at
 /// `sample * stride + offset`.
 #[derive(Debug, Clone, Copy)]
 struct Layout {
-    width: usize,
     stride: usize,
     offset: usize,
 }
 
 impl Layout {
-    const SCALAR: Layout = Layout {
-        width: 1,
-        stride: 1,
-        offset: 0,
-    };
+    const SCALAR: Layout = Layout::rows(1);
+
+    /// `width` values per sample, sample after sample (a `[B, width]` tensor).
+    const fn rows(width: usize) -> Layout {
+        Layout {
+            stride: width,
+            offset: 0,
+        }
+    }
 }
 
 /// The memory of a freshly allocated CPU tensor as a mutable slice.

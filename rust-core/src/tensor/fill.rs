@@ -204,14 +204,28 @@ impl Column<'_> {
     }
 }
 
-/// The values to copy: sample `i` reads
-/// `values[s][r * width .. (r + 1) * width]` for `picks[i] = (s, r)`;
-/// `row_nulls[s]` marks whole samples null (the nulls of a list column).
+/// The values to copy: sample `i` reads `width` values of `values[s]` from
+/// element `r * width` (or from `starts[i]` when given, for variable-length
+/// lists whose rows were checked to hold `width` values) for
+/// `picks[i] = (s, r)`; `row_nulls[s]` marks whole samples null (the nulls of
+/// a list column).
 pub(crate) struct Input<'a> {
     pub values: &'a [&'a dyn Array],
     pub row_nulls: &'a [Option<&'a NullBuffer>],
     pub picks: &'a [(usize, usize)],
     pub width: usize,
+    pub starts: Option<&'a [usize]>,
+}
+
+impl Input<'_> {
+    /// The first element of sample `i`, which is row `r` of its source.
+    #[inline]
+    fn start(&self, i: usize, r: usize) -> usize {
+        match self.starts {
+            Some(starts) => starts[i],
+            None => r * self.width,
+        }
+    }
 }
 
 /// Copies the values of `input` into `dest`, cast to `T`.
@@ -245,15 +259,35 @@ fn fill_typed<S: Source, T: Elem>(
         .iter()
         .map(|a| a.as_primitive_opt::<S>().ok_or_else(|| mixed_types(column)))
         .collect::<Result<_>>()?;
-    let any_nulls =
-        arrays.iter().any(|a| a.null_count() > 0) || input.row_nulls.iter().any(|n| n.is_some());
-    if !any_nulls && input.width == 1 {
-        // The common case: a plain loop the compiler keeps tight.
+    let any_nulls = arrays.iter().any(|a| a.null_count() > 0)
+        || input
+            .row_nulls
+            .iter()
+            .any(|n| n.is_some_and(|n| n.null_count() > 0));
+    if !any_nulls {
+        // The common cases: plain loops the compiler keeps tight.
         let slices: Vec<&[S::Native]> = arrays.iter().map(|a| a.values().as_ref()).collect();
-        let (stride, offset) = (dest.stride, dest.offset);
+        let (stride, offset, width) = (dest.stride, dest.offset, input.width);
         let out = &mut dest.out[offset..];
-        for (i, &(s, r)) in input.picks.iter().enumerate() {
-            out[i * stride] = S::put(slices[s][r]);
+        if width == 1 && input.starts.is_none() {
+            for (i, &(s, r)) in input.picks.iter().enumerate() {
+                out[i * stride] = S::put(slices[s][r]);
+            }
+        } else {
+            // Whole rows of a list: one contiguous run per sample.
+            for (i, &(s, r)) in input.picks.iter().enumerate() {
+                let start = input.start(i, r);
+                let src = slices[s].get(start..start + width).ok_or_else(|| {
+                    Error::Internal(format!(
+                        "column {:?}: sample {i} reads past its list values",
+                        column.name
+                    ))
+                })?;
+                let dst = &mut out[i * stride..i * stride + width];
+                for (d, &v) in dst.iter_mut().zip(src) {
+                    *d = S::put(v);
+                }
+            }
         }
         return Ok(());
     }
@@ -293,8 +327,9 @@ fn fill_with<A: Array, T: Elem>(
             .flatten()
             .is_some_and(|n| n.is_null(r));
         let base = i * dest.stride + dest.offset;
+        let start = input.start(i, r);
         for k in 0..width {
-            let j = r * width + k;
+            let j = start + k;
             dest.out[base + k] = if row_null || array.is_null(j) {
                 column.null_value(i)?
             } else {

@@ -8,6 +8,7 @@
 //! | the chosen feature columns (numeric) | one `[B, F]` tensor of a chosen kind |
 //! | int8/16/32/64, uint8/16/32/64, float32/64, bool, date32/64, timestamp | `[B]` tensor ([`natural_kind`]) |
 //! | fixed-size list of numbers | `[B, D]` tensor |
+//! | list / large list of numbers, named by [`TensorSpec::with_fixed_list`] | `[B, D]` tensor; a row of another length is [`Error::ListLength`] |
 //! | list / large list of numbers | values `[N]` + offsets `[B + 1]` (int64) |
 //! | utf8, large utf8, binary, large binary | bytes + offsets (not a tensor) |
 //!
@@ -72,6 +73,9 @@ pub struct TensorSpec {
     pub feature_kind: Kind,
     /// Further columns, each converted by its type (see the module docs).
     pub columns: Vec<String>,
+    /// List columns among `columns` to stack as `[B, width]` rather than
+    /// ragged (Spark writes every `array<...>` as a variable-length list).
+    pub list_widths: BTreeMap<String, usize>,
     pub nulls: NullPolicy,
 }
 
@@ -82,6 +86,7 @@ impl TensorSpec {
             features: names.into_iter().map(Into::into).collect(),
             feature_kind: kind,
             columns: Vec::new(),
+            list_widths: BTreeMap::new(),
             nulls: NullPolicy::Error,
         }
     }
@@ -89,6 +94,27 @@ impl TensorSpec {
     /// Adds a column converted by its own type.
     pub fn with_column(mut self, name: impl Into<String>) -> Self {
         self.columns.push(name.into());
+        self
+    }
+
+    /// Adds a list column whose every row holds `width` numbers (an embedding
+    /// written by Spark as `array<float>`), stacked as a `[B, width]` tensor.
+    /// A row of another length fails the batch with [`Error::ListLength`]
+    /// naming the column and row; a null row follows the null policy. A
+    /// fixed-size list column of the same width is accepted too.
+    ///
+    /// ```
+    /// use mosaicrs::tensor::TensorSpec;
+    /// let spec = TensorSpec::features(Vec::<String>::new(), tch::Kind::Float)
+    ///     .with_fixed_list("emb", 256)
+    ///     .with_column("label");
+    /// assert_eq!(spec.columns, ["emb", "label"]);
+    /// assert_eq!(spec.list_widths["emb"], 256);
+    /// ```
+    pub fn with_fixed_list(mut self, name: impl Into<String>, width: usize) -> Self {
+        let name = name.into();
+        self.list_widths.insert(name.clone(), width);
+        self.columns.push(name);
         self
     }
 
