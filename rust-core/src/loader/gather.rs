@@ -29,7 +29,7 @@ pub(crate) struct PieceTable {
     /// (shard, batch) of each piece.
     ids: Vec<(usize, usize)>,
     /// The projected batches, when every shard is uncompressed.
-    resident: Option<Vec<RecordBatch>>,
+    resident: Option<Arc<[RecordBatch]>>,
 }
 
 impl PieceTable {
@@ -66,7 +66,7 @@ impl PieceTable {
             Some(
                 ids.iter()
                     .map(|&(s, b)| project(&dataset.record_batch(s, b)?, &projection))
-                    .collect::<Result<Vec<_>>>()?,
+                    .collect::<Result<Arc<[_]>>>()?,
             )
         } else {
             None
@@ -100,40 +100,64 @@ impl PieceTable {
         Ok((piece, (row - self.starts[piece]) as usize))
     }
 
-    fn piece(&self, piece: usize) -> Result<RecordBatch> {
-        match &self.resident {
-            Some(batches) => Ok(batches[piece].clone()),
-            None => {
-                let (s, b) = self.ids[piece];
-                project(&self.dataset.record_batch(s, b)?, &self.projection)
-            }
-        }
-    }
-
     /// Resolves `rows` (in batch order) to source batches and picks.
+    ///
+    /// A small batch drawn from many record batches has nearly one source
+    /// per sample, so the per-source work is per-sample work: resident
+    /// pieces are shared (one `Arc` per batch, no `RecordBatch` clones), and
+    /// the piece-to-source map is a per-thread scratch reset in O(batch).
     pub(crate) fn gather(&self, rows: Vec<u64>) -> Result<Gathered> {
-        let mut sources = Vec::new();
-        // Source index of each piece (usize::MAX: not used yet). Pieces are
-        // record batches, so this is small (dataset rows / batch rows).
-        let mut source_of = vec![usize::MAX; self.ids.len()];
+        let mut used = Vec::new();
         let mut picks = Vec::with_capacity(rows.len());
-        for &row in &rows {
-            let (piece, offset) = self.locate(row)?;
-            let mut source = source_of[piece];
-            if source == usize::MAX {
-                sources.push(self.piece(piece)?);
-                source = sources.len() - 1;
-                source_of[piece] = source;
+        SOURCE_OF.with_borrow_mut(|source_of| -> Result<()> {
+            if source_of.len() < self.ids.len() {
+                source_of.resize(self.ids.len(), usize::MAX);
             }
-            picks.push((source, offset));
-        }
+            let located = rows.iter().try_for_each(|&row| {
+                let (piece, offset) = self.locate(row)?;
+                let mut source = source_of[piece];
+                if source == usize::MAX {
+                    used.push(piece);
+                    source = used.len() - 1;
+                    source_of[piece] = source;
+                }
+                picks.push((source, offset));
+                Ok(())
+            });
+            // Leave the scratch all unused for the next batch on this thread.
+            for &piece in &used {
+                source_of[piece] = usize::MAX;
+            }
+            located
+        })?;
+        let batches = match &self.resident {
+            Some(resident) => Arc::clone(resident),
+            None => {
+                let decoded = used
+                    .iter()
+                    .map(|&piece| {
+                        let (s, b) = self.ids[piece];
+                        project(&self.dataset.record_batch(s, b)?, &self.projection)
+                    })
+                    .collect::<Result<Arc<[_]>>>()?;
+                used = (0..decoded.len()).collect();
+                decoded
+            }
+        };
         Ok(Gathered {
             schema: Arc::clone(&self.schema),
-            sources,
+            batches,
+            used,
             picks,
             rows,
         })
     }
+}
+
+thread_local! {
+    /// Per worker thread: the batch-local source of each piece
+    /// (`usize::MAX`: not used by the batch being gathered).
+    static SOURCE_OF: std::cell::RefCell<Vec<usize>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 fn project(batch: &RecordBatch, projection: &[usize]) -> Result<RecordBatch> {
@@ -159,7 +183,11 @@ fn project(batch: &RecordBatch, projection: &[usize]) -> Result<RecordBatch> {
 #[derive(Debug, Clone)]
 pub struct Gathered {
     schema: SchemaRef,
-    sources: Vec<RecordBatch>,
+    /// Record batches the sources are drawn from (shared between batches
+    /// when they are the resident pieces of the dataset).
+    batches: Arc<[RecordBatch]>,
+    /// Source `s` is `batches[used[s]]`.
+    used: Vec<usize>,
     picks: Vec<(usize, usize)>,
     rows: Vec<u64>,
 }
@@ -170,7 +198,8 @@ impl Gathered {
         let n = batch.num_rows();
         Gathered {
             schema: batch.schema(),
-            sources: vec![batch.clone()],
+            batches: Arc::new([batch.clone()]),
+            used: vec![0],
             picks: (0..n).map(|i| (0, i)).collect(),
             rows: (0..n as u64).collect(),
         }
@@ -212,7 +241,8 @@ impl Gathered {
         }
         Ok(Gathered {
             schema,
-            sources,
+            used: (0..sources.len()).collect(),
+            batches: sources.into(),
             picks,
             rows,
         })
@@ -223,9 +253,9 @@ impl Gathered {
         &self.schema
     }
 
-    /// The source record batches.
-    pub fn sources(&self) -> &[RecordBatch] {
-        &self.sources
+    /// The source record batches, in source order.
+    pub fn sources(&self) -> impl ExactSizeIterator<Item = &RecordBatch> + '_ {
+        self.used.iter().map(|&b| &self.batches[b])
     }
 
     /// `(source, row within source)` of each sample, in batch order.
@@ -255,16 +285,12 @@ impl Gathered {
 
     /// Column `column` of every source.
     pub fn column_sources(&self, column: usize) -> Vec<&ArrayRef> {
-        self.sources.iter().map(|b| b.column(column)).collect()
+        self.sources().map(|b| b.column(column)).collect()
     }
 
     /// Column `column` of the samples as one array (Arrow `interleave`).
     pub fn take_column(&self, column: usize) -> Result<ArrayRef> {
-        let parts: Vec<&dyn Array> = self
-            .sources
-            .iter()
-            .map(|b| b.column(column).as_ref())
-            .collect();
+        let parts: Vec<&dyn Array> = self.sources().map(|b| b.column(column).as_ref()).collect();
         if parts.is_empty() {
             return Ok(arrow::array::new_empty_array(
                 self.schema.field(column).data_type(),
