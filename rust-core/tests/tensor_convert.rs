@@ -398,6 +398,11 @@ fn list_columns_of_one_length_stack_as_b_by_d() {
     )
     .unwrap();
     let dataset = Arc::new(mosaicrs::reader::Dataset::open(dir.path()).unwrap());
+    assert_eq!(dataset.list_width("emb").unwrap(), 3);
+    match dataset.list_width("id") {
+        Err(e @ Error::UnsupportedColumn { .. }) => assert!(e.to_string().contains("\"id\"")),
+        other => panic!("{other:?}"),
+    }
     let mut loader = Loader::new(dataset, config(64, 1, 0, 2)).unwrap();
     let spec = TensorSpec::features(Vec::<String>::new(), Kind::Float)
         .with_fixed_list("emb", 3)

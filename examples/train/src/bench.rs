@@ -260,11 +260,7 @@ impl Features {
 /// The length of the list in row 0 of `column` (every row is checked against
 /// it when the batches are assembled).
 fn list_width(dataset: &Dataset, column: &str) -> Result<usize> {
-    let first = dataset.row(0)?;
-    let array = first
-        .column_by_name(column)
-        .with_context(|| format!("column {column:?} missing from row 0"))?;
-    let width = list_values(array)?.len();
+    let width = dataset.list_width(column)?;
     if width < 2 {
         bail!("column {column:?} holds {width} values in row 0; an embedding needs 2 or more");
     }

@@ -7,16 +7,31 @@ use anyhow::{bail, Result};
 use arrow::datatypes::{DataType, Schema};
 use mosaicrs::loader::{mix64, Loader, LoaderConfig, ShuffleMode, TailPolicy};
 use mosaicrs::reader::Dataset;
-use mosaicrs::tensor::{TensorAssembler, TensorSpec};
+use mosaicrs::tensor::{TensorAssembler, TensorBatch, TensorSpec};
 use tch::{Device, Kind, Tensor};
 
-/// True for column types that can be features.
+/// True for column types that can be scalar features.
 fn is_numeric(data_type: &DataType) -> bool {
     data_type.is_integer() || data_type.is_floating() || *data_type == DataType::Boolean
 }
 
-/// The feature columns: the ones named (each must exist and be numeric), or
-/// by default every numeric column except the label.
+/// True for list columns of numbers (embeddings, Spark `array<float>`).
+fn is_numeric_list(data_type: &DataType) -> bool {
+    match data_type {
+        DataType::List(child) | DataType::LargeList(child) | DataType::FixedSizeList(child, _) => {
+            is_numeric(child.data_type())
+        }
+        _ => false,
+    }
+}
+
+/// True for column types that can be features.
+fn is_feature(data_type: &DataType) -> bool {
+    is_numeric(data_type) || is_numeric_list(data_type)
+}
+
+/// The feature columns: the ones named (each must exist and be numeric or a
+/// list of numbers), or by default every such column except the label.
 pub fn resolve_features(schema: &Schema, named: &[String], label: &str) -> Result<Vec<String>> {
     let label_field =
         schema
@@ -36,7 +51,7 @@ pub fn resolve_features(schema: &Schema, named: &[String], label: &str) -> Resul
         let features: Vec<String> = schema
             .fields()
             .iter()
-            .filter(|f| f.name() != label && is_numeric(f.data_type()))
+            .filter(|f| f.name() != label && is_feature(f.data_type()))
             .map(|f| f.name().clone())
             .collect();
         if features.is_empty() {
@@ -51,11 +66,11 @@ pub fn resolve_features(schema: &Schema, named: &[String], label: &str) -> Resul
                 name: name.clone(),
                 available: column_list(schema),
             })?;
-        if !is_numeric(field.data_type()) {
+        if !is_feature(field.data_type()) {
             bail!(mosaicrs::Error::UnsupportedColumn {
                 name: name.clone(),
                 data_type: field.data_type().to_string(),
-                reason: "feature columns must be numeric".into(),
+                reason: "feature columns must be numeric or lists of numbers".into(),
             });
         }
         if name == label {
@@ -63,6 +78,69 @@ pub fn resolve_features(schema: &Schema, named: &[String], label: &str) -> Resul
         }
     }
     Ok(named.to_vec())
+}
+
+/// How the feature columns form the model's `[B, F]` input: the scalar
+/// columns stacked in order, then each list column (an embedding whose rows
+/// all hold `D` values) as a `[B, D]` block.
+#[derive(Debug, Clone)]
+pub struct FeatureLayout {
+    scalars: Vec<String>,
+    lists: Vec<(String, usize)>,
+}
+
+impl FeatureLayout {
+    /// The layout of `features` (from [`resolve_features`]); a list column's
+    /// width is its length in row 0, and every row is checked against it.
+    pub fn new(dataset: &Dataset, features: &[String]) -> Result<Self> {
+        let schema = dataset.schema();
+        let mut layout = FeatureLayout {
+            scalars: Vec::new(),
+            lists: Vec::new(),
+        };
+        for name in features {
+            let field = schema.field_with_name(name)?;
+            if is_numeric_list(field.data_type()) {
+                let width = dataset.list_width(name)?;
+                if width == 0 {
+                    bail!("list column {name:?} is empty in row 0, so it adds no features");
+                }
+                layout.lists.push((name.clone(), width));
+            } else {
+                layout.scalars.push(name.clone());
+            }
+        }
+        Ok(layout)
+    }
+
+    /// Values per sample: the `F` of `[B, F]`.
+    pub fn width(&self) -> usize {
+        self.scalars.len() + self.lists.iter().map(|(_, w)| w).sum::<usize>()
+    }
+
+    /// The tensor spec: features as `kind`, each list stacked, and `label`.
+    pub fn spec(&self, kind: Kind, label: &str) -> TensorSpec {
+        let mut spec = TensorSpec::features(self.scalars.clone(), kind);
+        for (name, width) in &self.lists {
+            spec = spec.with_fixed_list(name.clone(), *width);
+        }
+        spec.with_column(label)
+    }
+
+    /// The `[B, F]` input of a batch converted with [`Self::spec`], of `kind`.
+    pub fn input(&self, batch: &TensorBatch, kind: Kind) -> Result<Tensor> {
+        let mut parts = Vec::with_capacity(1 + self.lists.len());
+        if !self.scalars.is_empty() {
+            parts.push(batch.features()?.shallow_clone());
+        }
+        for (name, _) in &self.lists {
+            parts.push(batch.tensor(name)?.f_to_kind(kind)?);
+        }
+        Ok(match parts.len() {
+            1 => parts.remove(0),
+            _ => Tensor::f_cat(&parts, 1)?,
+        })
+    }
 }
 
 fn column_list(schema: &Schema) -> String {
@@ -101,6 +179,7 @@ pub fn statistics(
     dataset: &Arc<Dataset>,
     rows: &[u64],
     features: &[String],
+    layout: &FeatureLayout,
     label: &str,
 ) -> Result<Stats> {
     let mut columns = features.to_vec();
@@ -114,9 +193,12 @@ pub fn statistics(
         ..LoaderConfig::default()
     };
     let mut loader = Loader::new(Arc::clone(dataset), config)?;
-    let spec = TensorSpec::features(features.to_vec(), Kind::Double).with_column(label);
-    let assembler = TensorAssembler::new(loader.schema(), &spec, Device::Cpu)?;
-    let f = features.len();
+    let assembler = TensorAssembler::new(
+        loader.schema(),
+        &layout.spec(Kind::Double, label),
+        Device::Cpu,
+    )?;
+    let f = layout.width();
     let mut sum = vec![0f64; f];
     let mut sum_sq = vec![0f64; f];
     let mut n = 0f64;
@@ -124,7 +206,9 @@ pub fn statistics(
     for batch in loader.epoch_with(move |g| assembler.assemble(g))? {
         let batch = batch?;
         let real = (batch.rows.len() - batch.padding) as i64;
-        let x = batch.data.features()?.f_narrow(0, 0, real)?;
+        let x = layout
+            .input(&batch.data, Kind::Double)?
+            .f_narrow(0, 0, real)?;
         let y = batch.data.tensor(label)?.f_narrow(0, 0, real)?;
         let s = Vec::<f64>::try_from(x.f_sum_dim_intlist(0, false, Kind::Double)?)?;
         let s2 = Vec::<f64>::try_from(x.f_square()?.f_sum_dim_intlist(0, false, Kind::Double)?)?;

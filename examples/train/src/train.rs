@@ -9,11 +9,11 @@ use clap::Parser;
 use indicatif::{ProgressBar, ProgressStyle};
 use mosaicrs::loader::{LoadedBatch, Loader, LoaderConfig, ShuffleMode, TailPolicy};
 use mosaicrs::reader::Dataset;
-use mosaicrs::tensor::{choose_device, DeviceFeeder, TensorAssembler, TensorBatch, TensorSpec};
+use mosaicrs::tensor::{choose_device, DeviceFeeder, TensorAssembler, TensorBatch};
 use tch::{Device, Kind};
 
 use crate::checkpoint::{self, Checkpoint, Meta};
-use crate::data::{resolve_features, split_rows, statistics};
+use crate::data::{resolve_features, split_rows, statistics, FeatureLayout};
 use crate::model::{Adam, Mlp};
 
 /// Trains an MLP classifier on a mosaicrs dataset.
@@ -23,7 +23,8 @@ pub struct TrainArgs {
     /// The dataset folder (with index.json).
     #[arg(long)]
     pub data: PathBuf,
-    /// Feature columns, comma-separated (default: every numeric column except the label).
+    /// Feature columns, comma-separated (default: every numeric column, and every
+    /// list-of-numbers column such as a Spark `array<float>` embedding, except the label).
     #[arg(long, value_delimiter = ',')]
     pub features: Vec<String>,
     /// The integer class column.
@@ -135,6 +136,7 @@ pub fn run(args: &TrainArgs) -> Result<Report> {
             .with_context(|| format!("opening --data {}", args.data.display()))?,
     );
     let features = resolve_features(&dataset.schema(), &args.features, &args.label)?;
+    let layout = FeatureLayout::new(&dataset, &features)?;
     let (train_rows, holdout_rows) = split_rows(dataset.num_rows(), args.holdout, args.seed)?;
     let resume = match (&args.checkpoint_dir, args.resume) {
         (Some(dir), true) => Some(Checkpoint::latest(dir)?),
@@ -143,7 +145,7 @@ pub fn run(args: &TrainArgs) -> Result<Report> {
     let meta = match &resume {
         Some(ckpt) => ckpt.meta.clone(),
         None => {
-            let stats = statistics(&dataset, &train_rows, &features, &args.label)?;
+            let stats = statistics(&dataset, &train_rows, &features, &layout, &args.label)?;
             Meta {
                 features: features.clone(),
                 label: args.label.clone(),
@@ -170,7 +172,7 @@ pub fn run(args: &TrainArgs) -> Result<Report> {
     tch::manual_seed(args.seed as i64);
     let mut model = Mlp::new(
         device,
-        features.len() as i64,
+        layout.width() as i64,
         &args.hidden,
         meta.classes,
         &meta.mean,
@@ -199,8 +201,11 @@ pub fn run(args: &TrainArgs) -> Result<Report> {
         }
         None => Loader::new(Arc::clone(&dataset), config)?,
     };
-    let spec = TensorSpec::features(features.clone(), Kind::Float).with_column(args.label.clone());
-    let assembler = TensorAssembler::new(loader.schema(), &spec, device)?;
+    let assembler = TensorAssembler::new(
+        loader.schema(),
+        &layout.spec(Kind::Float, &args.label),
+        device,
+    )?;
 
     let mut meta = meta;
     let mut report = Report {
@@ -225,7 +230,7 @@ pub fn run(args: &TrainArgs) -> Result<Report> {
             report.data_wait += waited.elapsed();
             let Some(batch) = next else { break };
             let batch = batch?;
-            report.last_loss = train_step(&model, &mut adam, &batch, &args.label)?;
+            report.last_loss = train_step(&model, &mut adam, &batch, &layout, &args.label)?;
             report.steps += 1;
             report.samples += batch.rows.len() as u64;
             meta.global_step += 1;
@@ -254,7 +259,14 @@ pub fn run(args: &TrainArgs) -> Result<Report> {
     report.train_time = started.elapsed();
     progress.finish_and_clear();
     if !report.stopped_early {
-        report.accuracy = evaluate(&model, &dataset, &holdout_rows, &assembler, loader.config())?;
+        report.accuracy = evaluate(
+            &model,
+            &dataset,
+            &holdout_rows,
+            &assembler,
+            &layout,
+            loader.config(),
+        )?;
     }
     Ok(report)
 }
@@ -289,11 +301,12 @@ fn train_step(
     model: &Mlp,
     adam: &mut Adam,
     batch: &LoadedBatch<TensorBatch>,
+    layout: &FeatureLayout,
     label: &str,
 ) -> Result<f64> {
-    let x = batch.data.features()?;
+    let x = layout.input(&batch.data, Kind::Float)?;
     let y = batch.data.tensor(label)?.f_to_kind(Kind::Int64)?;
-    let logits = model.forward(x)?;
+    let logits = model.forward(&x)?;
     let loss = logits
         .f_log_softmax(-1, Kind::Float)?
         .f_nll_loss::<tch::Tensor>(&y, None, tch::Reduction::Mean, -100)?;
@@ -310,6 +323,7 @@ fn evaluate(
     dataset: &Arc<Dataset>,
     rows: &[u64],
     assembler: &TensorAssembler,
+    layout: &FeatureLayout,
     train_config: &LoaderConfig,
 ) -> Result<Option<f64>> {
     if rows.is_empty() {
@@ -337,7 +351,9 @@ fn evaluate(
     for batch in DeviceFeeder::new(loader.epoch_with(move |g| asm.assemble(g))?, device) {
         let batch = batch?;
         let real = (batch.rows.len() - batch.padding) as i64;
-        let x = batch.data.features()?.f_narrow(0, 0, real)?;
+        let x = layout
+            .input(&batch.data, Kind::Float)?
+            .f_narrow(0, 0, real)?;
         let y = batch
             .data
             .tensor(&label)?

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
 
-use arrow::array::{Int64Array, StringArray};
+use arrow::array::{AsArray, Float32Builder, Int64Array, ListBuilder, StringArray};
 use arrow::csv::reader::Format;
 use arrow::csv::ReaderBuilder;
 use arrow::datatypes::{DataType, Field, Schema};
@@ -193,17 +193,7 @@ fn bad_input_is_named() {
         ],
     )
     .unwrap();
-    let mut w =
-        ShardWriter::create(&text, schema.clone(), "t", 0, 0, WriterOptions::default()).unwrap();
-    w.write(&batch).unwrap();
-    commit(
-        &text,
-        &schema,
-        "t",
-        w.finish().unwrap(),
-        SaveMode::ErrorIfExists,
-    )
-    .unwrap();
+    write_one_shard(&text, &batch);
     let (ok, msg) = train_cli(&[
         "--data",
         text.to_str().unwrap(),
@@ -239,5 +229,122 @@ fn bad_input_is_named() {
     assert!(
         ok && msg.contains("accuracy="),
         "resume on the same data must work: {msg}"
+    );
+}
+
+/// Writes `batch` as a one-shard dataset at `dir`.
+fn write_one_shard(dir: &Path, batch: &RecordBatch) {
+    let schema = batch.schema();
+    let mut w =
+        ShardWriter::create(dir, schema.clone(), "one", 0, 0, WriterOptions::default()).unwrap();
+    w.write(batch).unwrap();
+    commit(
+        dir,
+        &schema,
+        "one",
+        w.finish().unwrap(),
+        SaveMode::ErrorIfExists,
+    )
+    .unwrap();
+}
+
+/// `pixels` list<float> (as Spark writes `array<float>`) and `label` bigint.
+fn pixels_schema() -> Arc<Schema> {
+    Arc::new(Schema::new(vec![
+        Field::new(
+            "pixels",
+            DataType::List(Arc::new(Field::new("item", DataType::Float32, true))),
+            true,
+        ),
+        Field::new("label", DataType::Int64, false),
+    ]))
+}
+
+/// The digits as Spark writes an embedding: `pixels` a variable-length list
+/// of 64 floats (`array<float>`) plus the label, in shards of `shard_rows`.
+fn digits_as_embeddings(dir: &Path, digits: &Path, shard_rows: usize) -> PathBuf {
+    let source = mosaicrs::reader::Dataset::open(digits).unwrap();
+    let schema = pixels_schema();
+    let table = source.slice(0, source.num_rows()).unwrap();
+    let columns: Vec<Vec<f64>> = (0..64)
+        .map(|i| {
+            let c = arrow::compute::cast(
+                table.column_by_name(&format!("f{i}")).unwrap(),
+                &DataType::Float64,
+            )
+            .unwrap();
+            c.as_primitive::<arrow::datatypes::Float64Type>()
+                .values()
+                .to_vec()
+        })
+        .collect();
+    let labels = table.column_by_name("label").unwrap().clone();
+    let out = dir.join("digits-emb.mosaicrs");
+    let mut shards = Vec::new();
+    for (part, start) in (0..table.num_rows()).step_by(shard_rows).enumerate() {
+        let end = (start + shard_rows).min(table.num_rows());
+        let mut pixels = ListBuilder::new(Float32Builder::new());
+        for row in start..end {
+            for column in &columns {
+                pixels.values().append_value(column[row] as f32);
+            }
+            pixels.append(true);
+        }
+        let batch = RecordBatch::try_new(
+            schema.clone(),
+            vec![Arc::new(pixels.finish()), labels.slice(start, end - start)],
+        )
+        .unwrap();
+        let mut w = ShardWriter::create(
+            &out,
+            schema.clone(),
+            "emb",
+            part as u32,
+            0,
+            WriterOptions::default(),
+        )
+        .unwrap();
+        w.write(&batch).unwrap();
+        shards.extend(w.finish().unwrap());
+    }
+    commit(&out, &schema, "emb", shards, SaveMode::ErrorIfExists).unwrap();
+    out
+}
+
+#[test]
+fn trains_on_an_embedding_column_as_spark_writes_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let digits = digits_dataset(dir.path(), 1000);
+    let data = digits_as_embeddings(dir.path(), &digits, 700);
+    let report = run(&args(&data, &["--epochs", "6", "--seed", "3"])).unwrap();
+    let accuracy = report.accuracy.unwrap();
+    assert!(accuracy >= 0.9, "held-out accuracy {accuracy}");
+    // The same rows as the 64 scalar columns, so the same split and steps
+    // (the order differs: it is tied to the dataset's fingerprint).
+    let scalars = run(&args(&digits, &["--epochs", "6", "--seed", "3"])).unwrap();
+    assert_eq!(report.holdout_rows, scalars.holdout_rows);
+    assert_eq!(report.steps, scalars.steps);
+
+    // A row of another length is named with its row, before any step runs.
+    let ragged = dir.path().join("ragged");
+    let mut pixels = ListBuilder::new(Float32Builder::new());
+    for row in 0..40 {
+        let n = if row == 17 { 3 } else { 4 };
+        pixels.values().append_slice(&vec![row as f32; n]);
+        pixels.append(true);
+    }
+    let batch = RecordBatch::try_new(
+        pixels_schema(),
+        vec![
+            Arc::new(pixels.finish()),
+            Arc::new(Int64Array::from_iter_values((0..40).map(|r| r % 2))),
+        ],
+    )
+    .unwrap();
+    write_one_shard(&ragged, &batch);
+    let (ok, msg) = train_cli(&["--data", ragged.to_str().unwrap(), "--device", "cpu"]);
+    assert!(
+        !ok && msg.contains("\"pixels\"") && msg.contains("row 17") && msg.contains("holds 3"),
+        "{msg}"
     );
 }
