@@ -44,6 +44,9 @@ pub struct BenchArgs {
     /// Loader worker threads (default: cores, at most 4).
     #[arg(long)]
     pub workers: Option<usize>,
+    /// Batches assembled ahead of the consumer (default: the loader's).
+    #[arg(long)]
+    pub prefetch: Option<usize>,
     /// auto, cpu, cuda or cuda:N: where the loader's tensors end up.
     #[arg(long, default_value = "auto")]
     pub device: String,
@@ -129,6 +132,7 @@ pub fn run(args: &BenchArgs) -> Result<BenchReport> {
         shuffle: ShuffleMode::Global,
         tail: TailPolicy::DropLast,
         workers: args.workers.unwrap_or(defaults.workers),
+        prefetch: args.prefetch.unwrap_or(defaults.prefetch),
         columns: Some(
             features
                 .columns
