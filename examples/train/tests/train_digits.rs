@@ -41,24 +41,32 @@ fn digits_dataset(dir: &Path, shard_rows: usize) -> PathBuf {
         .build(file)
         .unwrap();
     let out = dir.join("digits.mosaicrs");
+    let batches: Vec<RecordBatch> = reader.map(Result::unwrap).collect();
+    assert_eq!(write_partitions(&out, "digits", &batches), 1797);
+    out
+}
+
+/// Writes each batch as one write partition of a dataset at `out` and
+/// commits it; returns the rows committed.
+fn write_partitions(out: &Path, write_id: &str, batches: &[RecordBatch]) -> u64 {
+    let schema = batches[0].schema();
     let mut shards = Vec::new();
-    for (part, batch) in reader.enumerate() {
-        let batch = batch.unwrap();
+    for (part, batch) in batches.iter().enumerate() {
         let mut w = ShardWriter::create(
-            &out,
+            out,
             schema.clone(),
-            "digits",
+            write_id,
             part as u32,
             0,
             WriterOptions::default(),
         )
         .unwrap();
-        w.write(&batch).unwrap();
+        w.write(batch).unwrap();
         shards.extend(w.finish().unwrap());
     }
-    assert_eq!(shards.iter().map(|s| s.rows).sum::<u64>(), 1797);
-    commit(&out, &schema, "digits", shards, SaveMode::ErrorIfExists).unwrap();
-    out
+    let rows = shards.iter().map(|s| s.rows).sum();
+    commit(out, &schema, write_id, shards, SaveMode::ErrorIfExists).unwrap();
+    rows
 }
 
 fn args(data: &Path, extra: &[&str]) -> TrainArgs {
@@ -234,18 +242,7 @@ fn bad_input_is_named() {
 
 /// Writes `batch` as a one-shard dataset at `dir`.
 fn write_one_shard(dir: &Path, batch: &RecordBatch) {
-    let schema = batch.schema();
-    let mut w =
-        ShardWriter::create(dir, schema.clone(), "one", 0, 0, WriterOptions::default()).unwrap();
-    w.write(batch).unwrap();
-    commit(
-        dir,
-        &schema,
-        "one",
-        w.finish().unwrap(),
-        SaveMode::ErrorIfExists,
-    )
-    .unwrap();
+    write_partitions(dir, "one", std::slice::from_ref(batch));
 }
 
 /// `pixels` list<float> (as Spark writes `array<float>`) and `label` bigint.
@@ -280,34 +277,25 @@ fn digits_as_embeddings(dir: &Path, digits: &Path, shard_rows: usize) -> PathBuf
         .collect();
     let labels = table.column_by_name("label").unwrap().clone();
     let out = dir.join("digits-emb.mosaicrs");
-    let mut shards = Vec::new();
-    for (part, start) in (0..table.num_rows()).step_by(shard_rows).enumerate() {
-        let end = (start + shard_rows).min(table.num_rows());
-        let mut pixels = ListBuilder::new(Float32Builder::new());
-        for row in start..end {
-            for column in &columns {
-                pixels.values().append_value(column[row] as f32);
+    let batches: Vec<RecordBatch> = (0..table.num_rows())
+        .step_by(shard_rows)
+        .map(|start| {
+            let end = (start + shard_rows).min(table.num_rows());
+            let mut pixels = ListBuilder::new(Float32Builder::new());
+            for row in start..end {
+                for column in &columns {
+                    pixels.values().append_value(column[row] as f32);
+                }
+                pixels.append(true);
             }
-            pixels.append(true);
-        }
-        let batch = RecordBatch::try_new(
-            schema.clone(),
-            vec![Arc::new(pixels.finish()), labels.slice(start, end - start)],
-        )
-        .unwrap();
-        let mut w = ShardWriter::create(
-            &out,
-            schema.clone(),
-            "emb",
-            part as u32,
-            0,
-            WriterOptions::default(),
-        )
-        .unwrap();
-        w.write(&batch).unwrap();
-        shards.extend(w.finish().unwrap());
-    }
-    commit(&out, &schema, "emb", shards, SaveMode::ErrorIfExists).unwrap();
+            RecordBatch::try_new(
+                schema.clone(),
+                vec![Arc::new(pixels.finish()), labels.slice(start, end - start)],
+            )
+            .unwrap()
+        })
+        .collect();
+    write_partitions(&out, "emb", &batches);
     out
 }
 
