@@ -352,7 +352,7 @@ fn evaluate(
     for batch in DeviceFeeder::new(loader.epoch_with(move |g| asm.assemble(g))?, device) {
         let batch = batch?;
         let real = (batch.rows.len() - batch.padding) as i64;
-        let x = feature_input(&layout, &batch.data, Kind::Float)?.f_narrow(0, 0, real)?;
+        let x = feature_input(layout, &batch.data, Kind::Float)?.f_narrow(0, 0, real)?;
         let y = batch
             .data
             .tensor(&label)?
