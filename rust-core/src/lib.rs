@@ -12,15 +12,19 @@
 //! - [`loader`]: shuffled, partitioned, resumable batches (worker threads);
 //! - [`assemble`]: gathered samples written into typed buffers (tensors'
 //!   or arrays' memory), without any tensor library;
-//! - `tensor` (cargo feature `tch`): loader batches as libtorch tensors.
+//! - `testing` (cargo feature `testing`): synthetic datasets for tests,
+//!   benches and examples.
+//!
+//! Loader batches as libtorch tensors are the `mosaicrs-tch` crate's; the
+//! command line tool is `mosaicrs-cli`'s.
 
 pub mod assemble;
 pub mod error;
 pub mod format;
 pub mod loader;
 pub mod reader;
-#[cfg(feature = "tch")]
-pub mod tensor;
+#[cfg(feature = "testing")]
+pub mod testing;
 pub mod writer;
 
 pub use error::{Error, ErrorCategory, Result};

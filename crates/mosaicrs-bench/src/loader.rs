@@ -19,8 +19,8 @@ use clap::Parser;
 use mosaicrs::assemble::{ElementKind, FeatureLayout};
 use mosaicrs::loader::{Loader, LoaderConfig, ShuffleMode, SplitMix64, TailPolicy};
 use mosaicrs::reader::Dataset;
-use mosaicrs::tensor::{choose_device, DeviceFeeder, TensorAssembler};
 use mosaicrs::writer::{commit, SaveMode, ShardWriter, WriterOptions};
+use mosaicrs_tch::{choose_device, DeviceFeeder, TensorAssembler};
 use serde::Serialize;
 use tch::{Device, Kind, Tensor};
 

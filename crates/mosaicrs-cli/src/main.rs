@@ -1,6 +1,5 @@
-//! `mosaicrs`: inspect, validate, convert and benchmark mosaicrs datasets.
+//! `mosaicrs`: inspect, validate, convert and print mosaicrs datasets.
 
-mod bench;
 mod convert;
 mod head;
 mod inspect;
@@ -53,8 +52,6 @@ enum Command {
         #[arg(long, value_delimiter = ',')]
         columns: Vec<String>,
     },
-    /// Measure write, scan and random-access speed against memcpy.
-    Bench(bench::BenchArgs),
 }
 
 fn main() -> ExitCode {
@@ -68,7 +65,6 @@ fn main() -> ExitCode {
             rows,
             columns,
         } => head::run(&path, rows, &columns),
-        Command::Bench(args) => bench::run(&args),
     };
     match result {
         Ok(code) => code,

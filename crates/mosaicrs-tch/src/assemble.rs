@@ -8,14 +8,14 @@ use arrow::record_batch::RecordBatch;
 use tch::{Device, Kind, Tensor};
 
 use super::{torch_error, ColumnData, TensorBatch, TensorSpec};
-use crate::assemble::{BatchPlan, ColumnPlan, Conversion, Element, ElementKind, ElementsMut};
-use crate::loader::Gathered;
-use crate::{Error, Result};
+use mosaicrs::assemble::{BatchPlan, ColumnPlan, Conversion, Element, ElementKind, ElementsMut};
+use mosaicrs::loader::Gathered;
+use mosaicrs::{Error, Result};
 
 /// The libtorch kind of an element kind.
 ///
 /// ```
-/// use mosaicrs::tensor::{to_kind, ElementKind};
+/// use mosaicrs_tch::{to_kind, ElementKind};
 /// assert_eq!(to_kind(ElementKind::F32), tch::Kind::Float);
 /// ```
 pub fn to_kind(kind: ElementKind) -> Kind {
@@ -35,7 +35,7 @@ pub fn to_kind(kind: ElementKind) -> Kind {
 /// can be written as.
 ///
 /// ```
-/// use mosaicrs::tensor::{element_kind, ElementKind};
+/// use mosaicrs_tch::{element_kind, ElementKind};
 /// assert_eq!(element_kind(tch::Kind::Double).unwrap(), ElementKind::F64);
 /// assert!(element_kind(tch::Kind::ComplexFloat).is_err());
 /// ```
@@ -52,14 +52,14 @@ pub fn element_kind(kind: Kind) -> Result<ElementKind> {
 }
 
 /// The tensor kind a numeric Arrow type converts to without loss (see
-/// [`crate::assemble::natural_kind`]).
+/// [`mosaicrs::assemble::natural_kind`]).
 ///
 /// ```
 /// use arrow::datatypes::DataType;
-/// assert_eq!(mosaicrs::tensor::natural_kind(&DataType::UInt16), Some(tch::Kind::Int));
+/// assert_eq!(mosaicrs_tch::natural_kind(&DataType::UInt16), Some(tch::Kind::Int));
 /// ```
 pub fn natural_kind(data_type: &DataType) -> Option<Kind> {
-    crate::assemble::natural_kind(data_type).map(to_kind)
+    mosaicrs::assemble::natural_kind(data_type).map(to_kind)
 }
 
 /// Converts gathered samples (or record batches) into a [`TensorBatch`],

@@ -1,10 +1,10 @@
-//! Loader batches as tch (libtorch) tensors. Cargo feature `tch`.
+//! Loader batches as tch (libtorch) tensors. The `mosaicrs-tch` crate.
 //!
 //! A [`TensorAssembler`] runs on the loader's worker threads: it allocates
-//! each tensor and lets the core's [`BatchPlan`](crate::assemble::BatchPlan)
+//! each tensor and lets the core's [`BatchPlan`](mosaicrs::assemble::BatchPlan)
 //! write every value once, from the mapped shards straight into the tensor's
 //! memory. Which column becomes which tensor is the core's
-//! [`TensorSpec`] (see [`crate::assemble`] for the table); strings and
+//! [`TensorSpec`] (see [`mosaicrs::assemble`] for the table); strings and
 //! binary stay bytes + offsets on the host.
 //!
 //! When the target device is CUDA, host tensors are allocated in pinned
@@ -15,7 +15,7 @@
 //! use std::sync::Arc;
 //! use mosaicrs::loader::{Loader, LoaderConfig};
 //! use mosaicrs::reader::Dataset;
-//! use mosaicrs::tensor::{choose_device, DeviceFeeder, ElementKind, TensorAssembler, TensorSpec};
+//! use mosaicrs_tch::{choose_device, DeviceFeeder, ElementKind, TensorAssembler, TensorSpec};
 //!
 //! let dataset = Arc::new(Dataset::open("digits.mosaicrs")?);
 //! let device = choose_device("auto")?;
@@ -35,15 +35,16 @@
 mod assemble;
 mod device;
 
-pub use crate::assemble::{ElementKind, NullPolicy, TensorSpec};
 pub use assemble::{element_kind, natural_kind, to_kind, TensorAssembler};
 pub use device::{choose_device, DeviceFeeder};
+pub use mosaicrs::assemble::{ElementKind, NullPolicy, TensorSpec};
 
 use std::collections::BTreeMap;
 
-use tch::{Device, Tensor};
+use mosaicrs::assemble::FeatureLayout;
+use tch::{Device, Kind, Tensor};
 
-use crate::{Error, Result};
+use mosaicrs::{Error, Result};
 
 /// One converted column.
 #[derive(Debug)]
@@ -133,6 +134,29 @@ impl TensorBatch {
             len: self.len,
         })
     }
+}
+
+/// The `[B, F]` model input of a batch converted with [`FeatureLayout::spec`],
+/// of `kind`: the stacked scalars, then each list column.
+///
+/// ```no_run
+/// use mosaicrs::assemble::{ElementKind, FeatureLayout};
+/// # fn f(layout: &FeatureLayout, batch: &mosaicrs_tch::TensorBatch) -> mosaicrs::Result<()> {
+/// let x = mosaicrs_tch::feature_input(layout, batch, tch::Kind::Float)?; // [B, layout.width()]
+/// # Ok(()) }
+/// ```
+pub fn feature_input(layout: &FeatureLayout, batch: &TensorBatch, kind: Kind) -> Result<Tensor> {
+    let mut parts = Vec::with_capacity(1 + layout.lists().len());
+    if !layout.scalars().is_empty() {
+        parts.push(batch.features()?.shallow_clone());
+    }
+    for (name, _) in layout.lists() {
+        parts.push(batch.tensor(name)?.f_to_kind(kind).map_err(torch_error)?);
+    }
+    Ok(match parts.len() {
+        1 => parts.remove(0),
+        _ => Tensor::f_cat(&parts, 1).map_err(torch_error)?,
+    })
 }
 
 fn to_device(t: &Tensor, device: Device, non_blocking: bool) -> Result<Tensor> {

@@ -1,24 +1,21 @@
 //! Tensors equal their source values for every supported type; the null
 //! policy; bad specs; device choice; libtorch_cuda stays linked.
-//! Needs the `tch` feature (libtorch from the venv's torch wheel).
-#![cfg(feature = "tch")]
-
-mod loader_support;
+//! Needs libtorch (from the venv's torch wheel).
 
 use std::sync::Arc;
 
 use arrow::array::*;
 use arrow::datatypes::*;
 use arrow::record_batch::RecordBatch;
-use loader_support::{config, write_dataset};
 use mosaicrs::assemble::list_width;
 use mosaicrs::format::Compression;
 use mosaicrs::loader::Loader;
-use mosaicrs::tensor::{
+use mosaicrs::testing::{config, write_dataset};
+use mosaicrs::Error;
+use mosaicrs_tch::{
     choose_device, element_kind, to_kind, ColumnData, DeviceFeeder, ElementKind, NullPolicy,
     TensorAssembler, TensorSpec,
 };
-use mosaicrs::Error;
 use tch::{Device, Kind, Tensor};
 
 fn vec_f64(t: &Tensor) -> Vec<f64> {

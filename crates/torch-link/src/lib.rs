@@ -1,18 +1,27 @@
-// Linker arguments for binaries and tests that use tch (shared by the build
-// scripts of rust-core and examples/train through `include!`).
-//
-// torch-sys (links = "tch") tells direct dependents where libtorch lives as
-// DEP_TCH_LIBTORCH_LIB. Two things go wrong without help:
-// - the linker's default --as-needed drops libtorch_cuda.so, because no
-//   symbol of it is referenced, and CUDA then silently reads as unavailable;
-// - the binary cannot find libtorch at run time.
-// So: `-Wl,--no-as-needed -ltorch_cuda` when the CUDA library exists, and an
-// rpath to libtorch's folder (the torch wheel's torch/lib), whose own RUNPATH
-// finds the nvidia-* wheels' CUDA libraries.
+//! Linker arguments for binaries and tests that use tch, emitted from the
+//! build scripts of the crates that link libtorch (mosaicrs-tch's tests,
+//! mosaicrs-bench, examples/train). Each of those crates depends on
+//! `torch-sys` directly, so that its build script sees `DEP_TCH_LIBTORCH_LIB`.
+//!
+//! torch-sys (links = "tch") tells direct dependents where libtorch lives as
+//! `DEP_TCH_LIBTORCH_LIB`. Two things go wrong without help:
+//!
+//! - the linker's default --as-needed drops libtorch_cuda.so, because no
+//!   symbol of it is referenced, and CUDA then silently reads as unavailable;
+//! - the binary cannot find libtorch at run time.
+//!
+//! So: `-Wl,--no-as-needed -ltorch_cuda` when the CUDA library exists, and an
+//! rpath to libtorch's folder (the torch wheel's torch/lib), whose own RUNPATH
+//! finds the nvidia-* wheels' CUDA libraries.
 
 /// Emits the arguments with `kind` = "" (all link targets of the package) or
 /// "-tests" (test targets only), per Cargo's `rustc-link-arg[-KIND]`.
-fn emit_torch_link_args(kind: &str) {
+///
+/// ```no_run
+/// // build.rs of a crate whose binaries use tch:
+/// torch_link::emit_torch_link_args("");
+/// ```
+pub fn emit_torch_link_args(kind: &str) {
     println!("cargo:rerun-if-env-changed=DEP_TCH_LIBTORCH_LIB");
     let Some(lib) = std::env::var_os("DEP_TCH_LIBTORCH_LIB") else {
         return;

@@ -8,7 +8,7 @@ use arrow::datatypes::{DataType, Schema};
 use mosaicrs::assemble::{is_numeric, is_numeric_list, ElementKind, FeatureLayout};
 use mosaicrs::loader::{mix64, Loader, LoaderConfig, ShuffleMode, TailPolicy};
 use mosaicrs::reader::Dataset;
-use mosaicrs::tensor::{TensorAssembler, TensorBatch};
+use mosaicrs_tch::{feature_input, TensorAssembler};
 use tch::{Device, Kind, Tensor};
 
 /// True for column types that can be features.
@@ -64,22 +64,6 @@ pub fn resolve_features(schema: &Schema, named: &[String], label: &str) -> Resul
         }
     }
     Ok(named.to_vec())
-}
-
-/// The `[B, F]` input of a batch converted with [`FeatureLayout::spec`], of
-/// `kind`: the stacked scalars, then each list column.
-pub fn feature_input(layout: &FeatureLayout, batch: &TensorBatch, kind: Kind) -> Result<Tensor> {
-    let mut parts = Vec::with_capacity(1 + layout.lists().len());
-    if !layout.scalars().is_empty() {
-        parts.push(batch.features()?.shallow_clone());
-    }
-    for (name, _) in layout.lists() {
-        parts.push(batch.tensor(name)?.f_to_kind(kind)?);
-    }
-    Ok(match parts.len() {
-        1 => parts.remove(0),
-        _ => Tensor::f_cat(&parts, 1)?,
-    })
 }
 
 fn column_list(schema: &Schema) -> String {

@@ -9,11 +9,11 @@ use clap::Parser;
 use indicatif::{ProgressBar, ProgressStyle};
 use mosaicrs::loader::{LoadedBatch, Loader, LoaderConfig, ShuffleMode, TailPolicy};
 use mosaicrs::reader::Dataset;
-use mosaicrs::tensor::{choose_device, DeviceFeeder, TensorAssembler, TensorBatch};
+use mosaicrs_tch::{choose_device, feature_input, DeviceFeeder, TensorAssembler, TensorBatch};
 use tch::{Device, Kind};
 
 use crate::checkpoint::{self, Checkpoint, Meta};
-use crate::data::{feature_input, resolve_features, split_rows, statistics};
+use crate::data::{resolve_features, split_rows, statistics};
 use crate::model::{Adam, Mlp};
 use mosaicrs::assemble::{ElementKind, FeatureLayout};
 
