@@ -49,8 +49,8 @@ pub struct BenchArgs {
     #[arg(long)]
     pub prefetch: Option<usize>,
     /// auto, cpu, cuda or cuda:N: where the loader's tensors end up.
-    #[arg(long, default_value = "auto")]
-    pub device: String,
+    #[arg(long, default_value = "auto", value_parser = choose_device)]
+    pub device: Device,
     #[arg(long, default_value_t = 7)]
     pub seed: u64,
     /// Rounds; each contender's best round is reported (the machine may be
@@ -125,7 +125,7 @@ pub fn run(args: &BenchArgs) -> Result<BenchReport> {
         Dataset::open(&args.data).with_context(|| format!("opening {}", args.data.display()))?,
     );
     let features = bench_features(&dataset)?;
-    let device = choose_device(&args.device)?;
+    let device = args.device;
     let defaults = LoaderConfig::default();
     let config = LoaderConfig {
         batch_size: args.batch_size,

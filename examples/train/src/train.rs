@@ -42,8 +42,8 @@ pub struct TrainArgs {
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
     /// auto (CUDA when available), cpu, cuda or cuda:N.
-    #[arg(long, default_value = "auto")]
-    pub device: String,
+    #[arg(long, default_value = "auto", value_parser = choose_device)]
+    pub device: Device,
     /// Hidden layer sizes, comma-separated.
     #[arg(long, value_delimiter = ',', default_value = "128")]
     pub hidden: Vec<i64>,
@@ -52,7 +52,7 @@ pub struct TrainArgs {
     pub holdout: f64,
     /// global, block-local[:K] or sequential.
     #[arg(long, default_value = "global")]
-    pub shuffle: String,
+    pub shuffle: ShuffleMode,
     /// Where checkpoints go (one at the end of every epoch, and every
     /// --checkpoint-every steps).
     #[arg(long)]
@@ -123,15 +123,9 @@ impl Report {
 
 /// Runs training as the options say.
 pub fn run(args: &TrainArgs) -> Result<Report> {
-    if args.resume && args.checkpoint_dir.is_none() {
-        bail!("--resume needs --checkpoint-dir");
-    }
-    if args.torch_threads < 1 {
-        bail!("--torch-threads must be at least 1");
-    }
+    check_args(args)?;
     tch::set_num_threads(args.torch_threads);
-    let device = choose_device(&args.device)?;
-    let shuffle: ShuffleMode = args.shuffle.parse()?;
+    let device = args.device;
     let dataset = Arc::new(
         Dataset::open(&args.data)
             .with_context(|| format!("opening --data {}", args.data.display()))?,
@@ -143,32 +137,14 @@ pub fn run(args: &TrainArgs) -> Result<Report> {
         (Some(dir), true) => Some(Checkpoint::latest(dir)?),
         _ => None,
     };
-    let meta = match &resume {
-        Some(ckpt) => ckpt.meta.clone(),
-        None => {
-            let stats = statistics(&dataset, &train_rows, &features, &layout, &args.label)?;
-            Meta {
-                features: features.clone(),
-                label: args.label.clone(),
-                hidden: args.hidden.clone(),
-                classes: stats.classes,
-                holdout: args.holdout,
-                seed: args.seed,
-                mean: stats.mean,
-                std: stats.std,
-                global_step: 0,
-            }
-        }
-    };
-    let wanted = Meta {
-        features: features.clone(),
-        label: args.label.clone(),
-        hidden: args.hidden.clone(),
-        holdout: args.holdout,
-        seed: args.seed,
-        ..meta.clone()
-    };
-    meta.check_same_run(&wanted)?;
+    let meta = run_meta(
+        args,
+        &dataset,
+        &train_rows,
+        &features,
+        &layout,
+        resume.as_ref(),
+    )?;
 
     tch::manual_seed(args.seed as i64);
     let mut model = Mlp::new(
@@ -180,21 +156,7 @@ pub fn run(args: &TrainArgs) -> Result<Report> {
         &meta.std,
     )?;
     let mut adam = Adam::new(model.trainable(), args.lr)?;
-    let mut columns = features.clone();
-    columns.push(args.label.clone());
-    let defaults = LoaderConfig::default();
-    let config = LoaderConfig {
-        batch_size: args.batch_size,
-        seed: args.seed,
-        shuffle,
-        tail: TailPolicy::DropLast,
-        rank: args.rank,
-        world_size: args.world_size,
-        workers: args.workers.unwrap_or(defaults.workers),
-        prefetch: defaults.prefetch,
-        columns: Some(columns),
-        rows: Some(train_rows.into()),
-    };
+    let config = loader_config(args, &features, train_rows);
     let mut loader = match &resume {
         Some(ckpt) => {
             ckpt.restore(&mut model, &mut adam)?;
@@ -207,8 +169,6 @@ pub fn run(args: &TrainArgs) -> Result<Report> {
         &layout.spec(ElementKind::F32, &args.label),
         device,
     )?;
-
-    let mut meta = meta;
     let mut report = Report {
         accuracy: None,
         holdout_rows: holdout_rows.len(),
@@ -220,45 +180,13 @@ pub fn run(args: &TrainArgs) -> Result<Report> {
         device,
         stopped_early: false,
     };
-    let progress = progress_bar(&loader, args.epochs)?;
-    let started = Instant::now();
-    'epochs: while loader.state().epoch < args.epochs {
-        let asm = assembler.clone();
-        let mut batches = DeviceFeeder::new(loader.epoch_with(move |g| asm.assemble(g))?, device);
-        loop {
-            let waited = Instant::now();
-            let next = batches.next();
-            report.data_wait += waited.elapsed();
-            let Some(batch) = next else { break };
-            let batch = batch?;
-            report.last_loss = train_step(&model, &mut adam, &batch, &layout, &args.label)?;
-            report.steps += 1;
-            report.samples += batch.rows.len() as u64;
-            meta.global_step += 1;
-            progress.inc(1);
-            progress.set_message(format!(
-                "epoch {} loss {:.4} {:.0} samples/s",
-                batch.epoch,
-                report.last_loss,
-                report.samples as f64 / started.elapsed().as_secs_f64().max(1e-9)
-            ));
-            let epoch_done = batch.state.epoch > batch.epoch;
-            let stop = args.stop_after_steps.is_some_and(|s| meta.global_step >= s);
-            let periodic =
-                args.checkpoint_every > 0 && meta.global_step % args.checkpoint_every == 0;
-            if let Some(dir) = &args.checkpoint_dir {
-                if epoch_done || stop || periodic {
-                    checkpoint::save(dir, &model, &adam, &batch.state, &meta)?;
-                }
-            }
-            if stop {
-                report.stopped_early = true;
-                break 'epochs;
-            }
-        }
-    }
-    report.train_time = started.elapsed();
-    progress.finish_and_clear();
+    let mut run = Run {
+        model: &model,
+        adam: &mut adam,
+        layout: &layout,
+        meta,
+    };
+    run.epochs(args, &mut loader, &assembler, &mut report)?;
     if !report.stopped_early {
         report.accuracy = evaluate(
             &model,
@@ -270,6 +198,151 @@ pub fn run(args: &TrainArgs) -> Result<Report> {
         )?;
     }
     Ok(report)
+}
+
+/// Option combinations that clap cannot check.
+fn check_args(args: &TrainArgs) -> Result<()> {
+    if args.resume && args.checkpoint_dir.is_none() {
+        bail!("--resume needs --checkpoint-dir");
+    }
+    if args.torch_threads < 1 {
+        bail!("--torch-threads must be at least 1");
+    }
+    Ok(())
+}
+
+/// The run's settings and statistics: the checkpoint's when resuming (and
+/// then checked against the options), else a statistics pass over the
+/// training rows.
+fn run_meta(
+    args: &TrainArgs,
+    dataset: &Arc<Dataset>,
+    train_rows: &[u64],
+    features: &[String],
+    layout: &FeatureLayout,
+    resume: Option<&Checkpoint>,
+) -> Result<Meta> {
+    let meta = match resume {
+        Some(ckpt) => ckpt.meta.clone(),
+        None => {
+            let stats = statistics(dataset, train_rows, features, layout, &args.label)?;
+            Meta {
+                features: features.to_vec(),
+                label: args.label.clone(),
+                hidden: args.hidden.clone(),
+                classes: stats.classes,
+                holdout: args.holdout,
+                seed: args.seed,
+                mean: stats.mean,
+                std: stats.std,
+                global_step: 0,
+            }
+        }
+    };
+    let wanted = Meta {
+        features: features.to_vec(),
+        label: args.label.clone(),
+        hidden: args.hidden.clone(),
+        holdout: args.holdout,
+        seed: args.seed,
+        ..meta.clone()
+    };
+    meta.check_same_run(&wanted)?;
+    Ok(meta)
+}
+
+/// The training loader: the features and label of the training rows.
+fn loader_config(args: &TrainArgs, features: &[String], train_rows: Vec<u64>) -> LoaderConfig {
+    let mut columns = features.to_vec();
+    columns.push(args.label.clone());
+    let defaults = LoaderConfig::default();
+    LoaderConfig {
+        batch_size: args.batch_size,
+        seed: args.seed,
+        shuffle: args.shuffle,
+        tail: TailPolicy::DropLast,
+        rank: args.rank,
+        world_size: args.world_size,
+        workers: args.workers.unwrap_or(defaults.workers),
+        prefetch: defaults.prefetch,
+        columns: Some(columns),
+        rows: Some(train_rows.into()),
+    }
+}
+
+/// The model, its optimiser and the run's settings during training.
+struct Run<'a> {
+    model: &'a Mlp,
+    adam: &'a mut Adam,
+    layout: &'a FeatureLayout,
+    meta: Meta,
+}
+
+impl Run<'_> {
+    /// Trains until `--epochs` (or `--stop-after-steps`), checkpointing at
+    /// epoch ends, every `--checkpoint-every` steps and when stopping.
+    fn epochs(
+        &mut self,
+        args: &TrainArgs,
+        loader: &mut Loader,
+        assembler: &TensorAssembler,
+        report: &mut Report,
+    ) -> Result<()> {
+        let device = args.device;
+        let progress = progress_bar(loader, args.epochs)?;
+        let started = Instant::now();
+        'epochs: while loader.state().epoch < args.epochs {
+            let asm = assembler.clone();
+            let mut batches =
+                DeviceFeeder::new(loader.epoch_with(move |g| asm.assemble(g))?, device);
+            loop {
+                let waited = Instant::now();
+                let next = batches.next();
+                report.data_wait += waited.elapsed();
+                let Some(batch) = next else { break };
+                let batch = batch?;
+                report.last_loss =
+                    train_step(self.model, self.adam, &batch, self.layout, &args.label)?;
+                report.steps += 1;
+                report.samples += batch.rows.len() as u64;
+                self.meta.global_step += 1;
+                progress.inc(1);
+                progress.set_message(format!(
+                    "epoch {} loss {:.4} {:.0} samples/s",
+                    batch.epoch,
+                    report.last_loss,
+                    report.samples as f64 / started.elapsed().as_secs_f64().max(1e-9)
+                ));
+                let stop = self.checkpoint_if_due(args, &batch)?;
+                if stop {
+                    report.stopped_early = true;
+                    break 'epochs;
+                }
+            }
+        }
+        report.train_time = started.elapsed();
+        progress.finish_and_clear();
+        Ok(())
+    }
+
+    /// Saves a checkpoint after `batch` when one is due; true when the run
+    /// stops here (`--stop-after-steps`).
+    fn checkpoint_if_due(
+        &self,
+        args: &TrainArgs,
+        batch: &LoadedBatch<TensorBatch>,
+    ) -> Result<bool> {
+        let step = self.meta.global_step;
+        let epoch_done = batch.state.epoch > batch.epoch;
+        let stop = args.stop_after_steps.is_some_and(|s| step >= s);
+        let periodic = args.checkpoint_every > 0 && step % args.checkpoint_every == 0;
+        if let Some(dir) = &args.checkpoint_dir {
+            if epoch_done || stop || periodic {
+                checkpoint::save(dir, self.model, &*self.adam, &batch.state, &self.meta)?;
+            }
+        }
+        Ok(stop)
+    }
 }
 
 fn progress_bar(loader: &Loader, epochs: u64) -> Result<ProgressBar> {
