@@ -163,6 +163,17 @@ pub(crate) struct Dest<'a, T> {
     pub offset: usize,
 }
 
+impl<'a, T> Dest<'a, T> {
+    /// `width` values per sample, sample after sample (`[B, width]`).
+    pub fn rows(out: &'a mut [T], width: usize) -> Self {
+        Dest {
+            out,
+            stride: width,
+            offset: 0,
+        }
+    }
+}
+
 /// What is being filled, for error messages and null handling.
 pub(crate) struct Column<'a> {
     pub name: &'a str,

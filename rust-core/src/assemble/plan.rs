@@ -237,15 +237,7 @@ impl BatchPlan {
                     width: 1,
                     starts: None,
                 };
-                fill(
-                    &input,
-                    &mut Dest {
-                        out,
-                        stride: 1,
-                        offset: 0,
-                    },
-                    &column,
-                )
+                fill(&input, &mut Dest::rows(out, 1), &column)
             }
             Conversion::Fixed { width, .. } => {
                 let lists = sources
@@ -261,15 +253,7 @@ impl BatchPlan {
                     width,
                     starts: None,
                 };
-                fill(
-                    &input,
-                    &mut Dest {
-                        out,
-                        stride: width,
-                        offset: 0,
-                    },
-                    &column,
-                )
+                fill(&input, &mut Dest::rows(out, width), &column)
             }
             Conversion::StackedList { large, width, .. } => {
                 let rows = if large {
@@ -284,15 +268,7 @@ impl BatchPlan {
                     width,
                     starts: Some(&rows.starts),
                 };
-                fill(
-                    &input,
-                    &mut Dest {
-                        out,
-                        stride: width,
-                        offset: 0,
-                    },
-                    &column,
-                )
+                fill(&input, &mut Dest::rows(out, width), &column)
             }
             Conversion::List { .. } | Conversion::Bytes => Err(Error::Internal(format!(
                 "column {:?} reached the dense fill",
@@ -421,7 +397,7 @@ impl RaggedColumn {
             width: 1,
             starts: None,
         };
-        with_elements!(out, out => fill(&input, &mut Dest { out, stride: 1, offset: 0 }, &column))
+        with_elements!(out, out => fill(&input, &mut Dest::rows(out, 1), &column))
     }
 }
 
