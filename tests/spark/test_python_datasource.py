@@ -9,11 +9,18 @@ import pytest
 from pyspark.sql import functions as F
 
 from .conftest import load_index, stray_files, wait_for_no_strays
-from .readback import assert_dataset_equals, check_with_rust_reader
+from .readback import assert_dataset_equals
 from .test_connector_failures import failing_udf, frame
 
 mosaicrs = pytest.importorskip("mosaicrs", reason="run `make python` to install the wheel")
 from mosaicrs.spark import FORMAT, register  # noqa: E402
+
+
+def check_with_rust_reader(path, rows):
+    """The Rust reader opens the dataset, counts `rows` and verifies every checksum."""
+    ds = mosaicrs.Dataset(path)
+    assert len(ds) == rows
+    ds.verify()
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +43,7 @@ def pyds(request):
     return spark
 
 
-def test_values_and_options(pyds, mosaicrs_cli, tmp_path):
+def test_values_and_options(pyds, tmp_path):
     df = pyds.range(0, 5000, numPartitions=4).select(
         "id", (F.col("id") * 0.25).alias("x"), F.concat(F.lit("s"), F.col("id")).alias("s"),
         F.array(F.col("id").cast("float"), F.lit(1.0).cast("float")).alias("emb"))
@@ -44,7 +51,7 @@ def test_values_and_options(pyds, mosaicrs_cli, tmp_path):
     df.write.format(FORMAT).mode("overwrite").option("shardSize", "16k") \
         .option("batchRows", "500").option("compression", "lz4").save(str(out))
     assert_dataset_equals(df, out)
-    check_with_rust_reader(mosaicrs_cli, out, 5000)
+    check_with_rust_reader(out, 5000)
     index = load_index(out)
     assert len(index["shards"]) > 4
     assert {s["compression"] for s in index["shards"]} == {"lz4"}
@@ -81,7 +88,7 @@ def test_save_modes(pyds, tmp_path):
             .mode("append").save(out)
 
 
-def test_task_failing_on_first_attempt_is_retried_exactly_once(pyds, mosaicrs_cli, tmp_path):
+def test_task_failing_on_first_attempt_is_retried_exactly_once(pyds, tmp_path):
     markers = tmp_path / "markers"
     markers.mkdir()
     udf = failing_udf(markers, {1, 3}, lambda p: p * 3000 + 2500)
@@ -93,7 +100,7 @@ def test_task_failing_on_first_attempt_is_retried_exactly_once(pyds, mosaicrs_cl
     expected = pyds.range(0, 12000, numPartitions=4).select(
         "id", (F.col("id") * 0.25).alias("x"))
     assert_dataset_equals(expected, out)
-    check_with_rust_reader(mosaicrs_cli, out, 12000)
+    check_with_rust_reader(out, 12000)
     assert wait_for_no_strays(out) == []
     attempts = {}
     for shard in load_index(out)["shards"]:
@@ -104,12 +111,14 @@ def test_task_failing_on_first_attempt_is_retried_exactly_once(pyds, mosaicrs_cl
 
 def test_failed_job_leaves_the_previous_dataset_intact(pyds, tmp_path):
     out = tmp_path / "kept"
-    previous = pyds.range(0, 777, numPartitions=3).select("id", (F.col("id") * 0.25).alias("x"))
+    markers = tmp_path / "markers"
+    markers.mkdir()
+    # Through a UDF that never fails, so the schema (nullable id) is the failing job's.
+    never = failing_udf(markers, set(), lambda p: -1)
+    previous = frame(pyds, never, rows=777, partitions=3)
     previous.write.format(FORMAT).mode("overwrite").save(str(out))
     index_before = (out / "index.json").read_bytes()
     files_before = sorted(os.listdir(out))
-    markers = tmp_path / "markers"
-    markers.mkdir()
     udf = failing_udf(markers, {2}, lambda p: p * 3000 + 2900, every_attempt=True)
     for mode in ["overwrite", "append"]:
         with pytest.raises(Exception, match="injected failure"):
