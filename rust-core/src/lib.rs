@@ -10,16 +10,17 @@
 //! - [`writer`]: shard writing and the atomic index commit;
 //! - [`reader`]: zero-copy, memory-mapped reading and verification;
 //! - [`loader`]: shuffled, partitioned, resumable batches (worker threads);
+//! - [`assemble`]: gathered samples written into typed buffers (tensors'
+//!   or arrays' memory), without any tensor library;
 //! - `tensor` (cargo feature `tch`): loader batches as libtorch tensors.
 
+pub mod assemble;
 pub mod error;
 pub mod format;
-pub mod reader;
-pub mod writer;
-
-// loader (issue 4)
 pub mod loader;
+pub mod reader;
 #[cfg(feature = "tch")]
 pub mod tensor;
+pub mod writer;
 
 pub use error::{Error, ErrorCategory, Result};
