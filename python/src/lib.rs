@@ -8,7 +8,7 @@
 mod dataset;
 mod errors;
 mod fork;
-// mod loader;
+mod loader;
 mod location;
 mod writer;
 
@@ -20,7 +20,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add_class::<dataset::PyDataset>()?;
     m.add_class::<writer::PartitionWriter>()?;
-    // m.add_class::<loader::NativeLoader>()?;
+    m.add_class::<loader::NativeLoader>()?;
     m.add_function(wrap_pyfunction!(writer::write_stream, m)?)?;
     m.add_function(wrap_pyfunction!(writer::commit, m)?)?;
     m.add_function(wrap_pyfunction!(writer::abort_write, m)?)?;

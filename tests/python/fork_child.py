@@ -51,7 +51,7 @@ def main(path):
                 pass
             print(f"workers-{method}: iterated")
         except RuntimeError as e:
-            print(f"workers-{method}: RuntimeError: {e}")
+            print(f"workers-{method}: RuntimeError: " + str(e).replace("\n", " "))
     print("done")
 
 
