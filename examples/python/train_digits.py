@@ -87,7 +87,7 @@ def train(path: str, epochs: int = 30, batch_size: int = 64, seed: int = 0,
     held = ds.take(held_rows, columns=features + ["label"])
     hx = torch.from_numpy(np.column_stack(
         [held.column(f).to_numpy().astype(np.float32) for f in features])).to(device) / 16.0
-    hy = torch.from_numpy(held.column("label").to_numpy()).to(device)
+    hy = torch.from_numpy(held.column("label").to_numpy().copy()).to(device)
     model.eval()
     with torch.no_grad():
         accuracy = (model(hx).argmax(1) == hy).float().mean().item()

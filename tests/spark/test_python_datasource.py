@@ -23,8 +23,7 @@ def check_with_rust_reader(path, rows):
     ds.verify()
 
 
-@pytest.fixture(scope="module")
-def pyds(request):
+def session_without_jar_requirement(request):
     """The shared session (with the connector jar) when the jar is built;
     otherwise a session of the same shape without it: this writer needs no jar."""
     from .conftest import CONNECTOR_JAR
@@ -41,6 +40,11 @@ def pyds(request):
         spark.sparkContext.setLogLevel("ERROR")
     register(spark)
     return spark
+
+
+@pytest.fixture(scope="module")
+def pyds(request):
+    return session_without_jar_requirement(request)
 
 
 def test_values_and_options(pyds, tmp_path):

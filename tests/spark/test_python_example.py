@@ -24,7 +24,11 @@ def load_example():
 
 
 @pytest.mark.parametrize("writer", ["jar", "mosaicrs_py"])
-def test_example_accuracy(spark, connector_jar, tmp_path, writer):
+def test_example_accuracy(request, tmp_path, writer):
+    from .test_python_datasource import session_without_jar_requirement
+
+    connector_jar = request.getfixturevalue("connector_jar") if writer == "jar" else None
+    spark = session_without_jar_requirement(request)
     example = load_example()
     csv = tmp_path / "digits.csv"
     subprocess.run([sys.executable, str(REPO / "scripts" / "make_digits_csv.py"), str(csv)],
