@@ -1,6 +1,11 @@
 //! The `mosaicrs._native` extension module behind the `mosaicrs` Python
-//! package. The Python sources (`mosaicrs/`) wrap it; see `python/README`
-//! and the README's Python section.
+//! package. The Python sources (`python/mosaicrs/`) wrap it; see the
+//! README's Python section and `docs/LOADER.md`.
+//!
+//! ```python
+//! import mosaicrs, pyarrow as pa
+//! table = pa.table(mosaicrs.Dataset("train.mosaicrs"))
+//! ```
 //!
 //! Every call that reads, writes or waits runs with the GIL released
 //! (`Python::detach`).

@@ -98,7 +98,7 @@ fn write_all(
     if mode == SaveMode::Append {
         check_append_schema(dir, &schema)?;
     }
-    if mode == SaveMode::ErrorIfExists && dir.join("index.json").exists() {
+    if mode == SaveMode::ErrorIfExists && dir.join(mosaicrs::format::INDEX_FILE).exists() {
         return Err(Error::AlreadyExists {
             path: dir.to_path_buf(),
         });
