@@ -102,7 +102,11 @@ def main() -> None:
     p.add_argument("--jar", help="the connector jar (else the jar-free mosaicrs_py writer)")
     p.add_argument("--epochs", type=int, default=30)
     p.add_argument("--device")
+    p.add_argument("--torch-threads", type=int, default=1,
+                   help="torch intra-op threads (default 1: OpenMP threads busy-wait between "
+                        "the small ops of this model and starve the loader's Rust threads)")
     args = p.parse_args()
+    torch.set_num_threads(args.torch_threads)
     write_with_spark(args.csv, args.out, args.jar)
     r = train(args.out, epochs=args.epochs, device=args.device)
     print(f"device={r['device']} train_rows={r['train_rows']} holdout_rows={r['holdout_rows']} "

@@ -36,6 +36,13 @@ def test_example_accuracy(request, tmp_path, writer):
     out = str(tmp_path / "digits.mosaicrs")
     example.write_with_spark(str(csv), out, str(connector_jar) if writer == "jar" else None,
                              spark=spark)
-    result = example.train(out, epochs=15)
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as the example's default (--torch-threads 1)
+    try:
+        result = example.train(out, epochs=15)
+    finally:
+        torch.set_num_threads(threads)
     assert result["train_rows"] + result["holdout_rows"] == 1797
     assert result["accuracy"] > 0.9, result
