@@ -10,7 +10,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 # tch finds libtorch in the venv's torch wheel.
 export LIBTORCH_USE_PYTORCH := 1
 
-.PHONY: all setup lint test test-rust test-python demo bench bench-quick clean
+.PHONY: all setup lint test test-rust test-python demo bench bench-quick clean python demo-python
 
 all: test
 
@@ -25,7 +25,7 @@ lint: setup
 test-rust: setup
 	cargo test
 
-test-python: setup jar
+test-python: setup jar python
 	$(PYTHON) -m pytest -q tests
 
 test: setup lint test-rust test-torch test-python
@@ -116,3 +116,18 @@ bench-venvs: setup
 
 bench-smoke: setup jar bench-build
 	$(PYTHON) bench/run.py --smoke --no-install $(BENCH_ARGS)
+
+# --- Python package (python/): `import mosaicrs`, built by maturin -------------------------
+# `make python` builds the abi3 wheel (release) and installs it into $(VENV);
+# `make demo-python` runs examples/python (Spark -> mosaicrs -> a torch.nn loop).
+PY_WHEELS = target/wheels/mosaicrs-python
+python: setup
+	rm -rf $(PY_WHEELS)
+	maturin build --release --quiet -m python/Cargo.toml -o $(PY_WHEELS)
+	$(PYTHON) -m pip install --quiet --force-reinstall --no-deps $(PY_WHEELS)/mosaicrs-*.whl
+
+demo-python: setup jar python
+	rm -rf $(DEMO_DIR)/python && mkdir -p $(DEMO_DIR)/python
+	$(PYTHON) scripts/make_digits_csv.py $(DEMO_DIR)/python/digits.csv
+	$(PYTHON) examples/python/train_digits.py --csv $(DEMO_DIR)/python/digits.csv \
+	  --out $(DEMO_DIR)/python/digits.mosaicrs --jar build/libs/mosaicrs-spark.jar

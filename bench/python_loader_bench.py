@@ -1,0 +1,151 @@
+#!/usr/bin/env python3
+"""The Python loader (mosaicrs.torch.Loader) against the Rust loader and an
+in-memory numpy gather, in one run on the same data.
+
+- rust: the same Loader and batch plan, one epoch driven entirely in Rust
+  into Rust-owned buffers (``NativeLoader.bench_rust_epoch``): no Python per batch.
+- python: ``for x, y in mosaicrs.torch.Loader(...)``, torch tensors out.
+- numpy-gather: the table held in memory as one numpy array; each batch is
+  ``X[perm[i:i+B]]`` then ``torch.from_numpy`` (the fastest a Python loop can
+  be with everything in RAM and one thread).
+- cuda (when a GPU is present): the Python loader with ``device="cuda"``
+  (pinned ring, side-stream copies), and the time the loop waited for data.
+
+Prints one line per contender (samples/s, best of --reps epochs) and the
+ratios to the Rust loader. Usage::
+
+    python bench/python_loader_bench.py [--rows 2000000] [--features 64] [--batch 1024]
+"""
+
+import argparse
+import json
+import os
+import tempfile
+import time
+
+import numpy as np
+import pyarrow as pa
+import torch
+
+import mosaicrs
+import mosaicrs.torch as mt
+
+
+def make_dataset(path, rows, features, seed=0):
+    rng = np.random.default_rng(seed)
+    chunk = 200_000
+    schema = pa.schema([(f"f{j}", pa.float32()) for j in range(features)] + [("label", pa.int64())])
+
+    def batches():
+        for start in range(0, rows, chunk):
+            n = min(chunk, rows - start)
+            x = rng.standard_normal((n, features), dtype=np.float32)
+            cols = [pa.array(x[:, j]) for j in range(features)]
+            cols.append(pa.array(np.arange(start, start + n, dtype=np.int64) % 10))
+            yield pa.record_batch(cols, schema=schema)
+
+    mosaicrs.write(pa.RecordBatchReader.from_batches(schema, batches()), path, mode="overwrite")
+
+
+def python_epoch(loader, epoch):
+    loader.set_epoch(epoch)
+    start = time.perf_counter()
+    n = 0
+    for x, y in loader:
+        n += x.shape[0]
+    return n, time.perf_counter() - start
+
+
+def cuda_epoch(loader, epoch):
+    loader.set_epoch(epoch)
+    torch.cuda.synchronize()
+    start = time.perf_counter()
+    n = 0
+    wait = 0.0
+    it = iter(loader)
+    while True:
+        t0 = time.perf_counter()
+        try:
+            x, y = next(it)
+        except StopIteration:
+            break
+        wait += time.perf_counter() - t0
+        (x.sum() + y.sum()).item()  # a tiny "step" that needs the data on the device
+        n += x.shape[0]
+    torch.cuda.synchronize()
+    return n, time.perf_counter() - start, wait
+
+
+def numpy_epoch(X, y, batch, epoch):
+    rng = np.random.default_rng(epoch)
+    perm = rng.permutation(len(X))
+    start = time.perf_counter()
+    n = 0
+    for i in range(0, len(perm) - batch + 1, batch):
+        idx = perm[i:i + batch]
+        xb, yb = torch.from_numpy(X[idx]), torch.from_numpy(y[idx])
+        n += xb.shape[0]
+    return n, time.perf_counter() - start
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--rows", type=int, default=2_000_000)
+    p.add_argument("--features", type=int, default=64)
+    p.add_argument("--batch", type=int, default=1024)
+    p.add_argument("--reps", type=int, default=3)
+    p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--dir", default=None)
+    p.add_argument("--json", default=None, help="also write the figures here")
+    args = p.parse_args()
+    tmp = args.dir or tempfile.mkdtemp(prefix="mosaicrs-pybench-")
+    path = os.path.join(tmp, "data.mosaicrs")
+    if not os.path.exists(os.path.join(path, "index.json")):
+        make_dataset(path, args.rows, args.features)
+    feats = [f"f{j}" for j in range(args.features)]
+    loader = mt.Loader(path, args.batch, features=feats, label="label", seed=0,
+                       num_threads=args.threads)
+    native = loader._native
+    results = {}
+    best = lambda runs: max(n / s for n, s in runs)  # noqa: E731
+    # Warm the page cache and both paths once.
+    native.bench_rust_epoch(99)
+    python_epoch(loader, 98)
+    rust_runs, py_runs = [], []
+    for rep in range(args.reps):  # interleaved, so both see the same machine state
+        b, n, s = native.bench_rust_epoch(rep)
+        rust_runs.append((n, s))
+        py_runs.append(python_epoch(loader, rep))
+    results["rust"] = best(rust_runs)
+    results["python"] = best(py_runs)
+
+    table = mosaicrs.Dataset(path)
+    t = pa.table(table)
+    X = np.column_stack([t.column(f).to_numpy() for f in feats]).astype(np.float32)
+    y = t.column("label").to_numpy()
+    del t
+    results["numpy-gather"] = best([numpy_epoch(X, y, args.batch, e) for e in range(args.reps)])
+
+    if torch.cuda.is_available():
+        cl = mt.Loader(path, args.batch, features=feats, label="label", seed=0, device="cuda",
+                       num_threads=args.threads)
+        cuda_epoch(cl, 97)
+        runs = [cuda_epoch(cl, e) for e in range(args.reps)]
+        results["python-cuda"] = max(n / s for n, s, _ in runs)
+        results["python-cuda-wait-share"] = min(w / s for n, s, w in runs)
+
+    threads = loader.num_threads
+    print(f"rows={args.rows} features={args.features} batch={args.batch} "
+          f"loader_threads={threads} cores={os.cpu_count()} reps={args.reps}")
+    for k in ("rust", "python", "numpy-gather", "python-cuda"):
+        if k in results:
+            print(f"{k:>14}: {results[k]:>14,.0f} samples/s   {results[k] / results['rust']:.3f}x rust")
+    if "python-cuda-wait-share" in results:
+        print(f"python-cuda data wait: {100 * results['python-cuda-wait-share']:.1f}% of the epoch")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"args": vars(args), "threads": threads, "samples_per_s": results}, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()

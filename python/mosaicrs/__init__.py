@@ -1,0 +1,86 @@
+"""mosaicrs: Arrow IPC datasets written by Spark, streamed into training loops.
+
+Reading::
+
+    import mosaicrs, pyarrow as pa
+    ds = mosaicrs.Dataset("train.mosaicrs")
+    table = pa.table(ds)            # zero-copy through the Arrow PyCapsule interface
+    rows = ds.take([0, 5, 9])       # a pyarrow.Table
+
+Writing (no Spark, no jar)::
+
+    mosaicrs.write(table, "train.mosaicrs", mode="overwrite")
+
+Training: see :mod:`mosaicrs.torch`. Spark without a jar: see
+:mod:`mosaicrs.spark` (``df.write.format("mosaicrs_py")``).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Optional, Union
+
+from . import _native
+from ._native import Dataset, PartitionWriter
+
+__all__ = ["Dataset", "PartitionWriter", "write", "__version__"]
+__version__: str = _native.__version__
+
+_MODES = ("error", "errorifexists", "default", "append", "overwrite", "ignore")
+
+
+def _as_arrow_stream(data: Any) -> Any:
+    """Anything tabular as an object with ``__arrow_c_stream__``."""
+    if hasattr(data, "__arrow_c_stream__"):
+        return data
+    try:
+        import pandas as pd
+    except ImportError:  # pragma: no cover - pandas is optional
+        pd = None
+    import pyarrow as pa
+
+    if pd is not None and isinstance(data, pd.DataFrame):
+        return pa.Table.from_pandas(data, preserve_index=False)
+    if isinstance(data, pa.RecordBatch):
+        return pa.Table.from_batches([data])
+    if hasattr(data, "to_arrow"):  # Polars objects without the capsule interface
+        return data.to_arrow()
+    if isinstance(data, (list, tuple)) and data and isinstance(data[0], pa.RecordBatch):
+        return pa.Table.from_batches(list(data))
+    raise TypeError(
+        f"mosaicrs.write: cannot write a {type(data).__name__}; pass a pyarrow Table, "
+        "RecordBatch or RecordBatchReader, a Polars or pandas DataFrame, or any object "
+        "with __arrow_c_stream__"
+    )
+
+
+def write(
+    data: Any,
+    path: Union[str, "os.PathLike[str]"],
+    mode: str = "error",
+    *,
+    shard_size: Optional[Union[int, str]] = None,
+    batch_rows: Optional[int] = None,
+    compression: Optional[str] = None,
+) -> dict:
+    """Writes ``data`` as a mosaicrs dataset at ``path`` and commits it atomically.
+
+    ``data`` is a pyarrow Table / RecordBatch / RecordBatchReader, a Polars or
+    pandas DataFrame, or anything with ``__arrow_c_stream__`` (streamed, not
+    collected). ``mode`` is Spark's save mode: ``error`` (default: fail if a
+    dataset exists), ``append``, ``overwrite`` or ``ignore``. ``shard_size``
+    (bytes or ``"64m"``), ``batch_rows`` and ``compression`` (``none``,
+    ``zstd``, ``lz4``) are the JVM connector's options.
+
+    Returns ``{"committed", "total_rows", "removed", "write_id"}``.
+
+    >>> import pyarrow as pa, mosaicrs, tempfile, os
+    >>> d = os.path.join(tempfile.mkdtemp(), "t")
+    >>> mosaicrs.write(pa.table({"x": [1.0, 2.0]}), d)["total_rows"]
+    2
+    """
+    if not isinstance(mode, str) or mode.lower() not in _MODES:
+        raise ValueError(f"mode {mode!r} is not one of error, append, overwrite, ignore")
+    return _native.write_stream(
+        _as_arrow_stream(data), path, mode, shard_size, batch_rows, compression
+    )

@@ -1,0 +1,169 @@
+"""A jar-free Spark writer: Spark 4's Python data source API.
+
+::
+
+    from mosaicrs.spark import register
+    register(spark)                                     # once per session
+    df.write.format("mosaicrs_py").mode("overwrite").save("/data/train")
+
+It runs through the same Rust shard writer and commit as the JVM connector
+(``df.write.format("mosaicrs")``), so it works over Spark Connect and on
+clusters that allow no jars. Each task attempt writes shards named after the
+write id, its partition and its task attempt id (an Arrow writer: Spark hands
+it Arrow record batches); only the driver's ``commit`` publishes the shards
+of the attempts that Spark committed, in one atomic index write, and removes
+everything else the write left. A failed job's ``abort`` removes all of it.
+
+Options, as for the JVM connector: ``shardSize`` (``64m``), ``compression``
+(``none``, ``zstd``, ``lz4``) and ``batchRows`` (rows per record batch in the
+shards). Save modes: Spark tells a Python data source only whether to overwrite,
+so ``.mode("overwrite")`` overwrites and every other write appends (into a
+new or an existing dataset), unless ``.option("saveMode", "error")`` or
+``"ignore"`` asks for the JVM connector's other modes; both are decided on
+the driver before any task runs.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any, Dict, Iterator, List, Optional
+
+import pyarrow as pa
+from pyspark.sql.datasource import DataSource, DataSourceArrowWriter, WriterCommitMessage
+from pyspark.sql.types import StructType
+
+from . import _native
+
+FORMAT = "mosaicrs_py"
+_OPTIONS = ("shardSize", "compression", "batchRows", "saveMode")
+
+
+def register(spark: Any) -> None:
+    """Registers the ``mosaicrs_py`` format with ``spark`` (a SparkSession)."""
+    spark.dataSource.register(MosaicrsDataSource)
+
+
+def _arrow_schema(schema: StructType) -> pa.Schema:
+    from pyspark.sql.pandas.types import to_arrow_schema
+
+    return to_arrow_schema(schema)
+
+
+@dataclass
+class ShardsMessage(WriterCommitMessage):
+    """What a task attempt wrote (JSON shard entries), sent to the driver."""
+
+    shards: str
+    partition: int
+    attempt: int
+    rows: int
+
+
+class MosaicrsDataSource(DataSource):
+    """``df.write.format("mosaicrs_py")``: see the module docs."""
+
+    @classmethod
+    def name(cls) -> str:
+        return FORMAT
+
+    def writer(self, schema: StructType, overwrite: bool) -> "MosaicrsArrowWriter":
+        return MosaicrsArrowWriter(dict(self.options), schema, overwrite)
+
+
+class MosaicrsArrowWriter(DataSourceArrowWriter):
+    """Created on the driver (options checked there, before any task), pickled
+    to the executors for ``write``; ``commit`` / ``abort`` run on the driver."""
+
+    def __init__(self, options: Dict[str, str], schema: StructType, overwrite: bool) -> None:
+        lower = {k.lower(): v for k, v in options.items()}
+        path = lower.pop("path", None)
+        if not path:
+            raise ValueError("mosaicrs_py needs a path: df.write.format('mosaicrs_py').save(path)")
+        known = {k.lower(): k for k in _OPTIONS}
+        unknown = sorted(k for k in lower if k not in known)
+        if unknown:
+            raise ValueError(
+                f"unknown mosaicrs_py option {unknown[0]!r}; the options are {', '.join(_OPTIONS)}"
+            )
+        if path.startswith("file:"):
+            path = path[len("file:"):]
+            while path.startswith("//"):
+                path = path[1:]
+        if "://" in path:
+            raise ValueError(
+                f"path {path!r} is a URL; this build of mosaicrs writes local paths only"
+            )
+        self.path = os.path.abspath(path)
+        self.shard_size = lower.get("shardsize")
+        self.compression = lower.get("compression")
+        batch_rows = lower.get("batchrows")
+        try:
+            self.batch_rows = int(batch_rows) if batch_rows is not None else 8192
+        except ValueError:
+            raise ValueError(f"option batchRows {batch_rows!r} is not an integer") from None
+        _native.validate_writer_options(self.shard_size, self.batch_rows, self.compression)
+        requested = lower.get("savemode")
+        if overwrite:
+            if requested not in (None, "overwrite"):
+                raise ValueError(f"saveMode {requested!r} contradicts .mode('overwrite')")
+            self.mode = "overwrite"
+        else:
+            self.mode = (requested or "append").lower()
+            if self.mode not in ("append", "error", "errorifexists", "ignore"):
+                raise ValueError(
+                    f"saveMode {requested!r} is not one of append, overwrite, error, ignore"
+                )
+        self.schema = _arrow_schema(schema)
+        exists = os.path.exists(os.path.join(self.path, "index.json"))
+        if self.mode in ("error", "errorifexists") and exists:
+            raise FileExistsError(
+                f"a mosaicrs dataset already exists at {self.path}; choose save mode append, "
+                "overwrite or ignore"
+            )
+        # ignore with an existing dataset: the tasks write nothing, the commit keeps it.
+        self.skip = self.mode == "ignore" and exists
+        if self.mode == "append":
+            _native.check_append(self.path, self.schema)
+        self.write_id = _native.write_id()
+
+    def _conform(self, batch: pa.RecordBatch) -> pa.RecordBatch:
+        if batch.schema.equals(self.schema):
+            return batch
+        try:
+            return pa.RecordBatch.from_arrays(batch.columns, schema=self.schema)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, ValueError):
+            return batch.cast(self.schema)
+
+    def write(self, iterator: Iterator[pa.RecordBatch]) -> ShardsMessage:
+        from pyspark import TaskContext
+
+        ctx = TaskContext.get()
+        if self.skip:
+            for _ in iterator:
+                pass
+            return ShardsMessage("[]", ctx.partitionId() if ctx else 0, 0, 0)
+        partition = ctx.partitionId() if ctx is not None else 0
+        attempt = ctx.taskAttemptId() if ctx is not None else 0
+        writer = _native.PartitionWriter(
+            self.path, self.schema, self.write_id, partition, attempt,
+            self.shard_size, self.batch_rows, self.compression,
+        )
+        try:
+            for batch in iterator:
+                writer.write(self._conform(batch))
+            rows = writer.rows_written()
+            shards = writer.finish()
+        except BaseException:
+            writer.abort()
+            raise
+        return ShardsMessage(shards, partition, attempt, rows)
+
+    def commit(self, messages: List[Optional[WriterCommitMessage]]) -> None:
+        if self.skip:
+            return
+        shards = [m.shards for m in messages if isinstance(m, ShardsMessage)]
+        _native.commit(self.path, self.schema, self.write_id, shards, self.mode)
+
+    def abort(self, messages: List[Optional[WriterCommitMessage]]) -> None:
+        _native.abort_write(self.path, self.write_id)

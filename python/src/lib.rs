@@ -1,0 +1,37 @@
+//! The `mosaicrs._native` extension module behind the `mosaicrs` Python
+//! package. The Python sources (`python/mosaicrs/`) wrap it; see the
+//! README's Python section and `docs/LOADER.md`.
+//!
+//! ```python
+//! import mosaicrs, pyarrow as pa
+//! table = pa.table(mosaicrs.Dataset("train.mosaicrs"))
+//! ```
+//!
+//! Every call that reads, writes or waits runs with the GIL released
+//! (`Python::detach`).
+
+mod dataset;
+mod errors;
+mod fork;
+mod loader;
+mod location;
+mod writer;
+
+use pyo3::prelude::*;
+
+#[pymodule]
+fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    fork::install();
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    m.add_class::<dataset::PyDataset>()?;
+    m.add_class::<writer::PartitionWriter>()?;
+    m.add_class::<loader::NativeLoader>()?;
+    m.add_function(wrap_pyfunction!(writer::write_stream, m)?)?;
+    m.add_function(wrap_pyfunction!(writer::commit, m)?)?;
+    m.add_function(wrap_pyfunction!(writer::abort_write, m)?)?;
+    m.add_function(wrap_pyfunction!(writer::check_append, m)?)?;
+    m.add_function(wrap_pyfunction!(writer::write_id, m)?)?;
+    m.add_function(wrap_pyfunction!(writer::validate_writer_options, m)?)?;
+    m.add_function(wrap_pyfunction!(fork::fork_generation, m)?)?;
+    Ok(())
+}

@@ -1,0 +1,785 @@
+//! The native side of `mosaicrs.torch.Loader`: rust-core's [`Loader`] whose
+//! worker threads write each batch straight into buffers that Python owns
+//! (torch tensors, pinned when the target is CUDA).
+//!
+//! Python allocates *slots* (one buffer per output array, sized for one
+//! batch), registers their addresses with [`NativeLoader::add_slot`] and
+//! hands a slot back with [`NativeLoader::release_slot`] once nothing on the
+//! Python side references its tensors any more. A worker takes a free slot,
+//! fills it with the core crate's [`BatchPlan`] and the batch is delivered
+//! in step order; a slot that Python has not released is never written.
+//!
+//! Python keeps every registered buffer alive until [`NativeLoader::stop`]
+//! (or `close`) has joined the worker threads; that contract is what makes
+//! the raw writes below sound.
+
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+
+use crossbeam_channel::{bounded, select, unbounded, Receiver, Sender};
+use mosaicrs::assemble::{
+    is_numeric_list, list_width, BatchPlan, ElementKind, ElementsMut, FeatureLayout, NullPolicy,
+    TensorSpec,
+};
+use mosaicrs::loader::{
+    EpochPlan, Gathered, LoadedBatch, Loader, LoaderConfig, LoaderState, ShuffleMode, TailPolicy,
+};
+use mosaicrs::reader::Dataset;
+use mosaicrs::Error;
+use pyo3::exceptions::{PyRuntimeError, PyValueError};
+use pyo3::prelude::*;
+
+use crate::dataset::PyDataset;
+use crate::errors::{to_py, IntoPy};
+use crate::fork;
+
+/// One array of a batch: `[B]` when `width` is `None`, else `[B, width]`.
+#[derive(Debug, Clone)]
+struct Output {
+    name: String,
+    kind: ElementKind,
+    width: Option<usize>,
+    /// What fills it: the stacked features, or column `i` of the plan.
+    source: Source,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Source {
+    Features,
+    Column(usize),
+}
+
+/// The registered buffers: per slot, `(address, bytes)` per output.
+struct Slots {
+    buffers: Mutex<Vec<Vec<(usize, usize)>>>,
+    free_tx: Sender<usize>,
+    free_rx: Receiver<usize>,
+}
+
+/// What a worker made of one batch: which slot now holds it.
+struct Filled {
+    slot: usize,
+}
+
+/// Returns a slot to the free queue if the batch holding it is dropped
+/// undelivered (an epoch stopped early, an error in a later column).
+struct SlotGuard<'a> {
+    slots: &'a Slots,
+    slot: Option<usize>,
+}
+
+impl Drop for SlotGuard<'_> {
+    fn drop(&mut self) {
+        if let Some(s) = self.slot.take() {
+            let _ = self.slots.free_tx.send(s);
+        }
+    }
+}
+
+/// An epoch in progress on a driver thread.
+struct Running {
+    batches: Receiver<mosaicrs::Result<LoadedBatch<Filled>>>,
+    /// Dropped to cancel: workers waiting for a free slot give up.
+    cancel: Option<Sender<()>>,
+    driver: Option<JoinHandle<()>>,
+}
+
+impl Running {
+    fn stop(mut self) {
+        self.cancel.take();
+        // Unblocks the driver's send; it then drops the epoch, which joins the workers.
+        drop(std::mem::replace(
+            &mut self.batches,
+            crossbeam_channel::never(),
+        ));
+        if let Some(d) = self.driver.take() {
+            let _ = d.join();
+        }
+    }
+}
+
+struct Inner {
+    state: LoaderState,
+    running: Option<Running>,
+    last_rows: Vec<u64>,
+    last_padding: usize,
+    closed: bool,
+}
+
+/// The loader behind `mosaicrs.torch.Loader` (see the module docs).
+#[pyclass(module = "mosaicrs._native", name = "NativeLoader")]
+pub(crate) struct NativeLoader {
+    dataset: Arc<Dataset>,
+    config: LoaderConfig,
+    plan: Arc<BatchPlan>,
+    outputs: Arc<Vec<Output>>,
+    slots: Arc<Slots>,
+    /// The state of a fresh loader (dataset fingerprint, seed, shuffle).
+    initial: LoaderState,
+    samples: u64,
+    generation: u64,
+    inner: Mutex<Inner>,
+}
+
+fn parse_nulls(fill: Option<f64>) -> NullPolicy {
+    match fill {
+        Some(v) => NullPolicy::Fill(v),
+        None => NullPolicy::Error,
+    }
+}
+
+#[pymethods]
+impl NativeLoader {
+    /// `features` are stacked into one `[B, F]` array of `feature_dtype`
+    /// (list columns among them become their own `[B, D]` arrays, named
+    /// after the column); `columns` each become an array of their own type.
+    #[new]
+    #[pyo3(signature = (
+        dataset, batch_size, *, features, columns, feature_dtype="float32", shuffle="global",
+        seed=0, drop_last=true, rank=0, world_size=1, workers=None, prefetch=None,
+        null_fill=None, rows=None
+    ))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        py: Python<'_>,
+        dataset: &PyDataset,
+        batch_size: usize,
+        features: Vec<String>,
+        columns: Vec<String>,
+        feature_dtype: &str,
+        shuffle: &str,
+        seed: u64,
+        drop_last: bool,
+        rank: usize,
+        world_size: usize,
+        workers: Option<usize>,
+        prefetch: Option<usize>,
+        null_fill: Option<f64>,
+        rows: Option<Vec<u64>>,
+    ) -> PyResult<Self> {
+        let dataset = Arc::clone(&dataset.inner);
+        let mut config = LoaderConfig {
+            batch_size,
+            seed,
+            shuffle: shuffle.parse::<ShuffleMode>().py_err()?,
+            tail: if drop_last {
+                TailPolicy::DropLast
+            } else {
+                TailPolicy::Pad
+            },
+            rank,
+            world_size,
+            rows: rows.map(Arc::from),
+            ..LoaderConfig::default()
+        };
+        if let Some(w) = workers {
+            config.workers = w;
+            config.prefetch = 2 * w.max(1);
+        }
+        if let Some(p) = prefetch {
+            config.prefetch = p;
+        }
+        let kind: ElementKind = feature_dtype.parse().py_err()?;
+        let ds = Arc::clone(&dataset);
+        let (spec, outputs_of) = py
+            .detach(move || build_spec(&ds, &features, &columns, kind, parse_nulls(null_fill)))
+            .py_err()?;
+        let mut names: Vec<String> = spec.features.clone();
+        names.extend(spec.columns.iter().cloned());
+        let mut unique = Vec::new();
+        for n in names {
+            if !unique.contains(&n) {
+                unique.push(n);
+            }
+        }
+        config.columns = Some(unique);
+        config.validate().py_err()?;
+        let probe = Loader::new(Arc::clone(&dataset), config.clone()).py_err()?;
+        let plan = BatchPlan::new(probe.schema(), &spec).py_err()?;
+        let outputs = outputs_of(&plan)?;
+        let initial = probe.state().clone();
+        let samples = probe.space().len();
+        let (free_tx, free_rx) = unbounded();
+        Ok(NativeLoader {
+            dataset,
+            config,
+            plan: Arc::new(plan),
+            outputs: Arc::new(outputs),
+            slots: Arc::new(Slots {
+                buffers: Mutex::new(Vec::new()),
+                free_tx,
+                free_rx,
+            }),
+            initial: initial.clone(),
+            samples,
+            generation: fork::generation(),
+            inner: Mutex::new(Inner {
+                state: initial,
+                running: None,
+                last_rows: Vec::new(),
+                last_padding: 0,
+                closed: false,
+            }),
+        })
+    }
+
+    /// The arrays of a batch: `(name, dtype, width or None)` in slot order.
+    fn outputs(&self) -> Vec<(String, &'static str, Option<usize>)> {
+        self.outputs
+            .iter()
+            .map(|o| (o.name.clone(), o.kind.name(), o.width))
+            .collect()
+    }
+
+    #[getter]
+    fn batch_size(&self) -> usize {
+        self.config.batch_size
+    }
+
+    #[getter]
+    fn rank(&self) -> usize {
+        self.config.rank
+    }
+
+    #[getter]
+    fn world_size(&self) -> usize {
+        self.config.world_size
+    }
+
+    #[getter]
+    fn workers(&self) -> usize {
+        self.config.workers
+    }
+
+    #[getter]
+    fn prefetch(&self) -> usize {
+        self.config.prefetch
+    }
+
+    /// Samples in one epoch (all ranks).
+    #[getter]
+    fn samples(&self) -> u64 {
+        self.samples
+    }
+
+    /// Batches per epoch for this rank (a whole epoch, from its start).
+    fn steps_per_epoch(&self) -> PyResult<u64> {
+        Ok(self.full_plan(0)?.steps)
+    }
+
+    /// Batches left in the current epoch from the current position.
+    fn steps_left(&self) -> PyResult<u64> {
+        let state = self.lock()?.state.clone();
+        Ok(self.plan_from(&state)?.steps)
+    }
+
+    /// Samples of the epoch that the tail policy drops or pads:
+    /// `(dropped, padded)` for a whole epoch.
+    fn tail(&self) -> PyResult<(u64, u64)> {
+        let plan = self.full_plan(0)?;
+        Ok((plan.dropped, plan.padded))
+    }
+
+    /// Registers one slot: per output, the address and size in bytes of a
+    /// buffer that stays valid until `stop()` or `close()` returns.
+    ///
+    /// Returns the slot's id; the slot is free (workers may fill it).
+    fn add_slot(&self, buffers: Vec<(usize, usize)>) -> PyResult<usize> {
+        self.check_usable()?;
+        if buffers.len() != self.outputs.len() {
+            return Err(PyValueError::new_err(format!(
+                "a slot needs {} buffers, got {}",
+                self.outputs.len(),
+                buffers.len()
+            )));
+        }
+        for ((addr, bytes), o) in buffers.iter().zip(self.outputs.iter()) {
+            let need = self.config.batch_size * o.width.unwrap_or(1) * o.kind.size_in_bytes();
+            if *bytes != need {
+                return Err(PyValueError::new_err(format!(
+                    "buffer for {:?} has {bytes} bytes, a batch needs {need}",
+                    o.name
+                )));
+            }
+            if *addr == 0 || *addr % o.kind.size_in_bytes() != 0 {
+                return Err(PyValueError::new_err(format!(
+                    "buffer for {:?} is null or misaligned",
+                    o.name
+                )));
+            }
+        }
+        let mut all = self
+            .slots
+            .buffers
+            .lock()
+            .map_err(|_| PyRuntimeError::new_err("the slot table is poisoned"))?;
+        all.push(buffers);
+        let id = all.len() - 1;
+        let _ = self.slots.free_tx.send(id);
+        Ok(id)
+    }
+
+    /// Hands slot `id` back: nothing in Python references its buffers.
+    fn release_slot(&self, id: usize) -> PyResult<()> {
+        let n = self.slots.buffers.lock().map(|b| b.len()).unwrap_or(0);
+        if id >= n {
+            return Err(PyValueError::new_err(format!("no slot {id}")));
+        }
+        let _ = self.slots.free_tx.send(id);
+        Ok(())
+    }
+
+    /// Slots that workers may fill now.
+    fn free_slots(&self) -> usize {
+        self.slots.free_rx.len()
+    }
+
+    /// Starts (or continues) the current epoch from the current state.
+    /// Returns the number of batches this rank will get.
+    fn start(&self, py: Python<'_>) -> PyResult<u64> {
+        self.check_usable()?;
+        // Never hold the lock while the GIL is released: another Python
+        // thread blocked on it would keep the GIL and deadlock us.
+        self.stop(py)?;
+        let mut inner = self.lock()?;
+        if let Some(r) = inner.running.take() {
+            // Started by another thread meanwhile; stopping it cannot block
+            // on this lock (the driver thread never takes it).
+            r.stop();
+        }
+        let plan = self.plan_from(&inner.state)?;
+        if plan.steps == 0 {
+            // Nothing of this epoch is left for any rank: move on, as rust-core does.
+            inner.state.epoch += 1;
+            inner.state.samples_consumed = 0;
+            return Ok(0);
+        }
+        let mut loader = Loader::resume(
+            Arc::clone(&self.dataset),
+            self.config.clone(),
+            inner.state.clone(),
+        )
+        .py_err()?;
+        let (cancel_tx, cancel_rx) = bounded::<()>(0);
+        let (out_tx, out_rx) = bounded(1);
+        let slots = Arc::clone(&self.slots);
+        let plan_arc = Arc::clone(&self.plan);
+        let outputs = Arc::clone(&self.outputs);
+        let batch_size = self.config.batch_size;
+        let assemble = move |g: &Gathered| -> mosaicrs::Result<Filled> {
+            fill_slot(&slots, &plan_arc, &outputs, batch_size, g, &cancel_rx)
+        };
+        let driver = std::thread::Builder::new()
+            .name("mosaicrs-py-epoch".into())
+            .spawn(move || {
+                let epoch = match loader.epoch_with(assemble) {
+                    Ok(e) => e,
+                    Err(e) => {
+                        let _ = out_tx.send(Err(e));
+                        return;
+                    }
+                };
+                for batch in epoch {
+                    let failed = batch.is_err();
+                    if out_tx.send(batch).is_err() || failed {
+                        return;
+                    }
+                }
+            })
+            .map_err(|e| PyRuntimeError::new_err(format!("cannot start the loader: {e}")))?;
+        inner.running = Some(Running {
+            batches: out_rx,
+            cancel: Some(cancel_tx),
+            driver: Some(driver),
+        });
+        Ok(plan.steps)
+    }
+
+    /// The next batch of the epoch started by `start()`:
+    /// `(slot, epoch, step)`, or `None` at the end of the epoch. The slot
+    /// belongs to Python until `release_slot`.
+    fn next(&self, py: Python<'_>) -> PyResult<Option<(usize, u64, u64)>> {
+        self.check_usable()?;
+        let rx = match self.lock()?.running.as_ref() {
+            Some(r) => r.batches.clone(),
+            None => return Ok(None),
+        };
+        let received = py.detach(move || rx.recv());
+        let mut inner = self.lock()?;
+        match received {
+            Ok(Ok(batch)) => {
+                inner.state = batch.state.clone();
+                inner.last_rows = batch.rows;
+                inner.last_padding = batch.padding;
+                Ok(Some((batch.data.slot, batch.epoch, batch.step)))
+            }
+            Ok(Err(e)) => {
+                let running = inner.running.take();
+                drop(inner);
+                if let Some(r) = running {
+                    py.detach(|| r.stop());
+                }
+                Err(to_py(e))
+            }
+            Err(_) => {
+                // The epoch is complete: the last batch's state already points
+                // at the start of the next epoch.
+                let running = inner.running.take();
+                drop(inner);
+                if let Some(r) = running {
+                    py.detach(|| r.stop());
+                }
+                Ok(None)
+            }
+        }
+    }
+
+    /// Dataset rows of the last delivered batch, in batch order.
+    fn last_rows(&self) -> PyResult<Vec<u64>> {
+        Ok(self.lock()?.last_rows.clone())
+    }
+
+    /// Trailing samples of the last batch that are padding (drop_last=False).
+    fn last_padding(&self) -> PyResult<usize> {
+        Ok(self.lock()?.last_padding)
+    }
+
+    /// Stops the epoch in progress (its workers are joined). The state stays
+    /// after the last delivered batch.
+    fn stop(&self, py: Python<'_>) -> PyResult<()> {
+        if self.generation != fork::generation() {
+            return Ok(());
+        }
+        let running = self.lock()?.running.take();
+        if let Some(r) = running {
+            py.detach(|| r.stop());
+        }
+        Ok(())
+    }
+
+    /// Stops and refuses further use (RuntimeError).
+    fn close(&self, py: Python<'_>) -> PyResult<()> {
+        self.stop(py)?;
+        if let Ok(mut inner) = self.inner.lock() {
+            inner.closed = true;
+        }
+        Ok(())
+    }
+
+    #[getter]
+    fn closed(&self) -> bool {
+        self.inner.lock().map(|i| i.closed).unwrap_or(true)
+    }
+
+    /// The state after the last delivered batch, as JSON.
+    fn state_json(&self) -> PyResult<String> {
+        self.lock()?.state.to_json().py_err()
+    }
+
+    /// Moves to `state` (JSON from `state_json`, possibly of a loader with
+    /// another world size or batch size). Stops the epoch in progress.
+    fn load_state_json(&self, py: Python<'_>, text: &str) -> PyResult<()> {
+        self.check_usable()?;
+        let state = LoaderState::from_json(text).py_err()?;
+        state
+            .check_compatible(&self.initial, self.samples)
+            .py_err()?;
+        self.stop(py)?;
+        self.lock()?.state = state;
+        Ok(())
+    }
+
+    /// Moves to the start of `epoch`, unless the loader is already inside
+    /// it (a resumed run calling `set_epoch` keeps its position).
+    fn set_epoch(&self, py: Python<'_>, epoch: u64) -> PyResult<()> {
+        self.check_usable()?;
+        let current = self.lock()?.state.epoch;
+        if current == epoch {
+            return Ok(());
+        }
+        self.stop(py)?;
+        let mut inner = self.lock()?;
+        inner.state.epoch = epoch;
+        inner.state.samples_consumed = 0;
+        Ok(())
+    }
+
+    /// The dataset rows of `epoch` in global order (every rank's).
+    fn order(&self, py: Python<'_>, epoch: u64) -> PyResult<Vec<u64>> {
+        let loader = Loader::new(Arc::clone(&self.dataset), self.config.clone()).py_err()?;
+        Ok(py.detach(move || loader.order(epoch)))
+    }
+
+    /// The state's epoch.
+    #[getter]
+    fn epoch(&self) -> PyResult<u64> {
+        Ok(self.lock()?.state.epoch)
+    }
+
+    /// Runs epoch `epoch` entirely in Rust, filling buffers that Rust owns
+    /// (recycled as a ring, as the Python side does), with no Python work per
+    /// batch: the baseline that the Python loader's overhead is measured
+    /// against. Returns `(batches, samples, seconds)`.
+    fn bench_rust_epoch(&self, py: Python<'_>, epoch: u64) -> PyResult<(u64, u64, f64)> {
+        let mut state = self.initial.clone();
+        state.epoch = epoch;
+        let mut loader =
+            Loader::resume(Arc::clone(&self.dataset), self.config.clone(), state).py_err()?;
+        let plan = Arc::clone(&self.plan);
+        let outputs = Arc::clone(&self.outputs);
+        let batch_size = self.config.batch_size;
+        let ring = self.config.workers * 2 + self.config.prefetch + 2;
+        let (pool_tx, pool_rx) = unbounded::<Vec<Vec<u64>>>();
+        for _ in 0..ring {
+            let bufs = outputs
+                .iter()
+                .map(|o| {
+                    let bytes = batch_size * o.width.unwrap_or(1) * o.kind.size_in_bytes();
+                    vec![0u64; bytes.div_ceil(8)]
+                })
+                .collect();
+            let _ = pool_tx.send(bufs);
+        }
+        py.detach(move || {
+            let start = std::time::Instant::now();
+            let assemble = move |g: &Gathered| -> mosaicrs::Result<Vec<Vec<u64>>> {
+                let mut bufs = pool_rx
+                    .recv()
+                    .map_err(|_| Error::Internal("the buffer pool closed".into()))?;
+                for (o, buf) in outputs.iter().zip(bufs.iter_mut()) {
+                    let bytes = batch_size * o.width.unwrap_or(1) * o.kind.size_in_bytes();
+                    // SAFETY: `buf` is a Vec owned by this closure call, 8-byte
+                    // aligned (u64) and at least `bytes` long; zero bytes are
+                    // valid values of every element kind, bool included.
+                    let out = unsafe { elements(o.kind, buf.as_mut_ptr() as usize, bytes) };
+                    match o.source {
+                        Source::Features => plan.fill_features(g, out)?,
+                        Source::Column(i) => plan.fill_dense(&plan.columns()[i], g, out)?,
+                    }
+                }
+                Ok(bufs)
+            };
+            let mut batches = 0u64;
+            let mut samples = 0u64;
+            for batch in loader.epoch_with(assemble)? {
+                let batch = batch?;
+                batches += 1;
+                samples += batch.rows.len() as u64;
+                let _ = pool_tx.send(batch.data);
+            }
+            Ok((batches, samples, start.elapsed().as_secs_f64()))
+        })
+        .py_err()
+    }
+}
+
+impl NativeLoader {
+    fn lock(&self) -> PyResult<MutexGuard<'_, Inner>> {
+        self.inner
+            .lock()
+            .map_err(|_| PyRuntimeError::new_err("the loader is poisoned by an earlier panic"))
+    }
+
+    fn check_usable(&self) -> PyResult<()> {
+        if self.generation != fork::generation() {
+            return Err(PyRuntimeError::new_err(fork::FORKED_MESSAGE));
+        }
+        if self.lock()?.closed {
+            return Err(PyRuntimeError::new_err(
+                "the loader is closed; create a new mosaicrs.torch.Loader",
+            ));
+        }
+        Ok(())
+    }
+
+    fn plan_from(&self, state: &LoaderState) -> PyResult<EpochPlan> {
+        EpochPlan::new(
+            state.epoch,
+            self.samples,
+            state.samples_consumed,
+            self.config.batch_size as u64,
+            self.config.world_size as u64,
+            self.config.tail,
+        )
+        .py_err()
+    }
+
+    fn full_plan(&self, epoch: u64) -> PyResult<EpochPlan> {
+        EpochPlan::new(
+            epoch,
+            self.samples,
+            0,
+            self.config.batch_size as u64,
+            self.config.world_size as u64,
+            self.config.tail,
+        )
+        .py_err()
+    }
+}
+
+impl Drop for NativeLoader {
+    fn drop(&mut self) {
+        let running = self.inner.get_mut().ok().and_then(|i| i.running.take());
+        if let Some(r) = running {
+            if self.generation == fork::generation() {
+                r.stop();
+            } else {
+                // The threads belong to the parent process: joining them here
+                // would wait forever. Leak the handles instead.
+                std::mem::forget(r);
+            }
+        }
+    }
+}
+
+type OutputsOf = Box<dyn FnOnce(&BatchPlan) -> PyResult<Vec<Output>> + Send>;
+
+/// The spec for `features` (stacked; list columns as their own arrays) and
+/// `columns` (each by its own type), and how to name the outputs once the
+/// plan is checked.
+fn build_spec(
+    dataset: &Dataset,
+    features: &[String],
+    columns: &[String],
+    kind: ElementKind,
+    nulls: NullPolicy,
+) -> mosaicrs::Result<(TensorSpec, OutputsOf)> {
+    let layout = FeatureLayout::new(dataset, features)?;
+    let mut spec = TensorSpec::features(layout.scalars().to_vec(), kind).with_nulls(nulls);
+    let list_features: Vec<String> = layout.lists().iter().map(|(n, _)| n.clone()).collect();
+    for (name, width) in layout.lists() {
+        spec = spec.with_fixed_list(name.clone(), *width);
+    }
+    let schema = dataset.schema();
+    for name in columns {
+        let index = dataset.column_indices(&[name.as_str()])?[0];
+        if is_numeric_list(schema.field(index).data_type()) {
+            let width = list_width(dataset, name)?;
+            spec = spec.with_fixed_list(name.clone(), width);
+        } else {
+            spec = spec.with_column(name.clone());
+        }
+    }
+    let has_features = !layout.scalars().is_empty();
+    let outputs_of: OutputsOf = Box::new(move |plan: &BatchPlan| {
+        let mut outputs = Vec::new();
+        if has_features {
+            outputs.push(Output {
+                name: "__features__".into(),
+                kind: plan.feature_kind(),
+                width: Some(plan.feature_width()),
+                source: Source::Features,
+            });
+        }
+        for (i, c) in plan.columns().iter().enumerate() {
+            let Some((ckind, width)) = c.conversion.dense_shape() else {
+                return Err(PyValueError::new_err(format!(
+                    "column {:?} holds lists of varying length or bytes, which have no \
+                     fixed tensor shape; select numeric columns or fixed-width lists",
+                    c.name
+                )));
+            };
+            let is_feature_list = list_features.contains(&c.name);
+            // A list feature is cast to the feature dtype, like the scalars.
+            let kind = if is_feature_list {
+                plan.feature_kind()
+            } else {
+                ckind
+            };
+            let fixed = !matches!(c.conversion, mosaicrs::assemble::Conversion::Scalar(_));
+            outputs.push(Output {
+                name: c.name.clone(),
+                kind,
+                width: if fixed { Some(width) } else { None },
+                source: Source::Column(i),
+            });
+        }
+        Ok(outputs)
+    });
+    Ok((spec, outputs_of))
+}
+
+/// Waits for a free slot (or cancellation), then fills it from `g`.
+fn fill_slot(
+    slots: &Slots,
+    plan: &BatchPlan,
+    outputs: &[Output],
+    batch_size: usize,
+    g: &Gathered,
+    cancel: &Receiver<()>,
+) -> mosaicrs::Result<Filled> {
+    let slot = select! {
+        recv(slots.free_rx) -> s => s.map_err(|_| Error::Internal("the slot queue closed".into()))?,
+        recv(cancel) -> _ => return Err(Error::Internal("the epoch was stopped".into())),
+    };
+    let guard = SlotGuard {
+        slots,
+        slot: Some(slot),
+    };
+    if g.len() != batch_size {
+        return Err(Error::Internal(format!(
+            "a batch of {} samples does not fit slots of {batch_size}",
+            g.len()
+        )));
+    }
+    let buffers = slots
+        .buffers
+        .lock()
+        .map_err(|_| Error::Internal("the slot table is poisoned".into()))?[slot]
+        .clone();
+    for (o, &(addr, bytes)) in outputs.iter().zip(buffers.iter()) {
+        // SAFETY: `addr` is the start of a buffer of `bytes` bytes that Python
+        // registered with `add_slot` (checked there to be non-null, aligned for
+        // the element kind, and exactly one batch long) and keeps alive until
+        // `stop` has joined this thread. The slot was taken from the free
+        // queue, so no Python object references it and no other worker holds
+        // it: this is the only access until the batch is delivered.
+        let out = unsafe { elements(o.kind, addr, bytes) };
+        match o.source {
+            Source::Features => plan.fill_features(g, out)?,
+            Source::Column(i) => plan.fill_dense(&plan.columns()[i], g, out)?,
+        }
+    }
+    let mut guard = guard;
+    guard.slot = None;
+    Ok(Filled { slot })
+}
+
+/// A typed mutable view of `bytes` bytes at `addr`.
+///
+/// # Safety
+/// `addr..addr + bytes` must be valid for writes, aligned for `kind`, and
+/// not accessed by anyone else for the returned lifetime.
+unsafe fn elements<'a>(kind: ElementKind, addr: usize, bytes: usize) -> ElementsMut<'a> {
+    let n = bytes / kind.size_in_bytes();
+    // SAFETY: guaranteed by the caller (see the function's contract); every
+    // bit pattern written is a valid value of the element type, and `bool`
+    // slots are only ever written with `true`/`false`.
+    unsafe {
+        match kind {
+            ElementKind::F32 => {
+                ElementsMut::F32(std::slice::from_raw_parts_mut(addr as *mut f32, n))
+            }
+            ElementKind::F64 => {
+                ElementsMut::F64(std::slice::from_raw_parts_mut(addr as *mut f64, n))
+            }
+            ElementKind::I64 => {
+                ElementsMut::I64(std::slice::from_raw_parts_mut(addr as *mut i64, n))
+            }
+            ElementKind::I32 => {
+                ElementsMut::I32(std::slice::from_raw_parts_mut(addr as *mut i32, n))
+            }
+            ElementKind::I16 => {
+                ElementsMut::I16(std::slice::from_raw_parts_mut(addr as *mut i16, n))
+            }
+            ElementKind::I8 => ElementsMut::I8(std::slice::from_raw_parts_mut(addr as *mut i8, n)),
+            ElementKind::U8 => ElementsMut::U8(std::slice::from_raw_parts_mut(addr as *mut u8, n)),
+            // Python allocates bool buffers with torch.zeros (and Rust with
+            // zeroed Vecs), and only true/false is ever written, so every byte
+            // viewed as a bool is a valid bool.
+            ElementKind::Bool => {
+                ElementsMut::Bool(std::slice::from_raw_parts_mut(addr as *mut bool, n))
+            }
+        }
+    }
+}

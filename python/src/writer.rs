@@ -1,0 +1,301 @@
+//! Writing datasets from Python: a whole Arrow stream in one call
+//! ([`write_stream`]), or the two phases of a distributed write
+//! ([`PartitionWriter`] per task attempt, then [`commit`] on the driver).
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use arrow::datatypes::Schema;
+use arrow::ffi_stream::RecordBatchStreamReader;
+use arrow::record_batch::RecordBatch;
+use arrow_pyarrow::{FromPyArrow, PyArrowType};
+use mosaicrs::format::{Compression, ShardEntry};
+use mosaicrs::writer::{
+    abort_write as core_abort_write, check_append_schema, commit as core_commit, new_write_id,
+    parse_byte_size, CommitOutcome, SaveMode, ShardWriter, WriterOptions,
+};
+use mosaicrs::Error;
+use pyo3::exceptions::{PyRuntimeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+
+use crate::errors::IntoPy;
+use crate::location::local_path;
+
+/// Writer options from Python values: `shard_size` (bytes or "64m"),
+/// `batch_rows`, `compression`; `None` keeps the default.
+fn writer_options(
+    shard_size: Option<&Bound<'_, PyAny>>,
+    batch_rows: Option<usize>,
+    compression: Option<&str>,
+) -> PyResult<WriterOptions> {
+    let mut options = WriterOptions::default();
+    if let Some(size) = shard_size.filter(|s| !s.is_none()) {
+        options.max_shard_bytes = match size.extract::<u64>() {
+            Ok(n) => n,
+            Err(_) => {
+                let text: String = size.str()?.extract()?;
+                parse_byte_size(&text).py_err()?
+            }
+        };
+    }
+    if let Some(rows) = batch_rows {
+        options.max_batch_rows = rows;
+    }
+    if let Some(c) = compression {
+        options.compression = c.parse::<Compression>().py_err()?;
+    }
+    options.validate().py_err()?;
+    Ok(options)
+}
+
+fn outcome_dict<'py>(
+    py: Python<'py>,
+    outcome: &CommitOutcome,
+    write_id: &str,
+) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    d.set_item("committed", outcome.committed)?;
+    d.set_item("total_rows", outcome.total_rows)?;
+    d.set_item("removed", outcome.removed.clone())?;
+    d.set_item("write_id", write_id)?;
+    Ok(d)
+}
+
+/// Writes every batch of an Arrow stream (any object with
+/// `__arrow_c_stream__`) as a new dataset write and commits it.
+#[pyfunction]
+#[pyo3(signature = (data, path, mode="error", shard_size=None, batch_rows=None, compression=None))]
+pub(crate) fn write_stream<'py>(
+    py: Python<'py>,
+    data: &Bound<'py, PyAny>,
+    path: &Bound<'py, PyAny>,
+    mode: &str,
+    shard_size: Option<&Bound<'py, PyAny>>,
+    batch_rows: Option<usize>,
+    compression: Option<&str>,
+) -> PyResult<Bound<'py, PyDict>> {
+    let dir = local_path(path, None, "dataset path")?;
+    let mode: SaveMode = mode.parse().py_err()?;
+    let options = writer_options(shard_size, batch_rows, compression)?;
+    let reader = RecordBatchStreamReader::from_pyarrow_bound(data)?;
+    let write_id = new_write_id();
+    let outcome = py
+        .detach(|| write_all(&dir, reader, &write_id, mode, options))
+        .py_err()?;
+    outcome_dict(py, &outcome, &write_id)
+}
+
+fn write_all(
+    dir: &std::path::Path,
+    reader: RecordBatchStreamReader,
+    write_id: &str,
+    mode: SaveMode,
+    options: WriterOptions,
+) -> mosaicrs::Result<CommitOutcome> {
+    use arrow::array::RecordBatchReader;
+    let schema = reader.schema();
+    if mode == SaveMode::Append {
+        check_append_schema(dir, &schema)?;
+    }
+    if mode == SaveMode::ErrorIfExists && dir.join(mosaicrs::format::INDEX_FILE).exists() {
+        return Err(Error::AlreadyExists {
+            path: dir.to_path_buf(),
+        });
+    }
+    let mut writer = ShardWriter::create(dir, schema.clone(), write_id, 0, 0, options)?;
+    for batch in reader {
+        let written = batch
+            .map_err(|e| Error::arrow("reading the input stream", e))
+            .and_then(|b| writer.write(&b));
+        if let Err(e) = written {
+            let _ = writer.abort();
+            let _ = core_abort_write(dir, write_id);
+            return Err(e);
+        }
+    }
+    let shards = match writer.finish() {
+        Ok(s) => s,
+        Err(e) => {
+            let _ = core_abort_write(dir, write_id);
+            return Err(e);
+        }
+    };
+    core_commit(dir, &schema, write_id, shards, mode)
+}
+
+/// The shard writer of one task attempt in a distributed write. Its shards
+/// stay invisible until the driver's [`commit`] lists them.
+#[pyclass(module = "mosaicrs._native", name = "PartitionWriter")]
+pub(crate) struct PartitionWriter {
+    dir: PathBuf,
+    write_id: String,
+    inner: Arc<Mutex<Option<ShardWriter>>>,
+}
+
+#[pymethods]
+impl PartitionWriter {
+    #[new]
+    #[pyo3(signature = (path, schema, write_id, partition, attempt, shard_size=None, batch_rows=None, compression=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        py: Python<'_>,
+        path: &Bound<'_, PyAny>,
+        schema: PyArrowType<Schema>,
+        write_id: &str,
+        partition: u32,
+        attempt: u64,
+        shard_size: Option<&Bound<'_, PyAny>>,
+        batch_rows: Option<usize>,
+        compression: Option<&str>,
+    ) -> PyResult<Self> {
+        let dir = local_path(path, None, "dataset path")?;
+        let options = writer_options(shard_size, batch_rows, compression)?;
+        let schema = Arc::new(schema.0);
+        let writer = py
+            .detach(|| ShardWriter::create(&dir, schema, write_id, partition, attempt, options))
+            .py_err()?;
+        Ok(PartitionWriter {
+            dir,
+            write_id: write_id.to_string(),
+            inner: Arc::new(Mutex::new(Some(writer))),
+        })
+    }
+
+    /// Appends a `pyarrow.RecordBatch` (or anything with `__arrow_c_array__`).
+    fn write(&self, py: Python<'_>, batch: &Bound<'_, PyAny>) -> PyResult<()> {
+        let batch = RecordBatch::from_pyarrow_bound(batch)?;
+        let inner = Arc::clone(&self.inner);
+        py.detach(move || {
+            let mut guard = inner
+                .lock()
+                .map_err(|_| Error::Internal("a partition writer panicked".into()))?;
+            match guard.as_mut() {
+                Some(w) => w.write(&batch),
+                None => Err(Error::InvalidArgument(
+                    "this partition writer is already finished or aborted".into(),
+                )),
+            }
+        })
+        .py_err()
+    }
+
+    /// Rows written so far.
+    fn rows_written(&self) -> PyResult<u64> {
+        let guard = self
+            .inner
+            .lock()
+            .map_err(|_| PyRuntimeError::new_err("a partition writer panicked"))?;
+        Ok(guard.as_ref().map_or(0, ShardWriter::rows_written))
+    }
+
+    /// Seals the last shard; returns the shard entries as one JSON string
+    /// (the task's commit message for the driver).
+    fn finish(&self, py: Python<'_>) -> PyResult<String> {
+        let inner = Arc::clone(&self.inner);
+        let shards = py
+            .detach(move || {
+                let writer = inner
+                    .lock()
+                    .map_err(|_| Error::Internal("a partition writer panicked".into()))?
+                    .take();
+                match writer {
+                    Some(w) => w.finish(),
+                    None => Err(Error::InvalidArgument(
+                        "this partition writer is already finished or aborted".into(),
+                    )),
+                }
+            })
+            .py_err()?;
+        serde_json::to_string(&shards)
+            .map_err(|e| PyRuntimeError::new_err(format!("cannot encode shard entries: {e}")))
+    }
+
+    /// Removes what this attempt wrote. Idempotent.
+    fn abort(&self, py: Python<'_>) -> PyResult<()> {
+        let inner = Arc::clone(&self.inner);
+        py.detach(move || {
+            let writer = inner.lock().ok().and_then(|mut g| g.take());
+            match writer {
+                Some(w) => w.abort(),
+                None => Ok(()),
+            }
+        })
+        .py_err()
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "mosaicrs.PartitionWriter({:?}, write_id={:?})",
+            self.dir.display().to_string(),
+            self.write_id
+        )
+    }
+}
+
+/// Publishes the shards of a distributed write (one JSON list per task, as
+/// returned by `PartitionWriter.finish`) in one atomic index write.
+#[pyfunction]
+#[pyo3(signature = (path, schema, write_id, messages, mode="error"))]
+pub(crate) fn commit<'py>(
+    py: Python<'py>,
+    path: &Bound<'py, PyAny>,
+    schema: PyArrowType<Schema>,
+    write_id: &str,
+    messages: Vec<String>,
+    mode: &str,
+) -> PyResult<Bound<'py, PyDict>> {
+    let dir = local_path(path, None, "dataset path")?;
+    let mode: SaveMode = mode.parse().py_err()?;
+    let mut shards: Vec<ShardEntry> = Vec::new();
+    for m in &messages {
+        let list: Vec<ShardEntry> = serde_json::from_str(m).map_err(|e| {
+            PyValueError::new_err(format!("a task's commit message is not shard entries: {e}"))
+        })?;
+        shards.extend(list);
+    }
+    let schema = schema.0;
+    let outcome = py
+        .detach(|| core_commit(&dir, &schema, write_id, shards, mode))
+        .py_err()?;
+    outcome_dict(py, &outcome, write_id)
+}
+
+/// Deletes every file of write `write_id` (a failed job); returns their names.
+#[pyfunction]
+pub(crate) fn abort_write(
+    py: Python<'_>,
+    path: &Bound<'_, PyAny>,
+    write_id: &str,
+) -> PyResult<Vec<String>> {
+    let dir = local_path(path, None, "dataset path")?;
+    py.detach(|| core_abort_write(&dir, write_id)).py_err()
+}
+
+/// Fails (ValueError) unless `schema` can be appended to the dataset at `path`.
+#[pyfunction]
+pub(crate) fn check_append(
+    py: Python<'_>,
+    path: &Bound<'_, PyAny>,
+    schema: PyArrowType<Schema>,
+) -> PyResult<()> {
+    let dir = local_path(path, None, "dataset path")?;
+    py.detach(|| check_append_schema(&dir, &schema.0)).py_err()
+}
+
+/// A fresh write id.
+#[pyfunction]
+pub(crate) fn write_id() -> String {
+    new_write_id()
+}
+
+/// Checks writer options (raises ValueError naming a bad one).
+#[pyfunction]
+#[pyo3(signature = (shard_size=None, batch_rows=None, compression=None))]
+pub(crate) fn validate_writer_options(
+    shard_size: Option<&Bound<'_, PyAny>>,
+    batch_rows: Option<usize>,
+    compression: Option<&str>,
+) -> PyResult<()> {
+    writer_options(shard_size, batch_rows, compression).map(|_| ())
+}

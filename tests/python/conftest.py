@@ -1,0 +1,67 @@
+"""Fixtures of the Python package tests: datasets written through
+`mosaicrs.write` (the Rust writer and commit) from pyarrow tables."""
+
+import datetime as dt
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+mosaicrs = pytest.importorskip(
+    "mosaicrs", reason="the mosaicrs wheel is not installed: run `make python`"
+)
+
+
+def all_types_table(n: int = 1000, seed: int = 1) -> pa.Table:
+    """One column of every type the loader turns into tensors, plus strings."""
+    rng = np.random.default_rng(seed)
+    i = np.arange(n)
+    return pa.table({
+        "id": pa.array(i, pa.int64()),
+        "i8": pa.array((i % 200 - 100).astype(np.int8)),
+        "i16": pa.array((i * 7 % 60000 - 30000).astype(np.int16)),
+        "i32": pa.array((i * 1000003 % 2**31).astype(np.int32)),
+        "u8": pa.array((i % 256).astype(np.uint8)),
+        "u16": pa.array((i * 3 % 65536).astype(np.uint16)),
+        "u32": pa.array((i * 2654435761 % 2**32).astype(np.uint32)),
+        "u64": pa.array(i.astype(np.uint64) * np.uint64(9_000_000_000_000_001)),
+        "f32": pa.array(rng.standard_normal(n).astype(np.float32)),
+        "f64": pa.array(rng.standard_normal(n)),
+        "flag": pa.array(i % 3 == 0),
+        "day": pa.array([dt.date(2020, 1, 1) + dt.timedelta(days=int(k)) for k in i], pa.date32()),
+        "ts": pa.array((i * 1_000_000).astype("datetime64[us]"), pa.timestamp("us")),
+        "emb": pa.array([[float(k), float(k) + 0.5, -float(k)] for k in i],
+                        pa.list_(pa.float32())),
+        "name": pa.array([f"row-{k}" for k in i]),
+    })
+
+
+def digits_like(n: int = 600, features: int = 8, classes: int = 3, seed: int = 0) -> pa.Table:
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, features)).astype(np.float32)
+    label = (np.arange(n) % classes).astype(np.int64)
+    cols = {f"f{j}": x[:, j] for j in range(features)}
+    cols["label"] = label
+    cols["id"] = np.arange(n, dtype=np.int64)
+    return pa.table(cols)
+
+
+@pytest.fixture
+def types_dataset(tmp_path) -> tuple:
+    table = all_types_table()
+    path = tmp_path / "types.mosaicrs"
+    # Small shards and batches: several shards, several record batches each.
+    mosaicrs.write(table, path, shard_size="16k", batch_rows=100)
+    return path, table
+
+
+@pytest.fixture
+def ids_dataset(tmp_path) -> Path:
+    """ids 0..1000 in several shards, x = id / 4."""
+    n = 1000
+    table = pa.table({"id": np.arange(n, dtype=np.int64),
+                      "x": np.arange(n, dtype=np.float64) / 4})
+    path = tmp_path / "ids.mosaicrs"
+    mosaicrs.write(table, path, shard_size="4k", batch_rows=64)
+    return path
