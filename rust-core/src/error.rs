@@ -57,6 +57,15 @@ pub enum Error {
     )]
     AlreadyExists { path: PathBuf },
 
+    /// Another writer committed to the dataset after this write read its
+    /// index, so committing would lose that writer's work. Nothing of this
+    /// write was published.
+    #[error(
+        "another writer changed the dataset at {path} while this write ran ({detail}); \
+         nothing was committed"
+    )]
+    Conflict { path: PathBuf, detail: String },
+
     /// A shard listed in the index is not on disk.
     #[error("shard {path} listed in the index is missing")]
     MissingShard { path: PathBuf },
@@ -166,6 +175,7 @@ impl Error {
             | Error::InvalidIndex { .. }
             | Error::UnsupportedVersion { .. }
             | Error::MissingShard { .. }
+            | Error::Conflict { .. }
             | Error::CorruptShard { .. }
             | Error::ChecksumMismatch { .. } => ErrorCategory::Io,
             Error::Arrow { .. } | Error::Internal(_) | Error::Torch(_) => ErrorCategory::Internal,

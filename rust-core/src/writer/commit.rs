@@ -1,14 +1,14 @@
 //! The commit: one atomic index write that makes a write's shards visible.
 
 use std::collections::HashSet;
-use std::fs;
+use std::fs::{self, File};
 use std::path::Path;
 
 use arrow::datatypes::Schema;
 
 use crate::format::{
-    is_temp_name, schema_difference, unique_token, Index, ShardEntry, ShardName, WriteRecord,
-    SHARD_EXTENSION, TEMP_PREFIX,
+    is_temp_name, schema_difference, unique_token, Checksum, Index, ShardEntry, ShardName,
+    WriteRecord, SHARD_EXTENSION, TEMP_PREFIX,
 };
 use crate::writer::shard_writer::validate_write_id;
 use crate::{Error, Result};
@@ -84,11 +84,61 @@ pub fn check_append_schema(dir: &Path, schema: &Schema) -> Result<()> {
     }
 }
 
-/// Makes `shards` (all from write `write_id`) visible in the dataset at `dir`.
+/// Which committed state of a dataset a writer started from.
 ///
-/// The new index is written atomically. Afterwards every file of `write_id`
-/// that the index does not list is deleted: shards of failed or speculative
-/// attempts and temp files. `Overwrite` also deletes the replaced shards.
+/// A writer reads it (with [`dataset_version`]) before it writes any shard
+/// and hands it to [`commit_from`], which publishes only if the dataset is
+/// still in that state, or, for an append, re-applies the append to the
+/// newer index. On local disks the version is the xxh3 of the index bytes; on
+/// object stores it is the index object's e-tag and version.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DatasetVersion {
+    /// No committed dataset at the location.
+    Absent,
+    /// The index as it was read.
+    Index {
+        /// Content hash (local) or entity tag (object store) of the index.
+        e_tag: Option<String>,
+        /// Object version, on stores with versioning.
+        version: Option<String>,
+    },
+}
+
+/// The version of the dataset committed in `dir` now.
+///
+/// ```
+/// use mosaicrs::writer::{dataset_version, DatasetVersion};
+/// let dir = tempfile::tempdir().unwrap();
+/// assert_eq!(dataset_version(dir.path()).unwrap(), DatasetVersion::Absent);
+/// ```
+pub fn dataset_version(dir: &Path) -> Result<DatasetVersion> {
+    Ok(read_current(dir)?.0)
+}
+
+/// Reads the committed index and its version in one read, so the two agree.
+fn read_current(dir: &Path) -> Result<(DatasetVersion, Option<Index>)> {
+    let path = Index::path_in(dir);
+    match fs::read(&path) {
+        Ok(bytes) => {
+            let version = DatasetVersion::Index {
+                e_tag: Some(Checksum::of(&bytes).to_string()),
+                version: None,
+            };
+            let index = Index::parse(&bytes, &path)?;
+            Ok((version, Some(index)))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok((DatasetVersion::Absent, None)),
+        Err(e) => Err(Error::io(&path, e)),
+    }
+}
+
+/// Makes `shards` (all from write `write_id`) visible in the dataset at `dir`,
+/// against whatever the dataset holds at the moment of the commit.
+///
+/// Same as [`commit_from`] with the version read at commit time: appends
+/// never lose another writer's commit, but an overwrite replaces whatever is
+/// there. Writers that read the dataset before writing (to check a schema,
+/// or to decide to overwrite) should pass that version to [`commit_from`].
 pub fn commit(
     dir: &Path,
     schema: &Schema,
@@ -96,38 +146,78 @@ pub fn commit(
     shards: Vec<ShardEntry>,
     mode: SaveMode,
 ) -> Result<CommitOutcome> {
+    commit_inner(dir, schema, write_id, shards, mode, None)
+}
+
+/// Makes `shards` (all from write `write_id`) visible in the dataset at `dir`,
+/// provided no other writer changed it in a way that this write would undo.
+///
+/// `base` is the version the writer read before it started
+/// ([`dataset_version`]). The commit holds an exclusive lock on the dataset
+/// folder while it reads the current index, publishes the new one (temp
+/// file, fsync, rename) and removes garbage, so concurrent commits take
+/// turns, across threads and processes:
+///
+/// - `Append` onto a dataset that changed since `base` re-applies the append
+///   to the newer index (the schema is checked again): both writes land.
+/// - `Overwrite` (and `ErrorIfExists` finding a dataset that appeared) of a
+///   dataset that changed since `base` fails with [`Error::Conflict`].
+///
+/// The new index is checked before it is published. Afterwards the files of
+/// `write_id` that the index does not list are deleted (failed or
+/// speculative attempts, temp files), and `Overwrite` deletes the shards
+/// that the replaced index listed; no other file is ever deleted. A write
+/// that does not commit removes its own files and leaves the dataset as it
+/// was.
+pub fn commit_from(
+    dir: &Path,
+    schema: &Schema,
+    write_id: &str,
+    shards: Vec<ShardEntry>,
+    mode: SaveMode,
+    base: &DatasetVersion,
+) -> Result<CommitOutcome> {
+    commit_inner(dir, schema, write_id, shards, mode, Some(base))
+}
+
+fn commit_inner(
+    dir: &Path,
+    schema: &Schema,
+    write_id: &str,
+    shards: Vec<ShardEntry>,
+    mode: SaveMode,
+    base: Option<&DatasetVersion>,
+) -> Result<CommitOutcome> {
     validate_write_id(write_id)?;
     fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     for shard in &shards {
         check_shard_on_disk(dir, write_id, shard)?;
     }
-    let existing = match Index::load(dir) {
-        Ok(index) => Some(index),
-        Err(Error::NotADataset { .. }) => None,
-        Err(e) => return Err(e),
-    };
-
-    let (mode_name, old_shards, previous_writes) = match (mode, existing) {
-        (SaveMode::ErrorIfExists, Some(_)) => {
-            abort_write(dir, write_id)?;
-            return Err(Error::AlreadyExists {
-                path: dir.to_path_buf(),
-            });
+    let _lock = DirLock::acquire(dir)?;
+    let (current, existing) = read_current(dir)?;
+    let changed = base.is_some_and(|b| *b != current);
+    let plan = match plan_commit(dir, schema, mode, existing, changed) {
+        Ok(plan) => plan,
+        Err(e) => {
+            let _ = remove_own_files(dir, write_id);
+            return Err(e);
         }
-        (SaveMode::Ignore, Some(index)) => {
-            let removed = abort_write(dir, write_id)?;
+    };
+    let (mode_name, old_shards, previous_writes, replaced) = match plan {
+        Plan::Skip { total_rows } => {
+            let removed = remove_own_files(dir, write_id)?;
             return Ok(CommitOutcome {
                 committed: false,
-                total_rows: index.total_rows,
+                total_rows,
                 removed,
             });
         }
-        (SaveMode::Append, Some(index)) => {
-            check_append_schema(dir, schema)?;
-            ("append", index.shards, index.writes)
-        }
-        (SaveMode::Overwrite, Some(index)) => ("overwrite", Vec::new(), index.writes),
-        (_, None) => ("create", Vec::new(), Vec::new()),
+        Plan::Publish {
+            mode_name,
+            kept,
+            writes,
+            replaced,
+        } => (mode_name, kept, writes, replaced),
     };
 
     let record = WriteRecord {
@@ -145,17 +235,36 @@ pub fn commit(
     let mut writes = previous_writes;
     writes.push(record);
     let index = Index::new(schema, all_shards, writes)?;
-    index.store_atomic(dir)?;
+    // Optimistic re-check, for file systems where the lock is advisory only
+    // between cooperating hosts (NFS without lockd): the index we build on
+    // must still be the one on disk right before the rename.
+    if read_current(dir)?.0 != current {
+        let _ = remove_own_files(dir, write_id);
+        return Err(Error::Conflict {
+            path: dir.to_path_buf(),
+            detail: "the index was replaced during the commit".into(),
+        });
+    }
+    if let Err(e) = index.store_atomic(dir) {
+        let _ = remove_own_files(dir, write_id);
+        return Err(e);
+    }
 
     // The commit point has passed: what follows only removes garbage, so a
     // failure here must not be reported as a failed commit.
     let listed: HashSet<&str> = index.shards.iter().map(|s| s.path.as_str()).collect();
-    let removed = if mode == SaveMode::Overwrite {
-        remove_unlisted(dir, &listed, |_| true)
-    } else {
-        remove_unlisted(dir, &listed, |name| belongs_to_write(name, write_id))
+    let mut removed =
+        remove_unlisted(dir, &listed, |name| belongs_to_write(name, write_id)).unwrap_or_default();
+    for name in replaced {
+        if listed.contains(name.as_str()) {
+            continue;
+        }
+        let path = dir.join(&name);
+        if fs::remove_file(&path).is_ok() {
+            removed.push(name);
+        }
     }
-    .unwrap_or_default();
+    removed.sort();
     Ok(CommitOutcome {
         committed: true,
         total_rows: index.total_rows,
@@ -163,10 +272,127 @@ pub fn commit(
     })
 }
 
+/// What a commit will do, decided from the current index.
+enum Plan {
+    /// Publish nothing (`Ignore` over an existing dataset).
+    Skip { total_rows: u64 },
+    /// Publish an index of `kept` plus the new shards.
+    Publish {
+        mode_name: &'static str,
+        kept: Vec<ShardEntry>,
+        writes: Vec<WriteRecord>,
+        /// Shards of the replaced index that no longer belong to the dataset.
+        replaced: Vec<String>,
+    },
+}
+
+fn plan_commit(
+    dir: &Path,
+    schema: &Schema,
+    mode: SaveMode,
+    existing: Option<Index>,
+    changed: bool,
+) -> Result<Plan> {
+    let conflict = |detail: &str| Error::Conflict {
+        path: dir.to_path_buf(),
+        detail: detail.to_string(),
+    };
+    Ok(match (mode, existing) {
+        (SaveMode::ErrorIfExists, Some(_)) if changed => {
+            return Err(conflict("a dataset was created there"))
+        }
+        (SaveMode::ErrorIfExists, Some(_)) => {
+            return Err(Error::AlreadyExists {
+                path: dir.to_path_buf(),
+            })
+        }
+        (SaveMode::Ignore, Some(index)) => Plan::Skip {
+            total_rows: index.total_rows,
+        },
+        (SaveMode::Append, Some(index)) => {
+            let existing_schema = index.arrow_schema()?;
+            if let Some(detail) = schema_difference(&existing_schema, schema) {
+                if changed {
+                    return Err(conflict(&format!(
+                        "its schema no longer matches this append: {detail}"
+                    )));
+                }
+                return Err(Error::SchemaMismatch {
+                    path: dir.to_path_buf(),
+                    detail: format!("cannot append: {detail}"),
+                });
+            }
+            Plan::Publish {
+                mode_name: "append",
+                kept: index.shards,
+                writes: index.writes,
+                replaced: Vec::new(),
+            }
+        }
+        (SaveMode::Overwrite, Some(_)) if changed => {
+            return Err(conflict(
+                "an overwrite must not replace a commit it has not seen",
+            ))
+        }
+        (SaveMode::Overwrite, Some(index)) => Plan::Publish {
+            mode_name: "overwrite",
+            kept: Vec::new(),
+            writes: index.writes,
+            replaced: index.shards.into_iter().map(|s| s.path).collect(),
+        },
+        (SaveMode::Append | SaveMode::Overwrite, None) if changed => {
+            return Err(conflict("its index was removed"))
+        }
+        (_, None) => Plan::Publish {
+            mode_name: "create",
+            kept: Vec::new(),
+            writes: Vec::new(),
+            replaced: Vec::new(),
+        },
+    })
+}
+
+/// An exclusive advisory lock on a dataset folder, held while a commit reads,
+/// publishes and cleans up; released when dropped (the descriptor closes).
+///
+/// The folder itself is locked (`flock` on its descriptor), so no lock file
+/// is left in the dataset. Where the file system refuses `flock`, the
+/// commit still re-checks the index right before it renames.
+struct DirLock {
+    _dir: File,
+}
+
+impl DirLock {
+    fn acquire(dir: &Path) -> Result<Self> {
+        let file = File::open(dir).map_err(|e| Error::io(dir, e))?;
+        #[cfg(unix)]
+        {
+            use rustix::fs::{flock, FlockOperation};
+            match flock(&file, FlockOperation::LockExclusive) {
+                Ok(()) => {}
+                // No lock support here (some network file systems): the
+                // optimistic re-check before the rename still applies.
+                Err(rustix::io::Errno::NOLCK | rustix::io::Errno::OPNOTSUPP) => {}
+                Err(e) => return Err(Error::io(dir, std::io::Error::from(e))),
+            }
+        }
+        Ok(DirLock { _dir: file })
+    }
+}
+
 /// Deletes every file of write `write_id` that the current index does not
 /// list (a job abort), returning the deleted names.
 pub fn abort_write(dir: &Path, write_id: &str) -> Result<Vec<String>> {
     validate_write_id(write_id)?;
+    if !dir.is_dir() {
+        return Ok(Vec::new());
+    }
+    let _lock = DirLock::acquire(dir)?;
+    remove_own_files(dir, write_id)
+}
+
+/// [`abort_write`] for a caller that holds the lock.
+fn remove_own_files(dir: &Path, write_id: &str) -> Result<Vec<String>> {
     let index = match Index::load(dir) {
         Ok(index) => Some(index),
         Err(Error::NotADataset { .. }) => None,

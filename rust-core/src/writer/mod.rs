@@ -34,6 +34,9 @@ mod commit;
 mod options;
 mod shard_writer;
 
-pub use commit::{abort_write, check_append_schema, commit, new_write_id, CommitOutcome, SaveMode};
+pub use commit::{
+    abort_write, check_append_schema, commit, commit_from, dataset_version, new_write_id,
+    CommitOutcome, DatasetVersion, SaveMode,
+};
 pub use options::{parse_byte_size, WriterOptions};
 pub use shard_writer::ShardWriter;

@@ -15,8 +15,8 @@ use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use mosaicrs::format::Compression;
 use mosaicrs::writer::{
-    check_append_schema, commit, new_write_id, parse_byte_size, SaveMode, ShardWriter,
-    WriterOptions,
+    check_append_schema, commit_from, dataset_version, new_write_id, parse_byte_size, SaveMode,
+    ShardWriter, WriterOptions,
 };
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
@@ -87,6 +87,9 @@ pub fn run(args: &ConvertArgs) -> Result<ExitCode> {
     };
     let (schema, batches) = open_input(args, format, &progress)
         .with_context(|| format!("reading {}", args.input.display()))?;
+    // The version the commit will compare against: a commit by another
+    // writer from now on is either re-applied under (append) or refused.
+    let base = dataset_version(&args.output)?;
     if mode == SaveMode::Append {
         check_append_schema(&args.output, &schema)?;
     }
@@ -108,7 +111,7 @@ pub fn run(args: &ConvertArgs) -> Result<ExitCode> {
     }
     let rows = writer.rows_written();
     let shards = writer.finish()?;
-    let outcome = commit(&args.output, &schema, &write_id, shards, mode)?;
+    let outcome = commit_from(&args.output, &schema, &write_id, shards, mode, &base)?;
     progress.finish_and_clear();
     if outcome.committed {
         println!(
