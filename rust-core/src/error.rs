@@ -66,6 +66,11 @@ pub enum Error {
     )]
     Conflict { path: PathBuf, detail: String },
 
+    /// An object store refused or failed a request; `location` is the
+    /// object's URL without credentials.
+    #[error("object store error at {location}: {message}")]
+    Storage { location: String, message: String },
+
     /// A shard listed in the index is not on disk.
     #[error("shard {path} listed in the index is missing")]
     MissingShard { path: PathBuf },
@@ -176,6 +181,7 @@ impl Error {
             | Error::UnsupportedVersion { .. }
             | Error::MissingShard { .. }
             | Error::Conflict { .. }
+            | Error::Storage { .. }
             | Error::CorruptShard { .. }
             | Error::ChecksumMismatch { .. } => ErrorCategory::Io,
             Error::Arrow { .. } | Error::Internal(_) | Error::Torch(_) => ErrorCategory::Internal,

@@ -15,6 +15,7 @@
 pub mod error;
 pub mod format;
 pub mod reader;
+pub mod storage;
 pub mod writer;
 
 // loader (issue 4)

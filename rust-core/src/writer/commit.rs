@@ -2,14 +2,15 @@
 
 use std::collections::HashSet;
 use std::fs::{self, File};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use arrow::datatypes::Schema;
 
 use crate::format::{
     is_temp_name, schema_difference, unique_token, Checksum, Index, ShardEntry, ShardName,
-    WriteRecord, SHARD_EXTENSION, TEMP_PREFIX,
+    WriteRecord, INDEX_FILE, SHARD_EXTENSION, TEMP_PREFIX,
 };
+use crate::storage::{Location, RemoteStore};
 use crate::writer::shard_writer::validate_write_id;
 use crate::{Error, Result};
 
@@ -132,6 +133,217 @@ fn read_current(dir: &Path) -> Result<(DatasetVersion, Option<Index>)> {
     }
 }
 
+/// [`dataset_version`] for any [`Location`]: on an object store, the
+/// e-tag and version of the index object.
+pub fn dataset_version_at(location: &Location) -> Result<DatasetVersion> {
+    match location {
+        Location::Local(dir) => dataset_version(dir),
+        Location::Remote(store) => Ok(read_remote(store)?.0),
+    }
+}
+
+fn read_remote(store: &RemoteStore) -> Result<(DatasetVersion, Option<Index>)> {
+    match store.get_versioned(INDEX_FILE)? {
+        None => Ok((DatasetVersion::Absent, None)),
+        Some((bytes, version)) => {
+            let path = PathBuf::from(store.url_of(INDEX_FILE));
+            Ok((version, Some(Index::parse(&bytes, &path)?)))
+        }
+    }
+}
+
+/// [`commit_from`] for any [`Location`]; `base` `None` means the version
+/// found at commit time (as [`commit`]).
+///
+/// On an object store the index is published with a conditional write:
+/// create-if-absent for a new dataset (`If-None-Match: *`), and a replace
+/// of exactly the index version read (`If-Match`) otherwise. A writer that
+/// loses that race reads the index again and decides again: an append is
+/// re-applied, anything else fails with [`Error::Conflict`].
+pub fn commit_at(
+    location: &Location,
+    schema: &Schema,
+    write_id: &str,
+    shards: Vec<ShardEntry>,
+    mode: SaveMode,
+    base: Option<&DatasetVersion>,
+) -> Result<CommitOutcome> {
+    match location {
+        Location::Local(dir) => commit_inner(dir, schema, write_id, shards, mode, base),
+        Location::Remote(store) => commit_remote(store, schema, write_id, shards, mode, base),
+    }
+}
+
+/// Conditional writes lost in a row before a commit gives up.
+const REMOTE_COMMIT_ATTEMPTS: u32 = 20;
+
+fn commit_remote(
+    store: &RemoteStore,
+    schema: &Schema,
+    write_id: &str,
+    shards: Vec<ShardEntry>,
+    mode: SaveMode,
+    base: Option<&DatasetVersion>,
+) -> Result<CommitOutcome> {
+    validate_write_id(write_id)?;
+    let dir = PathBuf::from(store.url());
+    for shard in &shards {
+        check_shard_owner(write_id, shard)?;
+        match store.size_of(&shard.path)? {
+            Some(size) if size == shard.bytes => {}
+            Some(size) => {
+                return Err(Error::CorruptShard {
+                    path: PathBuf::from(store.url_of(&shard.path)),
+                    reason: format!(
+                        "the writer reported {} bytes, the object has {size}",
+                        shard.bytes
+                    ),
+                })
+            }
+            None => {
+                return Err(Error::MissingShard {
+                    path: PathBuf::from(store.url_of(&shard.path)),
+                })
+            }
+        }
+    }
+    let mut base = base.cloned();
+    for attempt in 0..REMOTE_COMMIT_ATTEMPTS {
+        let (current, existing) = read_remote(store)?;
+        let changed = *base.get_or_insert_with(|| current.clone()) != current;
+        let listed_before: HashSet<String> = existing
+            .iter()
+            .flat_map(|i| i.shards.iter().map(|s| s.path.clone()))
+            .collect();
+        let plan = match plan_commit(&dir, schema, mode, existing, changed) {
+            Ok(plan) => plan,
+            Err(e) => {
+                let _ = remove_remote_unlisted(store, write_id, &listed_before);
+                return Err(e);
+            }
+        };
+        let (mode_name, kept, writes, replaced) = match plan {
+            Plan::Skip { total_rows } => {
+                let removed = remove_remote_unlisted(store, write_id, &listed_before)?;
+                return Ok(CommitOutcome {
+                    committed: false,
+                    total_rows,
+                    removed,
+                });
+            }
+            Plan::Publish {
+                mode_name,
+                kept,
+                writes,
+                replaced,
+            } => (mode_name, kept, writes, replaced),
+        };
+        let index = build_index(schema, write_id, &shards, mode_name, kept, writes)?;
+        let bytes = index.checked_json(&PathBuf::from(store.url_of(INDEX_FILE)))?;
+        if !store.put_if(INDEX_FILE, bytes, &current)? {
+            // Another commit landed between our read and our write.
+            std::thread::sleep(std::time::Duration::from_millis(10 << attempt.min(6)));
+            continue;
+        }
+        let listed: HashSet<String> = index.shards.iter().map(|s| s.path.clone()).collect();
+        let mut removed = remove_remote_unlisted(store, write_id, &listed).unwrap_or_default();
+        for name in replaced {
+            if !listed.contains(&name) && store.delete(&name).is_ok() {
+                removed.push(name);
+            }
+        }
+        removed.sort();
+        return Ok(CommitOutcome {
+            committed: true,
+            total_rows: index.total_rows,
+            removed,
+        });
+    }
+    let _ = abort_write_at(&Location::Remote(store.clone()), write_id);
+    Err(Error::Conflict {
+        path: dir,
+        detail: format!(
+            "the index changed under {REMOTE_COMMIT_ATTEMPTS} conditional writes in a row"
+        ),
+    })
+}
+
+/// Deletes the objects of `write_id` in the dataset that `listed` does not hold.
+fn remove_remote_unlisted(
+    store: &RemoteStore,
+    write_id: &str,
+    listed: &HashSet<String>,
+) -> Result<Vec<String>> {
+    let mut removed = Vec::new();
+    for (name, _, _) in store.list()? {
+        if belongs_to_write(&name, write_id) && !listed.contains(&name) {
+            store.delete(&name)?;
+            removed.push(name);
+        }
+    }
+    removed.sort();
+    Ok(removed)
+}
+
+/// [`abort_write`] for any [`Location`].
+pub fn abort_write_at(location: &Location, write_id: &str) -> Result<Vec<String>> {
+    match location {
+        Location::Local(dir) => abort_write(dir, write_id),
+        Location::Remote(store) => {
+            validate_write_id(write_id)?;
+            let listed: HashSet<String> = read_remote(store)?
+                .1
+                .iter()
+                .flat_map(|i| i.shards.iter().map(|s| s.path.clone()))
+                .collect();
+            remove_remote_unlisted(store, write_id, &listed)
+        }
+    }
+}
+
+/// [`check_append_schema`] for any [`Location`].
+pub fn check_append_schema_at(location: &Location, schema: &Schema) -> Result<()> {
+    let existing = match location {
+        Location::Local(dir) => return check_append_schema(dir, schema),
+        Location::Remote(store) => read_remote(store)?.1,
+    };
+    let Some(index) = existing else {
+        return Ok(());
+    };
+    match schema_difference(&*index.arrow_schema()?, schema) {
+        None => Ok(()),
+        Some(detail) => Err(Error::SchemaMismatch {
+            path: location.display_path(),
+            detail: format!("cannot append: {detail}"),
+        }),
+    }
+}
+
+fn build_index(
+    schema: &Schema,
+    write_id: &str,
+    shards: &[ShardEntry],
+    mode_name: &str,
+    kept: Vec<ShardEntry>,
+    previous_writes: Vec<WriteRecord>,
+) -> Result<Index> {
+    let record = WriteRecord {
+        write_id: write_id.to_string(),
+        mode: mode_name.to_string(),
+        rows: shards.iter().map(|s| s.rows).sum(),
+        shards: shards.len() as u64,
+        committed_at_ms: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0),
+    };
+    let mut all_shards = kept;
+    all_shards.extend(shards.iter().cloned());
+    let mut writes = previous_writes;
+    writes.push(record);
+    Index::new(schema, all_shards, writes)
+}
+
 /// Makes `shards` (all from write `write_id`) visible in the dataset at `dir`,
 /// against whatever the dataset holds at the moment of the commit.
 ///
@@ -220,21 +432,14 @@ fn commit_inner(
         } => (mode_name, kept, writes, replaced),
     };
 
-    let record = WriteRecord {
-        write_id: write_id.to_string(),
-        mode: mode_name.to_string(),
-        rows: shards.iter().map(|s| s.rows).sum(),
-        shards: shards.len() as u64,
-        committed_at_ms: std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_millis() as u64)
-            .unwrap_or(0),
-    };
-    let mut all_shards = old_shards;
-    all_shards.extend(shards);
-    let mut writes = previous_writes;
-    writes.push(record);
-    let index = Index::new(schema, all_shards, writes)?;
+    let index = build_index(
+        schema,
+        write_id,
+        &shards,
+        mode_name,
+        old_shards,
+        previous_writes,
+    )?;
     // Optimistic re-check, for file systems where the lock is advisory only
     // between cooperating hosts (NFS without lockd): the index we build on
     // must still be the one on disk right before the rename.
@@ -450,18 +655,7 @@ fn remove_unlisted(
 /// A shard handed to commit must be a sealed file of this write with the
 /// size the writer reported.
 fn check_shard_on_disk(dir: &Path, write_id: &str, shard: &ShardEntry) -> Result<()> {
-    if shard.write_id != write_id || !belongs_to_write(&shard.path, write_id) {
-        return Err(Error::InvalidArgument(format!(
-            "shard {} does not belong to write {write_id}",
-            shard.path
-        )));
-    }
-    if is_temp_name(&shard.path) {
-        return Err(Error::InvalidArgument(format!(
-            "shard {} is not sealed",
-            shard.path
-        )));
-    }
+    check_shard_owner(write_id, shard)?;
     let path = dir.join(&shard.path);
     match fs::metadata(&path) {
         Ok(meta) if meta.len() == shard.bytes => Ok(()),
@@ -476,4 +670,21 @@ fn check_shard_on_disk(dir: &Path, write_id: &str, shard: &ShardEntry) -> Result
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(Error::MissingShard { path }),
         Err(e) => Err(Error::io(&path, e)),
     }
+}
+
+/// A shard handed to commit must be a sealed shard of this write.
+fn check_shard_owner(write_id: &str, shard: &ShardEntry) -> Result<()> {
+    if shard.write_id != write_id || !belongs_to_write(&shard.path, write_id) {
+        return Err(Error::InvalidArgument(format!(
+            "shard {} does not belong to write {write_id}",
+            shard.path
+        )));
+    }
+    if is_temp_name(&shard.path) {
+        return Err(Error::InvalidArgument(format!(
+            "shard {} is not sealed",
+            shard.path
+        )));
+    }
+    Ok(())
 }
