@@ -405,3 +405,137 @@ fn s3_concurrent_appends_and_overwrites_lose_nothing() {
     eprintln!("S3 append/overwrite: overwrite won {won}, lost {lost} (conflict)");
     let _ = Int64Array::from(vec![0i64]);
 }
+
+/// A loopback TCP proxy in front of moto that misbehaves on purpose, by a
+/// fixed schedule over connections: forward, 503, drop, stall, corrupt.
+/// Every forwarded request is sent with `Connection: close`, so each request
+/// takes a new connection and meets the schedule.
+struct FaultyProxy {
+    port: u16,
+    faults: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl FaultyProxy {
+    fn start(upstream: u16) -> FaultyProxy {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let faults = Arc::new(AtomicUsize::new(0));
+        let counted = faults.clone();
+        std::thread::spawn(move || {
+            for (n, client) in listener.incoming().enumerate() {
+                let Ok(client) = client else { continue };
+                let faults = counted.clone();
+                std::thread::spawn(move || {
+                    let mode = n % 6;
+                    if mode >= 2 {
+                        faults.fetch_add(1, Ordering::Relaxed);
+                    }
+                    let _ = serve(client, upstream, mode);
+                });
+            }
+        });
+        FaultyProxy { port, faults }
+    }
+}
+
+fn serve(mut client: TcpStream, upstream: u16, mode: usize) -> std::io::Result<()> {
+    client.set_read_timeout(Some(Duration::from_secs(10)))?;
+    let mut first = vec![0u8; 64 << 10];
+    let n = client.read(&mut first)?;
+    first.truncate(n);
+    match mode {
+        2 => {
+            client.write_all(
+                b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+            )?;
+            return Ok(());
+        }
+        3 => return Ok(()), // dropped without a reply
+        4 => {
+            std::thread::sleep(Duration::from_secs(3)); // a stall
+            return Ok(());
+        }
+        _ => {}
+    }
+    let corrupt = mode == 5;
+    let mut server = TcpStream::connect(("127.0.0.1", upstream))?;
+    // Insert `Connection: close` after the request line.
+    if let Some(eol) = first.windows(2).position(|w| w == b"\r\n") {
+        first.splice(eol + 2..eol + 2, b"Connection: close\r\n".iter().copied());
+    }
+    server.write_all(&first)?;
+    let mut to_server = server.try_clone()?;
+    let mut from_client = client.try_clone()?;
+    std::thread::spawn(move || {
+        let _ = std::io::copy(&mut from_client, &mut to_server);
+    });
+    // Upstream to client; in corrupt mode flip one body byte.
+    let mut buf = vec![0u8; 64 << 10];
+    let mut seen = Vec::new();
+    let mut flipped = !corrupt;
+    loop {
+        let n = server.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        if !flipped {
+            let start = seen.len();
+            seen.extend_from_slice(&buf[..n]);
+            if let Some(head_end) = seen.windows(4).position(|w| w == b"\r\n\r\n") {
+                let target = head_end + 4 + 100;
+                if target < seen.len() && target >= start {
+                    buf[target - start] ^= 0x5a;
+                    flipped = true;
+                }
+            }
+        }
+        client.write_all(&buf[..n])?;
+    }
+    Ok(())
+}
+
+#[test]
+fn s3_faults_between_reader_and_server_never_lose_or_repeat_a_sample() {
+    let Some(moto) = Moto::start() else { return };
+    moto.create_bucket("faulty");
+    let location = moto.location("s3://faulty/ds");
+    let options = WriterOptions {
+        max_shard_bytes: 32 << 10,
+        max_batch_rows: 1000,
+        ..Default::default()
+    };
+    let rows = 30_000;
+    let shards = write_remote(&location, "w1", &[simple_batch(rows, 0)], options);
+    assert!(shards.len() >= 10, "{}", shards.len());
+    commit_at(
+        &location,
+        &simple_schema(),
+        "w1",
+        shards,
+        SaveMode::ErrorIfExists,
+        None,
+    )
+    .unwrap();
+
+    let proxy = FaultyProxy::start(moto.port);
+    let mut through_proxy = moto.options();
+    through_proxy.insert("aws_endpoint", format!("http://127.0.0.1:{}", proxy.port));
+    let faulty = Location::parse("s3://faulty/ds", &through_proxy).unwrap();
+    for epoch in 0..2 {
+        let cache = tempfile::tempdir().unwrap();
+        let mut cache_options = CacheOptions::new(cache.path(), 1 << 30);
+        cache_options.stall_timeout = Duration::from_secs(1);
+        cache_options.attempts = 8;
+        let dataset = Dataset::open_at(&faulty, &cache_options).unwrap();
+        dataset.verify().unwrap();
+        assert_eq!(
+            ids(&dataset),
+            (0..rows as i64).collect::<Vec<i64>>(),
+            "epoch {epoch}"
+        );
+    }
+    let faults = proxy.faults.load(std::sync::atomic::Ordering::Relaxed);
+    eprintln!("faults injected: {faults}");
+    assert!(faults >= 10, "only {faults} faults were injected");
+}
