@@ -1,7 +1,8 @@
 //! The trainer's local cache of remote shards.
 //!
 //! Layout: `<cache_dir>/<xxh3 of the dataset URL>/<shard file name>`, plus
-//! `<cache_dir>/.lock`. A shard enters the cache only after its download
+//! `<cache_dir>/.lock`; each dataset folder also holds a copy of the index
+//! the reader used, so it is a complete local dataset. A shard enters the cache only after its download
 //! (parallel range requests into a temp file in the same folder) matched
 //! the index's size and xxh3 checksum; it is then renamed into place, so a
 //! file under a shard name is always whole and verified.
@@ -126,6 +127,10 @@ pub(crate) fn fetch_all(
         download(store, shard, &folder, options)?;
         downloaded += shard.bytes;
     }
+    // The index beside its shards makes the folder a complete local dataset
+    // (for `validate`, and for reading it offline); it is rewritten on
+    // every open, so it is the version this reader uses.
+    index.store_atomic(&folder)?;
     let mut pins = Vec::with_capacity(index.shards.len());
     for shard in &index.shards {
         let path = folder.join(&shard.path);
@@ -177,7 +182,7 @@ fn cached_files(cache_dir: &Path) -> Result<Vec<(PathBuf, u64, SystemTime)>> {
         };
         for e in entries.flatten() {
             let Ok(meta) = e.metadata() else { continue };
-            if meta.is_file() {
+            if meta.is_file() && e.file_name() != crate::format::INDEX_FILE {
                 let used = meta.modified().unwrap_or(SystemTime::UNIX_EPOCH);
                 files.push((e.path(), meta.len(), used));
             }

@@ -92,7 +92,18 @@ pub fn check_append_schema(dir: &Path, schema: &Schema) -> Result<()> {
 /// still in that state, or, for an append, re-applies the append to the
 /// newer index. On local disks the version is the xxh3 of the index bytes; on
 /// object stores it is the index object's e-tag and version.
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// It serialises (serde, e.g. JSON) so a Spark driver can carry it from the
+/// start of a job to its commit.
+///
+/// ```
+/// use mosaicrs::writer::DatasetVersion;
+/// let v = DatasetVersion::Index { e_tag: Some("\"abc\"".into()), version: None };
+/// let json = serde_json::to_string(&v).unwrap();
+/// assert_eq!(serde_json::from_str::<DatasetVersion>(&json).unwrap(), v);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum DatasetVersion {
     /// No committed dataset at the location.
     Absent,
