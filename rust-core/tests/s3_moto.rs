@@ -539,3 +539,66 @@ fn s3_faults_between_reader_and_server_never_lose_or_repeat_a_sample() {
     eprintln!("faults injected: {faults}");
     assert!(faults >= 10, "only {faults} faults were injected");
 }
+
+#[test]
+fn s3_readers_sharing_a_cache_download_each_shard_once_and_pins_block_eviction() {
+    let Some(moto) = Moto::start() else { return };
+    moto.create_bucket("shared");
+    let options = WriterOptions {
+        max_shard_bytes: 64 << 10,
+        max_batch_rows: 2000,
+        ..Default::default()
+    };
+    let a = moto.location("s3://shared/a");
+    let b = moto.location("s3://shared/b");
+    for (location, start) in [(&a, 0), (&b, 1_000_000)] {
+        let shards = write_remote(
+            location,
+            "w1",
+            &[simple_batch(20_000, start)],
+            options.clone(),
+        );
+        commit_at(
+            location,
+            &simple_schema(),
+            "w1",
+            shards,
+            SaveMode::ErrorIfExists,
+            None,
+        )
+        .unwrap();
+    }
+    let size = a.load_index().unwrap().total_bytes;
+    let cache = tempfile::tempdir().unwrap();
+    // Room for one dataset and a half.
+    let cache_options = CacheOptions::new(cache.path(), size + size / 2);
+
+    // Four readers (separate descriptors, as separate processes would have)
+    // open the same dataset at once: the shards are downloaded once in all.
+    let downloaded: u64 = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..4)
+            .map(|_| s.spawn(|| Dataset::open_at(&a, &cache_options).unwrap()))
+            .collect();
+        let opened: Vec<Dataset> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+        for d in &opened {
+            assert_eq!(ids(d), (0..20_000).collect::<Vec<i64>>());
+        }
+        opened.iter().map(Dataset::bytes_downloaded).sum()
+    });
+    assert_eq!(downloaded, size);
+
+    // While a reader holds `a`, its shards are pinned: `b` does not fit.
+    let held = Dataset::open_at(&a, &cache_options).unwrap();
+    let err = Dataset::open_at(&b, &cache_options).err().expect("no room");
+    assert!(err.to_string().contains("raise cache_limit"), "{err}");
+    assert_eq!(
+        ids(&held).len(),
+        20_000,
+        "the pinned shards are still readable"
+    );
+    drop(held);
+    // Released: `a` is evicted (least recently used) to make room for `b`.
+    let opened_b = Dataset::open_at(&b, &cache_options).unwrap();
+    assert_eq!(opened_b.bytes_downloaded(), size);
+    assert!(mosaicrs::storage::cache_usage(cache.path()).unwrap() <= cache_options.cache_limit);
+}
