@@ -552,12 +552,7 @@ fn s3_readers_sharing_a_cache_download_each_shard_once_and_pins_block_eviction()
     let a = moto.location("s3://shared/a");
     let b = moto.location("s3://shared/b");
     for (location, start) in [(&a, 0), (&b, 1_000_000)] {
-        let shards = write_remote(
-            location,
-            "w1",
-            &[simple_batch(20_000, start)],
-            options.clone(),
-        );
+        let shards = write_remote(location, "w1", &[simple_batch(20_000, start)], options);
         commit_at(
             location,
             &simple_schema(),
