@@ -10,7 +10,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 # tch finds libtorch in the venv's torch wheel.
 export LIBTORCH_USE_PYTORCH := 1
 
-.PHONY: all setup lint test test-rust test-python demo bench clean
+.PHONY: all setup lint test test-rust test-python demo bench bench-quick clean
 
 all: test
 
@@ -21,16 +21,17 @@ lint: setup
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
 
-# The object-store tests start moto from the venv; here they must run, not skip.
+# The libtorch-free crates (the workspace's default members). The
+# object-store tests start moto from the venv; here they must run, not skip.
 test-rust: setup
-	MOSAICRS_REQUIRE_MOTO=1 cargo test --workspace --exclude mosaicrs-train
+	MOSAICRS_REQUIRE_MOTO=1 cargo test
 
 test-python: setup jar
 	$(PYTHON) -m pytest -q tests
 
 test: setup lint test-rust test-torch test-python
 
-# --- Spark connector (issue 3) -------------------------------------------
+# --- Spark connector ---------------------------------------------------------
 # `make jar`: build/libs/mosaicrs-spark.jar (connector + native library) and
 # build/libs/mosaicrs-examples.jar, with Gradle (it runs cargo itself).
 # `make bench-connector`: Spark write rows/s, mosaicrs vs Parquet.
@@ -41,29 +42,31 @@ jar: setup
 
 bench-connector: jar
 	$(PYTHON) bench/connector_write_bench.py
-# --- end Spark connector ---------------------------------------------------
 
 clean:
 	cargo clean
 	rm -rf build jvm-connector/build .gradle
 
-# --- loader (issue 4): libtorch tests, training demo, loader benchmark -------
+# --- libtorch: tensor tests, training demo, loader benchmark -----------------
 # Binaries and tests that use tch carry an rpath to torch/lib (see
-# rust-core/build_support/torch_link.rs); LD_LIBRARY_PATH covers doctests.
+# crates/torch-link); LD_LIBRARY_PATH covers doctests.
 TORCH_LIB = $$($(PYTHON) -c 'import os, torch; print(os.path.join(os.path.dirname(torch.__file__), "lib"))')
 DEMO_DIR ?= demo-output
 DEMO_EPOCHS ?= 20
 TRAIN = target/release/mosaicrs-train
 
-.PHONY: test-torch train-build demo-train demo-convert loader-bench
+.PHONY: test-torch train-build bench-build demo-train demo-convert loader-bench format-bench
 
 test-torch: setup
-	LD_LIBRARY_PATH=$(TORCH_LIB) cargo test -p mosaicrs --features tch --test tensor_convert
-	LD_LIBRARY_PATH=$(TORCH_LIB) cargo test -p mosaicrs --features tch --doc tensor
-	LD_LIBRARY_PATH=$(TORCH_LIB) cargo test -p mosaicrs-train
+	LD_LIBRARY_PATH=$(TORCH_LIB) cargo test -p mosaicrs-tch -p mosaicrs-train -p mosaicrs-bench
 
+# target/release/mosaicrs-train, and the CLI (target/release/mosaicrs).
 train-build: setup
-	cargo build --release -p mosaicrs-train
+	cargo build --release -p mosaicrs-train -p mosaicrs-cli
+
+# target/release/mosaicrs-loader-bench and mosaicrs-format-bench.
+bench-build: setup
+	cargo build --release -p mosaicrs-bench
 
 # The seed scenario: digits CSV -> Spark (local[2], the connector jar) ->
 # mosaicrs dataset -> Rust MLP (CUDA if present, else CPU) -> accuracy.
@@ -84,25 +87,33 @@ demo-train: train-build
 demo-convert: setup train-build
 	rm -rf $(DEMO_DIR) && mkdir -p $(DEMO_DIR)
 	$(PYTHON) scripts/make_digits_csv.py $(DEMO_DIR)/digits.csv
-	cargo run --release -q -p mosaicrs -- convert $(DEMO_DIR)/digits.csv $(DEMO_DIR)/digits.mosaicrs --quiet
+	target/release/mosaicrs convert $(DEMO_DIR)/digits.csv $(DEMO_DIR)/digits.mosaicrs --quiet
 	$(MAKE) --no-print-directory demo-train
 
 # Loader throughput against in-memory gathers and memcpy (BENCHMARKS.md, "Loader").
-loader-bench: train-build
+loader-bench: bench-build
 	target/release/mosaicrs-loader-bench $(LOADER_BENCH_ARGS)
 
-# --- bench (issue 5, bench/): the comparison suite, not part of `make test` ---------------
+# Write, scan and random access against memcpy (BENCHMARKS.md, "Format").
+format-bench: bench-build
+	target/release/mosaicrs-format-bench $(FORMAT_BENCH_ARGS)
+
+# Criterion benches beside the code (core and tch crates), small and short.
+bench-quick: setup
+	cargo bench -p mosaicrs --bench core
+	LD_LIBRARY_PATH=$(TORCH_LIB) cargo bench -p mosaicrs-tch --bench assemble
+
+# --- bench/: the comparison suite, not part of `make test` ---------------------------------
 # `make bench` runs every contender on full-size data and rewrites the generated tables in
 # BENCHMARKS.md; contender venvs (.venvs/<name>) are created on first use.
 # `make bench-smoke` is the same suite on tiny data without installing anything.
 BENCH_ARGS ?=
 .PHONY: bench-venvs bench-smoke
-bench: setup jar train-build
+bench: setup jar bench-build
 	$(PYTHON) bench/run.py --update-doc $(BENCH_ARGS)
 
 bench-venvs: setup
 	$(PYTHON) bench/venvs.py
 
-bench-smoke: setup jar train-build
+bench-smoke: setup jar bench-build
 	$(PYTHON) bench/run.py --smoke --no-install $(BENCH_ARGS)
-# --- end bench ------------------------------------------------------------------------------

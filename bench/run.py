@@ -296,7 +296,7 @@ def run_writes(plan: list[tuple[Shape, int]], py: dict, args) -> dict[str, list[
 
 
 def loader_bench_cmd(binary: Path, shape: Shape, data: str, batch: int, args) -> list[str]:
-    """Command line of the Rust loader bench binary (examples/train, mosaicrs-loader-bench)."""
+    """Command line of the Rust loader bench binary (crates/mosaicrs-bench, mosaicrs-loader-bench)."""
     return [
         str(binary),
         "--data",

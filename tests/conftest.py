@@ -22,7 +22,7 @@ def cargo_target_dir() -> Path:
 def mosaicrs_cli() -> Path:
     """Builds (if needed) and returns the path of the `mosaicrs` binary."""
     subprocess.run(
-        ["cargo", "build", "--quiet", "-p", "mosaicrs", "--bin", "mosaicrs"],
+        ["cargo", "build", "--quiet", "-p", "mosaicrs-cli", "--bin", "mosaicrs"],
         cwd=REPO, check=True,
     )
     binary = cargo_target_dir() / "debug" / "mosaicrs"

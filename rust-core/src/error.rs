@@ -119,7 +119,7 @@ pub enum Error {
     #[error("internal error: {0}")]
     Internal(String),
 
-    // --- loader (issue 4) ---
+    // --- loader and batch assembly ---
     /// A null where the null policy allows none (tensor conversion).
     #[error(
         "column {column:?} has a null at dataset row {row}; choose a fill value for nulls \

@@ -10,17 +10,22 @@
 //! - [`writer`]: shard writing and the atomic index commit;
 //! - [`reader`]: zero-copy, memory-mapped reading and verification;
 //! - [`loader`]: shuffled, partitioned, resumable batches (worker threads);
-//! - `tensor` (cargo feature `tch`): loader batches as libtorch tensors.
+//! - [`assemble`]: gathered samples written into typed buffers (tensors'
+//!   or arrays' memory), without any tensor library;
+//! - `testing` (cargo feature `testing`): synthetic datasets for tests,
+//!   benches and examples.
+//!
+//! Loader batches as libtorch tensors are the `mosaicrs-tch` crate's; the
+//! command line tool is `mosaicrs-cli`'s.
 
+pub mod assemble;
 pub mod error;
 pub mod format;
+pub mod loader;
 pub mod reader;
 pub mod storage;
+#[cfg(feature = "testing")]
+pub mod testing;
 pub mod writer;
-
-// loader (issue 4)
-pub mod loader;
-#[cfg(feature = "tch")]
-pub mod tensor;
 
 pub use error::{Error, ErrorCategory, Result};

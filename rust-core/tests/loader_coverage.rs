@@ -1,13 +1,11 @@
 //! Every sample exactly once per epoch, for world sizes 1..8, several worker
 //! counts, both tail policies and every shuffle mode.
 
-mod loader_support;
-
 use std::collections::HashMap;
 
-use loader_support::{config, run_epoch, write_dataset};
 use mosaicrs::format::Compression;
 use mosaicrs::loader::{Loader, ShuffleMode, TailPolicy};
+use mosaicrs::testing::{config, run_epoch, write_dataset};
 
 const ROWS: u64 = 1_003; // prime-ish, so most (world, batch) pairs leave a tail
 

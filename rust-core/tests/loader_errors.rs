@@ -1,11 +1,9 @@
 //! Bad loader input gets a clear, typed error before any work starts.
 
-mod loader_support;
-
-use loader_support::{config, write_dataset};
 use mosaicrs::format::Compression;
 use mosaicrs::loader::{Loader, ShuffleMode};
 use mosaicrs::reader::Dataset;
+use mosaicrs::testing::{config, write_dataset};
 use mosaicrs::Error;
 
 #[test]

@@ -1,13 +1,11 @@
 //! Resuming: after k batches the stream continues exactly, also on another
 //! world size; states from another dataset, seed or mode are refused.
 
-mod loader_support;
-
 use std::collections::BTreeMap;
 
-use loader_support::{config, run_epoch, run_steps, write_dataset};
 use mosaicrs::format::Compression;
 use mosaicrs::loader::{Loader, LoaderState, ShuffleMode, TailPolicy};
+use mosaicrs::testing::{config, run_epoch, run_steps, write_dataset};
 use mosaicrs::Error;
 
 type Batches = Vec<(u64, Vec<u64>, usize)>;

@@ -1,11 +1,9 @@
 //! Shuffle quality measured with statistics, with fixed seeds and thresholds
 //! that an unshuffled order fails.
 
-mod loader_support;
-
-use loader_support::{config, write_dataset};
 use mosaicrs::format::Compression;
 use mosaicrs::loader::{Loader, ShuffleMode};
+use mosaicrs::testing::{config, write_dataset};
 
 const ROWS: u64 = 20_000;
 const SHARDS: u64 = 10;

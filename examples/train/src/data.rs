@@ -5,25 +5,11 @@ use std::sync::Arc;
 
 use anyhow::{bail, Result};
 use arrow::datatypes::{DataType, Schema};
+use mosaicrs::assemble::{is_numeric, is_numeric_list, ElementKind, FeatureLayout};
 use mosaicrs::loader::{mix64, Loader, LoaderConfig, ShuffleMode, TailPolicy};
 use mosaicrs::reader::Dataset;
-use mosaicrs::tensor::{TensorAssembler, TensorBatch, TensorSpec};
+use mosaicrs_tch::{feature_input, TensorAssembler};
 use tch::{Device, Kind, Tensor};
-
-/// True for column types that can be scalar features.
-fn is_numeric(data_type: &DataType) -> bool {
-    data_type.is_integer() || data_type.is_floating() || *data_type == DataType::Boolean
-}
-
-/// True for list columns of numbers (embeddings, Spark `array<float>`).
-fn is_numeric_list(data_type: &DataType) -> bool {
-    match data_type {
-        DataType::List(child) | DataType::LargeList(child) | DataType::FixedSizeList(child, _) => {
-            is_numeric(child.data_type())
-        }
-        _ => false,
-    }
-}
 
 /// True for column types that can be features.
 fn is_feature(data_type: &DataType) -> bool {
@@ -80,69 +66,6 @@ pub fn resolve_features(schema: &Schema, named: &[String], label: &str) -> Resul
     Ok(named.to_vec())
 }
 
-/// How the feature columns form the model's `[B, F]` input: the scalar
-/// columns stacked in order, then each list column (an embedding whose rows
-/// all hold `D` values) as a `[B, D]` block.
-#[derive(Debug, Clone)]
-pub struct FeatureLayout {
-    scalars: Vec<String>,
-    lists: Vec<(String, usize)>,
-}
-
-impl FeatureLayout {
-    /// The layout of `features` (from [`resolve_features`]); a list column's
-    /// width is its length in row 0, and every row is checked against it.
-    pub fn new(dataset: &Dataset, features: &[String]) -> Result<Self> {
-        let schema = dataset.schema();
-        let mut layout = FeatureLayout {
-            scalars: Vec::new(),
-            lists: Vec::new(),
-        };
-        for name in features {
-            let field = schema.field_with_name(name)?;
-            if is_numeric_list(field.data_type()) {
-                let width = dataset.list_width(name)?;
-                if width == 0 {
-                    bail!("list column {name:?} is empty in row 0, so it adds no features");
-                }
-                layout.lists.push((name.clone(), width));
-            } else {
-                layout.scalars.push(name.clone());
-            }
-        }
-        Ok(layout)
-    }
-
-    /// Values per sample: the `F` of `[B, F]`.
-    pub fn width(&self) -> usize {
-        self.scalars.len() + self.lists.iter().map(|(_, w)| w).sum::<usize>()
-    }
-
-    /// The tensor spec: features as `kind`, each list stacked, and `label`.
-    pub fn spec(&self, kind: Kind, label: &str) -> TensorSpec {
-        let mut spec = TensorSpec::features(self.scalars.clone(), kind);
-        for (name, width) in &self.lists {
-            spec = spec.with_fixed_list(name.clone(), *width);
-        }
-        spec.with_column(label)
-    }
-
-    /// The `[B, F]` input of a batch converted with [`Self::spec`], of `kind`.
-    pub fn input(&self, batch: &TensorBatch, kind: Kind) -> Result<Tensor> {
-        let mut parts = Vec::with_capacity(1 + self.lists.len());
-        if !self.scalars.is_empty() {
-            parts.push(batch.features()?.shallow_clone());
-        }
-        for (name, _) in &self.lists {
-            parts.push(batch.tensor(name)?.f_to_kind(kind)?);
-        }
-        Ok(match parts.len() {
-            1 => parts.remove(0),
-            _ => Tensor::f_cat(&parts, 1)?,
-        })
-    }
-}
-
 fn column_list(schema: &Schema) -> String {
     schema
         .fields()
@@ -195,7 +118,7 @@ pub fn statistics(
     let mut loader = Loader::new(Arc::clone(dataset), config)?;
     let assembler = TensorAssembler::new(
         loader.schema(),
-        &layout.spec(Kind::Double, label),
+        &layout.spec(ElementKind::F64, label),
         Device::Cpu,
     )?;
     let f = layout.width();
@@ -206,9 +129,7 @@ pub fn statistics(
     for batch in loader.epoch_with(move |g| assembler.assemble(g))? {
         let batch = batch?;
         let real = (batch.rows.len() - batch.padding) as i64;
-        let x = layout
-            .input(&batch.data, Kind::Double)?
-            .f_narrow(0, 0, real)?;
+        let x = feature_input(layout, &batch.data, Kind::Double)?.f_narrow(0, 0, real)?;
         let y = batch.data.tensor(label)?.f_narrow(0, 0, real)?;
         let s = Vec::<f64>::try_from(x.f_sum_dim_intlist(0, false, Kind::Double)?)?;
         let s2 = Vec::<f64>::try_from(x.f_square()?.f_sum_dim_intlist(0, false, Kind::Double)?)?;

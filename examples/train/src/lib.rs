@@ -1,9 +1,7 @@
-//! Training an MLP classifier from a mosaicrs dataset with tch, and the
-//! loader benchmark. The binaries `mosaicrs-train` and
-//! `mosaicrs-loader-bench` are thin wrappers around [`train::run`] and
-//! [`bench::run`].
+//! Example: training an MLP classifier from a mosaicrs dataset with tch, on
+//! the library's public API. The binary `mosaicrs-train` is a thin wrapper
+//! around [`train::run`].
 
-pub mod bench;
 pub mod checkpoint;
 pub mod data;
 pub mod model;

@@ -9,12 +9,13 @@ use clap::Parser;
 use indicatif::{ProgressBar, ProgressStyle};
 use mosaicrs::loader::{LoadedBatch, Loader, LoaderConfig, ShuffleMode, TailPolicy};
 use mosaicrs::reader::Dataset;
-use mosaicrs::tensor::{choose_device, DeviceFeeder, TensorAssembler, TensorBatch};
+use mosaicrs_tch::{choose_device, feature_input, DeviceFeeder, TensorAssembler, TensorBatch};
 use tch::{Device, Kind};
 
 use crate::checkpoint::{self, Checkpoint, Meta};
-use crate::data::{resolve_features, split_rows, statistics, FeatureLayout};
+use crate::data::{resolve_features, split_rows, statistics};
 use crate::model::{Adam, Mlp};
+use mosaicrs::assemble::{ElementKind, FeatureLayout};
 
 /// Trains an MLP classifier on a mosaicrs dataset.
 #[derive(Debug, Clone, Parser)]
@@ -203,7 +204,7 @@ pub fn run(args: &TrainArgs) -> Result<Report> {
     };
     let assembler = TensorAssembler::new(
         loader.schema(),
-        &layout.spec(Kind::Float, &args.label),
+        &layout.spec(ElementKind::F32, &args.label),
         device,
     )?;
 
@@ -304,7 +305,7 @@ fn train_step(
     layout: &FeatureLayout,
     label: &str,
 ) -> Result<f64> {
-    let x = layout.input(&batch.data, Kind::Float)?;
+    let x = feature_input(layout, &batch.data, Kind::Float)?;
     let y = batch.data.tensor(label)?.f_to_kind(Kind::Int64)?;
     let logits = model.forward(&x)?;
     let loss = logits
@@ -351,9 +352,7 @@ fn evaluate(
     for batch in DeviceFeeder::new(loader.epoch_with(move |g| asm.assemble(g))?, device) {
         let batch = batch?;
         let real = (batch.rows.len() - batch.padding) as i64;
-        let x = layout
-            .input(&batch.data, Kind::Float)?
-            .f_narrow(0, 0, real)?;
+        let x = feature_input(layout, &batch.data, Kind::Float)?.f_narrow(0, 0, real)?;
         let y = batch
             .data
             .tensor(&label)?

@@ -57,9 +57,8 @@ pub fn is_temp_name(name: &str) -> bool {
     name.starts_with(TEMP_PREFIX)
 }
 
-/// A token that differs between calls in one process and, with high
-/// probability, between processes: 32 hex digits from the clock, the process
-/// id and a counter. Safe in file names and write ids.
+/// A random token (a version 4 UUID as 32 lowercase hex digits): unique
+/// across calls and processes. Safe in file names and write ids.
 ///
 /// ```
 /// use mosaicrs::format::unique_token;
@@ -68,19 +67,5 @@ pub fn is_temp_name(name: &str) -> bool {
 /// assert!(a.len() == 32 && a.chars().all(|c| c.is_ascii_hexdigit()));
 /// ```
 pub fn unique_token() -> String {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos() as u64)
-        .unwrap_or(0);
-    let mixed = xxhash_rust::xxh3::xxh3_64(
-        &[
-            nanos.to_le_bytes(),
-            u64::from(std::process::id()).to_le_bytes(),
-            COUNTER.fetch_add(1, Ordering::Relaxed).to_le_bytes(),
-        ]
-        .concat(),
-    );
-    format!("{nanos:016x}{mixed:016x}")
+    uuid::Uuid::new_v4().simple().to_string()
 }

@@ -4,9 +4,9 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, AsArray};
+use arrow::array::ArrayRef;
 use arrow::compute::{concat_batches, interleave};
-use arrow::datatypes::{ArrowNativeType, DataType, SchemaRef};
+use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 
 use super::Shard;
@@ -234,55 +234,6 @@ impl Dataset {
         Ok(self
             .record_batch(loc.shard, loc.batch)?
             .slice(loc.offset, 1))
-    }
-
-    /// The number of values in row 0 of the list column `column`: the `D` to
-    /// stack it by with
-    /// [`TensorSpec::with_fixed_list`](crate::tensor::TensorSpec::with_fixed_list)
-    /// when every row holds the same number (an embedding that Spark wrote
-    /// as `array<float>`; each row is checked when batches are assembled).
-    ///
-    /// ```no_run
-    /// let ds = mosaicrs::reader::Dataset::open("embeddings.mosaicrs")?;
-    /// let d = ds.list_width("emb")?; // for example 256
-    /// # Ok::<(), mosaicrs::Error>(())
-    /// ```
-    pub fn list_width(&self, column: &str) -> Result<usize> {
-        let index = self.column_indices(&[column])?[0];
-        let data_type = self.schema.field(index).data_type();
-        match data_type {
-            DataType::FixedSizeList(_, n) => {
-                return usize::try_from(*n).map_err(|_| {
-                    Error::Internal(format!("column {column:?} has a negative list size {n}"))
-                })
-            }
-            DataType::List(_) | DataType::LargeList(_) => {}
-            other => {
-                return Err(Error::UnsupportedColumn {
-                    name: column.to_string(),
-                    data_type: other.to_string(),
-                    reason: "it is not a list, so it has no list width".into(),
-                })
-            }
-        }
-        if self.num_rows() == 0 {
-            return Err(Error::InvalidArgument(format!(
-                "column {column:?}: the dataset has no rows to take a list width from"
-            )));
-        }
-        let first = self.row(0)?;
-        let array = first.column(index);
-        if array.is_null(0) {
-            return Err(Error::NullValue {
-                column: column.to_string(),
-                row: 0,
-            });
-        }
-        let width = match data_type {
-            DataType::LargeList(_) => array.as_list::<i64>().value_length(0).as_usize(),
-            _ => array.as_list::<i32>().value_length(0).as_usize(),
-        };
-        Ok(width)
     }
 
     /// Rows `start..start + len` as one batch (copied only when the range

@@ -34,13 +34,13 @@ pub struct ConvertArgs {
     shard_size: String,
     /// Arrow IPC buffer compression: none, zstd or lz4.
     #[arg(long, default_value = "none")]
-    compression: String,
+    compression: Compression,
     /// Maximum rows per record batch.
     #[arg(long, default_value_t = 65_536)]
     batch_rows: usize,
     /// What to do if OUTPUT already holds a dataset: error, append, overwrite, ignore.
     #[arg(long, default_value = "error")]
-    mode: String,
+    mode: SaveMode,
     /// CSV only: the file has no header row.
     #[arg(long)]
     no_header: bool,
@@ -68,13 +68,10 @@ pub fn run(args: &ConvertArgs) -> Result<ExitCode> {
     let options = WriterOptions {
         max_shard_bytes: parse_byte_size(&args.shard_size).context("--shard-size")?,
         max_batch_rows: args.batch_rows,
-        compression: args
-            .compression
-            .parse::<Compression>()
-            .context("--compression")?,
+        compression: args.compression,
     };
     options.validate()?;
-    let mode: SaveMode = args.mode.parse().context("--mode")?;
+    let mode = args.mode;
     if !args.delimiter.is_ascii() {
         bail!("--delimiter must be a single ASCII character");
     }

@@ -1,17 +1,25 @@
-//! Helpers shared by the loader tests: real datasets written with the real
-//! writer, and loaders run to the end of an epoch.
-#![allow(dead_code)]
+//! Synthetic datasets written with the real writer, and loaders run to the
+//! end of an epoch, for the tests, benches and examples of every crate
+//! (cargo feature `testing`). These helpers panic on failure: they are test
+//! support, not library code.
+//!
+//! ```
+//! let dir = tempfile::tempdir()?;
+//! let dataset = mosaicrs::testing::write_dataset(dir.path(), 100, 2, 16, Default::default());
+//! assert_eq!(dataset.num_rows(), 100);
+//! # Ok::<(), std::io::Error>(())
+//! ```
 
 use std::path::Path;
 use std::sync::Arc;
 
+use crate::format::Compression;
+use crate::loader::{LoadedBatch, Loader, LoaderConfig, ShuffleMode, TailPolicy};
+use crate::reader::Dataset;
+use crate::writer::{commit, SaveMode, ShardWriter, WriterOptions};
 use arrow::array::{Array, Float32Array, Int64Array};
 use arrow::datatypes::{DataType, Field, Schema};
 use arrow::record_batch::RecordBatch;
-use mosaicrs::format::Compression;
-use mosaicrs::loader::{LoadedBatch, Loader, LoaderConfig, ShuffleMode, TailPolicy};
-use mosaicrs::reader::Dataset;
-use mosaicrs::writer::{commit, SaveMode, ShardWriter, WriterOptions};
 
 /// Writes `n` rows (`id` = row number, `x` = id / 2) as `parts` write
 /// partitions (one or more shards each) with record batches of at most

@@ -16,10 +16,11 @@ use arrow::array::{Array, ArrayRef, AsArray, Float32Array, Int64Array};
 use arrow::datatypes::{DataType, Field, Float32Type, Int64Type, Schema};
 use arrow::record_batch::RecordBatch;
 use clap::Parser;
+use mosaicrs::assemble::{ElementKind, FeatureLayout};
 use mosaicrs::loader::{Loader, LoaderConfig, ShuffleMode, SplitMix64, TailPolicy};
 use mosaicrs::reader::Dataset;
-use mosaicrs::tensor::{choose_device, DeviceFeeder, TensorAssembler, TensorSpec};
 use mosaicrs::writer::{commit, SaveMode, ShardWriter, WriterOptions};
+use mosaicrs_tch::{choose_device, DeviceFeeder, TensorAssembler};
 use serde::Serialize;
 use tch::{Device, Kind, Tensor};
 
@@ -123,7 +124,7 @@ pub fn run(args: &BenchArgs) -> Result<BenchReport> {
     let dataset = Arc::new(
         Dataset::open(&args.data).with_context(|| format!("opening {}", args.data.display()))?,
     );
-    let features = Features::of(&dataset)?;
+    let features = bench_features(&dataset)?;
     let device = choose_device(&args.device)?;
     let defaults = LoaderConfig::default();
     let config = LoaderConfig {
@@ -135,9 +136,8 @@ pub fn run(args: &BenchArgs) -> Result<BenchReport> {
         prefetch: args.prefetch.unwrap_or(defaults.prefetch),
         columns: Some(
             features
-                .columns
-                .iter()
-                .map(|(name, _)| name.clone())
+                .columns()
+                .map(|(name, _)| name.to_string())
                 .chain(["label".to_string()])
                 .collect(),
         ),
@@ -198,77 +198,44 @@ pub fn run(args: &BenchArgs) -> Result<BenchReport> {
     })
 }
 
-/// The feature columns of a dataset and the values each adds per sample.
-#[derive(Debug, Clone)]
-pub struct Features {
-    /// `(name, width)`: width 1 for a float32 column, `D` for a list of `D`.
-    pub columns: Vec<(String, usize)>,
-}
-
-impl Features {
-    /// Every column but `label`, which must exist; refuses columns that are
-    /// neither float32 nor lists of float32 (naming them).
-    pub fn of(dataset: &Dataset) -> Result<Self> {
-        let schema = dataset.schema();
-        if schema.field_with_name("label").is_err() {
-            bail!(
-                "{}: the benchmark needs a label column",
-                dataset.path().display()
-            );
-        }
-        let mut columns = Vec::new();
-        for field in schema.fields().iter().filter(|f| f.name() != "label") {
-            let width = match field.data_type() {
-                DataType::Float32 => 1,
-                DataType::List(child)
-                | DataType::LargeList(child)
-                | DataType::FixedSizeList(child, _)
-                    if child.data_type() == &DataType::Float32 =>
-                {
-                    list_width(dataset, field.name())?
-                }
-                other => bail!(
-                    "column {:?} has type {other}; the benchmark takes float32 columns and \
-                     lists of float32 as features",
-                    field.name()
-                ),
-            };
-            columns.push((field.name().clone(), width));
-        }
-        if columns.is_empty() {
-            bail!(
-                "{}: no feature columns besides the label",
-                dataset.path().display()
-            );
-        }
-        Ok(Features { columns })
+/// The benchmark's features: every column but `label`, which must exist;
+/// refuses columns that are neither float32 nor lists of float32 (naming
+/// them), and lists of fewer than 2 values.
+pub fn bench_features(dataset: &Dataset) -> Result<FeatureLayout> {
+    let schema = dataset.schema();
+    if schema.field_with_name("label").is_err() {
+        bail!(
+            "{}: the benchmark needs a label column",
+            dataset.path().display()
+        );
     }
-
-    /// Floats per sample (the `F` of `[B, F]`).
-    pub fn width(&self) -> usize {
-        self.columns.iter().map(|(_, w)| w).sum()
-    }
-
-    /// The loader's spec: scalars stacked as one `[B, F]` tensor, each list
-    /// as its own `[B, D]`, and the label.
-    fn spec(&self) -> TensorSpec {
-        let scalars = self.columns.iter().filter(|(_, w)| *w == 1);
-        let mut spec = TensorSpec::features(scalars.map(|(name, _)| name.clone()), Kind::Float);
-        for (name, width) in self.columns.iter().filter(|(_, w)| *w > 1) {
-            spec = spec.with_fixed_list(name.clone(), *width);
+    let mut names = Vec::new();
+    for field in schema.fields().iter().filter(|f| f.name() != "label") {
+        match field.data_type() {
+            DataType::Float32 => {}
+            DataType::List(child)
+            | DataType::LargeList(child)
+            | DataType::FixedSizeList(child, _)
+                if child.data_type() == &DataType::Float32 => {}
+            other => bail!(
+                "column {:?} has type {other}; the benchmark takes float32 columns and \
+                 lists of float32 as features",
+                field.name()
+            ),
         }
-        spec.with_column("label")
+        names.push(field.name().clone());
     }
-}
-
-/// The length of the list in row 0 of `column` (every row is checked against
-/// it when the batches are assembled).
-fn list_width(dataset: &Dataset, column: &str) -> Result<usize> {
-    let width = dataset.list_width(column)?;
-    if width < 2 {
+    if names.is_empty() {
+        bail!(
+            "{}: no feature columns besides the label",
+            dataset.path().display()
+        );
+    }
+    let layout = FeatureLayout::new(dataset, &names)?;
+    if let Some((column, width)) = layout.lists().iter().find(|(_, w)| *w < 2) {
         bail!("column {column:?} holds {width} values in row 0; an embedding needs 2 or more");
     }
-    Ok(width)
+    Ok(layout)
 }
 
 /// The float32 values of a list column's rows, in order (the child array
@@ -384,14 +351,18 @@ fn figures(
 fn loader_contender(
     dataset: &Arc<Dataset>,
     config: &LoaderConfig,
-    features: &Features,
+    features: &FeatureLayout,
     device: Device,
     batches: u64,
 ) -> Result<Figures> {
     reset_peak_rss();
     let started = Instant::now();
     let mut loader = Loader::new(Arc::clone(dataset), config.clone())?;
-    let assembler = TensorAssembler::new(loader.schema(), &features.spec(), device)?;
+    let assembler = TensorAssembler::new(
+        loader.schema(),
+        &features.spec(ElementKind::F32, "label"),
+        device,
+    )?;
     let epoch = loader.epoch_with(move |g| assembler.assemble(g))?;
     let mut first = None;
     let mut checksum = 0i64;
@@ -436,8 +407,8 @@ struct InMemory {
 }
 
 impl InMemory {
-    fn load(dataset: &Dataset, features: &Features) -> Result<Self> {
-        let mut names: Vec<&str> = features.columns.iter().map(|(n, _)| n.as_str()).collect();
+    fn load(dataset: &Dataset, features: &FeatureLayout) -> Result<Self> {
+        let mut names: Vec<&str> = features.columns().map(|(n, _)| n).collect();
         names.push("label");
         let batches = dataset
             .batches_projected(&names)?
@@ -446,19 +417,18 @@ impl InMemory {
         let n = table.num_rows();
         let f = features.width();
         let columns = features
-            .columns
-            .iter()
+            .columns()
             .enumerate()
             .map(|(j, (name, width))| {
-                let values = column_values(table.column(j), *width)?;
+                let values = column_values(table.column(j), width)?;
                 if values.len() != n * width {
                     bail!("column {name:?}: not every row holds {width} values");
                 }
-                Ok((values, *width))
+                Ok((values, width))
             })
             .collect::<Result<Vec<_>>>()?;
         let labels = table
-            .column(features.columns.len())
+            .column(names.len() - 1)
             .as_primitive::<Int64Type>()
             .values()
             .to_vec();
@@ -531,10 +501,14 @@ impl InMemory {
         &self,
         order: &[u64],
         batch: usize,
-        features: &Features,
+        features: &FeatureLayout,
     ) -> Result<Figures> {
         reset_peak_rss();
-        let asm = TensorAssembler::new(&self.table.schema(), &features.spec(), Device::Cpu)?;
+        let asm = TensorAssembler::new(
+            &self.table.schema(),
+            &features.spec(ElementKind::F32, "label"),
+            Device::Cpu,
+        )?;
         let started = Instant::now();
         let mut first = None;
         let mut checksum = 0;

@@ -1,6 +1,5 @@
-//! `mosaicrs`: inspect, validate, convert and benchmark mosaicrs datasets.
+//! `mosaicrs`: inspect, validate, convert and print mosaicrs datasets.
 
-mod bench;
 mod cache;
 mod convert;
 mod head;
@@ -71,8 +70,6 @@ enum Command {
     },
     /// Delete files that no committed index lists (left by failed or killed writes).
     Vacuum(vacuum::VacuumArgs),
-    /// Measure write, scan and random-access speed against memcpy.
-    Bench(bench::BenchArgs),
 }
 
 fn main() -> ExitCode {
@@ -94,7 +91,6 @@ fn main() -> ExitCode {
         } => head::run(&path, rows, &columns, &store),
         Command::Cache { clear, store } => cache::run(clear, &store),
         Command::Vacuum(args) => vacuum::run(&args),
-        Command::Bench(args) => bench::run(&args),
     };
     match result {
         Ok(code) => code,

@@ -1,5 +1,6 @@
 //! Copying numeric Arrow values, picked by `(source, row)`, straight into a
-//! tensor's memory with a cast to the tensor's element type.
+//! caller's buffer (a tensor's or an array's memory) with a cast to the
+//! buffer's element type.
 //!
 //! One `match` on the Arrow type per column and source, then a tight loop per
 //! sample: this is the loader's hot path.
@@ -8,37 +9,8 @@ use arrow::array::{Array, ArrowPrimitiveType, AsArray, BooleanArray, PrimitiveAr
 use arrow::buffer::NullBuffer;
 use arrow::datatypes::{self as adt, DataType};
 
-use super::NullPolicy;
+use super::{Element as Elem, NullPolicy};
 use crate::{Error, Result};
-
-/// A tensor element type that numbers convert into (like Rust's `as`).
-pub(crate) trait Elem: Copy + tch::kind::Element {
-    fn from_i64(v: i64) -> Self;
-    fn from_f64(v: f64) -> Self;
-}
-
-macro_rules! elem_number {
-    ($($t:ty),*) => {$(
-        impl Elem for $t {
-            #[inline]
-            fn from_i64(v: i64) -> Self { v as $t }
-            #[inline]
-            fn from_f64(v: f64) -> Self { v as $t }
-        }
-    )*};
-}
-elem_number!(u8, i8, i16, i32, i64, f32, f64);
-
-impl Elem for bool {
-    #[inline]
-    fn from_i64(v: i64) -> Self {
-        v != 0
-    }
-    #[inline]
-    fn from_f64(v: f64) -> Self {
-        v != 0.0
-    }
-}
 
 /// An Arrow primitive type whose values convert into any [`Elem`].
 trait Source: ArrowPrimitiveType {
@@ -155,8 +127,15 @@ macro_rules! with_primitive {
     }};
 }
 
-/// True for Arrow types [`fill`] can read.
-pub(crate) fn is_numeric(data_type: &DataType) -> bool {
+/// True for the Arrow types that convert to numbers: integers, floats,
+/// booleans, dates and timestamps (the columns a feature tensor can hold).
+///
+/// ```
+/// use arrow::datatypes::DataType;
+/// assert!(mosaicrs::assemble::is_numeric(&DataType::UInt16));
+/// assert!(!mosaicrs::assemble::is_numeric(&DataType::Utf8));
+/// ```
+pub fn is_numeric(data_type: &DataType) -> bool {
     use DataType::*;
     matches!(
         data_type,

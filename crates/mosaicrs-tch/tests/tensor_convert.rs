@@ -1,22 +1,21 @@
 //! Tensors equal their source values for every supported type; the null
 //! policy; bad specs; device choice; libtorch_cuda stays linked.
-//! Needs the `tch` feature (libtorch from the venv's torch wheel).
-#![cfg(feature = "tch")]
-
-mod loader_support;
+//! Needs libtorch (from the venv's torch wheel).
 
 use std::sync::Arc;
 
 use arrow::array::*;
 use arrow::datatypes::*;
 use arrow::record_batch::RecordBatch;
-use loader_support::{config, write_dataset};
+use mosaicrs::assemble::list_width;
 use mosaicrs::format::Compression;
 use mosaicrs::loader::Loader;
-use mosaicrs::tensor::{
-    choose_device, ColumnData, DeviceFeeder, NullPolicy, TensorAssembler, TensorSpec,
-};
+use mosaicrs::testing::{config, write_dataset};
 use mosaicrs::Error;
+use mosaicrs_tch::{
+    choose_device, element_kind, to_kind, ColumnData, DeviceFeeder, ElementKind, NullPolicy,
+    TensorAssembler, TensorSpec,
+};
 use tch::{Device, Kind, Tensor};
 
 fn vec_f64(t: &Tensor) -> Vec<f64> {
@@ -136,7 +135,7 @@ fn every_supported_type_converts_to_its_source_values() {
         .iter()
         .map(|f| f.name().clone())
         .collect();
-    let mut spec = TensorSpec::features(Vec::<String>::new(), Kind::Float);
+    let mut spec = TensorSpec::features(Vec::<String>::new(), ElementKind::F32);
     spec.columns = names.clone();
     let asm = TensorAssembler::new(&batch.schema(), &spec, Device::Cpu).unwrap();
     let t = asm.convert(&batch).unwrap();
@@ -263,7 +262,7 @@ fn every_supported_type_converts_to_its_source_values() {
 fn feature_columns_stack_into_b_by_f_in_the_chosen_kind() {
     let batch = all_types();
     for kind in [Kind::Float, Kind::Double, Kind::Int64] {
-        let spec = TensorSpec::features(["i16", "f32", "u8", "bool"], kind);
+        let spec = TensorSpec::features(["i16", "f32", "u8", "bool"], element_kind(kind).unwrap());
         let asm = TensorAssembler::new(&batch.schema(), &spec, Device::Cpu).unwrap();
         let f = asm.convert(&batch).unwrap().features.unwrap();
         assert_eq!(f.size(), vec![5, 4]);
@@ -296,7 +295,7 @@ fn loader_batches_become_tensors_of_the_gathered_rows() {
     let dir = tempfile::tempdir().unwrap();
     let dataset = write_dataset(dir.path(), 1_000, 3, 100, Compression::None);
     let mut loader = Loader::new(dataset, config(32, 1, 0, 2)).unwrap();
-    let spec = TensorSpec::features(["x", "id"], Kind::Float).with_column("id");
+    let spec = TensorSpec::features(["x", "id"], ElementKind::F32).with_column("id");
     let asm = TensorAssembler::new(loader.schema(), &spec, Device::Cpu).unwrap();
     let epoch = loader.epoch_with(move |g| asm.assemble(g)).unwrap();
     let mut count = 0;
@@ -318,7 +317,7 @@ fn loader_batches_become_tensors_of_the_gathered_rows() {
     let dir = tempfile::tempdir().unwrap();
     let dataset = write_dataset(dir.path(), 500, 2, 64, Compression::Lz4);
     let mut loader = Loader::new(dataset, config(50, 1, 0, 3)).unwrap();
-    let spec = TensorSpec::features(["x", "x", "x"], Kind::Double);
+    let spec = TensorSpec::features(["x", "x", "x"], ElementKind::F64);
     let asm = TensorAssembler::new(loader.schema(), &spec, Device::Cpu).unwrap();
     let mut seen = 0;
     for batch in loader.epoch_with(move |g| asm.assemble(g)).unwrap() {
@@ -398,13 +397,13 @@ fn list_columns_of_one_length_stack_as_b_by_d() {
     )
     .unwrap();
     let dataset = Arc::new(mosaicrs::reader::Dataset::open(dir.path()).unwrap());
-    assert_eq!(dataset.list_width("emb").unwrap(), 3);
-    match dataset.list_width("id") {
+    assert_eq!(list_width(&dataset, "emb").unwrap(), 3);
+    match list_width(&dataset, "id") {
         Err(e @ Error::UnsupportedColumn { .. }) => assert!(e.to_string().contains("\"id\"")),
         other => panic!("{other:?}"),
     }
     let mut loader = Loader::new(dataset, config(64, 1, 0, 2)).unwrap();
-    let spec = TensorSpec::features(Vec::<String>::new(), Kind::Float)
+    let spec = TensorSpec::features(Vec::<String>::new(), ElementKind::F32)
         .with_fixed_list("emb", 3)
         .with_column("id");
     let asm = TensorAssembler::new(loader.schema(), &spec, Device::Cpu).unwrap();
@@ -435,7 +434,8 @@ fn list_columns_of_one_length_stack_as_b_by_d() {
     )
     .unwrap();
     let large = RecordBatch::try_from_iter([("emb", large)]).unwrap();
-    let spec = TensorSpec::features(Vec::<String>::new(), Kind::Float).with_fixed_list("emb", 3);
+    let spec =
+        TensorSpec::features(Vec::<String>::new(), ElementKind::F32).with_fixed_list("emb", 3);
     let asm = TensorAssembler::new(&large.schema(), &spec, Device::Cpu).unwrap();
     assert_eq!(
         vec_f64(asm.convert(&large).unwrap().tensor("emb").unwrap()),
@@ -461,7 +461,7 @@ fn stacked_lists_refuse_other_lengths_and_follow_the_null_policy() {
     emb.append(true);
     let batch = RecordBatch::try_new(schema, vec![Arc::new(emb.finish())]).unwrap();
     let spec = |nulls| {
-        TensorSpec::features(Vec::<String>::new(), Kind::Float)
+        TensorSpec::features(Vec::<String>::new(), ElementKind::F32)
             .with_fixed_list("emb", 2)
             .with_nulls(nulls)
     };
@@ -496,7 +496,7 @@ fn stacked_lists_refuse_other_lengths_and_follow_the_null_policy() {
 
     // A width that cannot apply is refused when the assembler is built.
     let built = |spec: TensorSpec| TensorAssembler::new(&batch.schema(), &spec, Device::Cpu);
-    let none = || TensorSpec::features(Vec::<String>::new(), Kind::Float);
+    let none = || TensorSpec::features(Vec::<String>::new(), ElementKind::F32);
     assert!(matches!(
         built(none().with_fixed_list("emb", 0)),
         Err(Error::InvalidArgument(_))
@@ -565,7 +565,7 @@ fn with_nulls() -> RecordBatch {
 fn nulls_are_an_error_naming_the_column_or_filled() {
     let batch = with_nulls();
     for column in ["a", "l", "s"] {
-        let spec = TensorSpec::features(Vec::<String>::new(), Kind::Float).with_column(column);
+        let spec = TensorSpec::features(Vec::<String>::new(), ElementKind::F32).with_column(column);
         let asm = TensorAssembler::new(&batch.schema(), &spec, Device::Cpu).unwrap();
         match asm.convert(&batch) {
             Err(e @ Error::NullValue { .. }) => {
@@ -575,14 +575,14 @@ fn nulls_are_an_error_naming_the_column_or_filled() {
             other => panic!("{column}: expected NullValue, got {other:?}"),
         }
     }
-    let spec = TensorSpec::features(["a"], Kind::Float);
+    let spec = TensorSpec::features(["a"], ElementKind::F32);
     let asm = TensorAssembler::new(&batch.schema(), &spec, Device::Cpu).unwrap();
     match asm.convert(&batch) {
         Err(Error::NullValue { column, row }) => assert_eq!((column.as_str(), row), ("a", 1)),
         other => panic!("expected NullValue, got {other:?}"),
     }
 
-    let spec = TensorSpec::features(["a"], Kind::Float)
+    let spec = TensorSpec::features(["a"], ElementKind::F32)
         .with_column("l")
         .with_column("s")
         .with_nulls(NullPolicy::Fill(-9.0));
@@ -610,11 +610,11 @@ fn bad_specs_name_the_column() {
     let batch = all_types();
     let schema = batch.schema();
     let err = |spec: TensorSpec| TensorAssembler::new(&schema, &spec, Device::Cpu).unwrap_err();
-    match err(TensorSpec::features(["f32", "pixels"], Kind::Float)) {
+    match err(TensorSpec::features(["f32", "pixels"], ElementKind::F32)) {
         Error::ColumnNotFound { name, .. } => assert_eq!(name, "pixels"),
         other => panic!("{other}"),
     }
-    match err(TensorSpec::features(["f32", "s"], Kind::Float)) {
+    match err(TensorSpec::features(["f32", "s"], ElementKind::F32)) {
         e @ Error::UnsupportedColumn { .. } => {
             assert!(
                 e.to_string().contains("\"s\"") && e.to_string().contains("numeric"),
@@ -624,7 +624,7 @@ fn bad_specs_name_the_column() {
         other => panic!("{other}"),
     }
     let dec = Schema::new(vec![Field::new("d", DataType::Decimal128(10, 2), false)]);
-    let spec = TensorSpec::features(Vec::<String>::new(), Kind::Float).with_column("d");
+    let spec = TensorSpec::features(Vec::<String>::new(), ElementKind::F32).with_column("d");
     match TensorAssembler::new(&Arc::new(dec), &spec, Device::Cpu) {
         Err(e @ Error::UnsupportedColumn { .. }) => {
             assert!(e.to_string().contains("decimal"), "{e}")
@@ -632,9 +632,12 @@ fn bad_specs_name_the_column() {
         other => panic!("{other:?}"),
     }
     assert!(matches!(
-        err(TensorSpec::features(["f32"], Kind::ComplexFloat)),
-        Error::InvalidArgument(_)
+        element_kind(Kind::ComplexFloat),
+        Err(Error::InvalidArgument(_))
     ));
+    for kind in ElementKind::ALL {
+        assert_eq!(element_kind(to_kind(kind)).unwrap(), kind);
+    }
 }
 
 #[test]

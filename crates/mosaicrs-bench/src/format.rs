@@ -1,4 +1,4 @@
-//! `mosaicrs bench`: write, scan and random-access speed, with memcpy of the
+//! `mosaicrs-format-bench`: write, scan and random-access speed, with memcpy of the
 //! same bytes in the same run as the reference.
 
 use std::hint::black_box;
@@ -7,49 +7,39 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Instant;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use arrow::array::{Array, ArrayRef, Float32Array, Int32Array, Int64Array};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use arrow::record_batch::RecordBatch;
-use clap::Args;
+use clap::Parser;
 use mosaicrs::format::{Compression, Index, ShardEntry};
+use mosaicrs::loader::SplitMix64;
 use mosaicrs::reader::Dataset;
 use mosaicrs::writer::{commit, SaveMode, ShardWriter, WriterOptions};
 use serde_json::json;
 
-#[derive(Args)]
+/// Options of the format benchmark.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "mosaicrs-format-bench", version)]
 pub struct BenchArgs {
     /// Rows of (id: int64, f0..fN: float32, label: int32).
     #[arg(long, default_value_t = 2_000_000)]
-    rows: usize,
+    pub rows: usize,
     /// Number of float32 feature columns.
     #[arg(long, default_value_t = 16)]
-    features: usize,
+    pub features: usize,
     /// Random single-row reads to time.
     #[arg(long, default_value_t = 200_000)]
-    random_reads: usize,
+    pub random_reads: usize,
     /// Compression of the written dataset.
     #[arg(long, default_value = "none")]
-    compression: String,
+    pub compression: Compression,
     /// Where to write the dataset (default: a temp folder, removed afterwards).
     #[arg(long)]
-    dir: Option<PathBuf>,
+    pub dir: Option<PathBuf>,
     /// Print the figures as JSON.
     #[arg(long)]
-    json: bool,
-}
-
-/// SplitMix64: a tiny deterministic generator, enough for benchmark data.
-struct SplitMix(u64);
-
-impl SplitMix {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
+    pub json: bool,
 }
 
 fn schema(features: usize) -> SchemaRef {
@@ -61,7 +51,7 @@ fn schema(features: usize) -> SchemaRef {
 
 fn generate(rows: usize, features: usize) -> Result<Vec<RecordBatch>> {
     let schema = schema(features);
-    let mut rng = SplitMix(42);
+    let mut rng = SplitMix64::new(42);
     let mut batches = Vec::new();
     let mut start = 0;
     while start < rows {
@@ -71,11 +61,11 @@ fn generate(rows: usize, features: usize) -> Result<Vec<RecordBatch>> {
         ))];
         for _ in 0..features {
             columns.push(Arc::new(Float32Array::from_iter_values(
-                (0..n).map(|_| (rng.next() >> 40) as f32 / (1u64 << 24) as f32),
+                (0..n).map(|_| (rng.next_u64() >> 40) as f32 / (1u64 << 24) as f32),
             )));
         }
         columns.push(Arc::new(Int32Array::from_iter_values(
-            (0..n).map(|_| (rng.next() % 10) as i32),
+            (0..n).map(|_| (rng.next_u64() % 10) as i32),
         )));
         batches.push(RecordBatch::try_new(schema.clone(), columns)?);
         start += n;
@@ -127,8 +117,9 @@ fn synthetic_index(shards: usize) -> Result<Vec<u8>> {
     Ok(Index::new(&schema(16), entries, vec![])?.to_json()?)
 }
 
+/// Runs the benchmark and prints its figures.
 pub fn run(args: &BenchArgs) -> Result<ExitCode> {
-    let compression: Compression = args.compression.parse().context("--compression")?;
+    let compression = args.compression;
     let mb = |bytes: f64, secs: f64| bytes / secs / 1e6;
 
     let batches = generate(args.rows, args.features)?;
@@ -188,10 +179,10 @@ pub fn run(args: &BenchArgs) -> Result<ExitCode> {
         Ok(())
     })?;
 
-    let mut rng = SplitMix(7);
+    let mut rng = SplitMix64::new(7);
     let rows = dataset.num_rows();
     let picks: Vec<u64> = (0..args.random_reads)
-        .map(|_| rng.next() % rows.max(1))
+        .map(|_| rng.next_u64() % rows.max(1))
         .collect();
     let t = Instant::now();
     let mut acc = 0i64;

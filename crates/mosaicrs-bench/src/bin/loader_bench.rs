@@ -1,7 +1,7 @@
-//! `mosaicrs-loader-bench`: see `mosaicrs_train::bench`.
+//! `mosaicrs-loader-bench`: see `mosaicrs_bench::loader`.
 
 use clap::Parser;
-use mosaicrs_train::bench::{print_table, run, BenchArgs};
+use mosaicrs_bench::loader::{print_table, run, BenchArgs};
 
 fn main() -> anyhow::Result<()> {
     let args = BenchArgs::parse();

@@ -3,14 +3,14 @@
 use tch::{Cuda, Device};
 
 use super::TensorBatch;
-use crate::loader::LoadedBatch;
-use crate::{Error, Result};
+use mosaicrs::loader::LoadedBatch;
+use mosaicrs::{Error, Result};
 
 /// Parses `auto` (CUDA when available, else CPU), `cpu`, `cuda` or `cuda:N`.
 /// Asking for CUDA where none is available is an error, not a silent CPU run.
 ///
 /// ```no_run
-/// let device = mosaicrs::tensor::choose_device("auto").unwrap();
+/// let device = mosaicrs_tch::choose_device("auto").unwrap();
 /// assert!(device == tch::Device::Cpu || device.is_cuda());
 /// ```
 pub fn choose_device(choice: &str) -> Result<Device> {

@@ -1,20 +1,11 @@
-//! Loader batches as tch (libtorch) tensors. Cargo feature `tch`.
+//! Loader batches as tch (libtorch) tensors. The `mosaicrs-tch` crate.
 //!
-//! A [`TensorAssembler`] runs on the loader's worker threads and writes each
-//! value once, from the mapped shards straight into the tensor's memory:
-//!
-//! | Arrow column | becomes |
-//! |---|---|
-//! | the chosen feature columns (numeric) | one `[B, F]` tensor of a chosen kind |
-//! | int8/16/32/64, uint8/16/32/64, float32/64, bool, date32/64, timestamp | `[B]` tensor ([`natural_kind`]) |
-//! | fixed-size list of numbers | `[B, D]` tensor |
-//! | list / large list of numbers, named by [`TensorSpec::with_fixed_list`] | `[B, D]` tensor; a row of another length is [`Error::ListLength`] |
-//! | list / large list of numbers | values `[N]` + offsets `[B + 1]` (int64) |
-//! | utf8, large utf8, binary, large binary | bytes + offsets (not a tensor) |
-//!
-//! Nulls are an error naming the column and dataset row ([`NullPolicy::Error`],
-//! the default) or replaced by a fill value; null lists and strings become
-//! empty under a fill policy.
+//! A [`TensorAssembler`] runs on the loader's worker threads: it allocates
+//! each tensor and lets the core's [`BatchPlan`](mosaicrs::assemble::BatchPlan)
+//! write every value once, from the mapped shards straight into the tensor's
+//! memory. Which column becomes which tensor is the core's
+//! [`TensorSpec`] (see [`mosaicrs::assemble`] for the table); strings and
+//! binary stay bytes + offsets on the host.
 //!
 //! When the target device is CUDA, host tensors are allocated in pinned
 //! memory, and a [`DeviceFeeder`] copies each batch to the device without
@@ -24,12 +15,12 @@
 //! use std::sync::Arc;
 //! use mosaicrs::loader::{Loader, LoaderConfig};
 //! use mosaicrs::reader::Dataset;
-//! use mosaicrs::tensor::{choose_device, DeviceFeeder, TensorAssembler, TensorSpec};
+//! use mosaicrs_tch::{choose_device, DeviceFeeder, ElementKind, TensorAssembler, TensorSpec};
 //!
 //! let dataset = Arc::new(Dataset::open("digits.mosaicrs")?);
 //! let device = choose_device("auto")?;
 //! let mut loader = Loader::new(dataset, LoaderConfig::default())?;
-//! let spec = TensorSpec::features((0..64).map(|i| format!("f{i}")), tch::Kind::Float)
+//! let spec = TensorSpec::features((0..64).map(|i| format!("f{i}")), ElementKind::F32)
 //!     .with_column("label");
 //! let assembler = TensorAssembler::new(loader.schema(), &spec, device)?;
 //! for batch in DeviceFeeder::new(loader.epoch_with(move |g| assembler.assemble(g))?, device) {
@@ -43,87 +34,17 @@
 
 mod assemble;
 mod device;
-mod fill;
 
-pub use assemble::{natural_kind, TensorAssembler};
+pub use assemble::{element_kind, natural_kind, to_kind, TensorAssembler};
 pub use device::{choose_device, DeviceFeeder};
+pub use mosaicrs::assemble::{ElementKind, NullPolicy, TensorSpec};
 
 use std::collections::BTreeMap;
 
+use mosaicrs::assemble::FeatureLayout;
 use tch::{Device, Kind, Tensor};
 
-use crate::{Error, Result};
-
-/// What to do with nulls when converting to tensors.
-#[derive(Debug, Clone, Copy, PartialEq, Default)]
-pub enum NullPolicy {
-    /// Fail with [`Error::NullValue`] naming the column and row.
-    #[default]
-    Error,
-    /// Use this value for null numbers; null lists and strings become empty.
-    Fill(f64),
-}
-
-/// Which columns become which tensors.
-#[derive(Debug, Clone, PartialEq)]
-pub struct TensorSpec {
-    /// Numeric columns stacked, in this order, into one `[B, F]` tensor.
-    pub features: Vec<String>,
-    /// Kind of the feature tensor (Float, Double, Int64, Int, Int16, Int8, Uint8, Bool).
-    pub feature_kind: Kind,
-    /// Further columns, each converted by its type (see the module docs).
-    pub columns: Vec<String>,
-    /// List columns among `columns` to stack as `[B, width]` rather than
-    /// ragged (Spark writes every `array<...>` as a variable-length list).
-    pub list_widths: BTreeMap<String, usize>,
-    pub nulls: NullPolicy,
-}
-
-impl TensorSpec {
-    /// A spec with these feature columns stacked as `kind` and nothing else.
-    pub fn features<S: Into<String>>(names: impl IntoIterator<Item = S>, kind: Kind) -> Self {
-        TensorSpec {
-            features: names.into_iter().map(Into::into).collect(),
-            feature_kind: kind,
-            columns: Vec::new(),
-            list_widths: BTreeMap::new(),
-            nulls: NullPolicy::Error,
-        }
-    }
-
-    /// Adds a column converted by its own type.
-    pub fn with_column(mut self, name: impl Into<String>) -> Self {
-        self.columns.push(name.into());
-        self
-    }
-
-    /// Adds a list column whose every row holds `width` numbers (an embedding
-    /// written by Spark as `array<float>`), stacked as a `[B, width]` tensor.
-    /// A row of another length fails the batch with [`Error::ListLength`]
-    /// naming the column and row; a null row follows the null policy. A
-    /// fixed-size list column of the same width is accepted too.
-    ///
-    /// ```
-    /// use mosaicrs::tensor::TensorSpec;
-    /// let spec = TensorSpec::features(Vec::<String>::new(), tch::Kind::Float)
-    ///     .with_fixed_list("emb", 256)
-    ///     .with_column("label");
-    /// assert_eq!(spec.columns, ["emb", "label"]);
-    /// assert_eq!(spec.list_widths["emb"], 256);
-    /// ```
-    pub fn with_fixed_list(mut self, name: impl Into<String>, width: usize) -> Self {
-        let name = name.into();
-        self.list_widths.insert(name.clone(), width);
-        self.columns.push(name);
-        self
-    }
-
-    /// Sets the null policy.
-    pub fn with_nulls(mut self, nulls: NullPolicy) -> Self {
-        self.nulls = nulls;
-        self
-    }
-}
+use mosaicrs::{Error, Result};
 
 /// One converted column.
 #[derive(Debug)]
@@ -213,6 +134,29 @@ impl TensorBatch {
             len: self.len,
         })
     }
+}
+
+/// The `[B, F]` model input of a batch converted with [`FeatureLayout::spec`],
+/// of `kind`: the stacked scalars, then each list column.
+///
+/// ```no_run
+/// use mosaicrs::assemble::{ElementKind, FeatureLayout};
+/// # fn f(layout: &FeatureLayout, batch: &mosaicrs_tch::TensorBatch) -> mosaicrs::Result<()> {
+/// let x = mosaicrs_tch::feature_input(layout, batch, tch::Kind::Float)?; // [B, layout.width()]
+/// # Ok(()) }
+/// ```
+pub fn feature_input(layout: &FeatureLayout, batch: &TensorBatch, kind: Kind) -> Result<Tensor> {
+    let mut parts = Vec::with_capacity(1 + layout.lists().len());
+    if !layout.scalars().is_empty() {
+        parts.push(batch.features()?.shallow_clone());
+    }
+    for (name, _) in layout.lists() {
+        parts.push(batch.tensor(name)?.f_to_kind(kind).map_err(torch_error)?);
+    }
+    Ok(match parts.len() {
+        1 => parts.remove(0),
+        _ => Tensor::f_cat(&parts, 1).map_err(torch_error)?,
+    })
 }
 
 fn to_device(t: &Tensor, device: Device, non_blocking: bool) -> Result<Tensor> {

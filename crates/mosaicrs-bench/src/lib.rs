@@ -1,0 +1,11 @@
+//! The figures `BENCHMARKS.md` quotes, each against a baseline measured in
+//! the same run:
+//!
+//! - [`format`] (`mosaicrs-format-bench`): write, scan and random access of
+//!   a dataset against memcpy of the same bytes;
+//! - [`loader`] (`mosaicrs-loader-bench`): shuffled batches through the
+//!   loader into tensors against in-memory Arrow and numpy-style gathers and
+//!   memcpy.
+
+pub mod format;
+pub mod loader;

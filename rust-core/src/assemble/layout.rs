@@ -1,0 +1,166 @@
+//! How feature columns, scalar and embedding, form a model's `[B, F]` input.
+
+use arrow::array::{Array, AsArray, OffsetSizeTrait};
+use arrow::datatypes::DataType;
+
+use super::{is_numeric, ElementKind, TensorSpec};
+use crate::reader::Dataset;
+use crate::{Error, Result};
+
+/// True for list columns of numbers (embeddings, Spark `array<float>`).
+///
+/// ```
+/// use std::sync::Arc;
+/// use arrow::datatypes::{DataType, Field};
+/// let emb = DataType::List(Arc::new(Field::new("item", DataType::Float32, true)));
+/// assert!(mosaicrs::assemble::is_numeric_list(&emb));
+/// assert!(!mosaicrs::assemble::is_numeric_list(&DataType::Float32));
+/// ```
+pub fn is_numeric_list(data_type: &DataType) -> bool {
+    match data_type {
+        DataType::List(child) | DataType::LargeList(child) | DataType::FixedSizeList(child, _) => {
+            is_numeric(child.data_type())
+        }
+        _ => false,
+    }
+}
+
+/// The number of values in row 0 of the list column `column`: the `D` to
+/// stack it by with [`TensorSpec::with_fixed_list`] when every row holds the
+/// same number (an embedding that Spark wrote as `array<float>`; each row is
+/// checked when batches are assembled).
+///
+/// ```no_run
+/// let ds = mosaicrs::reader::Dataset::open("embeddings.mosaicrs")?;
+/// let d = mosaicrs::assemble::list_width(&ds, "emb")?; // for example 256
+/// # Ok::<(), mosaicrs::Error>(())
+/// ```
+pub fn list_width(dataset: &Dataset, column: &str) -> Result<usize> {
+    let index = dataset.column_indices(&[column])?[0];
+    let data_type = dataset.schema().field(index).data_type().clone();
+    match &data_type {
+        DataType::FixedSizeList(_, n) => {
+            return usize::try_from(*n).map_err(|_| {
+                Error::Internal(format!("column {column:?} has a negative list size {n}"))
+            })
+        }
+        DataType::List(_) | DataType::LargeList(_) => {}
+        other => {
+            return Err(Error::UnsupportedColumn {
+                name: column.to_string(),
+                data_type: other.to_string(),
+                reason: "it is not a list, so it has no list width".into(),
+            })
+        }
+    }
+    if dataset.num_rows() == 0 {
+        return Err(Error::InvalidArgument(format!(
+            "column {column:?}: the dataset has no rows to take a list width from"
+        )));
+    }
+    let first = dataset.row(0)?;
+    let array = first.column(index);
+    if array.is_null(0) {
+        return Err(Error::NullValue {
+            column: column.to_string(),
+            row: 0,
+        });
+    }
+    fn first_length<O: OffsetSizeTrait>(array: &dyn Array, column: &str) -> Result<usize> {
+        let list = array.as_list_opt::<O>().ok_or_else(|| {
+            Error::Internal(format!(
+                "column {column:?} does not hold the schema's list type"
+            ))
+        })?;
+        Ok(list.value_length(0).as_usize())
+    }
+    match data_type {
+        DataType::LargeList(_) => first_length::<i64>(array, column),
+        _ => first_length::<i32>(array, column),
+    }
+}
+
+/// How the feature columns form a model's `[B, F]` input: the scalar columns
+/// stacked in order, then each list column (an embedding whose rows all hold
+/// `D` values) as a `[B, D]` block.
+///
+/// ```no_run
+/// use mosaicrs::assemble::{ElementKind, FeatureLayout};
+/// let ds = mosaicrs::reader::Dataset::open("embeddings.mosaicrs")?;
+/// let layout = FeatureLayout::new(&ds, &["x".into(), "emb".into()])?;
+/// let spec = layout.spec(ElementKind::F32, "label");
+/// assert_eq!(spec.columns.last().map(String::as_str), Some("label"));
+/// # Ok::<(), mosaicrs::Error>(())
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct FeatureLayout {
+    scalars: Vec<String>,
+    lists: Vec<(String, usize)>,
+}
+
+impl FeatureLayout {
+    /// The layout of `features`, each numeric or a list of numbers; a list
+    /// column's width is its length in row 0 ([`list_width`]), and every row
+    /// is checked against it when batches are assembled.
+    pub fn new(dataset: &Dataset, features: &[String]) -> Result<Self> {
+        let schema = dataset.schema();
+        let mut layout = FeatureLayout {
+            scalars: Vec::new(),
+            lists: Vec::new(),
+        };
+        for name in features {
+            let index = dataset.column_indices(&[name.as_str()])?[0];
+            let data_type = schema.field(index).data_type();
+            if is_numeric_list(data_type) {
+                let width = list_width(dataset, name)?;
+                if width == 0 {
+                    return Err(Error::InvalidArgument(format!(
+                        "list column {name:?} is empty in row 0, so it adds no features"
+                    )));
+                }
+                layout.lists.push((name.clone(), width));
+            } else if is_numeric(data_type) {
+                layout.scalars.push(name.clone());
+            } else {
+                return Err(Error::UnsupportedColumn {
+                    name: name.clone(),
+                    data_type: data_type.to_string(),
+                    reason: "feature columns must be numeric or lists of numbers".into(),
+                });
+            }
+        }
+        Ok(layout)
+    }
+
+    /// The scalar feature columns, in order.
+    pub fn scalars(&self) -> &[String] {
+        &self.scalars
+    }
+
+    /// The list feature columns and their widths, in order.
+    pub fn lists(&self) -> &[(String, usize)] {
+        &self.lists
+    }
+
+    /// Every feature column with the values it adds per sample, in `[B, F]`
+    /// order (scalars 1 each, then the lists).
+    pub fn columns(&self) -> impl Iterator<Item = (&str, usize)> + '_ {
+        let scalars = self.scalars.iter().map(|name| (name.as_str(), 1));
+        scalars.chain(self.lists.iter().map(|(name, w)| (name.as_str(), *w)))
+    }
+
+    /// Values per sample: the `F` of `[B, F]`.
+    pub fn width(&self) -> usize {
+        self.scalars.len() + self.lists.iter().map(|(_, w)| w).sum::<usize>()
+    }
+
+    /// The spec: scalars stacked as one `[B, S]` array of `kind`, each list
+    /// as its own `[B, D]`, then `label` by its own type.
+    pub fn spec(&self, kind: ElementKind, label: &str) -> TensorSpec {
+        let mut spec = TensorSpec::features(self.scalars.clone(), kind);
+        for (name, width) in &self.lists {
+            spec = spec.with_fixed_list(name.clone(), *width);
+        }
+        spec.with_column(label)
+    }
+}
