@@ -57,6 +57,20 @@ pub enum Error {
     )]
     AlreadyExists { path: PathBuf },
 
+    /// Another writer committed to the dataset after this write read its
+    /// index, so committing would lose that writer's work. Nothing of this
+    /// write was published.
+    #[error(
+        "another writer changed the dataset at {path} while this write ran ({detail}); \
+         nothing was committed"
+    )]
+    Conflict { path: PathBuf, detail: String },
+
+    /// An object store refused or failed a request; `location` is the
+    /// object's URL without credentials.
+    #[error("object store error at {location}: {message}")]
+    Storage { location: String, message: String },
+
     /// A shard listed in the index is not on disk.
     #[error("shard {path} listed in the index is missing")]
     MissingShard { path: PathBuf },
@@ -166,6 +180,8 @@ impl Error {
             | Error::InvalidIndex { .. }
             | Error::UnsupportedVersion { .. }
             | Error::MissingShard { .. }
+            | Error::Conflict { .. }
+            | Error::Storage { .. }
             | Error::CorruptShard { .. }
             | Error::ChecksumMismatch { .. } => ErrorCategory::Io,
             Error::Arrow { .. } | Error::Internal(_) | Error::Torch(_) => ErrorCategory::Internal,

@@ -23,6 +23,7 @@ pub mod error;
 pub mod format;
 pub mod loader;
 pub mod reader;
+pub mod storage;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod writer;

@@ -15,8 +15,8 @@ use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use mosaicrs::format::Compression;
 use mosaicrs::writer::{
-    check_append_schema, commit, new_write_id, parse_byte_size, SaveMode, ShardWriter,
-    WriterOptions,
+    check_append_schema_at, commit_at, dataset_version_at, new_write_id, parse_byte_size,
+    DatasetVersion, SaveMode, ShardWriter, WriterOptions,
 };
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
@@ -24,8 +24,8 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 pub struct ConvertArgs {
     /// Input file (.csv, .parquet, .arrow/.ipc/.feather).
     input: PathBuf,
-    /// Output dataset folder.
-    output: PathBuf,
+    /// Output dataset folder or URL (s3://bucket/prefix, gs://, az://).
+    output: String,
     /// Input format; by default from the file extension.
     #[arg(long, value_enum)]
     format: Option<InputFormat>,
@@ -50,6 +50,8 @@ pub struct ConvertArgs {
     /// Do not show a progress bar.
     #[arg(long)]
     quiet: bool,
+    #[command(flatten)]
+    store: crate::store::StoreArgs,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -84,18 +86,19 @@ pub fn run(args: &ConvertArgs) -> Result<ExitCode> {
     };
     let (schema, batches) = open_input(args, format, &progress)
         .with_context(|| format!("reading {}", args.input.display()))?;
+    // The version the commit will compare against: a commit by another
+    // writer from now on is either re-applied under (append) or refused.
+    let output = args.store.location(&args.output)?;
+    let base = dataset_version_at(&output)?;
     if mode == SaveMode::Append {
-        check_append_schema(&args.output, &schema)?;
+        check_append_schema_at(&output, &schema)?;
     }
-    if mode == SaveMode::ErrorIfExists && mosaicrs::format::Index::exists_in(&args.output) {
-        bail!(
-            "a dataset already exists at {}; pass --mode append, overwrite or ignore",
-            args.output.display()
-        );
+    if mode == SaveMode::ErrorIfExists && base != DatasetVersion::Absent {
+        bail!("a dataset already exists at {output}; pass --mode append, overwrite or ignore");
     }
 
     let write_id = new_write_id();
-    let mut writer = ShardWriter::create(&args.output, schema.clone(), &write_id, 0, 0, options)?;
+    let mut writer = ShardWriter::create_at(&output, schema.clone(), &write_id, 0, 0, options)?;
     for batch in batches {
         let written = batch.and_then(|b| writer.write(&b).map_err(Into::into));
         if let Err(e) = written {
@@ -105,19 +108,15 @@ pub fn run(args: &ConvertArgs) -> Result<ExitCode> {
     }
     let rows = writer.rows_written();
     let shards = writer.finish()?;
-    let outcome = commit(&args.output, &schema, &write_id, shards, mode)?;
+    let outcome = commit_at(&output, &schema, &write_id, shards, mode, Some(&base))?;
     progress.finish_and_clear();
     if outcome.committed {
         println!(
-            "wrote {rows} rows to {} ({} rows in the dataset)",
-            args.output.display(),
+            "wrote {rows} rows to {output} ({} rows in the dataset)",
             outcome.total_rows
         );
     } else {
-        println!(
-            "{} already holds a dataset; nothing written (mode ignore)",
-            args.output.display()
-        );
+        println!("{output} already holds a dataset; nothing written (mode ignore)");
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -1,14 +1,15 @@
 //! `mosaicrs head`.
 
-use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::Result;
 use arrow::util::pretty::pretty_format_batches;
 use mosaicrs::reader::Dataset;
 
-pub fn run(path: &Path, rows: u64, columns: &[String]) -> Result<ExitCode> {
-    let dataset = Dataset::open(path)?;
+use crate::store::StoreArgs;
+
+pub fn run(path: &str, rows: u64, columns: &[String], store: &StoreArgs) -> Result<ExitCode> {
+    let dataset = Dataset::open_at(&store.location(path)?, &store.cache()?)?;
     let n = rows.min(dataset.num_rows());
     let mut batch = dataset.slice(0, n)?;
     if !columns.is_empty() {

@@ -1,15 +1,17 @@
 //! `mosaicrs inspect`.
 
 use std::collections::BTreeSet;
-use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::Result;
-use mosaicrs::format::Index;
 use serde_json::json;
 
-pub fn run(path: &Path, as_json: bool, list_shards: bool) -> Result<ExitCode> {
-    let index = Index::load(path)?;
+use crate::store::StoreArgs;
+
+pub fn run(path: &str, as_json: bool, list_shards: bool, store: &StoreArgs) -> Result<ExitCode> {
+    let location = store.location(path)?;
+    let index = location.load_index()?;
+    let path = location.to_string();
     let compression: BTreeSet<String> = index
         .shards
         .iter()
@@ -32,7 +34,7 @@ pub fn run(path: &Path, as_json: bool, list_shards: bool) -> Result<ExitCode> {
         println!("{}", serde_json::to_string_pretty(&out)?);
         return Ok(ExitCode::SUCCESS);
     }
-    println!("dataset      {}", path.display());
+    println!("dataset      {path}");
     println!("format       mosaicrs v{}", index.format_version);
     println!("rows         {}", index.total_rows);
     println!("shards       {}", index.shards.len());

@@ -1,11 +1,13 @@
 //! `mosaicrs`: inspect, validate, convert and print mosaicrs datasets.
 
+mod cache;
 mod convert;
 mod head;
 mod inspect;
+mod store;
+mod vacuum;
 mod validate;
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -25,46 +27,70 @@ struct Cli {
 enum Command {
     /// Show a dataset's schema, rows, shards, bytes and compression.
     Inspect {
-        /// Dataset folder.
-        path: PathBuf,
+        /// Dataset folder or URL (s3://, gs://, az://, https://).
+        path: String,
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
         /// Also list every shard.
         #[arg(long)]
         shards: bool,
+        #[command(flatten)]
+        store: store::StoreArgs,
     },
     /// Check the structure and checksum of every shard; exits 1 naming each bad file.
     Validate {
-        /// Dataset folder.
-        path: PathBuf,
+        /// Dataset folder or URL (a remote dataset is downloaded into the cache and verified).
+        path: String,
+        #[command(flatten)]
+        store: store::StoreArgs,
     },
     /// Convert a CSV, Parquet or Arrow IPC file into a dataset.
     Convert(convert::ConvertArgs),
     /// Print the first rows as a table.
     Head {
-        /// Dataset folder.
-        path: PathBuf,
+        /// Dataset folder or URL.
+        path: String,
         /// Number of rows.
         #[arg(short = 'n', long, default_value_t = 10)]
         rows: u64,
         /// Only these columns (comma-separated).
         #[arg(long, value_delimiter = ',')]
         columns: Vec<String>,
+        #[command(flatten)]
+        store: store::StoreArgs,
     },
+    /// Show the cache of remote shards, or clear it.
+    Cache {
+        /// Remove every cached shard that no open reader uses.
+        #[arg(long)]
+        clear: bool,
+        #[command(flatten)]
+        store: store::StoreArgs,
+    },
+    /// Delete files that no committed index lists (left by failed or killed writes).
+    Vacuum(vacuum::VacuumArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Inspect { path, json, shards } => inspect::run(&path, json, shards),
-        Command::Validate { path } => validate::run(&path),
+        Command::Inspect {
+            path,
+            json,
+            shards,
+            store,
+        } => inspect::run(&path, json, shards, &store),
+        Command::Validate { path, store } => validate::run(&path, &store),
         Command::Convert(args) => convert::run(&args),
         Command::Head {
             path,
             rows,
             columns,
-        } => head::run(&path, rows, &columns),
+            store,
+        } => head::run(&path, rows, &columns, &store),
+        Command::Cache { clear, store } => cache::run(clear, &store),
+        Command::Vacuum(args) => vacuum::run(&args),
     };
     match result {
         Ok(code) => code,

@@ -1,23 +1,32 @@
 //! `mosaicrs validate`.
 
-use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::Result;
-use mosaicrs::reader::validate;
+use mosaicrs::reader::{validate, Dataset};
+use mosaicrs::storage::Location;
 
-pub fn run(path: &Path) -> Result<ExitCode> {
-    let report = validate(path)?;
+use crate::store::StoreArgs;
+
+pub fn run(path: &str, store: &StoreArgs) -> Result<ExitCode> {
+    let location = store.location(path)?;
+    // A remote dataset is checked in the cache, after every shard's download
+    // was verified against the index's checksum.
+    let (folder, _open) = match &location {
+        Location::Local(dir) => (dir.clone(), None),
+        Location::Remote(_) => {
+            let dataset = Dataset::open_at(&location, &store.cache()?)?;
+            (dataset.path().to_path_buf(), Some(dataset))
+        }
+    };
+    let report = validate(&folder)?;
     for problem in &report.problems {
         eprintln!("BAD {}: {}", problem.path.display(), problem.error);
     }
     if report.is_ok() {
         println!(
             "OK {}: {} shards, {} rows, {} bytes verified",
-            path.display(),
-            report.shards_checked,
-            report.rows_ok,
-            report.bytes_checked
+            location, report.shards_checked, report.rows_ok, report.bytes_checked
         );
         Ok(ExitCode::SUCCESS)
     } else {

@@ -170,7 +170,20 @@ impl Index {
     }
 
     /// Internal consistency: totals, safe shard paths, unique shards.
-    fn check(&self) -> std::result::Result<(), String> {
+    ///
+    /// Every parsed index passes it, and every index is checked again before
+    /// it is published, so a writer never publishes what readers refuse.
+    pub(crate) fn check(&self) -> std::result::Result<(), String> {
+        if self.format != FORMAT_NAME {
+            return Err(format!("the \"format\" field is {:?}", self.format));
+        }
+        let bytes: u64 = self.shards.iter().map(|s| s.bytes).sum();
+        if bytes != self.total_bytes {
+            return Err(format!(
+                "total_bytes is {} but the shards hold {bytes} bytes",
+                self.total_bytes
+            ));
+        }
         let rows: u64 = self.shards.iter().map(|s| s.rows).sum();
         if rows != self.total_rows {
             return Err(format!(
@@ -203,14 +216,33 @@ impl Index {
         serde_json::to_vec(self).map_err(|e| Error::Internal(format!("serialising index: {e}")))
     }
 
+    /// Serialises the index after checking it, and checks that the bytes
+    /// parse back to the same index: what a reader will see.
+    pub(crate) fn checked_json(&self, path: &Path) -> Result<Vec<u8>> {
+        self.check().map_err(|reason| Error::InvalidIndex {
+            path: path.to_path_buf(),
+            reason: format!("refusing to publish: {reason}"),
+        })?;
+        let bytes = self.to_json()?;
+        if Self::parse(&bytes, path)? != *self {
+            return Err(Error::Internal(format!(
+                "{}: the serialised index does not read back unchanged",
+                path.display()
+            )));
+        }
+        Ok(bytes)
+    }
+
     /// Atomically replaces `dir/index.json` with this index.
     ///
     /// The bytes go to a temp file that is fsynced and renamed over the old
     /// index; the folder is fsynced so the rename survives a crash.
+    /// Fails with [`Error::InvalidIndex`], writing nothing, when the index
+    /// would not pass the checks that readers make.
     pub fn store_atomic(&self, dir: &Path) -> Result<()> {
-        let bytes = self.to_json()?;
-        let tmp = dir.join(format!("{TEMP_PREFIX}{INDEX_FILE}-{}", unique_token()));
         let target = Self::path_in(dir);
+        let bytes = self.checked_json(&target)?;
+        let tmp = dir.join(format!("{TEMP_PREFIX}{INDEX_FILE}-{}", unique_token()));
         let result = (|| {
             let mut f = File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
             f.write_all(&bytes).map_err(|e| Error::io(&tmp, e))?;

@@ -10,7 +10,9 @@ use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 
 use super::Shard;
-use crate::format::Index;
+use crate::format::{Index, INDEX_FILE};
+#[cfg(unix)]
+use crate::storage::{CacheOptions, Location};
 use crate::{Error, Result};
 
 /// Where a global row lives.
@@ -32,6 +34,11 @@ pub struct Dataset {
     shards: Vec<Shard>,
     /// First global row of each shard, then the total.
     row_offsets: Vec<u64>,
+    /// Shared locks on the cached shards of a remote dataset: while the
+    /// dataset is open, the cache never evicts them.
+    _pins: Vec<std::fs::File>,
+    /// Bytes downloaded to open a remote dataset (0 when all were cached).
+    downloaded: u64,
 }
 
 impl Dataset {
@@ -41,6 +48,54 @@ impl Dataset {
     pub fn open(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref().to_path_buf();
         let index = Index::load(&path)?;
+        Self::from_index(path, index)
+    }
+
+    /// Opens a dataset at a path or URL (see [`Location::parse`]).
+    ///
+    /// A local location is mapped in place, as [`Dataset::open`]. A remote
+    /// one is read through the cache in `cache`: missing shards are
+    /// downloaded with parallel range requests, verified against the
+    /// index's size and checksum, then mapped from the cache; they stay
+    /// pinned there while the dataset is open. A `cache_limit` smaller than
+    /// the dataset is refused before anything is downloaded.
+    ///
+    /// ```
+    /// use mosaicrs::reader::Dataset;
+    /// use mosaicrs::storage::{CacheOptions, Location, StorageOptions};
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let location = Location::parse(dir.path().to_str().unwrap(), &StorageOptions::default()).unwrap();
+    /// assert!(Dataset::open_at(&location, &CacheOptions::default()).is_err()); // no index yet
+    /// ```
+    #[cfg(unix)]
+    pub fn open_at(location: &Location, cache: &CacheOptions) -> Result<Self> {
+        let store = match location {
+            Location::Local(dir) => return Self::open(dir),
+            Location::Remote(store) => store,
+        };
+        let index_url = PathBuf::from(store.url_of(INDEX_FILE));
+        let bytes = match store.get_versioned(INDEX_FILE)? {
+            Some((bytes, _)) => bytes,
+            None => {
+                return Err(Error::NotADataset {
+                    path: PathBuf::from(store.url()),
+                })
+            }
+        };
+        let index = Index::parse(&bytes, &index_url)?;
+        let cached = crate::storage::fetch_all(store, &index, cache)?;
+        let mut dataset = Self::from_index(cached.folder, index)?;
+        dataset._pins = cached.pins;
+        dataset.downloaded = cached.downloaded;
+        Ok(dataset)
+    }
+
+    /// Bytes downloaded from the object store to open this dataset.
+    pub fn bytes_downloaded(&self) -> u64 {
+        self.downloaded
+    }
+
+    fn from_index(path: PathBuf, index: Index) -> Result<Self> {
         let schema = index.arrow_schema().map_err(|e| Error::InvalidIndex {
             path: Index::path_in(&path),
             reason: format!("schema: {e}"),
@@ -63,6 +118,8 @@ impl Dataset {
             schema,
             shards,
             row_offsets,
+            _pins: Vec::new(),
+            downloaded: 0,
         })
     }
 

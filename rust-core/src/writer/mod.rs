@@ -33,7 +33,13 @@
 mod commit;
 mod options;
 mod shard_writer;
+mod vacuum;
 
-pub use commit::{abort_write, check_append_schema, commit, new_write_id, CommitOutcome, SaveMode};
+pub use commit::{
+    abort_write, abort_write_at, check_append_schema, check_append_schema_at, commit, commit_at,
+    commit_from, dataset_version, dataset_version_at, new_write_id, CommitOutcome, DatasetVersion,
+    SaveMode,
+};
 pub use options::{parse_byte_size, WriterOptions};
 pub use shard_writer::ShardWriter;
+pub use vacuum::{is_writer_file, vacuum, VacuumReport};

@@ -1,7 +1,7 @@
 //! The shard writer: record batches in, sealed Arrow IPC files out.
 
 use std::fs::{self, File};
-use std::io::BufWriter;
+use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use arrow::datatypes::SchemaRef;
@@ -13,13 +13,38 @@ use super::WriterOptions;
 use crate::format::{
     schema_difference, sync_dir, ChecksumWriter, Compression, ShardEntry, ShardName,
 };
+use crate::storage::{Location, RemoteFile};
 use crate::{Error, Result};
 
-type IpcFile = FileWriter<ChecksumWriter<BufWriter<File>>>;
+type IpcFile = FileWriter<ChecksumWriter<Sink>>;
+
+/// Where a shard's bytes go: a local temp file, or an upload straight to
+/// the object store under the final name (published only on completion).
+enum Sink {
+    File(BufWriter<File>),
+    Remote(RemoteFile),
+}
+
+impl Write for Sink {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self {
+            Sink::File(f) => f.write(buf),
+            Sink::Remote(r) => r.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self {
+            Sink::File(f) => f.flush(),
+            Sink::Remote(r) => r.flush(),
+        }
+    }
+}
 
 /// A shard being written under its temporary name.
 struct OpenShard {
     name: ShardName,
+    /// The temp file (local) or the object's URL (remote), for messages.
     temp_path: PathBuf,
     writer: IpcFile,
     rows: u64,
@@ -35,6 +60,8 @@ struct OpenShard {
 /// Dropping a writer without `finish` or `abort` removes the shard in
 /// progress; sealed shards stay until the write's commit or abort cleans up.
 pub struct ShardWriter {
+    location: Location,
+    /// The folder (local) or the URL (remote), for messages.
     dir: PathBuf,
     schema: SchemaRef,
     write_id: String,
@@ -61,9 +88,32 @@ impl ShardWriter {
         attempt: u64,
         options: WriterOptions,
     ) -> Result<Self> {
+        Self::create_at(
+            &Location::local(dir),
+            schema,
+            write_id,
+            partition,
+            attempt,
+            options,
+        )
+    }
+
+    /// [`ShardWriter::create`] for any [`Location`]. On an object store each
+    /// shard is uploaded as it is written (multipart for large shards) under
+    /// its final name, and becomes visible only when its upload completes.
+    pub fn create_at(
+        location: &Location,
+        schema: SchemaRef,
+        write_id: &str,
+        partition: u32,
+        attempt: u64,
+        options: WriterOptions,
+    ) -> Result<Self> {
         options.validate()?;
         validate_write_id(write_id)?;
-        fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        if let Some(dir) = location.as_local() {
+            fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        }
         let compression = match options.compression {
             Compression::None => None,
             Compression::Zstd => Some(CompressionType::ZSTD),
@@ -73,7 +123,8 @@ impl ShardWriter {
             .try_with_compression(compression)
             .map_err(|e| Error::arrow("configuring IPC compression", e))?;
         Ok(ShardWriter {
-            dir: dir.to_path_buf(),
+            location: location.clone(),
+            dir: location.display_path(),
             schema,
             write_id: write_id.to_string(),
             partition,
@@ -143,9 +194,24 @@ impl ShardWriter {
             seq: self.next_seq,
         };
         self.next_seq += 1;
-        let temp_path = self.dir.join(name.temp_file_name());
-        let file = File::create(&temp_path).map_err(|e| Error::io(&temp_path, e))?;
-        let sink = ChecksumWriter::new(BufWriter::with_capacity(1 << 20, file));
+        let (temp_path, sink) = match &self.location {
+            Location::Local(dir) => {
+                let temp_path = dir.join(name.temp_file_name());
+                let file = File::create(&temp_path).map_err(|e| Error::io(&temp_path, e))?;
+                (
+                    temp_path,
+                    Sink::File(BufWriter::with_capacity(1 << 20, file)),
+                )
+            }
+            Location::Remote(store) => {
+                let file_name = name.file_name();
+                (
+                    PathBuf::from(store.url_of(&file_name)),
+                    Sink::Remote(store.create(&file_name)),
+                )
+            }
+        };
+        let sink = ChecksumWriter::new(sink);
         let writer = FileWriter::try_new_with_options(sink, &self.schema, self.ipc_options.clone())
             .map_err(|e| Error::arrow(format!("starting {}", temp_path.display()), e))?;
         Ok(OpenShard {
@@ -163,14 +229,16 @@ impl ShardWriter {
             return Ok(());
         };
         let temp_path = shard.temp_path.clone();
-        let result = seal(shard, &self.dir, self.options.compression);
+        let result = seal(shard, &self.location, self.options.compression);
         match result {
             Ok(entry) => {
                 self.sealed.push(entry);
                 Ok(())
             }
             Err(e) => {
-                let _ = fs::remove_file(&temp_path);
+                if self.location.as_local().is_some() {
+                    let _ = fs::remove_file(&temp_path);
+                }
                 Err(e)
             }
         }
@@ -182,8 +250,8 @@ impl ShardWriter {
     /// [`commit`](super::commit).
     pub fn finish(mut self) -> Result<Vec<ShardEntry>> {
         self.seal_current()?;
-        if !self.sealed.is_empty() {
-            sync_dir(&self.dir)?;
+        if let (Some(dir), false) = (self.location.as_local(), self.sealed.is_empty()) {
+            sync_dir(dir)?;
         }
         Ok(std::mem::take(&mut self.sealed))
     }
@@ -197,11 +265,21 @@ impl ShardWriter {
         let mut first_error = None;
         if let Some(shard) = self.current.take() {
             let path = shard.temp_path.clone();
+            // Dropping a remote upload aborts it.
             drop(shard);
-            remove_if_present(&path, &mut first_error);
+            if self.location.as_local().is_some() {
+                remove_if_present(&path, &mut first_error);
+            }
         }
         for entry in self.sealed.drain(..) {
-            remove_if_present(&self.dir.join(&entry.path), &mut first_error);
+            match &self.location {
+                Location::Local(dir) => remove_if_present(&dir.join(&entry.path), &mut first_error),
+                Location::Remote(store) => {
+                    if let Err(e) = store.delete(&entry.path) {
+                        first_error.get_or_insert(e);
+                    }
+                }
+            }
         }
         first_error.map_or(Ok(()), Err)
     }
@@ -211,15 +289,18 @@ impl Drop for ShardWriter {
     fn drop(&mut self) {
         // Only the unsealed file: sealed shards may already be reported to a
         // committer, which owns them from then on.
+        // A remote upload aborts itself when dropped.
         if let Some(shard) = self.current.take() {
             let path = shard.temp_path.clone();
             drop(shard);
-            let _ = fs::remove_file(path);
+            if self.location.as_local().is_some() {
+                let _ = fs::remove_file(path);
+            }
         }
     }
 }
 
-fn seal(shard: OpenShard, dir: &Path, compression: Compression) -> Result<ShardEntry> {
+fn seal(shard: OpenShard, location: &Location, compression: Compression) -> Result<ShardEntry> {
     let OpenShard {
         name,
         temp_path,
@@ -232,15 +313,24 @@ fn seal(shard: OpenShard, dir: &Path, compression: Compression) -> Result<ShardE
         .map_err(|e| Error::arrow(format!("finishing {}", temp_path.display()), e))?;
     let bytes = sink.bytes_written();
     let checksum = sink.checksum();
-    let file = sink
-        .into_inner()
-        .into_inner()
-        .map_err(|e| Error::io(&temp_path, e.into_error()))?;
-    file.sync_all().map_err(|e| Error::io(&temp_path, e))?;
-    drop(file);
     let file_name = name.file_name();
-    let final_path = dir.join(&file_name);
-    fs::rename(&temp_path, &final_path).map_err(|e| Error::io(&final_path, e))?;
+    match (sink.into_inner(), location) {
+        (Sink::File(file), Location::Local(dir)) => {
+            let file = file
+                .into_inner()
+                .map_err(|e| Error::io(&temp_path, e.into_error()))?;
+            file.sync_all().map_err(|e| Error::io(&temp_path, e))?;
+            drop(file);
+            let final_path = dir.join(&file_name);
+            fs::rename(&temp_path, &final_path).map_err(|e| Error::io(&final_path, e))?;
+        }
+        (Sink::Remote(upload), _) => upload.finish()?,
+        (Sink::File(_), Location::Remote(_)) => {
+            return Err(Error::Internal(
+                "a local shard file for a remote location".into(),
+            ))
+        }
+    }
     Ok(ShardEntry {
         path: file_name,
         rows,
