@@ -13,6 +13,7 @@
 //! - `tensor` (cargo feature `tch`): loader batches as libtorch tensors.
 
 pub mod error;
+pub mod files;
 pub mod format;
 pub mod reader;
 pub mod writer;

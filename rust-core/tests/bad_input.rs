@@ -103,6 +103,7 @@ fn schema_that_differs_between_shards_is_named() {
     let mut index = Index::load(dir.path()).unwrap();
     index.shards.push(foreign.clone());
     index.total_rows += foreign.rows;
+    index.total_bytes += foreign.bytes;
     index.store_atomic(dir.path()).unwrap();
     let err = open_err(dir.path());
     assert!(matches!(err, Error::SchemaMismatch { .. }), "{err:?}");

@@ -9,7 +9,7 @@ use arrow::compute::{concat_batches, interleave};
 use arrow::datatypes::{ArrowNativeType, DataType, SchemaRef};
 use arrow::record_batch::RecordBatch;
 
-use super::Shard;
+use super::{ReadOptions, Shard};
 use crate::format::Index;
 use crate::{Error, Result};
 
@@ -39,16 +39,35 @@ impl Dataset {
     /// checks each one's size, magic, schema and row count against the index.
     /// Checksums are not read here; see [`Dataset::verify`].
     pub fn open(path: impl AsRef<Path>) -> Result<Self> {
+        Self::open_with(path, &ReadOptions::default())
+    }
+
+    /// Opens the dataset in `path` as `options` say: with every shard's
+    /// checksum verified as it is opened, and mapped or read with
+    /// positioned reads ([`Access`](super::Access)).
+    ///
+    /// ```no_run
+    /// use mosaicrs::reader::{Dataset, ReadOptions};
+    /// let options = ReadOptions { verify_checksums: true, ..Default::default() };
+    /// let dataset = Dataset::open_with("data/train", &options)?;
+    /// # Ok::<(), mosaicrs::Error>(())
+    /// ```
+    pub fn open_with(path: impl AsRef<Path>, options: &ReadOptions) -> Result<Self> {
         let path = path.as_ref().to_path_buf();
         let index = Index::load(&path)?;
         let schema = index.arrow_schema().map_err(|e| Error::InvalidIndex {
             path: Index::path_in(&path),
-            reason: format!("schema: {e}"),
+            reason: format!("the schema cannot be decoded: {e}"),
         })?;
+        // One statfs for the folder, not one per shard.
+        let options = ReadOptions {
+            access: options.access.resolve(&path),
+            ..*options
+        };
         let shards = index
             .shards
             .iter()
-            .map(|entry| Shard::open(&path, entry, &schema))
+            .map(|entry| Shard::open_with(&path, entry, &schema, &options))
             .collect::<Result<Vec<_>>>()?;
         let mut row_offsets = Vec::with_capacity(shards.len() + 1);
         row_offsets.push(0);

@@ -52,9 +52,32 @@ enum Command {
         /// Only these columns (comma-separated).
         #[arg(long, value_delimiter = ',')]
         columns: Vec<String>,
+        #[command(flatten)]
+        read: ReadArgs,
     },
     /// Measure write, scan and random-access speed against memcpy.
     Bench(bench::BenchArgs),
+}
+
+/// How a command reads shards.
+#[derive(clap::Args)]
+struct ReadArgs {
+    /// Verify each shard's checksum against the index as it is opened.
+    #[arg(long)]
+    verify: bool,
+    /// auto (mmap locally, positioned reads on network and FUSE file
+    /// systems), mmap or pread.
+    #[arg(long, default_value = "auto")]
+    access: mosaicrs::reader::Access,
+}
+
+impl ReadArgs {
+    fn options(&self) -> mosaicrs::reader::ReadOptions {
+        mosaicrs::reader::ReadOptions {
+            verify_checksums: self.verify,
+            access: self.access,
+        }
+    }
 }
 
 fn main() -> ExitCode {
@@ -67,7 +90,8 @@ fn main() -> ExitCode {
             path,
             rows,
             columns,
-        } => head::run(&path, rows, &columns),
+            read,
+        } => head::run(&path, rows, &columns, &read.options()),
         Command::Bench(args) => bench::run(&args),
     };
     match result {
