@@ -14,6 +14,8 @@
 
 pub mod error;
 pub mod files;
+#[doc(hidden)]
+pub mod fuzz_targets;
 pub mod format;
 pub mod reader;
 pub mod writer;

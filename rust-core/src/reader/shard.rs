@@ -156,16 +156,60 @@ impl Shard {
         options: &ReadOptions,
     ) -> Result<Self> {
         let path = dir.join(&entry.path);
-        let corrupt = |reason: String| Error::CorruptShard {
-            path: path.clone(),
-            reason,
-        };
         let file = open_shard_file(&path, entry)?;
         let source = match options.access.resolve(dir) {
             Access::Pread => Source::Pread(file),
             Access::Mmap | Access::Auto => Source::Mapped(map_file(&file, &path)?),
         };
-        if options.verify_checksums {
+        Self::from_source(path, entry, schema, source, options.verify_checksums)
+    }
+
+    /// A shard whose bytes are already in memory (downloaded, or a fuzzing
+    /// input), checked exactly as [`Shard::open_with`] checks a file;
+    /// `path` names it in errors.
+    ///
+    /// ```no_run
+    /// # use mosaicrs::{format::Index, reader::Shard};
+    /// # let dir = std::path::Path::new("data/train");
+    /// let index = Index::load(dir)?;
+    /// let entry = &index.shards[0];
+    /// let bytes = std::fs::read(dir.join(&entry.path)).unwrap();
+    /// let shard = Shard::from_bytes(dir.join(&entry.path), entry, &index.arrow_schema()?,
+    ///     arrow::buffer::Buffer::from_vec(bytes), true)?;
+    /// # Ok::<(), mosaicrs::Error>(())
+    /// ```
+    pub fn from_bytes(
+        path: PathBuf,
+        entry: &ShardEntry,
+        schema: &SchemaRef,
+        bytes: Buffer,
+        verify_checksum: bool,
+    ) -> Result<Self> {
+        if bytes.len() as u64 != entry.bytes {
+            return Err(Error::CorruptShard {
+                path,
+                reason: format!(
+                    "the index records {} bytes, the shard has {}",
+                    entry.bytes,
+                    bytes.len()
+                ),
+            });
+        }
+        Self::from_source(path, entry, schema, Source::Mapped(bytes), verify_checksum)
+    }
+
+    fn from_source(
+        path: PathBuf,
+        entry: &ShardEntry,
+        schema: &SchemaRef,
+        source: Source,
+        verify_checksum: bool,
+    ) -> Result<Self> {
+        let corrupt = |reason: String| Error::CorruptShard {
+            path: path.clone(),
+            reason,
+        };
+        if verify_checksum {
             check_checksum(&path, entry, source.checksum(&path, entry.bytes)?)?;
         }
         let file_len = entry.bytes;
