@@ -14,9 +14,9 @@
 
 pub mod error;
 pub mod files;
+pub mod format;
 #[doc(hidden)]
 pub mod fuzz_targets;
-pub mod format;
 pub mod reader;
 pub mod writer;
 

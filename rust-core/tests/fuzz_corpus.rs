@@ -40,7 +40,12 @@ fn index_corpus_replays() {
     assert!(inputs.len() >= 3);
     for (path, bytes) in &inputs {
         let accepted = fuzz_targets::index(bytes);
-        if path.file_name().unwrap().to_string_lossy().starts_with("seed-") {
+        if path
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .starts_with("seed-")
+        {
             assert!(accepted, "{} is a real index", path.display());
         }
     }
@@ -52,7 +57,12 @@ fn shard_corpus_replays() {
     assert!(inputs.len() >= 3);
     for (path, bytes) in &inputs {
         let rows = fuzz_targets::shard(bytes);
-        if path.file_name().unwrap().to_string_lossy().starts_with("seed-") {
+        if path
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .starts_with("seed-")
+        {
             assert_eq!(rows, Some(300), "{}", path.display());
         }
     }
@@ -63,7 +73,12 @@ fn assemble_corpus_replays() {
     for (path, bytes) in inputs("assemble") {
         let dir = tempfile::tempdir().unwrap();
         let rows = fuzz_targets::assemble(&bytes, dir.path());
-        if path.file_name().unwrap().to_string_lossy().starts_with("seed-") {
+        if path
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .starts_with("seed-")
+        {
             // 300 rows in batches of 7: 42 full batches, the tail dropped.
             assert_eq!(rows, Some(294), "{}", path.display());
         }
@@ -84,8 +99,8 @@ fn write_seeds() {
             compression,
             ..Default::default()
         };
-        let mut w = ShardWriter::create(dir.path(), schema.clone(), "seed", 0, 0, options)
-            .expect("writer");
+        let mut w =
+            ShardWriter::create(dir.path(), schema.clone(), "seed", 0, 0, options).expect("writer");
         w.write(&seed_batch(300, 0)).unwrap();
         let shards = w.finish().unwrap();
         commit(dir.path(), &schema, "seed", shards, SaveMode::ErrorIfExists).unwrap();

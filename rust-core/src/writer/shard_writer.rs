@@ -180,10 +180,20 @@ impl ShardWriter {
     ///
     /// The shards are durable but not yet part of the dataset: pass them to
     /// [`commit`](super::commit).
+    ///
+    /// On failure (a full disk while sealing, say) every file of this writer
+    /// is removed before the error is returned: nothing is left behind.
     pub fn finish(mut self) -> Result<Vec<ShardEntry>> {
-        self.seal_current()?;
-        if !self.sealed.is_empty() {
-            sync_dir(&self.dir)?;
+        let sealed = self.seal_current().and_then(|()| {
+            if self.sealed.is_empty() {
+                Ok(())
+            } else {
+                sync_dir(&self.dir)
+            }
+        });
+        if let Err(e) = sealed {
+            let _ = self.remove_all();
+            return Err(e);
         }
         Ok(std::mem::take(&mut self.sealed))
     }

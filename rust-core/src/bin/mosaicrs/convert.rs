@@ -107,8 +107,26 @@ pub fn run(args: &ConvertArgs) -> Result<ExitCode> {
         }
     }
     let rows = writer.rows_written();
+    if rows == 0 {
+        if let Some(f) = schema.fields().iter().find(|f| f.data_type().is_null()) {
+            writer.abort()?;
+            bail!(
+                "{} holds no rows, so the type of column {:?} cannot be known; nothing was \
+                 written (convert a file with rows, or a Parquet/Arrow file that carries its types)",
+                args.input.display(),
+                f.name()
+            );
+        }
+    }
     let shards = writer.finish()?;
-    let outcome = commit(&args.output, &schema, &write_id, shards, mode)?;
+    let own: Vec<String> = shards.iter().map(|s| s.path.clone()).collect();
+    let outcome = match commit(&args.output, &schema, &write_id, shards, mode) {
+        Ok(outcome) => outcome,
+        Err(e) => {
+            remove_unlisted(&args.output, &own);
+            return Err(e.into());
+        }
+    };
     progress.finish_and_clear();
     if outcome.committed {
         println!(
@@ -218,5 +236,16 @@ fn open_input(
                 Ok((schema, Box::new(reader.map(|b| b.map_err(Into::into)))))
             }
         }
+    }
+}
+
+/// After a failed commit: removes this write's shards unless the index lists
+/// them (a failure after the index was replaced keeps them).
+fn remove_unlisted(dir: &Path, own: &[String]) {
+    let listed: Vec<String> = mosaicrs::format::Index::load(dir)
+        .map(|index| index.shards.into_iter().map(|s| s.path).collect())
+        .unwrap_or_default();
+    for name in own.iter().filter(|n| !listed.contains(n)) {
+        let _ = std::fs::remove_file(dir.join(name));
     }
 }
