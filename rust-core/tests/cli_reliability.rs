@@ -31,7 +31,11 @@ fn p(path: &Path) -> &str {
 fn head_prints_every_type_the_writer_accepts() {
     let dir = tempfile::tempdir().unwrap();
     let batch = all_types_batch(50, 0);
-    write_dataset(dir.path(), &[batch.clone()], WriterOptions::default());
+    write_dataset(
+        dir.path(),
+        std::slice::from_ref(&batch),
+        WriterOptions::default(),
+    );
     let out = mosaicrs(&["head", p(dir.path()), "-n", "8"]);
     let stdout = text(&out.stdout);
     assert!(out.status.success(), "{}", text(&out.stderr));

@@ -211,8 +211,15 @@ fn compression_must_match_the_file() {
 
 // --- Crafted footers and buffers ---
 
+/// A footer block: where its 24 bytes are in the file, offset, header
+/// length, body length.
+type BlockAt = (usize, i64, i32, i64);
+
+/// Rewrites footer blocks in a shard's bytes.
+type Tamper = fn(&mut Vec<u8>, &[BlockAt]);
+
 /// The footer's blocks, each with the position of its 24 bytes in the file.
-fn blocks(bytes: &[u8]) -> Vec<(usize, i64, i32, i64)> {
+fn blocks(bytes: &[u8]) -> Vec<BlockAt> {
     let n = bytes.len();
     let footer_len = i32::from_le_bytes(bytes[n - 10..n - 6].try_into().unwrap()) as usize;
     let footer_start = n - 10 - footer_len;
@@ -253,7 +260,7 @@ fn corrupt_reason(dir: &Path, access: Access) -> String {
 
 #[test]
 fn swapped_duplicated_and_negative_footer_blocks_are_refused() {
-    let cases: [(&str, fn(&mut Vec<u8>, &[(usize, i64, i32, i64)])); 3] = [
+    let cases: [(&str, Tamper); 3] = [
         ("swapped", |bytes, b| {
             let first: Vec<u8> = bytes[b[0].0..b[0].0 + 24].to_vec();
             let second: Vec<u8> = bytes[b[1].0..b[1].0 + 24].to_vec();
