@@ -372,8 +372,9 @@ impl Shard {
         let bytes = buf.as_slice();
         let (meta, body) = bytes.split_at(block.meta_len as usize);
         // The headers were checked at open; the compressed buffers' length
-        // prefixes are in the body, which is only read now.
-        if self.entry.compression != Compression::None {
+        // prefixes are in the body, which is only read now. Bytes read again
+        // with pread may have changed since: they are checked again too.
+        if self.entry.compression != Compression::None || matches!(self.source, Source::Pread(_)) {
             check_message(
                 meta,
                 block.body_len,
