@@ -194,6 +194,16 @@ fn a_full_disk_leaves_the_old_dataset_and_no_files() {
         .args(["-t", "tmpfs", "-o", "size=1m", "tmpfs", p(&mount)])
         .output()
         .is_ok_and(|o| o.status.success());
+    /// Unmounts the tmpfs however the test ends.
+    struct Unmount(Option<std::path::PathBuf>);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            if let Some(m) = &self.0 {
+                let _ = Command::new("umount").arg(m).status();
+            }
+        }
+    }
+    let _unmount = Unmount(mounted.then(|| mount.clone()));
     let dataset = mount.join("ds");
     let made = mosaicrs(&["convert", p(&small), p(&dataset), "--quiet"]);
     assert!(made.status.success(), "{}", text(&made.stderr));
@@ -214,9 +224,6 @@ fn a_full_disk_leaves_the_old_dataset_and_no_files() {
     let stderr = text(&out.stderr);
     let files = files_in(&dataset);
     let after = fs::read(dataset.join("index.json")).unwrap();
-    if mounted {
-        let _ = Command::new("umount").arg(p(&mount)).status();
-    }
     assert_eq!(
         out.status.code(),
         Some(2),
