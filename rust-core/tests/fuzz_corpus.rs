@@ -118,3 +118,83 @@ fn write_seeds() {
         .unwrap();
     }
 }
+
+/// A stable, in-process mutation loop over the corpus through the fuzz
+/// entry points, for machines without nightly: `FUZZ_EXECS` executions
+/// (default 20,000) per target (or only `FUZZ_TARGET`), seeded by `FUZZ_SEED`. A panic counts even
+/// when the library catches it (a panic hook counts every one).
+#[test]
+#[ignore = "long; run with --ignored"]
+fn mutate_corpus_in_process() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static PANICS: AtomicUsize = AtomicUsize::new(0);
+    std::panic::set_hook(Box::new(|info| {
+        PANICS.fetch_add(1, Ordering::SeqCst);
+        eprintln!("PANIC: {info}");
+    }));
+    let execs: usize = std::env::var("FUZZ_EXECS").map_or(20_000, |v| v.parse().unwrap());
+    let mut state: u64 = std::env::var("FUZZ_SEED").map_or(1, |v| v.parse().unwrap());
+    let mut next = move || {
+        // SplitMix64: a small, seedable generator.
+        state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let only = std::env::var("FUZZ_TARGET").ok();
+    for target in ["index", "shard", "assemble"] {
+        if only.as_deref().is_some_and(|o| o != target) {
+            continue;
+        }
+        let seeds: Vec<Vec<u8>> = inputs(target).into_iter().map(|(_, b)| b).collect();
+        let started = std::time::Instant::now();
+        let mut accepted = 0usize;
+        for _ in 0..execs {
+            let mut data = seeds[(next() % seeds.len() as u64) as usize].clone();
+            for _ in 0..1 + next() % 4 {
+                if data.is_empty() {
+                    break;
+                }
+                let at = (next() % data.len() as u64) as usize;
+                match next() % 5 {
+                    0 => data[at] ^= 1 << (next() % 8),
+                    1 => data[at] = next() as u8,
+                    2 => {
+                        let hostile = [-1i64, -64, 0, 1 << 31, 1 << 40, i64::MAX];
+                        let v = hostile[(next() % hostile.len() as u64) as usize];
+                        let at = at - at % 4;
+                        let width = if next() % 2 == 0 { 4 } else { 8 };
+                        let bytes = v.to_le_bytes();
+                        for k in 0..width.min(data.len() - at) {
+                            data[at + k] = bytes[k];
+                        }
+                    }
+                    3 => {
+                        let end = (at + 1 + (next() % 64) as usize).min(data.len());
+                        data.drain(at..end);
+                    }
+                    _ => data.truncate(at),
+                }
+            }
+            let ok = match target {
+                "index" => fuzz_targets::index(&data),
+                "shard" => fuzz_targets::shard(&data).is_some(),
+                _ => fuzz_targets::assemble(&data, dir.path()).is_some(),
+            };
+            accepted += usize::from(ok);
+        }
+        println!(
+            "{target}: {execs} executions in {:.1} s, {accepted} accepted, {} panics so far",
+            started.elapsed().as_secs_f64(),
+            PANICS.load(Ordering::SeqCst)
+        );
+    }
+    let _ = std::panic::take_hook();
+    assert_eq!(
+        PANICS.load(Ordering::SeqCst),
+        0,
+        "panics while mutating the corpus"
+    );
+}
