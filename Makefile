@@ -116,7 +116,7 @@ bench-smoke: setup jar train-build
 FUZZ_SECONDS ?= 60
 FUZZ_TARGETS ?= index shard assemble
 MUTANTS ?= 9000
-.PHONY: fuzz fuzz-setup mutate
+.PHONY: fuzz fuzz-setup fuzz-stable mutate
 
 fuzz-setup:
 	rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal
@@ -126,6 +126,11 @@ fuzz: fuzz-setup
 	cd fuzz && for t in $(FUZZ_TARGETS); do \
 	  cargo +nightly fuzz run $$t corpus/$$t -- -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=4096 -timeout=20 || exit 1; \
 	done
+
+# Without nightly: the same entry points under a simple in-process mutator.
+FUZZ_EXECS ?= 20000
+fuzz-stable:
+	FUZZ_EXECS=$(FUZZ_EXECS) cargo test -p mosaicrs --test fuzz_corpus -- --ignored mutate_corpus_in_process --nocapture
 
 mutate: setup
 	cargo build -p mosaicrs --bin mosaicrs
