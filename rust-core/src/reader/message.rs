@@ -31,6 +31,8 @@ enum Kind {
     Offsets(u64),
     /// `n` values of this many bytes.
     Fixed(u64),
+    /// `n` fixed-size binary values of this many bytes (read as bytes).
+    Bytes(u64),
     /// Variable-size data; at most this many bytes.
     Data(u64),
 }
@@ -42,10 +44,19 @@ impl Kind {
         let exact = match self {
             Kind::Bits => n.div_ceil(8),
             Kind::Offsets(w) => n.saturating_add(1).saturating_mul(w),
-            Kind::Fixed(w) => n.saturating_mul(w),
+            Kind::Fixed(w) | Kind::Bytes(w) => n.saturating_mul(w),
             Kind::Data(max) => max,
         };
         exact.saturating_add(63) / 64 * 64
+    }
+
+    /// The size of the values Arrow reads this buffer as: its length must
+    /// be a multiple (Arrow's typed views panic otherwise).
+    fn unit(self) -> u64 {
+        match self {
+            Kind::Offsets(w) | Kind::Fixed(w) => w,
+            Kind::Bits | Kind::Bytes(_) | Kind::Data(_) => 1,
+        }
     }
 }
 
@@ -184,6 +195,17 @@ pub(crate) fn check_message(
         ));
     }
 
+    if compression == Compression::None {
+        for (i, (&(_, len), &(kind, _))) in buffers.iter().zip(plan.buffer_kinds.iter()).enumerate()
+        {
+            if len % kind.unit() != 0 {
+                return Err(format!(
+                    "buffer {i}: {len} bytes is not a whole number of {}-byte values",
+                    kind.unit()
+                ));
+            }
+        }
+    }
     if let (Some(body), true) = (body, compression != Compression::None) {
         if body.len() as u64 != body_len {
             return Err(format!(
@@ -208,11 +230,25 @@ pub(crate) fn check_message(
             let declared = i64::from_le_bytes(*prefix);
             if declared == -1 {
                 // Stored uncompressed: the bytes after the prefix are the data.
+                if (len - PREFIX_LEN as u64) % kind.unit() != 0 {
+                    return Err(format!(
+                        "buffer {i}: {} bytes is not a whole number of {}-byte values",
+                        len - PREFIX_LEN as u64,
+                        kind.unit()
+                    ));
+                }
                 continue;
             }
             let declared = u64::try_from(declared).map_err(|_| {
                 format!("compressed buffer {i}: negative uncompressed length {declared}")
             })?;
+            if declared % kind.unit() != 0 {
+                return Err(format!(
+                    "compressed buffer {i}: {declared} uncompressed bytes is not a whole number \
+                     of {}-byte values",
+                    kind.unit()
+                ));
+            }
             let bound = kind.bound(n);
             if declared > bound {
                 return Err(format!(
@@ -306,7 +342,7 @@ impl Plan<'_> {
             DataType::FixedSizeBinary(w) => {
                 let w =
                     u64::try_from(*w).map_err(|_| format!("column {name:?}: negative width"))?;
-                push(&[Kind::Bits, Kind::Fixed(w)])
+                push(&[Kind::Bits, Kind::Bytes(w)])
             }
             DataType::List(child) | DataType::Map(child, _) => {
                 push(&[Kind::Bits, Kind::Offsets(4)]);
