@@ -167,9 +167,8 @@ fn mutate_corpus_in_process() {
                         let at = at - at % 4;
                         let width = if next() % 2 == 0 { 4 } else { 8 };
                         let bytes = v.to_le_bytes();
-                        for k in 0..width.min(data.len() - at) {
-                            data[at + k] = bytes[k];
-                        }
+                        let k = width.min(data.len() - at);
+                        data[at..at + k].copy_from_slice(&bytes[..k]);
                     }
                     3 => {
                         let end = (at + 1 + (next() % 64) as usize).min(data.len());
