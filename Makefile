@@ -132,3 +132,33 @@ demo-python: setup jar python
 	$(PYTHON) scripts/make_digits_csv.py $(DEMO_DIR)/python/digits.csv
 	$(PYTHON) examples/python/train_digits.py --csv $(DEMO_DIR)/python/digits.csv \
 	  --out $(DEMO_DIR)/python/digits.mosaicrs --jar build/libs/mosaicrs-spark.jar
+
+# --- fuzzing and the mutation run ---------------------------------------------
+# `make fuzz`: every cargo-fuzz target for FUZZ_SECONDS each (nightly from
+# rustup and cargo-fuzz are installed if missing), starting from the corpus
+# in fuzz/corpus; crashers land in fuzz/artifacts/<target>/.
+# `make mutate`: MUTANTS random mutants of small datasets through
+# `mosaicrs validate` and `head`; fails on any panic, abort, hang or wrong row.
+# `make test` replays fuzz/corpus on stable (rust-core/tests/fuzz_corpus.rs).
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS ?= index shard assemble
+MUTANTS ?= 9000
+.PHONY: fuzz fuzz-setup fuzz-stable mutate
+
+fuzz-setup:
+	rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal
+	cargo +nightly fuzz --version >/dev/null 2>&1 || cargo install cargo-fuzz --locked
+
+fuzz: fuzz-setup
+	cd fuzz && for t in $(FUZZ_TARGETS); do \
+	  cargo +nightly fuzz run $$t corpus/$$t -- -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=4096 -timeout=20 || exit 1; \
+	done
+
+# Without nightly: the same entry points under a simple in-process mutator.
+FUZZ_EXECS ?= 20000
+fuzz-stable:
+	FUZZ_EXECS=$(FUZZ_EXECS) cargo test -p mosaicrs --test fuzz_corpus -- --ignored mutate_corpus_in_process --nocapture
+
+mutate: setup
+	cargo build -p mosaicrs-cli --bin mosaicrs
+	$(PYTHON) scripts/mutate.py --bin target/debug/mosaicrs --mutants $(MUTANTS)

@@ -22,7 +22,7 @@ pub(crate) fn to_py(e: Error) -> PyErr {
         Error::NotADataset { .. } | Error::MissingShard { .. } => {
             PyFileNotFoundError::new_err(message)
         }
-        Error::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound => {
+        Error::Io { cause, .. } if cause.kind() == std::io::ErrorKind::NotFound => {
             PyFileNotFoundError::new_err(message)
         }
         Error::AlreadyExists { .. } => PyFileExistsError::new_err(message),

@@ -17,20 +17,20 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 #[non_exhaustive]
 pub enum Error {
     /// An operating-system I/O call failed on `path`.
-    #[error("I/O error on {path}: {source}")]
+    ///
+    /// The cause is part of the message and not also returned by
+    /// `Error::source`, so that printers that walk the chain (anyhow's
+    /// `{:#}`) say it once.
+    #[error("I/O error on {path}: {cause}")]
     Io {
         path: PathBuf,
-        #[source]
-        source: std::io::Error,
+        cause: std::io::Error,
     },
 
-    /// Arrow could not encode or decode data; `context` says where.
-    #[error("{context}: {source}")]
-    Arrow {
-        context: String,
-        #[source]
-        source: ArrowError,
-    },
+    /// Arrow could not encode or decode data; `context` says where. The
+    /// cause is part of the message (see [`Error::Io`]).
+    #[error("{context}: {cause}")]
+    Arrow { context: String, cause: ArrowError },
 
     /// The folder has no `index.json`, so it is not a (committed) dataset.
     #[error("no mosaicrs dataset at {path}: index.json not found (was the write committed?)")]
@@ -192,7 +192,7 @@ impl Error {
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Error::Io {
             path: path.into(),
-            source,
+            cause: source,
         }
     }
 
@@ -200,7 +200,7 @@ impl Error {
     pub fn arrow(context: impl Into<String>, source: ArrowError) -> Self {
         Error::Arrow {
             context: context.into(),
-            source,
+            cause: source,
         }
     }
 }

@@ -20,7 +20,10 @@
 
 pub mod assemble;
 pub mod error;
+pub mod files;
 pub mod format;
+#[doc(hidden)]
+pub mod fuzz_targets;
 pub mod loader;
 pub mod reader;
 pub mod storage;

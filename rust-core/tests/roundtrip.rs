@@ -141,7 +141,7 @@ fn uncompressed_scan_copies_no_column_buffers() {
     let ds = Dataset::open(dir.path()).unwrap();
     let mut buffers_checked = 0;
     for shard in ds.shards() {
-        let mapped = shard.bytes().as_ptr_range();
+        let mapped = shard.bytes().expect("mapped").as_ptr_range();
         for b in 0..shard.num_batches() {
             let batch = shard.batch(b).unwrap();
             for column in batch.columns() {

@@ -15,8 +15,8 @@ use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use mosaicrs::format::Compression;
 use mosaicrs::writer::{
-    check_append_schema_at, commit_at, dataset_version_at, new_write_id, parse_byte_size,
-    DatasetVersion, SaveMode, ShardWriter, WriterOptions,
+    abort_write_at, check_append_schema_at, commit_at, dataset_version_at, new_write_id,
+    parse_byte_size, DatasetVersion, SaveMode, ShardWriter, WriterOptions,
 };
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
@@ -107,8 +107,26 @@ pub fn run(args: &ConvertArgs) -> Result<ExitCode> {
         }
     }
     let rows = writer.rows_written();
+    if rows == 0 {
+        if let Some(f) = schema.fields().iter().find(|f| f.data_type().is_null()) {
+            writer.abort()?;
+            bail!(
+                "{} holds no rows, so the type of column {:?} cannot be known; nothing was \
+                 written (convert a file with rows, or a Parquet/Arrow file that carries its types)",
+                args.input.display(),
+                f.name()
+            );
+        }
+    }
     let shards = writer.finish()?;
-    let outcome = commit_at(&output, &schema, &write_id, shards, mode, Some(&base))?;
+    let outcome = match commit_at(&output, &schema, &write_id, shards, mode, Some(&base)) {
+        Ok(outcome) => outcome,
+        Err(e) => {
+            // A failed commit (a full disk, a lost race) leaves nothing of this write behind.
+            let _ = abort_write_at(&output, &write_id);
+            return Err(e.into());
+        }
+    };
     progress.finish_and_clear();
     if outcome.committed {
         println!(

@@ -1,22 +1,57 @@
 //! `mosaicrs head`.
 
+use std::io::Write;
 use std::process::ExitCode;
 
 use anyhow::Result;
 use arrow::util::pretty::pretty_format_batches;
-use mosaicrs::reader::Dataset;
+use mosaicrs::reader::{Dataset, ReadOptions};
 
 use crate::store::StoreArgs;
 
-pub fn run(path: &str, rows: u64, columns: &[String], store: &StoreArgs) -> Result<ExitCode> {
-    let dataset = Dataset::open_at(&store.location(path)?, &store.cache()?)?;
+/// Rows per printed table: memory stays bounded whatever `-n` is.
+const ROWS_PER_TABLE: usize = 1024;
+
+pub fn run(
+    path: &str,
+    rows: u64,
+    columns: &[String],
+    store: &StoreArgs,
+    options: &ReadOptions,
+) -> Result<ExitCode> {
+    let dataset = Dataset::open_at_with(&store.location(path)?, &store.cache()?, options)?;
     let n = rows.min(dataset.num_rows());
-    let mut batch = dataset.slice(0, n)?;
-    if !columns.is_empty() {
-        let names: Vec<&str> = columns.iter().map(String::as_str).collect();
-        batch = batch.project(&dataset.column_indices(&names)?)?;
+    let names: Vec<String> = if columns.is_empty() {
+        let schema = dataset.schema();
+        schema.fields().iter().map(|f| f.name().clone()).collect()
+    } else {
+        columns.to_vec()
+    };
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    let mut out = std::io::stdout().lock();
+    let mut printed = 0u64;
+    let mut empty = true;
+    // Batch by batch, projected before anything is printed or copied.
+    for batch in dataset.batches_projected(&names)? {
+        if printed >= n {
+            break;
+        }
+        let batch = batch?;
+        let take = (batch.num_rows() as u64).min(n - printed) as usize;
+        let mut at = 0;
+        while at < take {
+            let len = ROWS_PER_TABLE.min(take - at);
+            writeln!(out, "{}", pretty_format_batches(&[batch.slice(at, len)])?)?;
+            empty = false;
+            at += len;
+        }
+        printed += take as u64;
     }
-    println!("{}", pretty_format_batches(&[batch])?);
-    println!("({n} of {} rows)", dataset.num_rows());
+    if empty {
+        let schema = dataset.schema().project(&dataset.column_indices(&names)?)?;
+        let none = arrow::record_batch::RecordBatch::new_empty(std::sync::Arc::new(schema));
+        writeln!(out, "{}", pretty_format_batches(&[none])?)?;
+    }
+    writeln!(out, "({n} of {} rows)", dataset.num_rows())?;
     Ok(ExitCode::SUCCESS)
 }

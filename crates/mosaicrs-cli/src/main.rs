@@ -59,6 +59,8 @@ enum Command {
         columns: Vec<String>,
         #[command(flatten)]
         store: store::StoreArgs,
+        #[command(flatten)]
+        read: ReadArgs,
     },
     /// Show the cache of remote shards, or clear it.
     Cache {
@@ -70,6 +72,27 @@ enum Command {
     },
     /// Delete files that no committed index lists (left by failed or killed writes).
     Vacuum(vacuum::VacuumArgs),
+}
+
+/// How a command reads shards.
+#[derive(clap::Args)]
+struct ReadArgs {
+    /// Verify each shard's checksum against the index as it is opened.
+    #[arg(long)]
+    verify: bool,
+    /// auto (mmap locally, positioned reads on network and FUSE file
+    /// systems), mmap or pread.
+    #[arg(long, default_value = "auto")]
+    access: mosaicrs::reader::Access,
+}
+
+impl ReadArgs {
+    fn options(&self) -> mosaicrs::reader::ReadOptions {
+        mosaicrs::reader::ReadOptions {
+            verify_checksums: self.verify,
+            access: self.access,
+        }
+    }
 }
 
 fn main() -> ExitCode {
@@ -88,7 +111,8 @@ fn main() -> ExitCode {
             rows,
             columns,
             store,
-        } => head::run(&path, rows, &columns, &store),
+            read,
+        } => head::run(&path, rows, &columns, &store, &read.options()),
         Command::Cache { clear, store } => cache::run(clear, &store),
         Command::Vacuum(args) => vacuum::run(&args),
     };

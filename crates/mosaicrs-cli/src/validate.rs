@@ -23,6 +23,18 @@ pub fn run(path: &str, store: &StoreArgs) -> Result<ExitCode> {
     for problem in &report.problems {
         eprintln!("BAD {}: {}", problem.path.display(), problem.error);
     }
+    // Only a local folder is the dataset itself; a cache folder holds what the cache put there.
+    if !report.unlisted.is_empty() && matches!(location, Location::Local(_)) {
+        let bytes: u64 = report.unlisted.iter().map(|(_, b)| b).sum();
+        println!(
+            "{} files ({bytes} bytes) in the folder are not listed in the index (not part of \
+             the dataset; leftovers of failed writes are removed by vacuum):",
+            report.unlisted.len()
+        );
+        for (file, bytes) in &report.unlisted {
+            println!("  UNLISTED {} ({bytes} bytes)", file.display());
+        }
+    }
     if report.is_ok() {
         println!(
             "OK {}: {} shards, {} rows, {} bytes verified",

@@ -80,8 +80,10 @@ pub struct Index {
 /// Just enough of an index to check what it is before parsing the rest.
 #[derive(Deserialize)]
 struct Probe {
-    format: Option<String>,
-    format_version: Option<u32>,
+    /// Any JSON value, so that a wrongly typed field is named as such
+    /// rather than reported as invalid JSON.
+    format: Option<serde_json::Value>,
+    format_version: Option<serde_json::Value>,
 }
 
 impl Index {
@@ -125,7 +127,7 @@ impl Index {
     /// [`Error::InvalidIndex`] for anything malformed.
     pub fn load(dir: &Path) -> Result<Self> {
         let path = Self::path_in(dir);
-        let text = match fs::read(&path) {
+        let text = match crate::files::read_regular(&path) {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 return Err(Error::NotADataset {
@@ -145,27 +147,39 @@ impl Index {
         };
         let probe: Probe =
             serde_json::from_slice(text).map_err(|e| invalid(format!("not valid JSON: {e}")))?;
-        if probe.format.as_deref() != Some(FORMAT_NAME) {
+        if probe.format.as_ref().and_then(|v| v.as_str()) != Some(FORMAT_NAME) {
             return Err(invalid(format!(
-                "the \"format\" field is {:?}, expected {FORMAT_NAME:?}",
-                probe.format
+                "the \"format\" field is {}, expected {FORMAT_NAME:?}",
+                probe
+                    .format
+                    .as_ref()
+                    .map_or("missing".to_string(), |v| v.to_string())
             )));
         }
-        match probe.format_version {
+        let version = match probe.format_version {
             None => return Err(invalid("the \"format_version\" field is missing".into())),
-            Some(v) if v > FORMAT_VERSION => {
-                return Err(Error::UnsupportedVersion {
-                    path: path.to_path_buf(),
-                    found: v,
-                    supported: FORMAT_VERSION,
-                })
-            }
-            Some(0) => return Err(invalid("format_version 0 does not exist".into())),
-            Some(_) => {}
+            Some(v) => v.as_u64().ok_or_else(|| {
+                invalid(format!(
+                    "the \"format_version\" field is {v}, expected a positive integer such as \
+                     {FORMAT_VERSION}"
+                ))
+            })?,
+        };
+        if version > u64::from(FORMAT_VERSION) {
+            return Err(Error::UnsupportedVersion {
+                path: path.to_path_buf(),
+                found: u32::try_from(version).unwrap_or(u32::MAX),
+                supported: FORMAT_VERSION,
+            });
+        }
+        if version == 0 {
+            return Err(invalid("format_version 0 does not exist".into()));
         }
         let index: Index =
             serde_json::from_slice(text).map_err(|e| invalid(format!("bad structure: {e}")))?;
         index.check().map_err(invalid)?;
+        decode_schema(&index.schema)
+            .map_err(|e| invalid(format!("the schema cannot be decoded: {e}")))?;
         Ok(index)
     }
 
@@ -177,18 +191,26 @@ impl Index {
         if self.format != FORMAT_NAME {
             return Err(format!("the \"format\" field is {:?}", self.format));
         }
-        let bytes: u64 = self.shards.iter().map(|s| s.bytes).sum();
-        if bytes != self.total_bytes {
-            return Err(format!(
-                "total_bytes is {} but the shards hold {bytes} bytes",
-                self.total_bytes
-            ));
-        }
-        let rows: u64 = self.shards.iter().map(|s| s.rows).sum();
+        let rows = self
+            .shards
+            .iter()
+            .try_fold(0u64, |sum, s| sum.checked_add(s.rows))
+            .ok_or("the shards' rows overflow a 64-bit total")?;
         if rows != self.total_rows {
             return Err(format!(
                 "total_rows is {} but the shards hold {rows} rows",
                 self.total_rows
+            ));
+        }
+        let bytes = self
+            .shards
+            .iter()
+            .try_fold(0u64, |sum, s| sum.checked_add(s.bytes))
+            .ok_or("the shards' bytes overflow a 64-bit total")?;
+        if bytes != self.total_bytes {
+            return Err(format!(
+                "total_bytes is {} but the shards hold {bytes} bytes",
+                self.total_bytes
             ));
         }
         let mut seen = std::collections::HashSet::with_capacity(self.shards.len());

@@ -49,9 +49,13 @@ pub fn decode_schema(text: &str) -> Result<SchemaRef> {
     let bytes = base64::engine::general_purpose::STANDARD
         .decode(text)
         .map_err(|e| Error::InvalidArgument(format!("schema is not valid base64: {e}")))?;
-    let reader = StreamReader::try_new(Cursor::new(bytes), None)
-        .map_err(|e| Error::arrow("decoding the schema", e))?;
-    Ok(Arc::clone(&reader.schema()))
+    // The bytes come from an index file: a panic in arrow's schema decoding
+    // becomes an error, not a crash.
+    let decoded = std::panic::catch_unwind(|| {
+        StreamReader::try_new(Cursor::new(bytes), None).map(|r| Arc::clone(&r.schema()))
+    })
+    .map_err(|_| Error::InvalidArgument("the schema message cannot be decoded".into()))?;
+    decoded.map_err(|e| Error::arrow("decoding the schema", e))
 }
 
 /// One summary per top-level field.

@@ -320,7 +320,17 @@ impl WorkerJob {
     {
         let mut step = self.first_step;
         while step < self.plan.steps {
-            let result = self.batch(step, assemble);
+            // A panic in a worker would take the training job down where an
+            // error serves: it becomes one, naming the step.
+            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                self.batch(step, assemble)
+            }))
+            .unwrap_or_else(|panic| {
+                Err(Error::Internal(format!(
+                    "loader worker failed at step {step}: {}",
+                    crate::reader::panic_message(&*panic)
+                )))
+            });
             let failed = result.is_err();
             // A closed channel means the consumer dropped the epoch: stop.
             if tx.send(result).is_err() || failed {

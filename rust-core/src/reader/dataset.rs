@@ -9,7 +9,7 @@ use arrow::compute::{concat_batches, interleave};
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 
-use super::Shard;
+use super::{ReadOptions, Shard};
 use crate::format::{Index, INDEX_FILE};
 #[cfg(unix)]
 use crate::storage::{CacheOptions, Location};
@@ -46,9 +46,23 @@ impl Dataset {
     /// checks each one's size, magic, schema and row count against the index.
     /// Checksums are not read here; see [`Dataset::verify`].
     pub fn open(path: impl AsRef<Path>) -> Result<Self> {
+        Self::open_with(path, &ReadOptions::default())
+    }
+
+    /// Opens the dataset in `path` as `options` say: with every shard's
+    /// checksum verified as it is opened, and mapped or read with
+    /// positioned reads ([`Access`](super::Access)).
+    ///
+    /// ```no_run
+    /// use mosaicrs::reader::{Dataset, ReadOptions};
+    /// let options = ReadOptions { verify_checksums: true, ..Default::default() };
+    /// let dataset = Dataset::open_with("data/train", &options)?;
+    /// # Ok::<(), mosaicrs::Error>(())
+    /// ```
+    pub fn open_with(path: impl AsRef<Path>, options: &ReadOptions) -> Result<Self> {
         let path = path.as_ref().to_path_buf();
         let index = Index::load(&path)?;
-        Self::from_index(path, index)
+        Self::from_index(path, index, options)
     }
 
     /// Opens a dataset at a path or URL (see [`Location::parse`]).
@@ -69,8 +83,19 @@ impl Dataset {
     /// ```
     #[cfg(unix)]
     pub fn open_at(location: &Location, cache: &CacheOptions) -> Result<Self> {
+        Self::open_at_with(location, cache, &ReadOptions::default())
+    }
+
+    /// [`Dataset::open_at`] with [`ReadOptions`] for the local or cached
+    /// shards. Downloaded shards are always verified once, when they arrive.
+    #[cfg(unix)]
+    pub fn open_at_with(
+        location: &Location,
+        cache: &CacheOptions,
+        options: &ReadOptions,
+    ) -> Result<Self> {
         let store = match location {
-            Location::Local(dir) => return Self::open(dir),
+            Location::Local(dir) => return Self::open_with(dir, options),
             Location::Remote(store) => store,
         };
         let index_url = PathBuf::from(store.url_of(INDEX_FILE));
@@ -84,7 +109,7 @@ impl Dataset {
         };
         let index = Index::parse(&bytes, &index_url)?;
         let cached = crate::storage::fetch_all(store, &index, cache)?;
-        let mut dataset = Self::from_index(cached.folder, index)?;
+        let mut dataset = Self::from_index(cached.folder, index, options)?;
         dataset._pins = cached.pins;
         dataset.downloaded = cached.downloaded;
         Ok(dataset)
@@ -95,15 +120,20 @@ impl Dataset {
         self.downloaded
     }
 
-    fn from_index(path: PathBuf, index: Index) -> Result<Self> {
+    fn from_index(path: PathBuf, index: Index, options: &ReadOptions) -> Result<Self> {
         let schema = index.arrow_schema().map_err(|e| Error::InvalidIndex {
             path: Index::path_in(&path),
-            reason: format!("schema: {e}"),
+            reason: format!("the schema cannot be decoded: {e}"),
         })?;
+        // One statfs for the folder, not one per shard.
+        let options = ReadOptions {
+            access: options.access.resolve(&path),
+            ..*options
+        };
         let shards = index
             .shards
             .iter()
-            .map(|entry| Shard::open(&path, entry, &schema))
+            .map(|entry| Shard::open_with(&path, entry, &schema, &options))
             .collect::<Result<Vec<_>>>()?;
         let mut row_offsets = Vec::with_capacity(shards.len() + 1);
         row_offsets.push(0);

@@ -23,9 +23,15 @@
 //! ```
 
 mod dataset;
+mod footer;
+mod message;
+mod options;
 mod shard;
 mod validate;
 
 pub use dataset::{Dataset, RowLocation};
+pub use message::DECODED_BATCH_LIMIT;
+pub use options::{is_remote_file_system, Access, ReadOptions};
+pub(crate) use shard::panic_message;
 pub use shard::Shard;
 pub use validate::{validate, ShardProblem, ValidationReport};

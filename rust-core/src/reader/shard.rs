@@ -1,39 +1,134 @@
-//! One mapped shard: footer parsing and record batch decoding.
+//! One shard: its footer and record batch headers checked against the file,
+//! then batches decoded from a mapping or from positioned reads.
 
 use std::fs::File;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 use std::ptr::NonNull;
 use std::sync::{Arc, Mutex, OnceLock};
 
-use arrow::buffer::Buffer;
+use arrow::buffer::{Buffer, MutableBuffer};
 use arrow::datatypes::SchemaRef;
-use arrow::ipc::reader::{read_footer_length, FileDecoder};
-use arrow::ipc::{convert::try_fb_to_schema, root_as_footer, Block};
+use arrow::ipc::reader::FileDecoder;
+use arrow::ipc::MetadataVersion;
 use arrow::record_batch::RecordBatch;
 use memmap2::Mmap;
+use xxhash_rust::xxh3::Xxh3;
 
+use super::footer::{footer_range, BlockRange, Footer, MAGIC, MIN_FILE_LEN, TRAILER_LEN};
+use super::message::check_message;
+use super::options::{Access, ReadOptions};
 use crate::format::{schema_difference, Checksum, Compression, ShardEntry};
 use crate::{Error, Result};
 
-/// `ARROW1`: the magic at both ends of an Arrow IPC file.
-const MAGIC: &[u8; 6] = b"ARROW1";
-/// Leading magic plus padding, footer length and trailing magic.
-const MIN_FILE_LEN: usize = 8 + 4 + 6;
-/// Decoded batches kept per compressed shard; uncompressed ones keep all,
-/// since their arrays are views into the mapping and cost no copy.
+/// Decoded batches kept per compressed (or positioned-read) shard; mapped
+/// uncompressed ones keep all, since their arrays are views into the mapping
+/// and cost no copy.
 const COMPRESSED_CACHE_BATCHES: usize = 2;
 
-/// A shard of a dataset, mapped into memory.
+/// A shard of a dataset, open for reading.
 pub struct Shard {
     entry: ShardEntry,
     path: PathBuf,
-    /// The whole file as an Arrow buffer that owns the mapping.
-    data: Buffer,
+    source: Source,
+    version: MetadataVersion,
+    schema: SchemaRef,
     decoder: FileDecoder,
-    blocks: Vec<Block>,
+    blocks: Vec<BlockRange>,
     /// First row of each batch within the shard, plus the total at the end.
     batch_row_offsets: Vec<u64>,
     cache: BatchCache,
+}
+
+/// Where a shard's bytes come from.
+enum Source {
+    /// The whole file as an Arrow buffer that owns the mapping.
+    Mapped(Buffer),
+    /// Positioned reads into owned buffers: for network and FUSE file
+    /// systems, where a file that shrinks under a mapping raises SIGBUS.
+    Pread(File),
+}
+
+impl Source {
+    /// `len` bytes at `offset`; the caller has checked that they lie inside
+    /// the file as the index records it.
+    fn read(&self, path: &Path, offset: u64, len: u64) -> Result<Buffer> {
+        match self {
+            Source::Mapped(data) => {
+                let in_range = offset
+                    .checked_add(len)
+                    .is_some_and(|end| end <= data.len() as u64);
+                if !in_range {
+                    return Err(Error::Internal(format!(
+                        "bytes {offset}+{len} requested outside {}",
+                        path.display()
+                    )));
+                }
+                Ok(data.slice_with_length(offset as usize, len as usize))
+            }
+            Source::Pread(file) => {
+                let len = usize::try_from(len)
+                    .map_err(|_| Error::Internal(format!("{len} bytes do not fit in memory")))?;
+                // 64-byte aligned, so Arrow uses the bytes without another copy.
+                let mut buf = MutableBuffer::from_len_zeroed(len);
+                read_exact_at(file, buf.as_slice_mut(), offset).map_err(|e| {
+                    if e.kind() == std::io::ErrorKind::UnexpectedEof {
+                        Error::CorruptShard {
+                            path: path.to_path_buf(),
+                            reason: format!(
+                                "the file ended before byte {}: it was truncated or replaced \
+                                 while open",
+                                offset + len as u64
+                            ),
+                        }
+                    } else {
+                        Error::io(path, e)
+                    }
+                })?;
+                Ok(buf.into())
+            }
+        }
+    }
+
+    /// The checksum of the whole file (`len` bytes).
+    fn checksum(&self, path: &Path, len: u64) -> Result<Checksum> {
+        match self {
+            Source::Mapped(data) => Ok(Checksum::of(data.as_slice())),
+            Source::Pread(file) => {
+                const CHUNK: u64 = 4 << 20;
+                let mut hasher = Xxh3::new();
+                let mut chunk = vec![0u8; CHUNK.min(len) as usize];
+                let mut at = 0u64;
+                while at < len {
+                    let n = (len - at).min(CHUNK) as usize;
+                    read_exact_at(file, &mut chunk[..n], at).map_err(|e| Error::io(path, e))?;
+                    hasher.update(&chunk[..n]);
+                    at += n as u64;
+                }
+                Ok(Checksum(hasher.digest()))
+            }
+        }
+    }
+}
+
+#[cfg(unix)]
+fn read_exact_at(file: &File, buf: &mut [u8], offset: u64) -> std::io::Result<()> {
+    std::os::unix::fs::FileExt::read_exact_at(file, buf, offset)
+}
+
+#[cfg(windows)]
+fn read_exact_at(file: &File, mut buf: &mut [u8], mut offset: u64) -> std::io::Result<()> {
+    use std::os::windows::fs::FileExt;
+    while !buf.is_empty() {
+        match file.seek_read(buf, offset)? {
+            0 => return Err(std::io::ErrorKind::UnexpectedEof.into()),
+            n => {
+                buf = &mut buf[n..];
+                offset += n as u64;
+            }
+        }
+    }
+    Ok(())
 }
 
 enum BatchCache {
@@ -45,71 +140,128 @@ enum BatchCache {
 
 impl Shard {
     /// Maps the shard `entry` of the dataset in `dir` and checks its structure
-    /// against the index: size, magic, footer, schema and row count.
+    /// against the index: size, magic, footer, schema, batches and row count.
     pub fn open(dir: &Path, entry: &ShardEntry, schema: &SchemaRef) -> Result<Self> {
+        Self::open_with(dir, entry, schema, &ReadOptions::default())
+    }
+
+    /// Opens the shard `entry` of the dataset in `dir` the way `options`
+    /// say: mapped or with positioned reads, its checksum verified first
+    /// when asked. Every offset and length in the footer and in the record
+    /// batch headers is checked against the file before it is used.
+    pub fn open_with(
+        dir: &Path,
+        entry: &ShardEntry,
+        schema: &SchemaRef,
+        options: &ReadOptions,
+    ) -> Result<Self> {
         let path = dir.join(&entry.path);
+        let file = open_shard_file(&path, entry)?;
+        let source = match options.access.resolve(dir) {
+            Access::Pread => Source::Pread(file),
+            Access::Mmap | Access::Auto => Source::Mapped(map_file(&file, &path)?),
+        };
+        Self::from_source(path, entry, schema, source, options.verify_checksums)
+    }
+
+    /// A shard whose bytes are already in memory (downloaded, or a fuzzing
+    /// input), checked exactly as [`Shard::open_with`] checks a file;
+    /// `path` names it in errors.
+    ///
+    /// ```no_run
+    /// # use mosaicrs::{format::Index, reader::Shard};
+    /// # let dir = std::path::Path::new("data/train");
+    /// let index = Index::load(dir)?;
+    /// let entry = &index.shards[0];
+    /// let bytes = std::fs::read(dir.join(&entry.path)).unwrap();
+    /// let shard = Shard::from_bytes(dir.join(&entry.path), entry, &index.arrow_schema()?,
+    ///     arrow::buffer::Buffer::from_vec(bytes), true)?;
+    /// # Ok::<(), mosaicrs::Error>(())
+    /// ```
+    pub fn from_bytes(
+        path: PathBuf,
+        entry: &ShardEntry,
+        schema: &SchemaRef,
+        bytes: Buffer,
+        verify_checksum: bool,
+    ) -> Result<Self> {
+        if bytes.len() as u64 != entry.bytes {
+            return Err(Error::CorruptShard {
+                path,
+                reason: format!(
+                    "the index records {} bytes, the shard has {}",
+                    entry.bytes,
+                    bytes.len()
+                ),
+            });
+        }
+        Self::from_source(path, entry, schema, Source::Mapped(bytes), verify_checksum)
+    }
+
+    fn from_source(
+        path: PathBuf,
+        entry: &ShardEntry,
+        schema: &SchemaRef,
+        source: Source,
+        verify_checksum: bool,
+    ) -> Result<Self> {
         let corrupt = |reason: String| Error::CorruptShard {
             path: path.clone(),
             reason,
         };
-        let data = map_shard_file(&path, entry)?;
-        let bytes = data.as_slice();
-        if bytes.len() < MIN_FILE_LEN {
+        if verify_checksum {
+            check_checksum(&path, entry, source.checksum(&path, entry.bytes)?)?;
+        }
+        let file_len = entry.bytes;
+        if file_len < MIN_FILE_LEN {
             return Err(corrupt(format!(
-                "{} bytes is too short for an Arrow IPC file",
-                bytes.len()
+                "{file_len} bytes is too short for an Arrow IPC file"
             )));
         }
-        if &bytes[..6] != MAGIC {
+        let head = source.read(&path, 0, 6)?;
+        if head.as_slice() != MAGIC {
             return Err(corrupt(
                 "wrong magic at the start: not an Arrow IPC file".into(),
             ));
         }
-        let tail_start = bytes.len() - 10;
-        if &bytes[bytes.len() - 6..] != MAGIC {
-            return Err(corrupt(
-                "wrong magic at the end: the file is truncated or not an Arrow IPC file".into(),
-            ));
-        }
-        let mut trailer = [0u8; 10];
-        trailer.copy_from_slice(&bytes[tail_start..]);
-        let footer_len =
-            read_footer_length(trailer).map_err(|e| corrupt(format!("bad footer length: {e}")))?;
-        if footer_len > tail_start.saturating_sub(8) {
-            return Err(corrupt(format!(
-                "footer length {footer_len} exceeds the file"
-            )));
-        }
-        let footer = root_as_footer(&bytes[tail_start - footer_len..tail_start])
-            .map_err(|e| corrupt(format!("unreadable footer: {e}")))?;
-        let fb_schema = footer
-            .schema()
-            .ok_or_else(|| corrupt("footer has no schema".into()))?;
-        let file_schema = try_fb_to_schema(fb_schema)
-            .map_err(|e| corrupt(format!("unreadable schema in the footer: {e}")))?;
-        if let Some(detail) = schema_difference(schema, &file_schema) {
+        let trailer = source.read(&path, file_len - TRAILER_LEN, TRAILER_LEN)?;
+        let (footer_start, footer_len) =
+            footer_range(file_len, trailer.as_slice()).map_err(corrupt)?;
+        let footer_bytes = source.read(&path, footer_start, footer_len)?;
+        let footer = Footer::parse(footer_bytes.as_slice(), footer_start).map_err(corrupt)?;
+        drop(footer_bytes);
+        if let Some(detail) = schema_difference(schema, &footer.schema) {
             return Err(Error::SchemaMismatch {
                 path: path.clone(),
                 detail: format!("shard schema differs from the index: {detail}"),
             });
         }
-        let blocks: Vec<Block> = footer
-            .recordBatches()
-            .map(|b| b.iter().copied().collect())
-            .unwrap_or_default();
-        if footer.dictionaries().is_some_and(|d| !d.is_empty()) {
-            return Err(corrupt(
-                "dictionary-encoded shards are not part of format v1".into(),
-            ));
+        if footer.blocks.len() as u64 != u64::from(entry.batches) {
+            return Err(corrupt(format!(
+                "the index records {} record batches, the file holds {}",
+                entry.batches,
+                footer.blocks.len()
+            )));
         }
-        let decoder = FileDecoder::new(Arc::clone(schema), footer.version());
+        let decoder = FileDecoder::new(Arc::clone(schema), footer.version);
 
-        let mut batch_row_offsets = Vec::with_capacity(blocks.len() + 1);
+        let mut batch_row_offsets = Vec::with_capacity(footer.blocks.len() + 1);
         batch_row_offsets.push(0u64);
         let mut rows = 0u64;
-        for (i, block) in blocks.iter().enumerate() {
-            rows += batch_length(&data, block)
-                .map_err(|reason| corrupt(format!("record batch {i}: {reason}")))?;
+        for (i, block) in footer.blocks.iter().enumerate() {
+            let meta = source.read(&path, block.offset, block.meta_len)?;
+            let left = entry.rows.saturating_sub(rows);
+            let n = check_message(
+                meta.as_slice(),
+                block.body_len,
+                None,
+                footer.version,
+                schema,
+                entry.compression,
+                left,
+            )
+            .map_err(|reason| corrupt(format!("record batch {i}: {reason}")))?;
+            rows += n;
             batch_row_offsets.push(rows);
         }
         if rows != entry.rows {
@@ -118,18 +270,20 @@ impl Shard {
                 entry.rows
             )));
         }
-        let cache = match entry.compression {
-            Compression::None => {
-                BatchCache::All((0..blocks.len()).map(|_| OnceLock::new()).collect())
+        let cache = match (entry.compression, &source) {
+            (Compression::None, Source::Mapped(_)) => {
+                BatchCache::All((0..footer.blocks.len()).map(|_| OnceLock::new()).collect())
             }
             _ => BatchCache::Recent(Mutex::new(Vec::new())),
         };
         Ok(Shard {
             entry: entry.clone(),
             path,
-            data,
+            source,
+            version: footer.version,
+            schema: Arc::clone(schema),
             decoder,
-            blocks,
+            blocks: footer.blocks,
             batch_row_offsets,
             cache,
         })
@@ -160,9 +314,13 @@ impl Shard {
         &self.batch_row_offsets
     }
 
-    /// The mapped bytes of the whole file.
-    pub fn bytes(&self) -> &[u8] {
-        self.data.as_slice()
+    /// The mapped bytes of the whole file, or `None` when the shard is read
+    /// with positioned reads.
+    pub fn bytes(&self) -> Option<&[u8]> {
+        match &self.source {
+            Source::Mapped(data) => Some(data.as_slice()),
+            Source::Pread(_) => None,
+        }
     }
 
     /// Record batch `i`. For uncompressed shards the arrays are views into
@@ -205,39 +363,71 @@ impl Shard {
 
     fn decode(&self, i: usize) -> Result<RecordBatch> {
         let block = self.blocks.get(i).ok_or_else(|| self.no_batch(i))?;
-        let len = block.metaDataLength() as usize + block.bodyLength() as usize;
-        let offset = block.offset() as usize;
-        if offset
-            .checked_add(len)
-            .is_none_or(|end| end > self.data.len())
-        {
-            return Err(Error::CorruptShard {
-                path: self.path.clone(),
-                reason: format!("record batch {i} lies outside the file"),
-            });
+        let corrupt = |reason: String| Error::CorruptShard {
+            path: self.path.clone(),
+            reason: format!("record batch {i}: {reason}"),
+        };
+        let len = block.meta_len + block.body_len;
+        let buf = self.source.read(&self.path, block.offset, len)?;
+        let bytes = buf.as_slice();
+        let (meta, body) = bytes.split_at(block.meta_len as usize);
+        // The headers were checked at open; the compressed buffers' length
+        // prefixes are in the body, which is only read now. Bytes read again
+        // with pread may have changed since: they are checked again too.
+        if self.entry.compression != Compression::None || matches!(self.source, Source::Pread(_)) {
+            check_message(
+                meta,
+                block.body_len,
+                Some(body),
+                self.version,
+                &self.schema,
+                self.entry.compression,
+                self.entry.rows,
+            )
+            .map_err(corrupt)?;
         }
-        let buf = self.data.slice_with_length(offset, len);
-        self.decoder
-            .read_record_batch(block, &buf)
-            .map_err(|e| Error::CorruptShard {
-                path: self.path.clone(),
-                reason: format!("record batch {i} cannot be decoded: {e}"),
-            })?
-            .ok_or_else(|| Error::CorruptShard {
-                path: self.path.clone(),
-                reason: format!("record batch {i} is missing"),
-            })
+        // Everything arrow will slice or allocate has been checked; a panic
+        // inside it is still turned into an error naming the shard and batch.
+        let decoded = catch_unwind(AssertUnwindSafe(|| {
+            self.decoder.read_record_batch(&block.block, &buf)
+        }))
+        .map_err(|panic| corrupt(format!("the decoder failed: {}", panic_message(&panic))))?;
+        let batch = decoded
+            .map_err(|e| corrupt(format!("cannot be decoded: {e}")))?
+            .ok_or_else(|| corrupt("is missing".into()))?;
+        let expected = self.batch_row_offsets[i + 1] - self.batch_row_offsets[i];
+        if batch.num_rows() as u64 != expected {
+            return Err(corrupt(format!(
+                "decodes to {} rows, its header says {expected}",
+                batch.num_rows()
+            )));
+        }
+        Ok(batch)
     }
 
     /// Recomputes the file's checksum and compares it with the index.
     pub fn verify_checksum(&self) -> Result<()> {
-        check_checksum(&self.path, &self.entry, self.bytes())
+        check_checksum(
+            &self.path,
+            &self.entry,
+            self.source.checksum(&self.path, self.entry.bytes)?,
+        )
     }
 }
 
-/// Opens and maps the shard file at `path`, checking its size against `entry`.
-pub(crate) fn map_shard_file(path: &Path, entry: &ShardEntry) -> Result<Buffer> {
-    let file = File::open(path).map_err(|e| match e.kind() {
+/// The message of a caught panic, for an error that replaces it.
+pub(crate) fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".into())
+}
+
+/// Opens the shard file at `path` (a regular file, not through a symlink)
+/// and checks its size against `entry`.
+fn open_shard_file(path: &Path, entry: &ShardEntry) -> Result<File> {
+    let file = crate::files::open_regular(path).map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound => Error::MissingShard {
             path: path.to_path_buf(),
         },
@@ -253,12 +443,12 @@ pub(crate) fn map_shard_file(path: &Path, entry: &ShardEntry) -> Result<Buffer> 
             ),
         });
     }
-    map_file(&file, path)
+    Ok(file)
 }
 
-/// Compares the checksum of `bytes` (the whole file at `path`) with `entry`'s.
-pub(crate) fn check_checksum(path: &Path, entry: &ShardEntry, bytes: &[u8]) -> Result<()> {
-    let actual = Checksum::of(bytes).to_string();
+/// Compares `actual`, the checksum of the file at `path`, with `entry`'s.
+fn check_checksum(path: &Path, entry: &ShardEntry, actual: Checksum) -> Result<()> {
+    let actual = actual.to_string();
     if actual != entry.checksum {
         return Err(Error::ChecksumMismatch {
             path: path.to_path_buf(),
@@ -274,41 +464,22 @@ pub(crate) fn check_checksum(path: &Path, entry: &ShardEntry, bytes: &[u8]) -> R
 fn map_file(file: &File, path: &Path) -> Result<Buffer> {
     // SAFETY: shards are sealed (renamed into place once complete) and never
     // modified afterwards; the format forbids writing to a committed shard, so
-    // the mapped bytes do not change under us. A user who truncates a shard
-    // by hand can still cause SIGBUS, as with any mmap-based reader.
+    // the mapped bytes do not change under us. A shard truncated by hand while
+    // mapped can still raise SIGBUS: `Access::Pread` is the path that cannot,
+    // and `Access::Auto` takes it on network and FUSE file systems.
     let mmap = unsafe { Mmap::map(file) }.map_err(|e| Error::io(path, e))?;
     #[cfg(unix)]
     let _ = mmap.advise(memmap2::Advice::WillNeed);
     let len = mmap.len();
+    if len == 0 {
+        // An empty mapping has no pointer to wrap; such a file is refused
+        // later as too short.
+        return Ok(Buffer::from_vec(Vec::<u8>::new()));
+    }
     let ptr = NonNull::new(mmap.as_ptr() as *mut u8)
         .ok_or_else(|| Error::Internal(format!("null mapping for {}", path.display())))?;
     // SAFETY: `ptr` points to `len` readable bytes owned by `mmap`, which the
     // buffer keeps alive (as its custom allocation) for as long as any slice
     // of it exists; the bytes are never written through this buffer.
     Ok(unsafe { Buffer::from_custom_allocation(ptr, len, Arc::new(mmap)) })
-}
-
-/// Reads the row count of a record batch from its message header without
-/// decoding its buffers.
-fn batch_length(data: &Buffer, block: &Block) -> std::result::Result<u64, String> {
-    let start = block.offset() as usize;
-    let meta_len = block.metaDataLength() as usize;
-    let end = start
-        .checked_add(meta_len)
-        .filter(|&end| end <= data.len())
-        .ok_or("message header lies outside the file")?;
-    let meta = &data.as_slice()[start..end];
-    // The encapsulated message is [0xFFFFFFFF continuation][u32 length][flatbuffer].
-    let body = if meta.len() >= 8 && meta[..4] == [0xff; 4] {
-        &meta[8..]
-    } else if meta.len() >= 4 {
-        &meta[4..]
-    } else {
-        return Err("message header is too short".into());
-    };
-    let message = arrow::ipc::root_as_message(body).map_err(|e| format!("bad message: {e}"))?;
-    let batch = message
-        .header_as_record_batch()
-        .ok_or("message is not a record batch")?;
-    u64::try_from(batch.length()).map_err(|_| "negative row count".to_string())
 }

@@ -2,9 +2,8 @@
 
 use std::path::{Path, PathBuf};
 
-use super::shard::{check_checksum, map_shard_file};
-use super::Shard;
-use crate::format::Index;
+use super::{Access, ReadOptions, Shard};
+use crate::format::{Index, INDEX_FILE};
 use crate::{Error, Result};
 
 /// One shard that failed validation.
@@ -27,6 +26,10 @@ pub struct ValidationReport {
     pub bytes_checked: u64,
     /// Every shard that failed, in index order.
     pub problems: Vec<ShardProblem>,
+    /// Files in the dataset folder that the index does not list (leftovers
+    /// of failed or killed writes, or unrelated files), with their sizes.
+    /// They are not part of the dataset and do not fail validation.
+    pub unlisted: Vec<(PathBuf, u64)>,
 }
 
 impl ValidationReport {
@@ -37,7 +40,8 @@ impl ValidationReport {
 }
 
 /// Checks the index and every shard it lists: presence, size, checksum, magic,
-/// footer, schema, row count, and that every record batch decodes.
+/// footer, schema, batch and row counts, compression, and that every record
+/// batch decodes. Also lists the files in the folder that the index does not.
 ///
 /// An unreadable index is an `Err`; problems with shards are collected in the
 /// report so that all bad files are named at once.
@@ -56,21 +60,24 @@ pub fn validate(dir: &Path) -> Result<ValidationReport> {
         rows_ok: 0,
         bytes_checked: 0,
         problems: Vec::new(),
+        unlisted: Vec::new(),
+    };
+    // The checksum first (it is verified as the shard is opened): for
+    // damaged bytes it is the precise diagnosis, where a structural error
+    // would only be a symptom.
+    let options = ReadOptions {
+        verify_checksums: true,
+        access: Access::Auto.resolve(dir),
     };
     for entry in &index.shards {
         report.shards_checked += 1;
         let path = dir.join(&entry.path);
-        // The checksum first: for damaged bytes it is the precise diagnosis,
-        // where a structural error would only be a symptom.
-        let checked = map_shard_file(&path, entry)
-            .and_then(|bytes| check_checksum(&path, entry, bytes.as_slice()))
-            .and_then(|()| Shard::open(dir, entry, &schema))
-            .and_then(|shard| {
-                for b in 0..shard.num_batches() {
-                    shard.batch(b)?;
-                }
-                Ok(shard.num_rows())
-            });
+        let checked = Shard::open_with(dir, entry, &schema, &options).and_then(|shard| {
+            for b in 0..shard.num_batches() {
+                shard.batch(b)?;
+            }
+            Ok(shard.num_rows())
+        });
         match checked {
             Ok(rows) => {
                 report.rows_ok += rows;
@@ -79,5 +86,26 @@ pub fn validate(dir: &Path) -> Result<ValidationReport> {
             Err(error) => report.problems.push(ShardProblem { path, error }),
         }
     }
+    report.unlisted = unlisted_files(dir, &index)?;
     Ok(report)
+}
+
+/// Files in `dir` that are neither the index nor a listed shard, with their
+/// sizes (of the entry itself: links are not followed), sorted by name.
+fn unlisted_files(dir: &Path, index: &Index) -> Result<Vec<(PathBuf, u64)>> {
+    let listed: std::collections::HashSet<&str> =
+        index.shards.iter().map(|s| s.path.as_str()).collect();
+    let mut found = Vec::new();
+    for item in std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))? {
+        let item = item.map_err(|e| Error::io(dir, e))?;
+        let name = item.file_name();
+        let name_str = name.to_string_lossy();
+        if name_str == INDEX_FILE || listed.contains(name_str.as_ref()) {
+            continue;
+        }
+        let bytes = item.metadata().map(|m| m.len()).unwrap_or(0);
+        found.push((item.path(), bytes));
+    }
+    found.sort();
+    Ok(found)
 }

@@ -248,10 +248,19 @@ impl ShardWriter {
     ///
     /// The shards are durable but not yet part of the dataset: pass them to
     /// [`commit`](super::commit).
+    ///
+    /// On failure (a full disk while sealing, say) every file of this writer
+    /// is removed before the error is returned: nothing is left behind.
     pub fn finish(mut self) -> Result<Vec<ShardEntry>> {
-        self.seal_current()?;
-        if let (Some(dir), false) = (self.location.as_local(), self.sealed.is_empty()) {
-            sync_dir(dir)?;
+        let sealed = self.seal_current().and_then(|()| {
+            match (self.location.as_local(), self.sealed.is_empty()) {
+                (Some(dir), false) => sync_dir(dir),
+                _ => Ok(()),
+            }
+        });
+        if let Err(e) = sealed {
+            let _ = self.remove_all();
+            return Err(e);
         }
         Ok(std::mem::take(&mut self.sealed))
     }
