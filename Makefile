@@ -33,13 +33,17 @@ test: setup lint test-rust test-torch test-python
 # `make jar`: build/libs/mosaicrs-spark.jar (connector + native library) and
 # build/libs/mosaicrs-examples.jar, with Gradle (it runs cargo itself).
 # `make bench-connector`: Spark write rows/s, mosaicrs vs Parquet.
-.PHONY: jar bench-connector
+# `make bench-scan`: Spark scan (count, sums, projection), mosaicrs vs Parquet.
+.PHONY: jar bench-connector bench-scan
 
 jar: setup
 	gradle --quiet jar
 
 bench-connector: jar
 	$(PYTHON) bench/connector_write_bench.py
+
+bench-scan: jar
+	$(PYTHON) bench/spark_scan_bench.py
 # --- end Spark connector ---------------------------------------------------
 
 clean:

@@ -28,6 +28,7 @@ mod convert;
 mod dataset_exports;
 mod error;
 mod handle;
+mod read_exports;
 mod writer_exports;
 
 /// The JVM class whose static native methods this library implements.

@@ -3,6 +3,7 @@ package io.mosaicrs.spark
 import java.util
 
 import io.mosaicrs.spark.jni.{MosaicrsInvalidInputException, NativeBridge}
+import io.mosaicrs.spark.read.NativeScan
 
 import org.apache.spark.sql.{DataFrame, SaveMode, SQLContext}
 import org.apache.spark.sql.connector.catalog.{Table, TableProvider}
@@ -38,13 +39,15 @@ final class MosaicrsDataSource
 
   override def toString: String = MosaicrsDataSource.ShortName
 
-  /** Spark passes the DataFrame's schema to [[getTable]]; nothing is inferred. */
+  /**
+   * Writes pass the DataFrame's schema to [[getTable]], and so do reads with
+   * a user schema or a catalog table; the scan checks it against the dataset.
+   */
   override def supportsExternalMetadata(): Boolean = true
 
+  /** A read without a schema: the dataset's, from its index. */
   override def inferSchema(options: CaseInsensitiveStringMap): StructType =
-    throw new MosaicrsInvalidInputException(
-      "the mosaicrs Spark format is write-only: read a dataset with the mosaicrs Rust reader " +
-        "or CLI, or with any Arrow IPC reader (see docs/FORMAT.md)")
+    NativeScan.sparkSchema(MosaicrsOptions.resolvePath(Option(options.get("path"))))
 
   override def getTable(
       schema: StructType,

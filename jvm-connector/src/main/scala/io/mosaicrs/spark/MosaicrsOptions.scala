@@ -108,7 +108,7 @@ object MosaicrsOptions {
    * The dataset folder as an absolute local path. The native writer uses the
    * local file system, so `file:` URIs are accepted and other schemes refused.
    */
-  private def resolvePath(raw: Option[String]): String = {
+  private[spark] def resolvePath(raw: Option[String]): String = {
     val text = raw.map(_.trim).filter(_.nonEmpty).getOrElse {
       throw new MosaicrsInvalidInputException(
         "mosaicrs needs a path: df.write.format(\"mosaicrs\").save(\"/path/to/dataset\")")
