@@ -274,6 +274,21 @@ pub extern "system" fn Java_io_mosaicrs_spark_read_NativeScan_planScan<'local>(
     })
 }
 
+/// `long parseSize(String text)`: a byte size such as `67108864`, `64m` or `1g`.
+#[no_mangle]
+pub extern "system" fn Java_io_mosaicrs_spark_read_NativeScan_parseSize<'local>(
+    mut env: JNIEnv<'local>,
+    _class: JClass<'local>,
+    text: JString<'local>,
+) -> jlong {
+    guard(&mut env, -1, |env| {
+        let text = convert::string(env, &text)?;
+        let bytes = mosaicrs::writer::parse_byte_size(&text)?;
+        Ok(jlong::try_from(bytes)
+            .map_err(|_| Error::InvalidArgument(format!("size {text:?} is too large")))?)
+    })
+}
+
 /// One partition's scan: a range of record batches of one shard, projected.
 struct ScanState {
     shard: Shard,

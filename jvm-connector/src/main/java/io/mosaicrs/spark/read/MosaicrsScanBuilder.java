@@ -8,7 +8,6 @@ import java.util.Map;
 
 import io.mosaicrs.spark.jni.MosaicrsIOException;
 import io.mosaicrs.spark.jni.MosaicrsInvalidInputException;
-import io.mosaicrs.spark.jni.NativeBridge;
 import org.apache.spark.sql.connector.read.Scan;
 import org.apache.spark.sql.connector.read.ScanBuilder;
 import org.apache.spark.sql.connector.read.SupportsPushDownRequiredColumns;
@@ -63,7 +62,7 @@ public final class MosaicrsScanBuilder implements ScanBuilder, SupportsPushDownR
     String text = options.getOrDefault(PARTITION_SIZE, DEFAULT_PARTITION_SIZE);
     long bytes;
     try {
-      bytes = NativeBridge.parseByteSize(text);
+      bytes = NativeScan.parseSize(text);
     } catch (IllegalArgumentException e) {
       throw new MosaicrsInvalidInputException(
           "invalid value '" + text + "' for mosaicrs option '" + PARTITION_SIZE + "': " + e.getMessage());

@@ -55,6 +55,9 @@ public final class NativeScan {
    */
   static native Object[] nextBatch(long scan) throws MosaicrsIOException;
 
+  /** Parses a byte size such as {@code 67108864}, {@code 64m} or {@code 1g}. */
+  static native long parseSize(String text);
+
   /** Frees the scan; the handle must not be used again. */
   static native void closeScan(long scan);
 
