@@ -14,7 +14,8 @@ Prints seconds per query and reader and the Parquet/mosaicrs time ratio
 
     .venv/bin/python bench/spark_scan_bench.py [--rows 2000000] [--repeats 3]
 
-Needs build/libs/mosaicrs-spark.jar (`make jar`).
+Needs the connector jar of the running pyspark's line (`make jar`):
+build/libs/mosaicrs-spark-3.5_2.12.jar or build/libs/mosaicrs-spark-4_2.13.jar.
 """
 
 import argparse
@@ -25,8 +26,12 @@ import sys
 import tempfile
 import time
 
+import pyspark
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-JAR = os.path.join(ROOT, "build", "libs", "mosaicrs-spark.jar")
+JAR = os.path.join(ROOT, "build", "libs",
+                   "mosaicrs-spark-3.5_2.12.jar" if pyspark.__version__.startswith("3.")
+                   else "mosaicrs-spark-4_2.13.jar")
 FLOATS = 16
 
 
@@ -123,7 +128,8 @@ def main():
     ours = f"mosaicrs ({args.compression})"
     print(
         f"\nSpark scan of {args.rows:,} rows (id, {FLOATS} float, int label), written with "
-        f"{args.partitions} partitions; {args.master}, {os.cpu_count()} CPUs, best of "
+        f"{args.partitions} partitions; Spark {pyspark.__version__}, {args.master}, "
+        f"{os.cpu_count()} CPUs, best of "
         f"{args.repeats}; scan partitions: "
         + ", ".join(f"{r} {n}" for r, n in partitions.items())
     )
