@@ -10,7 +10,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 # tch finds libtorch in the venv's torch wheel.
 export LIBTORCH_USE_PYTORCH := 1
 
-.PHONY: all setup lint test test-rust test-python demo bench bench-quick clean python demo-python
+.PHONY: all setup lint test test-rust test-python test-spark spark-venvs demo bench bench-quick clean python demo-python
 
 all: test
 
@@ -27,25 +27,52 @@ test-rust: setup
 	MOSAICRS_REQUIRE_MOTO=1 cargo test
 
 test-python: setup jar python
-	$(PYTHON) -m pytest -q tests
+	$(PYTHON) -m pytest -q tests --ignore=tests/spark
 
-test: setup lint test-rust test-torch test-python
+test: setup lint test-rust test-torch test-python test-spark
 
 # --- Spark connector ---------------------------------------------------------
-# `make jar`: build/libs/mosaicrs-spark.jar (connector + native library) and
-# build/libs/mosaicrs-examples.jar, with Gradle (it runs cargo itself).
-# `make bench-connector`: Spark write rows/s, mosaicrs vs Parquet.
-.PHONY: jar bench-connector
+# `make jar`: build/libs/mosaicrs-spark-3.5_2.12.jar (Spark 3.5) and
+# build/libs/mosaicrs-spark-4_2.13.jar (Spark 4.0 to 4.3), each carrying the
+# native library, and build/libs/mosaicrs-examples.jar, with Gradle (it runs
+# cargo itself). The 3.5 jar compiles against .venvs/spark-3.5.9's jars.
+# `make test-spark`: the full connector suite on Spark 4.0 (.venv) and 3.5,
+# and the smoke test on every other 4.x minor (.venvs/spark-<version>, created
+# from PyPI by scripts/spark_venvs.sh).
+# `make bench-connector`: Spark write rows/s, mosaicrs vs Parquet (Spark 4.0);
+# `make bench-connector-3.5`: the same on Spark 3.5.
+# `make bench-scan`: Spark scan (count, sums, projection), mosaicrs vs Parquet.
+SPARK_FULL_VERSION ?= 3.5.9
+SPARK_SMOKE_VERSIONS ?= 4.0.5 4.1.4 4.2.1 4.3.0
+.PHONY: jar bench-connector bench-connector-3.5 bench-scan
+
+spark-venvs:
+	SPARK_TEST_VERSIONS="$(SPARK_FULL_VERSION) $(SPARK_SMOKE_VERSIONS)" bash scripts/spark_venvs.sh
 
 jar: setup
+	bash scripts/spark_venvs.sh $(SPARK_FULL_VERSION)
 	gradle --quiet jar
+
+test-spark: setup jar python spark-venvs
+	$(PYTHON) -m pytest -q tests/spark
+	.venvs/spark-$(SPARK_FULL_VERSION)/bin/python -m pytest -q tests/spark
+	for v in $(SPARK_SMOKE_VERSIONS); do \
+	  echo "Spark $$v: smoke test"; \
+	  .venvs/spark-$$v/bin/python -m pytest -q tests/spark/test_connector_smoke.py; \
+	done
 
 bench-connector: jar
 	$(PYTHON) bench/connector_write_bench.py
 
+bench-connector-3.5: jar
+	.venvs/spark-$(SPARK_FULL_VERSION)/bin/python bench/connector_write_bench.py
+
+bench-scan: jar
+	$(PYTHON) bench/spark_scan_bench.py
+
 clean:
 	cargo clean
-	rm -rf build jvm-connector/build .gradle
+	rm -rf build jvm-connector/build .gradle .venvs/spark-*
 
 # --- libtorch: tensor tests, training demo, loader benchmark -----------------
 # Binaries and tests that use tch carry an rpath to torch/lib (see
@@ -73,7 +100,7 @@ bench-build: setup
 demo: setup jar train-build
 	rm -rf $(DEMO_DIR) && mkdir -p $(DEMO_DIR)
 	$(PYTHON) scripts/make_digits_csv.py $(DEMO_DIR)/digits.csv
-	spark-submit --master 'local[2]' --conf spark.log.level=WARN --jars build/libs/mosaicrs-spark.jar \
+	spark-submit --master 'local[2]' --conf spark.log.level=WARN --jars build/libs/mosaicrs-spark-4_2.13.jar \
 	  --class io.mosaicrs.examples.CsvToMosaicrs build/libs/mosaicrs-examples.jar \
 	  $(DEMO_DIR)/digits.csv $(DEMO_DIR)/digits.mosaicrs
 	$(MAKE) --no-print-directory demo-train
@@ -131,7 +158,7 @@ demo-python: setup jar python
 	rm -rf $(DEMO_DIR)/python && mkdir -p $(DEMO_DIR)/python
 	$(PYTHON) scripts/make_digits_csv.py $(DEMO_DIR)/python/digits.csv
 	$(PYTHON) examples/python/train_digits.py --csv $(DEMO_DIR)/python/digits.csv \
-	  --out $(DEMO_DIR)/python/digits.mosaicrs --jar build/libs/mosaicrs-spark.jar
+	  --out $(DEMO_DIR)/python/digits.mosaicrs --jar build/libs/mosaicrs-spark-4_2.13.jar
 
 # --- fuzzing and the mutation run ---------------------------------------------
 # `make fuzz`: every cargo-fuzz target for FUZZ_SECONDS each (nightly from

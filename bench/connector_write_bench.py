@@ -6,7 +6,8 @@ write each. Prints rows/s per writer and the mosaicrs/Parquet ratio.
 
     .venv/bin/python bench/connector_write_bench.py [--rows 2000000] [--repeats 3]
 
-Needs build/libs/mosaicrs-spark.jar (`make jar`).
+Needs the connector jar of the running pyspark's line (`make jar`):
+build/libs/mosaicrs-spark-3.5_2.12.jar or build/libs/mosaicrs-spark-4_2.13.jar.
 """
 
 import argparse
@@ -17,8 +18,12 @@ import sys
 import tempfile
 import time
 
+import pyspark
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-JAR = os.path.join(ROOT, "build", "libs", "mosaicrs-spark.jar")
+JAR = os.path.join(ROOT, "build", "libs",
+                   "mosaicrs-spark-3.5_2.12.jar" if pyspark.__version__.startswith("3.")
+                   else "mosaicrs-spark-4_2.13.jar")
 
 
 def parse_args():

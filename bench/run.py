@@ -36,7 +36,7 @@ import venvs  # noqa: E402
 from shapes import SHAPES, Shape  # noqa: E402
 
 REPO = venvs.REPO_ROOT
-DEFAULT_JAR = REPO / "build" / "libs" / "mosaicrs-spark.jar"
+DEFAULT_JAR = REPO / "build" / "libs" / "mosaicrs-spark-4_2.13.jar"
 
 def _default_loader_bench() -> Path:
     """The release build of the loader bench binary, else a debug build, else the release

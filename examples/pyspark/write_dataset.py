@@ -10,11 +10,15 @@ spark-submit); it carries the native library. Build it with `make jar`.
 import argparse
 import os
 
+import pyspark
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-JAR = os.path.join(REPO, "build", "libs", "mosaicrs-spark.jar")
+# The connector jar of this pyspark's line: Spark 3.5 (Scala 2.12) or Spark 4.x (Scala 2.13).
+JAR = os.path.join(REPO, "build", "libs",
+                   "mosaicrs-spark-3.5_2.12.jar" if pyspark.__version__.startswith("3.")
+                   else "mosaicrs-spark-4_2.13.jar")
 
 
 def main():

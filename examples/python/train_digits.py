@@ -4,7 +4,7 @@ dataset, and a plain PyTorch loop trains on it through mosaicrs.torch.Loader.
 
     python scripts/make_digits_csv.py digits.csv
     python examples/python/train_digits.py --csv digits.csv --out digits.mosaicrs \
-        --jar build/libs/mosaicrs-spark.jar
+        --jar build/libs/mosaicrs-spark-4_2.13.jar
 
 With ``--jar`` the JVM connector writes (``df.write.format("mosaicrs")``);
 without it, the jar-free Python data source does (``format("mosaicrs_py")``).

@@ -1,22 +1,34 @@
 """Fixtures of the Spark connector tests: the real connector jar and one
 shared local SparkSession.
 
-The session runs `local[2,4]`: two task threads, and up to four attempts
-per task, so that a task failing on its first attempt is retried. The jar
-is built by `make jar` (gradle); the tests fail, not skip, without it.
+The tests run under whichever pyspark the interpreter has: the project's
+.venv (Spark 4.0) or a per-release venv from scripts/spark_venvs.sh
+(`make test-spark` runs them all). The jar is the one built for that line:
+mosaicrs-spark-3.5_2.12.jar for Spark 3.5, mosaicrs-spark-4_2.13.jar for
+Spark 4.x. The session runs `local[2,4]`: two task threads, and up to four
+attempts per task, so that a task failing on its first attempt is retried.
+The jars are built by `make jar` (gradle); the tests fail, not skip, without
+them.
 """
 
 import json
 import os
+import sys
 import time
 from contextlib import contextmanager
 from pathlib import Path
 
+import pyspark
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-CONNECTOR_JAR = REPO / "build" / "libs" / "mosaicrs-spark.jar"
-EXAMPLES_JAR = REPO / "build" / "libs" / "mosaicrs-examples.jar"
+LIBS = REPO / "build" / "libs"
+SPARK_VERSION = tuple(int(p) for p in pyspark.__version__.split(".")[:2])
+JAR_FOR_LINE = {3: "mosaicrs-spark-3.5_2.12.jar", 4: "mosaicrs-spark-4_2.13.jar"}
+CONNECTOR_JAR = LIBS / JAR_FOR_LINE[SPARK_VERSION[0]]
+OTHER_JAR = LIBS / JAR_FOR_LINE[7 - SPARK_VERSION[0]]
+EXAMPLES_JAR = LIBS / "mosaicrs-examples.jar"
+SPARK_4 = SPARK_VERSION >= (4, 0)
 
 
 @pytest.fixture(scope="session")
@@ -29,6 +41,10 @@ def connector_jar() -> Path:
 @pytest.fixture(scope="session")
 def spark(connector_jar):
     from pyspark.sql import SparkSession
+
+    # Python workers run this interpreter (its pyspark, numpy), not whatever
+    # `python3` is on PATH.
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
 
     session = (
         SparkSession.builder.master("local[2,4]")

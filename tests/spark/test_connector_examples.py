@@ -12,7 +12,7 @@ import pytest
 
 from conftest import run_cli
 
-from .conftest import EXAMPLES_JAR, REPO, load_index, stray_files
+from .conftest import EXAMPLES_JAR, REPO, SPARK_4, load_index, stray_files
 
 
 def spark_submit() -> str:
@@ -33,6 +33,7 @@ def people_csv(tmp_path) -> Path:
     return path
 
 
+@pytest.mark.skipif(not SPARK_4, reason="the examples jar is built for Spark 4 / Scala 2.13")
 def test_scala_csv_example_through_spark_submit(connector_jar, mosaicrs_cli, people_csv,
                                                 tmp_path):
     if not EXAMPLES_JAR.exists():

@@ -6,7 +6,7 @@ import subprocess
 import sys
 import textwrap
 
-from .conftest import REPO, load_index
+from .conftest import OTHER_JAR, REPO, load_index
 
 SCRIPT = textwrap.dedent("""
     import sys
@@ -43,4 +43,20 @@ def test_property_naming_no_file_is_a_clear_error(connector_jar, tmp_path):
     assert job.returncode != 0
     assert "MosaicrsInternalException" in job.stderr
     assert f"-Dmosaicrs.native.lib names {missing}, which is not a file" in job.stderr
+    assert not (tmp_path / "ds").exists()
+
+
+def test_the_other_lines_jar_fails_naming_both_versions(tmp_path):
+    """The jar of the other Spark line fails on first use, on the driver, with
+    a message naming the versions and the right jar: no NoSuchMethodError."""
+    import pyspark
+
+    assert OTHER_JAR.exists(), "make jar builds both jars"
+    job = subprocess.run([sys.executable, "-c", SCRIPT, str(OTHER_JAR), str(tmp_path / "ds")],
+                         capture_output=True, text=True, timeout=180)
+    assert job.returncode != 0
+    assert "MosaicrsVersionException" in job.stderr, job.stderr[-3000:]
+    built_for = "Spark 3.5 with Scala 2.12" if "3.5" in OTHER_JAR.name else "Spark 4 with Scala 2.13"
+    assert f"is built for {built_for}, but this is Spark {pyspark.__version__}" in job.stderr
+    assert "NoSuchMethodError" not in job.stderr
     assert not (tmp_path / "ds").exists()

@@ -1,20 +1,27 @@
 //! Conversions between Java values and what the mosaicrs library takes.
+//!
+//! Typed values cross the boundary: save mode and compression as enum
+//! ordinals, shard entries as `io.mosaicrs.spark.jni.ShardEntry` objects
+//! (serializable, so they travel inside Spark's task commit messages).
 
 use std::path::PathBuf;
-use std::sync::Arc;
 
-use arrow::array::{Array, StructArray};
-use arrow::datatypes::SchemaRef;
-use arrow::ffi::{from_ffi, FFI_ArrowArray, FFI_ArrowSchema};
-use arrow::record_batch::RecordBatch;
-use jni::objects::{JObjectArray, JString};
-use jni::sys::jlong;
+use jni::objects::{JObject, JObjectArray, JString, JValue};
+use jni::sys::{jint, jlong, jobjectArray};
 use jni::JNIEnv;
-use mosaicrs::format::{decode_schema, ShardEntry};
+use mosaicrs::format::{decode_schema, Compression, ShardEntry};
+use mosaicrs::writer::SaveMode;
 use mosaicrs::Error;
 
 use crate::error::BridgeResult;
-use crate::handle::TaskWriter;
+use arrow::datatypes::SchemaRef;
+
+/// Java class of a shard entry.
+pub(crate) const SHARD_ENTRY_CLASS: &str = "io/mosaicrs/spark/jni/ShardEntry";
+const SHARD_ENTRY_CTOR: &str = "(Ljava/lang/String;JJILjava/lang/String;ILjava/lang/String;IJ)V";
+/// Java class of a commit's result.
+pub(crate) const COMMIT_OUTCOME_CLASS: &str = "io/mosaicrs/spark/jni/CommitOutcome";
+const COMMIT_OUTCOME_CTOR: &str = "(ZJ[Ljava/lang/String;)V";
 
 /// A Java string as a Rust string.
 pub(crate) fn string(env: &mut JNIEnv<'_>, value: &JString<'_>) -> BridgeResult<String> {
@@ -22,6 +29,31 @@ pub(crate) fn string(env: &mut JNIEnv<'_>, value: &JString<'_>) -> BridgeResult<
         return Err(Error::InvalidArgument("a required string argument is null".into()).into());
     }
     Ok(env.get_string(value)?.into())
+}
+
+/// A `String[]` as Rust strings.
+pub(crate) fn strings(env: &mut JNIEnv<'_>, array: &JObjectArray<'_>) -> BridgeResult<Vec<String>> {
+    let count = env.get_array_length(array)?;
+    let mut out = Vec::with_capacity(usize::try_from(count).unwrap_or(0));
+    for i in 0..count {
+        let element = JString::from(env.get_object_array_element(array, i)?);
+        out.push(string(env, &element)?);
+        env.delete_local_ref(element)?;
+    }
+    Ok(out)
+}
+
+/// A `String[]` built from Rust strings.
+pub(crate) fn java_strings(env: &mut JNIEnv<'_>, values: &[String]) -> BridgeResult<jobjectArray> {
+    let len = jint::try_from(values.len())
+        .map_err(|_| Error::Internal("too many strings for a Java array".into()))?;
+    let array = env.new_object_array(len, "java/lang/String", JObject::null())?;
+    for (i, value) in (0..len).zip(values) {
+        let s = env.new_string(value)?;
+        env.set_object_array_element(&array, i, &s)?;
+        env.delete_local_ref(s)?;
+    }
+    Ok(array.into_raw())
 }
 
 /// A dataset folder path from Java.
@@ -42,86 +74,155 @@ pub(crate) fn non_negative(value: jlong, what: &str) -> BridgeResult<u64> {
     })
 }
 
-/// Shard entries as JSON, the form they travel in inside Spark commit messages.
-pub(crate) fn shards_to_json(shards: &[ShardEntry]) -> BridgeResult<String> {
-    serde_json::to_string(shards)
-        .map_err(|e| Error::Internal(format!("serialising shard entries: {e}")).into())
+/// Compression by its ordinal in `io.mosaicrs.spark.jni.NativeBridge` (`COMPRESSION_*`).
+pub(crate) fn compression(ordinal: jint) -> BridgeResult<Compression> {
+    match ordinal {
+        0 => Ok(Compression::None),
+        1 => Ok(Compression::Zstd),
+        2 => Ok(Compression::Lz4),
+        other => Err(Error::Internal(format!("unknown compression ordinal {other}")).into()),
+    }
 }
 
-/// Every task's shard list (one JSON array per committed task) as one list.
-pub(crate) fn shards_from_json(
+/// The ordinal of `compression` (inverse of [`compression`]).
+pub(crate) fn compression_ordinal(compression: Compression) -> jint {
+    match compression {
+        Compression::None => 0,
+        Compression::Zstd => 1,
+        Compression::Lz4 => 2,
+    }
+}
+
+/// Save mode by its ordinal in `io.mosaicrs.spark.jni.NativeBridge` (`MODE_*`).
+pub(crate) fn save_mode(ordinal: jint) -> BridgeResult<SaveMode> {
+    match ordinal {
+        0 => Ok(SaveMode::ErrorIfExists),
+        1 => Ok(SaveMode::Append),
+        2 => Ok(SaveMode::Overwrite),
+        3 => Ok(SaveMode::Ignore),
+        other => Err(Error::Internal(format!("unknown save mode ordinal {other}")).into()),
+    }
+}
+
+fn long(value: u64, what: &str) -> BridgeResult<jlong> {
+    jlong::try_from(value)
+        .map_err(|_| Error::Internal(format!("{what} {value} does not fit a Java long")).into())
+}
+
+fn int(value: u32, what: &str) -> BridgeResult<jint> {
+    jint::try_from(value)
+        .map_err(|_| Error::Internal(format!("{what} {value} does not fit a Java int")).into())
+}
+
+/// Shard entries as a `ShardEntry[]`, the payload of a task's commit message.
+pub(crate) fn shards_to_java(
     env: &mut JNIEnv<'_>,
-    lists: &JObjectArray<'_>,
+    shards: &[ShardEntry],
+) -> BridgeResult<jobjectArray> {
+    let len = jint::try_from(shards.len())
+        .map_err(|_| Error::Internal("too many shards for a Java array".into()))?;
+    let class = env.find_class(SHARD_ENTRY_CLASS)?;
+    let array = env.new_object_array(len, &class, JObject::null())?;
+    for (i, shard) in (0..len).zip(shards) {
+        let path = env.new_string(&shard.path)?;
+        let checksum = env.new_string(&shard.checksum)?;
+        let write_id = env.new_string(&shard.write_id)?;
+        let object = env.new_object(
+            &class,
+            SHARD_ENTRY_CTOR,
+            &[
+                JValue::Object(&path),
+                JValue::Long(long(shard.rows, "rows")?),
+                JValue::Long(long(shard.bytes, "bytes")?),
+                JValue::Int(int(shard.batches, "batches")?),
+                JValue::Object(&checksum),
+                JValue::Int(compression_ordinal(shard.compression)),
+                JValue::Object(&write_id),
+                JValue::Int(int(shard.partition, "partition")?),
+                JValue::Long(long(shard.task_attempt, "task attempt")?),
+            ],
+        )?;
+        env.set_object_array_element(&array, i, &object)?;
+        env.delete_local_ref(object)?;
+        for local in [path, checksum, write_id] {
+            env.delete_local_ref(local)?;
+        }
+    }
+    Ok(array.into_raw())
+}
+
+fn string_field(env: &mut JNIEnv<'_>, object: &JObject<'_>, name: &str) -> BridgeResult<String> {
+    let value = JString::from(env.get_field(object, name, "Ljava/lang/String;")?.l()?);
+    let text = string(env, &value)?;
+    env.delete_local_ref(value)?;
+    Ok(text)
+}
+
+fn long_field(env: &mut JNIEnv<'_>, object: &JObject<'_>, name: &str) -> BridgeResult<u64> {
+    let value = env.get_field(object, name, "J")?.j()?;
+    non_negative(value, name)
+}
+
+fn int_field(env: &mut JNIEnv<'_>, object: &JObject<'_>, name: &str) -> BridgeResult<u32> {
+    let value = env.get_field(object, name, "I")?.i()?;
+    u32::try_from(value)
+        .map_err(|_| Error::Internal(format!("shard entry {name} is negative: {value}")).into())
+}
+
+/// The entries of a `ShardEntry[]` (every committed task's shards).
+pub(crate) fn shards_from_java(
+    env: &mut JNIEnv<'_>,
+    array: &JObjectArray<'_>,
 ) -> BridgeResult<Vec<ShardEntry>> {
-    let count = env.get_array_length(lists)?;
-    let mut shards = Vec::new();
+    let count = env.get_array_length(array)?;
+    let mut shards = Vec::with_capacity(usize::try_from(count).unwrap_or(0));
     for i in 0..count {
-        let element = JString::from(env.get_object_array_element(lists, i)?);
-        let text = string(env, &element)?;
-        env.delete_local_ref(element)?;
-        let list: Vec<ShardEntry> = serde_json::from_str(&text).map_err(|e| {
-            Error::Internal(format!("task commit message {i} is not a shard list: {e}"))
-        })?;
-        shards.extend(list);
+        let object = env.get_object_array_element(array, i)?;
+        if object.is_null() {
+            return Err(Error::Internal(format!("shard entry {i} is null")).into());
+        }
+        let compression_ordinal = env.get_field(&object, "compression", "I")?.i()?;
+        shards.push(ShardEntry {
+            path: string_field(env, &object, "path")?,
+            rows: long_field(env, &object, "rows")?,
+            bytes: long_field(env, &object, "bytes")?,
+            batches: int_field(env, &object, "batches")?,
+            checksum: string_field(env, &object, "checksum")?,
+            compression: compression(compression_ordinal)?,
+            write_id: string_field(env, &object, "writeId")?,
+            partition: int_field(env, &object, "partition")?,
+            task_attempt: long_field(env, &object, "taskAttempt")?,
+        });
+        env.delete_local_ref(object)?;
     }
     Ok(shards)
 }
 
-/// Imports one batch that Arrow Java exported through the C Data Interface.
-///
-/// `array_address` and `schema_address` point to an `ArrowArray` and an
-/// `ArrowSchema` struct filled by `org.apache.arrow.c.Data.exportVectorSchemaRoot`:
-/// a struct array whose children are the columns. Ownership of the array
-/// moves to Rust (its release callback runs when the batch is dropped); the
-/// exported type is checked against the writer's schema before any buffer is
-/// read.
-pub(crate) fn import_batch(
-    writer: &TaskWriter,
-    array_address: jlong,
-    schema_address: jlong,
-) -> BridgeResult<RecordBatch> {
-    if array_address == 0 || schema_address == 0 {
-        return Err(Error::Internal("null Arrow C Data Interface struct address".into()).into());
-    }
-    // SAFETY: the JVM passes the addresses of an ArrowArray and an ArrowSchema
-    // that Arrow Java just allocated and exported and does not touch until
-    // this call returns. `from_raw` moves each struct out and marks the
-    // source as released, so Arrow Java will not release it a second time.
-    let (array, ffi_schema) = unsafe {
-        (
-            FFI_ArrowArray::from_raw(array_address as *mut FFI_ArrowArray),
-            FFI_ArrowSchema::from_raw(schema_address as *mut FFI_ArrowSchema),
-        )
-    };
-    let exported_type = arrow::datatypes::DataType::try_from(&ffi_schema)
-        .map_err(|e| Error::arrow("reading the exported batch type", e))?;
-    if exported_type != writer.batch_type {
-        return Err(Error::SchemaMismatch {
-            path: PathBuf::from("<batch from the JVM>"),
-            detail: format!(
-                "the JVM exported {exported_type}, the writer expects {}",
-                writer.batch_type
-            ),
-        }
-        .into());
-    }
-    // SAFETY: the array was produced by Arrow Java's C Data exporter and its
-    // type, checked just above, is the one `ffi_schema` describes.
-    let data = unsafe { from_ffi(array, &ffi_schema) }
-        .map_err(|e| Error::arrow("importing a batch through the C Data Interface", e))?;
-    let columns = StructArray::from(data);
-    if columns.null_count() > 0 {
-        return Err(Error::Internal("the exported batch has null rows at top level".into()).into());
-    }
-    let (_, arrays, _) = columns.into_parts();
-    RecordBatch::try_new(Arc::clone(&writer.schema), arrays)
-        .map_err(|e| Error::arrow("assembling the imported batch", e).into())
+/// A `CommitOutcome` object.
+pub(crate) fn commit_outcome(
+    env: &mut JNIEnv<'_>,
+    committed: bool,
+    total_rows: u64,
+    removed: &[String],
+) -> BridgeResult<jni::sys::jobject> {
+    let removed = java_strings(env, removed)?;
+    // SAFETY: `removed` is a live local reference just returned by `java_strings`.
+    let removed = unsafe { JObject::from_raw(removed) };
+    let object = env.new_object(
+        COMMIT_OUTCOME_CLASS,
+        COMMIT_OUTCOME_CTOR,
+        &[
+            JValue::Bool(u8::from(committed)),
+            JValue::Long(long(total_rows, "total rows")?),
+            JValue::Object(&removed),
+        ],
+    )?;
+    Ok(object.into_raw())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use mosaicrs::format::Compression;
 
     #[test]
     fn negative_longs_are_rejected_by_name() {
@@ -133,20 +234,13 @@ mod tests {
     }
 
     #[test]
-    fn shard_entries_round_trip_through_json() {
-        let entry = ShardEntry {
-            path: "part-w-00001-7-0000.arrow".into(),
-            rows: 10,
-            bytes: 1234,
-            batches: 1,
-            checksum: "xxh3-64:00".into(),
-            compression: Compression::None,
-            write_id: "w".into(),
-            partition: 1,
-            task_attempt: 7,
-        };
-        let text = shards_to_json(std::slice::from_ref(&entry)).unwrap();
-        let back: Vec<ShardEntry> = serde_json::from_str(&text).unwrap();
-        assert_eq!(back, vec![entry]);
+    fn ordinals_round_trip_and_unknown_ones_are_errors() {
+        for c in [Compression::None, Compression::Zstd, Compression::Lz4] {
+            assert_eq!(compression(compression_ordinal(c)).unwrap(), c);
+        }
+        assert!(compression(3).is_err());
+        assert_eq!(save_mode(0).unwrap(), SaveMode::ErrorIfExists);
+        assert_eq!(save_mode(3).unwrap(), SaveMode::Ignore);
+        assert!(save_mode(-1).is_err());
     }
 }

@@ -1,21 +1,142 @@
-//! Driver-side exports: commit, job abort, pre-checks and option parsing.
+//! Driver-side exports: the dataset schema, the options check, commit, job
+//! abort and pre-checks.
 
-use jni::objects::{JClass, JObjectArray, JString};
-use jni::sys::{jboolean, jint, jlong, jstring, JNI_FALSE, JNI_TRUE};
+use jni::objects::{JClass, JIntArray, JObjectArray, JString};
+use jni::sys::{jboolean, jint, jlongArray, jobject, jobjectArray, jstring, JNI_FALSE, JNI_TRUE};
 use jni::JNIEnv;
-use mosaicrs::format::Index;
-use mosaicrs::writer::{self, SaveMode};
+use mosaicrs::format::{encode_schema, Compression, Index};
+use mosaicrs::writer::{self, WriterOptions};
+use mosaicrs::Error;
 
 use crate::convert;
-use crate::error::guard;
-use crate::writer_exports::writer_options;
+use crate::error::{guard, BridgeResult};
+use crate::layout::SchemaDescription;
 
-/// `String commit(String dir, String schemaBase64, String writeId, String[] shardLists,
-/// String saveMode)`
+/// The writer options a user can set, by their canonical (documented) names.
+const OPTION_NAMES: [&str; 3] = ["shardSize", "compression", "batchRows"];
+
+/// Rows per batch when `batchRows` is not given: small enough that a batch
+/// stays in the CPU caches between the JVM filling it and Rust encoding it.
+const DEFAULT_BATCH_ROWS: i32 = 8192;
+
+/// The writer options as typed values: `[shard bytes, batch rows, compression ordinal]`.
 ///
-/// Commits the shards of every committed task (each a JSON array from
-/// `finishWriter`) as one atomic index write, and returns a JSON summary:
-/// `{"committed": bool, "total_rows": n, "removed": [file, ...]}`.
+/// Every key is matched case-insensitively; the first unknown key or bad
+/// value fails, naming the option and the value.
+pub(crate) fn parse_options(keys: &[String], values: &[String]) -> BridgeResult<[i64; 3]> {
+    if keys.len() != values.len() {
+        return Err(Error::Internal("option keys and values differ in number".into()).into());
+    }
+    let mut shard_bytes = WriterOptions::default().max_shard_bytes;
+    let mut batch_rows = DEFAULT_BATCH_ROWS;
+    let mut compression = Compression::None;
+    for (key, value) in keys.iter().zip(values) {
+        let Some(name) = OPTION_NAMES.iter().find(|n| n.eq_ignore_ascii_case(key)) else {
+            return Err(Error::InvalidArgument(format!(
+                "unknown mosaicrs option '{key}'; the options are {}",
+                OPTION_NAMES.join(", ")
+            ))
+            .into());
+        };
+        let bad = |reason: String| {
+            Error::InvalidArgument(format!(
+                "invalid value '{value}' for mosaicrs option '{name}': {reason}"
+            ))
+        };
+        match *name {
+            "shardSize" => {
+                shard_bytes = writer::parse_byte_size(value).map_err(|e| bad(e.to_string()))?;
+                if shard_bytes == 0 || i64::try_from(shard_bytes).is_err() {
+                    return Err(bad("a shard size must be positive and below 8 EiB".into()).into());
+                }
+            }
+            "batchRows" => {
+                batch_rows = match value.trim().parse::<i32>() {
+                    Ok(n) if n > 0 => n,
+                    Ok(_) => return Err(bad("rows per batch must be positive".into()).into()),
+                    Err(_) => return Err(bad("not a whole number of rows".into()).into()),
+                };
+            }
+            _ => {
+                compression = value
+                    .trim()
+                    .parse()
+                    .map_err(|e: Error| bad(e.to_string()))?;
+            }
+        }
+    }
+    let shard_bytes = i64::try_from(shard_bytes)
+        .map_err(|_| Error::Internal("shard size does not fit a long".into()))?;
+    Ok([
+        shard_bytes,
+        i64::from(batch_rows),
+        i64::from(convert::compression_ordinal(compression)),
+    ])
+}
+
+/// `long[] parseWriterOptions(String[] keys, String[] values)`
+///
+/// One check of every writer option the user set: returns
+/// `[shardBytes, batchRows, compressionOrdinal]`, or throws
+/// `MosaicrsInvalidInputException` naming the first bad option.
+#[no_mangle]
+pub extern "system" fn Java_io_mosaicrs_spark_jni_NativeBridge_parseWriterOptions<'local>(
+    mut env: JNIEnv<'local>,
+    _class: JClass<'local>,
+    keys: JObjectArray<'local>,
+    values: JObjectArray<'local>,
+) -> jlongArray {
+    guard(&mut env, std::ptr::null_mut(), |env| {
+        let keys = convert::strings(env, &keys)?;
+        let values = convert::strings(env, &values)?;
+        let parsed = parse_options(&keys, &values)?;
+        let array = env.new_long_array(3)?;
+        env.set_long_array_region(&array, 0, &parsed)?;
+        Ok(array.into_raw())
+    })
+}
+
+/// `String arrowSchema(int[] kinds, int[] a, int[] b, String[] names)`
+///
+/// The dataset's Arrow schema, built from a typed description of the Spark
+/// schema (see [`crate::layout::SchemaDescription`]), as base64 of an Arrow
+/// IPC schema stream: the encoding that the index and the other exports use.
+#[no_mangle]
+pub extern "system" fn Java_io_mosaicrs_spark_jni_NativeBridge_arrowSchema<'local>(
+    mut env: JNIEnv<'local>,
+    _class: JClass<'local>,
+    kinds: JIntArray<'local>,
+    a: JIntArray<'local>,
+    b: JIntArray<'local>,
+    names: JObjectArray<'local>,
+) -> jstring {
+    guard(&mut env, std::ptr::null_mut(), |env| {
+        let kinds = ints(env, &kinds)?;
+        let a = ints(env, &a)?;
+        let b = ints(env, &b)?;
+        let names = convert::strings(env, &names)?;
+        let schema = SchemaDescription {
+            kinds: &kinds,
+            a: &a,
+            b: &b,
+            names: &names,
+        }
+        .to_schema()?;
+        Ok(env.new_string(encode_schema(&schema)?)?.into_raw())
+    })
+}
+
+fn ints(env: &mut JNIEnv<'_>, array: &JIntArray<'_>) -> BridgeResult<Vec<i32>> {
+    let len = env.get_array_length(array)?;
+    let mut values = vec![0; usize::try_from(len).unwrap_or(0)];
+    env.get_int_array_region(array, 0, &mut values)?;
+    Ok(values)
+}
+
+/// `CommitOutcome commit(String dir, String schemaBase64, String writeId, ShardEntry[] shards,
+/// int saveMode)`
+///
+/// Commits the shards of every committed task as one atomic index write.
 #[no_mangle]
 pub extern "system" fn Java_io_mosaicrs_spark_jni_NativeBridge_commit<'local>(
     mut env: JNIEnv<'local>,
@@ -23,43 +144,36 @@ pub extern "system" fn Java_io_mosaicrs_spark_jni_NativeBridge_commit<'local>(
     dir: JString<'local>,
     schema: JString<'local>,
     write_id: JString<'local>,
-    shard_lists: JObjectArray<'local>,
-    save_mode: JString<'local>,
-) -> jstring {
+    shards: JObjectArray<'local>,
+    save_mode: jint,
+) -> jobject {
     guard(&mut env, std::ptr::null_mut(), |env| {
         let dir = convert::path(env, &dir)?;
         let schema = convert::schema(env, &schema)?;
         let write_id = convert::string(env, &write_id)?;
-        let shards = convert::shards_from_json(env, &shard_lists)?;
-        let mode = convert::string(env, &save_mode)?.parse::<SaveMode>()?;
+        let shards = convert::shards_from_java(env, &shards)?;
+        let mode = convert::save_mode(save_mode)?;
         let outcome = writer::commit(&dir, &schema, &write_id, shards, mode)?;
-        let summary = serde_json::json!({
-            "committed": outcome.committed,
-            "total_rows": outcome.total_rows,
-            "removed": outcome.removed,
-        });
-        Ok(env.new_string(summary.to_string())?.into_raw())
+        convert::commit_outcome(env, outcome.committed, outcome.total_rows, &outcome.removed)
     })
 }
 
-/// `String abortWrite(String dir, String writeId)`
+/// `String[] abortWrite(String dir, String writeId)`
 ///
 /// Job abort: deletes every file of the write that the index does not list,
-/// and returns their names as a JSON array.
+/// and returns their names.
 #[no_mangle]
 pub extern "system" fn Java_io_mosaicrs_spark_jni_NativeBridge_abortWrite<'local>(
     mut env: JNIEnv<'local>,
     _class: JClass<'local>,
     dir: JString<'local>,
     write_id: JString<'local>,
-) -> jstring {
+) -> jobjectArray {
     guard(&mut env, std::ptr::null_mut(), |env| {
         let dir = convert::path(env, &dir)?;
         let write_id = convert::string(env, &write_id)?;
         let removed = writer::abort_write(&dir, &write_id)?;
-        Ok(env
-            .new_string(serde_json::json!(removed).to_string())?
-            .into_raw())
+        convert::java_strings(env, &removed)
     })
 }
 
@@ -99,35 +213,58 @@ pub extern "system" fn Java_io_mosaicrs_spark_jni_NativeBridge_datasetExists<'lo
     })
 }
 
-/// `long parseByteSize(String text)`: `67108864`, `64m`, `64MiB`, `1g`, ...
-#[no_mangle]
-pub extern "system" fn Java_io_mosaicrs_spark_jni_NativeBridge_parseByteSize<'local>(
-    mut env: JNIEnv<'local>,
-    _class: JClass<'local>,
-    text: JString<'local>,
-) -> jlong {
-    guard(&mut env, -1, |env| {
-        let text = convert::string(env, &text)?;
-        let bytes = writer::parse_byte_size(&text)?;
-        Ok(jlong::try_from(bytes)
-            .map_err(|_| mosaicrs::Error::InvalidArgument(format!("size {text:?} is too large")))?)
-    })
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-/// `void validateWriterOptions(long maxShardBytes, int maxBatchRows, String compression)`
-///
-/// The driver's check of the writer options, so a bad value fails before any
-/// task starts, with the same rules the task writers apply.
-#[no_mangle]
-pub extern "system" fn Java_io_mosaicrs_spark_jni_NativeBridge_validateWriterOptions<'local>(
-    mut env: JNIEnv<'local>,
-    _class: JClass<'local>,
-    max_shard_bytes: jlong,
-    max_batch_rows: jint,
-    compression: JString<'local>,
-) {
-    guard(&mut env, (), |env| {
-        writer_options(env, max_shard_bytes, max_batch_rows, &compression)?;
-        Ok(())
-    })
+    fn parse(pairs: &[(&str, &str)]) -> Result<[i64; 3], String> {
+        let keys: Vec<String> = pairs.iter().map(|p| p.0.to_string()).collect();
+        let values: Vec<String> = pairs.iter().map(|p| p.1.to_string()).collect();
+        parse_options(&keys, &values).map_err(|e| e.message())
+    }
+
+    #[test]
+    fn options_parse_case_insensitively_with_defaults() {
+        assert_eq!(parse(&[]).unwrap(), [64 << 20, 8192, 0]);
+        assert_eq!(
+            parse(&[
+                ("SHARDSIZE", "1m"),
+                ("batchrows", " 500 "),
+                ("Compression", "ZSTD")
+            ])
+            .unwrap(),
+            [1 << 20, 500, 1]
+        );
+    }
+
+    #[test]
+    fn the_bad_option_is_named() {
+        let cases = [
+            (("shardsize2", "1m"), "unknown mosaicrs option 'shardsize2'"),
+            (
+                ("shardSize", "lots"),
+                "invalid value 'lots' for mosaicrs option 'shardSize'",
+            ),
+            (
+                ("shardSize", "0"),
+                "invalid value '0' for mosaicrs option 'shardSize'",
+            ),
+            (
+                ("compression", "gzip"),
+                "invalid value 'gzip' for mosaicrs option 'compression'",
+            ),
+            (
+                ("batchRows", "0"),
+                "invalid value '0' for mosaicrs option 'batchRows'",
+            ),
+            (
+                ("BATCHROWS", "many"),
+                "invalid value 'many' for mosaicrs option 'batchRows'",
+            ),
+        ];
+        for ((key, value), expected) in cases {
+            let message = parse(&[("compression", "lz4"), (key, value)]).unwrap_err();
+            assert!(message.contains(expected), "{message}");
+        }
+    }
 }

@@ -6,7 +6,10 @@
 //! and the JVM sees the pending exception when the native call returns.
 
 use std::any::Any;
+use std::backtrace::Backtrace;
+use std::cell::RefCell;
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Once;
 
 use jni::JNIEnv;
 use mosaicrs::ErrorCategory;
@@ -64,15 +67,45 @@ impl BridgeError {
     }
 }
 
+thread_local! {
+    /// Where and with what backtrace this thread last panicked, recorded by
+    /// the panic hook for the exception that [`guard`] throws.
+    static LAST_PANIC: RefCell<Option<String>> = const { RefCell::new(None) };
+}
+
+static PANIC_HOOK: Once = Once::new();
+
+/// Installs (once per process) a panic hook that records the panic's
+/// location and a backtrace for the Java exception, then runs the hook that
+/// was there before (by default, printing to the executor's stderr).
+fn install_panic_hook() {
+    PANIC_HOOK.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            let location = info
+                .location()
+                .map(|l| format!(" at {}:{}", l.file(), l.line()))
+                .unwrap_or_default();
+            let trace = Backtrace::force_capture();
+            LAST_PANIC.with(|last| {
+                *last.borrow_mut() = Some(format!("{location}\nRust backtrace:\n{trace}"));
+            });
+            previous(info);
+        }));
+    });
+}
+
 /// Runs an export's body: returns its value, or throws and returns `on_error`.
 ///
 /// Panics are caught here, so none crosses the FFI boundary (which would
-/// abort the executor's JVM).
+/// abort the executor's JVM); the exception carries the panic's message,
+/// location and Rust backtrace.
 pub(crate) fn guard<'local, T>(
     env: &mut JNIEnv<'local>,
     on_error: T,
     body: impl FnOnce(&mut JNIEnv<'local>) -> BridgeResult<T>,
 ) -> T {
+    install_panic_hook();
     match catch_unwind(AssertUnwindSafe(|| body(env))) {
         Ok(Ok(value)) => value,
         Ok(Err(error)) => {
@@ -80,8 +113,11 @@ pub(crate) fn guard<'local, T>(
             on_error
         }
         Err(payload) => {
+            let detail = LAST_PANIC
+                .with(|last| last.borrow_mut().take())
+                .unwrap_or_default();
             let message = format!(
-                "panic in the mosaicrs native library: {}",
+                "panic in the mosaicrs native library: {}{detail}",
                 panic_message(payload.as_ref())
             );
             throw(env, INTERNAL_CLASS, &message);
@@ -137,6 +173,15 @@ mod tests {
 
         let jni = BridgeError::from(jni::errors::Error::NullPtr("env"));
         assert_eq!(jni.exception_class(), INTERNAL_CLASS);
+    }
+
+    #[test]
+    fn the_hook_records_location_and_backtrace() {
+        install_panic_hook();
+        let _ = catch_unwind(|| panic!("recorded"));
+        let detail = LAST_PANIC.with(|last| last.borrow_mut().take()).unwrap();
+        assert!(detail.contains("error.rs"), "{detail}");
+        assert!(detail.contains("Rust backtrace"), "{detail}");
     }
 
     #[test]

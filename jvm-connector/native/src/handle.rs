@@ -5,31 +5,24 @@
 //! export that consumes it, so a handle is freed exactly once, and 0 always
 //! means "closed".
 
-use arrow::datatypes::{DataType, SchemaRef};
+use arrow::datatypes::SchemaRef;
 use jni::sys::jlong;
 use mosaicrs::writer::ShardWriter;
 
 use crate::error::BridgeResult;
 
-/// One Spark task attempt's writer and what importing its batches needs.
+/// One Spark task attempt's writer and the schema its batches are built with.
 pub(crate) struct TaskWriter {
     pub(crate) writer: ShardWriter,
-    /// The dataset schema, which every imported batch is checked against.
+    /// The dataset schema: the JVM's buffers are assembled and checked against it.
     pub(crate) schema: SchemaRef,
-    /// The schema as a struct type: Arrow Java exports a batch as one struct array.
-    pub(crate) batch_type: DataType,
 }
 
 impl TaskWriter {
     /// Wraps `writer`, whose schema every batch must have.
     pub(crate) fn new(writer: ShardWriter) -> Self {
         let schema = writer.schema().clone();
-        let batch_type = DataType::Struct(schema.fields().clone());
-        TaskWriter {
-            writer,
-            schema,
-            batch_type,
-        }
+        TaskWriter { writer, schema }
     }
 }
 

@@ -16,8 +16,13 @@
 //!   `long` handle; the JVM swaps the handle to 0 before the one call that
 //!   consumes it (`finishWriter` or `abortWriter`), so it is freed exactly once.
 //!
-//! Arrow batches arrive through the Arrow C Data Interface (see
-//! `docs/CONNECTOR.md` for the measurement behind that choice).
+//! - exports that dereference a JVM-supplied handle are `unsafe fn`s whose
+//!   `# Safety` section states what the JVM side guarantees.
+//!
+//! Rows arrive as Arrow-layout buffers that the connector's own JVM writer
+//! filled (the JVM carries no Arrow library); [`layout`] copies and validates
+//! them into arrow-rs arrays, and builds the Arrow schema from a typed
+//! description of the Spark schema.
 //!
 //! ```
 //! // The exports are called by the JVM; from Rust the crate is only linked.
@@ -28,6 +33,8 @@ mod convert;
 mod dataset_exports;
 mod error;
 mod handle;
+mod layout;
+mod read_exports;
 mod writer_exports;
 
 /// The JVM class whose static native methods this library implements.

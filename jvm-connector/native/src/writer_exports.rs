@@ -1,22 +1,21 @@
 //! Exports for one Spark task attempt's writer: open, write batches, finish or abort.
 
-use jni::objects::{JClass, JString};
-use jni::sys::{jint, jlong, jstring};
+use jni::objects::{JByteBuffer, JClass, JIntArray, JObjectArray, JString};
+use jni::sys::{jint, jlong, jobjectArray};
 use jni::JNIEnv;
-use mosaicrs::format::Compression;
 use mosaicrs::writer::{ShardWriter, WriterOptions};
 use mosaicrs::Error;
 
 use crate::convert;
 use crate::error::{guard, BridgeResult};
 use crate::handle::{self, TaskWriter};
+use crate::layout::{self, BatchLayout};
 
-/// Writer options from the values the JVM parsed out of the Spark options.
+/// Writer options from the typed values that the driver checked.
 pub(crate) fn writer_options(
-    env: &mut JNIEnv<'_>,
     max_shard_bytes: jlong,
     max_batch_rows: jint,
-    compression: &JString<'_>,
+    compression: jint,
 ) -> BridgeResult<WriterOptions> {
     let max_batch_rows = usize::try_from(max_batch_rows).map_err(|_| {
         Error::InvalidArgument(format!(
@@ -26,14 +25,14 @@ pub(crate) fn writer_options(
     let options = WriterOptions {
         max_shard_bytes: convert::non_negative(max_shard_bytes, "shardSize")?,
         max_batch_rows,
-        compression: convert::string(env, compression)?.parse::<Compression>()?,
+        compression: convert::compression(compression)?,
     };
     options.validate()?;
     Ok(options)
 }
 
 /// `long openWriter(String dir, String schemaBase64, String writeId, int partition,
-/// long taskAttempt, long maxShardBytes, int maxBatchRows, String compression)`
+/// long taskAttempt, long maxShardBytes, int maxBatchRows, int compression)`
 ///
 /// Starts the writer of one task attempt and returns its handle.
 #[no_mangle]
@@ -47,7 +46,7 @@ pub extern "system" fn Java_io_mosaicrs_spark_jni_NativeBridge_openWriter<'local
     task_attempt: jlong,
     max_shard_bytes: jlong,
     max_batch_rows: jint,
-    compression: JString<'local>,
+    compression: jint,
 ) -> jlong {
     guard(&mut env, 0, |env| {
         let dir = convert::path(env, &dir)?;
@@ -59,65 +58,142 @@ pub extern "system" fn Java_io_mosaicrs_spark_jni_NativeBridge_openWriter<'local
             ))
         })?;
         let attempt = convert::non_negative(task_attempt, "task attempt id")?;
-        let options = writer_options(env, max_shard_bytes, max_batch_rows, &compression)?;
+        let options = writer_options(max_shard_bytes, max_batch_rows, compression)?;
         let writer = ShardWriter::create(&dir, schema, &write_id, partition, attempt, options)?;
         Ok(handle::into_handle(TaskWriter::new(writer)))
     })
 }
 
-/// `void writeBatch(long writer, long arrowArrayAddress, long arrowSchemaAddress)`
+/// `void writeColumns(long writer, int rows, int[] nodeLengths, ByteBuffer[] buffers,
+/// int[] bufferLengths)`
 ///
-/// Writes one batch exported through the Arrow C Data Interface. The batch's
-/// buffers are released (back to Arrow Java) before this call returns.
+/// Writes one batch that the JVM laid out as Arrow buffers in direct
+/// `ByteBuffer`s (see [`crate::layout`]). The bytes are copied and
+/// validated before this returns, so the JVM may reuse its buffers.
+///
+/// # Safety
+///
+/// `writer` must be a live handle from `openWriter`, used by no other
+/// thread during the call, and the JVM must not write to `buffers` while the
+/// call runs (the task thread that owns them is the caller). Buffer
+/// addresses and capacities come from JNI itself; each length is checked
+/// against its buffer's capacity before any byte is read.
 #[no_mangle]
-pub extern "system" fn Java_io_mosaicrs_spark_jni_NativeBridge_writeBatch<'local>(
+pub unsafe extern "system" fn Java_io_mosaicrs_spark_jni_NativeBridge_writeColumns<'local>(
     mut env: JNIEnv<'local>,
     _class: JClass<'local>,
     writer: jlong,
-    array_address: jlong,
-    schema_address: jlong,
+    rows: jint,
+    node_lengths: JIntArray<'local>,
+    buffers: JObjectArray<'local>,
+    buffer_lengths: JIntArray<'local>,
 ) {
-    guard(&mut env, (), |_env| {
+    guard(&mut env, (), |env| {
         // SAFETY: `writer` is a live handle used only by this task's thread
-        // (see `handle::borrow`).
+        // (this function's contract, see `handle::borrow`).
         let task = unsafe { handle::borrow(writer) }?;
-        let batch = convert::import_batch(task, array_address, schema_address)?;
+        let rows = usize::try_from(rows)
+            .map_err(|_| Error::Internal(format!("negative row count {rows}")))?;
+        let nodes = int_array(env, &node_lengths)?;
+        let lengths = int_array(env, &buffer_lengths)?;
+        let count = env.get_array_length(&buffers)?;
+        if usize::try_from(count).ok() != Some(lengths.len()) {
+            return Err(Error::Internal(format!(
+                "{count} buffers but {} buffer lengths",
+                lengths.len()
+            ))
+            .into());
+        }
+        // The local references keep the ByteBuffer objects (and so their
+        // memory) alive until the batch has been copied.
+        env.ensure_local_capacity(count.saturating_add(16))?;
+        let mut objects = Vec::with_capacity(lengths.len());
+        let mut slices: Vec<&[u8]> = Vec::with_capacity(lengths.len());
+        for (i, &len) in (0..count).zip(&lengths) {
+            let buffer = JByteBuffer::from(env.get_object_array_element(&buffers, i)?);
+            let len = usize::try_from(len)
+                .map_err(|_| Error::Internal(format!("buffer {i} has negative length {len}")))?;
+            let slice: &[u8] = if len == 0 {
+                &[]
+            } else {
+                let capacity = env.get_direct_buffer_capacity(&buffer)?;
+                if len > capacity {
+                    return Err(Error::Internal(format!(
+                        "buffer {i}: length {len} exceeds its capacity {capacity}"
+                    ))
+                    .into());
+                }
+                let address = env.get_direct_buffer_address(&buffer)?;
+                // SAFETY: JNI returned the address of a direct buffer of
+                // `capacity` bytes; `len <= capacity`; the buffer object is
+                // kept alive by the local reference in `objects` until the
+                // slices are dropped, and the JVM does not write to it during
+                // this call (this function's contract).
+                unsafe { std::slice::from_raw_parts(address.cast_const(), len) }
+            };
+            slices.push(slice);
+            objects.push(buffer);
+        }
+        let batch = layout::import_batch(
+            &task.schema,
+            &BatchLayout {
+                rows,
+                node_lengths: &nodes,
+                buffers: &slices,
+            },
+        )?;
+        drop(slices);
+        drop(objects);
         task.writer.write(&batch)?;
         Ok(())
     })
 }
 
-/// `String finishWriter(long writer)`
+fn int_array(env: &mut JNIEnv<'_>, array: &JIntArray<'_>) -> BridgeResult<Vec<i32>> {
+    let len = env.get_array_length(array)?;
+    let mut values = vec![0; usize::try_from(len).unwrap_or(0)];
+    env.get_int_array_region(array, 0, &mut values)?;
+    Ok(values)
+}
+
+/// `ShardEntry[] finishWriter(long writer)`
 ///
-/// Seals the task's shards and returns their entries as a JSON array (the
+/// Seals the task's shards and returns their entries (the payload of the
 /// task's commit message). Consumes the handle.
+///
+/// # Safety
+///
+/// `writer` must be a handle from `openWriter` that the JVM passes to this
+/// function or `abortWriter` exactly once (it swaps its copy to 0 first).
 #[no_mangle]
-pub extern "system" fn Java_io_mosaicrs_spark_jni_NativeBridge_finishWriter<'local>(
+pub unsafe extern "system" fn Java_io_mosaicrs_spark_jni_NativeBridge_finishWriter<'local>(
     mut env: JNIEnv<'local>,
     _class: JClass<'local>,
     writer: jlong,
-) -> jstring {
+) -> jobjectArray {
     guard(&mut env, std::ptr::null_mut(), |env| {
-        // SAFETY: the JVM swapped its copy of `writer` to 0 before this call,
-        // so the handle is consumed exactly once (see `handle::take`).
+        // SAFETY: the handle is consumed exactly once (this function's contract).
         let task = unsafe { handle::take(writer) }?;
         let shards = task.writer.finish()?;
-        let json = convert::shards_to_json(&shards)?;
-        Ok(env.new_string(json)?.into_raw())
+        convert::shards_to_java(env, &shards)
     })
 }
 
 /// `void abortWriter(long writer)`
 ///
 /// Deletes every file this task attempt wrote. Consumes the handle.
+///
+/// # Safety
+///
+/// As for `finishWriter`: the JVM hands over the handle once.
 #[no_mangle]
-pub extern "system" fn Java_io_mosaicrs_spark_jni_NativeBridge_abortWriter<'local>(
+pub unsafe extern "system" fn Java_io_mosaicrs_spark_jni_NativeBridge_abortWriter<'local>(
     mut env: JNIEnv<'local>,
     _class: JClass<'local>,
     writer: jlong,
 ) {
     guard(&mut env, (), |_env| {
-        // SAFETY: as in `finishWriter`: the JVM hands over the handle once.
+        // SAFETY: the handle is consumed exactly once (this function's contract).
         let task = unsafe { handle::take(writer) }?;
         task.writer.abort()?;
         Ok(())

@@ -7,7 +7,7 @@ import org.apache.spark.sql.SparkSession
  * mosaicrs dataset through the connector.
  *
  * {{{
- * spark-submit --master 'local[2]' --jars build/libs/mosaicrs-spark.jar \
+ * spark-submit --master 'local[2]' --jars build/libs/mosaicrs-spark-4_2.13.jar \
  *   --class io.mosaicrs.examples.CsvToMosaicrs build/libs/mosaicrs-examples.jar \
  *   data.csv /tmp/data.mosaicrs [--mode overwrite] [--compression zstd] \
  *   [--shard-size 64m] [--batch-rows 8192] [--partitions 4]
@@ -43,7 +43,7 @@ object CsvToMosaicrs {
     case "--batch-rows" :: v :: tail =>
       parseFlags(tail, acc.copy(options = acc.options + ("batchRows" -> v)))
     case "--partitions" :: v :: tail =>
-      v.toIntOption.filter(_ > 0) match {
+      scala.util.Try(v.toInt).toOption.filter(_ > 0) match {
         case Some(n) => parseFlags(tail, acc.copy(partitions = Some(n)))
         case None => Left(s"--partitions needs a positive number, got '$v'\n$Usage")
       }

@@ -23,15 +23,16 @@ final class MosaicrsBatchWrite(job: MosaicrsWriteJob) extends BatchWrite {
   override def useCommitCoordinator(): Boolean = true
 
   override def commit(messages: Array[WriterCommitMessage]): Unit = {
-    val shardLists = messages.collect { case m: MosaicrsWriterCommitMessage => m.shardsJson }
-    val summary =
-      NativeBridge.commit(job.path, job.arrowSchema, job.writeId, shardLists, job.saveMode)
-    log.info(s"mosaicrs: write ${job.writeId} (${job.saveMode}) to ${job.path}: $summary")
+    val shards = messages.collect { case m: MosaicrsWriterCommitMessage => m.shards }.flatten
+    val outcome =
+      NativeBridge.commit(job.path, job.arrowSchema, job.writeId, shards, job.saveMode)
+    log.info(s"mosaicrs: write ${job.writeId} (${job.saveModeName}) to ${job.path}: $outcome")
   }
 
   override def abort(messages: Array[WriterCommitMessage]): Unit = {
     val removed = NativeBridge.abortWrite(job.path, job.writeId)
-    log.warn(s"mosaicrs: write ${job.writeId} to ${job.path} aborted; removed $removed")
+    log.warn(s"mosaicrs: write ${job.writeId} to ${job.path} aborted; removed " +
+      removed.mkString(", "))
   }
 }
 

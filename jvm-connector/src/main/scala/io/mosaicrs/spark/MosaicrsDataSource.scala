@@ -2,102 +2,77 @@ package io.mosaicrs.spark
 
 import java.util
 
-import io.mosaicrs.spark.jni.{MosaicrsInvalidInputException, NativeBridge}
+import io.mosaicrs.spark.jni.{MosaicrsInvalidInputException, SparkLineCheck}
+import io.mosaicrs.spark.shim.Collections
+import io.mosaicrs.spark.read.NativeScan
 
-import org.apache.spark.sql.{DataFrame, SaveMode, SQLContext}
-import org.apache.spark.sql.connector.catalog.{Table, TableProvider}
+import org.apache.spark.sql.connector.catalog.{Identifier, SupportsCatalogOptions, Table}
 import org.apache.spark.sql.connector.expressions.Transform
-import org.apache.spark.sql.sources.{BaseRelation, CreatableRelationProvider, DataSourceRegister}
-import org.apache.spark.sql.types.{DataType, StructType}
+import org.apache.spark.sql.sources.DataSourceRegister
+import org.apache.spark.sql.types.StructType
 import org.apache.spark.sql.util.CaseInsensitiveStringMap
 
 /**
  * The `mosaicrs` Spark data source: `df.write.format("mosaicrs").save(path)`.
  *
- * Spark 4's DataFrameWriter refuses the default save mode (ErrorIfExists)
- * and Ignore for a DSv2 TableProvider whose table supports batch writes. So a
- * save happens in two steps, both public API:
+ * A save takes Spark's own DSv2 path, which a reader can follow from
+ * `save()` to the commit: through `SupportsCatalogOptions` the path names a
+ * table of [[MosaicrsCatalog]], and Spark runs AppendData (append),
+ * OverwriteByExpression (overwrite) or CreateTableAsSelect (errorifexists,
+ * ignore) on it. Every one builds its write with [[MosaicrsWriteBuilder]];
+ * tasks write shards through [[MosaicrsDataWriter]], and the driver commits
+ * in [[MosaicrsBatchWrite]], applying the mode atomically.
  *
- *  1. The user's save reaches [[createRelation]] (the table Spark sees first
- *     advertises no batch write, see [[MosaicrsTable]]). It checks the
- *     options, the column types and the save mode against the path on the
- *     driver, before any task runs: ErrorIfExists fails if a dataset exists,
- *     Ignore returns without writing.
- *  2. It then runs the real DSv2 write: the same DataFrame, saved with
- *     Spark's append or overwrite, plus an internal option carrying the
- *     user's mode. Tasks write shards through [[MosaicrsDataWriter]]; the
- *     driver commits in [[MosaicrsBatchWrite]], applying the mode atomically
- *     (so a dataset created concurrently still makes ErrorIfExists fail).
+ * SQL tables (`CREATE TABLE t USING mosaicrs LOCATION '...'`) reach
+ * [[getTable]] from Spark's session catalog; `INSERT INTO` and
+ * `INSERT OVERWRITE` write through the same builder and commit.
  */
 final class MosaicrsDataSource
-    extends TableProvider
-    with CreatableRelationProvider
+    extends SupportsCatalogOptions
     with DataSourceRegister {
 
   override def shortName(): String = MosaicrsDataSource.ShortName
 
   override def toString: String = MosaicrsDataSource.ShortName
 
-  /** Spark passes the DataFrame's schema to [[getTable]]; nothing is inferred. */
+  /**
+   * Spark passes the table's (or DataFrame's) schema to [[getTable]]; a SQL
+   * table created without columns gets the dataset's, from [[inferSchema]].
+   */
   override def supportsExternalMetadata(): Boolean = true
 
-  override def inferSchema(options: CaseInsensitiveStringMap): StructType =
-    throw new MosaicrsInvalidInputException(
-      "the mosaicrs Spark format is write-only: read a dataset with the mosaicrs Rust reader " +
-        "or CLI, or with any Arrow IPC reader (see docs/FORMAT.md)")
+  /** The dataset's schema, from its index; fails naming the path when there is none. */
+  override def inferSchema(options: CaseInsensitiveStringMap): StructType = {
+    SparkLineCheck.verify()
+    NativeScan.sparkSchema(MosaicrsOptions.resolvePath(Option(options.get("path"))))
+  }
 
   override def getTable(
       schema: StructType,
       partitioning: Array[Transform],
       properties: util.Map[String, String]): Table = {
-    if (partitioning.nonEmpty) {
-      throw new MosaicrsInvalidInputException(
-        "mosaicrs does not support partitionBy: a dataset is one folder of shards listed in " +
-          "one index; write each part to its own path instead")
-    }
-    new MosaicrsTable(schema, properties)
+    SparkLineCheck.verify()
+    MosaicrsDataSource.refusePartitioning(partitioning)
+    new MosaicrsTable(schema, Collections.toScala(properties), createOnly = false)
   }
 
-  /** Types are checked in [[createRelation]], whose message names nested fields too. */
-  override def supportsDataType(dataType: DataType): Boolean = true
-
-  override def createRelation(
-      sqlContext: SQLContext,
-      mode: SaveMode,
-      parameters: Map[String, String],
-      data: DataFrame): BaseRelation = {
-    val options = MosaicrsOptions.parse(parameters)
-    MosaicrsTypes.check(data.schema)
-    val exists = NativeBridge.datasetExists(options.path)
-    val innerMode: Option[String] = mode match {
-      case SaveMode.ErrorIfExists if exists =>
-        throw new MosaicrsInvalidInputException(
-          s"a mosaicrs dataset already exists at ${options.path}; choose save mode append, " +
-            "overwrite or ignore")
-      case SaveMode.Ignore if exists => None
-      case SaveMode.ErrorIfExists => Some("errorifexists")
-      case SaveMode.Ignore => Some("ignore")
-      case SaveMode.Append => Some("append")
-      case SaveMode.Overwrite => Some("overwrite")
-    }
-    innerMode.foreach { m =>
-      data.write
-        .format(classOf[MosaicrsDataSource].getName)
-        .options(parameters.filter { case (k, _) => !k.equalsIgnoreCase("path") })
-        .option(MosaicrsOptions.SaveModeKey, m)
-        .mode(if (m == "overwrite") SaveMode.Overwrite else SaveMode.Append)
-        .save(options.path)
-    }
-    val (context, written) = (sqlContext, data.schema)
-    new BaseRelation {
-      override def sqlContext: SQLContext = context
-      override def schema: StructType = written
-    }
+  override def extractIdentifier(options: CaseInsensitiveStringMap): Identifier = {
+    SparkLineCheck.verify()
+    MosaicrsCatalog.identifier(MosaicrsOptions.resolvePath(Option(options.get("path"))))
   }
+
+  override def extractCatalog(options: CaseInsensitiveStringMap): String = MosaicrsCatalog.register()
 }
 
 object MosaicrsDataSource {
 
   /** The name users pass to `format(...)`. */
   val ShortName = "mosaicrs"
+
+  def refusePartitioning(partitioning: Array[Transform]): Unit =
+    if (partitioning.nonEmpty) {
+      throw new MosaicrsInvalidInputException(
+        "mosaicrs does not support partitionBy: a dataset is one folder of shards listed in " +
+          "one index; write each part to its own path instead")
+    }
 }

@@ -26,7 +26,7 @@ import io.mosaicrs.spark.jni.{MosaicrsInvalidInputException, NativeBridge}
 final case class MosaicrsOptions(
     path: String,
     shardSizeBytes: Long,
-    compression: String,
+    compression: Int,
     batchRows: Int)
 
 object MosaicrsOptions {
@@ -34,81 +34,46 @@ object MosaicrsOptions {
   val Compression = "compression"
   val BatchRows = "batchRows"
 
-  val DefaultShardSize = "64m"
-  val DefaultCompression = "none"
-  val DefaultBatchRows = 8192
-
-  /**
-   * Set by the connector on its own inner V2 write (see [[MosaicrsDataSource]]):
-   * the save mode the user asked for.
-   */
-  private[spark] val SaveModeKey = "__mosaicrs_save_mode"
-
   /** Spark's key for the dataset location. */
   private val PathKey = "path"
+
+  /** Keys that Spark's catalogs add to a table's properties (SQL tables). */
+  private val SparkKeys = Set("provider", "location", "owner", "external", "comment")
 
   /** Keys Spark adds for `partitionBy` / `clusterBy`, which mosaicrs cannot honour. */
   private val PartitioningKeys = Set("__partition_columns", "__clustering_columns")
 
-  private val UserKeys = Seq(ShardSize, Compression, BatchRows)
-
   /**
    * Parses the options Spark passes to the connector (keys case-insensitive).
+   * The writer options are checked by the native library in one call, with
+   * the rules its writers apply; its message names the bad option and value.
    *
    * @throws MosaicrsInvalidInputException naming the option for an unknown key or bad value
    */
   def parse(options: Map[String, String]): MosaicrsOptions = {
-    val byKey = options.map { case (k, v) => k.toLowerCase(Locale.ROOT) -> v }
-    options.keys.foreach { key =>
+    val writerOptions = options.filter { case (key, _) =>
       val lower = key.toLowerCase(Locale.ROOT)
       if (PartitioningKeys.contains(lower)) {
         throw new MosaicrsInvalidInputException(
           "mosaicrs does not support partitionBy or clusterBy: a dataset is one folder of " +
             "shards listed in one index; write each part to its own path instead")
-      } else if (lower != PathKey && lower != SaveModeKey &&
-        !UserKeys.exists(_.toLowerCase(Locale.ROOT) == lower)) {
-        throw new MosaicrsInvalidInputException(
-          s"unknown mosaicrs option '$key'; the options are ${UserKeys.mkString(", ")}")
       }
-    }
-    def get(key: String): Option[String] = byKey.get(key.toLowerCase(Locale.ROOT))
-
-    val path = resolvePath(get(PathKey))
-    val shardSizeText = get(ShardSize).getOrElse(DefaultShardSize)
-    val shardSize = checked(ShardSize, shardSizeText) {
-      val bytes = NativeBridge.parseByteSize(shardSizeText)
-      NativeBridge.validateWriterOptions(bytes, DefaultBatchRows, DefaultCompression)
-      bytes
-    }
-    val batchRowsText = get(BatchRows).getOrElse(DefaultBatchRows.toString)
-    val batchRows = checked(BatchRows, batchRowsText) {
-      val rows = batchRowsText.trim.toIntOption.getOrElse {
-        throw new MosaicrsInvalidInputException("not a whole number of rows")
-      }
-      NativeBridge.validateWriterOptions(shardSize, rows, DefaultCompression)
-      rows
-    }
-    val compression = get(Compression).getOrElse(DefaultCompression).trim.toLowerCase(Locale.ROOT)
-    checked(Compression, compression) {
-      NativeBridge.validateWriterOptions(shardSize, batchRows, compression)
-    }
-    MosaicrsOptions(path, shardSize, compression, batchRows)
+      lower != PathKey && !SparkKeys.contains(lower)
+    }.toSeq
+    val path = resolvePath(options.collectFirst {
+      case (k, v) if k.equalsIgnoreCase(PathKey) => v
+    })
+    val parsed = NativeBridge.parseWriterOptions(
+      writerOptions.map(_._1).toArray,
+      writerOptions.map(_._2).toArray)
+    MosaicrsOptions(path, parsed(0), parsed(2).toInt, parsed(1).toInt)
   }
-
-  /** Runs a check of option `key`, prefixing any error with the option and its value. */
-  private def checked[T](key: String, value: String)(check: => T): T =
-    try check
-    catch {
-      case e: IllegalArgumentException =>
-        throw new MosaicrsInvalidInputException(
-          s"invalid value '$value' for mosaicrs option '$key': ${e.getMessage}", e)
-    }
 
   /**
    * The dataset folder as an absolute local path. The native writer uses the
    * local file system, so `file:` URIs are accepted and other schemes refused.
    */
-  private def resolvePath(raw: Option[String]): String = {
+  def resolvePath(raw: Option[String]): String = {
     val text = raw.map(_.trim).filter(_.nonEmpty).getOrElse {
       throw new MosaicrsInvalidInputException(
         "mosaicrs needs a path: df.write.format(\"mosaicrs\").save(\"/path/to/dataset\")")

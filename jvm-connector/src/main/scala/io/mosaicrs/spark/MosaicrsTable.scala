@@ -2,34 +2,80 @@ package io.mosaicrs.spark
 
 import java.util
 
-import scala.jdk.CollectionConverters._
+import io.mosaicrs.spark.jni.{MosaicrsIOException, NativeBridge}
+import io.mosaicrs.spark.read.{MosaicrsScanBuilder, NativeScan}
+import io.mosaicrs.spark.shim.Collections
 
-import org.apache.spark.sql.connector.catalog.{SupportsWrite, TableCapability}
+import org.apache.spark.sql.connector.catalog.{SupportsRead, SupportsWrite, TableCapability}
+import org.apache.spark.sql.connector.read.ScanBuilder
 import org.apache.spark.sql.connector.write.{LogicalWriteInfo, WriteBuilder}
 import org.apache.spark.sql.types.StructType
+import org.apache.spark.sql.util.CaseInsensitiveStringMap
 
 /**
  * A mosaicrs dataset folder as a DSv2 table that can be written.
  *
- * It advertises BATCH_WRITE and TRUNCATE only for the connector's own inner
- * write, recognised by [[MosaicrsOptions.SaveModeKey]]. For a user's
- * `df.write.format("mosaicrs").save(path)` it advertises none, which makes
- * Spark's DataFrameWriter hand every save mode to
- * [[MosaicrsDataSource.createRelation]] instead of refusing the default
- * mode (ErrorIfExists) and Ignore, as it does for batch-writable V2 tables.
+ * Reads (`spark.read.format("mosaicrs").load(path)`, SQL tables) scan the
+ * dataset through [[io.mosaicrs.spark.read.MosaicrsScanBuilder]].
+ *
+ * @param tableSchema the schema Spark knows (a SQL table's), or empty when
+ *                    the table stands for a path: then it accepts any schema,
+ *                    and an append checks the rows' schema against the
+ *                    dataset's before any task runs
+ * @param options     the table's options; `path` is the folder
+ * @param createOnly  created by Spark's CreateTableAsSelect (save modes
+ *                    errorifexists and ignore): the commit fails if a
+ *                    dataset appeared since Spark checked
  */
-final class MosaicrsTable(tableSchema: StructType, properties: util.Map[String, String])
-    extends SupportsWrite {
+final class MosaicrsTable(
+    tableSchema: StructType,
+    val options: Map[String, String],
+    val createOnly: Boolean)
+    extends SupportsWrite
+    with SupportsRead {
 
-  private val innerWrite = properties.containsKey(MosaicrsOptions.SaveModeKey)
+  override def name(): String =
+    s"mosaicrs:${options.collectFirst { case (k, v) if k.equalsIgnoreCase("path") => v }.getOrElse("")}"
 
-  override def name(): String = s"mosaicrs:${Option(properties.get("path")).getOrElse("")}"
+  private def path: String =
+    MosaicrsOptions.resolvePath(options.collectFirst { case (k, v) if k.equalsIgnoreCase("path") => v })
 
-  override def schema(): StructType = tableSchema
+  /**
+   * A table that stands for a path reports the dataset's schema, so that a
+   * read sees its columns; empty while there is no dataset (or it has a
+   * column Spark cannot read, which [[newScanBuilder]] then reports).
+   */
+  private lazy val knownSchema: StructType =
+    if (tableSchema.nonEmpty || !NativeBridge.datasetExists(path)) tableSchema
+    else {
+      try NativeScan.sparkSchema(path)
+      catch { case _: MosaicrsIOException | _: IllegalArgumentException => tableSchema }
+    }
 
-  override def capabilities(): util.Set[TableCapability] =
-    if (innerWrite) Set(TableCapability.BATCH_WRITE, TableCapability.TRUNCATE).asJava
-    else Set.empty[TableCapability].asJava
+  override def schema(): StructType = knownSchema
 
-  override def newWriteBuilder(info: LogicalWriteInfo): WriteBuilder = new MosaicrsWriteBuilder(info)
+  override def newScanBuilder(options: CaseInsensitiveStringMap): ScanBuilder = {
+    val dir = path
+    // No schema: no dataset, or a column without a Spark type; this says which.
+    val schema = if (knownSchema.nonEmpty) knownSchema else NativeScan.sparkSchema(dir)
+    new MosaicrsScanBuilder(dir, schema, options)
+  }
+
+  override def properties(): util.Map[String, String] = Collections.toJava(options)
+
+  override def capabilities(): util.Set[TableCapability] = {
+    val write = Set(TableCapability.BATCH_READ, TableCapability.BATCH_WRITE, TableCapability.TRUNCATE)
+    Collections.toJava(
+      if (tableSchema.isEmpty) write + TableCapability.ACCEPT_ANY_SCHEMA else write)
+  }
+
+  override def newWriteBuilder(info: LogicalWriteInfo): WriteBuilder =
+    new MosaicrsWriteBuilder(info, this)
+}
+
+object MosaicrsTable {
+
+  /** The table of the dataset folder `path`, as the path catalog sees it. */
+  def forPath(path: String, createOnly: Boolean): MosaicrsTable =
+    new MosaicrsTable(new StructType(), Map("path" -> path), createOnly)
 }

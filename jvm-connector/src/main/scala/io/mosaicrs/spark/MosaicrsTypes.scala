@@ -1,14 +1,9 @@
 package io.mosaicrs.spark
 
-import java.io.ByteArrayOutputStream
-import java.nio.channels.Channels
-import java.util.Base64
+import scala.collection.mutable.ArrayBuffer
 
-import io.mosaicrs.spark.jni.MosaicrsInvalidInputException
-import org.apache.arrow.vector.ipc.{ArrowStreamWriter, WriteChannel}
-import org.apache.arrow.vector.ipc.message.{IpcOption, MessageSerializer}
+import io.mosaicrs.spark.jni.{MosaicrsInvalidInputException, NativeBridge}
 
-import org.apache.spark.sql.mosaicrs.SparkInternals
 import org.apache.spark.sql.types._
 
 /**
@@ -28,13 +23,16 @@ import org.apache.spark.sql.types._
  * | void (null)              | Null                                   |
  * | array<T>                 | List<T>                                |
  * | struct<...>              | Struct                                 |
- * | map<K, V>                | Map<K, V>                              |
+ * | map<K, V>                | Map<entries: Struct<key: K, value: V>> |
  * | user-defined type        | its SQL type, by the rules above       |
  *
  * Intervals, variant and any other type are refused on the driver, before
  * a task runs, with the column (nested path) and the type in the message.
  * Every column, element and value is stored as nullable, as Spark's file
- * sources do, so that appends do not fail on nullability alone.
+ * sources do, so that appends do not fail on nullability alone. The mapping
+ * is the one Spark's own Arrow conversion used when earlier connector
+ * versions wrote datasets, so their schemas still match for appends; the
+ * native library builds the Arrow schema from [[describe]].
  */
 object MosaicrsTypes {
 
@@ -52,7 +50,9 @@ object MosaicrsTypes {
       throw new MosaicrsInvalidInputException(
         "mosaicrs cannot write a DataFrame without columns")
     }
-    schema.fields.iterator.flatMap(f => firstUnsupported(f.name, f.dataType)).nextOption().foreach {
+    schema.fields.iterator.map(f => firstUnsupported(f.name, f.dataType)).collectFirst {
+      case Some(found) => found
+    }.foreach {
       case (path, dataType) =>
         throw new MosaicrsInvalidInputException(
           s"mosaicrs cannot store column `$path` of type ${dataType.sql}: the supported types " +
@@ -72,7 +72,9 @@ object MosaicrsTypes {
       case MapType(key, value, _) =>
         firstUnsupported(s"$path.key", key).orElse(firstUnsupported(s"$path.value", value))
       case StructType(fields) =>
-        fields.iterator.flatMap(f => firstUnsupported(s"$path.${f.name}", f.dataType)).nextOption()
+        fields.iterator.map(f => firstUnsupported(s"$path.${f.name}", f.dataType)).collectFirst {
+          case Some(found) => found
+        }
       case udt: UserDefinedType[_] => firstUnsupported(path, udt.sqlType)
       case other => Some(path -> other)
     }
@@ -94,11 +96,83 @@ object MosaicrsTypes {
    * encoding the index uses, and the form the native library takes.
    */
   def arrowSchemaBase64(schema: StructType): String = {
-    val arrow = SparkInternals.toArrowSchema(schema)
-    val bytes = new ByteArrayOutputStream()
-    val channel = new WriteChannel(Channels.newChannel(bytes))
-    MessageSerializer.serialize(channel, arrow)
-    ArrowStreamWriter.writeEndOfStream(channel, IpcOption.DEFAULT)
-    Base64.getEncoder.encodeToString(bytes.toByteArray)
+    val d = describe(schema)
+    NativeBridge.arrowSchema(d.kinds, d.a, d.b, d.names)
   }
+
+  /**
+   * A typed description of `schema` for the native library: one entry per
+   * type node in pre-order, with a [[SparkKind]], two parameters (decimal
+   * precision and scale; a struct's field count) and the field name.
+   */
+  final case class Description(kinds: Array[Int], a: Array[Int], b: Array[Int], names: Array[String])
+
+  def describe(schema: StructType): Description = {
+    val kinds = ArrayBuffer.empty[Int]
+    val as = ArrayBuffer.empty[Int]
+    val bs = ArrayBuffer.empty[Int]
+    val names = ArrayBuffer.empty[String]
+    def add(name: String, kind: Int, a: Int = 0, b: Int = 0): Unit = {
+      kinds += kind
+      as += a
+      bs += b
+      names += name
+    }
+    def node(name: String, dataType: DataType): Unit = dataType match {
+      case NullType => add(name, SparkKind.Null)
+      case BooleanType => add(name, SparkKind.Boolean)
+      case ByteType => add(name, SparkKind.Byte)
+      case ShortType => add(name, SparkKind.Short)
+      case IntegerType => add(name, SparkKind.Int)
+      case LongType => add(name, SparkKind.Long)
+      case FloatType => add(name, SparkKind.Float)
+      case DoubleType => add(name, SparkKind.Double)
+      case d: DecimalType => add(name, SparkKind.Decimal, d.precision, d.scale)
+      case _: StringType => add(name, SparkKind.String)
+      case BinaryType => add(name, SparkKind.Binary)
+      case DateType => add(name, SparkKind.Date)
+      case TimestampType => add(name, SparkKind.Timestamp)
+      case TimestampNTZType => add(name, SparkKind.TimestampNtz)
+      case ArrayType(element, _) =>
+        add(name, SparkKind.Array)
+        node("element", element)
+      case StructType(fields) =>
+        add(name, SparkKind.Struct, fields.length)
+        fields.foreach(f => node(f.name, f.dataType))
+      case MapType(key, value, _) =>
+        add(name, SparkKind.Map)
+        node("key", key)
+        node("value", value)
+      case udt: UserDefinedType[_] => node(name, udt.sqlType)
+      case other =>
+        throw new MosaicrsInvalidInputException(
+          s"mosaicrs cannot store column `$name` of type ${other.sql}")
+    }
+    schema.fields.foreach(f => node(f.name, f.dataType))
+    Description(kinds.toArray, as.toArray, bs.toArray, names.toArray)
+  }
+}
+
+/**
+ * The Spark types as the native library numbers them (the Rust enum
+ * `SparkKind` in jvm-connector/native/src/layout.rs has the same ordinals).
+ */
+object SparkKind {
+  final val Null = 0
+  final val Boolean = 1
+  final val Byte = 2
+  final val Short = 3
+  final val Int = 4
+  final val Long = 5
+  final val Float = 6
+  final val Double = 7
+  final val Decimal = 8
+  final val String = 9
+  final val Binary = 10
+  final val Date = 11
+  final val Timestamp = 12
+  final val TimestampNtz = 13
+  final val Array = 14
+  final val Struct = 15
+  final val Map = 16
 }

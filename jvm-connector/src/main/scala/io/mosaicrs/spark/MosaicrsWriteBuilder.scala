@@ -1,17 +1,19 @@
 package io.mosaicrs.spark
 
-import scala.jdk.CollectionConverters._
-
-import io.mosaicrs.spark.jni.MosaicrsInternalException
+import io.mosaicrs.spark.jni.NativeBridge
+import io.mosaicrs.spark.shim.Collections
 
 import org.apache.spark.sql.connector.write.{BatchWrite, LogicalWriteInfo, SupportsTruncate, Write, WriteBuilder}
 
 /**
- * Builds the write of the connector's inner V2 save. `truncate()` (Spark's
- * overwrite) makes it replace the dataset; otherwise the save mode comes from
- * the option the connector set (see [[MosaicrsDataSource]]).
+ * Builds the write of one save or SQL insert into `table`. The save mode
+ * follows from how Spark built it: `truncate()` (overwrite, INSERT
+ * OVERWRITE) replaces the dataset; a table from CreateTableAsSelect
+ * (errorifexists, ignore) must not exist at commit; anything else appends.
+ * Options are the table's, overridden by the write's own.
  */
-final class MosaicrsWriteBuilder(info: LogicalWriteInfo) extends SupportsTruncate {
+final class MosaicrsWriteBuilder(info: LogicalWriteInfo, table: MosaicrsTable)
+    extends SupportsTruncate {
   private var truncated = false
 
   override def truncate(): WriteBuilder = {
@@ -20,17 +22,15 @@ final class MosaicrsWriteBuilder(info: LogicalWriteInfo) extends SupportsTruncat
   }
 
   override def build(): Write = {
-    val options = MosaicrsOptions.parse(info.options.asCaseSensitiveMap.asScala.toMap)
-    val requested = Option(info.options.get(MosaicrsOptions.SaveModeKey)).getOrElse {
-      throw new MosaicrsInternalException("the inner mosaicrs write has no save mode")
-    }
-    if (truncated != (requested == "overwrite")) {
-      throw new MosaicrsInternalException(
-        s"save mode $requested does not match Spark's truncate flag ($truncated)")
-    }
-    val job = MosaicrsWriteJob.plan(info.schema, options, requested)
+    val options =
+      MosaicrsOptions.parse(table.options ++ Collections.toScala(info.options.asCaseSensitiveMap))
+    val mode =
+      if (truncated) NativeBridge.MODE_OVERWRITE
+      else if (table.createOnly) NativeBridge.MODE_ERROR_IF_EXISTS
+      else NativeBridge.MODE_APPEND
+    val job = MosaicrsWriteJob.plan(info.schema, options, mode)
     new Write {
-      override def description(): String = s"mosaicrs ${job.saveMode} to ${job.path}"
+      override def description(): String = s"mosaicrs ${job.saveModeName} to ${job.path}"
       override def toBatch: BatchWrite = new MosaicrsBatchWrite(job)
     }
   }

@@ -11,18 +11,21 @@ import org.apache.spark.sql.types.StructType
  *
  * @param writeId     unique per save; part of every shard name, with the
  *                    partition and the task attempt, so attempts never share a file
- * @param saveMode    the mode the commit applies: errorifexists, append, overwrite, ignore
+ * @param saveMode    the mode the commit applies, a `NativeBridge.MODE_*` value
  * @param sparkSchema the rows' schema, every field nullable (see [[MosaicrsTypes]])
  * @param arrowSchema the dataset's Arrow schema, base64 IPC (see [[MosaicrsTypes.arrowSchemaBase64]])
  */
 final case class MosaicrsWriteJob(
     writeId: String,
-    saveMode: String,
+    saveMode: Int,
     sparkSchema: StructType,
     arrowSchema: String,
     options: MosaicrsOptions) {
 
   def path: String = options.path
+
+  /** The save mode's name, for messages. */
+  def saveModeName: String = MosaicrsWriteJob.modeName(saveMode)
 }
 
 object MosaicrsWriteJob {
@@ -31,14 +34,22 @@ object MosaicrsWriteJob {
    * Plans a save of rows with `schema`. Everything that can be checked before
    * a task runs is checked here: types, and for append the existing schema.
    */
-  def plan(schema: StructType, options: MosaicrsOptions, saveMode: String): MosaicrsWriteJob = {
+  def plan(schema: StructType, options: MosaicrsOptions, saveMode: Int): MosaicrsWriteJob = {
     MosaicrsTypes.check(schema)
     val stored = MosaicrsTypes.nullable(schema)
     val arrowSchema = MosaicrsTypes.arrowSchemaBase64(stored)
-    if (saveMode == "append") {
+    if (saveMode == NativeBridge.MODE_APPEND) {
       NativeBridge.checkAppendSchema(options.path, arrowSchema)
     }
     val writeId = UUID.randomUUID().toString.replace("-", "")
     MosaicrsWriteJob(writeId, saveMode, stored, arrowSchema, options)
+  }
+
+  def modeName(mode: Int): String = mode match {
+    case NativeBridge.MODE_ERROR_IF_EXISTS => "errorifexists"
+    case NativeBridge.MODE_APPEND => "append"
+    case NativeBridge.MODE_OVERWRITE => "overwrite"
+    case NativeBridge.MODE_IGNORE => "ignore"
+    case other => s"mode $other"
   }
 }

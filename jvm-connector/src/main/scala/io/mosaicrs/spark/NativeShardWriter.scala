@@ -2,7 +2,7 @@ package io.mosaicrs.spark
 
 import java.util.concurrent.atomic.AtomicLong
 
-import io.mosaicrs.spark.jni.{MosaicrsInternalException, NativeBridge}
+import io.mosaicrs.spark.jni.{MosaicrsInternalException, NativeBridge, ShardEntry}
 
 /**
  * Owns one native task writer through its `long` handle.
@@ -18,12 +18,12 @@ final class NativeShardWriter private (initialHandle: Long) {
   /** True until `finish` or `abort`. */
   def isOpen: Boolean = handle.get() != 0
 
-  /** Writes a batch exported through the Arrow C Data Interface. */
-  def write(arrowArrayAddress: Long, arrowSchemaAddress: Long): Unit =
-    NativeBridge.writeBatch(current(), arrowArrayAddress, arrowSchemaAddress)
+  /** Writes the batch that `rows` holds (see [[ArrowLayoutWriter]]). */
+  def write(rows: Int, batch: ArrowLayoutWriter.Batch): Unit =
+    NativeBridge.writeColumns(current(), rows, batch.nodeLengths, batch.buffers, batch.bufferLengths)
 
-  /** Seals the shards and returns their entries (JSON). */
-  def finish(): String = {
+  /** Seals the shards and returns their entries. */
+  def finish(): Array[ShardEntry] = {
     val h = handle.getAndSet(0)
     if (h == 0) throw closed()
     NativeBridge.finishWriter(h)

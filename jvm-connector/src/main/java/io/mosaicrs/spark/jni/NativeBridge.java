@@ -1,5 +1,7 @@
 package io.mosaicrs.spark.jni;
 
+import java.nio.ByteBuffer;
+
 /**
  * The JVM side of the JNI boundary: every call into the mosaicrs native
  * library goes through these static methods, implemented by the Rust crate
@@ -7,26 +9,58 @@ package io.mosaicrs.spark.jni;
  *
  * <p>Errors arrive as {@link MosaicrsInvalidInputException} (bad input),
  * {@link MosaicrsIOException} (files, OS) or {@link MosaicrsInternalException}
- * (bugs, including a panic in native code), each carrying the Rust message.
+ * (bugs, including a panic in native code, with its Rust backtrace), each
+ * carrying the Rust message.
  *
- * <p>A writer handle is a {@code long} that owns a native object. It must be
- * passed to exactly one of {@link #finishWriter} or {@link #abortWriter},
- * after which it is invalid; {@code io.mosaicrs.spark.NativeShardWriter}
- * enforces that. Schemas travel as base64 of an Arrow IPC schema stream, the
- * encoding the dataset index uses.
+ * <p>Typed values cross the boundary: save modes and compressions as the
+ * ordinals below, shard entries as {@link ShardEntry} objects. A writer
+ * handle is a {@code long} that owns a native object. It must be passed to
+ * exactly one of {@link #finishWriter} or {@link #abortWriter}, after which
+ * it is invalid; {@code io.mosaicrs.spark.NativeShardWriter} enforces that.
+ * Schemas travel as base64 of an Arrow IPC schema stream, the encoding the
+ * dataset index uses, built by {@link #arrowSchema}.
  */
 public final class NativeBridge {
   static {
     NativeLoader.load();
   }
 
+  /** Save modes, as the native commit numbers them. */
+  public static final int MODE_ERROR_IF_EXISTS = 0;
+  public static final int MODE_APPEND = 1;
+  public static final int MODE_OVERWRITE = 2;
+  public static final int MODE_IGNORE = 3;
+
+  /** Shard compressions, as the native writer numbers them. */
+  public static final int COMPRESSION_NONE = 0;
+  public static final int COMPRESSION_ZSTD = 1;
+  public static final int COMPRESSION_LZ4 = 2;
+
   private NativeBridge() {}
+
+  /**
+   * The dataset's Arrow schema (base64 IPC) from a typed description of the
+   * Spark schema: one entry per type node in pre-order, {@code kinds} from
+   * {@code io.mosaicrs.spark.SparkKind}, {@code a}/{@code b} its parameters
+   * (decimal precision and scale, struct field count), {@code names} the
+   * field names.
+   */
+  public static native String arrowSchema(int[] kinds, int[] a, int[] b, String[] names);
+
+  /**
+   * Checks every writer option the user set in one call, matching keys
+   * case-insensitively.
+   *
+   * @return {@code [shardBytes, batchRows, compression]}
+   * @throws MosaicrsInvalidInputException naming the first unknown option or bad value
+   */
+  public static native long[] parseWriterOptions(String[] keys, String[] values);
 
   /**
    * Starts the writer of one task attempt; shard names contain the write id,
    * the partition and the attempt, so attempts never share a file.
    *
-   * @return a handle for {@link #writeBatch}, {@link #finishWriter}, {@link #abortWriter}
+   * @return a handle for {@link #writeColumns}, {@link #finishWriter}, {@link #abortWriter}
    */
   public static native long openWriter(
       String dir,
@@ -36,48 +70,47 @@ public final class NativeBridge {
       long taskAttempt,
       long maxShardBytes,
       int maxBatchRows,
-      String compression)
+      int compression)
       throws MosaicrsIOException;
 
   /**
-   * Writes one record batch exported with {@code org.apache.arrow.c.Data}:
-   * the addresses of an {@code ArrowArray} and an {@code ArrowSchema} holding
-   * a struct whose children are the columns. Native code takes ownership of
-   * both structs and releases the buffers before returning.
+   * Writes one batch of {@code rows} rows laid out as Arrow buffers in
+   * direct, little-endian byte buffers: {@code nodeLengths} holds every type
+   * node's length and {@code buffers} (with {@code bufferLengths} bytes used
+   * of each) every node's buffers, both in pre-order of the schema. The
+   * native side copies and validates them before it returns, so the buffers
+   * may be reused.
    */
-  public static native void writeBatch(long writer, long arrowArrayAddress, long arrowSchemaAddress)
+  public static native void writeColumns(
+      long writer, int rows, int[] nodeLengths, ByteBuffer[] buffers, int[] bufferLengths)
       throws MosaicrsIOException;
 
   /**
    * Seals the task's shards (nothing is visible until {@link #commit}).
    * Consumes the handle.
    *
-   * @return the shard entries as a JSON array, the task's commit message
+   * @return the shard entries, the task's commit message
    */
-  public static native String finishWriter(long writer) throws MosaicrsIOException;
+  public static native ShardEntry[] finishWriter(long writer) throws MosaicrsIOException;
 
   /** Deletes every file the task attempt wrote. Consumes the handle. */
   public static native void abortWriter(long writer) throws MosaicrsIOException;
 
   /**
    * Makes the shards of every committed task visible in one atomic index write,
-   * applying the save mode ({@code errorifexists}, {@code append},
-   * {@code overwrite}, {@code ignore}), and deletes files of the write that the
-   * index does not list.
-   *
-   * @param shardLists one JSON array per committed task, from {@link #finishWriter}
-   * @return JSON {@code {"committed": bool, "total_rows": n, "removed": [..]}}
+   * applying the save mode (one of the {@code MODE_*} values), and deletes files
+   * of the write that the index does not list.
    */
-  public static native String commit(
-      String dir, String schemaBase64, String writeId, String[] shardLists, String saveMode)
+  public static native CommitOutcome commit(
+      String dir, String schemaBase64, String writeId, ShardEntry[] shards, int saveMode)
       throws MosaicrsIOException;
 
   /**
    * Job abort: deletes every file of the write that the index does not list.
    *
-   * @return the deleted file names as a JSON array
+   * @return the deleted file names
    */
-  public static native String abortWrite(String dir, String writeId) throws MosaicrsIOException;
+  public static native String[] abortWrite(String dir, String writeId) throws MosaicrsIOException;
 
   /** Fails if the dataset in {@code dir} exists with a different schema. */
   public static native void checkAppendSchema(String dir, String schemaBase64)
@@ -85,11 +118,4 @@ public final class NativeBridge {
 
   /** True when {@code dir} holds a committed dataset (an index). */
   public static native boolean datasetExists(String dir);
-
-  /** Parses a byte size such as {@code 67108864}, {@code 64m} or {@code 1g}. */
-  public static native long parseByteSize(String text);
-
-  /** Checks writer options with the rules the native writer applies. */
-  public static native void validateWriterOptions(
-      long maxShardBytes, int maxBatchRows, String compression);
 }

@@ -37,6 +37,8 @@ public final class NativeLoader {
     if (loaded) {
       return;
     }
+    // Executors reach native code without going through the data source.
+    SparkLineCheck.verify();
     if (failure != null) {
       throw new MosaicrsInternalException(failure.getMessage(), failure);
     }

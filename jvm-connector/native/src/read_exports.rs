@@ -1,0 +1,728 @@
+//! Reading a dataset back into Spark: schema, scan planning, and record
+//! batches handed to the JVM as raw Arrow buffers.
+//!
+//! The JVM class `io.mosaicrs.spark.read.NativeScan` declares these exports.
+//! No Arrow Java is involved on either side: for each batch, every column is
+//! walked depth-first and each of its buffers (validity, offsets, values)
+//! becomes a direct `java.nio.ByteBuffer` over the same memory, which for an
+//! uncompressed shard is the memory-mapped file itself. Java reads them with
+//! its own `ColumnVector` classes. The buffers stay valid until the JVM asks
+//! for the next batch or closes the scan: the handle keeps the batch alive.
+//!
+//! Types that are not in Spark's form (large offsets, other time units,
+//! dictionaries, unsigned ints: datasets the CLI converted) are cast in Rust
+//! to the canonical Arrow type of their Spark type, so the JVM only ever sees
+//! the types the Spark writer produces.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use arrow::array::{Array, ArrayRef, AsArray};
+use arrow::compute::cast;
+use arrow::datatypes::{
+    DataType, Date32Type, Decimal128Type, Field, Float32Type, Float64Type, Int16Type, Int32Type,
+    Int64Type, Int8Type, TimeUnit, TimestampMicrosecondType,
+};
+use jni::objects::{JClass, JObject, JObjectArray, JString};
+use jni::sys::{jint, jlong, jobjectArray, jstring};
+use jni::JNIEnv;
+use mosaicrs::format::Index;
+use mosaicrs::reader::{Dataset, Shard};
+use mosaicrs::Error;
+use serde_json::{json, Value};
+
+use crate::convert;
+use crate::error::{guard, BridgeError, BridgeResult};
+
+/// Values per node in the metadata array the JVM receives (after the row count).
+const NODE_STRIDE: usize = 5;
+/// Buffers per node: validity, then up to two data buffers.
+const BUFFER_STRIDE: usize = 3;
+
+/// The Spark type (as Spark's JSON) and the Arrow type the JVM reads for `data_type`.
+///
+/// `path` names the column (nested fields joined by `.`) in errors.
+fn spark_type(path: &str, data_type: &DataType) -> BridgeResult<(Value, DataType)> {
+    let unsupported = |reason: &str| -> BridgeError {
+        Error::UnsupportedColumn {
+            name: path.to_string(),
+            data_type: data_type.to_string(),
+            reason: format!("{reason}; Spark cannot read this column (select other columns with the mosaicrs reader, or convert it)"),
+        }
+        .into()
+    };
+    let simple = |name: &str, arrow: DataType| Ok((Value::String(name.into()), arrow));
+    match data_type {
+        DataType::Null => simple("void", DataType::Null),
+        DataType::Boolean => simple("boolean", DataType::Boolean),
+        DataType::Int8 => simple("byte", DataType::Int8),
+        DataType::Int16 | DataType::UInt8 => simple("short", DataType::Int16),
+        DataType::Int32 | DataType::UInt16 => simple("integer", DataType::Int32),
+        DataType::Int64 | DataType::UInt32 => simple("long", DataType::Int64),
+        DataType::UInt64 => simple("decimal(20,0)", DataType::Decimal128(20, 0)),
+        DataType::Float16 | DataType::Float32 => simple("float", DataType::Float32),
+        DataType::Float64 => simple("double", DataType::Float64),
+        DataType::Decimal32(p, s) | DataType::Decimal64(p, s) | DataType::Decimal128(p, s)
+            if *s >= 0 && *s as u8 <= *p && *p <= 38 =>
+        {
+            simple(&format!("decimal({p},{s})"), DataType::Decimal128(*p, *s))
+        }
+        DataType::Decimal256(p, s) if *s >= 0 && *s as u8 <= *p && *p <= 38 => {
+            simple(&format!("decimal({p},{s})"), DataType::Decimal128(*p, *s))
+        }
+        DataType::Decimal32(..)
+        | DataType::Decimal64(..)
+        | DataType::Decimal128(..)
+        | DataType::Decimal256(..) => Err(unsupported(
+            "Spark decimals have a precision of at most 38 and a scale between 0 and the precision",
+        )),
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => {
+            simple("string", DataType::Utf8)
+        }
+        DataType::Binary
+        | DataType::LargeBinary
+        | DataType::BinaryView
+        | DataType::FixedSizeBinary(_) => simple("binary", DataType::Binary),
+        DataType::Date32 | DataType::Date64 => simple("date", DataType::Date32),
+        DataType::Timestamp(_, tz) => {
+            let name = if tz.is_some() {
+                "timestamp"
+            } else {
+                "timestamp_ntz"
+            };
+            simple(name, DataType::Timestamp(TimeUnit::Microsecond, tz.clone()))
+        }
+        DataType::List(item)
+        | DataType::LargeList(item)
+        | DataType::ListView(item)
+        | DataType::LargeListView(item)
+        | DataType::FixedSizeList(item, _) => {
+            let (element, arrow) = spark_type(&format!("{path}.element"), item.data_type())?;
+            Ok((
+                json!({"type": "array", "elementType": element, "containsNull": true}),
+                DataType::List(Arc::new(Field::new("element", arrow, true))),
+            ))
+        }
+        DataType::Struct(fields) => {
+            let mut spark_fields = Vec::with_capacity(fields.len());
+            let mut arrow_fields = Vec::with_capacity(fields.len());
+            for field in fields.iter() {
+                let (t, arrow) =
+                    spark_type(&format!("{path}.{}", field.name()), field.data_type())?;
+                spark_fields.push(
+                    json!({"name": field.name(), "type": t, "nullable": true, "metadata": {}}),
+                );
+                arrow_fields.push(Field::new(field.name(), arrow, true));
+            }
+            Ok((
+                json!({"type": "struct", "fields": spark_fields}),
+                DataType::Struct(arrow_fields.into()),
+            ))
+        }
+        DataType::Map(entries, sorted) => {
+            let DataType::Struct(kv) = entries.data_type() else {
+                return Err(unsupported("its map entries are not a struct"));
+            };
+            if kv.len() != 2 {
+                return Err(unsupported("its map entries do not have a key and a value"));
+            }
+            let (key, key_arrow) = spark_type(&format!("{path}.key"), kv[0].data_type())?;
+            let (value, value_arrow) = spark_type(&format!("{path}.value"), kv[1].data_type())?;
+            let entries = Field::new(
+                entries.name(),
+                DataType::Struct(
+                    vec![
+                        Field::new(kv[0].name(), key_arrow, false),
+                        Field::new(kv[1].name(), value_arrow, true),
+                    ]
+                    .into(),
+                ),
+                false,
+            );
+            Ok((
+                json!({"type": "map", "keyType": key, "valueType": value, "valueContainsNull": true}),
+                DataType::Map(Arc::new(entries), *sorted),
+            ))
+        }
+        DataType::Dictionary(_, value) => spark_type(path, value),
+        _ => Err(unsupported("which has no Spark SQL type")),
+    }
+}
+
+/// The dataset's schema as Spark's JSON for a `StructType`.
+fn spark_schema_json(dir: &Path) -> BridgeResult<String> {
+    let index = Index::load(dir)?;
+    let schema = index.arrow_schema()?;
+    let mut fields = Vec::with_capacity(schema.fields().len());
+    for field in schema.fields() {
+        let (t, _) = spark_type(field.name(), field.data_type())?;
+        fields.push(json!({"name": field.name(), "type": t, "nullable": true, "metadata": {}}));
+    }
+    Ok(json!({"type": "struct", "fields": fields}).to_string())
+}
+
+/// `String datasetSchema(String dir)`
+///
+/// The dataset's schema as Spark's JSON form of a `StructType` (read with
+/// `DataType.fromJson`). Fails naming the path when there is no dataset, and
+/// naming the column when a column has no Spark type.
+#[no_mangle]
+pub extern "system" fn Java_io_mosaicrs_spark_read_NativeScan_datasetSchema<'local>(
+    mut env: JNIEnv<'local>,
+    _class: JClass<'local>,
+    dir: JString<'local>,
+) -> jstring {
+    guard(&mut env, std::ptr::null_mut(), |env| {
+        let dir = convert::path(env, &dir)?;
+        let text = spark_schema_json(&dir)?;
+        Ok(env.new_string(text)?.into_raw())
+    })
+}
+
+/// The scan partitions of a dataset, planned on the driver.
+struct Plan {
+    total_rows: u64,
+    total_bytes: u64,
+    /// Per partition: the shard path as the index lists it.
+    shards: Vec<String>,
+    /// Per partition: first batch, end batch, rows, estimated bytes.
+    ranges: Vec<[i64; 4]>,
+}
+
+/// Splits the dataset in `dir` into scan partitions of about `target_bytes`.
+///
+/// Each partition is a range of record batches of one shard: a shard up to
+/// `target_bytes` is one partition, a larger one is cut at batch boundaries.
+fn plan(dir: &Path, target_bytes: u64) -> BridgeResult<Plan> {
+    let dataset = Dataset::open(dir)?;
+    let target = target_bytes.max(1);
+    let mut plan = Plan {
+        total_rows: dataset.num_rows(),
+        total_bytes: dataset.index().total_bytes,
+        shards: Vec::new(),
+        ranges: Vec::new(),
+    };
+    let long = |v: u64| -> BridgeResult<i64> {
+        i64::try_from(v).map_err(|_| Error::Internal(format!("{v} exceeds a Java long")).into())
+    };
+    for shard in dataset.shards() {
+        let entry = shard.entry();
+        let batches = shard.num_batches();
+        if batches == 0 {
+            continue;
+        }
+        let offsets = shard.batch_row_offsets();
+        let pieces = entry.bytes.div_ceil(target).clamp(1, batches as u64) as usize;
+        // Even batch counts per piece: batches are bounded in rows, so this
+        // spreads rows (and bytes, for fixed-width rows) evenly enough.
+        for piece in 0..pieces {
+            let start = batches * piece / pieces;
+            let end = batches * (piece + 1) / pieces;
+            if start == end {
+                continue;
+            }
+            let rows = offsets[end] - offsets[start];
+            let bytes = entry.bytes.saturating_mul(rows) / entry.rows.max(1);
+            plan.shards.push(entry.path.clone());
+            plan.ranges.push([
+                long(start as u64)?,
+                long(end as u64)?,
+                long(rows)?,
+                long(bytes)?,
+            ]);
+        }
+    }
+    Ok(plan)
+}
+
+/// `Object[] planScan(String dir, long targetPartitionBytes)`
+///
+/// Opens the dataset (checking every shard's structure against the index)
+/// and returns `{long[] {totalRows, totalBytes}, String[] shardPerPartition,
+/// long[] {firstBatch, endBatch, rows, bytes} per partition}`.
+#[no_mangle]
+pub extern "system" fn Java_io_mosaicrs_spark_read_NativeScan_planScan<'local>(
+    mut env: JNIEnv<'local>,
+    _class: JClass<'local>,
+    dir: JString<'local>,
+    target_bytes: jlong,
+) -> jobjectArray {
+    guard(&mut env, std::ptr::null_mut(), |env| {
+        let dir = convert::path(env, &dir)?;
+        let target = convert::non_negative(target_bytes, "the scan partition size")?;
+        let plan = plan(&dir, target)?;
+        let len = |n: usize| jint::try_from(n).map_err(|_| too_many());
+        let totals = env.new_long_array(2)?;
+        let total_rows = i64::try_from(plan.total_rows).map_err(|_| too_many())?;
+        let total_bytes = i64::try_from(plan.total_bytes).map_err(|_| too_many())?;
+        env.set_long_array_region(&totals, 0, &[total_rows, total_bytes])?;
+        let shards =
+            env.new_object_array(len(plan.shards.len())?, "java/lang/String", JObject::null())?;
+        for (i, shard) in plan.shards.iter().enumerate() {
+            let name = env.new_string(shard)?;
+            env.set_object_array_element(&shards, len(i)?, &name)?;
+            env.delete_local_ref(name)?;
+        }
+        let flat: Vec<i64> = plan.ranges.iter().flatten().copied().collect();
+        let ranges = env.new_long_array(len(flat.len())?)?;
+        env.set_long_array_region(&ranges, 0, &flat)?;
+        let result = env.new_object_array(3, "java/lang/Object", JObject::null())?;
+        env.set_object_array_element(&result, 0, &totals)?;
+        env.set_object_array_element(&result, 1, &shards)?;
+        env.set_object_array_element(&result, 2, &ranges)?;
+        Ok(result.into_raw())
+    })
+}
+
+/// `long parseSize(String text)`: a byte size such as `67108864`, `64m` or `1g`.
+#[no_mangle]
+pub extern "system" fn Java_io_mosaicrs_spark_read_NativeScan_parseSize<'local>(
+    mut env: JNIEnv<'local>,
+    _class: JClass<'local>,
+    text: JString<'local>,
+) -> jlong {
+    guard(&mut env, -1, |env| {
+        let text = convert::string(env, &text)?;
+        let bytes = mosaicrs::writer::parse_byte_size(&text)?;
+        Ok(jlong::try_from(bytes)
+            .map_err(|_| Error::InvalidArgument(format!("size {text:?} is too large")))?)
+    })
+}
+
+/// One partition's scan: a range of record batches of one shard, projected.
+struct ScanState {
+    shard: Shard,
+    /// Positions of the requested columns in the shard schema.
+    projection: Vec<usize>,
+    /// The Arrow type the JVM reads for each projected column.
+    targets: Vec<DataType>,
+    next: usize,
+    end: usize,
+    /// The batch whose buffers the JVM is reading now.
+    current: Vec<ArrayRef>,
+}
+
+impl ScanState {
+    fn open(
+        dir: &Path,
+        shard_path: &str,
+        first: usize,
+        end: usize,
+        columns: &[String],
+    ) -> BridgeResult<Self> {
+        let index = Index::load(dir)?;
+        let schema = index.arrow_schema()?;
+        let entry = index
+            .shards
+            .iter()
+            .find(|e| e.path == shard_path)
+            .ok_or_else(|| Error::InvalidIndex {
+                path: Index::path_in(dir),
+                reason: format!(
+                    "shard {shard_path} is no longer listed: the dataset changed while Spark was reading it; run the query again"
+                ),
+            })?;
+        let shard = Shard::open(dir, entry, &schema)?;
+        if first > end || end > shard.num_batches() {
+            return Err(Error::InvalidIndex {
+                path: shard.path().to_path_buf(),
+                reason: format!(
+                    "batches {first}..{end} requested, the shard has {}: the dataset changed while Spark was reading it",
+                    shard.num_batches()
+                ),
+            }
+            .into());
+        }
+        let names: Vec<&str> = columns.iter().map(String::as_str).collect();
+        let projection = names
+            .iter()
+            .map(|name| {
+                schema.index_of(name).map_err(|_| Error::ColumnNotFound {
+                    name: name.to_string(),
+                    available: schema
+                        .fields()
+                        .iter()
+                        .map(|f| f.name().as_str())
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let targets = projection
+            .iter()
+            .map(|&i| {
+                let field = schema.field(i);
+                spark_type(field.name(), field.data_type()).map(|(_, t)| t)
+            })
+            .collect::<BridgeResult<Vec<_>>>()?;
+        Ok(ScanState {
+            shard,
+            projection,
+            targets,
+            next: first,
+            end,
+            current: Vec::new(),
+        })
+    }
+
+    /// Moves to the next batch; returns its row count, or `None` at the end.
+    fn advance(&mut self) -> BridgeResult<Option<usize>> {
+        self.current.clear();
+        if self.next >= self.end {
+            return Ok(None);
+        }
+        let i = self.next;
+        self.next += 1;
+        let offsets = self.shard.batch_row_offsets();
+        let rows = usize::try_from(offsets[i + 1] - offsets[i])
+            .map_err(|_| Error::Internal("batch row count exceeds usize".into()))?;
+        if self.projection.is_empty() {
+            // A row count (count(*)) needs no decoding.
+            return Ok(Some(rows));
+        }
+        let batch = self.shard.batch(i)?;
+        for (&column, target) in self.projection.iter().zip(&self.targets) {
+            let array = batch.column(column);
+            let array = if array.data_type() == target {
+                Arc::clone(array)
+            } else {
+                cast(array, target).map_err(|e| {
+                    Error::arrow(
+                        format!(
+                            "converting column {:?} of {} to {target} for Spark",
+                            batch.schema().field(column).name(),
+                            self.shard.path().display()
+                        ),
+                        e,
+                    )
+                })?
+            };
+            self.current.push(array);
+        }
+        Ok(Some(rows))
+    }
+}
+
+/// A buffer to hand to the JVM: start and length in bytes.
+#[derive(Clone, Copy)]
+struct RawBuffer {
+    ptr: *const u8,
+    len: usize,
+}
+
+/// Appends `array`'s node and buffers (then its children's) depth-first.
+///
+/// Per node, `meta` gets `[length, null count, validity bit offset, values
+/// bit offset, data address]` and `buffers` gets `[validity, buffer 1,
+/// buffer 2]`; see `NativeScan.java` for which buffers each type uses.
+fn export(
+    array: &dyn Array,
+    meta: &mut Vec<i64>,
+    buffers: &mut Vec<Option<RawBuffer>>,
+) -> BridgeResult<()> {
+    let n = |v: usize| -> BridgeResult<i64> {
+        i64::try_from(v).map_err(|_| Error::Internal("size exceeds i64".into()).into())
+    };
+    let bitmap = |b: &arrow::buffer::BooleanBuffer| -> (RawBuffer, i64) {
+        let byte = b.offset() / 8;
+        let inner = b.inner();
+        (
+            RawBuffer {
+                // SAFETY: `byte` <= the buffer length, as the offset lies within it.
+                ptr: unsafe { inner.as_ptr().add(byte.min(inner.len())) },
+                len: inner.len().saturating_sub(byte),
+            },
+            (b.offset() % 8) as i64,
+        )
+    };
+    let slice = |s: &[u8]| RawBuffer {
+        ptr: s.as_ptr(),
+        len: s.len(),
+    };
+    let (validity, validity_bit) = match array.nulls() {
+        Some(nulls) if array.data_type() != &DataType::Null => {
+            let (raw, bit) = bitmap(nulls.inner());
+            (Some(raw), bit)
+        }
+        _ => (None, 0),
+    };
+    let null_count = if array.data_type() == &DataType::Null {
+        array.len()
+    } else {
+        array.null_count()
+    };
+    let mut values_bit = 0i64;
+    let mut data_address = 0i64;
+    let mut first: Option<RawBuffer> = None;
+    let mut second: Option<RawBuffer> = None;
+    let mut children: Vec<&dyn Array> = Vec::new();
+    fn bytes_of<T>(values: &[T]) -> &[u8] {
+        // SAFETY: any initialised slice of plain numbers can be viewed as bytes;
+        // the length covers exactly the same memory.
+        unsafe {
+            std::slice::from_raw_parts(values.as_ptr().cast::<u8>(), std::mem::size_of_val(values))
+        }
+    }
+    match array.data_type() {
+        DataType::Null => {}
+        DataType::Boolean => {
+            let (raw, bit) = bitmap(array.as_boolean().values());
+            first = Some(raw);
+            values_bit = bit;
+        }
+        DataType::Int8 => first = Some(slice(bytes_of(array.as_primitive::<Int8Type>().values()))),
+        DataType::Int16 => {
+            first = Some(slice(bytes_of(array.as_primitive::<Int16Type>().values())))
+        }
+        DataType::Int32 => {
+            first = Some(slice(bytes_of(array.as_primitive::<Int32Type>().values())))
+        }
+        DataType::Int64 => {
+            first = Some(slice(bytes_of(array.as_primitive::<Int64Type>().values())))
+        }
+        DataType::Float32 => {
+            first = Some(slice(bytes_of(
+                array.as_primitive::<Float32Type>().values(),
+            )))
+        }
+        DataType::Float64 => {
+            first = Some(slice(bytes_of(
+                array.as_primitive::<Float64Type>().values(),
+            )))
+        }
+        DataType::Decimal128(..) => {
+            first = Some(slice(bytes_of(
+                array.as_primitive::<Decimal128Type>().values(),
+            )))
+        }
+        DataType::Date32 => {
+            first = Some(slice(bytes_of(array.as_primitive::<Date32Type>().values())))
+        }
+        DataType::Timestamp(TimeUnit::Microsecond, _) => {
+            first = Some(slice(bytes_of(
+                array.as_primitive::<TimestampMicrosecondType>().values(),
+            )))
+        }
+        DataType::Utf8 => {
+            let a = array.as_string::<i32>();
+            first = Some(slice(bytes_of(a.value_offsets())));
+            second = Some(slice(a.values().as_slice()));
+            data_address = a.values().as_ptr() as i64;
+        }
+        DataType::Binary => {
+            let a = array.as_binary::<i32>();
+            first = Some(slice(bytes_of(a.value_offsets())));
+            second = Some(slice(a.values().as_slice()));
+            data_address = a.values().as_ptr() as i64;
+        }
+        DataType::List(_) => {
+            let a = array.as_list::<i32>();
+            first = Some(slice(bytes_of(a.value_offsets())));
+            children.push(a.values().as_ref());
+        }
+        DataType::Struct(_) => {
+            children.extend(array.as_struct().columns().iter().map(|c| c.as_ref()));
+        }
+        DataType::Map(..) => {
+            let a = array.as_map();
+            first = Some(slice(bytes_of(a.value_offsets())));
+            children.push(a.keys().as_ref());
+            children.push(a.values().as_ref());
+        }
+        other => {
+            return Err(Error::Internal(format!(
+                "Arrow type {other} reached the Spark export without a conversion"
+            ))
+            .into())
+        }
+    }
+    meta.extend([
+        n(array.len())?,
+        n(null_count)?,
+        validity_bit,
+        values_bit,
+        data_address,
+    ]);
+    buffers.extend([validity, first, second]);
+    for child in children {
+        export(child, meta, buffers)?;
+    }
+    Ok(())
+}
+
+fn closed_scan() -> BridgeError {
+    Error::Internal(
+        "the native mosaicrs scan was already closed (handle 0); this is a connector bug".into(),
+    )
+    .into()
+}
+
+/// `long openScan(String dir, String shard, int firstBatch, int endBatch, String[] columns)`
+///
+/// Opens batches `firstBatch..endBatch` of `shard` (a path relative to the
+/// dataset, as the index lists it), reading only `columns`. Returns a handle
+/// for [`nextBatch`](Java_io_mosaicrs_spark_read_NativeScan_nextBatch) and
+/// [`closeScan`](Java_io_mosaicrs_spark_read_NativeScan_closeScan).
+#[no_mangle]
+pub extern "system" fn Java_io_mosaicrs_spark_read_NativeScan_openScan<'local>(
+    mut env: JNIEnv<'local>,
+    _class: JClass<'local>,
+    dir: JString<'local>,
+    shard: JString<'local>,
+    first_batch: jint,
+    end_batch: jint,
+    columns: JObjectArray<'local>,
+) -> jlong {
+    guard(&mut env, 0, |env| {
+        let dir = convert::path(env, &dir)?;
+        let shard = convert::string(env, &shard)?;
+        let first = usize::try_from(first_batch).map_err(|_| {
+            Error::InvalidArgument(format!("first batch {first_batch} is negative"))
+        })?;
+        let end = usize::try_from(end_batch)
+            .map_err(|_| Error::InvalidArgument(format!("end batch {end_batch} is negative")))?;
+        let count = env.get_array_length(&columns)?;
+        let mut names = Vec::with_capacity(usize::try_from(count).unwrap_or(0));
+        for i in 0..count {
+            let element = JString::from(env.get_object_array_element(&columns, i)?);
+            names.push(convert::string(env, &element)?);
+            env.delete_local_ref(element)?;
+        }
+        let state = ScanState::open(&dir, &shard, first, end, &names)?;
+        Ok(Box::into_raw(Box::new(state)) as jlong)
+    })
+}
+
+/// `Object[] nextBatch(long scan)`
+///
+/// Moves to the next record batch and returns `{long[] meta, ByteBuffer[]
+/// buffers}`, or null at the end. `meta[0]` is the row count; then five
+/// values per node, and `buffers` holds three per node (null where a type has
+/// no such buffer). The buffers of the previous batch are invalid from now on.
+///
+/// # Safety
+///
+/// `scan` must be a handle from `openScan` that has not been passed to
+/// `closeScan`, used by one thread at a time (the JVM's `NativeScan`
+/// guarantees both).
+#[no_mangle]
+pub unsafe extern "system" fn Java_io_mosaicrs_spark_read_NativeScan_nextBatch<'local>(
+    mut env: JNIEnv<'local>,
+    _class: JClass<'local>,
+    scan: jlong,
+) -> jobjectArray {
+    guard(&mut env, std::ptr::null_mut(), |env| {
+        // SAFETY: by this function's contract `scan` is 0 or a live, exclusively
+        // used `ScanState` from `openScan`.
+        let state = unsafe { (scan as *mut ScanState).as_mut() }.ok_or_else(closed_scan)?;
+        let Some(rows) = state.advance()? else {
+            return Ok(std::ptr::null_mut());
+        };
+        let mut meta = vec![i64::try_from(rows).map_err(|_| Error::Internal("rows".into()))?];
+        let mut raw = Vec::new();
+        for array in &state.current {
+            export(array.as_ref(), &mut meta, &mut raw)?;
+        }
+        debug_assert_eq!((meta.len() - 1) / NODE_STRIDE, raw.len() / BUFFER_STRIDE);
+        let meta_array = env.new_long_array(jint::try_from(meta.len()).map_err(|_| too_many())?)?;
+        env.set_long_array_region(&meta_array, 0, &meta)?;
+        let buffers = env.new_object_array(
+            jint::try_from(raw.len()).map_err(|_| too_many())?,
+            "java/nio/ByteBuffer",
+            JObject::null(),
+        )?;
+        for (i, buffer) in raw.iter().enumerate() {
+            let Some(buffer) = buffer else { continue };
+            if buffer.len > i32::MAX as usize {
+                return Err(Error::UnsupportedColumn {
+                    name: "(a column)".into(),
+                    data_type: "buffer".into(),
+                    reason: format!(
+                        "one buffer of a record batch holds {} bytes, more than a JVM ByteBuffer can address; write the dataset with fewer rows per batch",
+                        buffer.len
+                    ),
+                }
+                .into());
+            }
+            // SAFETY: the buffer lies inside an array held in `state.current`,
+            // which stays alive (and unchanged) until the next `nextBatch` or
+            // `closeScan` on this handle; the JVM side only reads it and drops
+            // its views before either call. Arrow buffer pointers are never null.
+            let byte_buffer =
+                unsafe { env.new_direct_byte_buffer(buffer.ptr.cast_mut(), buffer.len) }?;
+            env.set_object_array_element(&buffers, i as jint, &byte_buffer)?;
+            env.delete_local_ref(byte_buffer)?;
+        }
+        let result = env.new_object_array(2, "java/lang/Object", JObject::null())?;
+        env.set_object_array_element(&result, 0, &meta_array)?;
+        env.set_object_array_element(&result, 1, &buffers)?;
+        Ok(result.into_raw())
+    })
+}
+
+fn too_many() -> BridgeError {
+    Error::Internal("a record batch has too many buffers for a Java array".into()).into()
+}
+
+/// `void closeScan(long scan)`: frees the scan and its current batch; 0 is ignored.
+///
+/// # Safety
+///
+/// `scan` must be 0 or a handle from `openScan` not yet closed; the JVM
+/// swaps its copy to 0 first, so each handle is closed once.
+#[no_mangle]
+pub unsafe extern "system" fn Java_io_mosaicrs_spark_read_NativeScan_closeScan<'local>(
+    mut env: JNIEnv<'local>,
+    _class: JClass<'local>,
+    scan: jlong,
+) {
+    guard(&mut env, (), |_| {
+        if scan != 0 {
+            // SAFETY: by this function's contract the handle came from
+            // `Box::into_raw` in `openScan` and is consumed exactly once.
+            drop(unsafe { Box::from_raw(scan as *mut ScanState) });
+        }
+        Ok(())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spark_types_follow_the_writer_mapping() {
+        let (t, arrow) = spark_type(
+            "ts",
+            &DataType::Timestamp(TimeUnit::Nanosecond, Some("UTC".into())),
+        )
+        .unwrap();
+        assert_eq!(t, json!("timestamp"));
+        assert_eq!(
+            arrow,
+            DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))
+        );
+        let (t, _) = spark_type("n", &DataType::Timestamp(TimeUnit::Microsecond, None)).unwrap();
+        assert_eq!(t, json!("timestamp_ntz"));
+        let (t, arrow) = spark_type("s", &DataType::LargeUtf8).unwrap();
+        assert_eq!((t, arrow), (json!("string"), DataType::Utf8));
+        let list = DataType::LargeList(Arc::new(Field::new(
+            "item",
+            DataType::Decimal128(10, 2),
+            true,
+        )));
+        let (t, _) = spark_type("l", &list).unwrap();
+        assert_eq!(t["elementType"], json!("decimal(10,2)"));
+    }
+
+    #[test]
+    fn types_without_a_spark_form_name_the_column() {
+        let inner = DataType::Struct(
+            vec![Field::new("d", DataType::Duration(TimeUnit::Second), true)].into(),
+        );
+        let err = spark_type("outer", &inner).unwrap_err();
+        assert!(err.message().contains("outer.d"), "{}", err.message());
+        let err = spark_type("big", &DataType::Decimal256(60, 2)).unwrap_err();
+        assert!(err.message().contains("big"), "{}", err.message());
+    }
+}

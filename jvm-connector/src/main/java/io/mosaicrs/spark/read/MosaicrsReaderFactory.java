@@ -1,0 +1,37 @@
+package io.mosaicrs.spark.read;
+
+import org.apache.spark.sql.catalyst.InternalRow;
+import org.apache.spark.sql.connector.read.InputPartition;
+import org.apache.spark.sql.connector.read.PartitionReader;
+import org.apache.spark.sql.connector.read.PartitionReaderFactory;
+import org.apache.spark.sql.types.StructType;
+import org.apache.spark.sql.vectorized.ColumnarBatch;
+
+/** Creates the columnar readers on the executors; it travels to them serialized. */
+final class MosaicrsReaderFactory implements PartitionReaderFactory {
+  private static final long serialVersionUID = 1L;
+
+  private final String dir;
+  private final StructType readSchema;
+
+  MosaicrsReaderFactory(String dir, StructType readSchema) {
+    this.dir = dir;
+    this.readSchema = readSchema;
+  }
+
+  @Override
+  public boolean supportColumnarReads(InputPartition partition) {
+    return true;
+  }
+
+  @Override
+  public PartitionReader<ColumnarBatch> createColumnarReader(InputPartition partition) {
+    return new MosaicrsPartitionReader(dir, readSchema, (MosaicrsInputPartition) partition);
+  }
+
+  @Override
+  public PartitionReader<InternalRow> createReader(InputPartition partition) {
+    // Spark asks for rows only when supportColumnarReads says false.
+    throw new UnsupportedOperationException("mosaicrs scans are columnar only");
+  }
+}

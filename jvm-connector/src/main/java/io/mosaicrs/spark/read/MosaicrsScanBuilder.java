@@ -1,0 +1,127 @@
+package io.mosaicrs.spark.read;
+
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+
+import io.mosaicrs.spark.jni.MosaicrsIOException;
+import io.mosaicrs.spark.jni.MosaicrsInvalidInputException;
+import org.apache.spark.sql.connector.read.Scan;
+import org.apache.spark.sql.connector.read.ScanBuilder;
+import org.apache.spark.sql.connector.read.SupportsPushDownRequiredColumns;
+import org.apache.spark.sql.types.StructField;
+import org.apache.spark.sql.types.StructType;
+import org.apache.spark.sql.util.CaseInsensitiveStringMap;
+
+/**
+ * {@code spark.read.format("mosaicrs").load(path)} and SQL tables: builds a
+ * {@link MosaicrsScan} of the columns a query needs.
+ *
+ * <pre>{@code
+ * spark.read().format("mosaicrs")
+ *     .option("partitionSize", "64m")   // a larger shard is split into several tasks
+ *     .load("/data/train");
+ * }</pre>
+ */
+public final class MosaicrsScanBuilder implements ScanBuilder, SupportsPushDownRequiredColumns {
+  /** Read option: the bytes of shard one task reads at most (split at batch boundaries). */
+  public static final String PARTITION_SIZE = "partitionSize";
+
+  private static final String DEFAULT_PARTITION_SIZE = "64m";
+
+  private final String dir;
+  private final StructType tableSchema;
+  private final long partitionBytes;
+  private StructType readSchema;
+
+  /**
+   * @param dir the dataset folder, an absolute local path
+   * @param tableSchema the schema Spark resolved the table with (inferred from
+   *     the dataset, given by the user, or kept by the catalog)
+   * @param options the read options
+   * @throws MosaicrsInvalidInputException naming an unknown option, a bad value,
+   *     or a column the dataset does not hold as the table declares it
+   */
+  public MosaicrsScanBuilder(String dir, StructType tableSchema, CaseInsensitiveStringMap options) {
+    this.dir = dir;
+    this.partitionBytes = parseOptions(options);
+    this.tableSchema = checkedSchema(dir, tableSchema);
+    this.readSchema = this.tableSchema;
+  }
+
+  private static long parseOptions(CaseInsensitiveStringMap options) {
+    for (String key : options.asCaseSensitiveMap().keySet()) {
+      String lower = key.toLowerCase(Locale.ROOT);
+      if (!lower.equals("path") && !lower.equals(PARTITION_SIZE.toLowerCase(Locale.ROOT))) {
+        throw new MosaicrsInvalidInputException(
+            "unknown mosaicrs read option '" + key + "'; the read options are " + PARTITION_SIZE);
+      }
+    }
+    String text = options.getOrDefault(PARTITION_SIZE, DEFAULT_PARTITION_SIZE);
+    long bytes;
+    try {
+      bytes = NativeScan.parseSize(text);
+    } catch (IllegalArgumentException e) {
+      throw new MosaicrsInvalidInputException(
+          "invalid value '" + text + "' for mosaicrs option '" + PARTITION_SIZE + "': " + e.getMessage());
+    }
+    if (bytes <= 0) {
+      throw new MosaicrsInvalidInputException(
+          "invalid value '" + text + "' for mosaicrs option '" + PARTITION_SIZE + "': must be positive");
+    }
+    return bytes;
+  }
+
+  /**
+   * The table's columns with the dataset's types, after checking that the
+   * dataset holds each of them with the declared type (nullability aside).
+   */
+  private static StructType checkedSchema(String dir, StructType tableSchema) {
+    StructType dataset;
+    try {
+      dataset = NativeScan.sparkSchema(dir);
+    } catch (MosaicrsIOException e) {
+      throw new MosaicrsInvalidInputException(e.getMessage());
+    }
+    Map<String, StructField> byName = new HashMap<>();
+    for (StructField field : dataset.fields()) {
+      byName.put(field.name(), field);
+    }
+    List<StructField> fields = new ArrayList<>();
+    for (StructField declared : tableSchema.fields()) {
+      StructField actual = byName.get(declared.name());
+      if (actual == null) {
+        throw new MosaicrsInvalidInputException(
+            "the mosaicrs dataset at " + dir + " has no column `" + declared.name()
+                + "`; its columns are " + String.join(", ", dataset.fieldNames()));
+      }
+      if (!actual.dataType().catalogString().equals(declared.dataType().catalogString())) {
+        throw new MosaicrsInvalidInputException(
+            "column `" + declared.name() + "` of the mosaicrs dataset at " + dir + " is "
+                + actual.dataType().catalogString() + ", but the table or schema declares "
+                + declared.dataType().catalogString());
+      }
+      fields.add(actual);
+    }
+    return new StructType(fields.toArray(new StructField[0]));
+  }
+
+  @Override
+  public void pruneColumns(StructType requiredSchema) {
+    // Whole top-level columns: a nested field is read with its column.
+    List<StructField> kept = new ArrayList<>();
+    for (StructField field : tableSchema.fields()) {
+      if (requiredSchema.getFieldIndex(field.name()).isDefined()) {
+        kept.add(field);
+      }
+    }
+    readSchema = new StructType(kept.toArray(new StructField[0]));
+  }
+
+  @Override
+  public Scan build() {
+    return new MosaicrsScan(dir, readSchema, partitionBytes);
+  }
+}

@@ -1,0 +1,72 @@
+package io.mosaicrs.spark.read;
+
+import io.mosaicrs.spark.jni.MosaicrsIOException;
+import io.mosaicrs.spark.jni.NativeLoader;
+import org.apache.spark.sql.types.DataType;
+import org.apache.spark.sql.types.StructType;
+
+/**
+ * The JNI calls of the read path, implemented in {@code read_exports.rs} of
+ * the native library.
+ *
+ * <p>No Arrow Java is used: {@link #nextBatch} hands over each column's Arrow
+ * buffers as direct {@link java.nio.ByteBuffer}s over native memory (the
+ * mapped shard itself when it is uncompressed), which {@link ArrowBufferVectors}
+ * reads. Errors arrive as the exceptions of {@code io.mosaicrs.spark.jni}.
+ *
+ * <p>A scan handle owns a native object: pass it to {@link #closeScan} once.
+ */
+public final class NativeScan {
+  static {
+    NativeLoader.load();
+  }
+
+  /** Longs per column node in {@link #nextBatch}'s metadata, after the row count. */
+  static final int NODE_STRIDE = 5;
+  /** Buffers per column node: validity, then up to two data buffers. */
+  static final int BUFFER_STRIDE = 3;
+
+  private NativeScan() {}
+
+  /** The dataset's schema as Spark's JSON of a {@code StructType}. */
+  static native String datasetSchema(String dir) throws MosaicrsIOException;
+
+  /**
+   * Plans the scan partitions (ranges of record batches of one shard, about
+   * {@code targetPartitionBytes} each).
+   *
+   * @return {@code {long[] {totalRows, totalBytes}, String[] shard per partition,
+   *     long[] {firstBatch, endBatch, rows, bytes} per partition}}
+   */
+  static native Object[] planScan(String dir, long targetPartitionBytes) throws MosaicrsIOException;
+
+  /** Opens batches {@code firstBatch..endBatch} of {@code shard}, reading {@code columns}. */
+  static native long openScan(
+      String dir, String shard, int firstBatch, int endBatch, String[] columns)
+      throws MosaicrsIOException;
+
+  /**
+   * The next batch: {@code {long[] meta, ByteBuffer[] buffers}}, or null at the end.
+   * {@code meta[0]} is the row count, then {@link #NODE_STRIDE} values per column
+   * node (depth-first): length, null count, validity bit offset, values bit
+   * offset, data address. {@code buffers} holds {@link #BUFFER_STRIDE} per node:
+   * validity (null when there are no nulls), buffer 1, buffer 2. The previous
+   * batch's buffers are invalid once this is called.
+   */
+  static native Object[] nextBatch(long scan) throws MosaicrsIOException;
+
+  /** Parses a byte size such as {@code 67108864}, {@code 64m} or {@code 1g}. */
+  static native long parseSize(String text);
+
+  /** Frees the scan; the handle must not be used again. */
+  static native void closeScan(long scan);
+
+  /**
+   * The Spark schema of the dataset at {@code dir} (a local path).
+   *
+   * @throws MosaicrsIOException naming the path when there is no dataset there
+   */
+  public static StructType sparkSchema(String dir) throws MosaicrsIOException {
+    return (StructType) DataType.fromJson(datasetSchema(dir));
+  }
+}
