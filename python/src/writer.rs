@@ -94,7 +94,8 @@ fn write_all(
     options: WriterOptions,
 ) -> mosaicrs::Result<CommitOutcome> {
     use arrow::array::RecordBatchReader;
-    let schema = reader.schema();
+    let input_schema = reader.schema();
+    let schema = without_view_types(&input_schema);
     if mode == SaveMode::Append {
         check_append_schema(dir, &schema)?;
     }
@@ -107,6 +108,7 @@ fn write_all(
     for batch in reader {
         let written = batch
             .map_err(|e| Error::arrow("reading the input stream", e))
+            .and_then(|b| cast_to(&b, &schema))
             .and_then(|b| writer.write(&b));
         if let Err(e) = written {
             let _ = writer.abort();
@@ -122,6 +124,50 @@ fn write_all(
         }
     };
     core_commit(dir, &schema, write_id, shards, mode)
+}
+
+/// `schema` with Arrow's view types (`Utf8View`, `BinaryView`, `ListView`,
+/// which Polars exports for strings) replaced by the format's offset-based
+/// types: shards hold only types that every Arrow reader, and ours, reads.
+fn without_view_types(schema: &arrow::datatypes::SchemaRef) -> arrow::datatypes::SchemaRef {
+    use arrow::datatypes::{DataType, Field, FieldRef};
+    fn field(f: &FieldRef) -> FieldRef {
+        let data_type = match f.data_type() {
+            DataType::Utf8View => DataType::Utf8,
+            DataType::BinaryView => DataType::Binary,
+            DataType::ListView(child) | DataType::List(child) => DataType::List(field(child)),
+            DataType::LargeListView(child) | DataType::LargeList(child) => {
+                DataType::LargeList(field(child))
+            }
+            DataType::FixedSizeList(child, n) => DataType::FixedSizeList(field(child), *n),
+            DataType::Struct(children) => DataType::Struct(children.iter().map(field).collect()),
+            other => other.clone(),
+        };
+        Arc::new(
+            Field::new(f.name(), data_type, f.is_nullable()).with_metadata(f.metadata().clone()),
+        )
+    }
+    let fields: Vec<FieldRef> = schema.fields().iter().map(field).collect();
+    Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()))
+}
+
+/// `batch` with every column cast to `schema`'s type (a no-op where equal).
+fn cast_to(
+    batch: &RecordBatch,
+    schema: &arrow::datatypes::SchemaRef,
+) -> mosaicrs::Result<RecordBatch> {
+    if batch.schema().fields() == schema.fields() {
+        return Ok(batch.clone());
+    }
+    let columns = batch
+        .columns()
+        .iter()
+        .zip(schema.fields())
+        .map(|(column, field)| arrow::compute::cast(column, field.data_type()))
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(|e| Error::arrow("converting view types to the format's types", e))?;
+    RecordBatch::try_new(schema.clone(), columns)
+        .map_err(|e| Error::arrow("converting view types to the format's types", e))
 }
 
 /// The shard writer of one task attempt in a distributed write. Its shards
