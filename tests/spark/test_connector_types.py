@@ -4,6 +4,7 @@ validates the dataset and counts the same rows. Unsupported types fail on
 the driver, naming the column and the type."""
 
 import datetime as dt
+import re
 from decimal import Decimal
 
 import pyarrow as pa
@@ -173,7 +174,8 @@ def test_unsupported_type_fails_on_the_driver_naming_column_and_type(
     with job_group(spark, "unsupported-type"), pytest.raises(Exception) as failure:
         df.write.format("mosaicrs").save(str(out))
     message = str(failure.value)
-    if type_name == "INTERVAL" and 'Cannot use "INTERVAL" type in the table schema' in message:
+    spark_refused = re.search(r'cannot use "?interval"? type in the table schema', message, re.I)
+    if type_name == "INTERVAL" and spark_refused:
         # Spark's analyzer refuses a calendar interval in any table schema
         # (the default save mode creates the table) before the connector sees it.
         pass
