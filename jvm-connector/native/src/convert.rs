@@ -4,12 +4,11 @@
 //! ordinals, shard entries as `io.mosaicrs.spark.jni.ShardEntry` objects
 //! (serializable, so they travel inside Spark's task commit messages).
 
-use std::path::PathBuf;
-
 use jni::objects::{JObject, JObjectArray, JString, JValue};
 use jni::sys::{jint, jlong, jobjectArray};
 use jni::JNIEnv;
 use mosaicrs::format::{decode_schema, Compression, ShardEntry};
+use mosaicrs::storage::{Location, StorageOptions};
 use mosaicrs::writer::SaveMode;
 use mosaicrs::Error;
 
@@ -56,9 +55,25 @@ pub(crate) fn java_strings(env: &mut JNIEnv<'_>, values: &[String]) -> BridgeRes
     Ok(array.into_raw())
 }
 
-/// A dataset folder path from Java.
-pub(crate) fn path(env: &mut JNIEnv<'_>, value: &JString<'_>) -> BridgeResult<PathBuf> {
-    Ok(PathBuf::from(string(env, value)?))
+/// A dataset location from Java: an absolute local path or a URL, with the
+/// `storage.<key>` options the user set (keys without the prefix). The
+/// values may be secrets: they go to the object store client only.
+pub(crate) fn location(
+    env: &mut JNIEnv<'_>,
+    url: &JString<'_>,
+    keys: &JObjectArray<'_>,
+    values: &JObjectArray<'_>,
+) -> BridgeResult<Location> {
+    let url = string(env, url)?;
+    let keys = strings(env, keys)?;
+    let values = strings(env, values)?;
+    if keys.len() != values.len() {
+        return Err(
+            Error::Internal("storage option keys and values differ in number".into()).into(),
+        );
+    }
+    let options: StorageOptions = keys.into_iter().zip(values).collect();
+    Ok(Location::parse(&url, &options)?)
 }
 
 /// The dataset schema, sent by the JVM as base64 of an Arrow IPC schema stream

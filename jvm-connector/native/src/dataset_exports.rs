@@ -5,6 +5,7 @@ use jni::objects::{JClass, JIntArray, JObjectArray, JString};
 use jni::sys::{jboolean, jint, jlongArray, jobject, jobjectArray, jstring, JNI_FALSE, JNI_TRUE};
 use jni::JNIEnv;
 use mosaicrs::format::{encode_schema, Compression, Index};
+use mosaicrs::storage::Location;
 use mosaicrs::writer::{self, WriterOptions};
 use mosaicrs::Error;
 
@@ -133,32 +134,37 @@ fn ints(env: &mut JNIEnv<'_>, array: &JIntArray<'_>) -> BridgeResult<Vec<i32>> {
     Ok(values)
 }
 
-/// `CommitOutcome commit(String dir, String schemaBase64, String writeId, ShardEntry[] shards,
-/// int saveMode)`
+/// `CommitOutcome commit(String location, String[] storageKeys, String[] storageValues,
+/// String schemaBase64, String writeId, ShardEntry[] shards, int saveMode)`
 ///
-/// Commits the shards of every committed task as one atomic index write.
+/// Commits the shards of every committed task as one atomic index write: a
+/// compare-and-swap on the index (a lock on local disks, a conditional
+/// write on object stores). A lost race ends in `MosaicrsConflictException`.
 #[no_mangle]
 pub extern "system" fn Java_io_mosaicrs_spark_jni_NativeBridge_commit<'local>(
     mut env: JNIEnv<'local>,
     _class: JClass<'local>,
-    dir: JString<'local>,
+    location: JString<'local>,
+    storage_keys: JObjectArray<'local>,
+    storage_values: JObjectArray<'local>,
     schema: JString<'local>,
     write_id: JString<'local>,
     shards: JObjectArray<'local>,
     save_mode: jint,
 ) -> jobject {
     guard(&mut env, std::ptr::null_mut(), |env| {
-        let dir = convert::path(env, &dir)?;
+        let location = convert::location(env, &location, &storage_keys, &storage_values)?;
         let schema = convert::schema(env, &schema)?;
         let write_id = convert::string(env, &write_id)?;
         let shards = convert::shards_from_java(env, &shards)?;
         let mode = convert::save_mode(save_mode)?;
-        let outcome = writer::commit(&dir, &schema, &write_id, shards, mode)?;
+        let outcome = writer::commit_at(&location, &schema, &write_id, shards, mode, None)?;
         convert::commit_outcome(env, outcome.committed, outcome.total_rows, &outcome.removed)
     })
 }
 
-/// `String[] abortWrite(String dir, String writeId)`
+/// `String[] abortWrite(String location, String[] storageKeys, String[] storageValues,
+/// String writeId)`
 ///
 /// Job abort: deletes every file of the write that the index does not list,
 /// and returns their names.
@@ -166,50 +172,61 @@ pub extern "system" fn Java_io_mosaicrs_spark_jni_NativeBridge_commit<'local>(
 pub extern "system" fn Java_io_mosaicrs_spark_jni_NativeBridge_abortWrite<'local>(
     mut env: JNIEnv<'local>,
     _class: JClass<'local>,
-    dir: JString<'local>,
+    location: JString<'local>,
+    storage_keys: JObjectArray<'local>,
+    storage_values: JObjectArray<'local>,
     write_id: JString<'local>,
 ) -> jobjectArray {
     guard(&mut env, std::ptr::null_mut(), |env| {
-        let dir = convert::path(env, &dir)?;
+        let location = convert::location(env, &location, &storage_keys, &storage_values)?;
         let write_id = convert::string(env, &write_id)?;
-        let removed = writer::abort_write(&dir, &write_id)?;
+        let removed = writer::abort_write_at(&location, &write_id)?;
         convert::java_strings(env, &removed)
     })
 }
 
-/// `void checkAppendSchema(String dir, String schemaBase64)`
+/// `void checkAppendSchema(String location, String[] storageKeys, String[] storageValues,
+/// String schemaBase64)`
 ///
-/// Fails with `MosaicrsInvalidInputException` when the dataset in `dir` has
+/// Fails with `MosaicrsInvalidInputException` when the dataset at `location` has
 /// a different schema; passes when there is no dataset yet.
 #[no_mangle]
 pub extern "system" fn Java_io_mosaicrs_spark_jni_NativeBridge_checkAppendSchema<'local>(
     mut env: JNIEnv<'local>,
     _class: JClass<'local>,
-    dir: JString<'local>,
+    location: JString<'local>,
+    storage_keys: JObjectArray<'local>,
+    storage_values: JObjectArray<'local>,
     schema: JString<'local>,
 ) {
     guard(&mut env, (), |env| {
-        let dir = convert::path(env, &dir)?;
+        let location = convert::location(env, &location, &storage_keys, &storage_values)?;
         let schema = convert::schema(env, &schema)?;
-        writer::check_append_schema(&dir, &schema)?;
+        writer::check_append_schema_at(&location, &schema)?;
         Ok(())
     })
 }
 
-/// `boolean datasetExists(String dir)`: true when `dir` holds a committed dataset.
+/// `boolean datasetExists(String location, String[] storageKeys, String[] storageValues)`:
+/// true when the location holds a committed dataset (an index). Fails when
+/// the store cannot be asked (credentials, network), rather than guessing.
 #[no_mangle]
 pub extern "system" fn Java_io_mosaicrs_spark_jni_NativeBridge_datasetExists<'local>(
     mut env: JNIEnv<'local>,
     _class: JClass<'local>,
-    dir: JString<'local>,
+    location: JString<'local>,
+    storage_keys: JObjectArray<'local>,
+    storage_values: JObjectArray<'local>,
 ) -> jboolean {
     guard(&mut env, JNI_FALSE, |env| {
-        let dir = convert::path(env, &dir)?;
-        Ok(if Index::exists_in(&dir) {
-            JNI_TRUE
-        } else {
-            JNI_FALSE
-        })
+        let location = convert::location(env, &location, &storage_keys, &storage_values)?;
+        let exists = match &location {
+            Location::Local(dir) => Index::exists_in(dir),
+            Location::Remote(_) => {
+                writer::dataset_version_at(&location)? != writer::DatasetVersion::Absent
+            }
+        };
+        Ok(if exists { JNI_TRUE } else { JNI_FALSE })
     })
 }
 

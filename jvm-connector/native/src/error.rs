@@ -18,6 +18,9 @@ use mosaicrs::ErrorCategory;
 pub(crate) const INVALID_INPUT_CLASS: &str = "io/mosaicrs/spark/jni/MosaicrsInvalidInputException";
 /// Thrown for missing, unreadable or corrupt files and refused OS calls.
 pub(crate) const IO_CLASS: &str = "io/mosaicrs/spark/jni/MosaicrsIOException";
+/// Thrown when another writer changed the dataset between this write's read
+/// of the index and its commit (a subclass of the I/O exception).
+pub(crate) const CONFLICT_CLASS: &str = "io/mosaicrs/spark/jni/MosaicrsConflictException";
 /// Thrown for bugs: broken invariants, JNI failures, panics.
 pub(crate) const INTERNAL_CLASS: &str = "io/mosaicrs/spark/jni/MosaicrsInternalException";
 
@@ -49,6 +52,7 @@ impl BridgeError {
     /// Binary name of the Java exception class for this error.
     pub(crate) fn exception_class(&self) -> &'static str {
         match self {
+            BridgeError::Core(mosaicrs::Error::Conflict { .. }) => CONFLICT_CLASS,
             BridgeError::Core(e) => match e.category() {
                 ErrorCategory::InvalidInput => INVALID_INPUT_CLASS,
                 ErrorCategory::Io => IO_CLASS,

@@ -14,7 +14,6 @@
 //! to the canonical Arrow type of their Spark type, so the JVM only ever sees
 //! the types the Spark writer produces.
 
-use std::path::Path;
 use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, AsArray};
@@ -27,7 +26,8 @@ use jni::objects::{JClass, JObject, JObjectArray, JString};
 use jni::sys::{jint, jlong, jobjectArray, jstring};
 use jni::JNIEnv;
 use mosaicrs::format::Index;
-use mosaicrs::reader::{Dataset, Shard};
+use mosaicrs::reader::{Dataset, ReadOptions, Shard};
+use mosaicrs::storage::Location;
 use mosaicrs::Error;
 use serde_json::{json, Value};
 
@@ -150,8 +150,8 @@ fn spark_type(path: &str, data_type: &DataType) -> BridgeResult<(Value, DataType
 }
 
 /// The dataset's schema as Spark's JSON for a `StructType`.
-fn spark_schema_json(dir: &Path) -> BridgeResult<String> {
-    let index = Index::load(dir)?;
+fn spark_schema_json(location: &Location) -> BridgeResult<String> {
+    let index = location.load_index()?;
     let schema = index.arrow_schema()?;
     let mut fields = Vec::with_capacity(schema.fields().len());
     for field in schema.fields() {
@@ -161,7 +161,7 @@ fn spark_schema_json(dir: &Path) -> BridgeResult<String> {
     Ok(json!({"type": "struct", "fields": fields}).to_string())
 }
 
-/// `String datasetSchema(String dir)`
+/// `String datasetSchema(String location, String[] storageKeys, String[] storageValues)`
 ///
 /// The dataset's schema as Spark's JSON form of a `StructType` (read with
 /// `DataType.fromJson`). Fails naming the path when there is no dataset, and
@@ -170,11 +170,13 @@ fn spark_schema_json(dir: &Path) -> BridgeResult<String> {
 pub extern "system" fn Java_io_mosaicrs_spark_read_NativeScan_datasetSchema<'local>(
     mut env: JNIEnv<'local>,
     _class: JClass<'local>,
-    dir: JString<'local>,
+    location: JString<'local>,
+    storage_keys: JObjectArray<'local>,
+    storage_values: JObjectArray<'local>,
 ) -> jstring {
     guard(&mut env, std::ptr::null_mut(), |env| {
-        let dir = convert::path(env, &dir)?;
-        let text = spark_schema_json(&dir)?;
+        let location = convert::location(env, &location, &storage_keys, &storage_values)?;
+        let text = spark_schema_json(&location)?;
         Ok(env.new_string(text)?.into_raw())
     })
 }
@@ -189,11 +191,17 @@ struct Plan {
     ranges: Vec<[i64; 4]>,
 }
 
-/// Splits the dataset in `dir` into scan partitions of about `target_bytes`.
+/// Splits the dataset at `location` into scan partitions of about `target_bytes`.
 ///
 /// Each partition is a range of record batches of one shard: a shard up to
 /// `target_bytes` is one partition, a larger one is cut at batch boundaries.
-fn plan(dir: &Path, target_bytes: u64) -> BridgeResult<Plan> {
+/// A remote dataset is planned from its index alone, one partition per
+/// shard: cutting a shard needs its footer, and the driver downloads nothing.
+fn plan(location: &Location, target_bytes: u64) -> BridgeResult<Plan> {
+    let dir = match location {
+        Location::Local(dir) => dir,
+        Location::Remote(_) => return plan_from_index(&location.load_index()?),
+    };
     let dataset = Dataset::open(dir)?;
     let target = target_bytes.max(1);
     let mut plan = Plan {
@@ -235,7 +243,31 @@ fn plan(dir: &Path, target_bytes: u64) -> BridgeResult<Plan> {
     Ok(plan)
 }
 
-/// `Object[] planScan(String dir, long targetPartitionBytes)`
+/// One partition per non-empty shard, from the index.
+fn plan_from_index(index: &Index) -> BridgeResult<Plan> {
+    let long = |v: u64| -> BridgeResult<i64> {
+        i64::try_from(v).map_err(|_| Error::Internal(format!("{v} exceeds a Java long")).into())
+    };
+    let mut plan = Plan {
+        total_rows: index.total_rows,
+        total_bytes: index.total_bytes,
+        shards: Vec::new(),
+        ranges: Vec::new(),
+    };
+    for entry in index.shards.iter().filter(|e| e.batches > 0) {
+        plan.shards.push(entry.path.clone());
+        plan.ranges.push([
+            0,
+            i64::from(entry.batches),
+            long(entry.rows)?,
+            long(entry.bytes)?,
+        ]);
+    }
+    Ok(plan)
+}
+
+/// `Object[] planScan(String location, String[] storageKeys, String[] storageValues,
+/// long targetPartitionBytes)`
 ///
 /// Opens the dataset (checking every shard's structure against the index)
 /// and returns `{long[] {totalRows, totalBytes}, String[] shardPerPartition,
@@ -244,13 +276,15 @@ fn plan(dir: &Path, target_bytes: u64) -> BridgeResult<Plan> {
 pub extern "system" fn Java_io_mosaicrs_spark_read_NativeScan_planScan<'local>(
     mut env: JNIEnv<'local>,
     _class: JClass<'local>,
-    dir: JString<'local>,
+    location: JString<'local>,
+    storage_keys: JObjectArray<'local>,
+    storage_values: JObjectArray<'local>,
     target_bytes: jlong,
 ) -> jobjectArray {
     guard(&mut env, std::ptr::null_mut(), |env| {
-        let dir = convert::path(env, &dir)?;
+        let location = convert::location(env, &location, &storage_keys, &storage_values)?;
         let target = convert::non_negative(target_bytes, "the scan partition size")?;
-        let plan = plan(&dir, target)?;
+        let plan = plan(&location, target)?;
         let len = |n: usize| jint::try_from(n).map_err(|_| too_many());
         let totals = env.new_long_array(2)?;
         let total_rows = i64::try_from(plan.total_rows).map_err(|_| too_many())?;
@@ -304,25 +338,25 @@ struct ScanState {
 
 impl ScanState {
     fn open(
-        dir: &Path,
+        location: &Location,
         shard_path: &str,
         first: usize,
         end: usize,
         columns: &[String],
     ) -> BridgeResult<Self> {
-        let index = Index::load(dir)?;
+        let index = location.load_index()?;
         let schema = index.arrow_schema()?;
         let entry = index
             .shards
             .iter()
             .find(|e| e.path == shard_path)
             .ok_or_else(|| Error::InvalidIndex {
-                path: Index::path_in(dir),
+                path: location.display_path().join(mosaicrs::format::INDEX_FILE),
                 reason: format!(
                     "shard {shard_path} is no longer listed: the dataset changed while Spark was reading it; run the query again"
                 ),
             })?;
-        let shard = Shard::open(dir, entry, &schema)?;
+        let shard = Shard::open_at(location, entry, &schema, &ReadOptions::default())?;
         if first > end || end > shard.num_batches() {
             return Err(Error::InvalidIndex {
                 path: shard.path().to_path_buf(),
@@ -557,7 +591,8 @@ fn closed_scan() -> BridgeError {
     .into()
 }
 
-/// `long openScan(String dir, String shard, int firstBatch, int endBatch, String[] columns)`
+/// `long openScan(String location, String[] storageKeys, String[] storageValues,
+/// String shard, int firstBatch, int endBatch, String[] columns)`
 ///
 /// Opens batches `firstBatch..endBatch` of `shard` (a path relative to the
 /// dataset, as the index lists it), reading only `columns`. Returns a handle
@@ -567,14 +602,16 @@ fn closed_scan() -> BridgeError {
 pub extern "system" fn Java_io_mosaicrs_spark_read_NativeScan_openScan<'local>(
     mut env: JNIEnv<'local>,
     _class: JClass<'local>,
-    dir: JString<'local>,
+    location: JString<'local>,
+    storage_keys: JObjectArray<'local>,
+    storage_values: JObjectArray<'local>,
     shard: JString<'local>,
     first_batch: jint,
     end_batch: jint,
     columns: JObjectArray<'local>,
 ) -> jlong {
     guard(&mut env, 0, |env| {
-        let dir = convert::path(env, &dir)?;
+        let location = convert::location(env, &location, &storage_keys, &storage_values)?;
         let shard = convert::string(env, &shard)?;
         let first = usize::try_from(first_batch).map_err(|_| {
             Error::InvalidArgument(format!("first batch {first_batch} is negative"))
@@ -588,7 +625,7 @@ pub extern "system" fn Java_io_mosaicrs_spark_read_NativeScan_openScan<'local>(
             names.push(convert::string(env, &element)?);
             env.delete_local_ref(element)?;
         }
-        let state = ScanState::open(&dir, &shard, first, end, &names)?;
+        let state = ScanState::open(&location, &shard, first, end, &names)?;
         Ok(Box::into_raw(Box::new(state)) as jlong)
     })
 }

@@ -31,15 +31,19 @@ pub(crate) fn writer_options(
     Ok(options)
 }
 
-/// `long openWriter(String dir, String schemaBase64, String writeId, int partition,
-/// long taskAttempt, long maxShardBytes, int maxBatchRows, int compression)`
+/// `long openWriter(String location, String[] storageKeys, String[] storageValues,
+/// String schemaBase64, String writeId, int partition, long taskAttempt,
+/// long maxShardBytes, int maxBatchRows, int compression)`
 ///
-/// Starts the writer of one task attempt and returns its handle.
+/// Starts the writer of one task attempt and returns its handle. On an
+/// object store its shards stream straight to the store.
 #[no_mangle]
 pub extern "system" fn Java_io_mosaicrs_spark_jni_NativeBridge_openWriter<'local>(
     mut env: JNIEnv<'local>,
     _class: JClass<'local>,
-    dir: JString<'local>,
+    location: JString<'local>,
+    storage_keys: JObjectArray<'local>,
+    storage_values: JObjectArray<'local>,
     schema: JString<'local>,
     write_id: JString<'local>,
     partition: jint,
@@ -49,7 +53,7 @@ pub extern "system" fn Java_io_mosaicrs_spark_jni_NativeBridge_openWriter<'local
     compression: jint,
 ) -> jlong {
     guard(&mut env, 0, |env| {
-        let dir = convert::path(env, &dir)?;
+        let location = convert::location(env, &location, &storage_keys, &storage_values)?;
         let schema = convert::schema(env, &schema)?;
         let write_id = convert::string(env, &write_id)?;
         let partition = u32::try_from(partition).map_err(|_| {
@@ -59,7 +63,8 @@ pub extern "system" fn Java_io_mosaicrs_spark_jni_NativeBridge_openWriter<'local
         })?;
         let attempt = convert::non_negative(task_attempt, "task attempt id")?;
         let options = writer_options(max_shard_bytes, max_batch_rows, compression)?;
-        let writer = ShardWriter::create(&dir, schema, &write_id, partition, attempt, options)?;
+        let writer =
+            ShardWriter::create_at(&location, schema, &write_id, partition, attempt, options)?;
         Ok(handle::into_handle(TaskWriter::new(writer)))
     })
 }

@@ -164,6 +164,37 @@ impl Shard {
         Self::from_source(path, entry, schema, source, options.verify_checksums)
     }
 
+    /// Opens the shard `entry` of the dataset at `location`: a local one as
+    /// [`Shard::open_with`] does; a remote one is read whole into memory
+    /// (no cache: the Spark executors' scan reads each shard once) and its
+    /// checksum is always verified, since the bytes crossed a network.
+    ///
+    /// ```no_run
+    /// # use mosaicrs::{reader::{ReadOptions, Shard}, storage::{Location, StorageOptions}};
+    /// let location = Location::parse("s3://bucket/train", &StorageOptions::default())?;
+    /// let index = location.load_index()?;
+    /// let shard = Shard::open_at(&location, &index.shards[0], &index.arrow_schema()?,
+    ///     &ReadOptions::default())?;
+    /// # Ok::<(), mosaicrs::Error>(())
+    /// ```
+    pub fn open_at(
+        location: &crate::storage::Location,
+        entry: &ShardEntry,
+        schema: &SchemaRef,
+        options: &ReadOptions,
+    ) -> Result<Self> {
+        match location {
+            crate::storage::Location::Local(dir) => Self::open_with(dir, entry, schema, options),
+            crate::storage::Location::Remote(store) => {
+                let url = PathBuf::from(store.url_of(&entry.path));
+                let bytes = store
+                    .get(&entry.path)?
+                    .ok_or_else(|| Error::MissingShard { path: url.clone() })?;
+                Self::from_bytes(url, entry, schema, Buffer::from(bytes), true)
+            }
+        }
+    }
+
     /// A shard whose bytes are already in memory (downloaded, or a fuzzing
     /// input), checked exactly as [`Shard::open_with`] checks a file;
     /// `path` names it in errors.

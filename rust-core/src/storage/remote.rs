@@ -183,6 +183,11 @@ impl RemoteStore {
         }
     }
 
+    /// Reads a whole object; `None` if it is absent.
+    pub fn get(&self, name: &str) -> Result<Option<Bytes>> {
+        Ok(self.get_versioned(name)?.map(|(bytes, _)| bytes))
+    }
+
     /// Writes `bytes` to `name` only if the object is still at `expected`
     /// (absent, or that e-tag/version). Returns false when another writer
     /// got there first.

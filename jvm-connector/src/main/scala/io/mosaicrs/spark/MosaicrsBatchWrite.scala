@@ -25,13 +25,13 @@ final class MosaicrsBatchWrite(job: MosaicrsWriteJob) extends BatchWrite {
   override def commit(messages: Array[WriterCommitMessage]): Unit = {
     val shards = messages.collect { case m: MosaicrsWriterCommitMessage => m.shards }.flatten
     val outcome =
-      NativeBridge.commit(job.path, job.arrowSchema, job.writeId, shards, job.saveMode)
-    log.info(s"mosaicrs: write ${job.writeId} (${job.saveModeName}) to ${job.path}: $outcome")
+      NativeBridge.commit(job.location, job.arrowSchema, job.writeId, shards, job.saveMode)
+    log.info(s"mosaicrs: write ${job.writeId} (${job.saveModeName}) to ${job.location}: $outcome")
   }
 
   override def abort(messages: Array[WriterCommitMessage]): Unit = {
-    val removed = NativeBridge.abortWrite(job.path, job.writeId)
-    log.warn(s"mosaicrs: write ${job.writeId} to ${job.path} aborted; removed " +
+    val removed = NativeBridge.abortWrite(job.location, job.writeId)
+    log.warn(s"mosaicrs: write ${job.writeId} to ${job.location} aborted; removed " +
       removed.mkString(", "))
   }
 }

@@ -42,7 +42,7 @@ final class MosaicrsCatalog extends CatalogShim {
     MosaicrsTable.forPath(MosaicrsCatalog.path(ident), createOnly = false)
 
   override def tableExists(ident: Identifier): Boolean =
-    NativeBridge.datasetExists(MosaicrsCatalog.path(ident))
+    NativeBridge.datasetExists(MosaicrsOptions.resolveLocation(Map("path" -> MosaicrsCatalog.path(ident))))
 
   override protected def create(
       ident: Identifier,

@@ -44,7 +44,7 @@ final class MosaicrsDataSource
   /** The dataset's schema, from its index; fails naming the path when there is none. */
   override def inferSchema(options: CaseInsensitiveStringMap): StructType = {
     SparkLineCheck.verify()
-    NativeScan.sparkSchema(MosaicrsOptions.resolvePath(Option(options.get("path"))))
+    NativeScan.sparkSchema(MosaicrsOptions.resolveLocation(Collections.toScala(options.asCaseSensitiveMap)))
   }
 
   override def getTable(
@@ -58,7 +58,9 @@ final class MosaicrsDataSource
 
   override def extractIdentifier(options: CaseInsensitiveStringMap): Identifier = {
     SparkLineCheck.verify()
-    MosaicrsCatalog.identifier(MosaicrsOptions.resolvePath(Option(options.get("path"))))
+    // The identifier is the URL alone; the storage options stay on the driver.
+    MosaicrsCatalog.identifier(
+      MosaicrsOptions.remember(Collections.toScala(options.asCaseSensitiveMap)))
   }
 
   override def extractCatalog(options: CaseInsensitiveStringMap): String = MosaicrsCatalog.register()

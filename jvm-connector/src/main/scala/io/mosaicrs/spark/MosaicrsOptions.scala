@@ -3,8 +3,12 @@ package io.mosaicrs.spark
 import java.io.File
 import java.net.URI
 import java.util.Locale
+import java.util.concurrent.ConcurrentHashMap
 
-import io.mosaicrs.spark.jni.{MosaicrsInvalidInputException, NativeBridge}
+import io.mosaicrs.spark.jni.{DatasetLocation, MosaicrsInvalidInputException, NativeBridge}
+import io.mosaicrs.spark.shim.Collections
+
+import org.apache.spark.sql.SparkSession
 
 /**
  * The options of `df.write.format("mosaicrs")`, parsed and checked on the
@@ -16,15 +20,19 @@ import io.mosaicrs.spark.jni.{MosaicrsInvalidInputException, NativeBridge}
  *   .option("compression", "zstd")   // none (default), zstd or lz4
  *   .option("batchRows", "8192")     // rows per Arrow record batch
  *   .save("/data/train")
+ *
+ * df.write.format("mosaicrs")
+ *   .option("storage.aws_endpoint", "http://minio:9000")   // object-store settings
+ *   .save("s3://bucket/train")
  * }}}
  *
- * @param path           absolute path of the dataset folder
+ * @param location       the dataset: a local folder or an object-store URL, with its storage options
  * @param shardSizeBytes a shard is sealed once it holds this many bytes
  * @param compression    Arrow IPC buffer compression of the shards
  * @param batchRows      rows per record batch, from the JVM to Rust and in the shards
  */
 final case class MosaicrsOptions(
-    path: String,
+    location: DatasetLocation,
     shardSizeBytes: Long,
     compression: Int,
     batchRows: Int)
@@ -34,6 +42,15 @@ object MosaicrsOptions {
   val Compression = "compression"
   val BatchRows = "batchRows"
 
+  /**
+   * Options with this prefix configure the object store (`storage.aws_region`,
+   * `storage.aws_endpoint`, ...: the `object_store` crate's names). The same
+   * keys under `spark.mosaicrs.storage.` in the session's configuration apply
+   * to every mosaicrs read and write of the session; options win over them.
+   */
+  val StoragePrefix = "storage."
+  val SessionStoragePrefix = "spark.mosaicrs." + StoragePrefix
+
   /** Spark's key for the dataset location. */
   private val PathKey = "path"
 
@@ -42,6 +59,19 @@ object MosaicrsOptions {
 
   /** Keys Spark adds for `partitionBy` / `clusterBy`, which mosaicrs cannot honour. */
   private val PartitioningKeys = Set("__partition_columns", "__clustering_columns")
+
+  /** URL schemes the native storage layer serves; `file` and plain paths are local. */
+  private val StoreSchemes =
+    Set("s3", "s3a", "gs", "az", "adl", "azure", "abfs", "abfss", "http", "https")
+
+  /**
+   * The storage options last given for each dataset URL on this driver.
+   * Spark hands a path catalog only an identifier (which must not carry
+   * secrets, since plans and the UI print it), so [[MosaicrsDataSource]]
+   * records a save's or load's storage options here when it names the
+   * table, and the catalog's `tableExists` and `loadTable` find them.
+   */
+  private val recentStorageOptions = new ConcurrentHashMap[String, Map[String, String]]()
 
   /**
    * Parses the options Spark passes to the connector (keys case-insensitive).
@@ -58,32 +88,85 @@ object MosaicrsOptions {
           "mosaicrs does not support partitionBy or clusterBy: a dataset is one folder of " +
             "shards listed in one index; write each part to its own path instead")
       }
-      lower != PathKey && !SparkKeys.contains(lower)
+      lower != PathKey && !SparkKeys.contains(lower) && !lower.startsWith(StoragePrefix)
     }.toSeq
-    val path = resolvePath(options.collectFirst {
-      case (k, v) if k.equalsIgnoreCase(PathKey) => v
-    })
+    val location = resolveLocation(options)
     val parsed = NativeBridge.parseWriterOptions(
       writerOptions.map(_._1).toArray,
       writerOptions.map(_._2).toArray)
-    MosaicrsOptions(path, parsed(0), parsed(2).toInt, parsed(1).toInt)
+    MosaicrsOptions(location, parsed(0), parsed(2).toInt, parsed(1).toInt)
   }
 
   /**
-   * The dataset folder as an absolute local path. The native writer uses the
-   * local file system, so `file:` URIs are accepted and other schemes refused.
+   * The dataset location that `options` name (their `path`), with its
+   * storage options: the session's `spark.mosaicrs.storage.*`, then those
+   * recorded for this URL by [[remember]], then the `storage.*` of `options`.
+   */
+  def resolveLocation(options: Map[String, String]): DatasetLocation = {
+    val url = resolvePath(options.collectFirst { case (k, v) if k.equalsIgnoreCase(PathKey) => v })
+    val storage = sessionStorageOptions() ++
+      Option(recentStorageOptions.get(url)).getOrElse(Map.empty) ++
+      storageOptions(options)
+    new DatasetLocation(url, Collections.toJava(storage))
+  }
+
+  /**
+   * Records the storage options of `options` for their dataset URL (see
+   * [[recentStorageOptions]]) and returns that URL.
+   */
+  def remember(options: Map[String, String]): String = {
+    val location = resolveLocation(options)
+    val own = storageOptions(options)
+    if (own.nonEmpty) recentStorageOptions.put(location.url, own)
+    location.url
+  }
+
+  /** The `storage.*` options of `options`, keys without the prefix and lower-cased. */
+  def storageOptions(options: Map[String, String]): Map[String, String] =
+    options.collect {
+      case (k, v) if k.toLowerCase(Locale.ROOT).startsWith(StoragePrefix) =>
+        k.substring(StoragePrefix.length).toLowerCase(Locale.ROOT) -> v
+    }
+
+  /** True for keys that hold storage options, which are never shown as table properties. */
+  def isStorageKey(key: String): Boolean = key.toLowerCase(Locale.ROOT).startsWith(StoragePrefix)
+
+  private def sessionStorageOptions(): Map[String, String] =
+    SparkSession.getActiveSession.orElse(SparkSession.getDefaultSession) match {
+      case Some(session) =>
+        session.conf.getAll.collect {
+          case (k, v) if k.toLowerCase(Locale.ROOT).startsWith(SessionStoragePrefix) =>
+            k.substring(SessionStoragePrefix.length).toLowerCase(Locale.ROOT) -> v
+        }
+      case None => Map.empty
+    }
+
+  /**
+   * The dataset location as an absolute local path (a plain path or a
+   * `file:` URI), or an object-store URL kept as given (`s3://`, `s3a://`,
+   * `gs://`, `az://`, `abfss://`, read-only `https://`).
    */
   def resolvePath(raw: Option[String]): String = {
     val text = raw.map(_.trim).filter(_.nonEmpty).getOrElse {
       throw new MosaicrsInvalidInputException(
-        "mosaicrs needs a path: df.write.format(\"mosaicrs\").save(\"/path/to/dataset\")")
+        "mosaicrs needs a path: df.write.format(\"mosaicrs\").save(\"/path/to/dataset\") " +
+          "or .save(\"s3://bucket/dataset\")")
     }
     val local = if (text.matches("^[a-zA-Z][a-zA-Z0-9+.-]*:.*") && !text.matches("^[a-zA-Z]:\\\\.*")) {
       val uri = new URI(text)
-      if (!"file".equalsIgnoreCase(uri.getScheme)) {
+      val scheme = uri.getScheme.toLowerCase(Locale.ROOT)
+      if (StoreSchemes.contains(scheme)) {
+        if (uri.getUserInfo != null) {
+          throw new MosaicrsInvalidInputException(
+            s"mosaicrs location with scheme '$scheme' must not carry credentials in the URL; " +
+              "pass them as storage.<key> options or in the environment")
+        }
+        return text.stripSuffix("/")
+      }
+      if (scheme != "file") {
         throw new MosaicrsInvalidInputException(
-          s"mosaicrs writes to a local or shared (e.g. NFS) file system; path '$text' has " +
-            s"scheme '${uri.getScheme}'")
+          s"mosaicrs location '$text' has scheme '${uri.getScheme}'; use a local path, file://, " +
+            "s3://, gs://, az://, abfss:// or https://")
       }
       uri.getPath
     } else {

@@ -2,7 +2,7 @@ package io.mosaicrs.spark
 
 import java.util
 
-import io.mosaicrs.spark.jni.{MosaicrsIOException, NativeBridge}
+import io.mosaicrs.spark.jni.{DatasetLocation, MosaicrsIOException, NativeBridge}
 import io.mosaicrs.spark.read.{MosaicrsScanBuilder, NativeScan}
 import io.mosaicrs.spark.shim.Collections
 
@@ -37,8 +37,7 @@ final class MosaicrsTable(
   override def name(): String =
     s"mosaicrs:${options.collectFirst { case (k, v) if k.equalsIgnoreCase("path") => v }.getOrElse("")}"
 
-  private def path: String =
-    MosaicrsOptions.resolvePath(options.collectFirst { case (k, v) if k.equalsIgnoreCase("path") => v })
+  private lazy val location: DatasetLocation = MosaicrsOptions.resolveLocation(options)
 
   /**
    * A table that stands for a path reports the dataset's schema, so that a
@@ -46,22 +45,25 @@ final class MosaicrsTable(
    * column Spark cannot read, which [[newScanBuilder]] then reports).
    */
   private lazy val knownSchema: StructType =
-    if (tableSchema.nonEmpty || !NativeBridge.datasetExists(path)) tableSchema
+    if (tableSchema.nonEmpty || !NativeBridge.datasetExists(location)) tableSchema
     else {
-      try NativeScan.sparkSchema(path)
+      try NativeScan.sparkSchema(location)
       catch { case _: MosaicrsIOException | _: IllegalArgumentException => tableSchema }
     }
 
   override def schema(): StructType = knownSchema
 
   override def newScanBuilder(options: CaseInsensitiveStringMap): ScanBuilder = {
-    val dir = path
+    val readLocation =
+      MosaicrsOptions.resolveLocation(this.options ++ Collections.toScala(options.asCaseSensitiveMap))
     // No schema: no dataset, or a column without a Spark type; this says which.
-    val schema = if (knownSchema.nonEmpty) knownSchema else NativeScan.sparkSchema(dir)
-    new MosaicrsScanBuilder(dir, schema, options)
+    val schema = if (knownSchema.nonEmpty) knownSchema else NativeScan.sparkSchema(readLocation)
+    new MosaicrsScanBuilder(readLocation, schema, options)
   }
 
-  override def properties(): util.Map[String, String] = Collections.toJava(options)
+  /** The table's options without storage options, whose values may be secrets. */
+  override def properties(): util.Map[String, String] =
+    Collections.toJava(options.filter { case (k, _) => !MosaicrsOptions.isStorageKey(k) })
 
   override def capabilities(): util.Set[TableCapability] = {
     val write = Set(TableCapability.BATCH_READ, TableCapability.BATCH_WRITE, TableCapability.TRUNCATE)

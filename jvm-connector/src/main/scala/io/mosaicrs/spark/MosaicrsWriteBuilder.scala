@@ -30,7 +30,7 @@ final class MosaicrsWriteBuilder(info: LogicalWriteInfo, table: MosaicrsTable)
       else NativeBridge.MODE_APPEND
     val job = MosaicrsWriteJob.plan(info.schema, options, mode)
     new Write {
-      override def description(): String = s"mosaicrs ${job.saveModeName} to ${job.path}"
+      override def description(): String = s"mosaicrs ${job.saveModeName} to ${job.location}"
       override def toBatch: BatchWrite = new MosaicrsBatchWrite(job)
     }
   }

@@ -2,7 +2,7 @@ package io.mosaicrs.spark
 
 import java.util.UUID
 
-import io.mosaicrs.spark.jni.NativeBridge
+import io.mosaicrs.spark.jni.{DatasetLocation, NativeBridge}
 
 import org.apache.spark.sql.types.StructType
 
@@ -22,7 +22,8 @@ final case class MosaicrsWriteJob(
     arrowSchema: String,
     options: MosaicrsOptions) {
 
-  def path: String = options.path
+  /** Where the dataset lives (its `toString` shows no storage option values). */
+  def location: DatasetLocation = options.location
 
   /** The save mode's name, for messages. */
   def saveModeName: String = MosaicrsWriteJob.modeName(saveMode)
@@ -39,7 +40,7 @@ object MosaicrsWriteJob {
     val stored = MosaicrsTypes.nullable(schema)
     val arrowSchema = MosaicrsTypes.arrowSchemaBase64(stored)
     if (saveMode == NativeBridge.MODE_APPEND) {
-      NativeBridge.checkAppendSchema(options.path, arrowSchema)
+      NativeBridge.checkAppendSchema(options.location, arrowSchema)
     }
     val writeId = UUID.randomUUID().toString.replace("-", "")
     MosaicrsWriteJob(writeId, saveMode, stored, arrowSchema, options)

@@ -51,7 +51,7 @@ object NativeShardWriter {
   def open(job: MosaicrsWriteJob, partition: Int, taskAttempt: Long): NativeShardWriter =
     new NativeShardWriter(
       NativeBridge.openWriter(
-        job.path,
+        job.location,
         job.arrowSchema,
         job.writeId,
         partition,

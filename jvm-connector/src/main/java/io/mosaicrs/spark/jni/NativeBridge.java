@@ -58,12 +58,38 @@ public final class NativeBridge {
 
   /**
    * Starts the writer of one task attempt; shard names contain the write id,
-   * the partition and the attempt, so attempts never share a file.
+   * the partition and the attempt, so attempts never share a file. On an
+   * object store the shards stream straight to the store.
    *
    * @return a handle for {@link #writeColumns}, {@link #finishWriter}, {@link #abortWriter}
    */
-  public static native long openWriter(
-      String dir,
+  public static long openWriter(
+      DatasetLocation location,
+      String schemaBase64,
+      String writeId,
+      int partition,
+      long taskAttempt,
+      long maxShardBytes,
+      int maxBatchRows,
+      int compression)
+      throws MosaicrsIOException {
+    return openWriter(
+        location.url(),
+        location.storageKeys(),
+        location.storageValues(),
+        schemaBase64,
+        writeId,
+        partition,
+        taskAttempt,
+        maxShardBytes,
+        maxBatchRows,
+        compression);
+  }
+
+  private static native long openWriter(
+      String location,
+      String[] storageKeys,
+      String[] storageValues,
       String schemaBase64,
       String writeId,
       int partition,
@@ -99,10 +125,34 @@ public final class NativeBridge {
   /**
    * Makes the shards of every committed task visible in one atomic index write,
    * applying the save mode (one of the {@code MODE_*} values), and deletes files
-   * of the write that the index does not list.
+   * of the write that the index does not list. The index write is a
+   * compare-and-swap: a lost race throws {@link MosaicrsConflictException}.
    */
-  public static native CommitOutcome commit(
-      String dir, String schemaBase64, String writeId, ShardEntry[] shards, int saveMode)
+  public static CommitOutcome commit(
+      DatasetLocation location,
+      String schemaBase64,
+      String writeId,
+      ShardEntry[] shards,
+      int saveMode)
+      throws MosaicrsIOException {
+    return commit(
+        location.url(),
+        location.storageKeys(),
+        location.storageValues(),
+        schemaBase64,
+        writeId,
+        shards,
+        saveMode);
+  }
+
+  private static native CommitOutcome commit(
+      String location,
+      String[] storageKeys,
+      String[] storageValues,
+      String schemaBase64,
+      String writeId,
+      ShardEntry[] shards,
+      int saveMode)
       throws MosaicrsIOException;
 
   /**
@@ -110,12 +160,35 @@ public final class NativeBridge {
    *
    * @return the deleted file names
    */
-  public static native String[] abortWrite(String dir, String writeId) throws MosaicrsIOException;
+  public static String[] abortWrite(DatasetLocation location, String writeId)
+      throws MosaicrsIOException {
+    return abortWrite(location.url(), location.storageKeys(), location.storageValues(), writeId);
+  }
 
-  /** Fails if the dataset in {@code dir} exists with a different schema. */
-  public static native void checkAppendSchema(String dir, String schemaBase64)
+  private static native String[] abortWrite(
+      String location, String[] storageKeys, String[] storageValues, String writeId)
       throws MosaicrsIOException;
 
-  /** True when {@code dir} holds a committed dataset (an index). */
-  public static native boolean datasetExists(String dir);
+  /** Fails if the dataset at {@code location} exists with a different schema. */
+  public static void checkAppendSchema(DatasetLocation location, String schemaBase64)
+      throws MosaicrsIOException {
+    checkAppendSchema(
+        location.url(), location.storageKeys(), location.storageValues(), schemaBase64);
+  }
+
+  private static native void checkAppendSchema(
+      String location, String[] storageKeys, String[] storageValues, String schemaBase64)
+      throws MosaicrsIOException;
+
+  /**
+   * True when {@code location} holds a committed dataset (an index). Throws
+   * when the store cannot be asked (credentials, network) rather than guess.
+   */
+  public static boolean datasetExists(DatasetLocation location) throws MosaicrsIOException {
+    return datasetExists(location.url(), location.storageKeys(), location.storageValues());
+  }
+
+  private static native boolean datasetExists(
+      String location, String[] storageKeys, String[] storageValues)
+      throws MosaicrsIOException;
 }

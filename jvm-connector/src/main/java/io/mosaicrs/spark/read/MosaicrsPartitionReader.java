@@ -4,6 +4,8 @@ import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.util.concurrent.atomic.AtomicLong;
 
+import io.mosaicrs.spark.jni.DatasetLocation;
+
 import org.apache.spark.TaskContext;
 import org.apache.spark.sql.types.StructType;
 import org.apache.spark.sql.vectorized.ColumnVector;
@@ -20,7 +22,7 @@ import org.apache.spark.util.TaskCompletionListener;
  */
 final class MosaicrsPartitionReader
     implements org.apache.spark.sql.connector.read.PartitionReader<ColumnarBatch> {
-  private final String dir;
+  private final DatasetLocation location;
   private final StructType schema;
   private final MosaicrsInputPartition partition;
   private final String[] columns;
@@ -29,8 +31,8 @@ final class MosaicrsPartitionReader
   private boolean opened;
   private ColumnarBatch current;
 
-  MosaicrsPartitionReader(String dir, StructType schema, MosaicrsInputPartition partition) {
-    this.dir = dir;
+  MosaicrsPartitionReader(DatasetLocation location, StructType schema, MosaicrsInputPartition partition) {
+    this.location = location;
     this.schema = schema;
     this.partition = partition;
     this.columns = schema.fieldNames();
@@ -52,7 +54,7 @@ final class MosaicrsPartitionReader
       opened = true;
       handle.set(
           NativeScan.openScan(
-              dir, partition.shard, partition.firstBatch, partition.endBatch, columns));
+              location, partition.shard, partition.firstBatch, partition.endBatch, columns));
     }
     long scan = handle.get();
     current = null;

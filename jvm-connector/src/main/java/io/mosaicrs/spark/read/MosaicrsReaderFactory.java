@@ -1,5 +1,7 @@
 package io.mosaicrs.spark.read;
 
+import io.mosaicrs.spark.jni.DatasetLocation;
+
 import org.apache.spark.sql.catalyst.InternalRow;
 import org.apache.spark.sql.connector.read.InputPartition;
 import org.apache.spark.sql.connector.read.PartitionReader;
@@ -11,11 +13,11 @@ import org.apache.spark.sql.vectorized.ColumnarBatch;
 final class MosaicrsReaderFactory implements PartitionReaderFactory {
   private static final long serialVersionUID = 1L;
 
-  private final String dir;
+  private final DatasetLocation location;
   private final StructType readSchema;
 
-  MosaicrsReaderFactory(String dir, StructType readSchema) {
-    this.dir = dir;
+  MosaicrsReaderFactory(DatasetLocation location, StructType readSchema) {
+    this.location = location;
     this.readSchema = readSchema;
   }
 
@@ -26,7 +28,7 @@ final class MosaicrsReaderFactory implements PartitionReaderFactory {
 
   @Override
   public PartitionReader<ColumnarBatch> createColumnarReader(InputPartition partition) {
-    return new MosaicrsPartitionReader(dir, readSchema, (MosaicrsInputPartition) partition);
+    return new MosaicrsPartitionReader(location, readSchema, (MosaicrsInputPartition) partition);
   }
 
   @Override

@@ -2,6 +2,7 @@ package io.mosaicrs.spark.read;
 
 import java.util.OptionalLong;
 
+import io.mosaicrs.spark.jni.DatasetLocation;
 import io.mosaicrs.spark.jni.MosaicrsIOException;
 import io.mosaicrs.spark.jni.MosaicrsInvalidInputException;
 import org.apache.spark.sql.connector.read.Batch;
@@ -18,7 +19,7 @@ import org.apache.spark.sql.types.StructType;
  * count and size come from the index.
  */
 final class MosaicrsScan implements Scan, Batch, SupportsReportStatistics {
-  private final String dir;
+  private final DatasetLocation location;
   private final StructType readSchema;
   private final long partitionBytes;
   private Planned planned;
@@ -36,8 +37,8 @@ final class MosaicrsScan implements Scan, Batch, SupportsReportStatistics {
     }
   }
 
-  MosaicrsScan(String dir, StructType readSchema, long partitionBytes) {
-    this.dir = dir;
+  MosaicrsScan(DatasetLocation location, StructType readSchema, long partitionBytes) {
+    this.location = location;
     this.readSchema = readSchema;
     this.partitionBytes = partitionBytes;
   }
@@ -46,7 +47,7 @@ final class MosaicrsScan implements Scan, Batch, SupportsReportStatistics {
     if (planned == null) {
       Object[] result;
       try {
-        result = NativeScan.planScan(dir, partitionBytes);
+        result = NativeScan.planScan(location, partitionBytes);
       } catch (MosaicrsIOException e) {
         // Spark's planning interfaces declare no checked exceptions.
         throw new MosaicrsInvalidInputException(e.getMessage());
@@ -75,7 +76,7 @@ final class MosaicrsScan implements Scan, Batch, SupportsReportStatistics {
 
   @Override
   public String description() {
-    return "mosaicrs " + dir + " " + readSchema.simpleString();
+    return "mosaicrs " + location + " " + readSchema.simpleString();
   }
 
   @Override
@@ -90,7 +91,7 @@ final class MosaicrsScan implements Scan, Batch, SupportsReportStatistics {
 
   @Override
   public PartitionReaderFactory createReaderFactory() {
-    return new MosaicrsReaderFactory(dir, readSchema);
+    return new MosaicrsReaderFactory(location, readSchema);
   }
 
   @Override

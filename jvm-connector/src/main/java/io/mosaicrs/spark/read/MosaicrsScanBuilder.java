@@ -6,6 +6,7 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 
+import io.mosaicrs.spark.jni.DatasetLocation;
 import io.mosaicrs.spark.jni.MosaicrsIOException;
 import io.mosaicrs.spark.jni.MosaicrsInvalidInputException;
 import org.apache.spark.sql.connector.read.Scan;
@@ -23,6 +24,9 @@ import org.apache.spark.sql.util.CaseInsensitiveStringMap;
  * spark.read().format("mosaicrs")
  *     .option("partitionSize", "64m")   // a larger shard is split into several tasks
  *     .load("/data/train");
+ * spark.read().format("mosaicrs")
+ *     .option("storage.aws_region", "eu-west-1")   // object-store settings, see README
+ *     .load("s3://bucket/train");
  * }</pre>
  */
 public final class MosaicrsScanBuilder implements ScanBuilder, SupportsPushDownRequiredColumns {
@@ -31,32 +35,35 @@ public final class MosaicrsScanBuilder implements ScanBuilder, SupportsPushDownR
 
   private static final String DEFAULT_PARTITION_SIZE = "64m";
 
-  private final String dir;
+  private final DatasetLocation location;
   private final StructType tableSchema;
   private final long partitionBytes;
   private StructType readSchema;
 
   /**
-   * @param dir the dataset folder, an absolute local path
+   * @param location the dataset: a local folder or an object-store URL, with its storage options
    * @param tableSchema the schema Spark resolved the table with (inferred from
    *     the dataset, given by the user, or kept by the catalog)
    * @param options the read options
    * @throws MosaicrsInvalidInputException naming an unknown option, a bad value,
    *     or a column the dataset does not hold as the table declares it
    */
-  public MosaicrsScanBuilder(String dir, StructType tableSchema, CaseInsensitiveStringMap options) {
-    this.dir = dir;
+  public MosaicrsScanBuilder(DatasetLocation location, StructType tableSchema, CaseInsensitiveStringMap options) {
+    this.location = location;
     this.partitionBytes = parseOptions(options);
-    this.tableSchema = checkedSchema(dir, tableSchema);
+    this.tableSchema = checkedSchema(location, tableSchema);
     this.readSchema = this.tableSchema;
   }
 
   private static long parseOptions(CaseInsensitiveStringMap options) {
     for (String key : options.asCaseSensitiveMap().keySet()) {
       String lower = key.toLowerCase(Locale.ROOT);
-      if (!lower.equals("path") && !lower.equals(PARTITION_SIZE.toLowerCase(Locale.ROOT))) {
+      if (!lower.equals("path")
+          && !lower.startsWith("storage.")
+          && !lower.equals(PARTITION_SIZE.toLowerCase(Locale.ROOT))) {
         throw new MosaicrsInvalidInputException(
-            "unknown mosaicrs read option '" + key + "'; the read options are " + PARTITION_SIZE);
+            "unknown mosaicrs read option '" + key + "'; the read options are " + PARTITION_SIZE
+                + " and storage.<key> (object-store settings such as storage.aws_endpoint)");
       }
     }
     String text = options.getOrDefault(PARTITION_SIZE, DEFAULT_PARTITION_SIZE);
@@ -78,10 +85,10 @@ public final class MosaicrsScanBuilder implements ScanBuilder, SupportsPushDownR
    * The table's columns with the dataset's types, after checking that the
    * dataset holds each of them with the declared type (nullability aside).
    */
-  private static StructType checkedSchema(String dir, StructType tableSchema) {
+  private static StructType checkedSchema(DatasetLocation location, StructType tableSchema) {
     StructType dataset;
     try {
-      dataset = NativeScan.sparkSchema(dir);
+      dataset = NativeScan.sparkSchema(location);
     } catch (MosaicrsIOException e) {
       throw new MosaicrsInvalidInputException(e.getMessage());
     }
@@ -94,12 +101,12 @@ public final class MosaicrsScanBuilder implements ScanBuilder, SupportsPushDownR
       StructField actual = byName.get(declared.name());
       if (actual == null) {
         throw new MosaicrsInvalidInputException(
-            "the mosaicrs dataset at " + dir + " has no column `" + declared.name()
+            "the mosaicrs dataset at " + location + " has no column `" + declared.name()
                 + "`; its columns are " + String.join(", ", dataset.fieldNames()));
       }
       if (!actual.dataType().catalogString().equals(declared.dataType().catalogString())) {
         throw new MosaicrsInvalidInputException(
-            "column `" + declared.name() + "` of the mosaicrs dataset at " + dir + " is "
+            "column `" + declared.name() + "` of the mosaicrs dataset at " + location + " is "
                 + actual.dataType().catalogString() + ", but the table or schema declares "
                 + declared.dataType().catalogString());
       }
@@ -122,6 +129,6 @@ public final class MosaicrsScanBuilder implements ScanBuilder, SupportsPushDownR
 
   @Override
   public Scan build() {
-    return new MosaicrsScan(dir, readSchema, partitionBytes);
+    return new MosaicrsScan(location, readSchema, partitionBytes);
   }
 }

@@ -1,5 +1,6 @@
 package io.mosaicrs.spark.read;
 
+import io.mosaicrs.spark.jni.DatasetLocation;
 import io.mosaicrs.spark.jni.MosaicrsIOException;
 import io.mosaicrs.spark.jni.NativeLoader;
 import org.apache.spark.sql.types.DataType;
@@ -29,7 +30,8 @@ public final class NativeScan {
   private NativeScan() {}
 
   /** The dataset's schema as Spark's JSON of a {@code StructType}. */
-  static native String datasetSchema(String dir) throws MosaicrsIOException;
+  private static native String datasetSchema(
+      String location, String[] storageKeys, String[] storageValues) throws MosaicrsIOException;
 
   /**
    * Plans the scan partitions (ranges of record batches of one shard, about
@@ -38,11 +40,41 @@ public final class NativeScan {
    * @return {@code {long[] {totalRows, totalBytes}, String[] shard per partition,
    *     long[] {firstBatch, endBatch, rows, bytes} per partition}}
    */
-  static native Object[] planScan(String dir, long targetPartitionBytes) throws MosaicrsIOException;
+  static Object[] planScan(DatasetLocation location, long targetPartitionBytes)
+      throws MosaicrsIOException {
+    return planScan(
+        location.url(), location.storageKeys(), location.storageValues(), targetPartitionBytes);
+  }
 
-  /** Opens batches {@code firstBatch..endBatch} of {@code shard}, reading {@code columns}. */
-  static native long openScan(
-      String dir, String shard, int firstBatch, int endBatch, String[] columns)
+  private static native Object[] planScan(
+      String location, String[] storageKeys, String[] storageValues, long targetPartitionBytes)
+      throws MosaicrsIOException;
+
+  /**
+   * Opens batches {@code firstBatch..endBatch} of {@code shard}, reading {@code columns}.
+   * A remote shard is read whole into memory and its checksum verified.
+   */
+  static long openScan(
+      DatasetLocation location, String shard, int firstBatch, int endBatch, String[] columns)
+      throws MosaicrsIOException {
+    return openScan(
+        location.url(),
+        location.storageKeys(),
+        location.storageValues(),
+        shard,
+        firstBatch,
+        endBatch,
+        columns);
+  }
+
+  private static native long openScan(
+      String location,
+      String[] storageKeys,
+      String[] storageValues,
+      String shard,
+      int firstBatch,
+      int endBatch,
+      String[] columns)
       throws MosaicrsIOException;
 
   /**
@@ -62,11 +94,13 @@ public final class NativeScan {
   static native void closeScan(long scan);
 
   /**
-   * The Spark schema of the dataset at {@code dir} (a local path).
+   * The Spark schema of the dataset at {@code location}.
    *
-   * @throws MosaicrsIOException naming the path when there is no dataset there
+   * @throws MosaicrsIOException naming the location when there is no dataset there
    */
-  public static StructType sparkSchema(String dir) throws MosaicrsIOException {
-    return (StructType) DataType.fromJson(datasetSchema(dir));
+  public static StructType sparkSchema(DatasetLocation location) throws MosaicrsIOException {
+    return (StructType)
+        DataType.fromJson(
+            datasetSchema(location.url(), location.storageKeys(), location.storageValues()));
   }
 }
