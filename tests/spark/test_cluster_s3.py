@@ -13,11 +13,14 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import CONNECTOR_JAR
+from .conftest import CONNECTOR_JAR, SPARK_4
 from .standalone import StandaloneCluster
 from conftest import run_cli
 
 HERE = Path(__file__).resolve().parent
+# Three JVMs and a job with a lost executor take minutes: run once, on the
+# Spark 4 line (the .venv suite of `make test-spark`).
+pytestmark = pytest.mark.skipif(not SPARK_4, reason="the cluster test runs on the Spark 4 line")
 ROWS = 60_000
 
 
@@ -58,8 +61,8 @@ def test_cluster_writes_to_s3_survives_a_killed_executor_and_reads_back(
     # attempt's uploaded shards were removed by the commit.
     index = json.loads(moto_server.get("cluster", "train/index.json"))
     objects = moto_server.list_keys("cluster", "train/")
-    assert sorted(f"train/{s['path']}" for s in index["shards"]) + ["train/index.json"] == \
-        sorted(objects)
+    assert sorted([f"train/{s['path']}" for s in index["shards"]] + ["train/index.json"]) == \
+        objects
     assert index["total_rows"] == ROWS
     assert len({(s["partition"]) for s in index["shards"]}) == 6
     # Shards went straight to the store: no worker folder holds one.
