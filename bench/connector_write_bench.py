@@ -10,32 +10,19 @@ Needs the connector jar of the running pyspark's line (`make jar`):
 build/libs/mosaicrs-spark-3.5_2.12.jar or build/libs/mosaicrs-spark-4_2.13.jar.
 """
 
-import argparse
 import os
-import shutil
 import statistics
 import sys
-import tempfile
 import time
 
-import pyspark
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-JAR = os.path.join(ROOT, "build", "libs",
-                   "mosaicrs-spark-3.5_2.12.jar" if pyspark.__version__.startswith("3.")
-                   else "mosaicrs-spark-4_2.13.jar")
+from spark_session import arg_parser, start_spark, synthetic_frame, workdir  # noqa: E402
 
 
 def parse_args():
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--rows", type=int, default=2_000_000)
-    p.add_argument("--partitions", type=int, default=8)
-    p.add_argument("--repeats", type=int, default=3)
-    p.add_argument("--master", default="local[2]")
+    p = arg_parser(__doc__.splitlines()[0])
     p.add_argument("--batch-rows", default=None, help="mosaicrs batchRows option")
-    p.add_argument("--compression", default="none", help="mosaicrs compression option")
-    p.add_argument("--jar", default=JAR)
-    p.add_argument("--workdir", default=None, help="where to write (default: a temp dir)")
     return p.parse_args()
 
 
@@ -48,26 +35,8 @@ def folder_bytes(path):
 
 def main():
     args = parse_args()
-    if not os.path.exists(args.jar):
-        sys.exit(f"{args.jar} not found: run `make jar` first")
-    from pyspark.sql import SparkSession
-    from pyspark.sql import functions as F
-
-    spark = (
-        SparkSession.builder.master(args.master)
-        .appName("mosaicrs-connector-write-bench")
-        .config("spark.jars", args.jar)
-        .config("spark.ui.enabled", "false")
-        .config("spark.ui.showConsoleProgress", "false")
-        .config("spark.driver.memory", "4g")
-        .getOrCreate()
-    )
-    spark.sparkContext.setLogLevel("ERROR")
-    df = spark.range(0, args.rows, numPartitions=args.partitions).select(
-        F.col("id"),
-        *[F.rand(seed=i).cast("float").alias(f"f{i}") for i in range(16)],
-        (F.col("id") % 10).cast("int").alias("label"),
-    )
+    spark = start_spark(args, "mosaicrs-connector-write-bench")
+    df = synthetic_frame(spark, args)
     df = df.cache()
     assert df.count() == args.rows
 
@@ -84,22 +53,20 @@ def main():
         .options(**mosaicrs_options)
         .save(out),
     }
-    workdir = args.workdir or tempfile.mkdtemp(prefix="mosaicrs-write-bench-")
     times = {name: [] for name in writers}
     sizes = {}
     try:
-        for repeat in range(args.repeats + 1):
-            for i, (name, write) in enumerate(writers.items()):
-                out = os.path.join(workdir, f"out{i}")
-                start = time.perf_counter()
-                write(out)
-                elapsed = time.perf_counter() - start
-                if repeat > 0:  # repeat 0 warms up the JIT and the page cache
-                    times[name].append(elapsed)
-                sizes[name] = folder_bytes(out)
+        with workdir(args, "mosaicrs-write-bench-") as folder:
+            for repeat in range(args.repeats + 1):
+                for i, (name, write) in enumerate(writers.items()):
+                    out = os.path.join(folder, f"out{i}")
+                    start = time.perf_counter()
+                    write(out)
+                    elapsed = time.perf_counter() - start
+                    if repeat > 0:  # repeat 0 warms up the JIT and the page cache
+                        times[name].append(elapsed)
+                    sizes[name] = folder_bytes(out)
     finally:
-        if args.workdir is None:
-            shutil.rmtree(workdir, ignore_errors=True)
         spark.stop()
 
     cores = os.cpu_count()

@@ -18,100 +18,80 @@ Needs the connector jar of the running pyspark's line (`make jar`):
 build/libs/mosaicrs-spark-3.5_2.12.jar or build/libs/mosaicrs-spark-4_2.13.jar.
 """
 
-import argparse
 import os
-import shutil
 import statistics
 import sys
-import tempfile
 import time
 
 import pyspark
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-JAR = os.path.join(ROOT, "build", "libs",
-                   "mosaicrs-spark-3.5_2.12.jar" if pyspark.__version__.startswith("3.")
-                   else "mosaicrs-spark-4_2.13.jar")
-FLOATS = 16
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from spark_session import (  # noqa: E402
+    COLUMNS, FLOATS, arg_parser, start_spark, synthetic_frame, workdir)
 
 
 def parse_args():
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--rows", type=int, default=2_000_000)
-    p.add_argument("--partitions", type=int, default=8)
-    p.add_argument("--repeats", type=int, default=3)
-    p.add_argument("--master", default="local[2]")
-    p.add_argument("--compression", default="none", help="mosaicrs compression option")
-    p.add_argument("--jar", default=JAR)
-    p.add_argument("--workdir", default=None, help="where to write (default: a temp dir)")
-    return p.parse_args()
+    return arg_parser(__doc__.splitlines()[0]).parse_args()
+
+
+def write_copies(source, folder, compression):
+    """Writes `source` as a mosaicrs dataset and as Parquet; returns the paths by reader."""
+    ours = f"mosaicrs ({compression})"
+    paths = {
+        ours: os.path.join(folder, "data.mosaicrs"),
+        "parquet (snappy)": os.path.join(folder, "snappy.parquet"),
+        "parquet (uncompressed)": os.path.join(folder, "plain.parquet"),
+    }
+    source.write.format("mosaicrs").mode("overwrite") \
+        .option("compression", compression).save(paths[ours])
+    source.write.mode("overwrite").parquet(paths["parquet (snappy)"])
+    source.write.mode("overwrite").option("compression", "none") \
+        .parquet(paths["parquet (uncompressed)"])
+    return paths
+
+
+def time_queries(spark, paths, queries, repeats):
+    """Runs every query on every reader, alternating; returns times, answers and
+    the scan partitions of each reader."""
+    def frame(name):
+        if name.startswith("mosaicrs"):
+            return spark.read.format("mosaicrs").load(paths[name])
+        return spark.read.parquet(paths[name])
+
+    answers = {}
+    times = {(q, r): [] for q in queries for r in paths}
+    for repeat in range(repeats + 1):
+        for q, run in queries.items():
+            for r in paths:
+                df = frame(r)
+                start = time.perf_counter()
+                result = run(df)
+                elapsed = time.perf_counter() - start
+                if repeat > 0:  # repeat 0 warms up the JIT and the page cache
+                    times[(q, r)].append(elapsed)
+                answers.setdefault(q, {})[r] = result
+    partitions = {r: frame(r).rdd.getNumPartitions() for r in paths}
+    return times, answers, partitions
 
 
 def main():
     args = parse_args()
-    if not os.path.exists(args.jar):
-        sys.exit(f"{args.jar} not found: run `make jar` first")
-    from pyspark.sql import SparkSession
     from pyspark.sql import functions as F
 
-    spark = (
-        SparkSession.builder.master(args.master)
-        .appName("mosaicrs-spark-scan-bench")
-        .config("spark.jars", args.jar)
-        .config("spark.ui.enabled", "false")
-        .config("spark.ui.showConsoleProgress", "false")
-        .config("spark.driver.memory", "4g")
-        .getOrCreate()
-    )
-    spark.sparkContext.setLogLevel("ERROR")
-    columns = ["id", *[f"f{i}" for i in range(FLOATS)], "label"]
-    source = spark.range(0, args.rows, numPartitions=args.partitions).select(
-        F.col("id"),
-        *[F.rand(seed=i).cast("float").alias(f"f{i}") for i in range(FLOATS)],
-        (F.col("id") % 10).cast("int").alias("label"),
-    )
-    workdir = args.workdir or tempfile.mkdtemp(prefix="mosaicrs-scan-bench-")
-    paths = {
-        f"mosaicrs ({args.compression})": os.path.join(workdir, "data.mosaicrs"),
-        "parquet (snappy)": os.path.join(workdir, "snappy.parquet"),
-        "parquet (uncompressed)": os.path.join(workdir, "plain.parquet"),
+    queries = {
+        "count()": lambda df: df.count(),
+        f"sum of all {len(COLUMNS)} columns": lambda df: df.agg(
+            *[F.sum(c) for c in COLUMNS]).collect(),
+        "sum of 2 columns (id, f0)": lambda df: df.select("id", "f0").agg(
+            F.sum("id"), F.sum("f0")).collect(),
     }
+    spark = start_spark(args, "mosaicrs-spark-scan-bench")
     try:
-        source.write.format("mosaicrs").mode("overwrite") \
-            .option("compression", args.compression).save(paths[f"mosaicrs ({args.compression})"])
-        source.write.mode("overwrite").parquet(paths["parquet (snappy)"])
-        source.write.mode("overwrite").option("compression", "none") \
-            .parquet(paths["parquet (uncompressed)"])
-
-        def frame(name):
-            path = paths[name]
-            if name.startswith("mosaicrs"):
-                return spark.read.format("mosaicrs").load(path)
-            return spark.read.parquet(path)
-
-        queries = {
-            "count()": lambda df: df.count(),
-            f"sum of all {len(columns)} columns": lambda df: df.agg(
-                *[F.sum(c) for c in columns]).collect(),
-            "sum of 2 columns (id, f0)": lambda df: df.select("id", "f0").agg(
-                F.sum("id"), F.sum("f0")).collect(),
-        }
-        answers = {}
-        times = {(q, r): [] for q in queries for r in paths}
-        for repeat in range(args.repeats + 1):
-            for q, run in queries.items():
-                for r in paths:
-                    df = frame(r)
-                    start = time.perf_counter()
-                    result = run(df)
-                    elapsed = time.perf_counter() - start
-                    if repeat > 0:  # repeat 0 warms up the JIT and the page cache
-                        times[(q, r)].append(elapsed)
-                    answers.setdefault(q, {})[r] = result
-        partitions = {r: frame(r).rdd.getNumPartitions() for r in paths}
+        with workdir(args, "mosaicrs-scan-bench-") as folder:
+            paths = write_copies(synthetic_frame(spark, args), folder, args.compression)
+            times, answers, partitions = time_queries(spark, paths, queries, args.repeats)
     finally:
-        if args.workdir is None:
-            shutil.rmtree(workdir, ignore_errors=True)
         spark.stop()
 
     for q, by_reader in answers.items():

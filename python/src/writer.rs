@@ -10,9 +10,11 @@ use arrow::ffi_stream::RecordBatchStreamReader;
 use arrow::record_batch::RecordBatch;
 use arrow_pyarrow::{FromPyArrow, PyArrowType};
 use mosaicrs::format::{Compression, ShardEntry};
+use mosaicrs::storage::Location;
 use mosaicrs::writer::{
-    abort_write as core_abort_write, check_append_schema, commit as core_commit, new_write_id,
-    parse_byte_size, CommitOutcome, SaveMode, ShardWriter, WriterOptions,
+    abort_write as core_abort_write, check_append_schema, check_save_mode_at,
+    commit as core_commit, new_write_id, parse_byte_size, CommitOutcome, SaveMode, ShardWriter,
+    WriterOptions,
 };
 use mosaicrs::Error;
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
@@ -96,14 +98,7 @@ fn write_all(
     use arrow::array::RecordBatchReader;
     let input_schema = reader.schema();
     let schema = without_view_types(&input_schema);
-    if mode == SaveMode::Append {
-        check_append_schema(dir, &schema)?;
-    }
-    if mode == SaveMode::ErrorIfExists && dir.join(mosaicrs::format::INDEX_FILE).exists() {
-        return Err(Error::AlreadyExists {
-            path: dir.to_path_buf(),
-        });
-    }
+    check_save_mode_at(&Location::local(dir), &schema, mode)?;
     let mut writer = ShardWriter::create(dir, schema.clone(), write_id, 0, 0, options)?;
     for batch in reader {
         let written = batch

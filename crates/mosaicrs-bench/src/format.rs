@@ -4,19 +4,19 @@
 use std::hint::black_box;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
-use arrow::array::{Array, ArrayRef, Float32Array, Int32Array, Int64Array};
-use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use arrow::array::{Array, Float32Array, Int32Array, Int64Array};
+use arrow::datatypes::{DataType, SchemaRef};
 use arrow::record_batch::RecordBatch;
 use clap::Parser;
 use mosaicrs::format::{Compression, Index, ShardEntry};
 use mosaicrs::loader::SplitMix64;
 use mosaicrs::reader::{Dataset, ReadOptions};
-use mosaicrs::writer::{commit, SaveMode, ShardWriter, WriterOptions};
-use serde_json::json;
+use mosaicrs::testing::{write_partitions, FeatureTable};
+use mosaicrs::writer::{SaveMode, WriterOptions};
+use serde::Serialize;
 
 /// Options of the format benchmark.
 #[derive(Debug, Clone, Parser)]
@@ -42,35 +42,12 @@ pub struct BenchArgs {
     pub json: bool,
 }
 
-fn schema(features: usize) -> SchemaRef {
-    let mut fields = vec![Field::new("id", DataType::Int64, false)];
-    fields.extend((0..features).map(|i| Field::new(format!("f{i}"), DataType::Float32, false)));
-    fields.push(Field::new("label", DataType::Int32, false));
-    Arc::new(Schema::new(fields))
-}
-
-fn generate(rows: usize, features: usize) -> Result<Vec<RecordBatch>> {
-    let schema = schema(features);
-    let mut rng = SplitMix64::new(42);
-    let mut batches = Vec::new();
-    let mut start = 0;
-    while start < rows {
-        let n = (rows - start).min(65_536);
-        let mut columns: Vec<ArrayRef> = vec![Arc::new(Int64Array::from_iter_values(
-            start as i64..(start + n) as i64,
-        ))];
-        for _ in 0..features {
-            columns.push(Arc::new(Float32Array::from_iter_values(
-                (0..n).map(|_| (rng.next_u64() >> 40) as f32 / (1u64 << 24) as f32),
-            )));
-        }
-        columns.push(Arc::new(Int32Array::from_iter_values(
-            (0..n).map(|_| (rng.next_u64() % 10) as i32),
-        )));
-        batches.push(RecordBatch::try_new(schema.clone(), columns)?);
-        start += n;
-    }
-    Ok(batches)
+/// The benchmark's table: id, `features` float32 columns, an int32 label.
+fn table(rows: usize, features: usize) -> FeatureTable {
+    FeatureTable::new(rows as u64, features)
+        .with_id()
+        .with_label_type(DataType::Int32)
+        .with_seed(42)
 }
 
 /// Reads every value of every column, so a scan cannot skip work.
@@ -114,27 +91,40 @@ fn synthetic_index(shards: usize) -> Result<Vec<u8>> {
             task_attempt: i as u64,
         })
         .collect();
-    Ok(Index::new(&schema(16), entries, vec![])?.to_json()?)
+    Ok(Index::new(&table(0, 16).schema(), entries, vec![])?.to_json()?)
+}
+
+/// The figures of one run (the JSON document of `--json`).
+#[derive(Debug, Serialize)]
+struct Figures {
+    rows: usize,
+    features: usize,
+    compression: &'static str,
+    data_bytes: usize,
+    file_bytes: u64,
+    shards: usize,
+    memcpy_mb_s: f64,
+    write_mb_s: f64,
+    open_s: f64,
+    open_verified_s: f64,
+    verify_mb_s: f64,
+    scan_mb_s: f64,
+    in_memory_scan_mb_s: f64,
+    random_rows_per_s: f64,
+    index_100k_shards_bytes: usize,
+    index_100k_shards_parse_s: f64,
+}
+
+fn mb_s(bytes: impl TryInto<u64>, secs: f64) -> f64 {
+    bytes.try_into().map_or(f64::NAN, |b| b as f64 / secs / 1e6)
 }
 
 /// Runs the benchmark and prints its figures.
 pub fn run(args: &BenchArgs) -> Result<ExitCode> {
-    let compression = args.compression;
-    let mb = |bytes: f64, secs: f64| bytes / secs / 1e6;
-
-    let batches = generate(args.rows, args.features)?;
+    let table = table(args.rows, args.features);
+    let batches = table.batches();
     let data_bytes: usize = batches.iter().map(|b| b.get_array_memory_size()).sum();
-
-    // memcpy of the same number of bytes: the ceiling for any scan.
-    let src = vec![1u8; data_bytes];
-    let mut dst = vec![0u8; data_bytes];
-    let memcpy_s = best_of_3(|| {
-        dst.copy_from_slice(black_box(&src));
-        black_box(&dst);
-        Ok(())
-    })?;
-    drop((src, dst));
-
+    let memcpy_s = time_memcpy(data_bytes)?;
     let in_memory_scan_s = best_of_3(|| {
         black_box(batches.iter().map(reduce).sum::<f64>());
         Ok(())
@@ -146,24 +136,7 @@ pub fn run(args: &BenchArgs) -> Result<ExitCode> {
         .clone()
         .unwrap_or_else(|| temp.path().join("bench"));
     clear_own_output(&dir)?;
-    let options = WriterOptions {
-        compression,
-        ..Default::default()
-    };
-    let t = Instant::now();
-    let mut writer = ShardWriter::create(&dir, schema(args.features), "bench", 0, 0, options)?;
-    for b in &batches {
-        writer.write(b)?;
-    }
-    let shards = writer.finish()?;
-    commit(
-        &dir,
-        &schema(args.features),
-        "bench",
-        shards,
-        SaveMode::Overwrite,
-    )?;
-    let write_s = t.elapsed().as_secs_f64();
+    let write_s = time_write(&dir, &table.schema(), &batches, args.compression)?;
     drop(batches);
 
     let t = Instant::now();
@@ -178,26 +151,93 @@ pub fn run(args: &BenchArgs) -> Result<ExitCode> {
         black_box(acc);
         Ok(())
     })?;
-
     // The checksum pass that `--verify` / `ReadOptions::verify_checksums`
     // adds when shards are opened (the files are in the page cache here).
     let verify_s = best_of_3(|| Ok(dataset.verify()?))?;
+    let open_verified_s = time_open_verified(&dir)?;
+    let random_s = time_random_reads(&dataset, args.random_reads)?;
+    let (index_bytes, index_parse_s) = time_index_parse()?;
+
+    let figures = Figures {
+        rows: args.rows,
+        features: args.features,
+        compression: args.compression.as_str(),
+        data_bytes,
+        file_bytes,
+        shards: dataset.num_shards(),
+        memcpy_mb_s: mb_s(data_bytes, memcpy_s),
+        write_mb_s: mb_s(data_bytes, write_s),
+        open_s,
+        open_verified_s,
+        verify_mb_s: mb_s(file_bytes, verify_s),
+        scan_mb_s: mb_s(data_bytes, scan_s),
+        in_memory_scan_mb_s: mb_s(data_bytes, in_memory_scan_s),
+        random_rows_per_s: args.random_reads as f64 / random_s,
+        index_100k_shards_bytes: index_bytes,
+        index_100k_shards_parse_s: index_parse_s,
+    };
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&figures)?);
+    } else {
+        print_table(&figures, args.random_reads);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// memcpy of `bytes` bytes: the ceiling for any scan.
+fn time_memcpy(bytes: usize) -> Result<f64> {
+    let src = vec![1u8; bytes];
+    let mut dst = vec![0u8; bytes];
+    best_of_3(|| {
+        dst.copy_from_slice(black_box(&src));
+        black_box(&dst);
+        Ok(())
+    })
+}
+
+/// Writes and commits `batches` as the dataset in `dir` (fsync included).
+fn time_write(
+    dir: &Path,
+    schema: &SchemaRef,
+    batches: &[RecordBatch],
+    compression: Compression,
+) -> Result<f64> {
+    let options = WriterOptions {
+        compression,
+        ..Default::default()
+    };
+    let t = Instant::now();
+    write_partitions(
+        dir,
+        schema,
+        "bench",
+        [batches],
+        options,
+        SaveMode::Overwrite,
+    )?;
+    Ok(t.elapsed().as_secs_f64())
+}
+
+/// An open that verifies every shard's checksum.
+fn time_open_verified(dir: &Path) -> Result<f64> {
     let t = Instant::now();
     let verified = Dataset::open_with(
-        &dir,
+        dir,
         &ReadOptions {
             verify_checksums: true,
             ..Default::default()
         },
     )?;
-    let open_verified_s = t.elapsed().as_secs_f64();
+    let seconds = t.elapsed().as_secs_f64();
     drop(verified);
+    Ok(seconds)
+}
 
+/// `reads` single-row reads at random rows.
+fn time_random_reads(dataset: &Dataset, reads: usize) -> Result<f64> {
     let mut rng = SplitMix64::new(7);
     let rows = dataset.num_rows();
-    let picks: Vec<u64> = (0..args.random_reads)
-        .map(|_| rng.next_u64() % rows.max(1))
-        .collect();
+    let picks: Vec<u64> = (0..reads).map(|_| rng.next_u64() % rows.max(1)).collect();
     let t = Instant::now();
     let mut acc = 0i64;
     for &r in &picks {
@@ -207,87 +247,51 @@ pub fn run(args: &BenchArgs) -> Result<ExitCode> {
         }
     }
     black_box(acc);
-    let random_s = t.elapsed().as_secs_f64();
+    Ok(t.elapsed().as_secs_f64())
+}
 
+/// The parse of an index listing 100,000 shards: its size and seconds.
+fn time_index_parse() -> Result<(usize, f64)> {
     let index_json = synthetic_index(100_000)?;
     let t = Instant::now();
-    let parsed = Index::parse(&index_json, std::path::Path::new("synthetic"))?;
-    let index_parse_s = t.elapsed().as_secs_f64();
+    let parsed = Index::parse(&index_json, Path::new("synthetic"))?;
+    let seconds = t.elapsed().as_secs_f64();
     black_box(parsed.shards.len());
+    Ok((index_json.len(), seconds))
+}
 
-    let memcpy_mb_s = mb(data_bytes as f64, memcpy_s);
-    let report = json!({
-        "rows": args.rows,
-        "features": args.features,
-        "compression": compression.as_str(),
-        "data_bytes": data_bytes,
-        "file_bytes": file_bytes,
-        "shards": dataset.num_shards(),
-        "memcpy_mb_s": memcpy_mb_s,
-        "write_mb_s": mb(data_bytes as f64, write_s),
-        "open_s": open_s,
-        "open_verified_s": open_verified_s,
-        "verify_mb_s": mb(file_bytes as f64, verify_s),
-        "scan_mb_s": mb(data_bytes as f64, scan_s),
-        "in_memory_scan_mb_s": mb(data_bytes as f64, in_memory_scan_s),
-        "random_rows_per_s": args.random_reads as f64 / random_s,
-        "index_100k_shards_bytes": index_json.len(),
-        "index_100k_shards_parse_s": index_parse_s,
-    });
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
-    } else {
-        let ratio = |x: f64| x / memcpy_mb_s;
-        println!(
-            "data: {} rows x ({} f32 + id + label), {:.1} MB in memory, {:.1} MB on disk in {} shards ({})",
-            args.rows,
-            args.features,
-            data_bytes as f64 / 1e6,
-            file_bytes as f64 / 1e6,
-            dataset.num_shards(),
-            compression
-        );
-        println!("{:<34} {:>12}  {:>9}", "measure", "MB/s", "x memcpy");
-        let row = |name: &str, v: f64| println!("{name:<34} {v:>12.0}  {:>9.3}", ratio(v));
-        row("memcpy (reference)", memcpy_mb_s);
-        row(
-            "write (incl. fsync + commit)",
-            mb(data_bytes as f64, write_s),
-        );
-        row(
-            "scan from mapping (read all)",
-            mb(data_bytes as f64, scan_s),
-        );
-        row(
-            "scan in-memory batches",
-            mb(data_bytes as f64, in_memory_scan_s),
-        );
-        row(
-            "verify checksums (xxh3, on disk)",
-            mb(file_bytes as f64, verify_s),
-        );
-        println!(
-            "random single-row reads: {:.0} rows/s ({} reads)",
-            args.random_reads as f64 / random_s,
-            args.random_reads
-        );
-        println!(
-            "open (index + map {} shards): {:.4} s",
-            dataset.num_shards(),
-            open_s
-        );
-        println!(
-            "open with --verify: {:.4} s ({:.1}x plain open)",
-            open_verified_s,
-            open_verified_s / open_s.max(1e-9)
-        );
-        println!(
-            "index of 100,000 shards: {:.1} MB, parsed in {:.3} s",
-            index_json.len() as f64 / 1e6,
-            index_parse_s
-        );
-    }
-    Ok(ExitCode::SUCCESS)
+fn print_table(f: &Figures, random_reads: usize) {
+    println!(
+        "data: {} rows x ({} f32 + id + label), {:.1} MB in memory, {:.1} MB on disk in {} shards ({})",
+        f.rows,
+        f.features,
+        f.data_bytes as f64 / 1e6,
+        f.file_bytes as f64 / 1e6,
+        f.shards,
+        f.compression
+    );
+    println!("{:<34} {:>12}  {:>9}", "measure", "MB/s", "x memcpy");
+    let row = |name: &str, v: f64| println!("{name:<34} {v:>12.0}  {:>9.3}", v / f.memcpy_mb_s);
+    row("memcpy (reference)", f.memcpy_mb_s);
+    row("write (incl. fsync + commit)", f.write_mb_s);
+    row("scan from mapping (read all)", f.scan_mb_s);
+    row("scan in-memory batches", f.in_memory_scan_mb_s);
+    row("verify checksums (xxh3, on disk)", f.verify_mb_s);
+    println!(
+        "random single-row reads: {:.0} rows/s ({random_reads} reads)",
+        f.random_rows_per_s
+    );
+    println!("open (index + map {} shards): {:.4} s", f.shards, f.open_s);
+    println!(
+        "open with --verify: {:.4} s ({:.1}x plain open)",
+        f.open_verified_s,
+        f.open_verified_s / f.open_s.max(1e-9)
+    );
+    println!(
+        "index of 100,000 shards: {:.1} MB, parsed in {:.3} s",
+        f.index_100k_shards_bytes as f64 / 1e6,
+        f.index_100k_shards_parse_s
+    );
 }
 
 /// Makes room in `dir` for a new bench dataset: removes the files of an

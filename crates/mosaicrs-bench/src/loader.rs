@@ -12,14 +12,15 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
-use arrow::array::{Array, ArrayRef, AsArray, Float32Array, Int64Array};
-use arrow::datatypes::{DataType, Field, Float32Type, Int64Type, Schema};
+use arrow::array::{Array, ArrayRef, AsArray};
+use arrow::datatypes::{DataType, Float32Type, Int64Type};
 use arrow::record_batch::RecordBatch;
 use clap::Parser;
 use mosaicrs::assemble::{ElementKind, FeatureLayout};
-use mosaicrs::loader::{Loader, LoaderConfig, ShuffleMode, SplitMix64, TailPolicy};
+use mosaicrs::loader::{Loader, LoaderConfig, ShuffleMode, TailPolicy};
 use mosaicrs::reader::Dataset;
-use mosaicrs::writer::{commit, SaveMode, ShardWriter, WriterOptions};
+use mosaicrs::testing::FeatureTable;
+use mosaicrs::writer::{SaveMode, WriterOptions};
 use mosaicrs_tch::{choose_device, DeviceFeeder, TensorAssembler};
 use serde::Serialize;
 use tch::{Device, Kind, Tensor};
@@ -118,16 +119,43 @@ pub fn run(args: &BenchArgs) -> Result<BenchReport> {
     // workers (on a 2-core machine, most of the CPU time): one intra-op
     // thread keeps the contenders apart.
     tch::set_num_threads(1);
+    let dataset = open_or_create(args)?;
+    let features = bench_features(&dataset)?;
+    let config = loader_config(args, &features);
+    let batches = batches_to_run(args, &dataset)?;
+    let contenders = run_contenders(args, &dataset, &config, &features, batches)?;
+    let reference = contenders[0].samples_per_s;
+    let ratios = contenders[1..]
+        .iter()
+        .map(|c| (c.name.clone(), reference / c.samples_per_s))
+        .collect();
+    Ok(BenchReport {
+        dataset: args.data.display().to_string(),
+        rows: dataset.num_rows(),
+        features: features.width(),
+        batch_size: args.batch_size,
+        workers: config.workers,
+        device: format!("{:?}", args.device),
+        cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        contenders,
+        ratios,
+    })
+}
+
+/// The dataset at `--data`, written first when the folder holds none.
+fn open_or_create(args: &BenchArgs) -> Result<Arc<Dataset>> {
     if !mosaicrs::format::Index::exists_in(&args.data) {
         create_dataset(&args.data, args.rows, args.features)?;
     }
-    let dataset = Arc::new(
-        Dataset::open(&args.data).with_context(|| format!("opening {}", args.data.display()))?,
-    );
-    let features = bench_features(&dataset)?;
-    let device = args.device;
+    let dataset =
+        Dataset::open(&args.data).with_context(|| format!("opening {}", args.data.display()))?;
+    Ok(Arc::new(dataset))
+}
+
+/// A shuffled, drop-last loader over the features and the label.
+fn loader_config(args: &BenchArgs, features: &FeatureLayout) -> LoaderConfig {
     let defaults = LoaderConfig::default();
-    let config = LoaderConfig {
+    LoaderConfig {
         batch_size: args.batch_size,
         seed: args.seed,
         shuffle: ShuffleMode::Global,
@@ -142,7 +170,11 @@ pub fn run(args: &BenchArgs) -> Result<BenchReport> {
                 .collect(),
         ),
         ..defaults
-    };
+    }
+}
+
+/// `--batches`, at most one epoch; refuses a dataset smaller than a batch.
+fn batches_to_run(args: &BenchArgs, dataset: &Dataset) -> Result<u64> {
     let per_epoch = dataset.num_rows() / args.batch_size as u64;
     let batches = args.batches.unwrap_or(per_epoch).min(per_epoch);
     if batches == 0 {
@@ -151,26 +183,38 @@ pub fn run(args: &BenchArgs) -> Result<BenchReport> {
             args.batch_size
         );
     }
+    Ok(batches)
+}
 
+/// Every contender, `--repeat` rounds, the loader first; each keeps its
+/// fastest round.
+fn run_contenders(
+    args: &BenchArgs,
+    dataset: &Arc<Dataset>,
+    config: &LoaderConfig,
+    features: &FeatureLayout,
+    batches: u64,
+) -> Result<Vec<Figures>> {
+    let device = args.device;
     // The loader first, before the in-memory copies inflate the RSS.
     let mut contenders = vec![loader_contender(
-        &dataset, &config, &features, device, batches,
+        dataset, config, features, device, batches,
     )?];
-    let order = Loader::new(Arc::clone(&dataset), config.clone())?.order(0);
-    let samples = &order[..(batches as usize * args.batch_size)];
-    let memory = InMemory::load(&dataset, &features)?;
+    let order = Loader::new(Arc::clone(dataset), config.clone())?.order(0);
     let b = args.batch_size;
+    let samples = &order[..(batches as usize * b)];
+    let memory = InMemory::load(dataset, features)?;
     for round in 0..args.repeat.max(1) {
         let mut results = Vec::new();
         if round > 0 {
             results.push(loader_contender(
-                &dataset, &config, &features, device, batches,
+                dataset, config, features, device, batches,
             )?);
         }
         results.push(memory.arrow_gather(samples, b)?);
         results.push(memory.row_major_gather(samples, b)?);
         results.push(memory.memcpy(samples, b)?);
-        results.push(memory.assembler_in_memory(samples, b, &features)?);
+        results.push(memory.assembler_in_memory(samples, b, features)?);
         if round == 0 {
             contenders.extend(results);
         } else {
@@ -179,23 +223,7 @@ pub fn run(args: &BenchArgs) -> Result<BenchReport> {
             }
         }
     }
-
-    let reference = contenders[0].samples_per_s;
-    let ratios = contenders[1..]
-        .iter()
-        .map(|c| (c.name.clone(), reference / c.samples_per_s))
-        .collect();
-    Ok(BenchReport {
-        dataset: args.data.display().to_string(),
-        rows: dataset.num_rows(),
-        features: features.width(),
-        batch_size: args.batch_size,
-        workers: config.workers,
-        device: format!("{device:?}"),
-        cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
-        contenders,
-        ratios,
-    })
+    Ok(contenders)
 }
 
 /// The benchmark's features: every column but `label`, which must exist;
@@ -268,40 +296,11 @@ fn list_values(array: &ArrayRef) -> Result<Vec<f32>> {
 /// Writes `rows` rows of `features` float32 columns (deterministic
 /// pseudo-random values) and an int64 label in 0..10.
 pub fn create_dataset(dir: &Path, rows: u64, features: usize) -> Result<()> {
-    let mut fields: Vec<Field> = (0..features)
-        .map(|i| Field::new(format!("f{i}"), DataType::Float32, false))
-        .collect();
-    fields.push(Field::new("label", DataType::Int64, false));
-    let schema = Arc::new(Schema::new(fields));
-    let write_id = "bench";
-    let mut writer = ShardWriter::create(
+    FeatureTable::new(rows, features).write(
         dir,
-        Arc::clone(&schema),
-        write_id,
-        0,
-        0,
         WriterOptions::default(),
+        SaveMode::ErrorIfExists,
     )?;
-    let mut rng = SplitMix64::new(1);
-    let chunk = 65_536u64;
-    let mut start = 0;
-    while start < rows {
-        let n = chunk.min(rows - start) as usize;
-        let mut columns: Vec<Arc<dyn Array>> = (0..features)
-            .map(|_| {
-                Arc::new(Float32Array::from_iter_values(
-                    (0..n).map(|_| (rng.next_u64() >> 40) as f32 / (1u64 << 24) as f32),
-                )) as Arc<dyn Array>
-            })
-            .collect();
-        columns.push(Arc::new(Int64Array::from_iter_values(
-            (0..n).map(|_| rng.below(10) as i64),
-        )));
-        writer.write(&RecordBatch::try_new(Arc::clone(&schema), columns)?)?;
-        start += n as u64;
-    }
-    let shards = writer.finish()?;
-    commit(dir, &schema, write_id, shards, SaveMode::ErrorIfExists)?;
     Ok(())
 }
 

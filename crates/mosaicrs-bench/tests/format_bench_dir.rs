@@ -3,9 +3,11 @@
 use std::fs;
 use std::process::{Command, Output};
 
-fn bench(args: &[&str]) -> Output {
+/// A small run of the bench writing into `dir`.
+fn bench_into(dir: &std::path::Path) -> Output {
     Command::new(env!("CARGO_BIN_EXE_mosaicrs-format-bench"))
-        .args(args)
+        .args(["--rows", "1000", "--random-reads", "10", "--dir"])
+        .arg(dir)
         .output()
         .expect("run mosaicrs-format-bench")
 }
@@ -19,28 +21,14 @@ fn bench_dir_refuses_a_folder_it_did_not_fill() {
     let dir = tempfile::tempdir().unwrap();
     let keep = dir.path().join("thesis.tex");
     fs::write(&keep, b"precious").unwrap();
-    let out = bench(&[
-        "--rows",
-        "1000",
-        "--random-reads",
-        "10",
-        "--dir",
-        dir.path().to_str().unwrap(),
-    ]);
+    let out = bench_into(dir.path());
     assert!(!out.status.success());
     assert!(text(&out.stderr).contains("thesis.tex"));
     assert_eq!(fs::read(&keep).unwrap(), b"precious");
     // Its own earlier output is replaced.
     let own = dir.path().join("bench-out");
     for _ in 0..2 {
-        let out = bench(&[
-            "--rows",
-            "1000",
-            "--random-reads",
-            "10",
-            "--dir",
-            own.to_str().unwrap(),
-        ]);
+        let out = bench_into(&own);
         assert!(out.status.success(), "{}", text(&out.stderr));
     }
 }

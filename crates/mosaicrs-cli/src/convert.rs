@@ -15,8 +15,8 @@ use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use mosaicrs::format::Compression;
 use mosaicrs::writer::{
-    abort_write_at, check_append_schema_at, commit_at, dataset_version_at, new_write_id,
-    parse_byte_size, DatasetVersion, SaveMode, ShardWriter, WriterOptions,
+    abort_write_at, check_save_mode_at, commit_at, new_write_id, parse_byte_size, SaveMode,
+    ShardWriter, WriterOptions,
 };
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
@@ -89,13 +89,7 @@ pub fn run(args: &ConvertArgs) -> Result<ExitCode> {
     // The version the commit will compare against: a commit by another
     // writer from now on is either re-applied under (append) or refused.
     let output = args.store.location(&args.output)?;
-    let base = dataset_version_at(&output)?;
-    if mode == SaveMode::Append {
-        check_append_schema_at(&output, &schema)?;
-    }
-    if mode == SaveMode::ErrorIfExists && base != DatasetVersion::Absent {
-        bail!("a dataset already exists at {output}; pass --mode append, overwrite or ignore");
-    }
+    let base = check_save_mode_at(&output, &schema, mode)?;
 
     let write_id = new_write_id();
     let mut writer = ShardWriter::create_at(&output, schema.clone(), &write_id, 0, 0, options)?;

@@ -2,16 +2,12 @@
 //! prints, errors are said once, nothing is deleted that the command did not
 //! create, and nothing is left behind when a write fails.
 
-// The core crate's integration-test data builders.
-#[path = "../../../rust-core/tests/common/mod.rs"]
-mod common;
-
 use std::fs;
 use std::path::Path;
 use std::process::{Command, Output};
 
-use common::*;
 use mosaicrs::format::Index;
+use mosaicrs::testing::{all_types_batch, files_in, simple_batch, write_batches};
 use mosaicrs::writer::WriterOptions;
 
 fn mosaicrs(args: &[&str]) -> Output {
@@ -33,11 +29,12 @@ fn p(path: &Path) -> &str {
 fn head_prints_every_type_the_writer_accepts() {
     let dir = tempfile::tempdir().unwrap();
     let batch = all_types_batch(50, 0);
-    write_dataset(
+    write_batches(
         dir.path(),
         std::slice::from_ref(&batch),
         WriterOptions::default(),
-    );
+    )
+    .unwrap();
     let out = mosaicrs(&["head", p(dir.path()), "-n", "8"]);
     let stdout = text(&out.stdout);
     assert!(out.status.success(), "{}", text(&out.stderr));
@@ -57,7 +54,7 @@ fn head_prints_every_type_the_writer_accepts() {
 fn head_streams_and_projects_whatever_n_is() {
     let dir = tempfile::tempdir().unwrap();
     let batches: Vec<_> = (0..3).map(|i| simple_batch(1500, i * 1500)).collect();
-    write_dataset(dir.path(), &batches, WriterOptions::default());
+    write_batches(dir.path(), &batches, WriterOptions::default()).unwrap();
     let out = mosaicrs(&["head", p(dir.path()), "-n", "19000000", "--columns", "x"]);
     let stdout = text(&out.stdout);
     assert!(out.status.success(), "{}", text(&out.stderr));
@@ -85,11 +82,12 @@ fn errors_are_printed_once() {
 #[test]
 fn verify_refuses_bit_rot_that_plain_head_reads() {
     let dir = tempfile::tempdir().unwrap();
-    write_dataset(
+    write_batches(
         dir.path(),
         &[simple_batch(3000, 0)],
         WriterOptions::default(),
-    );
+    )
+    .unwrap();
     let shard = dir
         .path()
         .join(&Index::load(dir.path()).unwrap().shards[0].path);
@@ -105,11 +103,12 @@ fn verify_refuses_bit_rot_that_plain_head_reads() {
 #[test]
 fn validate_reports_unlisted_files() {
     let dir = tempfile::tempdir().unwrap();
-    write_dataset(
+    write_batches(
         dir.path(),
         &[simple_batch(100, 0)],
         WriterOptions::default(),
-    );
+    )
+    .unwrap();
     fs::write(
         dir.path().join("part-dead-00000-0-0000.arrow"),
         vec![1u8; 777],

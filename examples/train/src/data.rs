@@ -6,6 +6,7 @@ use std::sync::Arc;
 use anyhow::{bail, Result};
 use arrow::datatypes::{DataType, Schema};
 use mosaicrs::assemble::{is_numeric, is_numeric_list, ElementKind, FeatureLayout};
+use mosaicrs::format::column_index;
 use mosaicrs::loader::{mix64, Loader, LoaderConfig, ShuffleMode, TailPolicy};
 use mosaicrs::reader::Dataset;
 use mosaicrs_tch::{feature_input, TensorAssembler};
@@ -19,13 +20,7 @@ fn is_feature(data_type: &DataType) -> bool {
 /// The feature columns: the ones named (each must exist and be numeric or a
 /// list of numbers), or by default every such column except the label.
 pub fn resolve_features(schema: &Schema, named: &[String], label: &str) -> Result<Vec<String>> {
-    let label_field =
-        schema
-            .field_with_name(label)
-            .map_err(|_| mosaicrs::Error::ColumnNotFound {
-                name: label.to_string(),
-                available: column_list(schema),
-            })?;
+    let label_field = schema.field(column_index(schema, label)?);
     if !label_field.data_type().is_integer() {
         bail!(mosaicrs::Error::UnsupportedColumn {
             name: label.to_string(),
@@ -46,12 +41,7 @@ pub fn resolve_features(schema: &Schema, named: &[String], label: &str) -> Resul
         return Ok(features);
     }
     for name in named {
-        let field = schema
-            .field_with_name(name)
-            .map_err(|_| mosaicrs::Error::ColumnNotFound {
-                name: name.clone(),
-                available: column_list(schema),
-            })?;
+        let field = schema.field(column_index(schema, name)?);
         if !is_feature(field.data_type()) {
             bail!(mosaicrs::Error::UnsupportedColumn {
                 name: name.clone(),
@@ -64,15 +54,6 @@ pub fn resolve_features(schema: &Schema, named: &[String], label: &str) -> Resul
         }
     }
     Ok(named.to_vec())
-}
-
-fn column_list(schema: &Schema) -> String {
-    schema
-        .fields()
-        .iter()
-        .map(|f| f.name().as_str())
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 /// Splits rows `0..rows` into (train, holdout): row `r` is held out when a

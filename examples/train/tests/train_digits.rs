@@ -12,8 +12,9 @@ use arrow::csv::ReaderBuilder;
 use arrow::datatypes::{DataType, Field, Schema};
 use arrow::record_batch::RecordBatch;
 use clap::Parser;
-use mosaicrs::writer::{commit, SaveMode, ShardWriter, WriterOptions};
-use mosaicrs_train::train::{run, TrainArgs};
+use mosaicrs::testing;
+use mosaicrs::writer::SaveMode;
+use mosaicrs_train::train::{run, Report, TrainArgs};
 
 fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -49,24 +50,16 @@ fn digits_dataset(dir: &Path, shard_rows: usize) -> PathBuf {
 /// Writes each batch as one write partition of a dataset at `out` and
 /// commits it; returns the rows committed.
 fn write_partitions(out: &Path, write_id: &str, batches: &[RecordBatch]) -> u64 {
-    let schema = batches[0].schema();
-    let mut shards = Vec::new();
-    for (part, batch) in batches.iter().enumerate() {
-        let mut w = ShardWriter::create(
-            out,
-            schema.clone(),
-            write_id,
-            part as u32,
-            0,
-            WriterOptions::default(),
-        )
-        .unwrap();
-        w.write(batch).unwrap();
-        shards.extend(w.finish().unwrap());
-    }
-    let rows = shards.iter().map(|s| s.rows).sum();
-    commit(out, &schema, write_id, shards, SaveMode::ErrorIfExists).unwrap();
-    rows
+    testing::write_partitions(
+        out,
+        &batches[0].schema(),
+        write_id,
+        batches.chunks(1),
+        Default::default(),
+        SaveMode::ErrorIfExists,
+    )
+    .unwrap()
+    .total_rows
 }
 
 fn args(data: &Path, extra: &[&str]) -> TrainArgs {
@@ -83,6 +76,20 @@ fn args(data: &Path, extra: &[&str]) -> TrainArgs {
     TrainArgs::parse_from(argv)
 }
 
+/// Six epochs with seed 3, checkpointing into `checkpoints`, plus `extra`.
+fn six_epochs(data: &Path, checkpoints: &Path, extra: &[&str]) -> Report {
+    let mut argv = vec![
+        "--epochs",
+        "6",
+        "--seed",
+        "3",
+        "--checkpoint-dir",
+        checkpoints.to_str().unwrap(),
+    ];
+    argv.extend_from_slice(extra);
+    run(&args(data, &argv)).unwrap()
+}
+
 #[test]
 fn trains_digits_to_high_accuracy_and_resumes_exactly() {
     let dir = tempfile::tempdir().unwrap();
@@ -90,18 +97,7 @@ fn trains_digits_to_high_accuracy_and_resumes_exactly() {
 
     // Uninterrupted: 6 epochs.
     let full_dir = dir.path().join("full");
-    let full = run(&args(
-        &data,
-        &[
-            "--epochs",
-            "6",
-            "--seed",
-            "3",
-            "--checkpoint-dir",
-            full_dir.to_str().unwrap(),
-        ],
-    ))
-    .unwrap();
+    let full = six_epochs(&data, &full_dir, &[]);
     let accuracy = full.accuracy.unwrap();
     assert!(accuracy >= 0.9, "held-out accuracy {accuracy}");
     assert!(full.holdout_rows as f64 / 1797.0 > 0.15);
@@ -110,36 +106,10 @@ fn trains_digits_to_high_accuracy_and_resumes_exactly() {
 
     // Interrupted after 50 steps (mid-epoch), then resumed.
     let part_dir = dir.path().join("part");
-    let ckpt = part_dir.to_str().unwrap();
-    let stopped = run(&args(
-        &data,
-        &[
-            "--epochs",
-            "6",
-            "--seed",
-            "3",
-            "--checkpoint-dir",
-            ckpt,
-            "--stop-after-steps",
-            "50",
-        ],
-    ))
-    .unwrap();
+    let stopped = six_epochs(&data, &part_dir, &["--stop-after-steps", "50"]);
     assert!(stopped.stopped_early);
     assert_eq!(stopped.steps, 50);
-    let resumed = run(&args(
-        &data,
-        &[
-            "--epochs",
-            "6",
-            "--seed",
-            "3",
-            "--checkpoint-dir",
-            ckpt,
-            "--resume",
-        ],
-    ))
-    .unwrap();
+    let resumed = six_epochs(&data, &part_dir, &["--resume"]);
     assert_eq!(
         stopped.steps + resumed.steps,
         full.steps,

@@ -367,20 +367,9 @@ impl ScanState {
             }
             .into());
         }
-        let names: Vec<&str> = columns.iter().map(String::as_str).collect();
-        let projection = names
+        let projection = columns
             .iter()
-            .map(|name| {
-                schema.index_of(name).map_err(|_| Error::ColumnNotFound {
-                    name: name.to_string(),
-                    available: schema
-                        .fields()
-                        .iter()
-                        .map(|f| f.name().as_str())
-                        .collect::<Vec<_>>()
-                        .join(", "),
-                })
-            })
+            .map(|name| mosaicrs::format::column_index(&schema, name))
             .collect::<Result<Vec<_>, _>>()?;
         let targets = projection
             .iter()

@@ -52,75 +52,27 @@ impl Source for adt::UInt64Type {
 
 source!(from_f64 as f64: adt::Float32Type, adt::Float64Type);
 
-/// Evaluates `$body` with `$s` naming the Arrow primitive type of `$dt`
-/// (numbers, dates, timestamps), or `$other` for any other type.
-macro_rules! with_primitive {
-    ($dt:expr, $s:ident => $body:expr, else $other:expr) => {{
+/// Calls `$m!(S, args..)` with `S` the Arrow primitive type of `$dt`
+/// (integers through arrow's `downcast_integer!`, floats, dates, timestamps),
+/// or evaluates `$other` for any other type.
+macro_rules! downcast_source {
+    ($dt:expr => ($m:ident $(, $args:tt)*), else $other:expr) => {{
         use adt::TimeUnit;
-        match $dt {
-            DataType::Int8 => {
-                type $s = adt::Int8Type;
-                $body
-            }
-            DataType::Int16 => {
-                type $s = adt::Int16Type;
-                $body
-            }
-            DataType::Int32 => {
-                type $s = adt::Int32Type;
-                $body
-            }
-            DataType::Int64 => {
-                type $s = adt::Int64Type;
-                $body
-            }
-            DataType::UInt8 => {
-                type $s = adt::UInt8Type;
-                $body
-            }
-            DataType::UInt16 => {
-                type $s = adt::UInt16Type;
-                $body
-            }
-            DataType::UInt32 => {
-                type $s = adt::UInt32Type;
-                $body
-            }
-            DataType::UInt64 => {
-                type $s = adt::UInt64Type;
-                $body
-            }
-            DataType::Float32 => {
-                type $s = adt::Float32Type;
-                $body
-            }
-            DataType::Float64 => {
-                type $s = adt::Float64Type;
-                $body
-            }
-            DataType::Date32 => {
-                type $s = adt::Date32Type;
-                $body
-            }
-            DataType::Date64 => {
-                type $s = adt::Date64Type;
-                $body
-            }
-            DataType::Timestamp(TimeUnit::Second, _) => {
-                type $s = adt::TimestampSecondType;
-                $body
-            }
+        arrow::array::downcast_integer! {
+            $dt => ($m $(, $args)*),
+            DataType::Float32 => $m!(adt::Float32Type $(, $args)*),
+            DataType::Float64 => $m!(adt::Float64Type $(, $args)*),
+            DataType::Date32 => $m!(adt::Date32Type $(, $args)*),
+            DataType::Date64 => $m!(adt::Date64Type $(, $args)*),
+            DataType::Timestamp(TimeUnit::Second, _) => $m!(adt::TimestampSecondType $(, $args)*),
             DataType::Timestamp(TimeUnit::Millisecond, _) => {
-                type $s = adt::TimestampMillisecondType;
-                $body
+                $m!(adt::TimestampMillisecondType $(, $args)*)
             }
             DataType::Timestamp(TimeUnit::Microsecond, _) => {
-                type $s = adt::TimestampMicrosecondType;
-                $body
+                $m!(adt::TimestampMicrosecondType $(, $args)*)
             }
             DataType::Timestamp(TimeUnit::Nanosecond, _) => {
-                type $s = adt::TimestampNanosecondType;
-                $body
+                $m!(adt::TimestampNanosecondType $(, $args)*)
             }
             _ => $other,
         }
@@ -227,7 +179,12 @@ pub(crate) fn fill<T: Elem>(
     let Some(first) = input.values.first() else {
         return Ok(());
     };
-    with_primitive!(first.data_type(), S => fill_typed::<S, T>(input, dest, column), else
+    macro_rules! fill_as {
+        ($s:ty, $input:ident, $dest:ident, $column:ident) => {
+            fill_typed::<$s, T>($input, $dest, $column)
+        };
+    }
+    downcast_source!(first.data_type() => (fill_as, input, dest, column), else
         match first.data_type() {
             DataType::Boolean => fill_bool(input, dest, column),
             other => Err(Error::UnsupportedColumn {
@@ -374,7 +331,12 @@ pub(crate) fn fill_rows<T: Elem>(
     let Some(first) = columns.first().and_then(|c| c.first()) else {
         return false;
     };
-    with_primitive!(first.data_type(), S => fill_rows_typed::<S, T>(columns, picks, out), else false)
+    macro_rules! fill_rows_as {
+        ($s:ty, $columns:ident, $picks:ident, $out:ident) => {
+            fill_rows_typed::<$s, T>($columns, $picks, $out)
+        };
+    }
+    downcast_source!(first.data_type() => (fill_rows_as, columns, picks, out), else false)
 }
 
 fn fill_rows_typed<S: Source, T: Elem>(

@@ -13,7 +13,9 @@ pub use checksum::{Checksum, ChecksumWriter, CHECKSUM_ALGORITHM};
 pub(crate) use index::sync_dir;
 pub use index::{Index, ShardEntry, WriteRecord};
 pub use naming::{is_temp_name, unique_token, ShardName, TEMP_PREFIX};
-pub use schema::{decode_schema, describe_schema, encode_schema, schema_difference, FieldSummary};
+pub use schema::{
+    column_index, decode_schema, describe_schema, encode_schema, schema_difference, FieldSummary,
+};
 
 /// The format version this build writes, and the newest it reads.
 pub const FORMAT_VERSION: u32 = 1;

@@ -125,3 +125,25 @@ pub fn schema_difference(expected: &Schema, actual: &Schema) -> Option<String> {
     }
     None
 }
+
+/// The position of column `name` in `schema`, or [`Error::ColumnNotFound`]
+/// listing the columns there are.
+///
+/// ```
+/// use arrow::datatypes::{DataType, Field, Schema};
+/// use mosaicrs::format::column_index;
+/// let schema = Schema::new(vec![Field::new("x", DataType::Int64, true)]);
+/// assert_eq!(column_index(&schema, "x").unwrap(), 0);
+/// assert!(column_index(&schema, "y").unwrap_err().to_string().contains("available columns: x"));
+/// ```
+pub fn column_index(schema: &Schema, name: &str) -> Result<usize> {
+    schema.index_of(name).map_err(|_| Error::ColumnNotFound {
+        name: name.to_string(),
+        available: schema
+            .fields()
+            .iter()
+            .map(|f| f.name().as_str())
+            .collect::<Vec<_>>()
+            .join(", "),
+    })
+}

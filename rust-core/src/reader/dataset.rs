@@ -192,20 +192,7 @@ impl Dataset {
     pub fn column_indices(&self, columns: &[&str]) -> Result<Vec<usize>> {
         columns
             .iter()
-            .map(|name| {
-                self.schema
-                    .index_of(name)
-                    .map_err(|_| Error::ColumnNotFound {
-                        name: name.to_string(),
-                        available: self
-                            .schema
-                            .fields()
-                            .iter()
-                            .map(|f| f.name().as_str())
-                            .collect::<Vec<_>>()
-                            .join(", "),
-                    })
-            })
+            .map(|name| crate::format::column_index(&self.schema, name))
             .collect()
     }
 

@@ -10,7 +10,7 @@ use crate::format::{
     is_temp_name, schema_difference, unique_token, Checksum, Index, ShardEntry, ShardName,
     WriteRecord, INDEX_FILE, SHARD_EXTENSION, TEMP_PREFIX,
 };
-use crate::storage::{Location, RemoteStore};
+use crate::storage::Location;
 use crate::writer::shard_writer::validate_write_id;
 use crate::{Error, Result};
 
@@ -72,17 +72,40 @@ pub fn new_write_id() -> String {
 /// Checks, before any data is written, that `schema` can be appended to the
 /// dataset in `dir` (true when there is no dataset yet).
 pub fn check_append_schema(dir: &Path, schema: &Schema) -> Result<()> {
-    if !Index::exists_in(dir) {
-        return Ok(());
-    }
-    let existing = Index::load(dir)?.arrow_schema()?;
-    match schema_difference(&existing, schema) {
-        None => Ok(()),
-        Some(detail) => Err(Error::SchemaMismatch {
-            path: dir.to_path_buf(),
-            detail: format!("cannot append: {detail}"),
-        }),
-    }
+    check_append_schema_at(&Location::local(dir), schema)
+}
+
+/// [`check_append_schema`] for any [`Location`].
+pub fn check_append_schema_at(location: &Location, schema: &Schema) -> Result<()> {
+    check_save_mode_at(location, schema, SaveMode::Append).map(drop)
+}
+
+/// Checks, before any data is written, that a write of `schema` in `mode`
+/// could commit to `location` now, and returns the version it starts from
+/// (for [`commit_at`]).
+///
+/// It applies the commit's own rules: `ErrorIfExists` over a dataset fails
+/// with [`Error::AlreadyExists`], `Append` of a different schema with
+/// [`Error::SchemaMismatch`]. The commit checks again, against the index as
+/// it is then.
+///
+/// ```
+/// use mosaicrs::storage::Location;
+/// use mosaicrs::writer::{check_save_mode_at, DatasetVersion, SaveMode};
+/// use arrow::datatypes::{DataType, Field, Schema};
+/// let dir = tempfile::tempdir().unwrap();
+/// let schema = Schema::new(vec![Field::new("x", DataType::Int64, false)]);
+/// let base = check_save_mode_at(&Location::local(dir.path()), &schema, SaveMode::ErrorIfExists);
+/// assert_eq!(base.unwrap(), DatasetVersion::Absent);
+/// ```
+pub fn check_save_mode_at(
+    location: &Location,
+    schema: &Schema,
+    mode: SaveMode,
+) -> Result<DatasetVersion> {
+    let (current, existing) = read_at(location)?;
+    plan_commit(&location.display_path(), schema, mode, existing, false)?;
+    Ok(current)
 }
 
 /// Which committed state of a dataset a writer started from.
@@ -124,235 +147,13 @@ pub enum DatasetVersion {
 /// assert_eq!(dataset_version(dir.path()).unwrap(), DatasetVersion::Absent);
 /// ```
 pub fn dataset_version(dir: &Path) -> Result<DatasetVersion> {
-    Ok(read_current(dir)?.0)
-}
-
-/// Reads the committed index and its version in one read, so the two agree.
-fn read_current(dir: &Path) -> Result<(DatasetVersion, Option<Index>)> {
-    let path = Index::path_in(dir);
-    match fs::read(&path) {
-        Ok(bytes) => {
-            let version = DatasetVersion::Index {
-                e_tag: Some(Checksum::of(&bytes).to_string()),
-                version: None,
-            };
-            let index = Index::parse(&bytes, &path)?;
-            Ok((version, Some(index)))
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok((DatasetVersion::Absent, None)),
-        Err(e) => Err(Error::io(&path, e)),
-    }
+    dataset_version_at(&Location::local(dir))
 }
 
 /// [`dataset_version`] for any [`Location`]: on an object store, the
 /// e-tag and version of the index object.
 pub fn dataset_version_at(location: &Location) -> Result<DatasetVersion> {
-    match location {
-        Location::Local(dir) => dataset_version(dir),
-        Location::Remote(store) => Ok(read_remote(store)?.0),
-    }
-}
-
-fn read_remote(store: &RemoteStore) -> Result<(DatasetVersion, Option<Index>)> {
-    match store.get_versioned(INDEX_FILE)? {
-        None => Ok((DatasetVersion::Absent, None)),
-        Some((bytes, version)) => {
-            let path = PathBuf::from(store.url_of(INDEX_FILE));
-            Ok((version, Some(Index::parse(&bytes, &path)?)))
-        }
-    }
-}
-
-/// [`commit_from`] for any [`Location`]; `base` `None` means the version
-/// found at commit time (as [`commit`]).
-///
-/// On an object store the index is published with a conditional write:
-/// create-if-absent for a new dataset (`If-None-Match: *`), and a replace
-/// of exactly the index version read (`If-Match`) otherwise. A writer that
-/// loses that race reads the index again and decides again: an append is
-/// re-applied, anything else fails with [`Error::Conflict`].
-pub fn commit_at(
-    location: &Location,
-    schema: &Schema,
-    write_id: &str,
-    shards: Vec<ShardEntry>,
-    mode: SaveMode,
-    base: Option<&DatasetVersion>,
-) -> Result<CommitOutcome> {
-    match location {
-        Location::Local(dir) => commit_inner(dir, schema, write_id, shards, mode, base),
-        Location::Remote(store) => commit_remote(store, schema, write_id, shards, mode, base),
-    }
-}
-
-/// Conditional writes lost in a row before a commit gives up.
-const REMOTE_COMMIT_ATTEMPTS: u32 = 20;
-
-fn commit_remote(
-    store: &RemoteStore,
-    schema: &Schema,
-    write_id: &str,
-    shards: Vec<ShardEntry>,
-    mode: SaveMode,
-    base: Option<&DatasetVersion>,
-) -> Result<CommitOutcome> {
-    validate_write_id(write_id)?;
-    let dir = PathBuf::from(store.url());
-    for shard in &shards {
-        check_shard_owner(write_id, shard)?;
-        match store.size_of(&shard.path)? {
-            Some(size) if size == shard.bytes => {}
-            Some(size) => {
-                return Err(Error::CorruptShard {
-                    path: PathBuf::from(store.url_of(&shard.path)),
-                    reason: format!(
-                        "the writer reported {} bytes, the object has {size}",
-                        shard.bytes
-                    ),
-                })
-            }
-            None => {
-                return Err(Error::MissingShard {
-                    path: PathBuf::from(store.url_of(&shard.path)),
-                })
-            }
-        }
-    }
-    let mut base = base.cloned();
-    for attempt in 0..REMOTE_COMMIT_ATTEMPTS {
-        let (current, existing) = read_remote(store)?;
-        let changed = *base.get_or_insert_with(|| current.clone()) != current;
-        let listed_before: HashSet<String> = existing
-            .iter()
-            .flat_map(|i| i.shards.iter().map(|s| s.path.clone()))
-            .collect();
-        let plan = match plan_commit(&dir, schema, mode, existing, changed) {
-            Ok(plan) => plan,
-            Err(e) => {
-                let _ = remove_remote_unlisted(store, write_id, &listed_before);
-                return Err(e);
-            }
-        };
-        let (mode_name, kept, writes, replaced) = match plan {
-            Plan::Skip { total_rows } => {
-                let removed = remove_remote_unlisted(store, write_id, &listed_before)?;
-                return Ok(CommitOutcome {
-                    committed: false,
-                    total_rows,
-                    removed,
-                });
-            }
-            Plan::Publish {
-                mode_name,
-                kept,
-                writes,
-                replaced,
-            } => (mode_name, kept, writes, replaced),
-        };
-        let index = build_index(schema, write_id, &shards, mode_name, kept, writes)?;
-        let bytes = index.checked_json(&PathBuf::from(store.url_of(INDEX_FILE)))?;
-        if !store.put_if(INDEX_FILE, bytes, &current)? {
-            // Another commit landed between our read and our write.
-            std::thread::sleep(std::time::Duration::from_millis(10 << attempt.min(6)));
-            continue;
-        }
-        let listed: HashSet<String> = index.shards.iter().map(|s| s.path.clone()).collect();
-        let mut removed = remove_remote_unlisted(store, write_id, &listed).unwrap_or_default();
-        for name in replaced {
-            if !listed.contains(&name) && store.delete(&name).is_ok() {
-                removed.push(name);
-            }
-        }
-        removed.sort();
-        return Ok(CommitOutcome {
-            committed: true,
-            total_rows: index.total_rows,
-            removed,
-        });
-    }
-    let _ = abort_write_at(&Location::Remote(store.clone()), write_id);
-    Err(Error::Conflict {
-        path: dir,
-        detail: format!(
-            "the index changed under {REMOTE_COMMIT_ATTEMPTS} conditional writes in a row"
-        ),
-    })
-}
-
-/// Deletes the objects of `write_id` in the dataset that `listed` does not hold.
-fn remove_remote_unlisted(
-    store: &RemoteStore,
-    write_id: &str,
-    listed: &HashSet<String>,
-) -> Result<Vec<String>> {
-    let mut removed = Vec::new();
-    for (name, _, _) in store.list()? {
-        if belongs_to_write(&name, write_id) && !listed.contains(&name) {
-            store.delete(&name)?;
-            removed.push(name);
-        }
-    }
-    removed.sort();
-    Ok(removed)
-}
-
-/// [`abort_write`] for any [`Location`].
-pub fn abort_write_at(location: &Location, write_id: &str) -> Result<Vec<String>> {
-    match location {
-        Location::Local(dir) => abort_write(dir, write_id),
-        Location::Remote(store) => {
-            validate_write_id(write_id)?;
-            let listed: HashSet<String> = read_remote(store)?
-                .1
-                .iter()
-                .flat_map(|i| i.shards.iter().map(|s| s.path.clone()))
-                .collect();
-            remove_remote_unlisted(store, write_id, &listed)
-        }
-    }
-}
-
-/// [`check_append_schema`] for any [`Location`].
-pub fn check_append_schema_at(location: &Location, schema: &Schema) -> Result<()> {
-    let existing = match location {
-        Location::Local(dir) => return check_append_schema(dir, schema),
-        Location::Remote(store) => read_remote(store)?.1,
-    };
-    let Some(index) = existing else {
-        return Ok(());
-    };
-    match schema_difference(&*index.arrow_schema()?, schema) {
-        None => Ok(()),
-        Some(detail) => Err(Error::SchemaMismatch {
-            path: location.display_path(),
-            detail: format!("cannot append: {detail}"),
-        }),
-    }
-}
-
-fn build_index(
-    schema: &Schema,
-    write_id: &str,
-    shards: &[ShardEntry],
-    mode_name: &str,
-    kept: Vec<ShardEntry>,
-    previous_writes: Vec<WriteRecord>,
-) -> Result<Index> {
-    let record = WriteRecord {
-        write_id: write_id.to_string(),
-        mode: mode_name.to_string(),
-        rows: shards.iter().map(|s| s.rows).sum(),
-        shards: shards.len() as u64,
-        committed_at_ms: std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_millis() as u64)
-            .unwrap_or(0),
-    };
-    let mut all_shards = kept;
-    all_shards.extend(shards.iter().cloned());
-    let mut writes = previous_writes;
-    writes.push(record);
-    Index::new(schema, all_shards, writes)
+    Ok(read_at(location)?.0)
 }
 
 /// Makes `shards` (all from write `write_id`) visible in the dataset at `dir`,
@@ -369,7 +170,7 @@ pub fn commit(
     shards: Vec<ShardEntry>,
     mode: SaveMode,
 ) -> Result<CommitOutcome> {
-    commit_inner(dir, schema, write_id, shards, mode, None)
+    commit_at(&Location::local(dir), schema, write_id, shards, mode, None)
 }
 
 /// Makes `shards` (all from write `write_id`) visible in the dataset at `dir`,
@@ -400,11 +201,26 @@ pub fn commit_from(
     mode: SaveMode,
     base: &DatasetVersion,
 ) -> Result<CommitOutcome> {
-    commit_inner(dir, schema, write_id, shards, mode, Some(base))
+    commit_at(
+        &Location::local(dir),
+        schema,
+        write_id,
+        shards,
+        mode,
+        Some(base),
+    )
 }
 
-fn commit_inner(
-    dir: &Path,
+/// [`commit_from`] for any [`Location`]; `base` `None` means the version
+/// found at commit time (as [`commit`]).
+///
+/// On an object store the index is published with a conditional write:
+/// create-if-absent for a new dataset (`If-None-Match: *`), and a replace
+/// of exactly the index version read (`If-Match`) otherwise. A writer that
+/// loses that race reads the index again and decides again: an append is
+/// re-applied, anything else fails with [`Error::Conflict`].
+pub fn commit_at(
+    location: &Location,
     schema: &Schema,
     write_id: &str,
     shards: Vec<ShardEntry>,
@@ -412,80 +228,162 @@ fn commit_inner(
     base: Option<&DatasetVersion>,
 ) -> Result<CommitOutcome> {
     validate_write_id(write_id)?;
-    fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-    for shard in &shards {
-        check_shard_on_disk(dir, write_id, shard)?;
+    if let Location::Local(dir) = location {
+        fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     }
-    let _lock = DirLock::acquire(dir)?;
-    let (current, existing) = read_current(dir)?;
-    let changed = base.is_some_and(|b| *b != current);
-    let plan = match plan_commit(dir, schema, mode, existing, changed) {
-        Ok(plan) => plan,
-        Err(e) => {
-            let _ = remove_own_files(dir, write_id);
-            return Err(e);
+    for shard in &shards {
+        check_shard(location, write_id, shard)?;
+    }
+    let _lock = DirLock::acquire_at(location)?;
+    let mut base = base.cloned();
+    for attempt in 0..PUBLISH_ATTEMPTS {
+        let (current, existing) = read_at(location)?;
+        // After a lost race the first version read stays the base, so the
+        // plan sees that the dataset changed.
+        let changed = *base.get_or_insert_with(|| current.clone()) != current;
+        let plan = match plan_commit(&location.display_path(), schema, mode, existing, changed) {
+            Ok(plan) => plan,
+            Err(e) => {
+                let _ = remove_own_files(location, write_id);
+                return Err(e);
+            }
+        };
+        let (mode_name, kept, writes, replaced) = match plan {
+            Plan::Skip { total_rows } => {
+                let removed = remove_own_files(location, write_id)?;
+                return Ok(CommitOutcome {
+                    committed: false,
+                    total_rows,
+                    removed,
+                });
+            }
+            Plan::Publish {
+                mode_name,
+                kept,
+                writes,
+                replaced,
+            } => (mode_name, kept, writes, replaced),
+        };
+        let index = build_index(schema, write_id, &shards, mode_name, kept, writes)?;
+        match publish(location, &index, &current) {
+            Ok(true) => {}
+            Ok(false) => {
+                // Another commit landed between our read and our write.
+                std::thread::sleep(std::time::Duration::from_millis(10 << attempt.min(6)));
+                continue;
+            }
+            Err(e) => {
+                // A failed rename publishes nothing, so the shards can go; a
+                // failed object-store request may still have landed, so they stay.
+                if matches!(location, Location::Local(_)) {
+                    let _ = remove_own_files(location, write_id);
+                }
+                return Err(e);
+            }
         }
-    };
-    let (mode_name, old_shards, previous_writes, replaced) = match plan {
-        Plan::Skip { total_rows } => {
-            let removed = remove_own_files(dir, write_id)?;
-            return Ok(CommitOutcome {
-                committed: false,
-                total_rows,
-                removed,
-            });
+        // The commit point has passed: what follows only removes garbage, so a
+        // failure here must not be reported as a failed commit.
+        let listed = listed_names(Some(&index));
+        let mut removed = remove_unlisted(location, write_id, &listed).unwrap_or_default();
+        for name in replaced {
+            if !listed.contains(name.as_str()) && delete(location, &name) {
+                removed.push(name);
+            }
         }
-        Plan::Publish {
-            mode_name,
-            kept,
-            writes,
-            replaced,
-        } => (mode_name, kept, writes, replaced),
-    };
-
-    let index = build_index(
-        schema,
-        write_id,
-        &shards,
-        mode_name,
-        old_shards,
-        previous_writes,
-    )?;
-    // Optimistic re-check, for file systems where the lock is advisory only
-    // between cooperating hosts (NFS without lockd): the index we build on
-    // must still be the one on disk right before the rename.
-    if read_current(dir)?.0 != current {
-        let _ = remove_own_files(dir, write_id);
-        return Err(Error::Conflict {
-            path: dir.to_path_buf(),
-            detail: "the index was replaced during the commit".into(),
+        removed.sort();
+        return Ok(CommitOutcome {
+            committed: true,
+            total_rows: index.total_rows,
+            removed,
         });
     }
-    if let Err(e) = index.store_atomic(dir) {
-        let _ = remove_own_files(dir, write_id);
-        return Err(e);
-    }
-
-    // The commit point has passed: what follows only removes garbage, so a
-    // failure here must not be reported as a failed commit.
-    let listed: HashSet<&str> = index.shards.iter().map(|s| s.path.as_str()).collect();
-    let mut removed =
-        remove_unlisted(dir, &listed, |name| belongs_to_write(name, write_id)).unwrap_or_default();
-    for name in replaced {
-        if listed.contains(name.as_str()) {
-            continue;
-        }
-        let path = dir.join(&name);
-        if fs::remove_file(&path).is_ok() {
-            removed.push(name);
-        }
-    }
-    removed.sort();
-    Ok(CommitOutcome {
-        committed: true,
-        total_rows: index.total_rows,
-        removed,
+    let _ = abort_write_at(location, write_id);
+    Err(Error::Conflict {
+        path: location.display_path(),
+        detail: format!("the index changed under {PUBLISH_ATTEMPTS} conditional writes in a row"),
     })
+}
+
+/// Conditional writes lost in a row before a commit gives up (object stores;
+/// a local commit holds the lock and never loses one).
+const PUBLISH_ATTEMPTS: u32 = 20;
+
+/// Reads the committed index and its version in one read, so the two agree.
+fn read_at(location: &Location) -> Result<(DatasetVersion, Option<Index>)> {
+    match location {
+        Location::Local(dir) => {
+            let path = Index::path_in(dir);
+            match fs::read(&path) {
+                Ok(bytes) => {
+                    let version = DatasetVersion::Index {
+                        e_tag: Some(Checksum::of(&bytes).to_string()),
+                        version: None,
+                    };
+                    Ok((version, Some(Index::parse(&bytes, &path)?)))
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    Ok((DatasetVersion::Absent, None))
+                }
+                Err(e) => Err(Error::io(&path, e)),
+            }
+        }
+        Location::Remote(store) => match store.get_versioned(INDEX_FILE)? {
+            None => Ok((DatasetVersion::Absent, None)),
+            Some((bytes, version)) => {
+                let path = PathBuf::from(store.url_of(INDEX_FILE));
+                Ok((version, Some(Index::parse(&bytes, &path)?)))
+            }
+        },
+    }
+}
+
+/// Publishes `index` if the committed version is still `current`; false when
+/// another writer's conditional write got there first.
+fn publish(location: &Location, index: &Index, current: &DatasetVersion) -> Result<bool> {
+    match location {
+        Location::Local(dir) => {
+            // Optimistic re-check, for file systems where the lock is advisory
+            // only between cooperating hosts (NFS without lockd): the index we
+            // build on must still be the one on disk right before the rename.
+            if read_at(location)?.0 != *current {
+                return Err(Error::Conflict {
+                    path: dir.to_path_buf(),
+                    detail: "the index was replaced during the commit".into(),
+                });
+            }
+            index.store_atomic(dir)?;
+            Ok(true)
+        }
+        Location::Remote(store) => {
+            let bytes = index.checked_json(&PathBuf::from(store.url_of(INDEX_FILE)))?;
+            store.put_if(INDEX_FILE, bytes, current)
+        }
+    }
+}
+
+fn build_index(
+    schema: &Schema,
+    write_id: &str,
+    shards: &[ShardEntry],
+    mode_name: &str,
+    kept: Vec<ShardEntry>,
+    previous_writes: Vec<WriteRecord>,
+) -> Result<Index> {
+    let record = WriteRecord {
+        write_id: write_id.to_string(),
+        mode: mode_name.to_string(),
+        rows: shards.iter().map(|s| s.rows).sum(),
+        shards: shards.len() as u64,
+        committed_at_ms: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0),
+    };
+    let mut all_shards = kept;
+    all_shards.extend(shards.iter().cloned());
+    let mut writes = previous_writes;
+    writes.push(record);
+    Index::new(schema, all_shards, writes)
 }
 
 /// What a commit will do, decided from the current index.
@@ -594,31 +492,45 @@ impl DirLock {
         }
         Ok(DirLock { _dir: file })
     }
+
+    /// The lock for a local dataset; object stores rely on conditional writes.
+    fn acquire_at(location: &Location) -> Result<Option<Self>> {
+        match location {
+            Location::Local(dir) => Self::acquire(dir).map(Some),
+            Location::Remote(_) => Ok(None),
+        }
+    }
 }
 
 /// Deletes every file of write `write_id` that the current index does not
 /// list (a job abort), returning the deleted names.
 pub fn abort_write(dir: &Path, write_id: &str) -> Result<Vec<String>> {
-    validate_write_id(write_id)?;
-    if !dir.is_dir() {
-        return Ok(Vec::new());
-    }
-    let _lock = DirLock::acquire(dir)?;
-    remove_own_files(dir, write_id)
+    abort_write_at(&Location::local(dir), write_id)
 }
 
-/// [`abort_write`] for a caller that holds the lock.
-fn remove_own_files(dir: &Path, write_id: &str) -> Result<Vec<String>> {
-    let index = match Index::load(dir) {
-        Ok(index) => Some(index),
-        Err(Error::NotADataset { .. }) => None,
-        Err(e) => return Err(e),
-    };
-    let listed: HashSet<&str> = index
+/// [`abort_write`] for any [`Location`].
+pub fn abort_write_at(location: &Location, write_id: &str) -> Result<Vec<String>> {
+    validate_write_id(write_id)?;
+    if let Location::Local(dir) = location {
+        if !dir.is_dir() {
+            return Ok(Vec::new());
+        }
+    }
+    let _lock = DirLock::acquire_at(location)?;
+    remove_own_files(location, write_id)
+}
+
+/// [`abort_write_at`] for a caller that holds the lock.
+fn remove_own_files(location: &Location, write_id: &str) -> Result<Vec<String>> {
+    let index = read_at(location)?.1;
+    remove_unlisted(location, write_id, &listed_names(index.as_ref()))
+}
+
+fn listed_names(index: Option<&Index>) -> HashSet<&str> {
+    index
         .iter()
         .flat_map(|i| i.shards.iter().map(|s| s.path.as_str()))
-        .collect();
-    remove_unlisted(dir, &listed, |name| belongs_to_write(name, write_id))
+        .collect()
 }
 
 fn belongs_to_write(name: &str, write_id: &str) -> bool {
@@ -628,63 +540,65 @@ fn belongs_to_write(name: &str, write_id: &str) -> bool {
         .starts_with(&prefix)
 }
 
-/// Removes shard files (and temp shard files) in `dir` that `listed` does not
-/// contain and `selected` accepts.
+/// Removes the files of write `write_id` (shards and temp shards) that
+/// `listed` does not contain.
 fn remove_unlisted(
-    dir: &Path,
+    location: &Location,
+    write_id: &str,
     listed: &HashSet<&str>,
-    selected: impl Fn(&str) -> bool,
 ) -> Result<Vec<String>> {
-    let entries = match fs::read_dir(dir) {
-        Ok(entries) => entries,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(Error::io(dir, e)),
-    };
-    let suffix = format!(".{SHARD_EXTENSION}");
+    let unlisted = |name: &str| belongs_to_write(name, write_id) && !listed.contains(name);
     let mut removed = Vec::new();
-    for entry in entries {
-        let entry = entry.map_err(|e| Error::io(dir, e))?;
-        let Ok(name) = entry.file_name().into_string() else {
-            continue;
-        };
-        let base = name.strip_prefix(TEMP_PREFIX).unwrap_or(&name);
-        let is_shard_file = base.starts_with("part-") && base.ends_with(&suffix);
-        if !is_shard_file || listed.contains(name.as_str()) || !selected(&name) {
-            continue;
+    match location {
+        Location::Local(dir) => {
+            let entries = match fs::read_dir(dir) {
+                Ok(entries) => entries,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+                Err(e) => return Err(Error::io(dir, e)),
+            };
+            let suffix = format!(".{SHARD_EXTENSION}");
+            for entry in entries {
+                let entry = entry.map_err(|e| Error::io(dir, e))?;
+                let Ok(name) = entry.file_name().into_string() else {
+                    continue;
+                };
+                let base = name.strip_prefix(TEMP_PREFIX).unwrap_or(&name);
+                let is_shard_file = base.starts_with("part-") && base.ends_with(&suffix);
+                if !is_shard_file || !unlisted(&name) {
+                    continue;
+                }
+                let path = entry.path();
+                match fs::remove_file(&path) {
+                    Ok(()) => removed.push(name),
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(Error::io(&path, e)),
+                }
+            }
         }
-        let path = entry.path();
-        match fs::remove_file(&path) {
-            Ok(()) => removed.push(name),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(Error::io(&path, e)),
+        Location::Remote(store) => {
+            for (name, _, _) in store.list()? {
+                if unlisted(&name) {
+                    store.delete(&name)?;
+                    removed.push(name);
+                }
+            }
         }
     }
     removed.sort();
     Ok(removed)
 }
 
-/// A shard handed to commit must be a sealed file of this write with the
-/// size the writer reported.
-fn check_shard_on_disk(dir: &Path, write_id: &str, shard: &ShardEntry) -> Result<()> {
-    check_shard_owner(write_id, shard)?;
-    let path = dir.join(&shard.path);
-    match fs::metadata(&path) {
-        Ok(meta) if meta.len() == shard.bytes => Ok(()),
-        Ok(meta) => Err(Error::CorruptShard {
-            path,
-            reason: format!(
-                "the writer reported {} bytes, the file has {}",
-                shard.bytes,
-                meta.len()
-            ),
-        }),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(Error::MissingShard { path }),
-        Err(e) => Err(Error::io(&path, e)),
+/// Deletes a replaced shard after a commit; true when it is gone.
+fn delete(location: &Location, name: &str) -> bool {
+    match location {
+        Location::Local(dir) => fs::remove_file(dir.join(name)).is_ok(),
+        Location::Remote(store) => store.delete(name).is_ok(),
     }
 }
 
-/// A shard handed to commit must be a sealed shard of this write.
-fn check_shard_owner(write_id: &str, shard: &ShardEntry) -> Result<()> {
+/// A shard handed to commit must be a sealed shard of this write, stored
+/// with the size the writer reported.
+fn check_shard(location: &Location, write_id: &str, shard: &ShardEntry) -> Result<()> {
     if shard.write_id != write_id || !belongs_to_write(&shard.path, write_id) {
         return Err(Error::InvalidArgument(format!(
             "shard {} does not belong to write {write_id}",
@@ -697,5 +611,29 @@ fn check_shard_owner(write_id: &str, shard: &ShardEntry) -> Result<()> {
             shard.path
         )));
     }
-    Ok(())
+    let (path, size) = match location {
+        Location::Local(dir) => {
+            let path = dir.join(&shard.path);
+            match fs::metadata(&path) {
+                Ok(meta) => (path, Some(meta.len())),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => (path, None),
+                Err(e) => return Err(Error::io(&path, e)),
+            }
+        }
+        Location::Remote(store) => (
+            PathBuf::from(store.url_of(&shard.path)),
+            store.size_of(&shard.path)?,
+        ),
+    };
+    match size {
+        Some(size) if size == shard.bytes => Ok(()),
+        Some(size) => Err(Error::CorruptShard {
+            path,
+            reason: format!(
+                "the writer reported {} bytes, the stored shard has {size}",
+                shard.bytes
+            ),
+        }),
+        None => Err(Error::MissingShard { path }),
+    }
 }

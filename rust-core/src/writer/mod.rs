@@ -36,9 +36,9 @@ mod shard_writer;
 mod vacuum;
 
 pub use commit::{
-    abort_write, abort_write_at, check_append_schema, check_append_schema_at, commit, commit_at,
-    commit_from, dataset_version, dataset_version_at, new_write_id, CommitOutcome, DatasetVersion,
-    SaveMode,
+    abort_write, abort_write_at, check_append_schema, check_append_schema_at, check_save_mode_at,
+    commit, commit_at, commit_from, dataset_version, dataset_version_at, new_write_id,
+    CommitOutcome, DatasetVersion, SaveMode,
 };
 pub use options::{parse_byte_size, WriterOptions};
 pub use shard_writer::ShardWriter;
