@@ -1,5 +1,6 @@
-"""Reading a dataset back, through pyarrow and the Rust reader (CLI), and
-normalising Spark's and pyarrow's Python values so they can be compared."""
+"""Reading a dataset back, through Spark (`spark.read.format("mosaicrs")`),
+pyarrow and the Rust reader (CLI), and normalising Spark's and pyarrow's
+Python values so they can be compared."""
 
 import datetime as dt
 import json
@@ -79,6 +80,38 @@ def assert_dataset_equals(spark_df, dataset: Path, key: str = "id"):
     expected = normalised_rows(spark_df.collect(), spark_df.schema, key)
     table = read_table(dataset)
     actual = [] if table is None else normalised_rows(table.to_pylist(), spark_df.schema, key)
+    assert len(actual) == len(expected)
+    assert [r[key] for r in actual] == [r[key] for r in expected]
+    assert actual == expected
+
+
+def read_with_spark(spark, path, **options):
+    """`spark.read.format("mosaicrs").load(path)` with `options`."""
+    reader = spark.read.format("mosaicrs")
+    for key, value in options.items():
+        reader = reader.option(key, value)
+    return reader.load(str(path))
+
+
+def rows_as_written(rows, schema: T.StructType, key="id"):
+    """Rows read back by Spark, normalised by the written schema: a UDT
+    column comes back as its SQL struct, which `normalise` takes as a dict."""
+    udts = {f.name for f in schema.fields if isinstance(f.dataType, T.UserDefinedType)}
+    dicts = []
+    for row in rows:
+        d = row.asDict(recursive=False)
+        for name in udts:
+            if d[name] is not None:
+                d[name] = d[name].asDict(recursive=True)
+        dicts.append(d)
+    return normalised_rows(dicts, schema, key)
+
+
+def assert_reads_back(spark_df, dataset_df, key="id"):
+    """`dataset_df` (a Spark read of a dataset) holds exactly `spark_df`'s
+    rows, every value equal, nulls included."""
+    expected = normalised_rows(spark_df.collect(), spark_df.schema, key)
+    actual = rows_as_written(dataset_df.collect(), spark_df.schema, key)
     assert len(actual) == len(expected)
     assert [r[key] for r in actual] == [r[key] for r in expected]
     assert actual == expected

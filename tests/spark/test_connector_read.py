@@ -5,51 +5,13 @@ errors for a missing dataset, a corrupt shard and a mismatched schema."""
 
 import json
 
-import pyspark
 import pytest
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from .conftest import load_index
-from .readback import normalised_rows
+from .readback import assert_reads_back, read_with_spark as read
 from .test_connector_types import ALL_TYPES, sample_row
-
-
-SPARK_MAJOR = int(pyspark.__version__.split(".")[0])
-# Spark 3.5's session catalog resolves a table of a DataSource-V2-only source
-# through the V1 path ("mosaicrs is not a valid Spark SQL Data Source"); Spark 4
-# hands it to the source's getTable. SQL tables therefore need Spark 4.
-needs_spark4_sql = pytest.mark.skipif(
-    SPARK_MAJOR < 4, reason="SQL tables of a DSv2-only source need Spark 4's session catalog")
-
-
-def read(spark, path, **options):
-    reader = spark.read.format("mosaicrs")
-    for key, value in options.items():
-        reader = reader.option(key, value)
-    return reader.load(str(path))
-
-
-def rows_as_written(rows, schema: T.StructType, key="id"):
-    """Rows read back, normalised by the written schema: a UDT column comes
-    back as its SQL struct, which `normalise` takes as a dict."""
-    udts = {f.name for f in schema.fields if isinstance(f.dataType, T.UserDefinedType)}
-    dicts = []
-    for row in rows:
-        d = row.asDict(recursive=False)
-        for name in udts:
-            if d[name] is not None:
-                d[name] = d[name].asDict(recursive=True)
-        dicts.append(d)
-    return normalised_rows(dicts, schema, key)
-
-
-def assert_reads_back(spark_df, dataset_df, key="id"):
-    expected = normalised_rows(spark_df.collect(), spark_df.schema, key)
-    actual = rows_as_written(dataset_df.collect(), spark_df.schema, key)
-    assert len(actual) == len(expected)
-    assert [r[key] for r in actual] == [r[key] for r in expected]
-    assert actual == expected
 
 
 @pytest.fixture(scope="module")
@@ -139,7 +101,6 @@ def test_empty_dataset_reads_as_no_rows(spark, tmp_path):
     assert back.collect() == [] and back.count() == 0
 
 
-@needs_spark4_sql
 def test_sql_create_table_and_select(spark, all_types_dataset):
     df, out = all_types_dataset
     spark.sql("DROP TABLE IF EXISTS mosaicrs_all_types")
@@ -169,7 +130,6 @@ def test_missing_dataset_names_the_path(spark, tmp_path):
     assert str(missing) in message and "index.json" in message, message
 
 
-@needs_spark4_sql
 def test_sql_table_schema_that_disagrees_with_the_dataset_names_the_column(
         spark, all_types_dataset):
     _, out = all_types_dataset

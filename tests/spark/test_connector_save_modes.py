@@ -7,7 +7,7 @@ from py4j.protocol import Py4JJavaError
 from pyspark.errors import IllegalArgumentException
 from pyspark.sql import functions as F
 
-from .conftest import SPARK_4, job_group, jobs_run_in_group, load_index, stray_files
+from .conftest import job_group, jobs_run_in_group, load_index, stray_files
 from .readback import assert_dataset_equals, check_with_rust_reader
 
 
@@ -118,8 +118,6 @@ def test_append_to_a_corrupt_index_is_an_io_error_naming_the_file(spark, tmp_pat
     assert f"invalid index {out / 'index.json'}" in message
 
 
-@pytest.mark.skipif(not SPARK_4, reason="Spark 3.5's session catalog sends SQL tables of a "
-                    "DSv2 provider through the V1 path, which the connector does not implement")
 def test_sql_insert_into_and_insert_overwrite_commit_like_a_save(spark, mosaicrs_cli, tmp_path):
     out = tmp_path / "sql_table"
     frame(spark, 0, 100).write.format("mosaicrs").save(str(out))

@@ -3,7 +3,7 @@ package io.mosaicrs.spark
 import java.util
 
 import io.mosaicrs.spark.jni.{MosaicrsInvalidInputException, SparkLineCheck}
-import io.mosaicrs.spark.shim.Collections
+import io.mosaicrs.spark.shim.{Collections, SessionCatalogShim}
 import io.mosaicrs.spark.read.NativeScan
 
 import org.apache.spark.sql.connector.catalog.{Identifier, SupportsCatalogOptions, Table}
@@ -25,11 +25,14 @@ import org.apache.spark.sql.util.CaseInsensitiveStringMap
  *
  * SQL tables (`CREATE TABLE t USING mosaicrs LOCATION '...'`) reach
  * [[getTable]] from Spark's session catalog; `INSERT INTO` and
- * `INSERT OVERWRITE` write through the same builder and commit.
+ * `INSERT OVERWRITE` write through the same builder and commit. (Spark 3.5's
+ * session catalog reaches them through the V1 relation of
+ * [[io.mosaicrs.spark.shim.SessionCatalogShim]], which runs the same scan and save.)
  */
 final class MosaicrsDataSource
     extends SupportsCatalogOptions
-    with DataSourceRegister {
+    with DataSourceRegister
+    with SessionCatalogShim {
 
   override def shortName(): String = MosaicrsDataSource.ShortName
 
