@@ -54,9 +54,7 @@ def test_missing_dataset_is_file_not_found_naming_it(tmp_path):
         mosaicrs.Dataset(missing)
 
 
-def test_urls_and_storage_options_are_refused_clearly(ids_dataset):
-    with pytest.raises(ValueError, match="s3:// URL"):
-        mosaicrs.Dataset("s3://bucket/train")
+def test_file_urls_read_and_local_paths_refuse_storage_options(ids_dataset):
     with pytest.raises(ValueError, match="storage_options"):
         mosaicrs.Dataset(ids_dataset, storage_options={"region": "x"})
     ds = mosaicrs.Dataset(f"file://{ids_dataset}")
@@ -77,3 +75,4 @@ def test_dataset_is_not_picklable_by_accident(ids_dataset):
     ds = mosaicrs.Dataset(ids_dataset)
     with pytest.raises(Exception):
         pickle.dumps(ds)
+
