@@ -17,6 +17,11 @@ Contenders:
   default per-sample collate, 0 workers (what the PyTorch tutorials do).
 - torch-parquet-batched: the same, but the DataLoader's sampler yields whole batches of
   indices (BatchSampler over RandomSampler), so one gather per batch.
+- mosaicrs-python: ``mosaicrs.torch.Loader`` (the Python package) over the mosaicrs
+  output, global shuffle, its default Rust worker threads; torch tensors out. The same
+  process then alternates whole epochs of that loader and of the same Rust loader
+  driven without Python (``NativeLoader.bench_rust_epoch``), best of 3 each, and reports
+  both under ``same_process`` with their ratio.
 - mds-w0, mds-w2: MosaicML StreamingDataset(shuffle=True) over the MDS output of the
   write side, in a torch DataLoader with 0 or 2 workers; the 16 scalar columns are
   stacked into [B, 16] (the embedding is one ndarray column already).
@@ -126,6 +131,55 @@ def _mds(path: Path, shape: Shape, batch: int, workers: int):
             yield x, sample[shape.label]
 
 
+def _mosaicrs_loader(path: Path, shape: Shape, batch: int):
+    import mosaicrs.torch as mt
+
+    return mt.Loader(
+        str(path), batch, features=list(shape.feature_columns), label=shape.label, seed=SEED
+    )
+
+
+def mosaicrs_python(path: Path, shape: Shape, batch: int):
+    loader = _mosaicrs_loader(path, shape, batch)
+    epoch = 0
+    while True:
+        loader.set_epoch(epoch)
+        yield from loader
+        epoch += 1
+
+
+def mosaicrs_python_vs_rust(path: Path, shape: Shape, batch: int, reps: int = 3) -> dict:
+    """Whole epochs of the Python loader and of the same loader driven in Rust alone,
+    alternating so that both see the same machine state; best of `reps` each."""
+    loader = _mosaicrs_loader(path, shape, batch)
+    native = loader._native
+
+    def python_epoch(epoch: int) -> float:
+        loader.set_epoch(epoch)
+        started = time.perf_counter()
+        samples = sum(int(x.shape[0]) for x, _ in loader)
+        return samples / (time.perf_counter() - started)
+
+    def rust_epoch(epoch: int) -> float:
+        _, samples, seconds = native.bench_rust_epoch(epoch)
+        return samples / seconds
+
+    rust_epoch(100)  # warm both paths once
+    python_epoch(101)
+    rust, python = [], []
+    for rep in range(reps):
+        rust.append(rust_epoch(rep))
+        python.append(python_epoch(rep))
+    loader.close()
+    return {
+        "rust_samples_per_s": max(rust),
+        "python_samples_per_s": max(python),
+        "python_over_rust": max(python) / max(rust),
+        "loader_threads": native.workers,
+        "reps": reps,
+    }
+
+
 def mds_w0(path, shape, batch):
     return _mds(path, shape, batch, workers=0)
 
@@ -137,6 +191,7 @@ def mds_w2(path, shape, batch):
 READERS = {
     "numpy-gather": numpy_gather,
     "memcpy": memcpy,
+    "mosaicrs-python": mosaicrs_python,
     "torch-parquet": torch_parquet,
     "torch-parquet-batched": torch_parquet_batched,
     "mds-w0": mds_w0,
@@ -152,6 +207,7 @@ _MDS = ["torch", "torch.utils.data", "streaming"]
 IMPORTS = {
     "numpy-gather": _ARROW,
     "memcpy": _ARROW,
+    "mosaicrs-python": ["torch", "mosaicrs", "mosaicrs.torch"],
     "torch-parquet": _TORCH,
     "torch-parquet-batched": _TORCH,
     "mds-w0": _MDS,
@@ -188,13 +244,17 @@ def measure(name: str, path: Path, shape: Shape, batch: int, seconds: float) -> 
         count += 1
         now = time.perf_counter()
     elapsed = now - first
-    return {
+    del batches
+    result = {
         "time_to_first_batch_s": first - started,
         "batches": count,
         "elapsed_s": elapsed,
         "batches_per_s": count / elapsed,
         "samples_per_s": samples / elapsed,
     }
+    if name == "mosaicrs-python":
+        result["same_process"] = mosaicrs_python_vs_rust(path, shape, batch)
+    return result
 
 
 def main() -> int:

@@ -115,6 +115,18 @@ def read_table(shape: str, block: dict) -> list[str]:
                 f"B={batch}, in the loader bench's own process, the loader's rate ÷ each "
                 f"in-process baseline's: {said}.",
             ]
+    for r in reads:
+        same = r.get("same_process") if r.get("ok") else None
+        if same:
+            lines += [
+                "",
+                f"B={r['batch_size']}, {r['label']} in its own process, whole epochs alternating "
+                f"with the same loader driven in Rust alone (best of {same['reps']}, "
+                f"{same['loader_threads']} loader threads): Python "
+                f"{rate(same['python_samples_per_s'])} samples/s, Rust "
+                f"{rate(same['rust_samples_per_s'])} samples/s, Python ÷ Rust "
+                f"{same['python_over_rust']:.2f}× (target ≥ 0.9×).",
+            ]
     return lines + [""] + _failures(reads)
 
 

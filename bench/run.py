@@ -16,6 +16,7 @@ its input was not written, it crashed) gets an entry with `ok: false` and the re
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import platform
@@ -83,6 +84,7 @@ WRITERS = [
 
 READERS = [
     Reader("mosaicrs-loader", "rust", "mosaicrs", "mosaicrs loader (Rust, mapped shards)"),
+    Reader("mosaicrs-python", SHARED, "mosaicrs", "mosaicrs.torch.Loader (Python package)"),
     Reader("mds-w0", "streaming", "mds", "MosaicML StreamingDataset, DataLoader 0 workers"),
     Reader("mds-w2", "streaming", "mds", "MosaicML StreamingDataset, DataLoader 2 workers"),
     Reader("torch-parquet", SHARED, "parquet", "torch DataLoader over pyarrow Parquet"),
@@ -329,6 +331,8 @@ def _read_blocker(r: Reader, source: dict | None, py: dict, args) -> str | None:
         return None
     if py[r.venv].python is None:
         return f"not installed: {py[r.venv].error}"
+    if r.name == "mosaicrs-python" and importlib.util.find_spec("mosaicrs") is None:
+        return "not installed: the mosaicrs wheel is not in the shared venv (make python)"
     return None
 
 

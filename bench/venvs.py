@@ -2,7 +2,7 @@
 
 Each contender named in bench/requirements/<name>.txt gets `.venvs/<name>`, created
 with the standard `venv` module and filled by pip from PyPI with the pinned versions in
-that file. A stamp file carrying the hash of the requirements makes a second run free.
+that file (`MOSAICRS_BENCH_VENVS=DIR` puts them in DIR instead). A stamp file carrying the hash of the requirements makes a second run free.
 A contender that fails to install is reported with pip's own last words, and the suite
 goes on without it.
 """
@@ -10,6 +10,7 @@ goes on without it.
 from __future__ import annotations
 
 import hashlib
+import os
 import subprocess
 import sys
 import time
@@ -19,7 +20,7 @@ from pathlib import Path
 BENCH_DIR = Path(__file__).resolve().parent
 REPO_ROOT = BENCH_DIR.parent
 REQUIREMENTS_DIR = BENCH_DIR / "requirements"
-VENVS_DIR = REPO_ROOT / ".venvs"
+VENVS_DIR = Path(os.environ.get("MOSAICRS_BENCH_VENVS") or REPO_ROOT / ".venvs")
 SHARED_VENV_PYTHON = REPO_ROOT / ".venv" / "bin" / "python"
 
 

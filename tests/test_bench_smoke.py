@@ -67,6 +67,7 @@ def test_smoke_run_reports_every_contender(tmp_path):
 
     jar_built = doc["artifacts"]["connector_jar"]["built"]
     loader_built = doc["artifacts"]["loader_bench"]["built"]
+    wheel_installed = importlib.util.find_spec("mosaicrs") is not None
     problems = []
     for shape, block in doc["shapes"].items():
         writes = {w["name"]: w for w in block["write"]}
@@ -84,10 +85,15 @@ def test_smoke_run_reports_every_contender(tmp_path):
         for entry in reads:
             name = entry["name"]
             must = name in ALWAYS_READ or (name == "mosaicrs-loader" and jar_built and loader_built)
+            must = must or (name == "mosaicrs-python" and jar_built and wheel_installed)
             problems.append(_check_entry(entry, "batches_per_s", must))
             if entry.get("ok"):
                 assert entry["time_to_first_batch_s"] > 0
                 assert entry["memory"]["peak_total_rss_bytes"] > 0
+            if name == "mosaicrs-python" and entry.get("ok"):
+                same = entry["same_process"]
+                assert same["rust_samples_per_s"] > 0 and same["python_samples_per_s"] > 0
+                assert same["python_over_rust"] > 0
     problems = [p for p in problems if p]
     assert not problems, "\n".join(problems)
 

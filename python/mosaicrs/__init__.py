@@ -11,6 +11,13 @@ Writing (no Spark, no jar)::
 
     mosaicrs.write(table, "train.mosaicrs", mode="overwrite")
 
+Object stores: every path may be a URL (``s3://``, ``gs://``, ``az://``,
+read-only ``https://``) with ``storage_options``; remote shards are read
+through a local cache (``cache_dir`` / ``cache_limit``, else
+``MOSAICRS_CACHE_DIR`` / ``MOSAICRS_CACHE_LIMIT``)::
+
+    ds = mosaicrs.Dataset("s3://bucket/train", {"aws_region": "eu-west-1"})
+
 Training: see :mod:`mosaicrs.torch`. Spark without a jar: see
 :mod:`mosaicrs.spark` (``df.write.format("mosaicrs_py")``).
 """
@@ -18,7 +25,7 @@ Training: see :mod:`mosaicrs.torch`. Spark without a jar: see
 from __future__ import annotations
 
 import os
-from typing import Any, Optional, Union
+from typing import Any, Mapping, Optional, Union
 
 from . import _native
 from ._native import Dataset, PartitionWriter
@@ -62,6 +69,7 @@ def write(
     shard_size: Optional[Union[int, str]] = None,
     batch_rows: Optional[int] = None,
     compression: Optional[str] = None,
+    storage_options: Optional[Mapping[str, str]] = None,
 ) -> dict:
     """Writes ``data`` as a mosaicrs dataset at ``path`` and commits it atomically.
 
@@ -70,7 +78,12 @@ def write(
     collected). ``mode`` is Spark's save mode: ``error`` (default: fail if a
     dataset exists), ``append``, ``overwrite`` or ``ignore``. ``shard_size``
     (bytes or ``"64m"``), ``batch_rows`` and ``compression`` (``none``,
-    ``zstd``, ``lz4``) are the JVM connector's options.
+    ``zstd``, ``lz4``) are the JVM connector's options. ``path`` may be an
+    object-store URL (``s3://bucket/prefix``, ``gs://``, ``az://``); then
+    ``storage_options`` (``object_store`` names such as ``aws_endpoint``,
+    ``aws_region``, ``aws_access_key_id``) override the environment's
+    ``AWS_*`` / ``GOOGLE_*`` / ``AZURE_*`` settings. The commit is a
+    conditional write of the index, so concurrent writers never lose one.
 
     Returns ``{"committed", "total_rows", "removed", "write_id"}``.
 
@@ -82,5 +95,5 @@ def write(
     if not isinstance(mode, str) or mode.lower() not in _MODES:
         raise ValueError(f"mode {mode!r} is not one of error, append, overwrite, ignore")
     return _native.write_stream(
-        _as_arrow_stream(data), path, mode, shard_size, batch_rows, compression
+        _as_arrow_stream(data), path, mode, shard_size, batch_rows, compression, storage_options
     )

@@ -164,8 +164,10 @@ class Loader:
     pinned memory and each batch is copied without blocking on a side stream
     while the previous step runs. ``pin_memory`` defaults to ``True`` for CUDA.
     ``num_threads`` / ``prefetch``: Rust worker threads and batches assembled
-    ahead. ``cache_dir`` / ``cache_limit``: the trainer-side cache of shards
-    read from object stores (local datasets are mapped, not cached).
+    ahead. ``path`` may be an object-store URL (``s3://bucket/prefix``...)
+    with ``storage_options``; its shards are downloaded once into the
+    trainer-side cache ``cache_dir`` (at most ``cache_limit`` bytes, e.g.
+    ``"20g"``) and mapped from there. Local datasets are mapped in place.
     ``null_policy``: ``"error"`` (a ``ValueError`` naming the column and row)
     or a fill value. ``rows``: the dataset rows an epoch covers (strictly
     increasing; for example a training split), all by default.
@@ -206,7 +208,12 @@ class Loader:
             os.fspath(cache_dir)  # TypeError for a non-path
         self.cache_dir = cache_dir
         self.cache_limit = _byte_size(cache_limit, "cache_limit")
-        dataset = path if isinstance(path, Dataset) else Dataset(path, storage_options)
+        if isinstance(path, Dataset):
+            dataset = path
+        else:
+            dataset = Dataset(
+                path, storage_options, cache_dir=cache_dir, cache_limit=self.cache_limit
+            )
         self.dataset = dataset
         schema = dataset.schema
         names = schema.names

@@ -10,33 +10,42 @@ use arrow::ffi::FFI_ArrowSchema;
 use arrow::ffi_stream::FFI_ArrowArrayStream;
 use arrow::record_batch::RecordBatch;
 use arrow_pyarrow::{IntoPyArrow, ToPyArrow};
-use mosaicrs::reader::Dataset;
+use mosaicrs::reader::{Dataset, ReadOptions};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::PyCapsule;
 
 use crate::errors::IntoPy;
-use crate::location::local_path;
+use crate::location::{cache_options, location};
 
-/// A committed mosaicrs dataset (memory-mapped, read-only).
+/// A committed mosaicrs dataset (memory-mapped, read-only). A dataset in an
+/// object store is read through the local shard cache and mapped from there.
 #[pyclass(module = "mosaicrs._native", name = "Dataset", frozen)]
 pub struct PyDataset {
     pub(crate) inner: Arc<Dataset>,
+    /// The path or URL it was opened from (a URL without credentials).
+    shown: String,
 }
 
 #[pymethods]
 impl PyDataset {
     #[new]
-    #[pyo3(signature = (path, storage_options=None))]
+    #[pyo3(signature = (path, storage_options=None, *, cache_dir=None, cache_limit=None))]
     fn new(
         py: Python<'_>,
         path: &Bound<'_, PyAny>,
         storage_options: Option<&Bound<'_, PyAny>>,
+        cache_dir: Option<&Bound<'_, PyAny>>,
+        cache_limit: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
-        let path = local_path(path, storage_options, "dataset path")?;
-        let inner = py.detach(|| Dataset::open(&path)).py_err()?;
+        let location = location(path, storage_options, "dataset path")?;
+        let cache = cache_options(cache_dir, cache_limit)?;
+        let inner = py
+            .detach(|| Dataset::open_at_with(&location, &cache, &ReadOptions::default()))
+            .py_err()?;
         Ok(PyDataset {
             inner: Arc::new(inner),
+            shown: location.to_string(),
         })
     }
 
@@ -56,9 +65,17 @@ impl PyDataset {
         self.inner.num_shards()
     }
 
-    /// The dataset folder.
+    /// The path or URL the dataset was opened from (a URL without
+    /// credentials).
     #[getter]
     fn path(&self) -> String {
+        self.shown.clone()
+    }
+
+    /// The local folder whose files are mapped: the dataset's own folder,
+    /// or its folder in the shard cache for a remote dataset.
+    #[getter]
+    fn local_path(&self) -> String {
         self.inner.path().display().to_string()
     }
 
@@ -137,7 +154,7 @@ impl PyDataset {
     fn __repr__(&self) -> String {
         format!(
             "mosaicrs.Dataset({:?}, rows={}, shards={})",
-            self.inner.path().display().to_string(),
+            self.shown,
             self.inner.num_rows(),
             self.inner.num_shards()
         )

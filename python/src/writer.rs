@@ -2,7 +2,6 @@
 //! ([`write_stream`]), or the two phases of a distributed write
 //! ([`PartitionWriter`] per task attempt, then [`commit`] on the driver).
 
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use arrow::datatypes::Schema;
@@ -12,9 +11,8 @@ use arrow_pyarrow::{FromPyArrow, PyArrowType};
 use mosaicrs::format::{Compression, ShardEntry};
 use mosaicrs::storage::Location;
 use mosaicrs::writer::{
-    abort_write as core_abort_write, check_append_schema, check_save_mode_at,
-    commit as core_commit, new_write_id, parse_byte_size, CommitOutcome, SaveMode, ShardWriter,
-    WriterOptions,
+    abort_write_at, check_append_schema_at, check_save_mode_at, commit_at, dataset_version_at,
+    new_write_id, parse_byte_size, CommitOutcome, SaveMode, ShardWriter, WriterOptions,
 };
 use mosaicrs::Error;
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
@@ -22,7 +20,7 @@ use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
 use crate::errors::IntoPy;
-use crate::location::local_path;
+use crate::location::location;
 
 /// Writer options from Python values: `shard_size` (bytes or "64m"),
 /// `batch_rows`, `compression`; `None` keeps the default.
@@ -67,7 +65,8 @@ fn outcome_dict<'py>(
 /// Writes every batch of an Arrow stream (any object with
 /// `__arrow_c_stream__`) as a new dataset write and commits it.
 #[pyfunction]
-#[pyo3(signature = (data, path, mode="error", shard_size=None, batch_rows=None, compression=None))]
+#[pyo3(signature = (data, path, mode="error", shard_size=None, batch_rows=None, compression=None, storage_options=None))]
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn write_stream<'py>(
     py: Python<'py>,
     data: &Bound<'py, PyAny>,
@@ -76,8 +75,9 @@ pub(crate) fn write_stream<'py>(
     shard_size: Option<&Bound<'py, PyAny>>,
     batch_rows: Option<usize>,
     compression: Option<&str>,
+    storage_options: Option<&Bound<'py, PyAny>>,
 ) -> PyResult<Bound<'py, PyDict>> {
-    let dir = local_path(path, None, "dataset path")?;
+    let dir = location(path, storage_options, "dataset path")?;
     let mode: SaveMode = mode.parse().py_err()?;
     let options = writer_options(shard_size, batch_rows, compression)?;
     let reader = RecordBatchStreamReader::from_pyarrow_bound(data)?;
@@ -89,7 +89,7 @@ pub(crate) fn write_stream<'py>(
 }
 
 fn write_all(
-    dir: &std::path::Path,
+    dir: &Location,
     reader: RecordBatchStreamReader,
     write_id: &str,
     mode: SaveMode,
@@ -98,8 +98,11 @@ fn write_all(
     use arrow::array::RecordBatchReader;
     let input_schema = reader.schema();
     let schema = without_view_types(&input_schema);
-    check_save_mode_at(&Location::local(dir), &schema, mode)?;
-    let mut writer = ShardWriter::create(dir, schema.clone(), write_id, 0, 0, options)?;
+    // The version the commit compares against: a commit by another writer
+    // from now on is either re-applied under (append) or refused.
+    let base = dataset_version_at(dir)?;
+    check_save_mode_at(dir, &schema, mode)?;
+    let mut writer = ShardWriter::create_at(dir, schema.clone(), write_id, 0, 0, options)?;
     for batch in reader {
         let written = batch
             .map_err(|e| Error::arrow("reading the input stream", e))
@@ -107,18 +110,21 @@ fn write_all(
             .and_then(|b| writer.write(&b));
         if let Err(e) = written {
             let _ = writer.abort();
-            let _ = core_abort_write(dir, write_id);
+            let _ = abort_write_at(dir, write_id);
             return Err(e);
         }
     }
     let shards = match writer.finish() {
         Ok(s) => s,
         Err(e) => {
-            let _ = core_abort_write(dir, write_id);
+            let _ = abort_write_at(dir, write_id);
             return Err(e);
         }
     };
-    core_commit(dir, &schema, write_id, shards, mode)
+    commit_at(dir, &schema, write_id, shards, mode, Some(&base)).inspect_err(|_| {
+        // A failed commit (a full disk, a lost race) leaves nothing of this write behind.
+        let _ = abort_write_at(dir, write_id);
+    })
 }
 
 /// `schema` with Arrow's view types (`Utf8View`, `BinaryView`, `ListView`,
@@ -169,7 +175,7 @@ fn cast_to(
 /// stay invisible until the driver's [`commit`] lists them.
 #[pyclass(module = "mosaicrs._native", name = "PartitionWriter")]
 pub(crate) struct PartitionWriter {
-    dir: PathBuf,
+    dir: Location,
     write_id: String,
     inner: Arc<Mutex<Option<ShardWriter>>>,
 }
@@ -177,7 +183,7 @@ pub(crate) struct PartitionWriter {
 #[pymethods]
 impl PartitionWriter {
     #[new]
-    #[pyo3(signature = (path, schema, write_id, partition, attempt, shard_size=None, batch_rows=None, compression=None))]
+    #[pyo3(signature = (path, schema, write_id, partition, attempt, shard_size=None, batch_rows=None, compression=None, storage_options=None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -189,12 +195,13 @@ impl PartitionWriter {
         shard_size: Option<&Bound<'_, PyAny>>,
         batch_rows: Option<usize>,
         compression: Option<&str>,
+        storage_options: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
-        let dir = local_path(path, None, "dataset path")?;
+        let dir = location(path, storage_options, "dataset path")?;
         let options = writer_options(shard_size, batch_rows, compression)?;
         let schema = Arc::new(schema.0);
         let writer = py
-            .detach(|| ShardWriter::create(&dir, schema, write_id, partition, attempt, options))
+            .detach(|| ShardWriter::create_at(&dir, schema, write_id, partition, attempt, options))
             .py_err()?;
         Ok(PartitionWriter {
             dir,
@@ -268,7 +275,7 @@ impl PartitionWriter {
     fn __repr__(&self) -> String {
         format!(
             "mosaicrs.PartitionWriter({:?}, write_id={:?})",
-            self.dir.display().to_string(),
+            self.dir.to_string(),
             self.write_id
         )
     }
@@ -277,7 +284,7 @@ impl PartitionWriter {
 /// Publishes the shards of a distributed write (one JSON list per task, as
 /// returned by `PartitionWriter.finish`) in one atomic index write.
 #[pyfunction]
-#[pyo3(signature = (path, schema, write_id, messages, mode="error"))]
+#[pyo3(signature = (path, schema, write_id, messages, mode="error", storage_options=None))]
 pub(crate) fn commit<'py>(
     py: Python<'py>,
     path: &Bound<'py, PyAny>,
@@ -285,8 +292,9 @@ pub(crate) fn commit<'py>(
     write_id: &str,
     messages: Vec<String>,
     mode: &str,
+    storage_options: Option<&Bound<'py, PyAny>>,
 ) -> PyResult<Bound<'py, PyDict>> {
-    let dir = local_path(path, None, "dataset path")?;
+    let dir = location(path, storage_options, "dataset path")?;
     let mode: SaveMode = mode.parse().py_err()?;
     let mut shards: Vec<ShardEntry> = Vec::new();
     for m in &messages {
@@ -297,31 +305,36 @@ pub(crate) fn commit<'py>(
     }
     let schema = schema.0;
     let outcome = py
-        .detach(|| core_commit(&dir, &schema, write_id, shards, mode))
+        .detach(|| commit_at(&dir, &schema, write_id, shards, mode, None))
         .py_err()?;
     outcome_dict(py, &outcome, write_id)
 }
 
 /// Deletes every file of write `write_id` (a failed job); returns their names.
 #[pyfunction]
+#[pyo3(signature = (path, write_id, storage_options=None))]
 pub(crate) fn abort_write(
     py: Python<'_>,
     path: &Bound<'_, PyAny>,
     write_id: &str,
+    storage_options: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<Vec<String>> {
-    let dir = local_path(path, None, "dataset path")?;
-    py.detach(|| core_abort_write(&dir, write_id)).py_err()
+    let dir = location(path, storage_options, "dataset path")?;
+    py.detach(|| abort_write_at(&dir, write_id)).py_err()
 }
 
 /// Fails (ValueError) unless `schema` can be appended to the dataset at `path`.
 #[pyfunction]
+#[pyo3(signature = (path, schema, storage_options=None))]
 pub(crate) fn check_append(
     py: Python<'_>,
     path: &Bound<'_, PyAny>,
     schema: PyArrowType<Schema>,
+    storage_options: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<()> {
-    let dir = local_path(path, None, "dataset path")?;
-    py.detach(|| check_append_schema(&dir, &schema.0)).py_err()
+    let dir = location(path, storage_options, "dataset path")?;
+    py.detach(|| check_append_schema_at(&dir, &schema.0))
+        .py_err()
 }
 
 /// A fresh write id.

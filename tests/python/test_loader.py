@@ -205,8 +205,8 @@ def test_errors_name_the_problem(types_dataset, tmp_path):
         mt.Loader(path, 0)
     with pytest.raises(ValueError, match="rank"):
         mt.Loader(path, 8, rank=2, world_size=2)
-    with pytest.raises(ValueError, match="s3://"):
-        mt.Loader("s3://bucket/ds", 8, cache_dir=tmp_path / "cache", cache_limit="10g")
+    with pytest.raises(ValueError, match="aws_colour"):
+        mt.Loader("s3://bucket/ds", 8, storage_options={"aws_colour": "blue"})
     with pytest.raises(ValueError, match="cache_limit"):
         mt.Loader(path, 8, cache_limit="lots")
     loader = mt.Loader(path, 8, cache_dir=tmp_path / "cache", cache_limit="1g")
