@@ -27,7 +27,7 @@ test-rust: setup
 	MOSAICRS_REQUIRE_MOTO=1 cargo test
 
 test-python: setup jar python
-	$(PYTHON) -m pytest -q tests --ignore=tests/spark
+	$(PYTHON) -m pytest -q --timeout=900 tests --ignore=tests/spark
 
 test: setup lint test-rust test-torch test-python test-spark
 
@@ -54,7 +54,7 @@ jar: setup
 	gradle --quiet jar
 
 test-spark: setup jar python spark-venvs
-	$(PYTHON) -m pytest -q tests/spark
+	$(PYTHON) -m pytest -q --timeout=1200 tests/spark
 	.venvs/spark-$(SPARK_FULL_VERSION)/bin/python -m pytest -q tests/spark
 	for v in $(SPARK_SMOKE_VERSIONS); do \
 	  echo "Spark $$v: smoke test"; \
