@@ -75,17 +75,7 @@ impl BatchPlan {
     /// not numeric, or a column of a type with no array form, is
     /// [`Error::UnsupportedColumn`].
     pub fn new(schema: &SchemaRef, spec: &TensorSpec) -> Result<Self> {
-        let find = |name: &str| {
-            schema.index_of(name).map_err(|_| Error::ColumnNotFound {
-                name: name.to_string(),
-                available: schema
-                    .fields()
-                    .iter()
-                    .map(|f| f.name().as_str())
-                    .collect::<Vec<_>>()
-                    .join(", "),
-            })
-        };
+        let find = |name: &str| Ok::<_, Error>(crate::reader::column_indices(schema, &[name])?[0]);
         let mut features = Vec::with_capacity(spec.features.len());
         for name in &spec.features {
             let index = find(name)?;
