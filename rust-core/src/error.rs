@@ -71,6 +71,19 @@ pub enum Error {
     #[error("object store error at {location}: {message}")]
     Storage { location: String, message: String },
 
+    /// The trainer's cache is too small for what was asked of it; `needed`
+    /// is the smallest `cache_limit` that works.
+    #[error(
+        "cache_limit of {limit} bytes is too small for {location}: {reason}; raise \
+         cache_limit to at least {needed} bytes"
+    )]
+    CacheTooSmall {
+        location: String,
+        limit: u64,
+        needed: u64,
+        reason: String,
+    },
+
     /// A shard listed in the index is not on disk.
     #[error("shard {path} listed in the index is missing")]
     MissingShard { path: PathBuf },
@@ -173,6 +186,7 @@ impl Error {
             | Error::SchemaMismatch { .. }
             | Error::AlreadyExists { .. }
             | Error::ResumeMismatch(_)
+            | Error::CacheTooSmall { .. }
             | Error::NullValue { .. }
             | Error::ListLength { .. } => ErrorCategory::InvalidInput,
             Error::Io { .. }

@@ -10,6 +10,9 @@
 //! # Ok::<(), std::io::Error>(())
 //! ```
 
+#[cfg(unix)]
+pub mod moto;
+
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,6 +22,7 @@ use crate::loader::{
     Gathered, LoadedBatch, Loader, LoaderConfig, ShuffleMode, SplitMix64, TailPolicy,
 };
 use crate::reader::Dataset;
+use crate::storage::Location;
 use crate::writer::{commit, CommitOutcome, SaveMode, ShardWriter, WriterOptions};
 use crate::{Error, Result};
 use arrow::array::*;
@@ -493,4 +497,84 @@ pub fn files_in(dir: &Path) -> Vec<String> {
         .collect();
     names.sort();
     names
+}
+
+/// Writes `batches` to `location` as write `write_id` (one write task),
+/// uncommitted; returns its shards.
+pub fn write_at(
+    location: &Location,
+    write_id: &str,
+    batches: &[RecordBatch],
+    options: WriterOptions,
+) -> Vec<crate::format::ShardEntry> {
+    let schema = batches.first().expect("at least one batch").schema();
+    let mut w = ShardWriter::create_at(location, schema, write_id, 0, 0, options).expect("create");
+    for b in batches {
+        w.write(b).expect("write");
+    }
+    w.finish().expect("finish")
+}
+
+/// Writes `batches` to `location` and commits them with `mode`; returns the
+/// committed shards.
+pub fn publish_at(
+    location: &Location,
+    write_id: &str,
+    batches: &[RecordBatch],
+    options: WriterOptions,
+    mode: SaveMode,
+) -> Vec<crate::format::ShardEntry> {
+    let shards = write_at(location, write_id, batches, options);
+    let schema = batches[0].schema();
+    crate::writer::commit_at(location, &schema, write_id, shards.clone(), mode, None)
+        .expect("commit");
+    shards
+}
+
+/// One of two racing writers: reads the dataset's version at `location`,
+/// writes `batch` as write `write_id`, waits for the other writer at
+/// `barrier`, then commits with `mode` against the version it read.
+pub fn racing_commit(
+    location: &Location,
+    write_id: &str,
+    batch: &RecordBatch,
+    mode: SaveMode,
+    barrier: &std::sync::Barrier,
+) -> crate::Result<crate::writer::CommitOutcome> {
+    let base = crate::writer::dataset_version_at(location).expect("version");
+    let shards = write_at(
+        location,
+        write_id,
+        std::slice::from_ref(batch),
+        Default::default(),
+    );
+    barrier.wait();
+    crate::writer::commit_at(
+        location,
+        &batch.schema(),
+        write_id,
+        shards,
+        mode,
+        Some(&base),
+    )
+}
+
+/// Publishes each batch as its own committed write (`w00`, `w01`, ...;
+/// the first creates the dataset, the others append), so the dataset at
+/// `location` has one shard per batch, in order.
+pub fn publish_each_at(location: &Location, batches: impl IntoIterator<Item = RecordBatch>) {
+    for (i, batch) in batches.into_iter().enumerate() {
+        let mode = if i == 0 {
+            SaveMode::ErrorIfExists
+        } else {
+            SaveMode::Append
+        };
+        publish_at(
+            location,
+            &format!("w{i:02}"),
+            &[batch],
+            Default::default(),
+            mode,
+        );
+    }
 }

@@ -11,32 +11,12 @@ use std::sync::{Arc, Barrier};
 
 use common::*;
 use mosaicrs::format::Index;
+use mosaicrs::storage::Location;
+use mosaicrs::testing::racing_commit;
 use mosaicrs::writer::{commit_from, dataset_version, CommitOutcome, SaveMode};
 use mosaicrs::Error;
 
 const PAIRS: usize = 100;
-
-/// One writer: read the version, write `rows` rows starting at `start`,
-/// wait for the other writer, commit.
-fn racer(
-    dir: &Path,
-    write_id: &str,
-    start: i64,
-    rows: usize,
-    mode: SaveMode,
-    barrier: &Barrier,
-) -> Result<CommitOutcome, Error> {
-    let base = dataset_version(dir).expect("version");
-    let shards = write_shards(
-        dir,
-        write_id,
-        0,
-        &[simple_batch(rows, start)],
-        Default::default(),
-    );
-    barrier.wait();
-    commit_from(dir, &simple_schema(), write_id, shards, mode, &base)
-}
 
 fn race(
     dir: &Path,
@@ -44,9 +24,12 @@ fn race(
     b: (SaveMode, usize),
 ) -> [Result<CommitOutcome, Error>; 2] {
     let barrier = Arc::new(Barrier::new(2));
+    let location = Location::local(dir);
     std::thread::scope(|s| {
-        let ha = s.spawn(|| racer(dir, "wa", 1000, a.1, a.0, &barrier));
-        let hb = s.spawn(|| racer(dir, "wb", 2000, b.1, b.0, &barrier));
+        let ha =
+            s.spawn(|| racing_commit(&location, "wa", &simple_batch(a.1, 1000), a.0, &barrier));
+        let hb =
+            s.spawn(|| racing_commit(&location, "wb", &simple_batch(b.1, 2000), b.0, &barrier));
         [ha.join().expect("thread a"), hb.join().expect("thread b")]
     })
 }

@@ -1,5 +1,6 @@
 //! Datasets on a real S3-compatible server: moto in server mode, started on a
-//! free port from the project's venv and stopped when the test ends.
+//! free port from the project's venv and stopped when the test ends
+//! ([`mosaicrs::testing::moto`]).
 //!
 //! Without `.venv/bin/python` (or without moto in it) the tests print why and
 //! pass without running, unless `MOSAICRS_REQUIRE_MOTO=1` (set by `make test`).
@@ -8,132 +9,19 @@ mod common;
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Barrier};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use arrow::array::{AsArray, Int64Array};
 use arrow::datatypes::Int64Type;
-use arrow::record_batch::RecordBatch;
 use common::*;
 use mosaicrs::format::Index;
 use mosaicrs::reader::Dataset;
-use mosaicrs::storage::{CacheOptions, Location, StorageOptions};
-use mosaicrs::writer::{
-    commit_at, dataset_version_at, CommitOutcome, SaveMode, ShardWriter, WriterOptions,
-};
+use mosaicrs::storage::{CacheOptions, Location};
+use mosaicrs::testing::moto::Moto;
+use mosaicrs::testing::{publish_at, racing_commit, write_at};
+use mosaicrs::writer::{commit_at, SaveMode, WriterOptions};
 use mosaicrs::Error;
-
-/// A moto server on a free loopback port, killed on drop.
-struct Moto {
-    child: Child,
-    port: u16,
-}
-
-impl Moto {
-    fn start() -> Option<Moto> {
-        let python = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.venv/bin/python");
-        let required = std::env::var_os("MOSAICRS_REQUIRE_MOTO").is_some();
-        let has_moto = python.exists()
-            && Command::new(&python)
-                .args(["-c", "import moto.server"])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .status()
-                .is_ok_and(|s| s.success());
-        if !has_moto {
-            assert!(
-                !required,
-                "MOSAICRS_REQUIRE_MOTO is set but {python:?} has no moto"
-            );
-            eprintln!(
-                "SKIPPED: no moto server: {} lacks `moto[server]` (pip install -r scripts/requirements.txt)",
-                python.display()
-            );
-            return None;
-        }
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("free port")
-            .port();
-        let child = Command::new(&python)
-            .args([
-                "-m",
-                "moto.server",
-                "-H",
-                "127.0.0.1",
-                "-p",
-                &port.to_string(),
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start moto");
-        let moto = Moto { child, port };
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "moto did not listen on {port}");
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        Some(moto)
-    }
-
-    fn endpoint(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
-    }
-
-    /// Creates a bucket with a bare HTTP PUT (moto does not check signatures).
-    fn create_bucket(&self, bucket: &str) {
-        let mut s = TcpStream::connect(("127.0.0.1", self.port)).expect("connect");
-        write!(
-            s,
-            "PUT /{bucket} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
-            self.port
-        )
-        .unwrap();
-        let mut reply = String::new();
-        s.read_to_string(&mut reply).unwrap();
-        assert!(reply.starts_with("HTTP/1.1 200"), "create bucket: {reply}");
-    }
-
-    fn options(&self) -> StorageOptions {
-        [
-            ("aws_endpoint", self.endpoint()),
-            ("aws_allow_http", "true".to_string()),
-            ("aws_access_key_id", "testing".to_string()),
-            ("aws_secret_access_key", "testing-secret".to_string()),
-            ("aws_region", "us-east-1".to_string()),
-        ]
-        .into_iter()
-        .collect()
-    }
-
-    fn location(&self, url: &str) -> Location {
-        Location::parse(url, &self.options()).expect("location")
-    }
-}
-
-impl Drop for Moto {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn write_remote(
-    location: &Location,
-    write_id: &str,
-    batches: &[RecordBatch],
-    options: WriterOptions,
-) -> Vec<mosaicrs::format::ShardEntry> {
-    let mut w =
-        ShardWriter::create_at(location, simple_schema(), write_id, 0, 0, options).expect("create");
-    for b in batches {
-        w.write(b).expect("write");
-    }
-    w.finish().expect("finish")
-}
 
 fn ids(dataset: &Dataset) -> Vec<i64> {
     let mut out = Vec::new();
@@ -164,7 +52,7 @@ fn s3_write_then_read_back_every_value_through_the_cache() {
         max_batch_rows: 1000,
         ..Default::default()
     };
-    let shards = write_remote(
+    let shards = write_at(
         &location,
         "w1",
         &[simple_batch(20_000, 0), simple_batch(700_000, 20_000)],
@@ -184,7 +72,7 @@ fn s3_write_then_read_back_every_value_through_the_cache() {
     )
     .unwrap();
     assert_eq!(out.total_rows, 720_000);
-    let more = write_remote(&location, "w2", &[simple_batch(5_000, 720_000)], small);
+    let more = write_at(&location, "w2", &[simple_batch(5_000, 720_000)], small);
     assert!(more.len() > 1);
     commit_at(
         &location,
@@ -214,22 +102,14 @@ fn s3_cache_too_small_is_refused_up_front_naming_the_size() {
     let Some(moto) = Moto::start() else { return };
     moto.create_bucket("small");
     let location = moto.location("s3://small/ds");
-    let shards = write_remote(
+    let shards = publish_at(
         &location,
         "w1",
         &[simple_batch(10_000, 0)],
         Default::default(),
+        SaveMode::ErrorIfExists,
     );
     let total: u64 = shards.iter().map(|s| s.bytes).sum();
-    commit_at(
-        &location,
-        &simple_schema(),
-        "w1",
-        shards,
-        SaveMode::ErrorIfExists,
-        None,
-    )
-    .unwrap();
     let cache = tempfile::tempdir().unwrap();
     let err = Dataset::open_at(&location, &CacheOptions::new(cache.path(), total - 1))
         .err()
@@ -244,40 +124,27 @@ fn s3_a_corrupt_object_is_never_used() {
     let Some(moto) = Moto::start() else { return };
     moto.create_bucket("rot");
     let location = moto.location("s3://rot/ds");
-    let shards = write_remote(
+    let shards = publish_at(
         &location,
         "w1",
         &[simple_batch(10_000, 0)],
         Default::default(),
+        SaveMode::ErrorIfExists,
     );
     let shard = shards[0].clone();
-    commit_at(
-        &location,
-        &simple_schema(),
-        "w1",
-        shards,
-        SaveMode::ErrorIfExists,
-        None,
-    )
-    .unwrap();
     // Replace the shard with another shard of the same size (bit rot on the
     // server, or a bad copy): same length, different bytes.
     let other = moto.location("s3://rot/other");
-    let fake = write_remote(&other, "w1", &[simple_batch(10_000, 1)], Default::default());
+    let fake = publish_at(
+        &other,
+        "w1",
+        &[simple_batch(10_000, 1)],
+        Default::default(),
+        SaveMode::ErrorIfExists,
+    );
     assert_eq!(fake[0].bytes, shard.bytes);
     let cache_src = tempfile::tempdir().unwrap();
-    let fake_ds = {
-        commit_at(
-            &other,
-            &simple_schema(),
-            "w1",
-            fake,
-            SaveMode::ErrorIfExists,
-            None,
-        )
-        .unwrap();
-        Dataset::open_at(&other, &CacheOptions::new(cache_src.path(), 1 << 30)).unwrap()
-    };
+    let fake_ds = Dataset::open_at(&other, &CacheOptions::new(cache_src.path(), 1 << 30)).unwrap();
     let bytes = std::fs::read(fake_ds.path().join(&shard.path)).unwrap();
     let mut upload = location.as_remote().unwrap().create(&shard.path);
     upload.write_all(&bytes).unwrap();
@@ -301,32 +168,6 @@ fn s3_a_corrupt_object_is_never_used() {
         0,
         "nothing cached"
     );
-}
-
-fn racer(
-    location: &Location,
-    write_id: &str,
-    start: i64,
-    rows: usize,
-    mode: SaveMode,
-    barrier: &Barrier,
-) -> Result<CommitOutcome, Error> {
-    let base = dataset_version_at(location).expect("version");
-    let shards = write_remote(
-        location,
-        write_id,
-        &[simple_batch(rows, start)],
-        Default::default(),
-    );
-    barrier.wait();
-    commit_at(
-        location,
-        &simple_schema(),
-        write_id,
-        shards,
-        mode,
-        Some(&base),
-    )
 }
 
 fn committed(location: &Location) -> Vec<(String, u64)> {
@@ -359,16 +200,13 @@ fn s3_concurrent_appends_and_overwrites_lose_nothing() {
     for i in 0..pairs {
         for overwrite in [false, true] {
             let location = moto.location(&format!("s3://race/ds-{i}-{overwrite}"));
-            let base = write_remote(&location, "w0", &[simple_batch(10, 0)], Default::default());
-            commit_at(
+            publish_at(
                 &location,
-                &simple_schema(),
                 "w0",
-                base,
+                &[simple_batch(10, 0)],
+                Default::default(),
                 SaveMode::ErrorIfExists,
-                None,
-            )
-            .unwrap();
+            );
             let barrier = Arc::new(Barrier::new(2));
             let second = if overwrite {
                 SaveMode::Overwrite
@@ -376,8 +214,18 @@ fn s3_concurrent_appends_and_overwrites_lose_nothing() {
                 SaveMode::Append
             };
             let (a, b) = std::thread::scope(|s| {
-                let ha = s.spawn(|| racer(&location, "wa", 1000, 7, SaveMode::Append, &barrier));
-                let hb = s.spawn(|| racer(&location, "wb", 2000, 5, second, &barrier));
+                let ha = s.spawn(|| {
+                    racing_commit(
+                        &location,
+                        "wa",
+                        &simple_batch(7, 1000),
+                        SaveMode::Append,
+                        &barrier,
+                    )
+                });
+                let hb = s.spawn(|| {
+                    racing_commit(&location, "wb", &simple_batch(5, 2000), second, &barrier)
+                });
                 (ha.join().unwrap(), hb.join().unwrap())
             });
             assert!(a.as_ref().is_ok_and(|o| o.committed), "{a:?}");
@@ -506,19 +354,16 @@ fn s3_faults_between_reader_and_server_never_lose_or_repeat_a_sample() {
         ..Default::default()
     };
     let rows = 30_000;
-    let shards = write_remote(&location, "w1", &[simple_batch(rows, 0)], options);
-    assert!(shards.len() >= 10, "{}", shards.len());
-    commit_at(
+    let shards = publish_at(
         &location,
-        &simple_schema(),
         "w1",
-        shards,
+        &[simple_batch(rows, 0)],
+        options,
         SaveMode::ErrorIfExists,
-        None,
-    )
-    .unwrap();
+    );
+    assert!(shards.len() >= 10, "{}", shards.len());
 
-    let proxy = FaultyProxy::start(moto.port);
+    let proxy = FaultyProxy::start(moto.port());
     let mut through_proxy = moto.options();
     through_proxy.insert("aws_endpoint", format!("http://127.0.0.1:{}", proxy.port));
     let faulty = Location::parse("s3://faulty/ds", &through_proxy).unwrap();
@@ -552,16 +397,13 @@ fn s3_readers_sharing_a_cache_download_each_shard_once_and_pins_block_eviction()
     let a = moto.location("s3://shared/a");
     let b = moto.location("s3://shared/b");
     for (location, start) in [(&a, 0), (&b, 1_000_000)] {
-        let shards = write_remote(location, "w1", &[simple_batch(20_000, start)], options);
-        commit_at(
+        publish_at(
             location,
-            &simple_schema(),
             "w1",
-            shards,
+            &[simple_batch(20_000, start)],
+            options,
             SaveMode::ErrorIfExists,
-            None,
-        )
-        .unwrap();
+        );
     }
     let size = a.load_index().unwrap().total_bytes;
     let cache = tempfile::tempdir().unwrap();

@@ -1,14 +1,12 @@
 //! Choosing feature columns, splitting off held-out rows, and the statistics
 //! pass (feature means and deviations, number of classes).
 
-use std::sync::Arc;
-
 use anyhow::{bail, Result};
 use arrow::datatypes::{DataType, Schema};
 use mosaicrs::assemble::{is_numeric, is_numeric_list, ElementKind, FeatureLayout};
 use mosaicrs::format::column_index;
 use mosaicrs::loader::{mix64, Loader, LoaderConfig, ShuffleMode, TailPolicy};
-use mosaicrs::reader::Dataset;
+use mosaicrs::reader::DataSource;
 use mosaicrs_tch::{feature_input, TensorAssembler};
 use tch::{Device, Kind, Tensor};
 
@@ -80,7 +78,7 @@ pub struct Stats {
 /// One sequential pass over `rows`: per-feature mean and standard deviation
 /// (for standardising) and the number of classes (max label + 1).
 pub fn statistics(
-    dataset: &Arc<Dataset>,
+    dataset: &DataSource,
     rows: &[u64],
     features: &[String],
     layout: &FeatureLayout,
@@ -89,14 +87,14 @@ pub fn statistics(
     let mut columns = features.to_vec();
     columns.push(label.to_string());
     let config = LoaderConfig {
-        batch_size: 4096,
+        batch_size: pass_batch_size(dataset, rows.len(), 4096),
         shuffle: ShuffleMode::Sequential,
         tail: TailPolicy::Pad,
         columns: Some(columns),
         rows: Some(rows.to_vec().into()),
         ..LoaderConfig::default()
     };
-    let mut loader = Loader::new(Arc::clone(dataset), config)?;
+    let mut loader = Loader::new(dataset, config)?;
     let assembler = TensorAssembler::new(
         loader.schema(),
         &layout.spec(ElementKind::F64, label),
@@ -148,4 +146,16 @@ pub fn statistics(
 /// `x` standardised with `stats` (on `x`'s device).
 pub fn standardise(x: &Tensor, mean: &Tensor, std: &Tensor) -> Result<Tensor> {
     Ok(x.f_sub(mean)?.f_div(std)?)
+}
+
+/// Rows per batch of a sequential pass over `rows` of the data: `wanted`,
+/// or, when the dataset streams through the cache (where the shards of one
+/// batch must fit), about the rows of one shard the pass visits.
+pub fn pass_batch_size(dataset: &DataSource, rows: usize, wanted: usize) -> usize {
+    if dataset.is_streamed() {
+        let shards = dataset.index().shards.len().max(1);
+        wanted.min(rows / shards).max(1)
+    } else {
+        wanted
+    }
 }

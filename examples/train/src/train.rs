@@ -1,19 +1,19 @@
 //! The training run: options, loop, checkpoints, evaluation.
 
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use clap::Parser;
 use indicatif::{ProgressBar, ProgressStyle};
 use mosaicrs::loader::{LoadedBatch, Loader, LoaderConfig, ShuffleMode, TailPolicy};
-use mosaicrs::reader::Dataset;
+use mosaicrs::reader::{DataSource, ReadOptions};
+use mosaicrs::storage::StoreArgs;
 use mosaicrs_tch::{choose_device, feature_input, DeviceFeeder, TensorAssembler, TensorBatch};
 use tch::{Device, Kind};
 
 use crate::checkpoint::{self, Checkpoint, Meta};
-use crate::data::{resolve_features, split_rows, statistics};
+use crate::data::{pass_batch_size, resolve_features, split_rows, statistics};
 use crate::model::{Adam, Mlp};
 use mosaicrs::assemble::{ElementKind, FeatureLayout};
 
@@ -21,9 +21,13 @@ use mosaicrs::assemble::{ElementKind, FeatureLayout};
 #[derive(Debug, Clone, Parser)]
 #[command(name = "mosaicrs-train", version)]
 pub struct TrainArgs {
-    /// The dataset folder (with index.json).
+    /// The dataset: a folder (with index.json) or a URL (s3://, gs://, az://...).
+    /// A remote dataset larger than --cache-limit streams through the cache
+    /// with --shuffle block-local:K.
     #[arg(long)]
-    pub data: PathBuf,
+    pub data: String,
+    #[command(flatten)]
+    pub store: StoreArgs,
     /// Feature columns, comma-separated (default: every numeric column, and every
     /// list-of-numbers column such as a Spark `array<float>` embedding, except the label).
     #[arg(long, value_delimiter = ',')]
@@ -98,6 +102,10 @@ pub struct Report {
     pub device: Device,
     /// True when --stop-after-steps ended the run early.
     pub stopped_early: bool,
+    /// Bytes downloaded from the object store (0 for a local dataset).
+    pub bytes_downloaded: u64,
+    /// The most bytes the cache held (0 for a local dataset).
+    pub cache_peak_bytes: u64,
 }
 
 impl Report {
@@ -106,7 +114,8 @@ impl Report {
         let secs = self.train_time.as_secs_f64();
         format!(
             "accuracy={} holdout_rows={} steps={} samples={} loss={:.4} data_wait_s={:.3} \
-             train_s={:.3} samples_per_s={:.0} device={:?}",
+             train_s={:.3} samples_per_s={:.0} device={:?} downloaded_bytes={} \
+             cache_peak_bytes={}",
             self.accuracy
                 .map_or("NA".to_string(), |a| format!("{a:.4}")),
             self.holdout_rows,
@@ -117,6 +126,8 @@ impl Report {
             secs,
             self.samples as f64 / secs.max(1e-9),
             self.device,
+            self.bytes_downloaded,
+            self.cache_peak_bytes,
         )
     }
 }
@@ -126,10 +137,7 @@ pub fn run(args: &TrainArgs) -> Result<Report> {
     check_args(args)?;
     tch::set_num_threads(args.torch_threads);
     let device = args.device;
-    let dataset = Arc::new(
-        Dataset::open(&args.data)
-            .with_context(|| format!("opening --data {}", args.data.display()))?,
-    );
+    let dataset = open_data(args).with_context(|| format!("opening --data {}", args.data))?;
     let features = resolve_features(&dataset.schema(), &args.features, &args.label)?;
     let layout = FeatureLayout::new(&dataset, &features)?;
     let (train_rows, holdout_rows) = split_rows(dataset.num_rows(), args.holdout, args.seed)?;
@@ -160,9 +168,9 @@ pub fn run(args: &TrainArgs) -> Result<Report> {
     let mut loader = match &resume {
         Some(ckpt) => {
             ckpt.restore(&mut model, &mut adam)?;
-            Loader::resume(Arc::clone(&dataset), config, ckpt.state.clone())?
+            Loader::resume(&dataset, config, ckpt.state.clone())?
         }
-        None => Loader::new(Arc::clone(&dataset), config)?,
+        None => Loader::new(&dataset, config)?,
     };
     let assembler = TensorAssembler::new(
         loader.schema(),
@@ -179,6 +187,8 @@ pub fn run(args: &TrainArgs) -> Result<Report> {
         last_loss: f64::NAN,
         device,
         stopped_early: false,
+        bytes_downloaded: 0,
+        cache_peak_bytes: 0,
     };
     let mut run = Run {
         model: &model,
@@ -197,7 +207,21 @@ pub fn run(args: &TrainArgs) -> Result<Report> {
             loader.config(),
         )?;
     }
+    report.bytes_downloaded = dataset.bytes_downloaded();
+    report.cache_peak_bytes = dataset.peak_cache_bytes();
     Ok(report)
+}
+
+/// The --data path or URL: mapped in place, cached whole, or streamed
+/// through the cache when it is larger than --cache-limit.
+fn open_data(args: &TrainArgs) -> Result<DataSource> {
+    let location = args.store.location(&args.data)?;
+    let cache = args.store.cache()?;
+    Ok(DataSource::open_at(
+        &location,
+        &cache,
+        &ReadOptions::default(),
+    )?)
 }
 
 /// Option combinations that clap cannot check.
@@ -216,7 +240,7 @@ fn check_args(args: &TrainArgs) -> Result<()> {
 /// training rows.
 fn run_meta(
     args: &TrainArgs,
-    dataset: &Arc<Dataset>,
+    dataset: &DataSource,
     train_rows: &[u64],
     features: &[String],
     layout: &FeatureLayout,
@@ -394,7 +418,7 @@ fn train_step(
 /// padding ignored).
 fn evaluate(
     model: &Mlp,
-    dataset: &Arc<Dataset>,
+    dataset: &DataSource,
     rows: &[u64],
     assembler: &TensorAssembler,
     layout: &FeatureLayout,
@@ -404,7 +428,7 @@ fn evaluate(
         return Ok(None);
     }
     let config = LoaderConfig {
-        batch_size: 1024,
+        batch_size: pass_batch_size(dataset, rows.len(), 1024),
         shuffle: ShuffleMode::Sequential,
         tail: TailPolicy::Pad,
         rank: 0,
@@ -417,7 +441,7 @@ fn evaluate(
         .as_ref()
         .and_then(|c| c.last().cloned())
         .context("the loader has no label column")?;
-    let mut loader = Loader::new(Arc::clone(dataset), config)?;
+    let mut loader = Loader::new(dataset, config)?;
     let asm = assembler.clone();
     let device = model.vs.device();
     let _guard = tch::no_grad_guard();

@@ -12,7 +12,10 @@ use arrow::csv::ReaderBuilder;
 use arrow::datatypes::{DataType, Field, Schema};
 use arrow::record_batch::RecordBatch;
 use clap::Parser;
+use mosaicrs::reader::Dataset;
 use mosaicrs::testing;
+use mosaicrs::testing::moto::Moto;
+use mosaicrs::testing::publish_each_at;
 use mosaicrs::writer::SaveMode;
 use mosaicrs_train::train::{run, Report, TrainArgs};
 
@@ -63,10 +66,14 @@ fn write_partitions(out: &Path, write_id: &str, batches: &[RecordBatch]) -> u64 
 }
 
 fn args(data: &Path, extra: &[&str]) -> TrainArgs {
+    args_at(data.to_str().unwrap(), extra)
+}
+
+fn args_at(data: &str, extra: &[&str]) -> TrainArgs {
     let mut argv = vec![
         "mosaicrs-train",
         "--data",
-        data.to_str().unwrap(),
+        data,
         "--device",
         "cpu",
         "--workers",
@@ -303,6 +310,66 @@ fn trains_on_an_embedding_column_as_spark_writes_it() {
     let (ok, msg) = train_cli(&["--data", ragged.to_str().unwrap(), "--device", "cpu"]);
     assert!(
         !ok && msg.contains("\"pixels\"") && msg.contains("row 17") && msg.contains("holds 3"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn trains_from_s3_through_a_cache_a_third_of_the_dataset() {
+    let Some(moto) = Moto::start() else { return };
+    moto.create_bucket("digits");
+    let dir = tempfile::tempdir().unwrap();
+    let local = Dataset::open(digits_dataset(dir.path(), 150)).unwrap();
+    let location = moto.location("s3://digits/train");
+    publish_each_at(&location, local.batches().map(Result::unwrap));
+    let index = location.load_index().unwrap();
+    assert_eq!((index.shards.len(), index.total_rows), (12, 1797));
+    let largest = index.shards.iter().map(|s| s.bytes).max().unwrap();
+    // Two blocks of two shards: the block read and the one fetched ahead.
+    let limit = 4 * largest + 4096;
+    assert!(
+        limit * 5 < index.total_bytes * 2,
+        "{limit} vs {}",
+        index.total_bytes
+    );
+    let cache = dir.path().join("cache");
+    let mut extra: Vec<String> = [
+        "--epochs",
+        "6",
+        "--seed",
+        "3",
+        "--shuffle",
+        "block-local:2",
+        "--cache-dir",
+        cache.to_str().unwrap(),
+        "--cache-limit",
+        &limit.to_string(),
+    ]
+    .map(String::from)
+    .to_vec();
+    for assignment in moto.assignments() {
+        extra.extend(["--storage".to_string(), assignment]);
+    }
+    let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
+    let report = run(&args_at("s3://digits/train", &extra)).unwrap();
+    let accuracy = report.accuracy.unwrap();
+    eprintln!("{}", report.line());
+    assert!(accuracy >= 0.85, "held-out accuracy {accuracy}");
+    // Statistics, six epochs and the evaluation each stream the dataset.
+    assert!(report.bytes_downloaded >= index.total_bytes);
+    assert!(report.cache_peak_bytes > 0 && report.cache_peak_bytes <= limit);
+    assert!(mosaicrs::storage::cache_usage(&cache).unwrap() <= limit);
+    assert!(report
+        .line()
+        .contains(&format!("cache_peak_bytes={}", report.cache_peak_bytes)));
+
+    // A global shuffle needs the whole dataset in the cache: refused, naming it.
+    let mut global = extra.clone();
+    global[5] = "global";
+    let err = run(&args_at("s3://digits/train", &global)).err().unwrap();
+    let msg = format!("{err:#}");
+    assert!(
+        msg.contains(&format!("at least {} bytes", index.total_bytes)),
         "{msg}"
     );
 }

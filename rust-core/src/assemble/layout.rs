@@ -3,9 +3,62 @@
 use arrow::array::{Array, AsArray, OffsetSizeTrait};
 use arrow::datatypes::DataType;
 
+use std::sync::Arc;
+
+use arrow::datatypes::SchemaRef;
+use arrow::record_batch::RecordBatch;
+
 use super::{is_numeric, ElementKind, TensorSpec};
 use crate::reader::Dataset;
 use crate::{Error, Result};
+
+/// What [`list_width`] and [`FeatureLayout::new`] read: the schema and row 0
+/// of a [`Dataset`] or (on Unix) a [`DataSource`](crate::reader::DataSource).
+pub trait RowSource {
+    /// The Arrow schema.
+    fn schema(&self) -> SchemaRef;
+    /// Total rows.
+    fn num_rows(&self) -> u64;
+    /// Global row `row` as a one-row batch.
+    fn row(&self, row: u64) -> Result<RecordBatch>;
+}
+
+impl RowSource for Dataset {
+    fn schema(&self) -> SchemaRef {
+        Dataset::schema(self)
+    }
+    fn num_rows(&self) -> u64 {
+        Dataset::num_rows(self)
+    }
+    fn row(&self, row: u64) -> Result<RecordBatch> {
+        Dataset::row(self, row)
+    }
+}
+
+#[cfg(unix)]
+impl RowSource for crate::reader::DataSource {
+    fn schema(&self) -> SchemaRef {
+        crate::reader::DataSource::schema(self)
+    }
+    fn num_rows(&self) -> u64 {
+        crate::reader::DataSource::num_rows(self)
+    }
+    fn row(&self, row: u64) -> Result<RecordBatch> {
+        crate::reader::DataSource::row(self, row)
+    }
+}
+
+impl<T: RowSource + ?Sized> RowSource for Arc<T> {
+    fn schema(&self) -> SchemaRef {
+        (**self).schema()
+    }
+    fn num_rows(&self) -> u64 {
+        (**self).num_rows()
+    }
+    fn row(&self, row: u64) -> Result<RecordBatch> {
+        (**self).row(row)
+    }
+}
 
 /// True for list columns of numbers (embeddings, Spark `array<float>`).
 ///
@@ -35,8 +88,8 @@ pub fn is_numeric_list(data_type: &DataType) -> bool {
 /// let d = mosaicrs::assemble::list_width(&ds, "emb")?; // for example 256
 /// # Ok::<(), mosaicrs::Error>(())
 /// ```
-pub fn list_width(dataset: &Dataset, column: &str) -> Result<usize> {
-    let index = dataset.column_indices(&[column])?[0];
+pub fn list_width(dataset: &(impl RowSource + ?Sized), column: &str) -> Result<usize> {
+    let index = crate::reader::column_indices(&dataset.schema(), &[column])?[0];
     let data_type = dataset.schema().field(index).data_type().clone();
     match &data_type {
         DataType::FixedSizeList(_, n) => {
@@ -102,14 +155,14 @@ impl FeatureLayout {
     /// The layout of `features`, each numeric or a list of numbers; a list
     /// column's width is its length in row 0 ([`list_width`]), and every row
     /// is checked against it when batches are assembled.
-    pub fn new(dataset: &Dataset, features: &[String]) -> Result<Self> {
+    pub fn new(dataset: &(impl RowSource + ?Sized), features: &[String]) -> Result<Self> {
         let schema = dataset.schema();
         let mut layout = FeatureLayout {
             scalars: Vec::new(),
             lists: Vec::new(),
         };
         for name in features {
-            let index = dataset.column_indices(&[name.as_str()])?[0];
+            let index = crate::reader::column_indices(&schema, &[name.as_str()])?[0];
             let data_type = schema.field(index).data_type();
             if is_numeric_list(data_type) {
                 let width = list_width(dataset, name)?;

@@ -47,7 +47,7 @@ mod layout;
 mod plan;
 
 pub use fill::is_numeric;
-pub use layout::{is_numeric_list, list_width, FeatureLayout};
+pub use layout::{is_numeric_list, list_width, FeatureLayout, RowSource};
 pub use plan::{BatchPlan, ColumnPlan, Conversion, RaggedColumn};
 
 use std::collections::BTreeMap;

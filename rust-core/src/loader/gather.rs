@@ -193,6 +193,23 @@ pub struct Gathered {
 }
 
 impl Gathered {
+    /// Picks already checked against their sources (by the loader).
+    #[cfg(unix)]
+    pub(crate) fn from_parts(
+        schema: SchemaRef,
+        sources: Vec<RecordBatch>,
+        picks: Vec<(usize, usize)>,
+        rows: Vec<u64>,
+    ) -> Self {
+        Gathered {
+            schema,
+            used: (0..sources.len()).collect(),
+            batches: sources.into(),
+            picks,
+            rows,
+        }
+    }
+
     /// A whole record batch, in order (rows are its row numbers).
     pub fn from_record_batch(batch: &RecordBatch) -> Self {
         let n = batch.num_rows();

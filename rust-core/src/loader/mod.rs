@@ -46,6 +46,8 @@ mod plan;
 mod rng;
 mod space;
 mod state;
+#[cfg(unix)]
+mod stream;
 
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -55,7 +57,7 @@ use arrow::record_batch::RecordBatch;
 use crossbeam_channel::{bounded, Receiver, Sender};
 
 pub use gather::Gathered;
-pub use order::{epoch_order, ShuffleMode};
+pub use order::{epoch_blocks, epoch_order, OrderBlock, ShuffleMode};
 pub use plan::{EpochPlan, TailPolicy};
 pub use rng::{mix64, SplitMix64};
 pub use space::SampleSpace;
@@ -63,8 +65,82 @@ pub use state::{LoaderState, ORDER_ALGORITHM};
 
 use gather::PieceTable;
 
+#[cfg(unix)]
+use crate::reader::DataSource;
 use crate::reader::Dataset;
 use crate::{Error, Result};
+
+/// Where a loader's workers find rows.
+#[derive(Clone)]
+enum Table {
+    /// Every shard mapped.
+    Mapped(Arc<PieceTable>),
+    /// Shards fetched through the cache a block at a time.
+    #[cfg(unix)]
+    Streamed(Arc<stream::StreamTable>),
+}
+
+/// What a loader reads: a mapped [`Dataset`] or, on Unix, any
+/// [`DataSource`] (a remote dataset larger than the cache streams through it).
+pub trait IntoLoaderSource {
+    #[doc(hidden)]
+    fn into_table(self, config: &LoaderConfig) -> Result<LoaderSource>;
+}
+
+#[doc(hidden)]
+pub struct LoaderSource {
+    table: Table,
+    shards: Vec<crate::format::ShardEntry>,
+}
+
+fn projection_of(schema: &SchemaRef, config: &LoaderConfig) -> Result<Vec<usize>> {
+    match &config.columns {
+        Some(names) => {
+            let names: Vec<&str> = names.iter().map(String::as_str).collect();
+            crate::reader::column_indices(schema, &names)
+        }
+        None => Ok((0..schema.fields().len()).collect()),
+    }
+}
+
+impl IntoLoaderSource for Arc<Dataset> {
+    fn into_table(self, config: &LoaderConfig) -> Result<LoaderSource> {
+        let projection = projection_of(&self.schema(), config)?;
+        let shards = self.index().shards.clone();
+        let table = PieceTable::new(self, projection)?;
+        Ok(LoaderSource {
+            table: Table::Mapped(Arc::new(table)),
+            shards,
+        })
+    }
+}
+
+#[cfg(unix)]
+impl IntoLoaderSource for DataSource {
+    fn into_table(self, config: &LoaderConfig) -> Result<LoaderSource> {
+        match self {
+            DataSource::Mapped(dataset) => dataset.into_table(config),
+            DataSource::Streamed(dataset) => {
+                // Refused before anything is downloaded.
+                dataset.check_cache_for(config.shuffle)?;
+                let projection = projection_of(&dataset.schema(), config)?;
+                let shards = dataset.index().shards.clone();
+                let table = stream::StreamTable::new(dataset, projection)?;
+                Ok(LoaderSource {
+                    table: Table::Streamed(Arc::new(table)),
+                    shards,
+                })
+            }
+        }
+    }
+}
+
+#[cfg(unix)]
+impl IntoLoaderSource for &DataSource {
+    fn into_table(self, config: &LoaderConfig) -> Result<LoaderSource> {
+        self.clone().into_table(config)
+    }
+}
 
 /// How a [`Loader`] reads.
 #[derive(Debug, Clone)]
@@ -154,7 +230,7 @@ pub struct LoadedBatch<T> {
 
 /// Reads batches of a dataset for one rank. See the [module docs](self).
 pub struct Loader {
-    table: Arc<PieceTable>,
+    table: Table,
     space: Arc<SampleSpace>,
     config: LoaderConfig,
     state: LoaderState,
@@ -163,21 +239,18 @@ pub struct Loader {
 }
 
 impl Loader {
-    /// A loader at the start of epoch 0.
-    pub fn new(dataset: Arc<Dataset>, config: LoaderConfig) -> Result<Self> {
+    /// A loader at the start of epoch 0, over an `Arc<Dataset>` or a
+    /// [`DataSource`](crate::reader::DataSource). A streamed source is
+    /// checked against the cache first: a `cache_limit` too small for
+    /// `config.shuffle` is refused with [`Error::CacheTooSmall`], which names
+    /// the size needed.
+    pub fn new(dataset: impl IntoLoaderSource, config: LoaderConfig) -> Result<Self> {
         config.validate()?;
-        let projection = match &config.columns {
-            Some(names) => {
-                let names: Vec<&str> = names.iter().map(String::as_str).collect();
-                dataset.column_indices(&names)?
-            }
-            None => (0..dataset.schema().fields().len()).collect(),
-        };
-        let space = SampleSpace::new(&dataset.index().shards, config.rows.clone())?;
+        let LoaderSource { table, shards } = dataset.into_table(&config)?;
+        let space = SampleSpace::new(&shards, config.rows.clone())?;
         let state = LoaderState::new(config.seed, space.fingerprint().to_string(), config.shuffle);
-        let table = PieceTable::new(dataset, projection)?;
         Ok(Loader {
-            table: Arc::new(table),
+            table,
             space: Arc::new(space),
             config,
             state,
@@ -188,7 +261,11 @@ impl Loader {
     /// A loader that continues from `state`, which must come from the same
     /// dataset (and row selection), seed and shuffle mode
     /// ([`Error::ResumeMismatch`] otherwise). Batch size and world size may differ.
-    pub fn resume(dataset: Arc<Dataset>, config: LoaderConfig, state: LoaderState) -> Result<Self> {
+    pub fn resume(
+        dataset: impl IntoLoaderSource,
+        config: LoaderConfig,
+        state: LoaderState,
+    ) -> Result<Self> {
         let mut loader = Loader::new(dataset, config)?;
         state.check_compatible(&loader.state, loader.space.len())?;
         loader.state = state;
@@ -207,7 +284,11 @@ impl Loader {
 
     /// Schema of the assembled batches (the projected columns).
     pub fn schema(&self) -> &SchemaRef {
-        self.table.schema()
+        match &self.table {
+            Table::Mapped(t) => t.schema(),
+            #[cfg(unix)]
+            Table::Streamed(t) => t.schema(),
+        }
     }
 
     /// The sample space (rows per epoch, fingerprint).
@@ -265,6 +346,29 @@ impl Loader {
     {
         let plan = self.plan()?;
         let order = self.cached_order(plan.epoch);
+        #[cfg(unix)]
+        let (schedule, prefetcher) = match &self.table {
+            Table::Streamed(t) if plan.steps > 0 => {
+                let schedule = Arc::new(stream::Schedule::new(
+                    Arc::clone(t.dataset()),
+                    &self.space,
+                    &order,
+                    &plan,
+                    self.config.rank as u64,
+                    self.config.seed,
+                    self.config.shuffle,
+                )?);
+                let run = Arc::clone(&schedule);
+                let handle = std::thread::Builder::new()
+                    .name("mosaicrs-fetch".into())
+                    .spawn(move || run.prefetch())
+                    .map_err(|e| {
+                        Error::Internal(format!("cannot start the shard prefetch thread: {e}"))
+                    })?;
+                (Some(schedule), Some(handle))
+            }
+            _ => (None, None),
+        };
         let assemble = Arc::new(assemble);
         let workers = self.config.workers;
         let capacity = self.config.prefetch.div_ceil(workers).max(1);
@@ -279,8 +383,10 @@ impl Loader {
                 plan: plan.clone(),
                 order: Arc::clone(&order),
                 space: Arc::clone(&self.space),
-                table: Arc::clone(&self.table),
+                table: self.table.clone(),
                 state: self.state.clone(),
+                #[cfg(unix)]
+                schedule: schedule.clone(),
             };
             let assemble = Arc::clone(&assemble);
             let handle = std::thread::Builder::new()
@@ -297,6 +403,10 @@ impl Loader {
             receivers,
             handles,
             finished: false,
+            #[cfg(unix)]
+            schedule,
+            #[cfg(unix)]
+            prefetcher,
         })
     }
 }
@@ -309,8 +419,10 @@ struct WorkerJob {
     plan: EpochPlan,
     order: Arc<Vec<u64>>,
     space: Arc<SampleSpace>,
-    table: Arc<PieceTable>,
+    table: Table,
     state: LoaderState,
+    #[cfg(unix)]
+    schedule: Option<Arc<stream::Schedule>>,
 }
 
 impl WorkerJob {
@@ -354,13 +466,35 @@ impl WorkerJob {
             // Resolved positions are below `samples == order.len()`.
             .map(|p| self.space.row(self.order[self.plan.resolve(p) as usize]))
             .collect();
-        let gathered = self.table.gather(rows)?;
-        let data = assemble(&gathered)?;
+        let (data, rows) = match &self.table {
+            Table::Mapped(table) => {
+                let gathered = table.gather(rows)?;
+                (assemble(&gathered)?, gathered.into_rows())
+            }
+            #[cfg(unix)]
+            Table::Streamed(table) => {
+                let schedule = self
+                    .schedule
+                    .as_ref()
+                    .ok_or_else(|| Error::Internal("a streamed epoch has no schedule".into()))?;
+                schedule.wait(step)?;
+                let gathered = table.gather(rows);
+                let data = gathered.and_then(|g| {
+                    let data = assemble(&g)?;
+                    Ok((data, g.into_rows()))
+                });
+                // Done only once assembled: the batch no longer reads the shards.
+                if data.is_ok() {
+                    schedule.done(step);
+                }
+                data?
+            }
+        };
         Ok(LoadedBatch {
             epoch: self.plan.epoch,
             step,
             position,
-            rows: gathered.into_rows(),
+            rows,
             padding,
             data,
             // Filled in by the consumer, which owns the live state.
@@ -378,6 +512,11 @@ pub struct Epoch<'a, T> {
     receivers: Vec<Receiver<Result<LoadedBatch<T>>>>,
     handles: Vec<JoinHandle<()>>,
     finished: bool,
+    /// The shards to fetch, for a dataset streamed through the cache.
+    #[cfg(unix)]
+    schedule: Option<Arc<stream::Schedule>>,
+    #[cfg(unix)]
+    prefetcher: Option<JoinHandle<()>>,
 }
 
 impl<T> Epoch<'_, T> {
@@ -439,9 +578,22 @@ impl<T> Drop for Epoch<'_, T> {
     fn drop(&mut self) {
         // Closing the channels first unblocks workers waiting to send.
         self.receivers.clear();
+        #[cfg(unix)]
+        if let Some(schedule) = &self.schedule {
+            schedule.cancel();
+        }
         for handle in self.handles.drain(..) {
             // A worker panic was already reported through its channel.
             let _ = handle.join();
+        }
+        #[cfg(unix)]
+        if let Some(handle) = self.prefetcher.take() {
+            // Its failure reached the workers through the schedule.
+            let _ = handle.join();
+        }
+        #[cfg(unix)]
+        if let Some(schedule) = self.schedule.take() {
+            schedule.release_all();
         }
     }
 }

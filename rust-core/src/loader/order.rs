@@ -115,14 +115,13 @@ impl std::str::FromStr for ShuffleMode {
 /// ```
 pub fn epoch_order(space: &SampleSpace, seed: u64, epoch: u64, mode: ShuffleMode) -> Vec<u64> {
     let mut order: Vec<u64> = (0..space.len()).collect();
-    let mut rng = SplitMix64::from_words(&[seed, epoch, space.fingerprint_word(), mode.code()]);
+    let mut rng = order_rng(space, seed, epoch, mode);
     match mode {
         ShuffleMode::Sequential => {}
         ShuffleMode::Global => rng.shuffle(&mut order),
         ShuffleMode::BlockLocal { shards_per_block } => {
             let bounds = space.shard_bounds();
-            let mut shards: Vec<usize> = (0..bounds.len().saturating_sub(1)).collect();
-            rng.shuffle(&mut shards);
+            let shards = shuffled_shards(&mut rng, bounds);
             let per_block = (shards_per_block as usize).max(1);
             let mut at = 0usize;
             for block in shards.chunks(per_block) {
@@ -138,4 +137,70 @@ pub fn epoch_order(space: &SampleSpace, seed: u64, epoch: u64, mode: ShuffleMode
         }
     }
     order
+}
+
+fn order_rng(space: &SampleSpace, seed: u64, epoch: u64, mode: ShuffleMode) -> SplitMix64 {
+    SplitMix64::from_words(&[seed, epoch, space.fingerprint_word(), mode.code()])
+}
+
+/// The block-local shard order: the first draws of the epoch's generator.
+fn shuffled_shards(rng: &mut SplitMix64, bounds: &[u64]) -> Vec<usize> {
+    let mut shards: Vec<usize> = (0..bounds.len().saturating_sub(1)).collect();
+    rng.shuffle(&mut shards);
+    shards
+}
+
+/// A run of the epoch order drawn from a set of shards only.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrderBlock {
+    /// Positions in the epoch order.
+    pub positions: std::ops::Range<u64>,
+    /// Shards (index positions) whose samples fill those positions.
+    pub shards: Vec<usize>,
+}
+
+/// The blocks of an epoch's order, in order, without empty ones: one per
+/// block of shards (block-local), one per shard (sequential), or one of
+/// every shard (global). This is what a streaming reader must hold at once.
+///
+/// ```
+/// use mosaicrs::loader::{epoch_blocks, SampleSpace, ShuffleMode};
+/// let space = SampleSpace::new(&[], None).unwrap();
+/// assert!(epoch_blocks(&space, 1, 0, ShuffleMode::Sequential).is_empty());
+/// ```
+pub fn epoch_blocks(
+    space: &SampleSpace,
+    seed: u64,
+    epoch: u64,
+    mode: ShuffleMode,
+) -> Vec<OrderBlock> {
+    let bounds = space.shard_bounds();
+    let all: Vec<usize> = (0..bounds.len().saturating_sub(1)).collect();
+    let groups: Vec<Vec<usize>> = match mode {
+        ShuffleMode::Global => vec![all],
+        ShuffleMode::Sequential => all.into_iter().map(|s| vec![s]).collect(),
+        ShuffleMode::BlockLocal { shards_per_block } => {
+            let mut rng = order_rng(space, seed, epoch, mode);
+            let shards = shuffled_shards(&mut rng, bounds);
+            let per_block = (shards_per_block as usize).max(1);
+            shards.chunks(per_block).map(<[usize]>::to_vec).collect()
+        }
+    };
+    let mut at = 0u64;
+    let mut blocks = Vec::with_capacity(groups.len());
+    for shards in groups {
+        let shards: Vec<usize> = shards
+            .into_iter()
+            .filter(|&s| bounds[s + 1] > bounds[s])
+            .collect();
+        let len: u64 = shards.iter().map(|&s| bounds[s + 1] - bounds[s]).sum();
+        if len > 0 {
+            blocks.push(OrderBlock {
+                positions: at..at + len,
+                shards,
+            });
+            at += len;
+        }
+    }
+    blocks
 }

@@ -10,7 +10,7 @@ use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 
 use super::{ReadOptions, Shard};
-use crate::format::{Index, INDEX_FILE};
+use crate::format::Index;
 #[cfg(unix)]
 use crate::storage::{CacheOptions, Location};
 use crate::{Error, Result};
@@ -39,6 +39,8 @@ pub struct Dataset {
     _pins: Vec<std::fs::File>,
     /// Bytes downloaded to open a remote dataset (0 when all were cached).
     downloaded: u64,
+    /// Bytes the cache held once a remote dataset was open.
+    cache_usage: u64,
 }
 
 impl Dataset {
@@ -98,26 +100,36 @@ impl Dataset {
             Location::Local(dir) => return Self::open_with(dir, options),
             Location::Remote(store) => store,
         };
-        let index_url = PathBuf::from(store.url_of(INDEX_FILE));
-        let bytes = match store.get_versioned(INDEX_FILE)? {
-            Some((bytes, _)) => bytes,
-            None => {
-                return Err(Error::NotADataset {
-                    path: PathBuf::from(store.url()),
-                })
-            }
-        };
-        let index = Index::parse(&bytes, &index_url)?;
+        let index = super::streamed::load_remote_index(store)?;
+        Self::open_cached(store, index, cache, options)
+    }
+
+    /// Downloads what is missing of the dataset at `store` into the cache,
+    /// pins it all and maps it.
+    #[cfg(unix)]
+    pub(crate) fn open_cached(
+        store: &crate::storage::RemoteStore,
+        index: Index,
+        cache: &CacheOptions,
+        options: &ReadOptions,
+    ) -> Result<Self> {
         let cached = crate::storage::fetch_all(store, &index, cache)?;
         let mut dataset = Self::from_index(cached.folder, index, options)?;
         dataset._pins = cached.pins;
         dataset.downloaded = cached.downloaded;
+        dataset.cache_usage = cached.usage;
         Ok(dataset)
     }
 
     /// Bytes downloaded from the object store to open this dataset.
     pub fn bytes_downloaded(&self) -> u64 {
         self.downloaded
+    }
+
+    /// Bytes the cache held once this remote dataset was open (0 for a
+    /// local one).
+    pub fn cache_usage_at_open(&self) -> u64 {
+        self.cache_usage
     }
 
     fn from_index(path: PathBuf, index: Index, options: &ReadOptions) -> Result<Self> {
@@ -150,6 +162,7 @@ impl Dataset {
             row_offsets,
             _pins: Vec::new(),
             downloaded: 0,
+            cache_usage: 0,
         })
     }
 
@@ -190,10 +203,7 @@ impl Dataset {
 
     /// Positions of the named columns, or [`Error::ColumnNotFound`].
     pub fn column_indices(&self, columns: &[&str]) -> Result<Vec<usize>> {
-        columns
-            .iter()
-            .map(|name| crate::format::column_index(&self.schema, name))
-            .collect()
+        column_indices(&self.schema, columns)
     }
 
     /// Record batch `batch` of shard `shard` (zero-copy for uncompressed shards).
@@ -329,4 +339,12 @@ impl Dataset {
     pub fn verify(&self) -> Result<()> {
         self.shards.iter().try_for_each(Shard::verify_checksum)
     }
+}
+
+/// Positions of the named columns in `schema`, or [`Error::ColumnNotFound`].
+pub(crate) fn column_indices(schema: &SchemaRef, columns: &[&str]) -> Result<Vec<usize>> {
+    columns
+        .iter()
+        .map(|name| crate::format::column_index(schema, name))
+        .collect()
 }

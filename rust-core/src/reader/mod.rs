@@ -27,11 +27,16 @@ mod footer;
 mod message;
 mod options;
 mod shard;
+#[cfg(unix)]
+mod streamed;
 mod validate;
 
+pub(crate) use dataset::column_indices;
 pub use dataset::{Dataset, RowLocation};
 pub use message::DECODED_BATCH_LIMIT;
 pub use options::{is_remote_file_system, Access, ReadOptions};
 pub(crate) use shard::panic_message;
 pub use shard::Shard;
+#[cfg(unix)]
+pub use streamed::{DataSource, StreamedDataset};
 pub use validate::{validate, ShardProblem, ValidationReport};

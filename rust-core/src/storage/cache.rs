@@ -39,6 +39,10 @@ pub struct CacheOptions {
     pub attempts: u32,
     /// A request with no reply for this long is abandoned and retried.
     pub stall_timeout: Duration,
+    /// Blocks of shards fetched ahead of the one being read when a dataset
+    /// larger than the cache streams through it (at least 1 is useful: a
+    /// batch can straddle two blocks).
+    pub prefetch_blocks: u32,
 }
 
 impl CacheOptions {
@@ -49,6 +53,7 @@ impl CacheOptions {
             cache_limit,
             attempts: 6,
             stall_timeout: Duration::from_secs(30),
+            prefetch_blocks: 1,
         }
     }
 }
@@ -84,6 +89,8 @@ pub(crate) struct CachedDataset {
     pub pins: Vec<File>,
     /// Bytes downloaded to make the dataset present.
     pub downloaded: u64,
+    /// Bytes the cache held once the dataset was present.
+    pub usage: u64,
 }
 
 /// The cache folder of the dataset at `url`.
@@ -102,14 +109,14 @@ pub(crate) fn fetch_all(
     options: &CacheOptions,
 ) -> Result<CachedDataset> {
     if index.total_bytes > options.cache_limit {
-        return Err(Error::InvalidArgument(format!(
-            "cache_limit of {} bytes is too small for {}: opening it needs {} bytes in the \
-             cache (its shards); raise cache_limit to at least {}",
-            options.cache_limit,
-            store.url(),
-            index.total_bytes,
-            index.total_bytes
-        )));
+        return Err(Error::CacheTooSmall {
+            location: store.url().to_string(),
+            limit: options.cache_limit,
+            needed: index.total_bytes,
+            reason: "opening every shard at once needs the whole dataset in the cache \
+                     (a loader with block-local shuffle streams it through a smaller one)"
+                .into(),
+        });
     }
     let folder = dataset_folder(options, store.url());
     fs::create_dir_all(&folder).map_err(|e| Error::io(&folder, e))?;
@@ -131,21 +138,80 @@ pub(crate) fn fetch_all(
     // (for `validate`, and for reading it offline); it is rewritten on
     // every open, so it is the version this reader uses.
     index.store_atomic(&folder)?;
-    let mut pins = Vec::with_capacity(index.shards.len());
-    for shard in &index.shards {
-        let path = folder.join(&shard.path);
-        let file = File::open(&path).map_err(|e| Error::io(&path, e))?;
-        rustix::fs::flock(&file, rustix::fs::FlockOperation::LockShared)
-            .map_err(|e| Error::io(&path, e.into()))?;
-        // Recently used: eviction takes the oldest first.
-        let _ = file.set_modified(SystemTime::now());
-        pins.push(file);
-    }
+    let pins = index
+        .shards
+        .iter()
+        .map(|shard| pin(&folder.join(&shard.path)))
+        .collect::<Result<Vec<_>>>()?;
     Ok(CachedDataset {
         folder,
         pins,
         downloaded,
+        usage: cache_usage(&options.cache_dir)?,
     })
+}
+
+/// Opens a cached shard with a shared lock (its pin) and marks it used.
+fn pin(path: &Path) -> Result<File> {
+    let file = File::open(path).map_err(|e| Error::io(path, e))?;
+    rustix::fs::flock(&file, rustix::fs::FlockOperation::LockShared)
+        .map_err(|e| Error::io(path, e.into()))?;
+    // Recently used: eviction takes the oldest first.
+    let _ = file.set_modified(SystemTime::now());
+    Ok(file)
+}
+
+/// One shard made present in the cache and pinned.
+pub(crate) struct PinnedShard {
+    /// The shared lock that keeps it from eviction; drop it to unpin.
+    pub pin: File,
+    /// Bytes downloaded to make it present (0 when it was cached).
+    pub downloaded: u64,
+    /// Bytes the cache held right after it arrived.
+    pub usage: u64,
+}
+
+/// Makes one shard present in `folder` (downloading it when missing, once
+/// for every process that shares the cache) and pins it.
+///
+/// When the room it needs is held by shards that other readers pin, it waits
+/// for them to unpin (readers streaming the same dataset move on) for up to
+/// `stall_timeout`, then fails naming the sizes.
+pub(crate) fn fetch_one(
+    store: &RemoteStore,
+    shard: &ShardEntry,
+    folder: &Path,
+    options: &CacheOptions,
+) -> Result<PinnedShard> {
+    let path = folder.join(&shard.path);
+    let deadline = std::time::Instant::now() + options.stall_timeout;
+    loop {
+        let _cache_lock = lock_cache(&options.cache_dir)?;
+        if is_present(&path, shard.bytes) {
+            return Ok(PinnedShard {
+                pin: pin(&path)?,
+                downloaded: 0,
+                usage: 0,
+            });
+        }
+        fs::create_dir_all(folder).map_err(|e| Error::io(folder, e))?;
+        match evict_for(options, shard.bytes, std::slice::from_ref(&path))? {
+            Ok(()) => {
+                download(store, shard, folder, options)?;
+                return Ok(PinnedShard {
+                    pin: pin(&path)?,
+                    downloaded: shard.bytes,
+                    usage: cache_usage(&options.cache_dir)?,
+                });
+            }
+            Err(used) if std::time::Instant::now() >= deadline => {
+                return Err(no_room(options, shard.bytes, used))
+            }
+            Err(_) => {}
+        }
+        drop(_cache_lock);
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 fn is_present(path: &Path, bytes: u64) -> bool {
@@ -199,10 +265,32 @@ pub fn cache_usage(cache_dir: &Path) -> Result<u64> {
 /// Evicts least-recently-used, unpinned shards (never one in `keep`) until
 /// `needed` more bytes fit under the limit.
 fn make_room(options: &CacheOptions, needed: u64, keep: &[PathBuf]) -> Result<()> {
+    evict_for(options, needed, keep)?.map_err(|used| no_room(options, needed, used))
+}
+
+fn no_room(options: &CacheOptions, needed: u64, used: u64) -> Error {
+    Error::CacheTooSmall {
+        location: options.cache_dir.display().to_string(),
+        limit: options.cache_limit,
+        needed: used + needed,
+        reason: format!(
+            "{needed} bytes are needed and {used} bytes are held by shards that open \
+             readers use"
+        ),
+    }
+}
+
+/// [`make_room`], with `Err(bytes still held)` when pinned shards leave
+/// too little room.
+fn evict_for(
+    options: &CacheOptions,
+    needed: u64,
+    keep: &[PathBuf],
+) -> Result<std::result::Result<(), u64>> {
     let mut files = cached_files(&options.cache_dir)?;
     let mut used: u64 = files.iter().map(|f| f.1).sum();
     if used + needed <= options.cache_limit {
-        return Ok(());
+        return Ok(Ok(()));
     }
     files.sort_by_key(|f| f.2);
     for (path, bytes, _) in files {
@@ -236,16 +324,9 @@ fn make_room(options: &CacheOptions, needed: u64, keep: &[PathBuf]) -> Result<()
         }
     }
     if used + needed > options.cache_limit {
-        return Err(Error::InvalidArgument(format!(
-            "the cache at {} cannot make room: {needed} bytes are needed, {used} of the \
-             {} byte limit are held by shards that open readers use; raise cache_limit to \
-             at least {}",
-            options.cache_dir.display(),
-            options.cache_limit,
-            used + needed
-        )));
+        return Ok(Err(used));
     }
-    Ok(())
+    Ok(Ok(()))
 }
 
 /// Downloads one shard into `folder`, verified, with retries.

@@ -17,6 +17,7 @@
 //! and from explicit [`StorageOptions`], which win over the environment.
 //! Option values never appear in `Debug`, `Display` or errors.
 
+mod args;
 #[cfg(unix)]
 mod cache;
 mod options;
@@ -25,10 +26,11 @@ mod remote;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-#[cfg(unix)]
-pub(crate) use cache::fetch_all;
+pub use args::StoreArgs;
 #[cfg(unix)]
 pub use cache::{cache_usage, clear_cache, dataset_folder, CacheOptions};
+#[cfg(unix)]
+pub(crate) use cache::{fetch_all, fetch_one};
 pub use options::StorageOptions;
 pub use remote::{RemoteFile, RemoteStore};
 
