@@ -63,8 +63,7 @@ def main():
     df = spark.range(0, rows, numPartitions=6).select(kill(F.col("id")).alias("id")).select(
         "id",
         *[(F.sin(F.col("id") * (k + 1)) * 0.5).cast("float").alias(f"x{k}") for k in range(4)],
-        (F.col("id") % 10).cast("int").alias("label"),
-    )
+    ).withColumn("label", (F.col("x0") + F.col("x1") > 0).cast("int"))
     writer = df.write.format("mosaicrs").mode("overwrite") \
         .option("shardSize", "64k").option("batchRows", "512")
     for key, value in storage.items():

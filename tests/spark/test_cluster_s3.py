@@ -15,7 +15,7 @@ import pytest
 
 from .conftest import CONNECTOR_JAR, SPARK_4
 from .standalone import StandaloneCluster
-from conftest import run_cli
+from conftest import cargo_target_dir, run_cli
 
 HERE = Path(__file__).resolve().parent
 # Three JVMs and a job with a lost executor take minutes: run once, on the
@@ -74,3 +74,33 @@ def test_cluster_writes_to_s3_survives_a_killed_executor_and_reads_back(
                        "--cache-dir", str(cache))
     assert f"{ROWS} rows" in validate.stdout and validate.stdout.startswith("OK"), validate.stdout
     assert moto_server.SECRET_KEY not in validate.stdout + validate.stderr
+
+    # The Rust training binary trains on it from s3:// through a cache that
+    # holds well under half of the dataset (block-local shuffle streams it).
+    largest = max(s["bytes"] for s in index["shards"])
+    limit = 4 * largest + 4096  # two blocks of two shards: the one read, the one fetched ahead
+    assert limit * 2 < index["total_bytes"], (limit, index["total_bytes"])
+    train_cache = tmp_path / "train-cache"
+    report = run_train(
+        "--data", url, *cli_storage_args(moto_server), "--cache-dir", str(train_cache),
+        "--cache-limit", str(limit), "--shuffle", "block-local:2", "--features", "x0,x1,x2,x3",
+        "--label", "label", "--epochs", "2", "--batch-size", "256", "--device", "cpu")
+    assert float(report["accuracy"]) > 0.9, report
+    assert int(report["samples"]) >= 2 * int(ROWS * 0.8) - 2 * 256, report
+    assert int(report["downloaded_bytes"]) >= index["total_bytes"], report
+    assert 0 < int(report["cache_peak_bytes"]) <= limit, report
+
+
+def run_train(*args) -> dict:
+    """Builds (if needed) and runs the Rust training binary; its report line as a dict."""
+    repo = HERE.parents[1]
+    env = {**os.environ, "LIBTORCH_USE_PYTORCH": "1",
+           "PATH": f"{repo / '.venv' / 'bin'}:{os.environ['PATH']}"}
+    subprocess.run(["cargo", "build", "--quiet", "-p", "mosaicrs-train"], cwd=repo, env=env,
+                   check=True)
+    binary = cargo_target_dir() / "debug" / "mosaicrs-train"
+    proc = subprocess.run([str(binary), *args], capture_output=True, text=True, env=env,
+                          timeout=900)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
+    line = next(l for l in proc.stdout.splitlines() if l.startswith("accuracy="))
+    return dict(field.split("=", 1) for field in line.split())
