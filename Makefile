@@ -44,7 +44,7 @@ test: setup lint test-rust test-torch test-python test-spark
 # `make bench-scan`: Spark scan (count, sums, projection), mosaicrs vs Parquet.
 SPARK_FULL_VERSION ?= 3.5.9
 SPARK_SMOKE_VERSIONS ?= 4.0.5 4.1.4 4.2.1 4.3.0
-.PHONY: jar bench-connector bench-connector-3.5 bench-scan
+.PHONY: jar bench-connector bench-connector-3.5 bench-scan bench-s3 soak-spark-kill
 
 spark-venvs:
 	SPARK_TEST_VERSIONS="$(SPARK_FULL_VERSION) $(SPARK_SMOKE_VERSIONS)" bash scripts/spark_venvs.sh
@@ -61,6 +61,11 @@ test-spark: setup jar python spark-venvs
 	  .venvs/spark-$$v/bin/python -m pytest -q tests/spark/test_connector_smoke.py; \
 	done
 
+# kill -9 of a Spark application at 40 random moments of its writes and commits.
+KILL_TRIALS ?= 40
+soak-spark-kill: setup jar
+	MOSAICRS_KILL_TRIALS=$(KILL_TRIALS) $(PYTHON) -m pytest -q -s tests/spark/test_connector_kill.py
+
 bench-connector: jar
 	$(PYTHON) bench/connector_write_bench.py
 
@@ -69,6 +74,11 @@ bench-connector-3.5: jar
 
 bench-scan: jar
 	$(PYTHON) bench/spark_scan_bench.py
+
+# Spark write to and read from an S3 server (moto, started by the bench):
+# mosaicrs against Parquet through s3a and MosaicML MDS / StreamingDataset.
+bench-s3: jar python
+	$(PYTHON) bench/s3_bench.py --json bench/results/s3.json
 
 clean:
 	cargo clean
