@@ -38,11 +38,6 @@ public final class DatasetLocation implements Serializable {
     return url;
   }
 
-  /** True for a local path, which the native side maps directly. */
-  public boolean isLocal() {
-    return url.startsWith("/");
-  }
-
   /** The storage option keys, in the order of {@link #storageValues()}. */
   public String[] storageKeys() {
     return keys.clone();
