@@ -56,11 +56,15 @@ def test_task_failing_on_first_attempt_is_retried_exactly_once(spark, mosaicrs_c
     assert_dataset_equals(expected, out)
     check_with_rust_reader(mosaicrs_cli, out, 12000)
     assert wait_for_no_strays(out) == []
-    # Each partition's shards come from one attempt only.
+    assert_one_attempt_per_partition(out, 4)
+
+
+def assert_one_attempt_per_partition(out, partitions):
+    """Each of the `partitions` partitions' shards at `out` come from one attempt only."""
     attempts = {}
     for shard in load_index(out)["shards"]:
         attempts.setdefault(shard["partition"], set()).add(shard["task_attempt"])
-    assert sorted(attempts) == [0, 1, 2, 3]
+    assert sorted(attempts) == list(range(partitions))
     assert all(len(a) == 1 for a in attempts.values())
 
 
