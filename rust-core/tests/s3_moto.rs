@@ -15,7 +15,7 @@ use std::time::Duration;
 use arrow::array::{AsArray, Int64Array};
 use arrow::datatypes::Int64Type;
 use common::*;
-use mosaicrs::format::Index;
+use mosaicrs::format::{Index, ShardEntry};
 use mosaicrs::reader::Dataset;
 use mosaicrs::storage::{CacheOptions, Location};
 use mosaicrs::testing::moto::Moto;
@@ -97,18 +97,23 @@ fn s3_write_then_read_back_every_value_through_the_cache() {
     assert_eq!(again.num_rows(), 725_000);
 }
 
+/// Commits a dataset of one 10,000-row shard, ids from `first_id`, at `location`.
+fn publish_one_shard(location: &Location, first_id: i64) -> Vec<ShardEntry> {
+    publish_at(
+        location,
+        "w1",
+        &[simple_batch(10_000, first_id)],
+        Default::default(),
+        SaveMode::ErrorIfExists,
+    )
+}
+
 #[test]
 fn s3_cache_too_small_is_refused_up_front_naming_the_size() {
     let Some(moto) = Moto::start() else { return };
     moto.create_bucket("small");
     let location = moto.location("s3://small/ds");
-    let shards = publish_at(
-        &location,
-        "w1",
-        &[simple_batch(10_000, 0)],
-        Default::default(),
-        SaveMode::ErrorIfExists,
-    );
+    let shards = publish_one_shard(&location, 0);
     let total: u64 = shards.iter().map(|s| s.bytes).sum();
     let cache = tempfile::tempdir().unwrap();
     let err = Dataset::open_at(&location, &CacheOptions::new(cache.path(), total - 1))
@@ -124,24 +129,12 @@ fn s3_a_corrupt_object_is_never_used() {
     let Some(moto) = Moto::start() else { return };
     moto.create_bucket("rot");
     let location = moto.location("s3://rot/ds");
-    let shards = publish_at(
-        &location,
-        "w1",
-        &[simple_batch(10_000, 0)],
-        Default::default(),
-        SaveMode::ErrorIfExists,
-    );
+    let shards = publish_one_shard(&location, 0);
     let shard = shards[0].clone();
     // Replace the shard with another shard of the same size (bit rot on the
     // server, or a bad copy): same length, different bytes.
     let other = moto.location("s3://rot/other");
-    let fake = publish_at(
-        &other,
-        "w1",
-        &[simple_batch(10_000, 1)],
-        Default::default(),
-        SaveMode::ErrorIfExists,
-    );
+    let fake = publish_one_shard(&other, 1);
     assert_eq!(fake[0].bytes, shard.bytes);
     let cache_src = tempfile::tempdir().unwrap();
     let fake_ds = Dataset::open_at(&other, &CacheOptions::new(cache_src.path(), 1 << 30)).unwrap();

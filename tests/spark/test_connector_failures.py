@@ -56,11 +56,15 @@ def test_task_failing_on_first_attempt_is_retried_exactly_once(spark, mosaicrs_c
     assert_dataset_equals(expected, out)
     check_with_rust_reader(mosaicrs_cli, out, 12000)
     assert wait_for_no_strays(out) == []
-    # Each partition's shards come from one attempt only.
+    assert_one_attempt_per_partition(out, 4)
+
+
+def assert_one_attempt_per_partition(out, partitions):
+    """Each of the `partitions` partitions' shards at `out` come from one attempt only."""
     attempts = {}
     for shard in load_index(out)["shards"]:
         attempts.setdefault(shard["partition"], set()).add(shard["task_attempt"])
-    assert sorted(attempts) == [0, 1, 2, 3]
+    assert sorted(attempts) == list(range(partitions))
     assert all(len(a) == 1 for a in attempts.values())
 
 
@@ -68,15 +72,22 @@ def test_failed_job_leaves_the_previous_dataset_intact(spark, mosaicrs_cli, tmp_
     out = tmp_path / "kept"
     previous = spark.range(0, 777, numPartitions=3).select("id", (F.col("id") * 0.25).alias("x"))
     previous.write.format("mosaicrs").save(str(out))
-    index_before = (out / "index.json").read_bytes()
-    files_before = sorted(os.listdir(out))
-
     markers = tmp_path / "markers"
     markers.mkdir()
+    assert_failed_jobs_change_nothing(spark, "mosaicrs", markers, previous, out)
+    check_with_rust_reader(mosaicrs_cli, out, 777)
+
+
+def assert_failed_jobs_change_nothing(spark, format_name, markers, previous, out):
+    """An overwrite and an append through `format_name` whose partition 2
+    fails on every attempt leave the dataset `previous` at `out` as it was:
+    the same index bytes, the same files, the same rows."""
+    index_before = (out / "index.json").read_bytes()
+    files_before = sorted(os.listdir(out))
     udf = failing_udf(markers, {2}, lambda p: p * 3000 + 2900, every_attempt=True)
     for mode in ["overwrite", "append"]:
         with pytest.raises(Exception, match="injected failure"):
-            frame(spark, udf).write.format("mosaicrs").mode(mode) \
+            frame(spark, udf).write.format(format_name).mode(mode) \
                 .option("batchRows", "100").option("shardSize", "4k").save(str(out))
 
     # Every one of the 4 attempts of partition 2 failed, in both jobs.
@@ -85,7 +96,6 @@ def test_failed_job_leaves_the_previous_dataset_intact(spark, mosaicrs_cli, tmp_
     assert wait_for_no_strays(out) == []
     assert sorted(os.listdir(out)) == files_before
     assert_dataset_equals(previous, out)
-    check_with_rust_reader(mosaicrs_cli, out, 777)
 
 
 def free_port() -> int:

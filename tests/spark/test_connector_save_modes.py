@@ -53,10 +53,14 @@ def test_append_adds_rows_and_keeps_the_old_shards(spark, mosaicrs_cli, tmp_path
     assert stray_files(out) == []
 
 
+def assert_creates(spark, mode, out, rows):
+    """A save in `mode` to the empty location `out` creates a dataset of `rows` rows."""
+    frame(spark, 0, rows).write.format("mosaicrs").mode(mode).save(str(out))
+    assert_dataset_equals(frame(spark, 0, rows), out)
+
+
 def test_append_to_a_missing_dataset_creates_it(spark, tmp_path):
-    out = tmp_path / "new"
-    frame(spark, 0, 50).write.format("mosaicrs").mode("append").save(str(out))
-    assert_dataset_equals(frame(spark, 0, 50), out)
+    assert_creates(spark, "append", tmp_path / "new", 50)
 
 
 def test_append_with_another_schema_fails_before_any_task(spark, tmp_path):
@@ -101,9 +105,7 @@ def test_ignore_keeps_an_existing_dataset_and_writes_a_new_one(spark, tmp_path):
     assert jobs_run_in_group(spark, "ignore-existing") == []
     assert snapshot(out) == before
 
-    fresh = tmp_path / "fresh"
-    frame(spark, 0, 70).write.format("mosaicrs").mode("ignore").save(str(fresh))
-    assert_dataset_equals(frame(spark, 0, 70), fresh)
+    assert_creates(spark, "ignore", tmp_path / "fresh", 70)
 
 
 def test_append_to_a_corrupt_index_is_an_io_error_naming_the_file(spark, tmp_path):

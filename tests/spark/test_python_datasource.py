@@ -10,7 +10,8 @@ from pyspark.sql import functions as F
 
 from .conftest import load_index, stray_files, wait_for_no_strays
 from .readback import assert_dataset_equals
-from .test_connector_failures import failing_udf, frame
+from .test_connector_failures import (
+    assert_failed_jobs_change_nothing, assert_one_attempt_per_partition, failing_udf, frame)
 
 mosaicrs = pytest.importorskip("mosaicrs", reason="run `make python` to install the wheel")
 from mosaicrs.spark import FORMAT, register  # noqa: E402
@@ -106,11 +107,7 @@ def test_task_failing_on_first_attempt_is_retried_exactly_once(pyds, tmp_path):
     assert_dataset_equals(expected, out)
     check_with_rust_reader(out, 12000)
     assert wait_for_no_strays(out) == []
-    attempts = {}
-    for shard in load_index(out)["shards"]:
-        attempts.setdefault(shard["partition"], set()).add(shard["task_attempt"])
-    assert sorted(attempts) == [0, 1, 2, 3]
-    assert all(len(a) == 1 for a in attempts.values())
+    assert_one_attempt_per_partition(out, 4)
 
 
 def test_failed_job_leaves_the_previous_dataset_intact(pyds, tmp_path):
@@ -121,15 +118,4 @@ def test_failed_job_leaves_the_previous_dataset_intact(pyds, tmp_path):
     never = failing_udf(markers, set(), lambda p: -1)
     previous = frame(pyds, never, rows=777, partitions=3)
     previous.write.format(FORMAT).mode("overwrite").save(str(out))
-    index_before = (out / "index.json").read_bytes()
-    files_before = sorted(os.listdir(out))
-    udf = failing_udf(markers, {2}, lambda p: p * 3000 + 2900, every_attempt=True)
-    for mode in ["overwrite", "append"]:
-        with pytest.raises(Exception, match="injected failure"):
-            frame(pyds, udf).write.format(FORMAT).mode(mode) \
-                .option("batchRows", "100").option("shardSize", "4k").save(str(out))
-    assert len(os.listdir(markers)) == 4
-    assert (out / "index.json").read_bytes() == index_before
-    assert wait_for_no_strays(out) == []
-    assert sorted(os.listdir(out)) == files_before
-    assert_dataset_equals(previous, out)
+    assert_failed_jobs_change_nothing(pyds, FORMAT, markers, previous, out)

@@ -1,8 +1,10 @@
 //! Conversions between Java values and what the mosaicrs library takes.
 //!
 //! Typed values cross the boundary: save mode and compression as enum
-//! ordinals, shard entries as `io.mosaicrs.spark.jni.ShardEntry` objects
-//! (serializable, so they travel inside Spark's task commit messages).
+//! ordinals, dataset locations as `io.mosaicrs.spark.jni.DatasetLocation`
+//! objects, shard entries as `io.mosaicrs.spark.jni.ShardEntry` objects
+//! (serializable, so they travel inside Spark's task commit messages and
+//! input partitions). Their fields are read by name.
 
 use jni::objects::{JObject, JObjectArray, JString, JValue};
 use jni::sys::{jint, jlong, jobjectArray};
@@ -55,18 +57,16 @@ pub(crate) fn java_strings(env: &mut JNIEnv<'_>, values: &[String]) -> BridgeRes
     Ok(array.into_raw())
 }
 
-/// A dataset location from Java: an absolute local path or a URL, with the
+/// A `DatasetLocation` from Java: an absolute local path or a URL, with the
 /// `storage.<key>` options the user set (keys without the prefix). The
 /// values may be secrets: they go to the object store client only.
-pub(crate) fn location(
-    env: &mut JNIEnv<'_>,
-    url: &JString<'_>,
-    keys: &JObjectArray<'_>,
-    values: &JObjectArray<'_>,
-) -> BridgeResult<Location> {
-    let url = string(env, url)?;
-    let keys = strings(env, keys)?;
-    let values = strings(env, values)?;
+pub(crate) fn location(env: &mut JNIEnv<'_>, location: &JObject<'_>) -> BridgeResult<Location> {
+    if location.is_null() {
+        return Err(Error::InvalidArgument("the dataset location is null".into()).into());
+    }
+    let url = string_field(env, location, "url")?;
+    let keys = strings_field(env, location, "keys")?;
+    let values = strings_field(env, location, "values")?;
     if keys.len() != values.len() {
         return Err(
             Error::Internal("storage option keys and values differ in number".into()).into(),
@@ -74,6 +74,17 @@ pub(crate) fn location(
     }
     let options: StorageOptions = keys.into_iter().zip(values).collect();
     Ok(Location::parse(&url, &options)?)
+}
+
+fn strings_field(
+    env: &mut JNIEnv<'_>,
+    object: &JObject<'_>,
+    name: &str,
+) -> BridgeResult<Vec<String>> {
+    let array = JObjectArray::from(env.get_field(object, name, "[Ljava/lang/String;")?.l()?);
+    let values = strings(env, &array)?;
+    env.delete_local_ref(array)?;
+    Ok(values)
 }
 
 /// The dataset schema, sent by the JVM as base64 of an Arrow IPC schema stream
@@ -184,6 +195,28 @@ fn int_field(env: &mut JNIEnv<'_>, object: &JObject<'_>, name: &str) -> BridgeRe
         .map_err(|_| Error::Internal(format!("shard entry {name} is negative: {value}")).into())
 }
 
+/// A `ShardEntry` object's fields.
+pub(crate) fn shard_from_java(
+    env: &mut JNIEnv<'_>,
+    object: &JObject<'_>,
+) -> BridgeResult<ShardEntry> {
+    if object.is_null() {
+        return Err(Error::Internal("a shard entry is null".into()).into());
+    }
+    let compression_ordinal = env.get_field(object, "compression", "I")?.i()?;
+    Ok(ShardEntry {
+        path: string_field(env, object, "path")?,
+        rows: long_field(env, object, "rows")?,
+        bytes: long_field(env, object, "bytes")?,
+        batches: int_field(env, object, "batches")?,
+        checksum: string_field(env, object, "checksum")?,
+        compression: compression(compression_ordinal)?,
+        write_id: string_field(env, object, "writeId")?,
+        partition: int_field(env, object, "partition")?,
+        task_attempt: long_field(env, object, "taskAttempt")?,
+    })
+}
+
 /// The entries of a `ShardEntry[]` (every committed task's shards).
 pub(crate) fn shards_from_java(
     env: &mut JNIEnv<'_>,
@@ -193,21 +226,7 @@ pub(crate) fn shards_from_java(
     let mut shards = Vec::with_capacity(usize::try_from(count).unwrap_or(0));
     for i in 0..count {
         let object = env.get_object_array_element(array, i)?;
-        if object.is_null() {
-            return Err(Error::Internal(format!("shard entry {i} is null")).into());
-        }
-        let compression_ordinal = env.get_field(&object, "compression", "I")?.i()?;
-        shards.push(ShardEntry {
-            path: string_field(env, &object, "path")?,
-            rows: long_field(env, &object, "rows")?,
-            bytes: long_field(env, &object, "bytes")?,
-            batches: int_field(env, &object, "batches")?,
-            checksum: string_field(env, &object, "checksum")?,
-            compression: compression(compression_ordinal)?,
-            write_id: string_field(env, &object, "writeId")?,
-            partition: int_field(env, &object, "partition")?,
-            task_attempt: long_field(env, &object, "taskAttempt")?,
-        });
+        shards.push(shard_from_java(env, &object)?);
         env.delete_local_ref(object)?;
     }
     Ok(shards)

@@ -1,7 +1,7 @@
 //! Driver-side exports: the dataset schema, the options check, commit, job
 //! abort and pre-checks.
 
-use jni::objects::{JClass, JIntArray, JObjectArray, JString};
+use jni::objects::{JClass, JIntArray, JObject, JObjectArray, JString};
 use jni::sys::{jboolean, jint, jlongArray, jobject, jobjectArray, jstring, JNI_FALSE, JNI_TRUE};
 use jni::JNIEnv;
 use mosaicrs::format::{encode_schema, Compression, Index};
@@ -134,8 +134,8 @@ fn ints(env: &mut JNIEnv<'_>, array: &JIntArray<'_>) -> BridgeResult<Vec<i32>> {
     Ok(values)
 }
 
-/// `CommitOutcome commit(String location, String[] storageKeys, String[] storageValues,
-/// String schemaBase64, String writeId, ShardEntry[] shards, int saveMode)`
+/// `CommitOutcome commit(DatasetLocation location, String schemaBase64, String writeId,
+/// ShardEntry[] shards, int saveMode)`
 ///
 /// Commits the shards of every committed task as one atomic index write: a
 /// compare-and-swap on the index (a lock on local disks, a conditional
@@ -144,16 +144,14 @@ fn ints(env: &mut JNIEnv<'_>, array: &JIntArray<'_>) -> BridgeResult<Vec<i32>> {
 pub extern "system" fn Java_io_mosaicrs_spark_jni_NativeBridge_commit<'local>(
     mut env: JNIEnv<'local>,
     _class: JClass<'local>,
-    location: JString<'local>,
-    storage_keys: JObjectArray<'local>,
-    storage_values: JObjectArray<'local>,
+    location: JObject<'local>,
     schema: JString<'local>,
     write_id: JString<'local>,
     shards: JObjectArray<'local>,
     save_mode: jint,
 ) -> jobject {
     guard(&mut env, std::ptr::null_mut(), |env| {
-        let location = convert::location(env, &location, &storage_keys, &storage_values)?;
+        let location = convert::location(env, &location)?;
         let schema = convert::schema(env, &schema)?;
         let write_id = convert::string(env, &write_id)?;
         let shards = convert::shards_from_java(env, &shards)?;
@@ -163,8 +161,7 @@ pub extern "system" fn Java_io_mosaicrs_spark_jni_NativeBridge_commit<'local>(
     })
 }
 
-/// `String[] abortWrite(String location, String[] storageKeys, String[] storageValues,
-/// String writeId)`
+/// `String[] abortWrite(DatasetLocation location, String writeId)`
 ///
 /// Job abort: deletes every file of the write that the index does not list,
 /// and returns their names.
@@ -172,21 +169,18 @@ pub extern "system" fn Java_io_mosaicrs_spark_jni_NativeBridge_commit<'local>(
 pub extern "system" fn Java_io_mosaicrs_spark_jni_NativeBridge_abortWrite<'local>(
     mut env: JNIEnv<'local>,
     _class: JClass<'local>,
-    location: JString<'local>,
-    storage_keys: JObjectArray<'local>,
-    storage_values: JObjectArray<'local>,
+    location: JObject<'local>,
     write_id: JString<'local>,
 ) -> jobjectArray {
     guard(&mut env, std::ptr::null_mut(), |env| {
-        let location = convert::location(env, &location, &storage_keys, &storage_values)?;
+        let location = convert::location(env, &location)?;
         let write_id = convert::string(env, &write_id)?;
         let removed = writer::abort_write_at(&location, &write_id)?;
         convert::java_strings(env, &removed)
     })
 }
 
-/// `void checkAppendSchema(String location, String[] storageKeys, String[] storageValues,
-/// String schemaBase64)`
+/// `void checkAppendSchema(DatasetLocation location, String schemaBase64)`
 ///
 /// Fails with `MosaicrsInvalidInputException` when the dataset at `location` has
 /// a different schema; passes when there is no dataset yet.
@@ -194,32 +188,28 @@ pub extern "system" fn Java_io_mosaicrs_spark_jni_NativeBridge_abortWrite<'local
 pub extern "system" fn Java_io_mosaicrs_spark_jni_NativeBridge_checkAppendSchema<'local>(
     mut env: JNIEnv<'local>,
     _class: JClass<'local>,
-    location: JString<'local>,
-    storage_keys: JObjectArray<'local>,
-    storage_values: JObjectArray<'local>,
+    location: JObject<'local>,
     schema: JString<'local>,
 ) {
     guard(&mut env, (), |env| {
-        let location = convert::location(env, &location, &storage_keys, &storage_values)?;
+        let location = convert::location(env, &location)?;
         let schema = convert::schema(env, &schema)?;
         writer::check_append_schema_at(&location, &schema)?;
         Ok(())
     })
 }
 
-/// `boolean datasetExists(String location, String[] storageKeys, String[] storageValues)`:
+/// `boolean datasetExists(DatasetLocation location)`:
 /// true when the location holds a committed dataset (an index). Fails when
 /// the store cannot be asked (credentials, network), rather than guessing.
 #[no_mangle]
 pub extern "system" fn Java_io_mosaicrs_spark_jni_NativeBridge_datasetExists<'local>(
     mut env: JNIEnv<'local>,
     _class: JClass<'local>,
-    location: JString<'local>,
-    storage_keys: JObjectArray<'local>,
-    storage_values: JObjectArray<'local>,
+    location: JObject<'local>,
 ) -> jboolean {
     guard(&mut env, JNI_FALSE, |env| {
-        let location = convert::location(env, &location, &storage_keys, &storage_values)?;
+        let location = convert::location(env, &location)?;
         let exists = match &location {
             Location::Local(dir) => Index::exists_in(dir),
             Location::Remote(_) => {

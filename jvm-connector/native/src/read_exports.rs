@@ -20,13 +20,13 @@ use arrow::array::{Array, ArrayRef, AsArray};
 use arrow::compute::cast;
 use arrow::datatypes::{
     DataType, Date32Type, Decimal128Type, Field, Float32Type, Float64Type, Int16Type, Int32Type,
-    Int64Type, Int8Type, TimeUnit, TimestampMicrosecondType,
+    Int64Type, Int8Type, Schema, SchemaRef, TimeUnit, TimestampMicrosecondType,
 };
 use jni::objects::{JClass, JObject, JObjectArray, JString};
-use jni::sys::{jint, jlong, jobjectArray, jstring};
+use jni::sys::{jint, jlong, jobjectArray};
 use jni::JNIEnv;
-use mosaicrs::format::Index;
-use mosaicrs::reader::{Dataset, ReadOptions, Shard};
+use mosaicrs::format::{Index, ShardEntry};
+use mosaicrs::reader::{ReadOptions, Shard};
 use mosaicrs::storage::Location;
 use mosaicrs::Error;
 use serde_json::{json, Value};
@@ -150,9 +150,7 @@ fn spark_type(path: &str, data_type: &DataType) -> BridgeResult<(Value, DataType
 }
 
 /// The dataset's schema as Spark's JSON for a `StructType`.
-fn spark_schema_json(location: &Location) -> BridgeResult<String> {
-    let index = location.load_index()?;
-    let schema = index.arrow_schema()?;
+fn spark_schema_json(schema: &Schema) -> BridgeResult<String> {
     let mut fields = Vec::with_capacity(schema.fields().len());
     for field in schema.fields() {
         let (t, _) = spark_type(field.name(), field.data_type())?;
@@ -161,149 +159,123 @@ fn spark_schema_json(location: &Location) -> BridgeResult<String> {
     Ok(json!({"type": "struct", "fields": fields}).to_string())
 }
 
-/// `String datasetSchema(String location, String[] storageKeys, String[] storageValues)`
-///
-/// The dataset's schema as Spark's JSON form of a `StructType` (read with
-/// `DataType.fromJson`). Fails naming the path when there is no dataset, and
-/// naming the column when a column has no Spark type.
-#[no_mangle]
-pub extern "system" fn Java_io_mosaicrs_spark_read_NativeScan_datasetSchema<'local>(
-    mut env: JNIEnv<'local>,
-    _class: JClass<'local>,
-    location: JString<'local>,
-    storage_keys: JObjectArray<'local>,
-    storage_values: JObjectArray<'local>,
-) -> jstring {
-    guard(&mut env, std::ptr::null_mut(), |env| {
-        let location = convert::location(env, &location, &storage_keys, &storage_values)?;
-        let text = spark_schema_json(&location)?;
-        Ok(env.new_string(text)?.into_raw())
-    })
+/// One scan partition: batches `first..end` of the index's shard `shard`.
+#[derive(Debug, PartialEq, Eq)]
+struct Partition {
+    shard: usize,
+    first: usize,
+    end: usize,
+    rows: u64,
 }
 
-/// The scan partitions of a dataset, planned on the driver.
-struct Plan {
-    total_rows: u64,
-    total_bytes: u64,
-    /// Per partition: the shard path as the index lists it.
-    shards: Vec<String>,
-    /// Per partition: first batch, end batch, rows, estimated bytes.
-    ranges: Vec<[i64; 4]>,
-}
-
-/// Splits the dataset at `location` into scan partitions of about `target_bytes`.
+/// Splits the dataset into scan partitions of about `target_bytes`, from its
+/// index and schema (already read: the driver reads the index once per scan).
 ///
-/// Each partition is a range of record batches of one shard: a shard up to
-/// `target_bytes` is one partition, a larger one is cut at batch boundaries.
-/// A remote dataset is planned from its index alone, one partition per
-/// shard: cutting a shard needs its footer, and the driver downloads nothing.
-fn plan(location: &Location, target_bytes: u64) -> BridgeResult<Plan> {
-    let dir = match location {
-        Location::Local(dir) => dir,
-        Location::Remote(_) => return plan_from_index(&location.load_index()?),
-    };
-    let dataset = Dataset::open(dir)?;
+/// Each partition is a range of record batches of one shard. A shard up to
+/// `target_bytes` is one partition and needs no more than its index entry. A
+/// larger local shard is opened (its footer holds the batch boundaries) and
+/// cut at batch boundaries; a larger remote one stays whole, since cutting it
+/// would mean downloading it on the driver, and a task verifies the checksum
+/// of the whole file anyway.
+fn plan(
+    location: &Location,
+    index: &Index,
+    schema: &SchemaRef,
+    target_bytes: u64,
+) -> BridgeResult<Vec<Partition>> {
     let target = target_bytes.max(1);
-    let mut plan = Plan {
-        total_rows: dataset.num_rows(),
-        total_bytes: dataset.index().total_bytes,
-        shards: Vec::new(),
-        ranges: Vec::new(),
-    };
-    let long = |v: u64| -> BridgeResult<i64> {
-        i64::try_from(v).map_err(|_| Error::Internal(format!("{v} exceeds a Java long")).into())
-    };
-    for shard in dataset.shards() {
-        let entry = shard.entry();
-        let batches = shard.num_batches();
+    let mut partitions = Vec::new();
+    for (i, entry) in index.shards.iter().enumerate() {
+        let batches = usize::try_from(entry.batches)
+            .map_err(|_| Error::Internal("batch count exceeds usize".into()))?;
         if batches == 0 {
             continue;
         }
+        let pieces = entry
+            .bytes
+            .div_ceil(target)
+            .clamp(1, u64::from(entry.batches)) as usize;
+        if pieces == 1 || location.as_local().is_none() {
+            partitions.push(Partition {
+                shard: i,
+                first: 0,
+                end: batches,
+                rows: entry.rows,
+            });
+            continue;
+        }
+        let shard = Shard::open_at(location, entry, schema, &ReadOptions::default())?;
         let offsets = shard.batch_row_offsets();
-        let pieces = entry.bytes.div_ceil(target).clamp(1, batches as u64) as usize;
         // Even batch counts per piece: batches are bounded in rows, so this
         // spreads rows (and bytes, for fixed-width rows) evenly enough.
         for piece in 0..pieces {
-            let start = batches * piece / pieces;
+            let first = batches * piece / pieces;
             let end = batches * (piece + 1) / pieces;
-            if start == end {
-                continue;
+            if first < end {
+                partitions.push(Partition {
+                    shard: i,
+                    first,
+                    end,
+                    rows: offsets[end] - offsets[first],
+                });
             }
-            let rows = offsets[end] - offsets[start];
-            let bytes = entry.bytes.saturating_mul(rows) / entry.rows.max(1);
-            plan.shards.push(entry.path.clone());
-            plan.ranges.push([
-                long(start as u64)?,
-                long(end as u64)?,
-                long(rows)?,
-                long(bytes)?,
-            ]);
         }
     }
-    Ok(plan)
+    Ok(partitions)
 }
 
-/// One partition per non-empty shard, from the index.
-fn plan_from_index(index: &Index) -> BridgeResult<Plan> {
-    let long = |v: u64| -> BridgeResult<i64> {
-        i64::try_from(v).map_err(|_| Error::Internal(format!("{v} exceeds a Java long")).into())
-    };
-    let mut plan = Plan {
-        total_rows: index.total_rows,
-        total_bytes: index.total_bytes,
-        shards: Vec::new(),
-        ranges: Vec::new(),
-    };
-    for entry in index.shards.iter().filter(|e| e.batches > 0) {
-        plan.shards.push(entry.path.clone());
-        plan.ranges.push([
-            0,
-            i64::from(entry.batches),
-            long(entry.rows)?,
-            long(entry.bytes)?,
-        ]);
-    }
-    Ok(plan)
-}
-
-/// `Object[] planScan(String location, String[] storageKeys, String[] storageValues,
-/// long targetPartitionBytes)`
+/// `Object[] describe(DatasetLocation location, long targetPartitionBytes)`
 ///
-/// Opens the dataset (checking every shard's structure against the index)
-/// and returns `{long[] {totalRows, totalBytes}, String[] shardPerPartition,
-/// long[] {firstBatch, endBatch, rows, bytes} per partition}`.
+/// Everything the driver needs to scan the dataset, from one read of its
+/// index: `{String sparkSchemaJson, String arrowSchemaBase64, long[]
+/// {totalRows, totalBytes}, ShardEntry[] shardPerPartition, long[]
+/// {firstBatch, endBatch, rows} per partition}`. The Spark schema is Spark's
+/// JSON of a `StructType` (read with `DataType.fromJson`). Fails naming the
+/// path when there is no dataset, and naming the column when a column has
+/// no Spark type.
 #[no_mangle]
-pub extern "system" fn Java_io_mosaicrs_spark_read_NativeScan_planScan<'local>(
+pub extern "system" fn Java_io_mosaicrs_spark_read_NativeScan_describe<'local>(
     mut env: JNIEnv<'local>,
     _class: JClass<'local>,
-    location: JString<'local>,
-    storage_keys: JObjectArray<'local>,
-    storage_values: JObjectArray<'local>,
+    location: JObject<'local>,
     target_bytes: jlong,
 ) -> jobjectArray {
     guard(&mut env, std::ptr::null_mut(), |env| {
-        let location = convert::location(env, &location, &storage_keys, &storage_values)?;
+        let location = convert::location(env, &location)?;
         let target = convert::non_negative(target_bytes, "the scan partition size")?;
-        let plan = plan(&location, target)?;
+        let index = location.load_index()?;
+        let schema = index.arrow_schema()?;
+        let spark_schema = spark_schema_json(&schema)?;
+        let partitions = plan(&location, &index, &schema, target)?;
+        let long = |v: u64| i64::try_from(v).map_err(|_| too_many());
         let len = |n: usize| jint::try_from(n).map_err(|_| too_many());
+
         let totals = env.new_long_array(2)?;
-        let total_rows = i64::try_from(plan.total_rows).map_err(|_| too_many())?;
-        let total_bytes = i64::try_from(plan.total_bytes).map_err(|_| too_many())?;
-        env.set_long_array_region(&totals, 0, &[total_rows, total_bytes])?;
-        let shards =
-            env.new_object_array(len(plan.shards.len())?, "java/lang/String", JObject::null())?;
-        for (i, shard) in plan.shards.iter().enumerate() {
-            let name = env.new_string(shard)?;
-            env.set_object_array_element(&shards, len(i)?, &name)?;
-            env.delete_local_ref(name)?;
+        env.set_long_array_region(
+            &totals,
+            0,
+            &[long(index.total_rows)?, long(index.total_bytes)?],
+        )?;
+        let entries: Vec<_> = partitions
+            .iter()
+            .map(|p| index.shards[p.shard].clone())
+            .collect();
+        // SAFETY: `shards_to_java` returns a live local reference to a new array.
+        let shards = unsafe { JObject::from_raw(convert::shards_to_java(env, &entries)?) };
+        let mut flat = Vec::with_capacity(partitions.len() * 3);
+        for p in &partitions {
+            flat.extend([long(p.first as u64)?, long(p.end as u64)?, long(p.rows)?]);
         }
-        let flat: Vec<i64> = plan.ranges.iter().flatten().copied().collect();
         let ranges = env.new_long_array(len(flat.len())?)?;
         env.set_long_array_region(&ranges, 0, &flat)?;
-        let result = env.new_object_array(3, "java/lang/Object", JObject::null())?;
-        env.set_object_array_element(&result, 0, &totals)?;
-        env.set_object_array_element(&result, 1, &shards)?;
-        env.set_object_array_element(&result, 2, &ranges)?;
+        let spark_schema = env.new_string(spark_schema)?;
+        let arrow_schema = env.new_string(&index.schema)?;
+
+        let result = env.new_object_array(5, "java/lang/Object", JObject::null())?;
+        let parts: [&JObject<'_>; 5] = [&spark_schema, &arrow_schema, &totals, &shards, &ranges];
+        for (i, part) in (0..).zip(parts) {
+            env.set_object_array_element(&result, i, part)?;
+        }
         Ok(result.into_raw())
     })
 }
@@ -339,24 +311,13 @@ struct ScanState {
 impl ScanState {
     fn open(
         location: &Location,
-        shard_path: &str,
+        schema: &SchemaRef,
+        entry: &ShardEntry,
         first: usize,
         end: usize,
         columns: &[String],
     ) -> BridgeResult<Self> {
-        let index = location.load_index()?;
-        let schema = index.arrow_schema()?;
-        let entry = index
-            .shards
-            .iter()
-            .find(|e| e.path == shard_path)
-            .ok_or_else(|| Error::InvalidIndex {
-                path: location.display_path().join(mosaicrs::format::INDEX_FILE),
-                reason: format!(
-                    "shard {shard_path} is no longer listed: the dataset changed while Spark was reading it; run the query again"
-                ),
-            })?;
-        let shard = Shard::open_at(location, entry, &schema, &ReadOptions::default())?;
+        let shard = Shard::open_at(location, entry, schema, &ReadOptions::default())?;
         if first > end || end > shard.num_batches() {
             return Err(Error::InvalidIndex {
                 path: shard.path().to_path_buf(),
@@ -369,7 +330,7 @@ impl ScanState {
         }
         let projection = columns
             .iter()
-            .map(|name| mosaicrs::format::column_index(&schema, name))
+            .map(|name| mosaicrs::format::column_index(schema, name))
             .collect::<Result<Vec<_>, _>>()?;
         let targets = projection
             .iter()
@@ -580,41 +541,36 @@ fn closed_scan() -> BridgeError {
     .into()
 }
 
-/// `long openScan(String location, String[] storageKeys, String[] storageValues,
-/// String shard, int firstBatch, int endBatch, String[] columns)`
+/// `long openScan(DatasetLocation location, String schemaBase64, ShardEntry shard,
+/// int firstBatch, int endBatch, String[] columns)`
 ///
-/// Opens batches `firstBatch..endBatch` of `shard` (a path relative to the
-/// dataset, as the index lists it), reading only `columns`. Returns a handle
-/// for [`nextBatch`](Java_io_mosaicrs_spark_read_NativeScan_nextBatch) and
+/// Opens batches `firstBatch..endBatch` of `shard` (its index entry, which
+/// the driver planned with, so the task reads no index), reading only
+/// `columns` of a dataset whose schema is `schemaBase64`. Returns a handle for
+/// [`nextBatch`](Java_io_mosaicrs_spark_read_NativeScan_nextBatch) and
 /// [`closeScan`](Java_io_mosaicrs_spark_read_NativeScan_closeScan).
 #[no_mangle]
 pub extern "system" fn Java_io_mosaicrs_spark_read_NativeScan_openScan<'local>(
     mut env: JNIEnv<'local>,
     _class: JClass<'local>,
-    location: JString<'local>,
-    storage_keys: JObjectArray<'local>,
-    storage_values: JObjectArray<'local>,
-    shard: JString<'local>,
+    location: JObject<'local>,
+    schema: JString<'local>,
+    shard: JObject<'local>,
     first_batch: jint,
     end_batch: jint,
     columns: JObjectArray<'local>,
 ) -> jlong {
     guard(&mut env, 0, |env| {
-        let location = convert::location(env, &location, &storage_keys, &storage_values)?;
-        let shard = convert::string(env, &shard)?;
+        let location = convert::location(env, &location)?;
+        let schema = convert::schema(env, &schema)?;
+        let entry = convert::shard_from_java(env, &shard)?;
         let first = usize::try_from(first_batch).map_err(|_| {
             Error::InvalidArgument(format!("first batch {first_batch} is negative"))
         })?;
         let end = usize::try_from(end_batch)
             .map_err(|_| Error::InvalidArgument(format!("end batch {end_batch} is negative")))?;
-        let count = env.get_array_length(&columns)?;
-        let mut names = Vec::with_capacity(usize::try_from(count).unwrap_or(0));
-        for i in 0..count {
-            let element = JString::from(env.get_object_array_element(&columns, i)?);
-            names.push(convert::string(env, &element)?);
-            env.delete_local_ref(element)?;
-        }
-        let state = ScanState::open(&location, &shard, first, end, &names)?;
+        let names = convert::strings(env, &columns)?;
+        let state = ScanState::open(&location, &schema, &entry, first, end, &names)?;
         Ok(Box::into_raw(Box::new(state)) as jlong)
     })
 }

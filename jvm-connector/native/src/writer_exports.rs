@@ -1,6 +1,6 @@
 //! Exports for one Spark task attempt's writer: open, write batches, finish or abort.
 
-use jni::objects::{JByteBuffer, JClass, JIntArray, JObjectArray, JString};
+use jni::objects::{JByteBuffer, JClass, JIntArray, JObject, JObjectArray, JString};
 use jni::sys::{jint, jlong, jobjectArray};
 use jni::JNIEnv;
 use mosaicrs::writer::{ShardWriter, WriterOptions};
@@ -31,9 +31,8 @@ pub(crate) fn writer_options(
     Ok(options)
 }
 
-/// `long openWriter(String location, String[] storageKeys, String[] storageValues,
-/// String schemaBase64, String writeId, int partition, long taskAttempt,
-/// long maxShardBytes, int maxBatchRows, int compression)`
+/// `long openWriter(DatasetLocation location, String schemaBase64, String writeId,
+/// int partition, long taskAttempt, long maxShardBytes, int maxBatchRows, int compression)`
 ///
 /// Starts the writer of one task attempt and returns its handle. On an
 /// object store its shards stream straight to the store.
@@ -41,9 +40,7 @@ pub(crate) fn writer_options(
 pub extern "system" fn Java_io_mosaicrs_spark_jni_NativeBridge_openWriter<'local>(
     mut env: JNIEnv<'local>,
     _class: JClass<'local>,
-    location: JString<'local>,
-    storage_keys: JObjectArray<'local>,
-    storage_values: JObjectArray<'local>,
+    location: JObject<'local>,
     schema: JString<'local>,
     write_id: JString<'local>,
     partition: jint,
@@ -53,7 +50,7 @@ pub extern "system" fn Java_io_mosaicrs_spark_jni_NativeBridge_openWriter<'local
     compression: jint,
 ) -> jlong {
     guard(&mut env, 0, |env| {
-        let location = convert::location(env, &location, &storage_keys, &storage_values)?;
+        let location = convert::location(env, &location)?;
         let schema = convert::schema(env, &schema)?;
         let write_id = convert::string(env, &write_id)?;
         let partition = u32::try_from(partition).map_err(|_| {

@@ -5,19 +5,8 @@ use std::path::Path;
 
 use arrow::record_batch::RecordBatch;
 use mosaicrs::format::ShardEntry;
-pub use mosaicrs::testing::{all_types_batch, files_in, simple_batch, simple_schema};
+pub use mosaicrs::testing::{all_types_batch, files_in, simple_batch, simple_schema, write_shards};
 use mosaicrs::writer::WriterOptions;
-
-/// Writes `batches` as one task attempt and returns the sealed shards.
-pub fn write_shards(
-    dir: &Path,
-    write_id: &str,
-    partition: u32,
-    batches: &[RecordBatch],
-    options: WriterOptions,
-) -> Vec<ShardEntry> {
-    mosaicrs::testing::write_shards(dir, write_id, partition, batches, options).expect("write")
-}
 
 /// Writes and commits `batches` as a new dataset.
 pub fn write_dataset(dir: &Path, batches: &[RecordBatch], options: WriterOptions) {

@@ -4,7 +4,7 @@ import java.util
 
 import io.mosaicrs.spark.jni.{MosaicrsInvalidInputException, SparkLineCheck}
 import io.mosaicrs.spark.shim.{Collections, SessionCatalogShim}
-import io.mosaicrs.spark.read.NativeScan
+import io.mosaicrs.spark.read.{DatasetSnapshot, MosaicrsScanBuilder}
 
 import org.apache.spark.sql.connector.catalog.{Identifier, SupportsCatalogOptions, Table}
 import org.apache.spark.sql.connector.expressions.Transform
@@ -47,7 +47,8 @@ final class MosaicrsDataSource
   /** The dataset's schema, from its index; fails naming the path when there is none. */
   override def inferSchema(options: CaseInsensitiveStringMap): StructType = {
     SparkLineCheck.verify()
-    NativeScan.sparkSchema(MosaicrsOptions.resolveLocation(Collections.toScala(options.asCaseSensitiveMap)))
+    val location = MosaicrsOptions.resolveLocation(Collections.toScala(options.asCaseSensitiveMap))
+    DatasetSnapshot.describe(location, MosaicrsScanBuilder.DEFAULT_PARTITION_BYTES).schema()
   }
 
   override def getTable(

@@ -2,8 +2,8 @@ package io.mosaicrs.spark
 
 import java.util
 
-import io.mosaicrs.spark.jni.{DatasetLocation, MosaicrsIOException, NativeBridge}
-import io.mosaicrs.spark.read.{MosaicrsScanBuilder, NativeScan}
+import io.mosaicrs.spark.jni.{DatasetLocation, MosaicrsIOException}
+import io.mosaicrs.spark.read.{DatasetSnapshot, MosaicrsScanBuilder}
 import io.mosaicrs.spark.shim.Collections
 
 import org.apache.spark.sql.connector.catalog.{SupportsRead, SupportsWrite, TableCapability}
@@ -40,15 +40,26 @@ final class MosaicrsTable(
   private lazy val location: DatasetLocation = MosaicrsOptions.resolveLocation(options)
 
   /**
+   * The dataset as Spark found it while resolving this table, which the
+   * first scan plans from: the driver reads the index once per query. Later
+   * scans of the same table (a DataFrame run again) read the index anew, so
+   * they see commits made since.
+   */
+  private var resolved: Option[DatasetSnapshot] = None
+
+  /**
    * A table that stands for a path reports the dataset's schema, so that a
    * read sees its columns; empty while there is no dataset (or it has a
    * column Spark cannot read, which [[newScanBuilder]] then reports).
    */
   private lazy val knownSchema: StructType =
-    if (tableSchema.nonEmpty || !NativeBridge.datasetExists(location)) tableSchema
+    if (tableSchema.nonEmpty) tableSchema
     else {
-      try NativeScan.sparkSchema(location)
-      catch { case _: MosaicrsIOException | _: IllegalArgumentException => tableSchema }
+      try {
+        val snapshot = DatasetSnapshot.describe(location, MosaicrsScanBuilder.DEFAULT_PARTITION_BYTES)
+        synchronized { resolved = Some(snapshot) }
+        snapshot.schema()
+      } catch { case _: MosaicrsIOException | _: IllegalArgumentException => tableSchema }
     }
 
   override def schema(): StructType = knownSchema
@@ -56,9 +67,9 @@ final class MosaicrsTable(
   override def newScanBuilder(options: CaseInsensitiveStringMap): ScanBuilder = {
     val readLocation =
       MosaicrsOptions.resolveLocation(this.options ++ Collections.toScala(options.asCaseSensitiveMap))
-    // No schema: no dataset, or a column without a Spark type; this says which.
-    val schema = if (knownSchema.nonEmpty) knownSchema else NativeScan.sparkSchema(readLocation)
-    new MosaicrsScanBuilder(readLocation, schema, options)
+    val schema = knownSchema
+    val first = synchronized { try resolved.orNull finally resolved = None }
+    new MosaicrsScanBuilder(readLocation, schema, options, first)
   }
 
   /** The table's options without storage options, whose values may be secrets. */

@@ -11,8 +11,10 @@ import java.util.TreeMap;
  * {@code https://}) with the storage options that configure its client.
  *
  * <p>It travels to the executors inside the write job and the scan's reader
- * factory. The option values may be secrets, so {@link #toString} prints the
- * URL and the option keys only; never log {@link #storageValues()}.
+ * factory, and crosses JNI as this object: the native library reads the
+ * fields {@code url}, {@code keys} and {@code values} by name. The option
+ * values may be secrets, so {@link #toString} prints the URL and the option
+ * keys only.
  */
 public final class DatasetLocation implements Serializable {
   private static final long serialVersionUID = 1L;
@@ -33,24 +35,9 @@ public final class DatasetLocation implements Serializable {
     this.values = sorted.values().toArray(new String[0]);
   }
 
-  /** The local path or URL (it carries no credentials: see {@link #storageValues()}). */
+  /** The local path or URL (it carries no credentials: they are storage options). */
   public String url() {
     return url;
-  }
-
-  /** True for a local path, which the native side maps directly. */
-  public boolean isLocal() {
-    return url.startsWith("/");
-  }
-
-  /** The storage option keys, in the order of {@link #storageValues()}. */
-  public String[] storageKeys() {
-    return keys.clone();
-  }
-
-  /** The storage option values (may be secrets). */
-  public String[] storageValues() {
-    return values.clone();
   }
 
   @Override

@@ -63,33 +63,8 @@ public final class NativeBridge {
    *
    * @return a handle for {@link #writeColumns}, {@link #finishWriter}, {@link #abortWriter}
    */
-  public static long openWriter(
+  public static native long openWriter(
       DatasetLocation location,
-      String schemaBase64,
-      String writeId,
-      int partition,
-      long taskAttempt,
-      long maxShardBytes,
-      int maxBatchRows,
-      int compression)
-      throws MosaicrsIOException {
-    return openWriter(
-        location.url(),
-        location.storageKeys(),
-        location.storageValues(),
-        schemaBase64,
-        writeId,
-        partition,
-        taskAttempt,
-        maxShardBytes,
-        maxBatchRows,
-        compression);
-  }
-
-  private static native long openWriter(
-      String location,
-      String[] storageKeys,
-      String[] storageValues,
       String schemaBase64,
       String writeId,
       int partition,
@@ -128,27 +103,8 @@ public final class NativeBridge {
    * of the write that the index does not list. The index write is a
    * compare-and-swap: a lost race throws {@link MosaicrsConflictException}.
    */
-  public static CommitOutcome commit(
+  public static native CommitOutcome commit(
       DatasetLocation location,
-      String schemaBase64,
-      String writeId,
-      ShardEntry[] shards,
-      int saveMode)
-      throws MosaicrsIOException {
-    return commit(
-        location.url(),
-        location.storageKeys(),
-        location.storageValues(),
-        schemaBase64,
-        writeId,
-        shards,
-        saveMode);
-  }
-
-  private static native CommitOutcome commit(
-      String location,
-      String[] storageKeys,
-      String[] storageValues,
       String schemaBase64,
       String writeId,
       ShardEntry[] shards,
@@ -160,35 +116,17 @@ public final class NativeBridge {
    *
    * @return the deleted file names
    */
-  public static String[] abortWrite(DatasetLocation location, String writeId)
-      throws MosaicrsIOException {
-    return abortWrite(location.url(), location.storageKeys(), location.storageValues(), writeId);
-  }
-
-  private static native String[] abortWrite(
-      String location, String[] storageKeys, String[] storageValues, String writeId)
+  public static native String[] abortWrite(DatasetLocation location, String writeId)
       throws MosaicrsIOException;
 
   /** Fails if the dataset at {@code location} exists with a different schema. */
-  public static void checkAppendSchema(DatasetLocation location, String schemaBase64)
-      throws MosaicrsIOException {
-    checkAppendSchema(
-        location.url(), location.storageKeys(), location.storageValues(), schemaBase64);
-  }
-
-  private static native void checkAppendSchema(
-      String location, String[] storageKeys, String[] storageValues, String schemaBase64)
+  public static native void checkAppendSchema(DatasetLocation location, String schemaBase64)
       throws MosaicrsIOException;
 
   /**
    * True when {@code location} holds a committed dataset (an index). Throws
    * when the store cannot be asked (credentials, network) rather than guess.
    */
-  public static boolean datasetExists(DatasetLocation location) throws MosaicrsIOException {
-    return datasetExists(location.url(), location.storageKeys(), location.storageValues());
-  }
-
-  private static native boolean datasetExists(
-      String location, String[] storageKeys, String[] storageValues)
+  public static native boolean datasetExists(DatasetLocation location)
       throws MosaicrsIOException;
 }

@@ -23,6 +23,7 @@ import org.apache.spark.util.TaskCompletionListener;
 final class MosaicrsPartitionReader
     implements org.apache.spark.sql.connector.read.PartitionReader<ColumnarBatch> {
   private final DatasetLocation location;
+  private final String arrowSchema;
   private final StructType schema;
   private final MosaicrsInputPartition partition;
   private final String[] columns;
@@ -31,8 +32,13 @@ final class MosaicrsPartitionReader
   private boolean opened;
   private ColumnarBatch current;
 
-  MosaicrsPartitionReader(DatasetLocation location, StructType schema, MosaicrsInputPartition partition) {
+  MosaicrsPartitionReader(
+      DatasetLocation location,
+      String arrowSchema,
+      StructType schema,
+      MosaicrsInputPartition partition) {
     this.location = location;
+    this.arrowSchema = arrowSchema;
     this.schema = schema;
     this.partition = partition;
     this.columns = schema.fieldNames();
@@ -54,7 +60,12 @@ final class MosaicrsPartitionReader
       opened = true;
       handle.set(
           NativeScan.openScan(
-              location, partition.shard, partition.firstBatch, partition.endBatch, columns));
+              location,
+              arrowSchema,
+              partition.shard,
+              partition.firstBatch,
+              partition.endBatch,
+              columns));
     }
     long scan = handle.get();
     current = null;

@@ -14,10 +14,13 @@ final class MosaicrsReaderFactory implements PartitionReaderFactory {
   private static final long serialVersionUID = 1L;
 
   private final DatasetLocation location;
+  /** The dataset's Arrow schema (base64 IPC), as the driver read it from the index. */
+  private final String arrowSchema;
   private final StructType readSchema;
 
-  MosaicrsReaderFactory(DatasetLocation location, StructType readSchema) {
+  MosaicrsReaderFactory(DatasetLocation location, String arrowSchema, StructType readSchema) {
     this.location = location;
+    this.arrowSchema = arrowSchema;
     this.readSchema = readSchema;
   }
 
@@ -28,7 +31,8 @@ final class MosaicrsReaderFactory implements PartitionReaderFactory {
 
   @Override
   public PartitionReader<ColumnarBatch> createColumnarReader(InputPartition partition) {
-    return new MosaicrsPartitionReader(location, readSchema, (MosaicrsInputPartition) partition);
+    return new MosaicrsPartitionReader(
+        location, arrowSchema, readSchema, (MosaicrsInputPartition) partition);
   }
 
   @Override

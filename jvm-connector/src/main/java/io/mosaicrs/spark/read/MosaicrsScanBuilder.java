@@ -7,7 +7,6 @@ import java.util.Locale;
 import java.util.Map;
 
 import io.mosaicrs.spark.jni.DatasetLocation;
-import io.mosaicrs.spark.jni.MosaicrsIOException;
 import io.mosaicrs.spark.jni.MosaicrsInvalidInputException;
 import org.apache.spark.sql.connector.read.Scan;
 import org.apache.spark.sql.connector.read.ScanBuilder;
@@ -33,25 +32,40 @@ public final class MosaicrsScanBuilder implements ScanBuilder, SupportsPushDownR
   /** Read option: the bytes of shard one task reads at most (split at batch boundaries). */
   public static final String PARTITION_SIZE = "partitionSize";
 
-  private static final String DEFAULT_PARTITION_SIZE = "64m";
+  /** The partition size when the read options set none (64 MiB). */
+  public static final long DEFAULT_PARTITION_BYTES = 64L << 20;
 
   private final DatasetLocation location;
+  private final DatasetSnapshot snapshot;
   private final StructType tableSchema;
-  private final long partitionBytes;
   private StructType readSchema;
 
   /**
    * @param location the dataset: a local folder or an object-store URL, with its storage options
    * @param tableSchema the schema Spark resolved the table with (inferred from
-   *     the dataset, given by the user, or kept by the catalog)
+   *     the dataset, given by the user, or kept by the catalog); empty when
+   *     Spark found no dataset then: the dataset's own
    * @param options the read options
+   * @param resolved the snapshot read while Spark resolved the table, or null;
+   *     used when it was planned for this location and partition size, so
+   *     the driver reads the index once
    * @throws MosaicrsInvalidInputException naming an unknown option, a bad value,
-   *     or a column the dataset does not hold as the table declares it
+   *     a missing dataset, or a column the dataset does not hold as the table
+   *     declares it
    */
-  public MosaicrsScanBuilder(DatasetLocation location, StructType tableSchema, CaseInsensitiveStringMap options) {
+  public MosaicrsScanBuilder(
+      DatasetLocation location,
+      StructType tableSchema,
+      CaseInsensitiveStringMap options,
+      DatasetSnapshot resolved) {
     this.location = location;
-    this.partitionBytes = parseOptions(options);
-    this.tableSchema = checkedSchema(location, tableSchema);
+    long partitionBytes = parseOptions(options);
+    this.snapshot =
+        resolved != null && resolved.plannedFor(location, partitionBytes)
+            ? resolved
+            : DatasetSnapshot.describe(location, partitionBytes);
+    this.tableSchema =
+        tableSchema.isEmpty() ? snapshot.schema() : checkedSchema(location, snapshot.schema(), tableSchema);
     this.readSchema = this.tableSchema;
   }
 
@@ -66,7 +80,10 @@ public final class MosaicrsScanBuilder implements ScanBuilder, SupportsPushDownR
                 + " and storage.<key> (object-store settings such as storage.aws_endpoint)");
       }
     }
-    String text = options.getOrDefault(PARTITION_SIZE, DEFAULT_PARTITION_SIZE);
+    String text = options.get(PARTITION_SIZE);
+    if (text == null) {
+      return DEFAULT_PARTITION_BYTES;
+    }
     long bytes;
     try {
       bytes = NativeScan.parseSize(text);
@@ -85,13 +102,8 @@ public final class MosaicrsScanBuilder implements ScanBuilder, SupportsPushDownR
    * The table's columns with the dataset's types, after checking that the
    * dataset holds each of them with the declared type (nullability aside).
    */
-  private static StructType checkedSchema(DatasetLocation location, StructType tableSchema) {
-    StructType dataset;
-    try {
-      dataset = NativeScan.sparkSchema(location);
-    } catch (MosaicrsIOException e) {
-      throw new MosaicrsInvalidInputException(e.getMessage());
-    }
+  private static StructType checkedSchema(
+      DatasetLocation location, StructType dataset, StructType tableSchema) {
     Map<String, StructField> byName = new HashMap<>();
     for (StructField field : dataset.fields()) {
       byName.put(field.name(), field);
@@ -129,6 +141,6 @@ public final class MosaicrsScanBuilder implements ScanBuilder, SupportsPushDownR
 
   @Override
   public Scan build() {
-    return new MosaicrsScan(location, readSchema, partitionBytes);
+    return new MosaicrsScan(location, snapshot, readSchema);
   }
 }

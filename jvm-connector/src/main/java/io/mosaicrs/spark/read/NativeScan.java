@@ -3,8 +3,7 @@ package io.mosaicrs.spark.read;
 import io.mosaicrs.spark.jni.DatasetLocation;
 import io.mosaicrs.spark.jni.MosaicrsIOException;
 import io.mosaicrs.spark.jni.NativeLoader;
-import org.apache.spark.sql.types.DataType;
-import org.apache.spark.sql.types.StructType;
+import io.mosaicrs.spark.jni.ShardEntry;
 
 /**
  * The JNI calls of the read path, implemented in {@code read_exports.rs} of
@@ -29,49 +28,27 @@ public final class NativeScan {
 
   private NativeScan() {}
 
-  /** The dataset's schema as Spark's JSON of a {@code StructType}. */
-  private static native String datasetSchema(
-      String location, String[] storageKeys, String[] storageValues) throws MosaicrsIOException;
-
   /**
-   * Plans the scan partitions (ranges of record batches of one shard, about
-   * {@code targetPartitionBytes} each).
+   * Reads the dataset's index once and plans its scan partitions (ranges of
+   * record batches of one shard, about {@code targetPartitionBytes} each).
    *
-   * @return {@code {long[] {totalRows, totalBytes}, String[] shard per partition,
-   *     long[] {firstBatch, endBatch, rows, bytes} per partition}}
+   * @return {@code {String sparkSchemaJson, String arrowSchemaBase64, long[]
+   *     {totalRows, totalBytes}, ShardEntry[] shard per partition, long[]
+   *     {firstBatch, endBatch, rows} per partition}}
    */
-  static Object[] planScan(DatasetLocation location, long targetPartitionBytes)
-      throws MosaicrsIOException {
-    return planScan(
-        location.url(), location.storageKeys(), location.storageValues(), targetPartitionBytes);
-  }
-
-  private static native Object[] planScan(
-      String location, String[] storageKeys, String[] storageValues, long targetPartitionBytes)
+  static native Object[] describe(DatasetLocation location, long targetPartitionBytes)
       throws MosaicrsIOException;
 
   /**
-   * Opens batches {@code firstBatch..endBatch} of {@code shard}, reading {@code columns}.
-   * A remote shard is read whole into memory and its checksum verified.
+   * Opens batches {@code firstBatch..endBatch} of {@code shard} (its index
+   * entry, from the driver's plan) in a dataset of Arrow schema {@code
+   * arrowSchema}, reading {@code columns}. A remote shard is read whole into
+   * memory and its checksum verified.
    */
-  static long openScan(
-      DatasetLocation location, String shard, int firstBatch, int endBatch, String[] columns)
-      throws MosaicrsIOException {
-    return openScan(
-        location.url(),
-        location.storageKeys(),
-        location.storageValues(),
-        shard,
-        firstBatch,
-        endBatch,
-        columns);
-  }
-
-  private static native long openScan(
-      String location,
-      String[] storageKeys,
-      String[] storageValues,
-      String shard,
+  static native long openScan(
+      DatasetLocation location,
+      String arrowSchema,
+      ShardEntry shard,
       int firstBatch,
       int endBatch,
       String[] columns)
@@ -92,15 +69,4 @@ public final class NativeScan {
 
   /** Frees the scan; the handle must not be used again. */
   static native void closeScan(long scan);
-
-  /**
-   * The Spark schema of the dataset at {@code location}.
-   *
-   * @throws MosaicrsIOException naming the location when there is no dataset there
-   */
-  public static StructType sparkSchema(DatasetLocation location) throws MosaicrsIOException {
-    return (StructType)
-        DataType.fromJson(
-            datasetSchema(location.url(), location.storageKeys(), location.storageValues()));
-  }
 }

@@ -1,0 +1,88 @@
+package io.mosaicrs.spark.read;
+
+import io.mosaicrs.spark.jni.DatasetLocation;
+import io.mosaicrs.spark.jni.MosaicrsIOException;
+import io.mosaicrs.spark.jni.MosaicrsInvalidInputException;
+import io.mosaicrs.spark.jni.ShardEntry;
+import org.apache.spark.sql.types.DataType;
+import org.apache.spark.sql.types.StructType;
+
+/**
+ * A dataset as one read of its index shows it: the schema, the totals and the
+ * scan partitions, each carrying its shard's index entry so that a task reads
+ * no index. The driver takes one per scan (the table's schema and the first
+ * scan share it).
+ */
+public final class DatasetSnapshot {
+  private final DatasetLocation location;
+  private final long partitionBytes;
+  private final StructType schema;
+  private final String arrowSchema;
+  private final long totalRows;
+  private final long totalBytes;
+  private final MosaicrsInputPartition[] partitions;
+
+  private DatasetSnapshot(DatasetLocation location, long partitionBytes, Object[] described) {
+    this.location = location;
+    this.partitionBytes = partitionBytes;
+    this.schema = (StructType) DataType.fromJson((String) described[0]);
+    this.arrowSchema = (String) described[1];
+    long[] totals = (long[]) described[2];
+    this.totalRows = totals[0];
+    this.totalBytes = totals[1];
+    ShardEntry[] shards = (ShardEntry[]) described[3];
+    long[] ranges = (long[]) described[4];
+    this.partitions = new MosaicrsInputPartition[shards.length];
+    for (int i = 0; i < shards.length; i++) {
+      partitions[i] =
+          new MosaicrsInputPartition(
+              shards[i],
+              Math.toIntExact(ranges[3 * i]),
+              Math.toIntExact(ranges[3 * i + 1]),
+              ranges[3 * i + 2]);
+    }
+  }
+
+  /**
+   * Reads the index of the dataset at {@code location} and plans its scan in
+   * partitions of about {@code partitionBytes}.
+   *
+   * @throws MosaicrsInvalidInputException naming the location when there is no
+   *     dataset, or the column when a column has no Spark type; Spark's
+   *     planning interfaces declare no checked exceptions
+   */
+  public static DatasetSnapshot describe(DatasetLocation location, long partitionBytes) {
+    try {
+      return new DatasetSnapshot(location, partitionBytes, NativeScan.describe(location, partitionBytes));
+    } catch (MosaicrsIOException e) {
+      throw new MosaicrsInvalidInputException(e.getMessage());
+    }
+  }
+
+  /** True when this snapshot was planned for the scan of {@code location} in such partitions. */
+  boolean plannedFor(DatasetLocation location, long partitionBytes) {
+    return this.location.equals(location) && this.partitionBytes == partitionBytes;
+  }
+
+  /** The dataset's Spark schema. */
+  public StructType schema() {
+    return schema;
+  }
+
+  /** The dataset's Arrow schema, base64 of an IPC schema stream, as the index holds it. */
+  String arrowSchema() {
+    return arrowSchema;
+  }
+
+  long totalRows() {
+    return totalRows;
+  }
+
+  long totalBytes() {
+    return totalBytes;
+  }
+
+  MosaicrsInputPartition[] partitions() {
+    return partitions.clone();
+  }
+}
