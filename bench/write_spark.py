@@ -93,8 +93,9 @@ WRITERS = {
 }
 
 
-def spark_session(jar: str | None, app: str):
-    """A local[2] session; the connector jar goes on spark.jars when given."""
+def spark_session(jar: str | None, app: str, conf: dict[str, str] | None = None):
+    """A local[2] session; the connector jar goes on spark.jars when given, and
+    `conf` on top of the suite's settings."""
     from pyspark.sql import SparkSession
 
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
@@ -110,6 +111,8 @@ def spark_session(jar: str | None, app: str):
     )
     if jar:
         builder = builder.config("spark.jars", jar)
+    for key, value in (conf or {}).items():
+        builder = builder.config(key, value)
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("ERROR")
     return spark
