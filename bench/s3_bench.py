@@ -15,7 +15,7 @@ Everything runs against one real S3-compatible server (moto in server mode, from
   `DataLoader` (0 and 2 workers), each with an empty cache (cold) and then again
   in a new process over the cache the cold run left (warm). One full epoch at
   batch size `--batch-size`, shuffled; every sample is counted, so an epoch that
-  loses or repeats rows fails (mosaicrs drops the last partial batch, as its
+  comes out short or long fails (mosaicrs drops the last partial batch, as its
   default `drop_last=True` says). Time to first batch, samples/s over the whole
   epoch (open and downloads included), bytes that landed in the cache and the
   cache folder's peak size, sampled every 20 ms.
