@@ -44,7 +44,7 @@ test: setup lint test-rust test-torch test-python test-spark
 # `make bench-scan`: Spark scan (count, sums, projection), mosaicrs vs Parquet.
 SPARK_FULL_VERSION ?= 3.5.9
 SPARK_SMOKE_VERSIONS ?= 4.0.5 4.1.4 4.2.1 4.3.0
-.PHONY: jar bench-connector bench-connector-3.5 bench-scan bench-s3 soak-spark-kill
+.PHONY: jar test-spark-3.5 test-spark-smoke bench-connector bench-connector-3.5 bench-scan bench-s3 soak-spark-kill
 
 spark-venvs:
 	SPARK_TEST_VERSIONS="$(SPARK_FULL_VERSION) $(SPARK_SMOKE_VERSIONS)" bash scripts/spark_venvs.sh
@@ -53,12 +53,19 @@ jar: setup
 	bash scripts/spark_venvs.sh $(SPARK_FULL_VERSION)
 	gradle --quiet jar
 
+# The Spark 3.5 suite and the 4.x smoke tests run side by side: the smoke
+# tests mostly wait for JVMs to start.
 test-spark: setup jar python spark-venvs
 	$(PYTHON) -m pytest -q --timeout=1200 tests/spark
-	.venvs/spark-$(SPARK_FULL_VERSION)/bin/python -m pytest -q tests/spark
+	$(MAKE) --no-print-directory --output-sync=target -j2 test-spark-3.5 test-spark-smoke
+
+test-spark-3.5:
+	.venvs/spark-$(SPARK_FULL_VERSION)/bin/python -m pytest -q --timeout=1200 tests/spark
+
+test-spark-smoke:
 	for v in $(SPARK_SMOKE_VERSIONS); do \
 	  echo "Spark $$v: smoke test"; \
-	  .venvs/spark-$$v/bin/python -m pytest -q tests/spark/test_connector_smoke.py; \
+	  .venvs/spark-$$v/bin/python -m pytest -q --timeout=600 tests/spark/test_connector_smoke.py; \
 	done
 
 # kill -9 of a Spark application at 40 random moments of its writes and commits.

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Creates one small venv per Spark release that the connector is tested on:
-# .venvs/spark-<version>, with only pyspark, pyarrow, numpy (pyspark.ml) and pytest from PyPI.
+# .venvs/spark-<version>, with only pyspark, pyarrow, numpy (pyspark.ml), pytest and
+# pytest-timeout from PyPI.
 # The 3.5 line's jars also compile the 3.5 connector jar (build.gradle).
-# Idempotent: a venv whose stamp exists is kept.
+# Idempotent: a venv whose stamp names the current package list is kept.
 #
 #   scripts/spark_venvs.sh            # every version in SPARK_TEST_VERSIONS
 #   scripts/spark_venvs.sh 3.5.9      # just these
@@ -14,13 +15,13 @@ SPARK_TEST_VERSIONS=${SPARK_TEST_VERSIONS:-"3.5.9 4.0.5 4.1.4 4.2.1 4.3.0"}
 versions=("$@")
 [ ${#versions[@]} -gt 0 ] || read -r -a versions <<< "$SPARK_TEST_VERSIONS"
 
+PACKAGES="pyarrow numpy pytest pytest-timeout"
 for version in "${versions[@]}"; do
   venv=".venvs/spark-$version"
   stamp="$venv/.installed"
-  [ -f "$stamp" ] && continue
-  echo "spark venvs: creating $venv (pyspark==$version, pyarrow, numpy, pytest)"
-  rm -rf "$venv"
-  python3 -m venv "$venv"
-  "$venv/bin/pip" install -q --disable-pip-version-check "pyspark==$version" pyarrow numpy pytest
-  touch "$stamp"
+  [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$PACKAGES" ] && continue
+  echo "spark venvs: installing into $venv (pyspark==$version $PACKAGES)"
+  [ -x "$venv/bin/pip" ] || python3 -m venv "$venv"
+  "$venv/bin/python" -m pip install -q --disable-pip-version-check "pyspark==$version" $PACKAGES
+  echo "$PACKAGES" > "$stamp"
 done
