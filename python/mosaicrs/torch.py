@@ -442,15 +442,45 @@ class Loader:
         if self._pipelined:
             yield from self._iter_pipelined(native)
             return
-        # The hot loop: per batch one release check of the held slots, one
-        # native call (which releases the slot that came free and waits for
-        # the next with the GIL released) and one pair of fresh tensors.
-        reclaim, take, make, next_ = self._reclaim, self._take, self._make, native.next
+        if _use_count is None:
+            # Cannot tell whether a batch is still held: fresh slots throughout.
+            while True:
+                sid = native.next(self._reclaim(False))
+                if sid is None:
+                    return
+                yield self._make(self._take(sid).tensors)
+        # The hot loop, `_reclaim` and `_take` written out (a Python call
+        # costs about as much as the checks): per batch, a use-count check of
+        # the slots handed out, one native call (which releases the slot that
+        # came free and waits for the next batch with the GIL released) and
+        # fresh tensors for the user.
+        held, slots, ring, make = self._held, self._slots, self._ring, self._make
+        next_, release_slot, use_count = native.next, native.release_slot, _use_count
         while True:
-            sid = next_(reclaim(False))
+            release = None
+            i = 0
+            while i < len(held):
+                s = held[i]
+                for c, baseline in s.storages:
+                    if use_count(c) != baseline:
+                        i += 1
+                        break
+                else:
+                    del held[i]
+                    s.held = False
+                    if release is None:
+                        release = s.id
+                    else:
+                        release_slot(s.id)
+            if len(slots) - len(held) < ring:
+                self._reclaim()
+            sid = next_(release)
             if sid is None:
                 return
-            yield make(take(sid).tensors)
+            s = slots[sid]
+            s.held = True
+            held.append(s)
+            yield make(s.tensors)
 
     def _copy_out(self, slot: _Slot) -> Tuple[List[torch.Tensor], Any]:
         """Starts copying a slot to the target device; returns the copies and
