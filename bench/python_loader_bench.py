@@ -12,7 +12,10 @@ in-memory numpy gather, in one run on the same data.
   (pinned ring, side-stream copies), and the time the loop waited for data.
 
 Prints one line per contender (samples/s, best of --reps epochs) and the
-ratios to the Rust loader. Usage::
+ratios to the Rust loader; for rust and python also the process CPU time per
+sample (all threads, median of the reps), which a busy shared machine
+disturbs much less than wall time: there the wall-time ratio mostly says how
+the scheduler shared the cores out. Usage::
 
     python bench/python_loader_bench.py [--rows 2000000] [--features 64] [--batch 1024]
 """
@@ -49,11 +52,18 @@ def make_dataset(path, rows, features, seed=0):
 
 def python_epoch(loader, epoch):
     loader.set_epoch(epoch)
+    cpu = time.process_time()
     start = time.perf_counter()
     n = 0
     for x, y in loader:
         n += x.shape[0]
-    return n, time.perf_counter() - start
+    return n, time.perf_counter() - start, time.process_time() - cpu
+
+
+def rust_epoch(native, epoch):
+    cpu = time.process_time()
+    _, n, s = native.bench_rust_epoch(epoch)
+    return n, s, time.process_time() - cpu
 
 
 def cuda_epoch(loader, epoch):
@@ -109,15 +119,18 @@ def main():
     results = {}
     best = lambda runs: max(n / s for n, s in runs)  # noqa: E731
     # Warm the page cache and both paths once.
-    native.bench_rust_epoch(99)
+    rust_epoch(native, 99)
     python_epoch(loader, 98)
     rust_runs, py_runs = [], []
     for rep in range(args.reps):  # interleaved, so both see the same machine state
-        b, n, s = native.bench_rust_epoch(rep)
-        rust_runs.append((n, s))
+        rust_runs.append(rust_epoch(native, rep))
         py_runs.append(python_epoch(loader, rep))
-    results["rust"] = best(rust_runs)
-    results["python"] = best(py_runs)
+    results["rust"] = best([(n, s) for n, s, _ in rust_runs])
+    results["python"] = best([(n, s) for n, s, _ in py_runs])
+    cpu_ns = {}
+    for k, runs in (("rust", rust_runs), ("python", py_runs)):
+        per = sorted(1e9 * c / n for n, _, c in runs)
+        cpu_ns[k] = per[len(per) // 2]
 
     table = mosaicrs.Dataset(path)
     t = pa.table(table)
@@ -139,12 +152,16 @@ def main():
           f"loader_threads={threads} cores={os.cpu_count()} reps={args.reps}")
     for k in ("rust", "python", "numpy-gather", "python-cuda"):
         if k in results:
-            print(f"{k:>14}: {results[k]:>14,.0f} samples/s   {results[k] / results['rust']:.3f}x rust")
+            cpu = f"   cpu {cpu_ns[k]:,.0f} ns/sample" if k in cpu_ns else ""
+            print(f"{k:>14}: {results[k]:>14,.0f} samples/s   {results[k] / results['rust']:.3f}x rust{cpu}")
+    print(f"python CPU efficiency (rust cpu / python cpu): {cpu_ns['rust'] / cpu_ns['python']:.3f}  "
+          f"load average {os.getloadavg()[0]:.1f}")
     if "python-cuda-wait-share" in results:
         print(f"python-cuda data wait: {100 * results['python-cuda-wait-share']:.1f}% of the epoch")
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"args": vars(args), "threads": threads, "samples_per_s": results}, f, indent=1)
+            json.dump({"args": vars(args), "threads": threads, "samples_per_s": results,
+                       "cpu_ns_per_sample": cpu_ns}, f, indent=1)
 
 
 if __name__ == "__main__":

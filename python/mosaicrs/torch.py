@@ -124,12 +124,16 @@ class _Done:
 class _Slot:
     """One batch's buffers: torch tensors owned by Python, filled by Rust."""
 
-    __slots__ = ("id", "tensors", "baseline", "held", "event")
+    __slots__ = ("id", "tensors", "storages", "held", "event")
 
-    def __init__(self, id: int, tensors: List[torch.Tensor], baseline: List[int]):
+    def __init__(self, id: int, tensors: List[torch.Tensor]):
         self.id = id
         self.tensors = tensors
-        self.baseline = baseline
+        # (storage handle, use count with only the ring's own tensor). The
+        # handle stays valid as long as `tensors` keeps the storage alive.
+        self.storages = [
+            (c, _use_count(c)) for c in (t.untyped_storage()._cdata for t in tensors)
+        ] if _use_count is not None else []
         self.held = False  # handed to the user (or being copied to the device)
         self.event: Optional[Any] = None  # CUDA event of the copy out of this slot
 
@@ -140,9 +144,10 @@ class _Slot:
             self.event = None
         if _use_count is None:
             return True  # cannot tell: never reuse (fresh slots instead)
-        return any(
-            _use_count(t.untyped_storage()._cdata) != b for t, b in zip(self.tensors, self.baseline)
-        )
+        for c, baseline in self.storages:
+            if _use_count(c) != baseline:
+                return True
+        return False
 
 
 class Loader:
@@ -269,6 +274,9 @@ class Loader:
         )
         self._outputs = self._native.outputs()
         self._slots: List[_Slot] = []
+        # Slots handed out (or being copied out) and not yet released, oldest first.
+        self._held: List[_Slot] = []
+        self._make = self._batch_maker()
         # Slots the Rust side may hold at once: being filled, queued, prefetched.
         self._ring = self._native.workers * 2 + self._native.prefetch + 2
         self._stream = torch.cuda.Stream(device=self.device) if self._cuda else None
@@ -358,46 +366,73 @@ class Loader:
             # zeros, not empty: a bool buffer must hold valid bools before Rust views it.
             t = torch.zeros(shape, dtype=_DTYPES[dtype], pin_memory=self.pin_memory)
             tensors.append(t)
-        baseline = [
-            _use_count(t.untyped_storage()._cdata) if _use_count is not None else 0 for t in tensors
-        ]
         sid = native.add_slot([(t.data_ptr(), t.numel() * t.element_size()) for t in tensors])
-        slot = _Slot(sid, tensors, baseline)
+        slot = _Slot(sid, tensors)
         self._slots.append(slot)
         return slot
 
-    def _reclaim(self) -> None:
-        """Hands back slots that nothing references; allocates fresh ones so
-        that the Rust side always has enough to fill."""
-        native = self._live()
-        available = 0
-        for s in self._slots:
-            if s.held and not s.referenced():
-                s.held = False
-                native.release_slot(s.id)
-            if not s.held:
-                available += 1
-        for _ in range(self._ring - available):
+    def _reclaim(self, release: bool = True) -> Optional[int]:
+        """Hands back held slots that nothing references any more, and
+        allocates fresh slots so that the Rust side always has ``_ring`` to
+        fill. Returns the id of one slot to release (not yet handed back,
+        for ``next(release=...)``) when ``release`` is False."""
+        held = self._held
+        keep = None
+        i = 0
+        while i < len(held):
+            s = held[i]
+            if s.referenced():
+                i += 1
+                continue
+            del held[i]
+            s.held = False
+            if release or keep is not None:
+                self._live().release_slot(s.id)
+            else:
+                keep = s.id
+        while len(self._slots) - len(held) < self._ring:
             self._new_slot()
+        return keep
+
+    def _take(self, sid: int) -> _Slot:
+        slot = self._slots[sid]
+        slot.held = True
+        self._held.append(slot)
+        return slot
 
     # -- iteration ---------------------------------------------------------------
-    def _views(self, slot: _Slot) -> List[torch.Tensor]:
-        # Fresh views (not the ring's tensor objects) so that holding one
-        # shows in the storage's use count.
-        return [t.view(t.shape) for t in slot.tensors]
+    def _batch_maker(self) -> Any:
+        """The function that turns a slot's tensors into what the user gets.
+
+        Each batch gets fresh tensor objects over the slot's storage
+        (``detach()``: the cheapest alias torch has), never the ring's own:
+        holding one shows in the storage's use count, and whatever the user
+        does to the handed-out tensors (``unsqueeze_``, ``requires_grad_``)
+        cannot leak into later batches.
+        """
+        names = [name for name, _d, _w in self._outputs]
+        if self.label is None:
+            def as_dict(tensors: List[torch.Tensor]) -> Dict[str, torch.Tensor]:
+                return {n: t.detach() for n, t in zip(names, tensors)}
+            return as_dict
+        li = names.index(self.label)
+        # The stacked features first, then list features (embeddings), which
+        # are their own [B, D] arrays of the same dtype.
+        parts = [i for i, n in enumerate(names) if n == _FEATURES]
+        parts += [i for i, n in enumerate(names) if n not in (_FEATURES, self.label)]
+        if len(parts) == 1:
+            fi = parts[0]
+
+            def pair(tensors: List[torch.Tensor]) -> Tuple[torch.Tensor, torch.Tensor]:
+                return tensors[fi].detach(), tensors[li].detach()
+            return pair
+
+        def concatenated(tensors: List[torch.Tensor]) -> Tuple[torch.Tensor, torch.Tensor]:
+            return torch.cat([tensors[i] for i in parts], dim=1), tensors[li].detach()
+        return concatenated
 
     def _assemble(self, tensors: List[torch.Tensor]) -> Any:
-        by_name = {name: t for (name, _d, _w), t in zip(self._outputs, tensors)}
-        if self.label is None:
-            return by_name
-        labels = by_name.pop(self.label)
-        parts = []
-        if _FEATURES in by_name:
-            parts.append(by_name.pop(_FEATURES))
-        # List features (embeddings) are their own [B, D] arrays of the same dtype.
-        parts.extend(by_name.values())
-        features = parts[0] if len(parts) == 1 else torch.cat(parts, dim=1)
-        return features, labels
+        return self._make(tensors)
 
     def __iter__(self) -> Iterator[Any]:
         native = self._live()
@@ -407,14 +442,45 @@ class Loader:
         if self._pipelined:
             yield from self._iter_pipelined(native)
             return
+        if _use_count is None:
+            # Cannot tell whether a batch is still held: fresh slots throughout.
+            while True:
+                sid = native.next(self._reclaim(False))
+                if sid is None:
+                    return
+                yield self._make(self._take(sid).tensors)
+        # The hot loop, `_reclaim` and `_take` written out (a Python call
+        # costs about as much as the checks): per batch, a use-count check of
+        # the slots handed out, one native call (which releases the slot that
+        # came free and waits for the next batch with the GIL released) and
+        # fresh tensors for the user.
+        held, slots, ring, make = self._held, self._slots, self._ring, self._make
+        next_, release_slot, use_count = native.next, native.release_slot, _use_count
         while True:
-            self._reclaim()
-            got = native.next()
-            if got is None:
+            release = None
+            i = 0
+            while i < len(held):
+                s = held[i]
+                for c, baseline in s.storages:
+                    if use_count(c) != baseline:
+                        i += 1
+                        break
+                else:
+                    del held[i]
+                    s.held = False
+                    if release is None:
+                        release = s.id
+                    else:
+                        release_slot(s.id)
+            if len(slots) - len(held) < ring:
+                self._reclaim()
+            sid = next_(release)
+            if sid is None:
                 return
-            slot = self._slots[got[0]]
-            slot.held = True
-            yield self._assemble(self._views(slot))
+            s = slots[sid]
+            s.held = True
+            held.append(s)
+            yield make(s.tensors)
 
     def _copy_out(self, slot: _Slot) -> Tuple[List[torch.Tensor], Any]:
         """Starts copying a slot to the target device; returns the copies and
@@ -440,12 +506,10 @@ class Loader:
         """Copies batch N+1 to the device while the step on batch N runs."""
         pending = None  # (copies, event, state after that batch)
         while True:
-            self._reclaim()
-            got = native.next()
+            got = native.next(self._reclaim(False))
             ready = None
             if got is not None:
-                slot = self._slots[got[0]]
-                slot.held = True
+                slot = self._take(got)
                 state = native.state_json()
                 out, event = self._copy_out(slot)
                 slot.event = event
@@ -467,6 +531,7 @@ class Loader:
         if native is not None and not native.closed:
             native.close()
         self._slots = []
+        self._held = []
 
     def __enter__(self) -> "Loader":
         return self

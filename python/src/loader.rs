@@ -9,12 +9,23 @@
 //! fills it with the core crate's [`BatchPlan`] and the batch is delivered
 //! in step order; a slot that Python has not released is never written.
 //!
+//! Every slot is always in exactly one place: the free queue, a worker
+//! filling it, a batch waiting in the epoch's channels (a [`SlotLease`]),
+//! or Python's hands (delivered, not yet released). A lease that is dropped
+//! undelivered (an epoch stopped early, a failed batch) puts its slot back
+//! on the free queue; a lost slot would starve the workers and hang the
+//! next epoch.
+//!
+//! The Python thread pulls batches straight from the workers' channels
+//! ([`Loader::into_epoch_with`]) with the GIL released: no thread sits in
+//! between, which on a small machine would cost a wake-up per batch.
+//!
 //! Python keeps every registered buffer alive until [`NativeLoader::stop`]
 //! (or `close`) has joined the worker threads; that contract is what makes
 //! the raw writes below sound.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::thread::JoinHandle;
 
 use crossbeam_channel::{bounded, select, unbounded, Receiver, Sender};
 use mosaicrs::assemble::{
@@ -22,7 +33,7 @@ use mosaicrs::assemble::{
     TensorSpec,
 };
 use mosaicrs::loader::{
-    EpochPlan, Gathered, LoadedBatch, Loader, LoaderConfig, LoaderState, ShuffleMode, TailPolicy,
+    Epoch, EpochPlan, Gathered, Loader, LoaderConfig, LoaderState, ShuffleMode, TailPolicy,
 };
 use mosaicrs::reader::Dataset;
 use mosaicrs::Error;
@@ -49,26 +60,48 @@ enum Source {
     Column(usize),
 }
 
-/// The registered buffers: per slot, `(address, bytes)` per output.
+/// One registered slot: `(address, bytes)` per output.
+struct Slot {
+    buffers: Vec<(usize, usize)>,
+    /// Delivered to Python and not released since: `release_slot` accepts
+    /// only such a slot, so a double release cannot put one buffer in the
+    /// hands of two workers.
+    delivered: AtomicBool,
+}
+
+/// The registered slots and the queue of free ones.
 struct Slots {
-    buffers: Mutex<Vec<Vec<(usize, usize)>>>,
+    table: Mutex<Vec<Arc<Slot>>>,
     free_tx: Sender<usize>,
     free_rx: Receiver<usize>,
 }
 
-/// What a worker made of one batch: which slot now holds it.
-struct Filled {
-    slot: usize,
+impl Slots {
+    fn get(&self, id: usize) -> Option<Arc<Slot>> {
+        self.table.lock().ok()?.get(id).cloned()
+    }
 }
 
-/// Returns a slot to the free queue if the batch holding it is dropped
-/// undelivered (an epoch stopped early, an error in a later column).
-struct SlotGuard<'a> {
-    slots: &'a Slots,
+/// A slot taken from the free queue. Dropped undelivered (an epoch stopped
+/// early, a failed batch, a batch left in a channel), it goes back on the
+/// free queue.
+struct SlotLease {
+    slots: Arc<Slots>,
     slot: Option<usize>,
 }
 
-impl Drop for SlotGuard<'_> {
+impl SlotLease {
+    /// Hands the slot to Python: it comes back through `release_slot`.
+    fn deliver(mut self) -> usize {
+        let id = self.slot.take().unwrap_or(usize::MAX);
+        if let Some(s) = self.slots.get(id) {
+            s.delivered.store(true, Ordering::Release);
+        }
+        id
+    }
+}
+
+impl Drop for SlotLease {
     fn drop(&mut self) {
         if let Some(s) = self.slot.take() {
             let _ = self.slots.free_tx.send(s);
@@ -76,31 +109,24 @@ impl Drop for SlotGuard<'_> {
     }
 }
 
-/// An epoch in progress on a driver thread.
+/// An epoch in progress: its workers fill slots ahead of the Python thread.
 struct Running {
-    batches: Receiver<mosaicrs::Result<LoadedBatch<Filled>>>,
+    epoch: Epoch<'static, SlotLease>,
     /// Dropped to cancel: workers waiting for a free slot give up.
-    cancel: Option<Sender<()>>,
-    driver: Option<JoinHandle<()>>,
+    cancel: Sender<()>,
 }
 
 impl Running {
-    fn stop(mut self) {
-        self.cancel.take();
-        // Unblocks the driver's send; it then drops the epoch, which joins the workers.
-        drop(std::mem::replace(
-            &mut self.batches,
-            crossbeam_channel::never(),
-        ));
-        if let Some(d) = self.driver.take() {
-            let _ = d.join();
-        }
+    fn stop(self) {
+        drop(self.cancel);
+        // Dropping the epoch closes its channels (the leases queued there go
+        // back to the free queue) and joins the workers.
+        drop(self.epoch);
     }
 }
 
 struct Inner {
     state: LoaderState,
-    running: Option<Running>,
     last_rows: Vec<u64>,
     last_padding: usize,
     closed: bool,
@@ -119,6 +145,10 @@ pub(crate) struct NativeLoader {
     samples: u64,
     generation: u64,
     inner: Mutex<Inner>,
+    /// Locked only with the GIL released (it is held while waiting for a
+    /// batch): a thread holding the GIL must never wait on it. Lock order:
+    /// `running`, then `inner`.
+    running: Mutex<Option<Running>>,
 }
 
 fn parse_nulls(fill: Option<f64>) -> NullPolicy {
@@ -206,7 +236,7 @@ impl NativeLoader {
             plan: Arc::new(plan),
             outputs: Arc::new(outputs),
             slots: Arc::new(Slots {
-                buffers: Mutex::new(Vec::new()),
+                table: Mutex::new(Vec::new()),
                 free_tx,
                 free_rx,
             }),
@@ -215,11 +245,11 @@ impl NativeLoader {
             generation: fork::generation(),
             inner: Mutex::new(Inner {
                 state: initial,
-                running: None,
                 last_rows: Vec::new(),
                 last_padding: 0,
                 closed: false,
             }),
+            running: Mutex::new(None),
         })
     }
 
@@ -310,23 +340,22 @@ impl NativeLoader {
         }
         let mut all = self
             .slots
-            .buffers
+            .table
             .lock()
             .map_err(|_| PyRuntimeError::new_err("the slot table is poisoned"))?;
-        all.push(buffers);
+        all.push(Arc::new(Slot {
+            buffers,
+            delivered: AtomicBool::new(false),
+        }));
         let id = all.len() - 1;
         let _ = self.slots.free_tx.send(id);
         Ok(id)
     }
 
     /// Hands slot `id` back: nothing in Python references its buffers.
+    /// Only a delivered slot can be released, once.
     fn release_slot(&self, id: usize) -> PyResult<()> {
-        let n = self.slots.buffers.lock().map(|b| b.len()).unwrap_or(0);
-        if id >= n {
-            return Err(PyValueError::new_err(format!("no slot {id}")));
-        }
-        let _ = self.slots.free_tx.send(id);
-        Ok(())
+        self.release(id)
     }
 
     /// Slots that workers may fill now.
@@ -338,100 +367,81 @@ impl NativeLoader {
     /// Returns the number of batches this rank will get.
     fn start(&self, py: Python<'_>) -> PyResult<u64> {
         self.check_usable()?;
-        // Never hold the lock while the GIL is released: another Python
-        // thread blocked on it would keep the GIL and deadlock us.
         self.stop(py)?;
-        let mut inner = self.lock()?;
-        if let Some(r) = inner.running.take() {
-            // Started by another thread meanwhile; stopping it cannot block
-            // on this lock (the driver thread never takes it).
-            r.stop();
-        }
-        let plan = self.plan_from(&inner.state)?;
+        let state = self.lock()?.state.clone();
+        let plan = self.plan_from(&state)?;
         if plan.steps == 0 {
             // Nothing of this epoch is left for any rank: move on, as rust-core does.
+            let mut inner = self.lock()?;
             inner.state.epoch += 1;
             inner.state.samples_consumed = 0;
             return Ok(0);
         }
-        let mut loader = Loader::resume(
-            Arc::clone(&self.dataset),
-            self.config.clone(),
-            inner.state.clone(),
-        )
-        .py_err()?;
-        let (cancel_tx, cancel_rx) = bounded::<()>(0);
-        let (out_tx, out_rx) = bounded(1);
+        let (cancel, cancel_rx) = bounded::<()>(0);
         let slots = Arc::clone(&self.slots);
         let plan_arc = Arc::clone(&self.plan);
         let outputs = Arc::clone(&self.outputs);
         let batch_size = self.config.batch_size;
-        let assemble = move |g: &Gathered| -> mosaicrs::Result<Filled> {
+        let assemble = move |g: &Gathered| -> mosaicrs::Result<SlotLease> {
             fill_slot(&slots, &plan_arc, &outputs, batch_size, g, &cancel_rx)
         };
-        let driver = std::thread::Builder::new()
-            .name("mosaicrs-py-epoch".into())
-            .spawn(move || {
-                let epoch = match loader.epoch_with(assemble) {
-                    Ok(e) => e,
-                    Err(e) => {
-                        let _ = out_tx.send(Err(e));
-                        return;
-                    }
-                };
-                for batch in epoch {
-                    let failed = batch.is_err();
-                    if out_tx.send(batch).is_err() || failed {
-                        return;
-                    }
-                }
-            })
-            .map_err(|e| PyRuntimeError::new_err(format!("cannot start the loader: {e}")))?;
-        inner.running = Some(Running {
-            batches: out_rx,
-            cancel: Some(cancel_tx),
-            driver: Some(driver),
-        });
+        let dataset = Arc::clone(&self.dataset);
+        let config = self.config.clone();
+        py.detach(move || -> PyResult<()> {
+            // The epoch order is computed here: no GIL for that.
+            let loader = Loader::resume(dataset, config, state).py_err()?;
+            let epoch = loader.into_epoch_with(assemble).py_err()?;
+            let previous = self.running_lock()?.replace(Running { epoch, cancel });
+            // Started by another thread meanwhile: this one wins.
+            if let Some(r) = previous {
+                r.stop();
+            }
+            Ok(())
+        })?;
         Ok(plan.steps)
     }
 
-    /// The next batch of the epoch started by `start()`:
-    /// `(slot, epoch, step)`, or `None` at the end of the epoch. The slot
-    /// belongs to Python until `release_slot`.
-    fn next(&self, py: Python<'_>) -> PyResult<Option<(usize, u64, u64)>> {
+    /// The next batch of the epoch started by `start()`: its slot, or
+    /// `None` at the end of the epoch. The slot belongs to Python until
+    /// `release_slot`; `release`, when given, is released first (one call
+    /// per batch on the hot path).
+    #[pyo3(signature = (release=None))]
+    fn next(&self, py: Python<'_>, release: Option<usize>) -> PyResult<Option<usize>> {
         self.check_usable()?;
-        let rx = match self.lock()?.running.as_ref() {
-            Some(r) => r.batches.clone(),
-            None => return Ok(None),
-        };
-        let received = py.detach(move || rx.recv());
-        let mut inner = self.lock()?;
-        match received {
-            Ok(Ok(batch)) => {
-                inner.state = batch.state.clone();
-                inner.last_rows = batch.rows;
-                inner.last_padding = batch.padding;
-                Ok(Some((batch.data.slot, batch.epoch, batch.step)))
-            }
-            Ok(Err(e)) => {
-                let running = inner.running.take();
-                drop(inner);
-                if let Some(r) = running {
-                    py.detach(|| r.stop());
-                }
-                Err(to_py(e))
-            }
-            Err(_) => {
-                // The epoch is complete: the last batch's state already points
-                // at the start of the next epoch.
-                let running = inner.running.take();
-                drop(inner);
-                if let Some(r) = running {
-                    py.detach(|| r.stop());
-                }
-                Ok(None)
-            }
+        if let Some(id) = release {
+            self.release(id)?;
         }
+        py.detach(|| -> PyResult<Option<usize>> {
+            let mut running = self.running_lock()?;
+            let Some(r) = running.as_mut() else {
+                return Ok(None);
+            };
+            match r.epoch.next() {
+                Some(Ok(batch)) => {
+                    let slot = batch.data.deliver();
+                    let mut inner = self.lock()?;
+                    inner.state = batch.state;
+                    inner.last_rows = batch.rows;
+                    inner.last_padding = batch.padding;
+                    Ok(Some(slot))
+                }
+                Some(Err(e)) => {
+                    if let Some(r) = running.take() {
+                        r.stop();
+                    }
+                    Err(to_py(e))
+                }
+                None => {
+                    // The epoch is complete: its state points at the start
+                    // of the next one.
+                    if let Some(r) = running.take() {
+                        self.lock()?.state = r.epoch.state().clone();
+                        r.stop();
+                    }
+                    Ok(None)
+                }
+            }
+        })
     }
 
     /// Dataset rows of the last delivered batch, in batch order.
@@ -450,11 +460,13 @@ impl NativeLoader {
         if self.generation != fork::generation() {
             return Ok(());
         }
-        let running = self.lock()?.running.take();
-        if let Some(r) = running {
-            py.detach(|| r.stop());
-        }
-        Ok(())
+        py.detach(|| -> PyResult<()> {
+            let running = self.running_lock()?.take();
+            if let Some(r) = running {
+                r.stop();
+            }
+            Ok(())
+        })
     }
 
     /// Stops and refuses further use (RuntimeError).
@@ -580,6 +592,31 @@ impl NativeLoader {
             .map_err(|_| PyRuntimeError::new_err("the loader is poisoned by an earlier panic"))
     }
 
+    /// Only with the GIL released (see the field).
+    fn running_lock(&self) -> PyResult<MutexGuard<'_, Option<Running>>> {
+        self.running
+            .lock()
+            .map_err(|_| PyRuntimeError::new_err("the loader is poisoned by an earlier panic"))
+    }
+
+    fn release(&self, id: usize) -> PyResult<()> {
+        let slot = self
+            .slots
+            .get(id)
+            .ok_or_else(|| PyValueError::new_err(format!("no slot {id}")))?;
+        if slot
+            .delivered
+            .compare_exchange(true, false, Ordering::AcqRel, Ordering::Acquire)
+            .is_err()
+        {
+            return Err(PyValueError::new_err(format!(
+                "slot {id} is not held by Python (released twice?)"
+            )));
+        }
+        let _ = self.slots.free_tx.send(id);
+        Ok(())
+    }
+
     fn check_usable(&self) -> PyResult<()> {
         if self.generation != fork::generation() {
             return Err(PyRuntimeError::new_err(fork::FORKED_MESSAGE));
@@ -619,7 +656,7 @@ impl NativeLoader {
 
 impl Drop for NativeLoader {
     fn drop(&mut self) {
-        let running = self.inner.get_mut().ok().and_then(|i| i.running.take());
+        let running = self.running.get_mut().ok().and_then(|r| r.take());
         if let Some(r) = running {
             if self.generation == fork::generation() {
                 r.stop();
@@ -701,20 +738,21 @@ fn build_spec(
 
 /// Waits for a free slot (or cancellation), then fills it from `g`.
 fn fill_slot(
-    slots: &Slots,
+    slots: &Arc<Slots>,
     plan: &BatchPlan,
     outputs: &[Output],
     batch_size: usize,
     g: &Gathered,
     cancel: &Receiver<()>,
-) -> mosaicrs::Result<Filled> {
-    let slot = select! {
+) -> mosaicrs::Result<SlotLease> {
+    let id = select! {
         recv(slots.free_rx) -> s => s.map_err(|_| Error::Internal("the slot queue closed".into()))?,
         recv(cancel) -> _ => return Err(Error::Internal("the epoch was stopped".into())),
     };
-    let guard = SlotGuard {
-        slots,
-        slot: Some(slot),
+    // From here on an early return puts the slot back.
+    let lease = SlotLease {
+        slots: Arc::clone(slots),
+        slot: Some(id),
     };
     if g.len() != batch_size {
         return Err(Error::Internal(format!(
@@ -722,17 +760,16 @@ fn fill_slot(
             g.len()
         )));
     }
-    let buffers = slots
-        .buffers
-        .lock()
-        .map_err(|_| Error::Internal("the slot table is poisoned".into()))?[slot]
-        .clone();
-    for (o, &(addr, bytes)) in outputs.iter().zip(buffers.iter()) {
+    let slot = slots
+        .get(id)
+        .ok_or_else(|| Error::Internal(format!("slot {id} is not registered")))?;
+    for (o, &(addr, bytes)) in outputs.iter().zip(slot.buffers.iter()) {
         // SAFETY: `addr` is the start of a buffer of `bytes` bytes that Python
         // registered with `add_slot` (checked there to be non-null, aligned for
         // the element kind, and exactly one batch long) and keeps alive until
         // `stop` has joined this thread. The slot was taken from the free
-        // queue, so no Python object references it and no other worker holds
+        // queue, where it only is when no Python object references it (a
+        // release is accepted once per delivery) and no other worker holds
         // it: this is the only access until the batch is delivered.
         let out = unsafe { elements(o.kind, addr, bytes) };
         match o.source {
@@ -740,9 +777,7 @@ fn fill_slot(
             Source::Column(i) => plan.fill_dense(&plan.columns()[i], g, out)?,
         }
     }
-    let mut guard = guard;
-    guard.slot = None;
-    Ok(Filled { slot })
+    Ok(lease)
 }
 
 /// A typed mutable view of `bytes` bytes at `addr`.

@@ -191,3 +191,31 @@ fn dropping_an_epoch_early_keeps_the_state_of_delivered_batches() {
     assert_eq!(loader.state().samples_consumed, 5);
     assert_eq!(loader.state().epoch, 0);
 }
+
+#[test]
+fn an_owned_epoch_delivers_the_same_batches_and_states() {
+    let dir = tempfile::tempdir().unwrap();
+    let dataset = write_dataset(dir.path(), 500, 3, 64, Compression::None);
+    let cfg = config(7, 2, 1, 3);
+    let mut borrowed = Loader::new(dataset.clone(), cfg.clone()).unwrap();
+    let expected: Vec<(Vec<u64>, LoaderState)> = borrowed
+        .epoch_with(|g| Ok(g.len()))
+        .unwrap()
+        .map(|b| {
+            let b = b.unwrap();
+            (b.rows, b.state)
+        })
+        .collect();
+    let owned = Loader::new(dataset, cfg).unwrap();
+    let mut epoch = owned.into_epoch_with(|g| Ok(g.len())).unwrap();
+    let mut got = Vec::new();
+    while let Some(b) = epoch.next() {
+        let b = b.unwrap();
+        assert_eq!(b.data, 7);
+        assert_eq!(&b.state, epoch.state());
+        got.push((b.rows, b.state));
+    }
+    assert_eq!(got, expected);
+    assert_eq!(epoch.state(), borrowed.state());
+    assert_eq!(epoch.state().epoch, 1);
+}

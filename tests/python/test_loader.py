@@ -191,6 +191,42 @@ def test_slots_are_reused_when_released(ids_dataset):
     assert len(loader._slots) <= loader._ring + 2
 
 
+@pytest.mark.parametrize("pipeline", [False, True])
+def test_an_epoch_stopped_early_gives_back_every_slot(ids_dataset, pipeline):
+    """Batches still queued when an epoch stops (a break, load_state_dict,
+    set_epoch) must return their slots to the free queue: lost slots starve
+    the workers, and the next epoch hangs. Checked right after the stop has
+    joined the workers, so the count does not depend on timing."""
+    loader = mt.Loader(ids_dataset, 10, seed=8, num_threads=2, prefetch=4, _pipeline=pipeline)
+    native = loader._native
+    for round in range(12):
+        for k, _batch in enumerate(loader):
+            if k == round % 3:
+                break
+        native.stop()
+        held = sum(s.held for s in loader._slots)
+        assert native.free_slots() == len(loader._slots) - held, round
+    left = len(loader) - loader.state_dict()["samples_consumed"] // 10
+    assert sum(1 for _ in loader) == left  # the rest of the epoch, no hang
+    assert len(loader._slots) <= loader._ring + 2
+
+
+def test_a_slot_is_released_once_per_delivery(ids_dataset):
+    loader = mt.Loader(ids_dataset, 10, seed=8)
+    it = iter(loader)
+    first = next(it)
+    held = loader._held[-1].id
+    free = next(s.id for s in loader._slots if not s.held)
+    with pytest.raises(ValueError, match="not held"):
+        loader._native.release_slot(free)  # two workers would share its buffers
+    del first
+    loader._native.release_slot(held)
+    loader._held.pop().held = False
+    with pytest.raises(ValueError, match="not held"):
+        loader._native.release_slot(held)
+    assert sum(1 for _ in it) == len(loader) - 1
+
+
 def test_errors_name_the_problem(types_dataset, tmp_path):
     path, _ = types_dataset
     with pytest.raises(ValueError, match="nope"):

@@ -344,6 +344,29 @@ impl Loader {
         T: Send + 'static,
         F: Fn(&Gathered) -> Result<T> + Send + Sync + 'static,
     {
+        let workers = self.launch(assemble)?;
+        Ok(workers.into_epoch(EpochState::Borrowed(&mut self.state)))
+    }
+
+    /// Like [`epoch_with`](Self::epoch_with), but the epoch owns the loader's
+    /// state, so it can be kept across calls (a foreign-language iterator
+    /// that pulls one batch per call) without a thread to own the loader.
+    /// Each batch's [`LoadedBatch::state`] carries the position after it.
+    pub fn into_epoch_with<T, F>(mut self, assemble: F) -> Result<Epoch<'static, T>>
+    where
+        T: Send + 'static,
+        F: Fn(&Gathered) -> Result<T> + Send + Sync + 'static,
+    {
+        let workers = self.launch(assemble)?;
+        Ok(workers.into_epoch(EpochState::Owned(self.state)))
+    }
+
+    /// Starts the worker threads of the rest of the current epoch.
+    fn launch<T, F>(&mut self, assemble: F) -> Result<Launched<T>>
+    where
+        T: Send + 'static,
+        F: Fn(&Gathered) -> Result<T> + Send + Sync + 'static,
+    {
         let plan = self.plan()?;
         let order = self.cached_order(plan.epoch);
         #[cfg(unix)]
@@ -396,18 +419,69 @@ impl Loader {
             receivers.push(rx);
             handles.push(handle);
         }
-        Ok(Epoch {
-            state: &mut self.state,
+        Ok(Launched {
             plan,
-            next_step: 0,
             receivers,
             handles,
-            finished: false,
             #[cfg(unix)]
             schedule,
             #[cfg(unix)]
             prefetcher,
         })
+    }
+}
+
+/// The worker threads of an epoch, before a state is attached.
+struct Launched<T> {
+    plan: EpochPlan,
+    receivers: Vec<Receiver<Result<LoadedBatch<T>>>>,
+    handles: Vec<JoinHandle<()>>,
+    #[cfg(unix)]
+    schedule: Option<Arc<stream::Schedule>>,
+    #[cfg(unix)]
+    prefetcher: Option<JoinHandle<()>>,
+}
+
+impl<T> Launched<T> {
+    fn into_epoch(self, state: EpochState<'_>) -> Epoch<'_, T> {
+        Epoch {
+            state,
+            plan: self.plan,
+            next_step: 0,
+            receivers: self.receivers,
+            handles: self.handles,
+            finished: false,
+            #[cfg(unix)]
+            schedule: self.schedule,
+            #[cfg(unix)]
+            prefetcher: self.prefetcher,
+        }
+    }
+}
+
+/// The state an [`Epoch`] advances: its loader's, or its own.
+enum EpochState<'a> {
+    Borrowed(&'a mut LoaderState),
+    Owned(LoaderState),
+}
+
+impl std::ops::Deref for EpochState<'_> {
+    type Target = LoaderState;
+
+    fn deref(&self) -> &LoaderState {
+        match self {
+            EpochState::Borrowed(s) => s,
+            EpochState::Owned(s) => s,
+        }
+    }
+}
+
+impl std::ops::DerefMut for EpochState<'_> {
+    fn deref_mut(&mut self) -> &mut LoaderState {
+        match self {
+            EpochState::Borrowed(s) => s,
+            EpochState::Owned(s) => s,
+        }
     }
 }
 
@@ -506,7 +580,7 @@ impl WorkerJob {
 /// The batches of the rest of one epoch, in step order. Dropping it early
 /// stops the workers; the loader's state then reflects the batches delivered.
 pub struct Epoch<'a, T> {
-    state: &'a mut LoaderState,
+    state: EpochState<'a>,
     plan: EpochPlan,
     next_step: u64,
     receivers: Vec<Receiver<Result<LoadedBatch<T>>>>,
@@ -523,6 +597,12 @@ impl<T> Epoch<'_, T> {
     /// The plan of this epoch (steps, dropped and padded samples).
     pub fn plan(&self) -> &EpochPlan {
         &self.plan
+    }
+
+    /// The position after the last delivered batch (the next epoch's start
+    /// once the epoch is complete).
+    pub fn state(&self) -> &LoaderState {
+        &self.state
     }
 
     fn advance(&mut self) {
@@ -557,7 +637,7 @@ impl<T> Iterator for Epoch<'_, T> {
         match rx.recv() {
             Ok(Ok(mut batch)) => {
                 self.advance();
-                batch.state = self.state.clone();
+                batch.state = LoaderState::clone(&self.state);
                 Some(Ok(batch))
             }
             Ok(Err(e)) => {
