@@ -34,6 +34,32 @@ class Dataset:
     def __arrow_c_stream__(self, requested_schema: Optional[object] = None) -> object: ...
     def verify(self) -> None: ...
 
+class Source:
+    """A dataset opened for the loader: mapped, fetched whole into the cache,
+    or streamed through it when larger than ``cache_limit``."""
+
+    def __init__(
+        self,
+        path: _Path,
+        storage_options: Optional[Mapping[str, str]] = None,
+        *,
+        cache_dir: Optional[_Path] = None,
+        cache_limit: Union[int, str, None] = None,
+    ) -> None: ...
+    def __len__(self) -> int: ...
+    @property
+    def num_rows(self) -> int: ...
+    @property
+    def schema(self) -> pyarrow.Schema: ...
+    @property
+    def is_streamed(self) -> bool: ...
+    @property
+    def bytes_downloaded(self) -> int: ...
+    @property
+    def peak_cache_bytes(self) -> int: ...
+    @property
+    def path(self) -> str: ...
+
 class PartitionWriter:
     def __init__(
         self,
@@ -55,7 +81,7 @@ class PartitionWriter:
 class NativeLoader:
     def __init__(
         self,
-        dataset: Dataset,
+        dataset: Union[Dataset, Source],
         batch_size: int,
         *,
         features: Sequence[str],

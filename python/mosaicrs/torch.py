@@ -170,9 +170,13 @@ class Loader:
     while the previous step runs. ``pin_memory`` defaults to ``True`` for CUDA.
     ``num_threads`` / ``prefetch``: Rust worker threads and batches assembled
     ahead. ``path`` may be an object-store URL (``s3://bucket/prefix``...)
-    with ``storage_options``; its shards are downloaded once into the
-    trainer-side cache ``cache_dir`` (at most ``cache_limit`` bytes, e.g.
-    ``"20g"``) and mapped from there. Local datasets are mapped in place.
+    with ``storage_options``; its shards are downloaded into the trainer-side
+    cache ``cache_dir`` (at most ``cache_limit`` bytes, e.g. ``"20g"``) and
+    mapped from there: all at once when the dataset fits in the cache, else a
+    block of shards at a time as the epoch reaches them (streamed; a global
+    shuffle needs the whole dataset, so stream with
+    ``shuffle="block-local:K"``; a cache too small for the shuffle is refused
+    with the size it needs). Local datasets are mapped in place.
     ``null_policy``: ``"error"`` (a ``ValueError`` naming the column and row)
     or a fill value. ``rows``: the dataset rows an epoch covers (strictly
     increasing; for example a training split), all by default.
@@ -216,7 +220,10 @@ class Loader:
         if isinstance(path, Dataset):
             dataset = path
         else:
-            dataset = Dataset(
+            # Opened as the Rust loader opens it: mapped in place, downloaded
+            # whole into the cache, or (larger than cache_limit) streamed
+            # through it a block of shards at a time.
+            dataset = _native.Source(
                 path, storage_options, cache_dir=cache_dir, cache_limit=self.cache_limit
             )
         self.dataset = dataset

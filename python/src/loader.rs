@@ -35,12 +35,12 @@ use mosaicrs::assemble::{
 use mosaicrs::loader::{
     Epoch, EpochPlan, Gathered, Loader, LoaderConfig, LoaderState, ShuffleMode, TailPolicy,
 };
-use mosaicrs::reader::Dataset;
+use mosaicrs::reader::DataSource;
 use mosaicrs::Error;
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 
-use crate::dataset::PyDataset;
+use crate::source::LoaderInput;
 use crate::errors::{to_py, IntoPy};
 use crate::fork;
 
@@ -135,7 +135,7 @@ struct Inner {
 /// The loader behind `mosaicrs.torch.Loader` (see the module docs).
 #[pyclass(module = "mosaicrs._native", name = "NativeLoader")]
 pub(crate) struct NativeLoader {
-    dataset: Arc<Dataset>,
+    dataset: DataSource,
     config: LoaderConfig,
     plan: Arc<BatchPlan>,
     outputs: Arc<Vec<Output>>,
@@ -172,7 +172,7 @@ impl NativeLoader {
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
-        dataset: &PyDataset,
+        dataset: LoaderInput<'_>,
         batch_size: usize,
         features: Vec<String>,
         columns: Vec<String>,
@@ -187,7 +187,7 @@ impl NativeLoader {
         null_fill: Option<f64>,
         rows: Option<Vec<u64>>,
     ) -> PyResult<Self> {
-        let dataset = Arc::clone(&dataset.inner);
+        let dataset = dataset.source();
         let mut config = LoaderConfig {
             batch_size,
             seed,
@@ -210,7 +210,7 @@ impl NativeLoader {
             config.prefetch = p;
         }
         let kind: ElementKind = feature_dtype.parse().py_err()?;
-        let ds = Arc::clone(&dataset);
+        let ds = dataset.clone();
         let (spec, outputs_of) = py
             .detach(move || build_spec(&ds, &features, &columns, kind, parse_nulls(null_fill)))
             .py_err()?;
@@ -224,7 +224,7 @@ impl NativeLoader {
         }
         config.columns = Some(unique);
         config.validate().py_err()?;
-        let probe = Loader::new(Arc::clone(&dataset), config.clone()).py_err()?;
+        let probe = Loader::new(&dataset, config.clone()).py_err()?;
         let plan = BatchPlan::new(probe.schema(), &spec).py_err()?;
         let outputs = outputs_of(&plan)?;
         let initial = probe.state().clone();
@@ -385,7 +385,7 @@ impl NativeLoader {
         let assemble = move |g: &Gathered| -> mosaicrs::Result<SlotLease> {
             fill_slot(&slots, &plan_arc, &outputs, batch_size, g, &cancel_rx)
         };
-        let dataset = Arc::clone(&self.dataset);
+        let dataset = self.dataset.clone();
         let config = self.config.clone();
         py.detach(move || -> PyResult<()> {
             // The epoch order is computed here: no GIL for that.
@@ -518,7 +518,7 @@ impl NativeLoader {
 
     /// The dataset rows of `epoch` in global order (every rank's).
     fn order(&self, py: Python<'_>, epoch: u64) -> PyResult<Vec<u64>> {
-        let loader = Loader::new(Arc::clone(&self.dataset), self.config.clone()).py_err()?;
+        let loader = Loader::new(&self.dataset, self.config.clone()).py_err()?;
         Ok(py.detach(move || loader.order(epoch)))
     }
 
@@ -536,7 +536,7 @@ impl NativeLoader {
         let mut state = self.initial.clone();
         state.epoch = epoch;
         let mut loader =
-            Loader::resume(Arc::clone(&self.dataset), self.config.clone(), state).py_err()?;
+            Loader::resume(&self.dataset, self.config.clone(), state).py_err()?;
         let plan = Arc::clone(&self.plan);
         let outputs = Arc::clone(&self.outputs);
         let batch_size = self.config.batch_size;
@@ -675,7 +675,7 @@ type OutputsOf = Box<dyn FnOnce(&BatchPlan) -> PyResult<Vec<Output>> + Send>;
 /// `columns` (each by its own type), and how to name the outputs once the
 /// plan is checked.
 fn build_spec(
-    dataset: &Dataset,
+    dataset: &DataSource,
     features: &[String],
     columns: &[String],
     kind: ElementKind,

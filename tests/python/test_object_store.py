@@ -1,16 +1,17 @@
 """Datasets in S3: `mosaicrs.write`, `Dataset` and the torch `Loader` against
-a real moto server, started by the tests on a free loopback port."""
+a real moto server (tests/moto_server.py), started by the tests on a free
+loopback port."""
 
-import http.client
+import json
 import os
 import socket
-import subprocess
-import sys
 import time
 
 import numpy as np
 import pyarrow as pa
 import pytest
+
+from moto_server import MotoServer
 
 from .conftest import all_types_table, digits_like
 
@@ -18,7 +19,7 @@ mosaicrs = pytest.importorskip(
     "mosaicrs", reason="the mosaicrs wheel is not installed: run `make python`"
 )
 
-SECRET = "moto-secret-do-not-print"
+SECRET = MotoServer.SECRET_KEY
 
 
 def free_port() -> int:
@@ -28,48 +29,17 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def moto():
-    """`python -m moto.server` from this interpreter's venv (moto[server] is
-    in scripts/requirements.txt); killed when the module's tests end."""
-    port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                assert proc.poll() is None, "moto.server exited at start"
-                assert time.monotonic() < deadline, f"moto did not listen on port {port}"
-                time.sleep(0.1)
-        yield port
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+def moto(moto_server):
+    """The session's moto server (tests/moto_server.py)."""
+    return moto_server
 
 
-def create_bucket(port: int, bucket: str) -> None:
-    # moto does not check signatures: a bare PUT creates the bucket.
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-    conn.request("PUT", f"/{bucket}")
-    reply = conn.getresponse()
-    assert reply.status == 200, reply.read()
-    conn.close()
+def create_bucket(server: MotoServer, bucket: str) -> None:
+    server.create_bucket(bucket)
 
 
-def options(port: int) -> dict:
-    return {
-        "aws_endpoint": f"http://127.0.0.1:{port}",
-        "aws_allow_http": "true",
-        "aws_access_key_id": "testing",
-        "aws_secret_access_key": SECRET,
-        "aws_region": "us-east-1",
-    }
+def options(server: MotoServer) -> dict:
+    return server.storage_options()
 
 
 def test_write_to_s3_then_read_every_value_back(moto, tmp_path):
@@ -137,7 +107,7 @@ def test_loader_over_s3_yields_the_local_loaders_batches(moto, tmp_path):
 def test_credentials_from_the_environment(moto, tmp_path, monkeypatch):
     create_bucket(moto, "env")
     for key, value in {
-        "AWS_ENDPOINT_URL": f"http://127.0.0.1:{moto}",
+        "AWS_ENDPOINT_URL": moto.endpoint,
         "AWS_ALLOW_HTTP": "true",
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": SECRET,
@@ -188,3 +158,50 @@ def test_bad_storage_options_are_refused_by_key_never_by_value(tmp_path):
     with pytest.raises(ValueError, match="cache_limit"):
         mosaicrs.Dataset("s3://b/ds", {}, cache_limit="lots")
     assert os.environ.get("AWS_SECRET_ACCESS_KEY") != SECRET
+
+
+def test_loader_streams_a_dataset_larger_than_its_cache(moto, tmp_path):
+    """A cache of a third of the dataset: the loader streams it a block of
+    shards at a time, every sample once per epoch, and the cache stays under
+    its limit; a global shuffle, which needs every shard at once, is refused
+    with the size it needs."""
+    from mosaicrs.torch import Loader
+
+    create_bucket(moto, "stream")
+    table = digits_like(n=3000)
+    url = "s3://stream/digits"
+    mosaicrs.write(table, url, shard_size="16k", batch_rows=200, storage_options=options(moto))
+    index = json.loads(moto.get("stream", "digits/index.json"))
+    total = index["total_bytes"]
+    assert len(index["shards"]) >= 6
+    limit = total // 3
+    cache = tmp_path / "small-cache"
+
+    with pytest.raises(Exception, match="cache") as refused:
+        Loader(url, 50, label="label", storage_options=options(moto), cache_dir=cache,
+               cache_limit=limit)
+    assert url in str(refused.value) and SECRET not in str(refused.value)
+
+    loader = Loader(url, 50, label="label", features=["f0"], shuffle="block-local:1", seed=3,
+                    storage_options=options(moto), cache_dir=cache, cache_limit=limit)
+    assert loader.dataset.is_streamed
+    for epoch in range(2):
+        loader.set_epoch(epoch)
+        x0 = [float(v) for x, _ in loader for v in x[:, 0]]
+        assert sorted(x0) == sorted(float(v) for v in table["f0"].to_numpy().astype(np.float32))
+    assert loader.dataset.bytes_downloaded >= total
+    assert 0 < loader.dataset.peak_cache_bytes <= limit
+    loader.close()
+
+    # The same loader with a cache that holds the dataset maps it whole, and
+    # yields the same batches as the streamed one for the same seed.
+    whole = Loader(url, 50, label="label", features=["f0"], shuffle="block-local:1", seed=3,
+                   storage_options=options(moto), cache_dir=tmp_path / "big-cache",
+                   cache_limit=4 * total)
+    assert not whole.dataset.is_streamed
+    streamed = Loader(url, 50, label="label", features=["f0"], shuffle="block-local:1", seed=3,
+                      storage_options=options(moto), cache_dir=cache, cache_limit=limit)
+    for (a, la), (b, lb) in zip(whole, streamed):
+        assert a.equal(b) and la.equal(lb)
+    whole.close()
+    streamed.close()
