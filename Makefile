@@ -27,7 +27,7 @@ test-rust: setup
 	MOSAICRS_REQUIRE_MOTO=1 cargo test
 
 test-python: setup jar python
-	$(PYTHON) -m pytest -q --timeout=900 tests --ignore=tests/spark
+	$(PYTHON) -m pytest -q --timeout=900 --timeout-method=thread tests --ignore=tests/spark
 
 test: setup lint test-rust test-torch test-python test-spark
 
@@ -56,16 +56,16 @@ jar: setup
 # The Spark 3.5 suite and the 4.x smoke tests run side by side: the smoke
 # tests mostly wait for JVMs to start.
 test-spark: setup jar python spark-venvs
-	$(PYTHON) -m pytest -q --timeout=1200 tests/spark
+	$(PYTHON) -m pytest -q --timeout=1200 --timeout-method=thread tests/spark
 	$(MAKE) --no-print-directory --output-sync=target -j2 test-spark-3.5 test-spark-smoke
 
 test-spark-3.5:
-	.venvs/spark-$(SPARK_FULL_VERSION)/bin/python -m pytest -q --timeout=1200 tests/spark
+	.venvs/spark-$(SPARK_FULL_VERSION)/bin/python -m pytest -q --timeout=1200 --timeout-method=thread tests/spark
 
 test-spark-smoke:
 	for v in $(SPARK_SMOKE_VERSIONS); do \
 	  echo "Spark $$v: smoke test"; \
-	  .venvs/spark-$$v/bin/python -m pytest -q --timeout=600 tests/spark/test_connector_smoke.py; \
+	  .venvs/spark-$$v/bin/python -m pytest -q --timeout=600 --timeout-method=thread tests/spark/test_connector_smoke.py; \
 	done
 
 # kill -9 of a Spark application at 40 random moments of its writes and commits.

@@ -12,6 +12,10 @@ import tempfile
 
 import pyspark
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                                "tests", "spark"))
+from quiet_session import quiet_session  # noqa: E402
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # The connector jar of the running pyspark's line (`make jar`).
 JAR = os.path.join(ROOT, "build", "libs",
@@ -38,19 +42,7 @@ def start_spark(args, app_name):
     """A quiet Spark session with the connector jar; exits when the jar is missing."""
     if not os.path.exists(args.jar):
         sys.exit(f"{args.jar} not found: run `make jar` first")
-    from pyspark.sql import SparkSession
-
-    spark = (
-        SparkSession.builder.master(args.master)
-        .appName(app_name)
-        .config("spark.jars", args.jar)
-        .config("spark.ui.enabled", "false")
-        .config("spark.ui.showConsoleProgress", "false")
-        .config("spark.driver.memory", "4g")
-        .getOrCreate()
-    )
-    spark.sparkContext.setLogLevel("ERROR")
-    return spark
+    return quiet_session(args.master, app_name, [args.jar], {"spark.driver.memory": "4g"})
 
 
 def synthetic_frame(spark, args):

@@ -26,8 +26,10 @@ import traceback
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "spark"))
 
 import procmem  # noqa: E402
+from quiet_session import quiet_session  # noqa: E402
 from shapes import SHAPES, Shape, generate  # noqa: E402
 
 # A contender whose first timed write takes longer than this is not run again.
@@ -96,26 +98,16 @@ WRITERS = {
 def spark_session(jar: str | None, app: str, conf: dict[str, str] | None = None):
     """A local[2] session; the connector jar goes on spark.jars when given, and
     `conf` on top of the suite's settings."""
-    from pyspark.sql import SparkSession
-
-    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    # Python workers run this contender's interpreter (it has the writer's
+    # package), whatever the caller's environment says.
+    os.environ["PYSPARK_PYTHON"] = sys.executable
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
-    builder = (
-        SparkSession.builder.master("local[2]")
-        .appName(app)
-        .config("spark.driver.memory", "4g")
-        .config("spark.ui.enabled", "false")
-        .config("spark.ui.showConsoleProgress", "false")
-        .config("spark.sql.shuffle.partitions", "8")
-        .config("spark.sql.execution.arrow.pyspark.enabled", "true")
-    )
-    if jar:
-        builder = builder.config("spark.jars", jar)
-    for key, value in (conf or {}).items():
-        builder = builder.config(key, value)
-    spark = builder.getOrCreate()
-    spark.sparkContext.setLogLevel("ERROR")
-    return spark
+    suite = {
+        "spark.driver.memory": "4g",
+        "spark.sql.shuffle.partitions": "8",
+        "spark.sql.execution.arrow.pyspark.enabled": "true",
+    }
+    return quiet_session("local[2]", app, [jar] if jar else [], {**suite, **(conf or {})})
 
 
 class Contender:

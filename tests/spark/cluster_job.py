@@ -14,9 +14,10 @@ import sys
 from pathlib import Path
 
 from pyspark import TaskContext
-from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import LongType
+
+from quiet_session import quiet_session
 
 
 def executor_pid() -> int:
@@ -36,18 +37,11 @@ def main():
     master, jar, url, storage_json, markers, rows = sys.argv[1:7]
     rows = int(rows)
     storage = json.loads(storage_json)
-    spark = (
-        SparkSession.builder.master(master)
-        .appName("mosaicrs-cluster-test")
-        .config("spark.jars", jar)
-        .config("spark.executor.memory", "1g")
-        .config("spark.executor.cores", "1")
-        .config("spark.task.maxFailures", "6")
-        .config("spark.ui.enabled", "false")
-        .config("spark.ui.showConsoleProgress", "false")
-        .getOrCreate()
-    )
-    spark.sparkContext.setLogLevel("ERROR")
+    spark = quiet_session(master, "mosaicrs-cluster-test", [jar], {
+        "spark.executor.memory": "1g",
+        "spark.executor.cores": "1",
+        "spark.task.maxFailures": "6",
+    })
     marker_dir = Path(markers)
 
     def kill_executor_once(i):

@@ -21,6 +21,8 @@ from pathlib import Path
 import pyspark
 import pytest
 
+from .quiet_session import quiet_session
+
 REPO = Path(__file__).resolve().parents[2]
 LIBS = REPO / "build" / "libs"
 SPARK_VERSION = tuple(int(p) for p in pyspark.__version__.split(".")[:2])
@@ -40,23 +42,14 @@ def connector_jar() -> Path:
 
 @pytest.fixture(scope="session")
 def spark(connector_jar):
-    from pyspark.sql import SparkSession
-
     # Python workers run this interpreter (its pyspark, numpy), not whatever
     # `python3` is on PATH.
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
 
-    session = (
-        SparkSession.builder.master("local[2,4]")
-        .appName("mosaicrs-connector-tests")
-        .config("spark.jars", str(connector_jar))
-        .config("spark.ui.enabled", "false")
-        .config("spark.ui.showConsoleProgress", "false")
-        .config("spark.sql.shuffle.partitions", "4")
-        .config("spark.driver.memory", "2g")
-        .getOrCreate()
-    )
-    session.sparkContext.setLogLevel("ERROR")
+    session = quiet_session("local[2,4]", "mosaicrs-connector-tests", [connector_jar], {
+        "spark.sql.shuffle.partitions": "4",
+        "spark.driver.memory": "2g",
+    })
     yield session
     session.stop()
 

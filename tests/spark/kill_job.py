@@ -12,23 +12,15 @@ the connector's commit, which lets the test aim its kill at the commit.
 
 import sys
 
-from pyspark.sql import SparkSession
-
 ROWS = 600
 PARTITIONS = 24  # many shards: an overwrite's commit then has files to delete
 
 
 def main():
+    from quiet_session import quiet_session  # run as a script: this folder is on sys.path
+
     jar, out, mode = sys.argv[1:4]
-    spark = (
-        SparkSession.builder.master("local[2]")
-        .appName("mosaicrs-kill-test")
-        .config("spark.jars", jar)
-        .config("spark.ui.enabled", "false")
-        .config("spark.ui.showConsoleProgress", "false")
-        .getOrCreate()
-    )
-    spark.sparkContext.setLogLevel("ERROR")
+    spark = quiet_session("local[2]", "mosaicrs-kill-test", [jar])
     # Only the V2 write nodes at INFO: their "is committing" line marks the
     # moment the driver starts the commit.
     jvm = spark.sparkContext._jvm

@@ -14,9 +14,10 @@ import sys
 import time
 
 from pyspark import TaskContext
-from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import LongType
+
+from quiet_session import quiet_session
 
 ROWS = 4000
 PARTITIONS = 4
@@ -25,22 +26,16 @@ STALL_AT = 900  # partition 0 holds ids 0..999; the stall comes after most are w
 
 def main():
     master, jar, out, markers = sys.argv[1:5]
-    spark = (
-        SparkSession.builder.master(master)
-        .appName("mosaicrs-speculation-test")
-        .config("spark.jars", jar)
-        .config("spark.speculation", "true")
-        .config("spark.speculation.interval", "100ms")
-        .config("spark.speculation.multiplier", "2")
-        .config("spark.speculation.quantile", "0.5")
-        .config("spark.speculation.minTaskRuntime", "1s")
-        .config("spark.executor.memory", "512m")
-        .config("spark.executor.cores", "1")
-        .config("spark.cores.max", "2")
-        .config("spark.ui.enabled", "false")
-        .config("spark.ui.showConsoleProgress", "false")
-        .getOrCreate()
-    )
+    spark = quiet_session(master, "mosaicrs-speculation-test", [jar], {
+        "spark.speculation": "true",
+        "spark.speculation.interval": "100ms",
+        "spark.speculation.multiplier": "2",
+        "spark.speculation.quantile": "0.5",
+        "spark.speculation.minTaskRuntime": "1s",
+        "spark.executor.memory": "512m",
+        "spark.executor.cores": "1",
+        "spark.cores.max": "2",
+    })
 
     def stall_first_attempt(i):
         ctx = TaskContext.get()
