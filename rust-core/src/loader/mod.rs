@@ -64,6 +64,8 @@ pub use space::SampleSpace;
 pub use state::{LoaderState, ORDER_ALGORITHM};
 
 use gather::PieceTable;
+#[cfg(feature = "testing")]
+pub(crate) use gather::PieceTable as GatherTable;
 
 #[cfg(unix)]
 use crate::reader::DataSource;
