@@ -152,9 +152,12 @@ def commit(
 def abort_write(
     path: _Path, write_id: str, storage_options: Optional[Mapping[str, str]] = None
 ) -> list[str]: ...
-def check_append(
-    path: _Path, schema: pyarrow.Schema, storage_options: Optional[Mapping[str, str]] = None
-) -> None: ...
+def check_save_mode(
+    path: _Path,
+    schema: pyarrow.Schema,
+    mode: str,
+    storage_options: Optional[Mapping[str, str]] = None,
+) -> bool: ...
 def write_id() -> str: ...
 def validate_writer_options(
     shard_size: Optional[Union[int, str]] = None,

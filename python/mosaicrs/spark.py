@@ -20,7 +20,7 @@ shards). Save modes: Spark tells a Python data source only whether to overwrite,
 so ``.mode("overwrite")`` overwrites and every other write appends (into a
 new or an existing dataset), unless ``.option("saveMode", "error")`` or
 ``"ignore"`` asks for the JVM connector's other modes; both are decided on
-the driver before any task runs.
+the driver before any task runs, by the commit's own rules in Rust.
 """
 
 from __future__ import annotations
@@ -105,26 +105,18 @@ class MosaicrsArrowWriter(DataSourceArrowWriter):
         _native.validate_writer_options(self.shard_size, self.batch_rows, self.compression)
         requested = lower.get("savemode")
         if overwrite:
-            if requested not in (None, "overwrite"):
+            if requested is not None and requested.lower() != "overwrite":
                 raise ValueError(f"saveMode {requested!r} contradicts .mode('overwrite')")
             self.mode = "overwrite"
         else:
             self.mode = (requested or "append").lower()
-            if self.mode not in ("append", "error", "errorifexists", "ignore"):
-                raise ValueError(
-                    f"saveMode {requested!r} is not one of append, overwrite, error, ignore"
-                )
         self.schema = _arrow_schema(schema)
-        exists = os.path.exists(os.path.join(self.path, "index.json"))
-        if self.mode in ("error", "errorifexists") and exists:
-            raise FileExistsError(
-                f"a mosaicrs dataset already exists at {self.path}; choose save mode append, "
-                "overwrite or ignore"
-            )
+        # The commit's own rules, before any task runs: a bad mode raises
+        # ValueError, error over a dataset FileExistsError, an append of
+        # another schema ValueError.
+        exists = _native.check_save_mode(self.path, self.schema, self.mode)
         # ignore with an existing dataset: the tasks write nothing, the commit keeps it.
         self.skip = self.mode == "ignore" and exists
-        if self.mode == "append":
-            _native.check_append(self.path, self.schema)
         self.write_id = _native.write_id()
 
     def _conform(self, batch: pa.RecordBatch) -> pa.RecordBatch:

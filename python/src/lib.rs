@@ -31,7 +31,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(writer::write_stream, m)?)?;
     m.add_function(wrap_pyfunction!(writer::commit, m)?)?;
     m.add_function(wrap_pyfunction!(writer::abort_write, m)?)?;
-    m.add_function(wrap_pyfunction!(writer::check_append, m)?)?;
+    m.add_function(wrap_pyfunction!(writer::check_save_mode, m)?)?;
     m.add_function(wrap_pyfunction!(writer::write_id, m)?)?;
     m.add_function(wrap_pyfunction!(writer::validate_writer_options, m)?)?;
     m.add_function(wrap_pyfunction!(fork::fork_generation, m)?)?;

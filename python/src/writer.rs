@@ -11,8 +11,8 @@ use arrow_pyarrow::{FromPyArrow, PyArrowType};
 use mosaicrs::format::{Compression, ShardEntry};
 use mosaicrs::storage::Location;
 use mosaicrs::writer::{
-    abort_write_at, check_append_schema_at, check_save_mode_at, commit_at, dataset_version_at,
-    new_write_id, parse_byte_size, CommitOutcome, SaveMode, ShardWriter, WriterOptions,
+    abort_write_at, check_save_mode_at, commit_at, dataset_version_at, new_write_id,
+    parse_byte_size, CommitOutcome, DatasetVersion, SaveMode, ShardWriter, WriterOptions,
 };
 use mosaicrs::Error;
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
@@ -323,18 +323,25 @@ pub(crate) fn abort_write(
     py.detach(|| abort_write_at(&dir, write_id)).py_err()
 }
 
-/// Fails (ValueError) unless `schema` can be appended to the dataset at `path`.
+/// Applies the commit's save-mode rules to a write of `schema` in `mode` at
+/// `path` before anything is written: `error` over a dataset raises
+/// FileExistsError, an `append` of another schema ValueError. Returns whether
+/// a dataset exists there (so an `ignore` write knows it has nothing to do).
 #[pyfunction]
-#[pyo3(signature = (path, schema, storage_options=None))]
-pub(crate) fn check_append(
+#[pyo3(signature = (path, schema, mode, storage_options=None))]
+pub(crate) fn check_save_mode(
     py: Python<'_>,
     path: &Bound<'_, PyAny>,
     schema: PyArrowType<Schema>,
+    mode: &str,
     storage_options: Option<&Bound<'_, PyAny>>,
-) -> PyResult<()> {
+) -> PyResult<bool> {
     let dir = location(path, storage_options, "dataset path")?;
-    py.detach(|| check_append_schema_at(&dir, &schema.0))
-        .py_err()
+    let mode: SaveMode = mode.parse().py_err()?;
+    let version = py
+        .detach(|| check_save_mode_at(&dir, &schema.0, mode))
+        .py_err()?;
+    Ok(version != DatasetVersion::Absent)
 }
 
 /// A fresh write id.

@@ -1,5 +1,5 @@
 //! Criterion benches of the core's hot paths, small and short (`make
-//! bench-quick`): gather + assemble into a plain buffer, dataset open (every
+//! bench-quick`): gather + assemble into a plain buffer, the gather alone, dataset open (every
 //! shard's footer), index parse, the shuffled epoch order, and the writer.
 
 use std::sync::Arc;
@@ -10,7 +10,7 @@ use mosaicrs::format::{Compression, Index};
 use mosaicrs::loader::Loader;
 use mosaicrs::reader::Dataset;
 use mosaicrs::testing::{
-    bench_fill_baselines, config, first_gathered, quick_criterion, write_dataset,
+    bench_fill_baselines, config, first_gathered, quick_criterion, write_dataset, RowGather,
 };
 use mosaicrs::writer::{ShardWriter, WriterOptions};
 
@@ -27,6 +27,25 @@ fn gather_assemble(c: &mut Criterion) {
     let spec = TensorSpec::features(["id", "x"], ElementKind::F32);
     let mut group = c.benchmark_group("gather_assemble");
     bench_fill_baselines(&mut group, &g, &spec);
+    group.finish();
+}
+
+/// The loader's row lookup and gather for one shuffled batch (no
+/// assembly): uncompressed shards (resident views of ~100 record batches)
+/// and zstd shards (each record batch the batch reads decoded).
+fn gather(c: &mut Criterion) {
+    let mut group = c.benchmark_group("gather");
+    for (name, compression, rows) in [
+        ("mapped", Compression::None, ROWS),
+        ("zstd", Compression::Zstd, ROWS / 10),
+    ] {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let dataset = write_dataset(dir.path(), rows, 4, 1000, compression);
+        let loader = Loader::new(Arc::clone(&dataset), config(BATCH, 1, 0, 1)).expect("loader");
+        let batch: Vec<u64> = loader.order(0)[..BATCH].to_vec();
+        let table = RowGather::new(&dataset);
+        group.bench_function(name, |b| b.iter(|| black_box(table.gather(&batch))));
+    }
     group.finish();
 }
 
@@ -87,6 +106,6 @@ fn writer(c: &mut Criterion) {
 criterion_group! {
     name = benches;
     config = quick_criterion();
-    targets = gather_assemble, open_and_parse, shuffle_plan, writer
+    targets = gather_assemble, gather, open_and_parse, shuffle_plan, writer
 }
 criterion_main!(benches);

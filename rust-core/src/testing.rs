@@ -338,6 +338,23 @@ pub fn bench_fill_baselines(
     });
 }
 
+/// The loader's gather over a mapped dataset (all columns), for the
+/// benches: rows to `(source, row)` picks, as a loader worker resolves them.
+pub struct RowGather(crate::loader::GatherTable);
+
+impl RowGather {
+    /// The gather table of `dataset`, built as [`Loader::new`] builds it.
+    pub fn new(dataset: &Arc<Dataset>) -> Self {
+        let projection = (0..dataset.schema().fields().len()).collect();
+        RowGather(crate::loader::GatherTable::new(Arc::clone(dataset), projection).expect("table"))
+    }
+
+    /// The picks of `rows`, in order.
+    pub fn gather(&self, rows: &[u64]) -> Gathered {
+        self.0.gather(rows.to_vec()).expect("gather")
+    }
+}
+
 /// Short criterion settings for the quick benches (`make bench-quick`).
 pub fn quick_criterion() -> criterion::Criterion {
     criterion::Criterion::default()

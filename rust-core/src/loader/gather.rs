@@ -1,4 +1,5 @@
-//! Resolving dataset rows to the mapped record batches that hold them.
+//! Resolving dataset rows to the record batches that hold them, mapped or
+//! streamed, through the reader's row index.
 //!
 //! A worker turns the rows of one batch into [`Gathered`]: the source record
 //! batches (zero-copy views into the mapped shards for uncompressed data) and
@@ -14,70 +15,71 @@ use arrow::datatypes::SchemaRef;
 use arrow::record_batch::{RecordBatch, RecordBatchOptions};
 
 use crate::format::Compression;
-use crate::reader::Dataset;
+#[cfg(unix)]
+use crate::reader::StreamedDataset;
+use crate::reader::{Dataset, Picks};
 use crate::{Error, Result};
 
-/// Every record batch of a dataset with its first global row, so that one
-/// binary search locates a row. For uncompressed datasets the projected
-/// batches are kept (they are views into the mapping and cost no memory).
-pub(crate) struct PieceTable {
-    dataset: Arc<Dataset>,
+/// What a loader gathers from.
+enum Rows {
+    /// Every shard mapped.
+    Mapped(Arc<Dataset>),
+    /// Shards fetched through the cache a block at a time; the rows gathered
+    /// must be in acquired shards.
+    #[cfg(unix)]
+    Streamed(Arc<StreamedDataset>),
+}
+
+/// The loader's gather: rows to picks through the reader's row index,
+/// then the projected record batches they read. For uncompressed mapped
+/// datasets the projected batches of every index entry are kept (views into
+/// the mapping, costing no memory) and shared by every batch.
+pub(crate) struct GatherTable {
+    rows: Rows,
     projection: Vec<usize>,
     schema: SchemaRef,
-    /// First global row of each piece, then the total.
-    starts: Vec<u64>,
-    /// (shard, batch) of each piece.
-    ids: Vec<(usize, usize)>,
-    /// The projected batches, when every shard is uncompressed.
+    /// The projected batch of each row index entry, when every shard of a
+    /// mapped dataset is uncompressed.
     resident: Option<Arc<[RecordBatch]>>,
 }
 
-impl PieceTable {
-    /// Builds the table for the columns at `projection`.
+impl GatherTable {
+    /// The gather of mapped `dataset`'s columns at `projection`.
     pub(crate) fn new(dataset: Arc<Dataset>, projection: Vec<usize>) -> Result<Self> {
-        let schema = Arc::new(
-            dataset
-                .schema()
-                .project(&projection)
-                .map_err(|e| Error::arrow("projecting loader columns", e))?,
-        );
-        let mut starts = Vec::new();
-        let mut ids = Vec::new();
-        for (s, (shard, &first)) in dataset
-            .shards()
-            .iter()
-            .zip(dataset.shard_row_offsets())
-            .enumerate()
-        {
-            let offsets = shard.batch_row_offsets();
-            for (b, w) in offsets.windows(2).enumerate() {
-                if w[1] > w[0] {
-                    starts.push(first + w[0]);
-                    ids.push((s, b));
-                }
-            }
-        }
-        starts.push(dataset.num_rows());
+        let schema = project_schema(&dataset.schema(), &projection)?;
         let uncompressed = dataset
             .shards()
             .iter()
             .all(|s| s.entry().compression == Compression::None);
         let resident = if uncompressed {
+            let index = dataset.row_index();
             Some(
-                ids.iter()
-                    .map(|&(s, b)| project(&dataset.record_batch(s, b)?, &projection))
+                (0..index.len())
+                    .map(|entry| {
+                        let (shard, batch) = index.batch_of(entry)?;
+                        project(&dataset.record_batch(shard, batch)?, &projection)
+                    })
                     .collect::<Result<Arc<[_]>>>()?,
             )
         } else {
             None
         };
-        Ok(PieceTable {
-            dataset,
+        Ok(GatherTable {
+            rows: Rows::Mapped(dataset),
             projection,
             schema,
-            starts,
-            ids,
             resident,
+        })
+    }
+
+    /// The gather of streamed `dataset`'s columns at `projection`.
+    #[cfg(unix)]
+    pub(crate) fn streamed(dataset: Arc<StreamedDataset>, projection: Vec<usize>) -> Result<Self> {
+        Ok(GatherTable {
+            schema: project_schema(&dataset.schema(), &projection)?,
+            rows: Rows::Streamed(dataset),
+            projection,
+            resident: None,
         })
     }
 
@@ -86,62 +88,38 @@ impl PieceTable {
         &self.schema
     }
 
-    /// Piece index and offset of global row `row`.
-    #[inline]
-    fn locate(&self, row: u64) -> Result<(usize, usize)> {
-        if row >= self.dataset.num_rows() {
-            return Err(Error::RowOutOfRange {
-                row,
-                rows: self.dataset.num_rows(),
-            });
+    /// The streamed dataset, when the shards stream through the cache.
+    #[cfg(unix)]
+    pub(crate) fn streamed_dataset(&self) -> Option<&Arc<StreamedDataset>> {
+        match &self.rows {
+            Rows::Mapped(_) => None,
+            Rows::Streamed(dataset) => Some(dataset),
         }
-        let piece = self.starts.partition_point(|&s| s <= row) - 1;
-        // A piece is one record batch, whose length fits in usize.
-        Ok((piece, (row - self.starts[piece]) as usize))
     }
 
     /// Resolves `rows` (in batch order) to source batches and picks.
     ///
-    /// A small batch drawn from many record batches has nearly one source
-    /// per sample, so the per-source work is per-sample work: resident
-    /// pieces are shared (one `Arc` per batch, no `RecordBatch` clones), and
-    /// the piece-to-source map is a per-thread scratch reset in O(batch).
+    /// Resident batches are shared (one `Arc` per batch, no `RecordBatch`
+    /// clones); otherwise each source is fetched (decoded for compressed
+    /// shards) once per batch.
     pub(crate) fn gather(&self, rows: Vec<u64>) -> Result<Gathered> {
-        let mut used = Vec::new();
-        let mut picks = Vec::with_capacity(rows.len());
-        SOURCE_OF.with_borrow_mut(|source_of| -> Result<()> {
-            if source_of.len() < self.ids.len() {
-                source_of.resize(self.ids.len(), usize::MAX);
-            }
-            let located = rows.iter().try_for_each(|&row| {
-                let (piece, offset) = self.locate(row)?;
-                let mut source = source_of[piece];
-                if source == usize::MAX {
-                    used.push(piece);
-                    source = used.len() - 1;
-                    source_of[piece] = source;
-                }
-                picks.push((source, offset));
-                Ok(())
-            });
-            // Leave the scratch all unused for the next batch on this thread.
-            for &piece in &used {
-                source_of[piece] = usize::MAX;
-            }
-            located
-        })?;
-        let batches = match &self.resident {
-            Some(resident) => Arc::clone(resident),
+        let Picks {
+            entries,
+            batches: ids,
+            picks,
+        } = match &self.rows {
+            Rows::Mapped(dataset) => dataset.row_index().pick(&rows)?,
+            // The guard is dropped before any batch is decoded, so a shard
+            // being opened by the prefetch thread waits only for the search.
+            #[cfg(unix)]
+            Rows::Streamed(dataset) => dataset.row_index().pick(&rows)?,
+        };
+        let (batches, used) = match &self.resident {
+            Some(resident) => (Arc::clone(resident), entries),
             None => {
-                let decoded = used
-                    .iter()
-                    .map(|&piece| {
-                        let (s, b) = self.ids[piece];
-                        project(&self.dataset.record_batch(s, b)?, &self.projection)
-                    })
-                    .collect::<Result<Arc<[_]>>>()?;
-                used = (0..decoded.len()).collect();
-                decoded
+                let decoded = self.fetch(&ids)?;
+                let used = (0..decoded.len()).collect();
+                (decoded, used)
             }
         };
         Ok(Gathered {
@@ -152,12 +130,44 @@ impl PieceTable {
             rows,
         })
     }
+
+    /// The projected record batches `(shard, batch)` of `ids`, in order.
+    fn fetch(&self, ids: &[(usize, usize)]) -> Result<Arc<[RecordBatch]>> {
+        match &self.rows {
+            Rows::Mapped(dataset) => ids
+                .iter()
+                .map(|&(shard, batch)| {
+                    project(&dataset.record_batch(shard, batch)?, &self.projection)
+                })
+                .collect(),
+            #[cfg(unix)]
+            Rows::Streamed(dataset) => {
+                // A batch reads the few shards of its blocks: each is looked
+                // up once (under the slots' lock), not once per source.
+                let mut open: Vec<(usize, Arc<crate::reader::Shard>)> = Vec::new();
+                ids.iter()
+                    .map(|&(shard, batch)| {
+                        let file = match open.iter().find(|(s, _)| *s == shard) {
+                            Some((_, file)) => Arc::clone(file),
+                            None => {
+                                let file = dataset.resident(shard)?;
+                                open.push((shard, Arc::clone(&file)));
+                                file
+                            }
+                        };
+                        project(&file.batch(batch)?, &self.projection)
+                    })
+                    .collect()
+            }
+        }
+    }
 }
 
-thread_local! {
-    /// Per worker thread: the batch-local source of each piece
-    /// (`usize::MAX`: not used by the batch being gathered).
-    static SOURCE_OF: std::cell::RefCell<Vec<usize>> = const { std::cell::RefCell::new(Vec::new()) };
+fn project_schema(schema: &SchemaRef, projection: &[usize]) -> Result<SchemaRef> {
+    schema
+        .project(projection)
+        .map(Arc::new)
+        .map_err(|e| Error::arrow("projecting loader columns", e))
 }
 
 fn project(batch: &RecordBatch, projection: &[usize]) -> Result<RecordBatch> {
@@ -193,23 +203,6 @@ pub struct Gathered {
 }
 
 impl Gathered {
-    /// Picks already checked against their sources (by the loader).
-    #[cfg(unix)]
-    pub(crate) fn from_parts(
-        schema: SchemaRef,
-        sources: Vec<RecordBatch>,
-        picks: Vec<(usize, usize)>,
-        rows: Vec<u64>,
-    ) -> Self {
-        Gathered {
-            schema,
-            used: (0..sources.len()).collect(),
-            batches: sources.into(),
-            picks,
-            rows,
-        }
-    }
-
     /// A whole record batch, in order (rows are its row numbers).
     pub fn from_record_batch(batch: &RecordBatch) -> Self {
         let n = batch.num_rows();

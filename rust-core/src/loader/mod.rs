@@ -63,22 +63,15 @@ pub use rng::{mix64, SplitMix64};
 pub use space::SampleSpace;
 pub use state::{LoaderState, ORDER_ALGORITHM};
 
-use gather::PieceTable;
+#[cfg(feature = "testing")]
+pub(crate) use gather::GatherTable;
+#[cfg(not(feature = "testing"))]
+use gather::GatherTable;
 
 #[cfg(unix)]
 use crate::reader::DataSource;
 use crate::reader::Dataset;
 use crate::{Error, Result};
-
-/// Where a loader's workers find rows.
-#[derive(Clone)]
-enum Table {
-    /// Every shard mapped.
-    Mapped(Arc<PieceTable>),
-    /// Shards fetched through the cache a block at a time.
-    #[cfg(unix)]
-    Streamed(Arc<stream::StreamTable>),
-}
 
 /// What a loader reads: a mapped [`Dataset`] or, on Unix, any
 /// [`DataSource`] (a remote dataset larger than the cache streams through it).
@@ -89,7 +82,7 @@ pub trait IntoLoaderSource {
 
 #[doc(hidden)]
 pub struct LoaderSource {
-    table: Table,
+    table: GatherTable,
     shards: Vec<crate::format::ShardEntry>,
 }
 
@@ -107,11 +100,8 @@ impl IntoLoaderSource for Arc<Dataset> {
     fn into_table(self, config: &LoaderConfig) -> Result<LoaderSource> {
         let projection = projection_of(&self.schema(), config)?;
         let shards = self.index().shards.clone();
-        let table = PieceTable::new(self, projection)?;
-        Ok(LoaderSource {
-            table: Table::Mapped(Arc::new(table)),
-            shards,
-        })
+        let table = GatherTable::new(self, projection)?;
+        Ok(LoaderSource { table, shards })
     }
 }
 
@@ -125,11 +115,8 @@ impl IntoLoaderSource for DataSource {
                 dataset.check_cache_for(config.shuffle)?;
                 let projection = projection_of(&dataset.schema(), config)?;
                 let shards = dataset.index().shards.clone();
-                let table = stream::StreamTable::new(dataset, projection)?;
-                Ok(LoaderSource {
-                    table: Table::Streamed(Arc::new(table)),
-                    shards,
-                })
+                let table = GatherTable::streamed(dataset, projection)?;
+                Ok(LoaderSource { table, shards })
             }
         }
     }
@@ -230,7 +217,7 @@ pub struct LoadedBatch<T> {
 
 /// Reads batches of a dataset for one rank. See the [module docs](self).
 pub struct Loader {
-    table: Table,
+    table: Arc<GatherTable>,
     space: Arc<SampleSpace>,
     config: LoaderConfig,
     state: LoaderState,
@@ -250,7 +237,7 @@ impl Loader {
         let space = SampleSpace::new(&shards, config.rows.clone())?;
         let state = LoaderState::new(config.seed, space.fingerprint().to_string(), config.shuffle);
         Ok(Loader {
-            table,
+            table: Arc::new(table),
             space: Arc::new(space),
             config,
             state,
@@ -284,11 +271,7 @@ impl Loader {
 
     /// Schema of the assembled batches (the projected columns).
     pub fn schema(&self) -> &SchemaRef {
-        match &self.table {
-            Table::Mapped(t) => t.schema(),
-            #[cfg(unix)]
-            Table::Streamed(t) => t.schema(),
-        }
+        self.table.schema()
     }
 
     /// The sample space (rows per epoch, fingerprint).
@@ -370,10 +353,10 @@ impl Loader {
         let plan = self.plan()?;
         let order = self.cached_order(plan.epoch);
         #[cfg(unix)]
-        let (schedule, prefetcher) = match &self.table {
-            Table::Streamed(t) if plan.steps > 0 => {
+        let (schedule, prefetcher) = match self.table.streamed_dataset() {
+            Some(dataset) if plan.steps > 0 => {
                 let schedule = Arc::new(stream::Schedule::new(
-                    Arc::clone(t.dataset()),
+                    Arc::clone(dataset),
                     &self.space,
                     &order,
                     &plan,
@@ -406,7 +389,7 @@ impl Loader {
                 plan: plan.clone(),
                 order: Arc::clone(&order),
                 space: Arc::clone(&self.space),
-                table: self.table.clone(),
+                table: Arc::clone(&self.table),
                 state: self.state.clone(),
                 #[cfg(unix)]
                 schedule: schedule.clone(),
@@ -493,7 +476,7 @@ struct WorkerJob {
     plan: EpochPlan,
     order: Arc<Vec<u64>>,
     space: Arc<SampleSpace>,
-    table: Table,
+    table: Arc<GatherTable>,
     state: LoaderState,
     #[cfg(unix)]
     schedule: Option<Arc<stream::Schedule>>,
@@ -540,30 +523,7 @@ impl WorkerJob {
             // Resolved positions are below `samples == order.len()`.
             .map(|p| self.space.row(self.order[self.plan.resolve(p) as usize]))
             .collect();
-        let (data, rows) = match &self.table {
-            Table::Mapped(table) => {
-                let gathered = table.gather(rows)?;
-                (assemble(&gathered)?, gathered.into_rows())
-            }
-            #[cfg(unix)]
-            Table::Streamed(table) => {
-                let schedule = self
-                    .schedule
-                    .as_ref()
-                    .ok_or_else(|| Error::Internal("a streamed epoch has no schedule".into()))?;
-                schedule.wait(step)?;
-                let gathered = table.gather(rows);
-                let data = gathered.and_then(|g| {
-                    let data = assemble(&g)?;
-                    Ok((data, g.into_rows()))
-                });
-                // Done only once assembled: the batch no longer reads the shards.
-                if data.is_ok() {
-                    schedule.done(step);
-                }
-                data?
-            }
-        };
+        let (data, rows) = self.gather_assemble(step, rows, assemble)?;
         Ok(LoadedBatch {
             epoch: self.plan.epoch,
             step,
@@ -574,6 +534,39 @@ impl WorkerJob {
             // Filled in by the consumer, which owns the live state.
             state: self.state.clone(),
         })
+    }
+
+    /// The assembled `rows` and the rows themselves. A streamed step first
+    /// waits until its shards are fetched, and counts itself done once
+    /// assembled, when the batch no longer reads them.
+    fn gather_assemble<T, F>(
+        &self,
+        step: u64,
+        rows: Vec<u64>,
+        assemble: &F,
+    ) -> Result<(T, Vec<u64>)>
+    where
+        F: Fn(&Gathered) -> Result<T>,
+    {
+        let run = |rows| {
+            let gathered = self.table.gather(rows)?;
+            let data = assemble(&gathered)?;
+            Ok((data, gathered.into_rows()))
+        };
+        #[cfg(unix)]
+        if self.table.streamed_dataset().is_some() {
+            let schedule = self
+                .schedule
+                .as_ref()
+                .ok_or_else(|| Error::Internal("a streamed epoch has no schedule".into()))?;
+            schedule.wait(step)?;
+            let result = run(rows);
+            if result.is_ok() {
+                schedule.done(step);
+            }
+            return result;
+        }
+        run(rows)
     }
 }
 

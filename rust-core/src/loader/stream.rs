@@ -15,94 +15,14 @@
 //! every step before it can finish, so what stays pinned is what that one
 //! step needs with it.
 
-use std::collections::HashMap;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
-use arrow::datatypes::SchemaRef;
-use arrow::record_batch::RecordBatch;
-
-use super::gather::Gathered;
 use super::order::{epoch_blocks, OrderBlock};
 use super::plan::EpochPlan;
 use super::space::SampleSpace;
 use super::ShuffleMode;
-use crate::reader::{Shard, StreamedDataset};
+use crate::reader::StreamedDataset;
 use crate::{Error, Result};
-
-/// Resolves rows to the record batches of the pinned shards.
-pub(crate) struct StreamTable {
-    dataset: Arc<StreamedDataset>,
-    projection: Vec<usize>,
-    schema: SchemaRef,
-}
-
-impl StreamTable {
-    pub(crate) fn new(dataset: Arc<StreamedDataset>, projection: Vec<usize>) -> Result<Self> {
-        let schema = Arc::new(
-            dataset
-                .schema()
-                .project(&projection)
-                .map_err(|e| Error::arrow("projecting loader columns", e))?,
-        );
-        Ok(StreamTable {
-            dataset,
-            projection,
-            schema,
-        })
-    }
-
-    pub(crate) fn schema(&self) -> &SchemaRef {
-        &self.schema
-    }
-
-    pub(crate) fn dataset(&self) -> &Arc<StreamedDataset> {
-        &self.dataset
-    }
-
-    /// Resolves `rows` to source batches and picks; their shards must be
-    /// acquired.
-    pub(crate) fn gather(&self, rows: Vec<u64>) -> Result<Gathered> {
-        let offsets = self.dataset.row_offsets();
-        let mut open: Vec<(usize, Arc<Shard>)> = Vec::new();
-        let mut source_of: HashMap<(usize, usize), usize> = HashMap::new();
-        let mut sources: Vec<RecordBatch> = Vec::new();
-        let mut picks = Vec::with_capacity(rows.len());
-        for &row in &rows {
-            let s = self.dataset.shard_of(row)?;
-            let shard = match open.iter().find(|(i, _)| *i == s) {
-                Some((_, shard)) => Arc::clone(shard),
-                None => {
-                    let shard = self.dataset.resident(s)?;
-                    open.push((s, Arc::clone(&shard)));
-                    shard
-                }
-            };
-            let within = row - offsets[s];
-            let starts = shard.batch_row_offsets();
-            let batch = starts.partition_point(|&start| start <= within) - 1;
-            let source = match source_of.get(&(s, batch)) {
-                Some(&source) => source,
-                None => {
-                    let data = shard
-                        .batch(batch)?
-                        .project(&self.projection)
-                        .map_err(|e| Error::arrow("projecting loader columns", e))?;
-                    sources.push(data);
-                    source_of.insert((s, batch), sources.len() - 1);
-                    sources.len() - 1
-                }
-            };
-            // Within one record batch: fits in usize.
-            picks.push((source, (within - starts[batch]) as usize));
-        }
-        Ok(Gathered::from_parts(
-            Arc::clone(&self.schema),
-            sources,
-            picks,
-            rows,
-        ))
-    }
-}
 
 /// One block of shards needed by a run of this rank's steps.
 struct Job {

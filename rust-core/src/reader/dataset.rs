@@ -1,6 +1,5 @@
 //! A whole dataset: the index plus every shard, mapped.
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -9,6 +8,7 @@ use arrow::compute::{concat_batches, interleave};
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 
+use super::rows::RowIndex;
 use super::{ReadOptions, Shard};
 use crate::format::Index;
 #[cfg(unix)]
@@ -32,8 +32,8 @@ pub struct Dataset {
     index: Index,
     schema: SchemaRef,
     shards: Vec<Shard>,
-    /// First global row of each shard, then the total.
-    row_offsets: Vec<u64>,
+    /// Where each record batch starts.
+    rows: RowIndex,
     /// Shared locks on the cached shards of a remote dataset: while the
     /// dataset is open, the cache never evicts them.
     _pins: Vec<std::fs::File>,
@@ -147,19 +147,13 @@ impl Dataset {
             .iter()
             .map(|entry| Shard::open_with(&path, entry, &schema, &options))
             .collect::<Result<Vec<_>>>()?;
-        let mut row_offsets = Vec::with_capacity(shards.len() + 1);
-        row_offsets.push(0);
-        let mut total = 0;
-        for shard in &shards {
-            total += shard.num_rows();
-            row_offsets.push(total);
-        }
+        let rows = RowIndex::opened(shards.iter().map(Shard::batch_row_offsets));
         Ok(Dataset {
             path,
             index,
             schema,
             shards,
-            row_offsets,
+            rows,
             _pins: Vec::new(),
             downloaded: 0,
             cache_usage: 0,
@@ -198,7 +192,12 @@ impl Dataset {
 
     /// First global row of each shard, then the total row count.
     pub fn shard_row_offsets(&self) -> &[u64] {
-        &self.row_offsets
+        self.rows.shard_starts()
+    }
+
+    /// The row index: every record batch's first global row.
+    pub(crate) fn row_index(&self) -> &RowIndex {
+        &self.rows
     }
 
     /// Positions of the named columns, or [`Error::ColumnNotFound`].
@@ -236,23 +235,7 @@ impl Dataset {
 
     /// Finds the shard, batch and offset of global row `row`.
     pub fn locate(&self, row: u64) -> Result<RowLocation> {
-        if row >= self.num_rows() {
-            return Err(Error::RowOutOfRange {
-                row,
-                rows: self.num_rows(),
-            });
-        }
-        // The last shard whose first row is <= row; empty shards are skipped
-        // because partition_point lands after them.
-        let shard = self.row_offsets.partition_point(|&start| start <= row) - 1;
-        let within = row - self.row_offsets[shard];
-        let offsets = self.shards[shard].batch_row_offsets();
-        let batch = offsets.partition_point(|&start| start <= within) - 1;
-        Ok(RowLocation {
-            shard,
-            batch,
-            offset: (within - offsets[batch]) as usize,
-        })
+        self.rows.locate(row)
     }
 
     /// Global row `row` as a one-row batch.
@@ -305,21 +288,12 @@ impl Dataset {
                 .project(&columns)
                 .map_err(|e| Error::arrow("projecting columns", e))?,
         );
-        let mut sources: Vec<RecordBatch> = Vec::new();
-        let mut source_of: HashMap<(usize, usize), usize> = HashMap::new();
-        let mut picks = Vec::with_capacity(rows.len());
-        for &row in rows {
-            let loc = self.locate(row)?;
-            let source = match source_of.get(&(loc.shard, loc.batch)) {
-                Some(&s) => s,
-                None => {
-                    sources.push(self.record_batch(loc.shard, loc.batch)?);
-                    source_of.insert((loc.shard, loc.batch), sources.len() - 1);
-                    sources.len() - 1
-                }
-            };
-            picks.push((source, loc.offset));
-        }
+        let picked = self.rows.pick(rows)?;
+        let sources = picked
+            .batches
+            .iter()
+            .map(|&(shard, batch)| self.record_batch(shard, batch))
+            .collect::<Result<Vec<_>>>()?;
         if rows.is_empty() {
             return Ok(RecordBatch::new_empty(schema));
         }
@@ -328,7 +302,7 @@ impl Dataset {
             .map(|&c| {
                 let parts: Vec<&dyn arrow::array::Array> =
                     sources.iter().map(|b| b.column(c).as_ref()).collect();
-                interleave(&parts, &picks).map_err(|e| Error::arrow("gathering rows", e))
+                interleave(&parts, &picked.picks).map_err(|e| Error::arrow("gathering rows", e))
             })
             .collect::<Result<Vec<ArrayRef>>>()?;
         RecordBatch::try_new(schema, arrays).map_err(|e| Error::arrow("gathering rows", e))

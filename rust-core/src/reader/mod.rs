@@ -26,6 +26,7 @@ mod dataset;
 mod footer;
 mod message;
 mod options;
+mod rows;
 mod shard;
 #[cfg(unix)]
 mod streamed;
@@ -35,6 +36,7 @@ pub(crate) use dataset::column_indices;
 pub use dataset::{Dataset, RowLocation};
 pub use message::DECODED_BATCH_LIMIT;
 pub use options::{is_remote_file_system, Access, ReadOptions};
+pub(crate) use rows::Picks;
 pub(crate) use shard::panic_message;
 pub use shard::Shard;
 #[cfg(unix)]

@@ -9,12 +9,13 @@
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard};
 
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 
 use super::dataset::{column_indices, Dataset};
+use super::rows::RowIndex;
 use super::{ReadOptions, Shard};
 use crate::format::{Index, INDEX_FILE};
 use crate::loader::ShuffleMode;
@@ -29,8 +30,9 @@ pub struct StreamedDataset {
     folder: PathBuf,
     cache: CacheOptions,
     read: ReadOptions,
-    /// First global row of each shard, then the total.
-    row_offsets: Vec<u64>,
+    /// Where each record batch starts, as far as the opened shards tell:
+    /// a shard's batches are added when it is first opened.
+    rows: RwLock<RowIndex>,
     slots: Mutex<Vec<Slot>>,
     downloaded: AtomicU64,
     shards_downloaded: AtomicU64,
@@ -189,13 +191,7 @@ impl StreamedDataset {
             path: PathBuf::from(store.url_of(INDEX_FILE)),
             reason: format!("the schema cannot be decoded: {e}"),
         })?;
-        let mut row_offsets = Vec::with_capacity(index.shards.len() + 1);
-        row_offsets.push(0);
-        let mut total = 0u64;
-        for shard in &index.shards {
-            total += shard.rows;
-            row_offsets.push(total);
-        }
+        let rows = RwLock::new(RowIndex::unopened(&index));
         let read = ReadOptions {
             access: read.access.resolve(&folder),
             ..*read
@@ -208,7 +204,7 @@ impl StreamedDataset {
             folder,
             cache: cache.clone(),
             read,
-            row_offsets,
+            rows,
             slots: Mutex::new(slots),
             downloaded: AtomicU64::new(0),
             shards_downloaded: AtomicU64::new(0),
@@ -292,20 +288,11 @@ impl StreamedDataset {
         })
     }
 
-    /// The shard holding global row `row`.
-    pub(crate) fn shard_of(&self, row: u64) -> Result<usize> {
-        if row >= self.index.total_rows {
-            return Err(Error::RowOutOfRange {
-                row,
-                rows: self.index.total_rows,
-            });
-        }
-        Ok(self.row_offsets.partition_point(|&start| start <= row) - 1)
-    }
-
-    /// First global row of each shard, then the total.
-    pub(crate) fn row_offsets(&self) -> &[u64] {
-        &self.row_offsets
+    /// The row index, with the record batches of every shard opened so far.
+    pub(crate) fn row_index(&self) -> RwLockReadGuard<'_, RowIndex> {
+        // Every update is one splice of owned vectors done after the checks
+        // that can fail, so a poisoned lock still guards a consistent index.
+        self.rows.read().unwrap_or_else(|p| p.into_inner())
     }
 
     fn slots(&self) -> MutexGuard<'_, Vec<Slot>> {
@@ -336,6 +323,12 @@ impl StreamedDataset {
             self.peak.fetch_max(pinned.usage, Ordering::Relaxed);
         }
         let opened = Shard::open_with(&self.folder, entry, &self.schema, &self.read)?;
+        // Before the shard is resident: a reader that finds it resident
+        // (through the slots' lock) finds its record batches in the index.
+        self.rows
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .open_shard(shard, opened.batch_row_offsets())?;
         let mut slots = self.slots();
         let slot = &mut slots[shard];
         slot.users += 1;
@@ -374,17 +367,12 @@ impl StreamedDataset {
     /// Global row `row` as a one-row batch; its shard is fetched through
     /// the cache for the call.
     pub fn row(&self, row: u64) -> Result<RecordBatch> {
-        let shard = self.shard_of(row)?;
+        let shard = self.row_index().shard_of(row)?;
         self.acquire(shard)?;
-        let result = (|| {
-            let open = self.resident(shard)?;
-            let within = row - self.row_offsets[shard];
-            let offsets = open.batch_row_offsets();
-            let batch = offsets.partition_point(|&start| start <= within) - 1;
-            // Within a batch of one shard: fits in usize.
-            let offset = (within - offsets[batch]) as usize;
-            Ok(open.batch(batch)?.slice(offset, 1))
-        })();
+        let result = self.row_index().locate(row).and_then(|at| {
+            let batch = self.resident(at.shard)?.batch(at.batch)?;
+            Ok(batch.slice(at.offset, 1))
+        });
         self.release(shard);
         result
     }
