@@ -40,9 +40,9 @@ use mosaicrs::Error;
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 
-use crate::source::LoaderInput;
 use crate::errors::{to_py, IntoPy};
 use crate::fork;
+use crate::source::LoaderInput;
 
 /// One array of a batch: `[B]` when `width` is `None`, else `[B, width]`.
 #[derive(Debug, Clone)]
@@ -535,8 +535,7 @@ impl NativeLoader {
     fn bench_rust_epoch(&self, py: Python<'_>, epoch: u64) -> PyResult<(u64, u64, f64)> {
         let mut state = self.initial.clone();
         state.epoch = epoch;
-        let mut loader =
-            Loader::resume(&self.dataset, self.config.clone(), state).py_err()?;
+        let mut loader = Loader::resume(&self.dataset, self.config.clone(), state).py_err()?;
         let plan = Arc::clone(&self.plan);
         let outputs = Arc::clone(&self.outputs);
         let batch_size = self.config.batch_size;
