@@ -16,7 +16,7 @@ use pyo3::prelude::*;
 use pyo3::types::PyCapsule;
 
 use crate::errors::IntoPy;
-use crate::location::{cache_options, location};
+use crate::location::open_located;
 
 /// A committed mosaicrs dataset (memory-mapped, read-only). A dataset in an
 /// object store is read through the local shard cache and mapped from there.
@@ -38,14 +38,17 @@ impl PyDataset {
         cache_dir: Option<&Bound<'_, PyAny>>,
         cache_limit: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
-        let location = location(path, storage_options, "dataset path")?;
-        let cache = cache_options(cache_dir, cache_limit)?;
-        let inner = py
-            .detach(|| Dataset::open_at_with(&location, &cache, &ReadOptions::default()))
-            .py_err()?;
+        let (inner, shown) = open_located(
+            py,
+            path,
+            storage_options,
+            cache_dir,
+            cache_limit,
+            |at, cache| Dataset::open_at_with(at, cache, &ReadOptions::default()),
+        )?;
         Ok(PyDataset {
             inner: Arc::new(inner),
-            shown: location.to_string(),
+            shown,
         })
     }
 

@@ -45,6 +45,23 @@ pub(crate) fn location(
     Ok(location)
 }
 
+/// Opens a dataset from the arguments that `Dataset` and `Source` take:
+/// `open` runs on the parsed location and cache with the GIL released.
+/// Returns what it opened and the location as shown (no credentials).
+pub(crate) fn open_located<T: Send>(
+    py: Python<'_>,
+    path: &Bound<'_, PyAny>,
+    storage_options: Option<&Bound<'_, PyAny>>,
+    cache_dir: Option<&Bound<'_, PyAny>>,
+    cache_limit: Option<&Bound<'_, PyAny>>,
+    open: impl FnOnce(&Location, &CacheOptions) -> mosaicrs::Result<T> + Send,
+) -> PyResult<(T, String)> {
+    let location = location(path, storage_options, "dataset path")?;
+    let cache = cache_options(cache_dir, cache_limit)?;
+    let opened = py.detach(|| open(&location, &cache)).py_err()?;
+    Ok((opened, location.to_string()))
+}
+
 /// A `dict[str, str]` (or `None`) as [`StorageOptions`].
 fn storage_options_of(options: Option<&Bound<'_, PyAny>>) -> PyResult<StorageOptions> {
     let mut out = StorageOptions::default();

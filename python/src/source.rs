@@ -8,8 +8,7 @@ use mosaicrs::reader::{DataSource, ReadOptions};
 use pyo3::prelude::*;
 
 use crate::dataset::PyDataset;
-use crate::errors::IntoPy;
-use crate::location::{cache_options, location};
+use crate::location::open_located;
 
 /// A dataset opened for the loader (see the module docs).
 #[pyclass(module = "mosaicrs._native", name = "Source", frozen)]
@@ -30,15 +29,15 @@ impl PySource {
         cache_dir: Option<&Bound<'_, PyAny>>,
         cache_limit: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
-        let location = location(path, storage_options, "dataset path")?;
-        let cache = cache_options(cache_dir, cache_limit)?;
-        let inner = py
-            .detach(|| DataSource::open_at(&location, &cache, &ReadOptions::default()))
-            .py_err()?;
-        Ok(PySource {
-            inner,
-            shown: location.to_string(),
-        })
+        let (inner, shown) = open_located(
+            py,
+            path,
+            storage_options,
+            cache_dir,
+            cache_limit,
+            |at, cache| DataSource::open_at(at, cache, &ReadOptions::default()),
+        )?;
+        Ok(PySource { inner, shown })
     }
 
     /// Rows in the dataset.
