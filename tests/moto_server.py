@@ -10,8 +10,9 @@ REPO = Path(__file__).resolve().parent.parent
 
 class MotoServer:
     """A real S3-compatible server: moto in server mode on a free loopback
-    port, run by the project venv's Python (whichever interpreter runs the
-    tests), and killed when the session ends."""
+    port (scripts/moto_server.py: one request at a time, so conditional
+    writes are atomic as on S3), run by the project venv's Python (whichever
+    interpreter runs the tests), and killed when the session ends."""
 
     ACCESS_KEY = "testing"
     SECRET_KEY = "moto-secret-never-printed"
@@ -29,7 +30,8 @@ class MotoServer:
             s.bind(("127.0.0.1", 0))
             self.port = s.getsockname()[1]
         self.process = subprocess.Popen(
-            [str(python), "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
+            [str(python), str(REPO / "scripts" / "moto_server.py"), "-H", "127.0.0.1", "-p",
+             str(self.port)],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 60
         while True:

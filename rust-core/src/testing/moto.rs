@@ -1,6 +1,7 @@
-//! A real S3-compatible server for tests and benches: `moto` in server mode,
-//! started from the project's `.venv` on a free loopback port and killed
-//! when the [`Moto`] is dropped.
+//! A real S3-compatible server for tests and benches: `moto` in server mode
+//! (through `scripts/moto_server.py`, which serves one request at a time so
+//! that conditional writes are atomic, as on S3), started from the project's
+//! `.venv` on a free loopback port and killed when the [`Moto`] is dropped.
 //!
 //! Without `.venv/bin/python` (or without moto in it) [`Moto::start`]
 //! prints why and returns `None`, so a test can pass without running;
@@ -61,8 +62,12 @@ impl Moto {
             .and_then(|l| l.local_addr())
             .expect("free port")
             .port();
+        // One request at a time, so that conditional writes are atomic as on
+        // S3 (see the script).
+        let launcher = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scripts/moto_server.py");
         let child = Command::new(&python)
-            .args(["-m", "moto.server", "-H", "127.0.0.1", "-p"])
+            .arg(launcher)
+            .args(["-H", "127.0.0.1", "-p"])
             .arg(port.to_string())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
