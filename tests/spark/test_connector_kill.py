@@ -47,7 +47,8 @@ class Job:
         self.lines = []
         self.changed = threading.Condition()
         self.first_commit = threading.Event()
-        threading.Thread(target=self._read, daemon=True).start()
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
 
     def _read(self):
         for line in self.proc.stdout:
@@ -66,8 +67,11 @@ class Job:
             return self.changed.wait_for(lambda: self.commits_started > write, timeout)
 
     def kill(self):
+        """Kills the job, then reads what it printed to the end: the pipe
+        keeps every line written before the kill."""
         os.killpg(self.proc.pid, signal.SIGKILL)
         self.proc.wait(timeout=60)
+        self.reader.join(timeout=60)
 
     def log(self):
         return "".join(self.lines[-40:])
@@ -86,14 +90,15 @@ def kill_once(jar, out, mode, at_commit, rng):
             # of an earlier commit still in the pipe.
             assert job.wait_for_commit_start(job.committed + 1, timeout=120), \
                 "no commit started:\n" + job.log()
-            last = job.committed
             time.sleep(rng.uniform(0, 0.015))
         else:
-            last = job.committed
             time.sleep(rng.uniform(0, 1.5))
     finally:
         job.kill()
-    return last, job
+    # The last write the job printed as committed before it died. The job
+    # prints each commit before it starts the next write, so the dataset is
+    # that write or, committed but not yet printed, the next one.
+    return job.committed, job
 
 
 def test_kill_9_during_writes_and_commits_leaves_old_or_new(connector_jar, mosaicrs_cli,
@@ -105,7 +110,7 @@ def test_kill_9_during_writes_and_commits_leaves_old_or_new(connector_jar, mosai
         out = tmp_path / f"trial{trial}"
         last, job = kill_once(connector_jar, out, mode, at_commit=trial > 0, rng=rng)
         # Old or new: the writes 0..last committed for certain; write last + 1
-        # may have committed after the job printed its last line.
+        # may have committed before the kill without being printed.
         candidates = {
             k: ([k] if mode == "overwrite" else list(range(k + 1))) for k in (last, last + 1)
         }
