@@ -43,6 +43,7 @@ REPO = BENCH.parent
 sys.path.insert(0, str(BENCH))
 sys.path.insert(0, str(REPO / "tests"))
 
+from moto_server import MotoServer  # noqa: E402
 from shapes import SHAPES  # noqa: E402
 
 SHAPE = SHAPES["tabular"]
@@ -97,10 +98,10 @@ def server_env(endpoint: str) -> dict:
     """The environment every client here reads: boto3 (MosaicML), object_store
     (mosaicrs) and S3A (through the Spark conf below)."""
     return {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "moto-secret-never-printed",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_REGION": "us-east-1",
+        "AWS_ACCESS_KEY_ID": MotoServer.ACCESS_KEY,
+        "AWS_SECRET_ACCESS_KEY": MotoServer.SECRET_KEY,
+        "AWS_DEFAULT_REGION": MotoServer.REGION,
+        "AWS_REGION": MotoServer.REGION,
         "AWS_ENDPOINT_URL": endpoint,
         "AWS_ALLOW_HTTP": "true",
         "S3_ENDPOINT_URL": endpoint,  # MosaicML streaming's name for it
@@ -108,14 +109,7 @@ def server_env(endpoint: str) -> dict:
 
 
 def mosaicrs_storage(endpoint: str) -> dict:
-    env = server_env(endpoint)
-    return {
-        "aws_endpoint": endpoint,
-        "aws_allow_http": "true",
-        "aws_access_key_id": env["AWS_ACCESS_KEY_ID"],
-        "aws_secret_access_key": env["AWS_SECRET_ACCESS_KEY"],
-        "aws_region": env["AWS_REGION"],
-    }
+    return MotoServer.options_for(endpoint)
 
 
 def spark_session(endpoint: str, jar: str | None):
@@ -267,7 +261,6 @@ def _child(python: Path, endpoint: str, *argv: str) -> dict:
 
 
 def orchestrate(args) -> dict:
-    from moto_server import MotoServer
     from spark_session import JAR
 
     server = MotoServer()

@@ -89,12 +89,18 @@ class MotoServer:
 
     def storage_options(self) -> dict:
         """object_store's option names for this server."""
+        return self.options_for(self.endpoint)
+
+    @classmethod
+    def options_for(cls, endpoint: str) -> dict:
+        """object_store's option names for the server at `endpoint` (for a
+        process that has the endpoint but not the server object)."""
         return {
-            "aws_endpoint": self.endpoint,
+            "aws_endpoint": endpoint,
             "aws_allow_http": "true",
-            "aws_access_key_id": self.ACCESS_KEY,
-            "aws_secret_access_key": self.SECRET_KEY,
-            "aws_region": self.REGION,
+            "aws_access_key_id": cls.ACCESS_KEY,
+            "aws_secret_access_key": cls.SECRET_KEY,
+            "aws_region": cls.REGION,
         }
 
     def stop(self):
