@@ -185,7 +185,7 @@ demo-python: setup jar python
 # `mosaicrs validate` and `head`; fails on any panic, abort, hang or wrong row.
 # `make test` replays fuzz/corpus on stable (rust-core/tests/fuzz_corpus.rs).
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS ?= index shard assemble
+FUZZ_TARGETS ?= index shard assemble loader
 MUTANTS ?= 9000
 .PHONY: fuzz fuzz-setup fuzz-stable mutate
 
