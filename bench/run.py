@@ -76,6 +76,12 @@ class Reader:
 WRITERS = [
     Writer("mosaicrs", SHARED, 'format("mosaicrs"), uncompressed', needs_jar=True),
     Writer("mosaicrs-zstd", SHARED, 'format("mosaicrs"), zstd', needs_jar=True),
+    Writer(
+        "mosaicrs-packed",
+        SHARED,
+        'format("mosaicrs"), features packed row-major (pack.features / fixedLength.emb)',
+        needs_jar=True,
+    ),
     Writer("parquet", SHARED, "Spark Parquet (snappy, the default)"),
     Writer("parquet-none", SHARED, "Spark Parquet, uncompressed"),
     Writer("mds", "streaming", "MosaicML dataframe_to_mds, uncompressed"),
@@ -84,6 +90,13 @@ WRITERS = [
 
 READERS = [
     Reader("mosaicrs-loader", "rust", "mosaicrs", "mosaicrs loader (Rust, mapped shards)"),
+    Reader(
+        "mosaicrs-loader-packed",
+        "rust",
+        "mosaicrs-packed",
+        "mosaicrs loader (Rust), packed row-major features",
+    ),
+    Reader("mosaicrs-loader-zstd", "rust", "mosaicrs-zstd", "mosaicrs loader (Rust), zstd shards"),
     Reader("mosaicrs-python", SHARED, "mosaicrs", "mosaicrs.torch.Loader (Python package)"),
     Reader("mds-w0", "streaming", "mds", "MosaicML StreamingDataset, DataLoader 0 workers"),
     Reader("mds-w2", "streaming", "mds", "MosaicML StreamingDataset, DataLoader 2 workers"),

@@ -53,6 +53,16 @@ def _write_mosaicrs(compression: str):
     return run
 
 
+def _write_mosaicrs_packed(df, out: Path, shape: Shape) -> None:
+    """Row-major features: the scalar features packed into one column, or the
+    embedding stored as a fixed-size list of its declared length."""
+    if shape.is_array:
+        layout = {"fixedLength.emb": str(shape.width)}
+    else:
+        layout = {"pack.features": ",".join(shape.feature_columns)}
+    df.write.format("mosaicrs").options(**layout).save(str(out))
+
+
 def _write_parquet(compression: str):
     def run(df, out: Path, shape: Shape) -> None:
         df.write.option("compression", compression).parquet(str(out))
@@ -88,6 +98,7 @@ def _write_hf(df, out: Path, shape: Shape) -> int:
 WRITERS = {
     "mosaicrs": _write_mosaicrs("none"),
     "mosaicrs-zstd": _write_mosaicrs("zstd"),
+    "mosaicrs-packed": _write_mosaicrs_packed,
     "parquet": _write_parquet("snappy"),
     "parquet-none": _write_parquet("none"),
     "mds": _write_mds(None),

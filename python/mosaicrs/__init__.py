@@ -25,7 +25,7 @@ Training: see :mod:`mosaicrs.torch`. Spark without a jar: see
 from __future__ import annotations
 
 import os
-from typing import Any, Mapping, Optional, Union
+from typing import Any, List, Mapping, Optional, Sequence, Tuple, Union
 
 from . import _native
 from ._native import Dataset, PartitionWriter
@@ -70,6 +70,8 @@ def write(
     batch_rows: Optional[int] = None,
     compression: Optional[str] = None,
     storage_options: Optional[Mapping[str, str]] = None,
+    pack: Optional[Mapping[str, Sequence[str]]] = None,
+    fixed_lengths: Optional[Mapping[str, int]] = None,
 ) -> dict:
     """Writes ``data`` as a mosaicrs dataset at ``path`` and commits it atomically.
 
@@ -85,6 +87,14 @@ def write(
     ``AWS_*`` / ``GOOGLE_*`` / ``AZURE_*`` settings. The commit is a
     conditional write of the index, so concurrent writers never lose one.
 
+    ``pack={"features": ["x0", "x1", ...]}`` stores those numeric columns
+    row-major as one fixed-size-list column ``features`` (their names kept in
+    its field metadata): each sample's values side by side, which makes
+    ``[B, F]`` batches read at random faster (docs/FORMAT.md, "Packed
+    columns"). ``fixed_lengths={"emb": 128}`` stores a list column whose rows
+    all hold 128 values as a fixed-size list; a row of another length raises
+    ValueError naming the column and row.
+
     Returns ``{"committed", "total_rows", "removed", "write_id"}``.
 
     >>> import pyarrow as pa, mosaicrs, tempfile, os
@@ -95,5 +105,32 @@ def write(
     if not isinstance(mode, str) or mode.lower() not in _MODES:
         raise ValueError(f"mode {mode!r} is not one of error, append, overwrite, ignore")
     return _native.write_stream(
-        _as_arrow_stream(data), path, mode, shard_size, batch_rows, compression, storage_options
+        _as_arrow_stream(data),
+        path,
+        mode,
+        shard_size,
+        batch_rows,
+        compression,
+        storage_options,
+        layout_options(pack, fixed_lengths),
     )
+
+
+def layout_options(
+    pack: Optional[Mapping[str, Sequence[str]]] = None,
+    fixed_lengths: Optional[Mapping[str, int]] = None,
+) -> List[Tuple[str, str]]:
+    """The column layout as writer options (``pack.<name>``, ``fixedLength.<column>``),
+    the form the JVM connector's ``.option(...)`` takes.
+
+    >>> layout_options({"features": ["a", "b"]}, {"emb": 4})
+    [('pack.features', 'a,b'), ('fixedLength.emb', '4')]
+    """
+    out: List[Tuple[str, str]] = []
+    for name, columns in (pack or {}).items():
+        if isinstance(columns, str):
+            raise ValueError(f"pack[{name!r}] must be a list of column names, not a string")
+        out.append((f"pack.{name}", ",".join(columns)))
+    for column, length in (fixed_lengths or {}).items():
+        out.append((f"fixedLength.{column}", str(int(length))))
+    return out

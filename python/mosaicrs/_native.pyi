@@ -72,6 +72,7 @@ class PartitionWriter:
         batch_rows: Optional[int] = None,
         compression: Optional[str] = None,
         storage_options: Optional[Mapping[str, str]] = None,
+        layout: Optional[Sequence[tuple[str, str]]] = None,
     ) -> None: ...
     def write(self, batch: pyarrow.RecordBatch) -> None: ...
     def rows_written(self) -> int: ...
@@ -140,6 +141,7 @@ def write_stream(
     batch_rows: Optional[int] = None,
     compression: Optional[str] = None,
     storage_options: Optional[Mapping[str, str]] = None,
+    layout: Optional[Sequence[tuple[str, str]]] = None,
 ) -> dict[str, Any]: ...
 def commit(
     path: _Path,
@@ -159,6 +161,9 @@ def check_save_mode(
     storage_options: Optional[Mapping[str, str]] = None,
 ) -> bool: ...
 def write_id() -> str: ...
+def stored_schema(
+    schema: pyarrow.Schema, layout: Optional[Sequence[tuple[str, str]]] = None
+) -> pyarrow.Schema: ...
 def validate_writer_options(
     shard_size: Optional[Union[int, str]] = None,
     batch_rows: Optional[int] = None,

@@ -15,8 +15,10 @@ of the attempts that Spark committed, in one atomic index write, and removes
 everything else the write left. A failed job's ``abort`` removes all of it.
 
 Options, as for the JVM connector: ``shardSize`` (``64m``), ``compression``
-(``none``, ``zstd``, ``lz4``) and ``batchRows`` (rows per record batch in the
-shards). Save modes: Spark tells a Python data source only whether to overwrite,
+(``none``, ``zstd``, ``lz4``), ``batchRows`` (rows per record batch in the
+shards), ``pack.<name>`` (numeric columns stored row-major as one
+fixed-size-list column ``<name>``) and ``fixedLength.<column>`` (a list column
+whose rows all hold that many values, stored as a fixed-size list). Save modes: Spark tells a Python data source only whether to overwrite,
 so ``.mode("overwrite")`` overwrites and every other write appends (into a
 new or an existing dataset), unless ``.option("saveMode", "error")`` or
 ``"ignore"`` asks for the JVM connector's other modes; both are decided on
@@ -37,6 +39,7 @@ from . import _native
 
 FORMAT = "mosaicrs_py"
 _OPTIONS = ("shardSize", "compression", "batchRows", "saveMode")
+_LAYOUT_PREFIXES = ("pack.", "fixedlength.")
 
 
 def register(spark: Any) -> None:
@@ -76,7 +79,15 @@ class MosaicrsArrowWriter(DataSourceArrowWriter):
     to the executors for ``write``; ``commit`` / ``abort`` run on the driver."""
 
     def __init__(self, options: Dict[str, str], schema: StructType, overwrite: bool) -> None:
-        lower = {k.lower(): v for k, v in options.items()}
+        # Layout keys keep their case after the prefix: it names columns.
+        self.layout = [
+            (k, v) for k, v in options.items() if k.lower().startswith(_LAYOUT_PREFIXES)
+        ]
+        lower = {
+            k.lower(): v
+            for k, v in options.items()
+            if not k.lower().startswith(_LAYOUT_PREFIXES)
+        }
         path = lower.pop("path", None)
         if not path:
             raise ValueError("mosaicrs_py needs a path: df.write.format('mosaicrs_py').save(path)")
@@ -84,7 +95,8 @@ class MosaicrsArrowWriter(DataSourceArrowWriter):
         unknown = sorted(k for k in lower if k not in known)
         if unknown:
             raise ValueError(
-                f"unknown mosaicrs_py option {unknown[0]!r}; the options are {', '.join(_OPTIONS)}"
+                f"unknown mosaicrs_py option {unknown[0]!r}; the options are "
+                f"{', '.join(_OPTIONS)}, pack.<name> and fixedLength.<column>"
             )
         if path.startswith("file:"):
             path = path[len("file:"):]
@@ -111,10 +123,12 @@ class MosaicrsArrowWriter(DataSourceArrowWriter):
         else:
             self.mode = (requested or "append").lower()
         self.schema = _arrow_schema(schema)
+        # What the shards store; a layout naming a bad column fails here.
+        self.stored_schema = _native.stored_schema(self.schema, self.layout)
         # The commit's own rules, before any task runs: a bad mode raises
         # ValueError, error over a dataset FileExistsError, an append of
         # another schema ValueError.
-        exists = _native.check_save_mode(self.path, self.schema, self.mode)
+        exists = _native.check_save_mode(self.path, self.stored_schema, self.mode)
         # ignore with an existing dataset: the tasks write nothing, the commit keeps it.
         self.skip = self.mode == "ignore" and exists
         self.write_id = _native.write_id()
@@ -139,7 +153,7 @@ class MosaicrsArrowWriter(DataSourceArrowWriter):
         attempt = ctx.taskAttemptId() if ctx is not None else 0
         writer = _native.PartitionWriter(
             self.path, self.schema, self.write_id, partition, attempt,
-            self.shard_size, self.batch_rows, self.compression,
+            self.shard_size, self.batch_rows, self.compression, None, self.layout,
         )
         try:
             for batch in iterator:
@@ -155,7 +169,7 @@ class MosaicrsArrowWriter(DataSourceArrowWriter):
         if self.skip:
             return
         shards = [m.shards for m in messages if isinstance(m, ShardsMessage)]
-        _native.commit(self.path, self.schema, self.write_id, shards, self.mode)
+        _native.commit(self.path, self.stored_schema, self.write_id, shards, self.mode)
 
     def abort(self, messages: List[Optional[WriterCommitMessage]]) -> None:
         _native.abort_write(self.path, self.write_id)

@@ -34,6 +34,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(writer::check_save_mode, m)?)?;
     m.add_function(wrap_pyfunction!(writer::write_id, m)?)?;
     m.add_function(wrap_pyfunction!(writer::validate_writer_options, m)?)?;
+    m.add_function(wrap_pyfunction!(writer::stored_schema, m)?)?;
     m.add_function(wrap_pyfunction!(fork::fork_generation, m)?)?;
     Ok(())
 }

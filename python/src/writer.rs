@@ -12,7 +12,8 @@ use mosaicrs::format::{Compression, ShardEntry};
 use mosaicrs::storage::Location;
 use mosaicrs::writer::{
     abort_write_at, check_save_mode_at, commit_at, dataset_version_at, new_write_id,
-    parse_byte_size, CommitOutcome, DatasetVersion, SaveMode, ShardWriter, WriterOptions,
+    parse_byte_size, ColumnLayout, CommitOutcome, DatasetVersion, LayoutPlan, SaveMode,
+    ShardWriter, WriterOptions,
 };
 use mosaicrs::Error;
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
@@ -49,6 +50,21 @@ fn writer_options(
     Ok(options)
 }
 
+/// The column layout from its writer options (`("pack.features", "a,b")`,
+/// `("fixedLength.emb", "128")`), as `mosaicrs.write` and the Spark data
+/// source pass them; another key is a ValueError naming it.
+fn column_layout(layout: Option<Vec<(String, String)>>) -> PyResult<ColumnLayout> {
+    let mut out = ColumnLayout::default();
+    for (key, value) in layout.unwrap_or_default() {
+        if !out.set_option(&key, &value).py_err()? {
+            return Err(PyValueError::new_err(format!(
+                "{key:?} is not a column layout option (pack.<name> or fixedLength.<column>)"
+            )));
+        }
+    }
+    Ok(out)
+}
+
 fn outcome_dict<'py>(
     py: Python<'py>,
     outcome: &CommitOutcome,
@@ -65,7 +81,7 @@ fn outcome_dict<'py>(
 /// Writes every batch of an Arrow stream (any object with
 /// `__arrow_c_stream__`) as a new dataset write and commits it.
 #[pyfunction]
-#[pyo3(signature = (data, path, mode="error", shard_size=None, batch_rows=None, compression=None, storage_options=None))]
+#[pyo3(signature = (data, path, mode="error", shard_size=None, batch_rows=None, compression=None, storage_options=None, layout=None))]
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn write_stream<'py>(
     py: Python<'py>,
@@ -76,14 +92,16 @@ pub(crate) fn write_stream<'py>(
     batch_rows: Option<usize>,
     compression: Option<&str>,
     storage_options: Option<&Bound<'py, PyAny>>,
+    layout: Option<Vec<(String, String)>>,
 ) -> PyResult<Bound<'py, PyDict>> {
     let dir = location(path, storage_options, "dataset path")?;
     let mode: SaveMode = mode.parse().py_err()?;
     let options = writer_options(shard_size, batch_rows, compression)?;
+    let layout = column_layout(layout)?;
     let reader = RecordBatchStreamReader::from_pyarrow_bound(data)?;
     let write_id = new_write_id();
     let outcome = py
-        .detach(|| write_all(&dir, reader, &write_id, mode, options))
+        .detach(|| write_all(&dir, reader, &write_id, mode, options, &layout))
         .py_err()?;
     outcome_dict(py, &outcome, &write_id)
 }
@@ -94,10 +112,13 @@ fn write_all(
     write_id: &str,
     mode: SaveMode,
     options: WriterOptions,
+    layout: &ColumnLayout,
 ) -> mosaicrs::Result<CommitOutcome> {
     use arrow::array::RecordBatchReader;
     let input_schema = reader.schema();
-    let schema = without_view_types(&input_schema);
+    let rows_schema = without_view_types(&input_schema);
+    let layout = layout.plan(&rows_schema)?;
+    let schema = layout.schema().clone();
     // The version the commit compares against: a commit by another writer
     // from now on is either re-applied under (append) or refused.
     let base = dataset_version_at(dir)?;
@@ -106,7 +127,8 @@ fn write_all(
     for batch in reader {
         let written = batch
             .map_err(|e| Error::arrow("reading the input stream", e))
-            .and_then(|b| cast_to(&b, &schema))
+            .and_then(|b| cast_to(&b, &rows_schema))
+            .and_then(|b| layout.apply(&b, writer.rows_written()))
             .and_then(|b| writer.write(&b));
         if let Err(e) = written {
             let _ = writer.abort();
@@ -177,13 +199,15 @@ fn cast_to(
 pub(crate) struct PartitionWriter {
     dir: Location,
     write_id: String,
+    /// Turns the task's batches into the stored ones.
+    layout: Arc<LayoutPlan>,
     inner: Arc<Mutex<Option<ShardWriter>>>,
 }
 
 #[pymethods]
 impl PartitionWriter {
     #[new]
-    #[pyo3(signature = (path, schema, write_id, partition, attempt, shard_size=None, batch_rows=None, compression=None, storage_options=None))]
+    #[pyo3(signature = (path, schema, write_id, partition, attempt, shard_size=None, batch_rows=None, compression=None, storage_options=None, layout=None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -196,16 +220,19 @@ impl PartitionWriter {
         batch_rows: Option<usize>,
         compression: Option<&str>,
         storage_options: Option<&Bound<'_, PyAny>>,
+        layout: Option<Vec<(String, String)>>,
     ) -> PyResult<Self> {
         let dir = location(path, storage_options, "dataset path")?;
         let options = writer_options(shard_size, batch_rows, compression)?;
-        let schema = Arc::new(schema.0);
+        let layout = column_layout(layout)?.plan(&Arc::new(schema.0)).py_err()?;
+        let stored = layout.schema().clone();
         let writer = py
-            .detach(|| ShardWriter::create_at(&dir, schema, write_id, partition, attempt, options))
+            .detach(|| ShardWriter::create_at(&dir, stored, write_id, partition, attempt, options))
             .py_err()?;
         Ok(PartitionWriter {
             dir,
             write_id: write_id.to_string(),
+            layout: Arc::new(layout),
             inner: Arc::new(Mutex::new(Some(writer))),
         })
     }
@@ -214,12 +241,13 @@ impl PartitionWriter {
     fn write(&self, py: Python<'_>, batch: &Bound<'_, PyAny>) -> PyResult<()> {
         let batch = RecordBatch::from_pyarrow_bound(batch)?;
         let inner = Arc::clone(&self.inner);
+        let layout = Arc::clone(&self.layout);
         py.detach(move || {
             let mut guard = inner
                 .lock()
                 .map_err(|_| Error::Internal("a partition writer panicked".into()))?;
             match guard.as_mut() {
-                Some(w) => w.write(&batch),
+                Some(w) => w.write(&layout.apply(&batch, w.rows_written())?),
                 None => Err(Error::InvalidArgument(
                     "this partition writer is already finished or aborted".into(),
                 )),
@@ -342,6 +370,19 @@ pub(crate) fn check_save_mode(
         .detach(|| check_save_mode_at(&dir, &schema.0, mode))
         .py_err()?;
     Ok(version != DatasetVersion::Absent)
+}
+
+/// The schema a dataset stores for rows of `schema` under the column
+/// layout options `layout` (ValueError naming a column the layout cannot
+/// apply to).
+#[pyfunction]
+#[pyo3(signature = (schema, layout=None))]
+pub(crate) fn stored_schema(
+    schema: PyArrowType<Schema>,
+    layout: Option<Vec<(String, String)>>,
+) -> PyResult<PyArrowType<Schema>> {
+    let plan = column_layout(layout)?.plan(&Arc::new(schema.0)).py_err()?;
+    Ok(PyArrowType(plan.schema().as_ref().clone()))
 }
 
 /// A fresh write id.

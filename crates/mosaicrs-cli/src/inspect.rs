@@ -4,7 +4,9 @@ use std::collections::BTreeSet;
 use std::process::ExitCode;
 
 use anyhow::Result;
-use serde_json::json;
+use arrow::datatypes::DataType;
+use mosaicrs::writer::packed_columns;
+use serde_json::{json, Value};
 
 use crate::store::StoreArgs;
 
@@ -17,6 +19,7 @@ pub fn run(path: &str, as_json: bool, list_shards: bool, store: &StoreArgs) -> R
         .iter()
         .map(|s| s.compression.to_string())
         .collect();
+    let layout = column_layout(&*index.arrow_schema()?);
     if as_json {
         let mut out = json!({
             "path": path,
@@ -27,6 +30,7 @@ pub fn run(path: &str, as_json: bool, list_shards: bool, store: &StoreArgs) -> R
             "compression": compression,
             "fields": index.fields,
             "writes": index.writes,
+            "layout": layout,
         });
         if list_shards {
             out["shard_list"] = json!(index.shards);
@@ -58,6 +62,22 @@ pub fn run(path: &str, as_json: bool, list_shards: bool, store: &StoreArgs) -> R
         let null = if f.nullable { "" } else { " not null" };
         println!("  {}: {}{null}", f.name, f.data_type);
     }
+    if let Some(columns) = layout.as_object().filter(|c| !c.is_empty()) {
+        println!("layout");
+        for (name, l) in columns {
+            let (width, item) = (&l["width"], l["type"].as_str().unwrap_or("?"));
+            match l["columns"].as_array() {
+                Some(packed) => {
+                    let names: Vec<&str> = packed.iter().filter_map(Value::as_str).collect();
+                    println!(
+                        "  {name}: packed row-major, {width} x {item}: {}",
+                        names.join(", ")
+                    );
+                }
+                None => println!("  {name}: fixed-size list, {width} x {item}"),
+            }
+        }
+    }
     if list_shards {
         println!("shards");
         for s in &index.shards {
@@ -68,4 +88,20 @@ pub fn run(path: &str, as_json: bool, list_shards: bool, store: &StoreArgs) -> R
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The columns stored as fixed-size lists, packed (with the columns they
+/// hold) or declared; the other columns are columnar.
+fn column_layout(schema: &arrow::datatypes::Schema) -> Value {
+    let mut out = serde_json::Map::new();
+    for field in schema.fields() {
+        if let DataType::FixedSizeList(item, width) = field.data_type() {
+            let mut l = json!({"width": width, "type": item.data_type().to_string()});
+            if let Some(columns) = packed_columns(field) {
+                l["columns"] = json!(columns);
+            }
+            out.insert(field.name().clone(), l);
+        }
+    }
+    Value::Object(out)
 }

@@ -3,27 +3,14 @@
 //! create, and nothing is left behind when a write fails.
 
 use std::fs;
-use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Command;
 
 use mosaicrs::format::Index;
 use mosaicrs::testing::{all_types_batch, files_in, simple_batch, write_batches};
 use mosaicrs::writer::WriterOptions;
 
-fn mosaicrs(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_mosaicrs"))
-        .args(args)
-        .output()
-        .expect("run mosaicrs")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-fn p(path: &Path) -> &str {
-    path.to_str().unwrap()
-}
+mod common;
+use common::{mosaicrs, p, text};
 
 #[test]
 fn head_prints_every_type_the_writer_accepts() {

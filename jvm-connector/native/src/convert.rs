@@ -32,6 +32,36 @@ pub(crate) fn string(env: &mut JNIEnv<'_>, value: &JString<'_>) -> BridgeResult<
     Ok(env.get_string(value)?.into())
 }
 
+/// The column layout from the layout options' keys and values
+/// (`pack.<name>`, `fixedLength.<column>`), each checked.
+pub(crate) fn column_layout(
+    env: &mut JNIEnv<'_>,
+    keys: &JObjectArray<'_>,
+    values: &JObjectArray<'_>,
+) -> BridgeResult<mosaicrs::writer::ColumnLayout> {
+    let keys = strings(env, keys)?;
+    let values = strings(env, values)?;
+    layout_from_options(&keys, &values)
+}
+
+/// The column layout of `keys`/`values`; a key that is not a layout option
+/// is an internal error (the driver separated them).
+pub(crate) fn layout_from_options(
+    keys: &[String],
+    values: &[String],
+) -> BridgeResult<mosaicrs::writer::ColumnLayout> {
+    if keys.len() != values.len() {
+        return Err(Error::Internal("layout keys and values differ in number".into()).into());
+    }
+    let mut layout = mosaicrs::writer::ColumnLayout::default();
+    for (key, value) in keys.iter().zip(values) {
+        if !layout.set_option(key, value)? {
+            return Err(Error::Internal(format!("{key:?} is not a layout option")).into());
+        }
+    }
+    Ok(layout)
+}
+
 /// A `String[]` as Rust strings.
 pub(crate) fn strings(env: &mut JNIEnv<'_>, array: &JObjectArray<'_>) -> BridgeResult<Vec<String>> {
     let count = env.get_array_length(array)?;

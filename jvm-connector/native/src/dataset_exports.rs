@@ -31,11 +31,17 @@ pub(crate) fn parse_options(keys: &[String], values: &[String]) -> BridgeResult<
     let mut shard_bytes = WriterOptions::default().max_shard_bytes;
     let mut batch_rows = DEFAULT_BATCH_ROWS;
     let mut compression = Compression::None;
+    let mut layout = writer::ColumnLayout::default();
     for (key, value) in keys.iter().zip(values) {
+        if layout.set_option(key, value)? {
+            continue;
+        }
         let Some(name) = OPTION_NAMES.iter().find(|n| n.eq_ignore_ascii_case(key)) else {
             return Err(Error::InvalidArgument(format!(
-                "unknown mosaicrs option '{key}'; the options are {}",
-                OPTION_NAMES.join(", ")
+                "unknown mosaicrs option '{key}'; the options are {}, {}<name> and {}<column>",
+                OPTION_NAMES.join(", "),
+                writer::PACK_OPTION,
+                writer::FIXED_LENGTH_OPTION
             ))
             .into());
         };
@@ -94,6 +100,28 @@ pub extern "system" fn Java_io_mosaicrs_spark_jni_NativeBridge_parseWriterOption
         let array = env.new_long_array(3)?;
         env.set_long_array_region(&array, 0, &parsed)?;
         Ok(array.into_raw())
+    })
+}
+
+/// `String storedSchema(String schemaBase64, String[] layoutKeys, String[] layoutValues)`
+///
+/// The schema the shards and the index will hold for rows of
+/// `schemaBase64` under the layout options (`pack.<name>`,
+/// `fixedLength.<column>`), base64 IPC. Checks the layout against the rows'
+/// schema, so a bad column fails on the driver before any task runs.
+#[no_mangle]
+pub extern "system" fn Java_io_mosaicrs_spark_jni_NativeBridge_storedSchema<'local>(
+    mut env: JNIEnv<'local>,
+    _class: JClass<'local>,
+    schema: JString<'local>,
+    layout_keys: JObjectArray<'local>,
+    layout_values: JObjectArray<'local>,
+) -> jstring {
+    guard(&mut env, std::ptr::null_mut(), |env| {
+        let schema = convert::schema(env, &schema)?;
+        let layout = convert::column_layout(env, &layout_keys, &layout_values)?;
+        let stored = layout.plan(&schema)?;
+        Ok(env.new_string(encode_schema(stored.schema())?)?.into_raw())
     })
 }
 

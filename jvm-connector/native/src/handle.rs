@@ -7,22 +7,29 @@
 
 use arrow::datatypes::SchemaRef;
 use jni::sys::jlong;
-use mosaicrs::writer::ShardWriter;
+use mosaicrs::writer::{LayoutPlan, ShardWriter};
 
 use crate::error::BridgeResult;
 
 /// One Spark task attempt's writer and the schema its batches are built with.
 pub(crate) struct TaskWriter {
     pub(crate) writer: ShardWriter,
-    /// The dataset schema: the JVM's buffers are assembled and checked against it.
+    /// The rows' schema: the JVM's buffers are assembled and checked against it.
     pub(crate) schema: SchemaRef,
+    /// Turns each assembled batch into the stored one (packed columns,
+    /// fixed-size lists); the writer's schema is its output.
+    pub(crate) layout: LayoutPlan,
 }
 
 impl TaskWriter {
-    /// Wraps `writer`, whose schema every batch must have.
-    pub(crate) fn new(writer: ShardWriter) -> Self {
-        let schema = writer.schema().clone();
-        TaskWriter { writer, schema }
+    /// Wraps `writer`, whose schema is `layout`'s output; batches arrive
+    /// with `layout`'s input schema.
+    pub(crate) fn new(writer: ShardWriter, schema: SchemaRef, layout: LayoutPlan) -> Self {
+        TaskWriter {
+            writer,
+            schema,
+            layout,
+        }
     }
 }
 

@@ -32,10 +32,13 @@ pub(crate) fn writer_options(
 }
 
 /// `long openWriter(DatasetLocation location, String schemaBase64, String writeId,
-/// int partition, long taskAttempt, long maxShardBytes, int maxBatchRows, int compression)`
+/// int partition, long taskAttempt, long maxShardBytes, int maxBatchRows, int compression,
+/// String[] layoutKeys, String[] layoutValues)`
 ///
 /// Starts the writer of one task attempt and returns its handle. On an
-/// object store its shards stream straight to the store.
+/// object store its shards stream straight to the store. `schemaBase64` is
+/// the rows' schema; the layout options (`pack.*`, `fixedLength.*`) say how
+/// the shards store them.
 #[no_mangle]
 pub extern "system" fn Java_io_mosaicrs_spark_jni_NativeBridge_openWriter<'local>(
     mut env: JNIEnv<'local>,
@@ -48,6 +51,8 @@ pub extern "system" fn Java_io_mosaicrs_spark_jni_NativeBridge_openWriter<'local
     max_shard_bytes: jlong,
     max_batch_rows: jint,
     compression: jint,
+    layout_keys: JObjectArray<'local>,
+    layout_values: JObjectArray<'local>,
 ) -> jlong {
     guard(&mut env, 0, |env| {
         let location = convert::location(env, &location)?;
@@ -60,9 +65,16 @@ pub extern "system" fn Java_io_mosaicrs_spark_jni_NativeBridge_openWriter<'local
         })?;
         let attempt = convert::non_negative(task_attempt, "task attempt id")?;
         let options = writer_options(max_shard_bytes, max_batch_rows, compression)?;
-        let writer =
-            ShardWriter::create_at(&location, schema, &write_id, partition, attempt, options)?;
-        Ok(handle::into_handle(TaskWriter::new(writer)))
+        let layout = convert::column_layout(env, &layout_keys, &layout_values)?.plan(&schema)?;
+        let writer = ShardWriter::create_at(
+            &location,
+            layout.schema().clone(),
+            &write_id,
+            partition,
+            attempt,
+            options,
+        )?;
+        Ok(handle::into_handle(TaskWriter::new(writer, schema, layout)))
     })
 }
 
@@ -146,7 +158,8 @@ pub unsafe extern "system" fn Java_io_mosaicrs_spark_jni_NativeBridge_writeColum
         )?;
         drop(slices);
         drop(objects);
-        task.writer.write(&batch)?;
+        let stored = task.layout.apply(&batch, task.writer.rows_written())?;
+        task.writer.write(&stored)?;
         Ok(())
     })
 }

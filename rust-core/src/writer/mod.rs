@@ -31,6 +31,7 @@
 //! [`ShardEntry`]: crate::format::ShardEntry
 
 mod commit;
+mod layout;
 mod options;
 mod shard_writer;
 mod vacuum;
@@ -39,6 +40,9 @@ pub use commit::{
     abort_write, abort_write_at, check_append_schema, check_append_schema_at, check_save_mode_at,
     commit, commit_at, commit_from, dataset_version, dataset_version_at, new_write_id,
     CommitOutcome, DatasetVersion, SaveMode,
+};
+pub use layout::{
+    packed_columns, ColumnLayout, LayoutPlan, FIXED_LENGTH_OPTION, PACKED_COLUMNS_KEY, PACK_OPTION,
 };
 pub use options::{parse_byte_size, WriterOptions};
 pub use shard_writer::ShardWriter;

@@ -25,7 +25,7 @@ final class MosaicrsBatchWrite(job: MosaicrsWriteJob) extends BatchWrite {
   override def commit(messages: Array[WriterCommitMessage]): Unit = {
     val shards = messages.collect { case m: MosaicrsWriterCommitMessage => m.shards }.flatten
     val outcome =
-      NativeBridge.commit(job.location, job.arrowSchema, job.writeId, shards, job.saveMode)
+      NativeBridge.commit(job.location, job.storedSchema, job.writeId, shards, job.saveMode)
     log.info(s"mosaicrs: write ${job.writeId} (${job.saveModeName}) to ${job.location}: $outcome")
   }
 

@@ -22,6 +22,11 @@ import org.apache.spark.sql.SparkSession
  *   .save("/data/train")
  *
  * df.write.format("mosaicrs")
+ *   .option("pack.features", "x0,x1,x2")  // these numeric columns, row-major, as one column
+ *   .option("fixedLength.emb", "128")     // array<float> column whose rows all hold 128 values
+ *   .save("/data/train")
+ *
+ * df.write.format("mosaicrs")
  *   .option("storage.aws_endpoint", "http://minio:9000")   // object-store settings
  *   .save("s3://bucket/train")
  * }}}
@@ -30,17 +35,35 @@ import org.apache.spark.sql.SparkSession
  * @param shardSizeBytes a shard is sealed once it holds this many bytes
  * @param compression    Arrow IPC buffer compression of the shards
  * @param batchRows      rows per record batch, from the JVM to Rust and in the shards
+ * @param layout         the column layout options (`pack.<name>`, `fixedLength.<column>`), as given
  */
 final case class MosaicrsOptions(
     location: DatasetLocation,
     shardSizeBytes: Long,
     compression: Int,
-    batchRows: Int)
+    batchRows: Int,
+    layout: Seq[(String, String)] = Seq.empty) {
+
+  /** The layout options' keys, in the order of [[layoutValues]], for the native calls. */
+  def layoutKeys: Array[String] = layout.map(_._1).toArray
+
+  /** The layout options' values, in the order of [[layoutKeys]]. */
+  def layoutValues: Array[String] = layout.map(_._2).toArray
+}
 
 object MosaicrsOptions {
   val ShardSize = "shardSize"
   val Compression = "compression"
   val BatchRows = "batchRows"
+
+  /** Option key prefixes of the column layout (see `mosaicrs::writer::ColumnLayout`). */
+  val LayoutPrefixes = Seq("pack.", "fixedlength.")
+
+  /** True for the column layout options (`pack.<name>`, `fixedLength.<column>`). */
+  def isLayoutKey(key: String): Boolean = {
+    val lower = key.toLowerCase(Locale.ROOT)
+    LayoutPrefixes.exists(lower.startsWith)
+  }
 
   /**
    * Options with this prefix configure the object store (`storage.aws_region`,
@@ -94,7 +117,8 @@ object MosaicrsOptions {
     val parsed = NativeBridge.parseWriterOptions(
       writerOptions.map(_._1).toArray,
       writerOptions.map(_._2).toArray)
-    MosaicrsOptions(location, parsed(0), parsed(2).toInt, parsed(1).toInt)
+    val layout = writerOptions.filter { case (key, _) => isLayoutKey(key) }
+    MosaicrsOptions(location, parsed(0), parsed(2).toInt, parsed(1).toInt, layout)
   }
 
   /**

@@ -13,13 +13,16 @@ import org.apache.spark.sql.types.StructType
  *                    partition and the task attempt, so attempts never share a file
  * @param saveMode    the mode the commit applies, a `NativeBridge.MODE_*` value
  * @param sparkSchema the rows' schema, every field nullable (see [[MosaicrsTypes]])
- * @param arrowSchema the dataset's Arrow schema, base64 IPC (see [[MosaicrsTypes.arrowSchemaBase64]])
+ * @param arrowSchema the rows' Arrow schema, base64 IPC (see [[MosaicrsTypes.arrowSchemaBase64]])
+ * @param storedSchema the dataset's Arrow schema, base64 IPC: the rows' under the
+ *                    options' column layout (packed columns, fixed-size lists)
  */
 final case class MosaicrsWriteJob(
     writeId: String,
     saveMode: Int,
     sparkSchema: StructType,
     arrowSchema: String,
+    storedSchema: String,
     options: MosaicrsOptions) {
 
   /** Where the dataset lives (its `toString` shows no storage option values). */
@@ -33,17 +36,21 @@ object MosaicrsWriteJob {
 
   /**
    * Plans a save of rows with `schema`. Everything that can be checked before
-   * a task runs is checked here: types, and for append the existing schema.
+   * a task runs is checked here: types, the column layout, and for append
+   * the existing schema.
    */
   def plan(schema: StructType, options: MosaicrsOptions, saveMode: Int): MosaicrsWriteJob = {
     MosaicrsTypes.check(schema)
-    val stored = MosaicrsTypes.nullable(schema)
-    val arrowSchema = MosaicrsTypes.arrowSchemaBase64(stored)
+    val rows = MosaicrsTypes.nullable(schema)
+    val arrowSchema = MosaicrsTypes.arrowSchemaBase64(rows)
+    val storedSchema =
+      if (options.layout.isEmpty) arrowSchema
+      else NativeBridge.storedSchema(arrowSchema, options.layoutKeys, options.layoutValues)
     if (saveMode == NativeBridge.MODE_APPEND) {
-      NativeBridge.checkAppendSchema(options.location, arrowSchema)
+      NativeBridge.checkAppendSchema(options.location, storedSchema)
     }
     val writeId = UUID.randomUUID().toString.replace("-", "")
-    MosaicrsWriteJob(writeId, saveMode, stored, arrowSchema, options)
+    MosaicrsWriteJob(writeId, saveMode, rows, arrowSchema, storedSchema, options)
   }
 
   def modeName(mode: Int): String = mode match {

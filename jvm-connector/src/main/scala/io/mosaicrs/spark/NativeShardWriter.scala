@@ -58,5 +58,7 @@ object NativeShardWriter {
         taskAttempt,
         job.options.shardSizeBytes,
         job.options.batchRows,
-        job.options.compression))
+        job.options.compression,
+        job.options.layoutKeys,
+        job.options.layoutValues))
 }

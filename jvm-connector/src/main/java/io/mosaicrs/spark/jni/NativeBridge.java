@@ -57,9 +57,20 @@ public final class NativeBridge {
   public static native long[] parseWriterOptions(String[] keys, String[] values);
 
   /**
+   * The dataset's Arrow schema (base64 IPC) for rows of {@code schemaBase64}
+   * stored under the column layout options ({@code pack.<name>},
+   * {@code fixedLength.<column>}).
+   *
+   * @throws MosaicrsInvalidInputException naming the column or option the layout cannot apply to
+   */
+  public static native String storedSchema(
+      String schemaBase64, String[] layoutKeys, String[] layoutValues);
+
+  /**
    * Starts the writer of one task attempt; shard names contain the write id,
    * the partition and the attempt, so attempts never share a file. On an
-   * object store the shards stream straight to the store.
+   * object store the shards stream straight to the store. Batches arrive with
+   * {@code schemaBase64}; the layout options say how the shards store them.
    *
    * @return a handle for {@link #writeColumns}, {@link #finishWriter}, {@link #abortWriter}
    */
@@ -71,7 +82,9 @@ public final class NativeBridge {
       long taskAttempt,
       long maxShardBytes,
       int maxBatchRows,
-      int compression)
+      int compression,
+      String[] layoutKeys,
+      String[] layoutValues)
       throws MosaicrsIOException;
 
   /**
