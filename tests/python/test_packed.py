@@ -104,7 +104,7 @@ def test_fixed_lengths_store_fixed_size_lists_and_check_every_row(tmp_path):
     ({"pack": {"features": ["x0", "nope"]}}, '"nope"'),
     ({"pack": {"features": ["x0", "name"]}}, '"name".*only integer and floating-point'),
     ({"pack": {"features": "x0,x1"}}, "must be a list of column names"),
-    ({"fixed_lengths": {"x0": 4}}, "not a list"),
+    ({"fixed_lengths": {"x0": 4}}, "neither a list"),
     ({"fixed_lengths": {"x0": 0}}, "positive length"),
 ])
 def test_bad_layouts_fail_before_writing_naming_the_column(tmp_path, kwargs, message):

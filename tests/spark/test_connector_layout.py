@@ -91,7 +91,7 @@ def test_jvm_connector_packs_and_spark_reads_the_arrays_back(spark, features, tm
     ({"pack.features": "x0,nope"}, 'names column "nope"'),
     ({"pack.features": "x0,emb"}, "only integer and floating-point"),
     ({"pack.id": "x0,x1"}, "already has a column"),
-    ({"fixedLength.x0": "4"}, "not a list"),
+    ({"fixedLength.x0": "4"}, "neither a list"),
     ({"fixedLength.emb": "zero"}, "positive length"),
 ])
 def test_bad_layouts_fail_on_the_driver(spark, features, tmp_path, options, expected):
@@ -126,3 +126,30 @@ def test_the_jar_free_writer_takes_the_same_layout_options(spark, features, tmp_
     features.write.format(mosaicrs_spark.FORMAT).options(**layout_options()).mode("append") \
         .save(str(out))
     check_layout(out, features)
+
+
+def test_ml_vectors_with_a_declared_size_become_fixed_size_lists(spark, tmp_path):
+    from pyspark.ml.linalg import Vectors
+
+    def vector(i):
+        if i % 3:
+            return Vectors.dense([float(i), i + 0.5, -float(i)])
+        return Vectors.sparse(3, {1: float(i)})
+
+    df = spark.createDataFrame([(i, vector(i)) for i in range(300)], ["id", "vec"])
+    out = tmp_path / "vectors"
+    df.write.format("mosaicrs").option("fixedLength.vec", "3").save(str(out))
+    shards = sorted(glob.glob(os.path.join(out, "*.arrow")))
+    table = pa.concat_tables(pa.ipc.open_file(s).read_all() for s in shards).sort_by("id")
+    data_type = table.schema.field("vec").type
+    assert pa.types.is_fixed_size_list(data_type) and data_type.list_size == 3
+    assert data_type.value_type == pa.float64()
+    for row in table.to_pylist():
+        assert row["vec"] == vector(row["id"]).toArray().tolist()
+    assert len(table) == 300
+
+    # A vector of another size fails the write, naming the column.
+    with pytest.raises(Exception) as failure:
+        df.write.format("mosaicrs").option("fixedLength.vec", "4").save(str(tmp_path / "bad"))
+    assert 'column "vec" (a Spark ML vector)' in str(failure.value)
+    assert not (tmp_path / "bad" / "index.json").exists()

@@ -69,7 +69,7 @@ fn bad_layout_flags_fail_before_writing_naming_the_column() {
         ("--pack", "x=a,nope", "names column \"nope\""),
         ("--pack", "x=a,s", "only integer and floating-point"),
         ("--pack", "x", "expected NAME=VALUE"),
-        ("--fixed-length", "a=3", "not a list"),
+        ("--fixed-length", "a=3", "neither a list"),
     ] {
         let out = dir.path().join("never");
         let run = mosaicrs(&[

@@ -227,11 +227,14 @@ impl ColumnLayout {
                 data_type,
                 DataType::List(_) | DataType::LargeList(_) | DataType::FixedSizeList(_, _)
             );
-            if !is_list {
+            if !is_list && !is_ml_vector(data_type) {
                 return Err(Error::UnsupportedColumn {
                     name: column.clone(),
                     data_type: data_type.to_string(),
-                    reason: format!("option {option} declares a list length, but it is not a list"),
+                    reason: format!(
+                        "option {option} declares a list length, but it is neither a list nor \
+                         a Spark ML vector"
+                    ),
                 });
             }
         }
@@ -267,6 +270,8 @@ impl ColumnLayout {
                     DataType::List(c) | DataType::LargeList(c) | DataType::FixedSizeList(c, _) => {
                         c.clone()
                     }
+                    // A vector's values are doubles; a sparse one has zeros.
+                    DataType::Struct(_) => Arc::new(Field::new("item", DataType::Float64, false)),
                     _ => return Err(Error::Internal("a planned list is not a list".into())),
                 };
                 let width = i32::try_from(length).map_err(|_| {
@@ -511,12 +516,105 @@ fn to_fixed_list(column: &ArrayRef, name: &str, child: &FieldRef, width: i32) ->
             expected: w,
             found: *n as usize,
         }),
+        DataType::Struct(_) => vector_to_fixed(column.as_struct(), name, child, width),
         DataType::List(_) => list_to_fixed(column.as_list::<i32>(), name, child, width),
         DataType::LargeList(_) => list_to_fixed(column.as_list::<i64>(), name, child, width),
         other => Err(Error::Internal(format!(
             "column {name:?} is {other}, not a list"
         ))),
     }
+}
+
+/// True for the struct Spark writes a Spark ML `Vector` as (the sqlType of
+/// `VectorUDT`): `type` (0 sparse, 1 dense), `size`, `indices`, `values`.
+fn is_ml_vector(data_type: &DataType) -> bool {
+    let DataType::Struct(fields) = data_type else {
+        return false;
+    };
+    let list_of =
+        |t: &DataType, item: &DataType| matches!(t, DataType::List(c) if c.data_type() == item);
+    let types: Vec<(&str, &DataType)> = fields
+        .iter()
+        .map(|f| (f.name().as_str(), f.data_type()))
+        .collect();
+    matches!(
+        types.as_slice(),
+        [("type", DataType::Int8), ("size", DataType::Int32), ("indices", i), ("values", v)]
+            if list_of(i, &DataType::Int32) && list_of(v, &DataType::Float64)
+    )
+}
+
+/// Spark ML vectors as fixed-size lists of doubles: a dense vector's values
+/// as they are, a sparse one's scattered into zeros. Every non-null vector
+/// must have `width` elements.
+fn vector_to_fixed(
+    vectors: &arrow::array::StructArray,
+    name: &str,
+    child: &FieldRef,
+    width: i32,
+) -> Result<ArrayRef> {
+    use arrow::datatypes::{ArrowNativeType, Int32Type, Int8Type};
+    let w = width as usize;
+    let kinds = vectors.column(0).as_primitive::<Int8Type>();
+    let sizes = vectors.column(1).as_primitive::<Int32Type>();
+    let indices = vectors.column(2).as_list::<i32>();
+    let values = vectors.column(3).as_list::<i32>();
+    let index_values = indices.values().as_primitive::<Int32Type>();
+    let value_values = values.values().as_primitive::<Float64Type>();
+    let bad = |row: usize, what: String| {
+        Error::InvalidArgument(format!(
+            "column {name:?} (a Spark ML vector) at row {row} of this batch {what}, but option \
+             {FIXED_LENGTH_OPTION}{name}={w} declares {w} elements"
+        ))
+    };
+    let mut out = vec![0f64; vectors.len() * w];
+    for (row, slot) in out
+        .chunks_exact_mut(w.max(1))
+        .enumerate()
+        .take(vectors.len())
+    {
+        if vectors.is_null(row) {
+            continue;
+        }
+        let range = |list: &arrow::array::ListArray| {
+            let o = list.value_offsets();
+            o[row].as_usize()..o[row + 1].as_usize()
+        };
+        let vals = value_values.values().get(range(values)).ok_or_else(|| {
+            Error::Internal(format!("column {name:?}: vector values out of range"))
+        })?;
+        if kinds.value(row) == 1 {
+            if vals.len() != w {
+                return Err(bad(row, format!("is dense with {} elements", vals.len())));
+            }
+            slot.copy_from_slice(vals);
+        } else {
+            let size = sizes.value(row);
+            if usize::try_from(size).ok() != Some(w) {
+                return Err(bad(row, format!("is sparse of size {size}")));
+            }
+            let idx = index_values.values().get(range(indices)).ok_or_else(|| {
+                Error::Internal(format!("column {name:?}: vector indices out of range"))
+            })?;
+            if idx.len() != vals.len() {
+                return Err(bad(
+                    row,
+                    "has as many indices as values".replace("as many", "not as many"),
+                ));
+            }
+            for (&i, &v) in idx.iter().zip(vals) {
+                let i = usize::try_from(i).ok().filter(|&i| i < w);
+                *slot
+                    .get_mut(i.ok_or_else(|| bad(row, "has an index out of range".into()))?)
+                    .ok_or_else(|| Error::Internal("vector slot".into()))? = v;
+            }
+        }
+    }
+    let values = Arc::new(PrimitiveArray::<Float64Type>::from(out)) as ArrayRef;
+    Ok(Arc::new(
+        FixedSizeListArray::try_new(child.clone(), width, values, vectors.nulls().cloned())
+            .map_err(arrow_error)?,
+    ))
 }
 
 fn list_to_fixed<O: OffsetSizeTrait>(
@@ -559,7 +657,8 @@ fn list_to_fixed<O: OffsetSizeTrait>(
 mod tests {
     use super::*;
     use arrow::array::{
-        Float32Array, Float32Builder, Float64Array, Int32Array, ListBuilder, StringArray,
+        Float32Array, Float32Builder, Float64Array, Float64Builder, Int32Array, ListBuilder,
+        StringArray,
     };
     use arrow::datatypes::Float32Type;
 
@@ -654,6 +753,70 @@ mod tests {
         ));
     }
 
+    /// Spark ML vectors as Spark writes them: dense [1, 2, 3], sparse
+    /// (size 3, {1: 5}), null.
+    fn vectors() -> RecordBatch {
+        use arrow::array::{Int32Array as I32, Int32Builder, Int8Array, StructArray};
+        let mut indices = ListBuilder::new(Int32Builder::new());
+        let mut values = ListBuilder::new(Float64Builder::new());
+        indices.append(true);
+        values.values().append_slice(&[1.0, 2.0, 3.0]);
+        values.append(true);
+        indices.values().append_value(1);
+        indices.append(true);
+        values.values().append_value(5.0);
+        values.append(true);
+        indices.append(false);
+        values.append(false);
+        let indices = indices.finish();
+        let values = values.finish();
+        let fields = vec![
+            Field::new("type", DataType::Int8, false),
+            Field::new("size", DataType::Int32, true),
+            Field::new("indices", indices.data_type().clone(), true),
+            Field::new("values", values.data_type().clone(), true),
+        ];
+        let vec = StructArray::new(
+            fields.into(),
+            vec![
+                Arc::new(Int8Array::from(vec![1, 0, 0])) as ArrayRef,
+                Arc::new(I32::from(vec![None, Some(3), None])),
+                Arc::new(indices),
+                Arc::new(values),
+            ],
+            Some(NullBuffer::from(vec![true, true, false])),
+        );
+        RecordBatch::try_from_iter([("vec", Arc::new(vec) as ArrayRef)]).unwrap()
+    }
+
+    #[test]
+    fn spark_ml_vectors_become_fixed_size_lists_of_doubles() {
+        let b = vectors();
+        let out = layout(&[("fixedLength.vec", "3")])
+            .plan(&b.schema())
+            .unwrap()
+            .apply(&b, 0)
+            .unwrap();
+        let vec = out.column(0).as_fixed_size_list();
+        let v = vec
+            .values()
+            .as_any()
+            .downcast_ref::<Float64Array>()
+            .unwrap();
+        assert_eq!(&v.values()[..6], &[1.0, 2.0, 3.0, 0.0, 5.0, 0.0]);
+        assert!(vec.is_valid(1) && vec.is_null(2));
+        let err = layout(&[("fixedLength.vec", "4")])
+            .plan(&b.schema())
+            .unwrap()
+            .apply(&b, 0)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("\"vec\" (a Spark ML vector) at row 0 of this batch is dense with 3"),
+            "{err}"
+        );
+    }
+
     #[test]
     fn bad_layouts_fail_before_any_row_naming_the_column() {
         let schema = batch().schema();
@@ -662,7 +825,7 @@ mod tests {
         assert!(err(&[("pack.x", "a,s")]).contains("\"s\""));
         assert!(err(&[("pack.x", "a"), ("pack.y", "a,b")]).contains("packed twice"));
         assert!(err(&[("pack.id", "a,b")]).contains("already has a column"));
-        assert!(err(&[("fixedLength.a", "4")]).contains("not a list"));
+        assert!(err(&[("fixedLength.a", "4")]).contains("neither a list"));
         let mut l = ColumnLayout::default();
         assert!(l.set_option("pack.x", " , ").is_err());
         assert!(l.set_option("fixedLength.emb", "0").is_err());
