@@ -165,9 +165,7 @@ impl ColumnLayout {
         };
         // Input column to the packed group (index into `groups`) holding it.
         let mut packed_into: HashMap<usize, usize> = HashMap::new();
-        // Per packed column: its name, column names, input indices, value
-        // type and whether its values may be null.
-        let mut groups: Vec<(String, Vec<String>, Vec<usize>, DataType, bool)> = Vec::new();
+        let mut groups: Vec<PackedGroup> = Vec::new();
         for (name, columns) in &self.packed {
             let option = format!("{PACK_OPTION}{name}");
             if let Ok(i) = input.index_of(name) {
@@ -182,7 +180,7 @@ impl ColumnLayout {
             for column in columns {
                 let i = index_of(column, &option)?;
                 if let Some(other) = packed_into.insert(i, groups.len()) {
-                    let other = &groups[other].0;
+                    let other = &groups[other].name;
                     return Err(Error::InvalidArgument(format!(
                         "column {column:?} is packed twice: into {other:?} and into {name:?}"
                     )));
@@ -210,7 +208,13 @@ impl ColumnLayout {
                 DataType::Float64
             };
             let nullable = inputs.iter().any(|&i| input.field(i).is_nullable());
-            groups.push((name.clone(), columns.clone(), inputs, value_type, nullable));
+            groups.push(PackedGroup {
+                name: name.clone(),
+                columns: columns.clone(),
+                inputs,
+                value_type,
+                nullable,
+            });
         }
         let mut fixed: HashMap<usize, usize> = HashMap::new();
         for (column, &length) in &self.fixed_lengths {
@@ -248,7 +252,13 @@ impl ColumnLayout {
                 if std::mem::replace(&mut emitted[g], true) {
                     continue;
                 }
-                let (name, columns, inputs, value_type, nullable) = &groups[g];
+                let PackedGroup {
+                    name,
+                    columns,
+                    inputs,
+                    value_type,
+                    nullable,
+                } = &groups[g];
                 let width = i32::try_from(columns.len()).map_err(|_| {
                     Error::InvalidArgument(format!("packed column {name:?} has too many columns"))
                 })?;
@@ -305,6 +315,18 @@ impl ColumnLayout {
             steps,
         })
     }
+}
+
+/// One packed column being planned.
+struct PackedGroup {
+    name: String,
+    columns: Vec<String>,
+    /// The input indices of `columns`.
+    inputs: Vec<usize>,
+    /// The element type of the packed values.
+    value_type: DataType,
+    /// Whether any packed value may be null.
+    nullable: bool,
 }
 
 /// A [`ColumnLayout`] checked against the incoming schema: turns each
@@ -638,9 +660,9 @@ fn list_to_fixed<O: OffsetSizeTrait>(
     }
     let values = list.values().to_data();
     let mut out = MutableArrayData::new(vec![&values], true, list.len() * w);
-    for row in 0..list.len() {
+    for (row, start) in offsets.iter().take(list.len()).enumerate() {
         if list.is_valid(row) {
-            let start = offsets[row].as_usize();
+            let start = start.as_usize();
             out.try_extend(0, start, start + w).map_err(arrow_error)?;
         } else {
             out.try_extend_nulls(w).map_err(arrow_error)?;
