@@ -95,7 +95,7 @@ fn write_seeds() {
         let dir = tempfile::tempdir().unwrap();
         let schema = fuzz_targets::schema();
         let options = WriterOptions {
-            max_batch_rows: 64,
+            max_batch_rows: Some(64),
             compression,
             ..Default::default()
         };

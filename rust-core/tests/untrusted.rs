@@ -15,7 +15,7 @@ use mosaicrs::Error;
 
 fn options(compression: Compression) -> WriterOptions {
     WriterOptions {
-        max_batch_rows: 500,
+        max_batch_rows: Some(500),
         compression,
         ..Default::default()
     }

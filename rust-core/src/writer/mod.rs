@@ -40,6 +40,8 @@ pub use commit::{
     commit, commit_at, commit_from, dataset_version, dataset_version_at, new_write_id,
     CommitOutcome, DatasetVersion, SaveMode,
 };
-pub use options::{parse_byte_size, WriterOptions};
+pub use options::{
+    parse_byte_size, WriterOptions, DEFAULT_BATCH_ROWS, DEFAULT_COMPRESSED_BATCH_ROWS,
+};
 pub use shard_writer::ShardWriter;
 pub use vacuum::{is_writer_file, vacuum, VacuumReport};
