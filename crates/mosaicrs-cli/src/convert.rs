@@ -192,9 +192,7 @@ fn open_input(
                 ProgressStyle::with_template("{bar:40} {pos}/{len} rows {per_sec} eta {eta}")
                     .unwrap_or_else(|_| ProgressStyle::default_bar()),
             );
-            let reader = builder
-                .with_batch_size(batch_rows.min(65_536))
-                .build()?;
+            let reader = builder.with_batch_size(batch_rows.min(65_536)).build()?;
             let bar = progress.clone();
             Ok((
                 schema,
