@@ -111,10 +111,15 @@ class MosaicrsArrowWriter(DataSourceArrowWriter):
         self.compression = lower.get("compression")
         batch_rows = lower.get("batchrows")
         try:
-            self.batch_rows = int(batch_rows) if batch_rows is not None else 8192
+            self.batch_rows = int(batch_rows) if batch_rows is not None else None
         except ValueError:
             raise ValueError(f"option batchRows {batch_rows!r} is not an integer") from None
-        _native.validate_writer_options(self.shard_size, self.batch_rows, self.compression)
+        # The writer's rows per batch: the chosen ones, or its default for the
+        # compression (small batches for compressed shards), at most 8192 as
+        # the JVM connector's.
+        rows = _native.validate_writer_options(self.shard_size, self.batch_rows, self.compression)
+        if self.batch_rows is None:
+            self.batch_rows = min(8192, rows)
         requested = lower.get("savemode")
         if overwrite:
             if requested is not None and requested.lower() != "overwrite":

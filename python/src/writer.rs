@@ -41,7 +41,7 @@ fn writer_options(
         };
     }
     if let Some(rows) = batch_rows {
-        options.max_batch_rows = rows;
+        options.max_batch_rows = Some(rows);
     }
     if let Some(c) = compression {
         options.compression = c.parse::<Compression>().py_err()?;
@@ -391,13 +391,15 @@ pub(crate) fn write_id() -> String {
     new_write_id()
 }
 
-/// Checks writer options (raises ValueError naming a bad one).
+/// Checks writer options (raises ValueError naming a bad one) and returns
+/// the rows per record batch they give: `batch_rows`, or the writer's
+/// default for the compression when it is `None`.
 #[pyfunction]
 #[pyo3(signature = (shard_size=None, batch_rows=None, compression=None))]
 pub(crate) fn validate_writer_options(
     shard_size: Option<&Bound<'_, PyAny>>,
     batch_rows: Option<usize>,
     compression: Option<&str>,
-) -> PyResult<()> {
-    writer_options(shard_size, batch_rows, compression).map(|_| ())
+) -> PyResult<usize> {
+    writer_options(shard_size, batch_rows, compression).map(|o| o.batch_rows())
 }

@@ -118,7 +118,7 @@ pub fn write_dataset(
         Field::new("x", DataType::Float32, false),
     ]));
     let options = WriterOptions {
-        max_batch_rows: batch_rows,
+        max_batch_rows: Some(batch_rows),
         compression,
         ..WriterOptions::default()
     };

@@ -144,7 +144,7 @@ fn seed_input(
     batch: impl Fn(usize) -> arrow::record_batch::RecordBatch,
 ) -> (Vec<u8>, Vec<u8>) {
     let options = WriterOptions {
-        max_batch_rows: 64,
+        max_batch_rows: Some(64),
         compression,
         ..Default::default()
     };

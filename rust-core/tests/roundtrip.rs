@@ -20,7 +20,7 @@ fn every_spark_type_round_trips_with_nulls_in_each_compression() {
         let dir = tempfile::tempdir().unwrap();
         let input = [all_types_batch(1000, 0), all_types_batch(537, 1000)];
         let options = WriterOptions {
-            max_batch_rows: 300,
+            max_batch_rows: Some(300),
             compression,
             ..Default::default()
         };
@@ -51,7 +51,7 @@ fn shards_roll_at_the_size_limit_and_batches_are_bounded() {
     let batches: Vec<_> = (0..10).map(|i| simple_batch(10_000, i * 10_000)).collect();
     let options = WriterOptions {
         max_shard_bytes: 256 * 1024,
-        max_batch_rows: 4096,
+        max_batch_rows: Some(4096),
         compression: Compression::None,
     };
     write_dataset(dir.path(), &batches, options);
@@ -77,7 +77,7 @@ fn random_access_by_row_range_and_gather() {
     let batches: Vec<_> = (0..5).map(|i| simple_batch(3000, i * 3000)).collect();
     let options = WriterOptions {
         max_shard_bytes: 20_000,
-        max_batch_rows: 700,
+        max_batch_rows: Some(700),
         ..Default::default()
     };
     write_dataset(dir.path(), &batches, options);
@@ -134,7 +134,7 @@ fn uncompressed_scan_copies_no_column_buffers() {
         dir.path(),
         &[all_types_batch(5000, 0)],
         WriterOptions {
-            max_batch_rows: 1000,
+            max_batch_rows: Some(1000),
             ..Default::default()
         },
     );

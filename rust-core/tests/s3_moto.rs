@@ -49,7 +49,7 @@ fn s3_write_then_read_back_every_value_through_the_cache() {
     // multipart upload (> 8 MiB).
     let small = WriterOptions {
         max_shard_bytes: 16 << 10,
-        max_batch_rows: 1000,
+        max_batch_rows: Some(1000),
         ..Default::default()
     };
     let shards = write_at(
@@ -343,7 +343,7 @@ fn s3_faults_between_reader_and_server_never_lose_or_repeat_a_sample() {
     let location = moto.location("s3://faulty/ds");
     let options = WriterOptions {
         max_shard_bytes: 32 << 10,
-        max_batch_rows: 1000,
+        max_batch_rows: Some(1000),
         ..Default::default()
     };
     let rows = 30_000;
@@ -384,7 +384,7 @@ fn s3_readers_sharing_a_cache_download_each_shard_once_and_pins_block_eviction()
     moto.create_bucket("shared");
     let options = WriterOptions {
         max_shard_bytes: 64 << 10,
-        max_batch_rows: 2000,
+        max_batch_rows: Some(2000),
         ..Default::default()
     };
     let a = moto.location("s3://shared/a");

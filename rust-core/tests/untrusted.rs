@@ -15,7 +15,7 @@ use mosaicrs::Error;
 
 fn options(compression: Compression) -> WriterOptions {
     WriterOptions {
-        max_batch_rows: 500,
+        max_batch_rows: Some(500),
         compression,
         ..Default::default()
     }
@@ -186,6 +186,7 @@ fn checksum_is_verified_when_asked_and_by_validate() {
         let verify = ReadOptions {
             verify_checksums: true,
             access,
+            ..Default::default()
         };
         let err = open_err(dir.path(), &verify);
         assert!(matches!(err, Error::ChecksumMismatch { .. }), "{err:?}");
@@ -245,6 +246,7 @@ fn corrupt_reason(dir: &Path, access: Access) -> String {
     let options = ReadOptions {
         verify_checksums: false,
         access,
+        ..Default::default()
     };
     let result = Dataset::open_with(dir, &options).and_then(|ds| {
         for b in 0..ds.shards()[0].num_batches() {
@@ -416,6 +418,7 @@ fn pread_and_mmap_read_the_same_values() {
             let options = ReadOptions {
                 verify_checksums: true,
                 access,
+                ..Default::default()
             };
             Dataset::open_with(dir.path(), &options).unwrap()
         };
@@ -437,6 +440,7 @@ fn shard_truncated_while_open_gives_a_named_error_on_the_pread_path() {
     let options = ReadOptions {
         verify_checksums: false,
         access: Access::Pread,
+        ..Default::default()
     };
     let ds = Dataset::open_with(dir.path(), &options).unwrap();
     let path = dir.path().join(&entry.path);
@@ -461,6 +465,7 @@ fn shard_replaced_by_rename_while_mapped_keeps_its_old_bytes() {
     let options = ReadOptions {
         verify_checksums: false,
         access: Access::Mmap,
+        ..Default::default()
     };
     let ds = Dataset::open_with(dir.path(), &options).unwrap();
     let path = dir.path().join(&entry.path);

@@ -13,7 +13,7 @@ use arrow::record_batch::RecordBatch;
 use clap::Parser;
 use mosaicrs::format::{Compression, Index, ShardEntry};
 use mosaicrs::loader::SplitMix64;
-use mosaicrs::reader::{Dataset, ReadOptions};
+use mosaicrs::reader::{BatchCacheStats, Dataset, ReadOptions};
 use mosaicrs::testing::{write_partitions, FeatureTable};
 use mosaicrs::writer::{SaveMode, WriterOptions};
 use serde::Serialize;
@@ -34,12 +34,23 @@ pub struct BenchArgs {
     /// Compression of the written dataset.
     #[arg(long, default_value = "none")]
     pub compression: Compression,
+    /// Rows per record batch (default: the writer's for the compression).
+    #[arg(long)]
+    pub batch_rows: Option<usize>,
+    /// Bytes of decoded batches the reader keeps, e.g. 256m (default: the
+    /// reader's; compressed shards only).
+    #[arg(long, value_parser = parse_size)]
+    pub batch_cache: Option<u64>,
     /// Where to write the dataset (default: a temp folder, removed afterwards).
     #[arg(long)]
     pub dir: Option<PathBuf>,
     /// Print the figures as JSON.
     #[arg(long)]
     pub json: bool,
+}
+
+fn parse_size(text: &str) -> std::result::Result<u64, String> {
+    mosaicrs::writer::parse_byte_size(text).map_err(|e| e.to_string())
 }
 
 /// The benchmark's table: id, `features` float32 columns, an int32 label.
@@ -100,6 +111,7 @@ struct Figures {
     rows: usize,
     features: usize,
     compression: &'static str,
+    batch_rows: usize,
     data_bytes: usize,
     file_bytes: u64,
     shards: usize,
@@ -111,6 +123,8 @@ struct Figures {
     scan_mb_s: f64,
     in_memory_scan_mb_s: f64,
     random_rows_per_s: f64,
+    /// The decoded-batch cache over the random reads (compressed shards).
+    random_cache: BatchCacheStats,
     index_100k_shards_bytes: usize,
     index_100k_shards_parse_s: f64,
 }
@@ -136,11 +150,22 @@ pub fn run(args: &BenchArgs) -> Result<ExitCode> {
         .clone()
         .unwrap_or_else(|| temp.path().join("bench"));
     clear_own_output(&dir)?;
-    let write_s = time_write(&dir, &table.schema(), &batches, args.compression)?;
+    let options = WriterOptions {
+        compression: args.compression,
+        max_batch_rows: args.batch_rows,
+        ..Default::default()
+    };
+    let write_s = time_write(&dir, &table.schema(), &batches, options)?;
     drop(batches);
 
+    let read = ReadOptions {
+        batch_cache_bytes: args
+            .batch_cache
+            .unwrap_or(ReadOptions::default().batch_cache_bytes),
+        ..Default::default()
+    };
     let t = Instant::now();
-    let dataset = Dataset::open(&dir)?;
+    let dataset = Dataset::open_with(&dir, &read)?;
     let open_s = t.elapsed().as_secs_f64();
     let file_bytes = dataset.index().total_bytes;
     let scan_s = best_of_3(|| {
@@ -155,13 +180,17 @@ pub fn run(args: &BenchArgs) -> Result<ExitCode> {
     // adds when shards are opened (the files are in the page cache here).
     let verify_s = best_of_3(|| Ok(dataset.verify()?))?;
     let open_verified_s = time_open_verified(&dir)?;
-    let random_s = time_random_reads(&dataset, args.random_reads)?;
+    // A fresh open, so the scans' decoded batches do not warm the cache.
+    let random_dataset = Dataset::open_with(&dir, &read)?;
+    let random_s = time_random_reads(&random_dataset, args.random_reads)?;
+    let random_cache = random_dataset.batch_cache_stats();
     let (index_bytes, index_parse_s) = time_index_parse()?;
 
     let figures = Figures {
         rows: args.rows,
         features: args.features,
         compression: args.compression.as_str(),
+        batch_rows: options.batch_rows(),
         data_bytes,
         file_bytes,
         shards: dataset.num_shards(),
@@ -173,6 +202,7 @@ pub fn run(args: &BenchArgs) -> Result<ExitCode> {
         scan_mb_s: mb_s(data_bytes, scan_s),
         in_memory_scan_mb_s: mb_s(data_bytes, in_memory_scan_s),
         random_rows_per_s: args.random_reads as f64 / random_s,
+        random_cache,
         index_100k_shards_bytes: index_bytes,
         index_100k_shards_parse_s: index_parse_s,
     };
@@ -200,12 +230,8 @@ fn time_write(
     dir: &Path,
     schema: &SchemaRef,
     batches: &[RecordBatch],
-    compression: Compression,
+    options: WriterOptions,
 ) -> Result<f64> {
-    let options = WriterOptions {
-        compression,
-        ..Default::default()
-    };
     let t = Instant::now();
     write_partitions(
         dir,
@@ -262,13 +288,14 @@ fn time_index_parse() -> Result<(usize, f64)> {
 
 fn print_table(f: &Figures, random_reads: usize) {
     println!(
-        "data: {} rows x ({} f32 + id + label), {:.1} MB in memory, {:.1} MB on disk in {} shards ({})",
+        "data: {} rows x ({} f32 + id + label), {:.1} MB in memory, {:.1} MB on disk in {} shards ({}, {} rows per batch)",
         f.rows,
         f.features,
         f.data_bytes as f64 / 1e6,
         f.file_bytes as f64 / 1e6,
         f.shards,
-        f.compression
+        f.compression,
+        f.batch_rows
     );
     println!("{:<34} {:>12}  {:>9}", "measure", "MB/s", "x memcpy");
     let row = |name: &str, v: f64| println!("{name:<34} {v:>12.0}  {:>9.3}", v / f.memcpy_mb_s);
@@ -281,6 +308,18 @@ fn print_table(f: &Figures, random_reads: usize) {
         "random single-row reads: {:.0} rows/s ({random_reads} reads)",
         f.random_rows_per_s
     );
+    let c = &f.random_cache;
+    if c.hits + c.misses > 0 {
+        println!(
+            "  decoded-batch cache: {:.1}% hits ({} hits, {} misses, {} evictions), {:.1} of {:.1} MB held",
+            100.0 * c.hit_rate(),
+            c.hits,
+            c.misses,
+            c.evictions,
+            c.bytes as f64 / 1e6,
+            c.capacity_bytes as f64 / 1e6
+        );
+    }
     println!("open (index + map {} shards): {:.4} s", f.shards, f.open_s);
     println!(
         "open with --verify: {:.4} s ({:.1}x plain open)",

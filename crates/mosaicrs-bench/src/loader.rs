@@ -17,9 +17,10 @@ use arrow::datatypes::{DataType, Float32Type, Int64Type};
 use arrow::record_batch::RecordBatch;
 use clap::Parser;
 use mosaicrs::assemble::{ElementKind, FeatureLayout};
+use mosaicrs::format::Compression;
 use mosaicrs::loader::{Loader, LoaderConfig, ShuffleMode, TailPolicy};
-use mosaicrs::reader::Dataset;
-use mosaicrs::testing::FeatureTable;
+use mosaicrs::reader::{BatchCacheStats, Dataset, ReadOptions};
+use mosaicrs::testing::{write_partitions, FeatureTable};
 use mosaicrs::writer::{SaveMode, WriterOptions};
 use mosaicrs_tch::{choose_device, DeviceFeeder, TensorAssembler};
 use serde::Serialize;
@@ -62,6 +63,20 @@ pub struct BenchArgs {
     /// Print one JSON document instead of the table.
     #[arg(long)]
     pub json: bool,
+    /// Also run the loader over a copy of the dataset written with this
+    /// compression (the writer's default batch size for it), in `<data>-<compression>`
+    /// (created when it has no index), and report its speed against the
+    /// uncompressed loader's; `none` skips it.
+    #[arg(long, default_value = "zstd")]
+    pub compressed: Compression,
+    /// Bytes of decoded batches the compressed copy's reader keeps, e.g.
+    /// 256m (default: the reader's).
+    #[arg(long, value_parser = parse_size)]
+    pub batch_cache: Option<u64>,
+}
+
+fn parse_size(text: &str) -> std::result::Result<u64, String> {
+    mosaicrs::writer::parse_byte_size(text).map_err(|e| e.to_string())
 }
 
 /// One contender's figures.
@@ -110,6 +125,36 @@ pub struct BenchReport {
     pub contenders: Vec<Figures>,
     /// mosaicrs loader samples/s divided by each other contender's.
     pub ratios: Vec<(String, f64)>,
+    /// The same loader over compressed shards, unless `--compressed none`.
+    pub compressed: Option<CompressedFigures>,
+}
+
+/// The loader over a compressed copy of the dataset, against the
+/// uncompressed loader of the same run.
+#[derive(Debug, Clone, Serialize)]
+pub struct CompressedFigures {
+    pub compression: String,
+    pub dataset: String,
+    /// Bytes of the compressed and of the uncompressed shards.
+    pub file_bytes: u64,
+    pub uncompressed_file_bytes: u64,
+    /// Rows per record batch of the compressed shards (the largest).
+    pub batch_rows: u64,
+    /// Its fastest round with the dataset just opened, so that the epoch
+    /// decodes every batch it reads (`id` mosaicrs_loader_compressed).
+    pub loader: Figures,
+    /// Its samples/s over the uncompressed loader's.
+    pub ratio: f64,
+    /// The decoded-batch cache over that cold epoch.
+    pub cache: BatchCacheStats,
+    /// The fastest second epoch on the same open dataset: what every epoch
+    /// after the first costs while the decoded batches fit in the cache
+    /// (`id` mosaicrs_loader_compressed_warm).
+    pub warm: Figures,
+    /// Its samples/s over the uncompressed loader's.
+    pub warm_ratio: f64,
+    /// The cache over the warm epoch alone.
+    pub warm_cache: BatchCacheStats,
 }
 
 /// Runs the benchmark.
@@ -125,6 +170,18 @@ pub fn run(args: &BenchArgs) -> Result<BenchReport> {
     let batches = batches_to_run(args, &dataset)?;
     let contenders = run_contenders(args, &dataset, &config, &features, batches)?;
     let reference = contenders[0].samples_per_s;
+    let compressed = match args.compressed {
+        Compression::None => None,
+        compression => Some(run_compressed(
+            args,
+            &dataset,
+            compression,
+            &config,
+            &features,
+            batches,
+            reference,
+        )?),
+    };
     let ratios = contenders[1..]
         .iter()
         .map(|c| (c.name.clone(), reference / c.samples_per_s))
@@ -139,7 +196,122 @@ pub fn run(args: &BenchArgs) -> Result<BenchReport> {
         cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
         contenders,
         ratios,
+        compressed,
     })
+}
+
+/// The loader over a `compression` copy of `dataset`, `--repeat` rounds,
+/// each with the dataset (and its decoded-batch cache) opened afresh.
+fn run_compressed(
+    args: &BenchArgs,
+    dataset: &Arc<Dataset>,
+    compression: Compression,
+    config: &LoaderConfig,
+    features: &FeatureLayout,
+    batches: u64,
+    uncompressed_samples_per_s: f64,
+) -> Result<CompressedFigures> {
+    let dir = PathBuf::from(format!("{}-{}", args.data.display(), compression.as_str()));
+    if !mosaicrs::format::Index::exists_in(&dir) {
+        // The same rows, rewritten with the writer's defaults for `compression`.
+        let options = WriterOptions {
+            compression,
+            ..Default::default()
+        };
+        let batches: Vec<RecordBatch> = dataset.batches().collect::<mosaicrs::Result<_>>()?;
+        write_partitions(
+            &dir,
+            &dataset.schema(),
+            "bench",
+            [&batches[..]],
+            options,
+            SaveMode::ErrorIfExists,
+        )?;
+    }
+    let read = ReadOptions {
+        batch_cache_bytes: args
+            .batch_cache
+            .unwrap_or(ReadOptions::default().batch_cache_bytes),
+        ..Default::default()
+    };
+    let mut best: Option<(Figures, BatchCacheStats)> = None;
+    let mut best_warm: Option<(Figures, BatchCacheStats)> = None;
+    let mut shape = (0, 0);
+    for _ in 0..args.repeat.max(1) {
+        let opened = Arc::new(
+            Dataset::open_with(&dir, &read)
+                .with_context(|| format!("opening {}", dir.display()))?,
+        );
+        if opened.num_rows() != dataset.num_rows() {
+            bail!(
+                "{} holds {} rows, {} has {}: remove it to have it written again",
+                dir.display(),
+                opened.num_rows(),
+                args.data.display(),
+                dataset.num_rows()
+            );
+        }
+        shape = (
+            opened.index().total_bytes,
+            opened
+                .shards()
+                .iter()
+                .flat_map(|s| s.batch_row_offsets().windows(2).map(|w| w[1] - w[0]))
+                .max()
+                .unwrap_or(0),
+        );
+        let mut figures = loader_contender(&opened, config, features, args.device, batches)?;
+        figures.id = "mosaicrs_loader_compressed".into();
+        figures.name = format!(
+            "mosaicrs loader, {} shards -> tensors ({:?})",
+            compression.as_str(),
+            args.device
+        );
+        let stats = opened.batch_cache_stats();
+        keep_best(&mut best, figures, stats);
+        let mut warm = loader_contender(&opened, config, features, args.device, batches)?;
+        warm.id = "mosaicrs_loader_compressed_warm".into();
+        warm.name = format!(
+            "the same, second epoch (batches cached) ({:?})",
+            args.device
+        );
+        let total = opened.batch_cache_stats();
+        let epoch = BatchCacheStats {
+            hits: total.hits - stats.hits,
+            misses: total.misses - stats.misses,
+            evictions: total.evictions - stats.evictions,
+            ..total
+        };
+        keep_best(&mut best_warm, warm, epoch);
+    }
+    let (loader, cache) = best.context("no round ran")?;
+    let (warm, warm_cache) = best_warm.context("no round ran")?;
+    Ok(CompressedFigures {
+        compression: compression.as_str().to_string(),
+        dataset: dir.display().to_string(),
+        file_bytes: shape.0,
+        uncompressed_file_bytes: dataset.index().total_bytes,
+        batch_rows: shape.1,
+        ratio: loader.samples_per_s / uncompressed_samples_per_s,
+        loader,
+        cache,
+        warm_ratio: warm.samples_per_s / uncompressed_samples_per_s,
+        warm,
+        warm_cache,
+    })
+}
+
+/// Keeps in `best` the faster round's figures (first-round memory and time
+/// to first batch) and the cache stats of that round.
+fn keep_best(best: &mut Option<(Figures, BatchCacheStats)>, f: Figures, stats: BatchCacheStats) {
+    match best {
+        Some((b, s)) if f.samples_per_s > b.samples_per_s => {
+            b.keep_faster(f);
+            *s = stats;
+        }
+        Some(_) => {}
+        None => *best = Some((f, stats)),
+    }
 }
 
 /// The dataset at `--data`, written first when the folder holds none.
@@ -642,5 +814,46 @@ pub fn print_table(report: &BenchReport) {
     }
     for (name, ratio) in &report.ratios {
         println!("ratio mosaicrs loader / {name}: {ratio:.2}x");
+    }
+    if let Some(c) = &report.compressed {
+        println!(
+            "global shuffle over {} shards ({}, {:.1} MB vs {:.1} MB uncompressed, {} rows per batch):",
+            c.compression,
+            c.dataset,
+            c.file_bytes as f64 / 1e6,
+            c.uncompressed_file_bytes as f64 / 1e6,
+            c.batch_rows
+        );
+        println!(
+            "{:<58} {:>11.1} {:>13.0} {:>10.4} {:>9.0}M",
+            c.loader.name,
+            c.loader.batches_per_s,
+            c.loader.samples_per_s,
+            c.loader.time_to_first_batch_s,
+            c.loader.max_rss_bytes as f64 / (1 << 20) as f64
+        );
+        println!(
+            "{:<58} {:>11.1} {:>13.0} {:>10.4} {:>9.0}M",
+            c.warm.name,
+            c.warm.batches_per_s,
+            c.warm.samples_per_s,
+            c.warm.time_to_first_batch_s,
+            c.warm.max_rss_bytes as f64 / (1 << 20) as f64
+        );
+        println!(
+            "ratio {} loader / uncompressed loader: {:.2}x first epoch, {:.2}x later epochs",
+            c.compression, c.ratio, c.warm_ratio
+        );
+        for (epoch, s) in [("first epoch", &c.cache), ("later epoch", &c.warm_cache)] {
+            println!(
+                "decoded-batch cache ({epoch}): {:.1}% hits ({} hits, {} misses, {} evictions), {:.1} of {:.1} MB held",
+                100.0 * s.hit_rate(),
+                s.hits,
+                s.misses,
+                s.evictions,
+                s.bytes as f64 / 1e6,
+                s.capacity_bytes as f64 / 1e6
+            );
+        }
     }
 }

@@ -35,9 +35,10 @@ pub struct ConvertArgs {
     /// Arrow IPC buffer compression: none, zstd or lz4.
     #[arg(long, default_value = "none")]
     compression: Compression,
-    /// Maximum rows per record batch.
-    #[arg(long, default_value_t = 65_536)]
-    batch_rows: usize,
+    /// Maximum rows per record batch [default: 65536 uncompressed, 4096
+    /// with zstd or lz4, whose batches are decoded whole for each random read].
+    #[arg(long)]
+    batch_rows: Option<usize>,
     /// What to do if OUTPUT already holds a dataset: error, append, overwrite, ignore.
     #[arg(long, default_value = "error")]
     mode: SaveMode,
@@ -94,7 +95,7 @@ pub fn run(args: &ConvertArgs) -> Result<ExitCode> {
     } else {
         ProgressBar::new(0)
     };
-    let (input_schema, batches) = open_input(args, format, &progress)
+    let (input_schema, batches) = open_input(args, format, &progress, options.batch_rows())
         .with_context(|| format!("reading {}", args.input.display()))?;
     let layout = layout.plan(&input_schema)?;
     let schema = layout.schema().clone();
@@ -195,6 +196,7 @@ fn open_input(
     args: &ConvertArgs,
     format: InputFormat,
     progress: &ProgressBar,
+    batch_rows: usize,
 ) -> Result<(SchemaRef, Batches)> {
     let mut file = File::open(&args.input)?;
     let size = file.metadata()?.len();
@@ -211,7 +213,7 @@ fn open_input(
             byte_bar(progress, size);
             let reader = arrow::csv::ReaderBuilder::new(schema.clone())
                 .with_format(csv_format)
-                .with_batch_size(args.batch_rows.min(65_536))
+                .with_batch_size(batch_rows.min(65_536))
                 .build(progress.wrap_read(BufReader::new(file)))?;
             Ok((schema, Box::new(reader.map(|b| b.map_err(Into::into)))))
         }
@@ -224,9 +226,7 @@ fn open_input(
                 ProgressStyle::with_template("{bar:40} {pos}/{len} rows {per_sec} eta {eta}")
                     .unwrap_or_else(|_| ProgressStyle::default_bar()),
             );
-            let reader = builder
-                .with_batch_size(args.batch_rows.min(65_536))
-                .build()?;
+            let reader = builder.with_batch_size(batch_rows.min(65_536)).build()?;
             let bar = progress.clone();
             Ok((
                 schema,

@@ -84,6 +84,14 @@ struct ReadArgs {
     /// systems), mmap or pread.
     #[arg(long, default_value = "auto")]
     access: mosaicrs::reader::Access,
+    /// Memory for decoded record batches of compressed shards, shared by
+    /// all shards, e.g. 256m or 1g (0: decode every read).
+    #[arg(long, default_value = "256m", value_parser = parse_size)]
+    batch_cache: u64,
+}
+
+fn parse_size(text: &str) -> Result<u64, String> {
+    mosaicrs::writer::parse_byte_size(text).map_err(|e| e.to_string())
 }
 
 impl ReadArgs {
@@ -91,6 +99,7 @@ impl ReadArgs {
         mosaicrs::reader::ReadOptions {
             verify_checksums: self.verify,
             access: self.access,
+            batch_cache_bytes: self.batch_cache,
         }
     }
 }

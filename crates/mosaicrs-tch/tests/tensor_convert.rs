@@ -371,7 +371,7 @@ fn list_columns_of_one_length_stack_as_b_by_d() {
     let dir = tempfile::tempdir().unwrap();
     let schema = embeddings(0, 0).schema();
     let options = mosaicrs::writer::WriterOptions {
-        max_batch_rows: 50,
+        max_batch_rows: Some(50),
         ..Default::default()
     };
     let mut shards = Vec::new();

@@ -18,7 +18,9 @@ const OPTION_NAMES: [&str; 3] = ["shardSize", "compression", "batchRows"];
 
 /// Rows per batch when `batchRows` is not given: small enough that a batch
 /// stays in the CPU caches between the JVM filling it and Rust encoding it.
-const DEFAULT_BATCH_ROWS: i32 = 8192;
+/// The writer's own default for the compression is used when it is smaller
+/// (compressed shards: see [`WriterOptions::default_batch_rows`]).
+const DEFAULT_BATCH_ROWS: usize = 8192;
 
 /// The writer options as typed values: `[shard bytes, batch rows, compression ordinal]`.
 ///
@@ -29,7 +31,7 @@ pub(crate) fn parse_options(keys: &[String], values: &[String]) -> BridgeResult<
         return Err(Error::Internal("option keys and values differ in number".into()).into());
     }
     let mut shard_bytes = WriterOptions::default().max_shard_bytes;
-    let mut batch_rows = DEFAULT_BATCH_ROWS;
+    let mut batch_rows = None;
     let mut compression = Compression::None;
     let mut layout = writer::ColumnLayout::default();
     for (key, value) in keys.iter().zip(values) {
@@ -59,7 +61,7 @@ pub(crate) fn parse_options(keys: &[String], values: &[String]) -> BridgeResult<
             }
             "batchRows" => {
                 batch_rows = match value.trim().parse::<i32>() {
-                    Ok(n) if n > 0 => n,
+                    Ok(n) if n > 0 => Some(n),
                     Ok(_) => return Err(bad("rows per batch must be positive".into()).into()),
                     Err(_) => return Err(bad("not a whole number of rows".into()).into()),
                 };
@@ -74,9 +76,17 @@ pub(crate) fn parse_options(keys: &[String], values: &[String]) -> BridgeResult<
     }
     let shard_bytes = i64::try_from(shard_bytes)
         .map_err(|_| Error::Internal("shard size does not fit a long".into()))?;
+    let batch_rows = match batch_rows {
+        Some(rows) => i64::from(rows),
+        None => {
+            let rows = DEFAULT_BATCH_ROWS.min(WriterOptions::default_batch_rows(compression));
+            i64::try_from(rows)
+                .map_err(|_| Error::Internal("rows per batch do not fit a long".into()))?
+        }
+    };
     Ok([
         shard_bytes,
-        i64::from(batch_rows),
+        batch_rows,
         i64::from(convert::compression_ordinal(compression)),
     ])
 }
@@ -261,6 +271,16 @@ mod tests {
     #[test]
     fn options_parse_case_insensitively_with_defaults() {
         assert_eq!(parse(&[]).unwrap(), [64 << 20, 8192, 0]);
+        // Compressed shards get the writer's smaller default...
+        assert_eq!(
+            parse(&[("compression", "zstd")]).unwrap(),
+            [64 << 20, 4096, 1]
+        );
+        // ...unless the rows are chosen.
+        assert_eq!(
+            parse(&[("batchRows", "20000"), ("compression", "lz4")]).unwrap()[1],
+            20000
+        );
         assert_eq!(
             parse(&[
                 ("SHARDSIZE", "1m"),

@@ -204,7 +204,12 @@ fn plan(
             });
             continue;
         }
-        let shard = Shard::open_at(location, entry, schema, &ReadOptions::default())?;
+        // Only the batch offsets are read here.
+        let read = ReadOptions {
+            batch_cache_bytes: 0,
+            ..ReadOptions::default()
+        };
+        let shard = Shard::open_at(location, entry, schema, &read)?;
         let offsets = shard.batch_row_offsets();
         // Even batch counts per piece: batches are bounded in rows, so this
         // spreads rows (and bytes, for fixed-width rows) evenly enough.
@@ -317,7 +322,12 @@ impl ScanState {
         end: usize,
         columns: &[String],
     ) -> BridgeResult<Self> {
-        let shard = Shard::open_at(location, entry, schema, &ReadOptions::default())?;
+        // A scan decodes each batch once, in order: nothing to keep.
+        let read = ReadOptions {
+            batch_cache_bytes: 0,
+            ..ReadOptions::default()
+        };
+        let shard = Shard::open_at(location, entry, schema, &read)?;
         if first > end || end > shard.num_batches() {
             return Err(Error::InvalidIndex {
                 path: shard.path().to_path_buf(),

@@ -24,7 +24,7 @@ pub(crate) fn writer_options(
     })?;
     let options = WriterOptions {
         max_shard_bytes: convert::non_negative(max_shard_bytes, "shardSize")?,
-        max_batch_rows,
+        max_batch_rows: Some(max_batch_rows),
         compression: convert::compression(compression)?,
     };
     options.validate()?;

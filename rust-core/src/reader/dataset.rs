@@ -8,6 +8,7 @@ use arrow::compute::{concat_batches, interleave};
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 
+use super::batch_cache::{BatchCache, BatchCacheStats};
 use super::rows::RowIndex;
 use super::{ReadOptions, Shard};
 use crate::format::Index;
@@ -34,6 +35,9 @@ pub struct Dataset {
     shards: Vec<Shard>,
     /// Where each record batch starts.
     rows: RowIndex,
+    /// Decoded batches of the compressed (or `pread`) shards, shared by
+    /// every shard and every thread.
+    batch_cache: Arc<BatchCache>,
     /// Shared locks on the cached shards of a remote dataset: while the
     /// dataset is open, the cache never evicts them.
     _pins: Vec<std::fs::File>,
@@ -142,10 +146,15 @@ impl Dataset {
             access: options.access.resolve(&path),
             ..*options
         };
+        let batch_cache = Arc::new(BatchCache::new(options.batch_cache_bytes)?);
         let shards = index
             .shards
             .iter()
-            .map(|entry| Shard::open_with(&path, entry, &schema, &options))
+            .enumerate()
+            .map(|(i, entry)| {
+                let cache = (Arc::clone(&batch_cache), i);
+                Shard::open_cached(&path, entry, &schema, &options, cache)
+            })
             .collect::<Result<Vec<_>>>()?;
         let rows = RowIndex::opened(shards.iter().map(Shard::batch_row_offsets));
         Ok(Dataset {
@@ -154,10 +163,43 @@ impl Dataset {
             schema,
             shards,
             rows,
+            batch_cache,
             _pins: Vec::new(),
             downloaded: 0,
             cache_usage: 0,
         })
+    }
+
+    /// Hits, misses, evictions and bytes held of the decoded-batch cache
+    /// that the compressed (or `pread`) shards share
+    /// ([`ReadOptions::batch_cache_bytes`]). Reads of mapped uncompressed
+    /// shards do not pass through it.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use arrow::array::Int64Array;
+    /// # use arrow::datatypes::{DataType, Field, Schema};
+    /// # use arrow::record_batch::RecordBatch;
+    /// # use mosaicrs::format::Compression;
+    /// # use mosaicrs::writer::{commit, SaveMode, ShardWriter, WriterOptions};
+    /// use mosaicrs::reader::Dataset;
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let schema = Arc::new(Schema::new(vec![Field::new("id", DataType::Int64, false)]));
+    /// # let batch = RecordBatch::try_new(schema.clone(),
+    /// #     vec![Arc::new(Int64Array::from_iter_values(0..10))]).unwrap();
+    /// # let options = WriterOptions { compression: Compression::Zstd, ..Default::default() };
+    /// # let mut w = ShardWriter::create(dir.path(), schema.clone(), "w", 0, 0, options).unwrap();
+    /// # w.write(&batch).unwrap();
+    /// # commit(dir.path(), &schema, "w", w.finish().unwrap(), SaveMode::Append).unwrap();
+    /// let dataset = Dataset::open(dir.path()).unwrap(); // zstd shards
+    /// dataset.row(3).unwrap();
+    /// dataset.row(4).unwrap();
+    /// let stats = dataset.batch_cache_stats();
+    /// assert_eq!((stats.misses, stats.hits), (1, 1)); // one batch, decoded once
+    /// assert!(stats.bytes <= stats.capacity_bytes);
+    /// ```
+    pub fn batch_cache_stats(&self) -> BatchCacheStats {
+        self.batch_cache.stats()
     }
 
     /// The dataset folder.

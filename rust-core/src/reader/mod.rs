@@ -22,6 +22,7 @@
 //! assert_eq!(ids.value(0), 7);
 //! ```
 
+mod batch_cache;
 mod dataset;
 mod footer;
 mod message;
@@ -32,6 +33,7 @@ mod shard;
 mod streamed;
 mod validate;
 
+pub use batch_cache::{BatchCache, BatchCacheStats, DEFAULT_BATCH_CACHE_BYTES};
 pub(crate) use dataset::column_indices;
 pub use dataset::{Dataset, RowLocation};
 pub use message::DECODED_BATCH_LIMIT;

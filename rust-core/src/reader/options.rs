@@ -2,6 +2,8 @@
 
 use std::path::Path;
 
+use super::batch_cache::DEFAULT_BATCH_CACHE_BYTES;
+
 /// How shard bytes reach the decoder.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Access {
@@ -57,11 +59,15 @@ impl Access {
 ///
 /// ```no_run
 /// use mosaicrs::reader::{Access, Dataset, ReadOptions};
-/// let options = ReadOptions { verify_checksums: true, access: Access::Auto };
+/// let options = ReadOptions {
+///     verify_checksums: true,
+///     access: Access::Auto,
+///     batch_cache_bytes: 1 << 30, // 1 GiB of decoded batches
+/// };
 /// let dataset = Dataset::open_with("data/train", &options)?;
 /// # Ok::<(), mosaicrs::Error>(())
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ReadOptions {
     /// Hash every shard when it is opened and refuse one whose checksum
     /// differs from the index: for data on long-lived or untrusted storage.
@@ -69,6 +75,22 @@ pub struct ReadOptions {
     pub verify_checksums: bool,
     /// Mapped or positioned reads.
     pub access: Access,
+    /// Bytes of decoded record batches the dataset keeps, shared by its
+    /// shards and threads: the batches of compressed shards, and of any
+    /// shard read with positioned reads ([`BatchCache`](super::BatchCache)).
+    /// Mapped uncompressed shards need none. 0 decodes every read again.
+    /// Default [`DEFAULT_BATCH_CACHE_BYTES`] (256 MiB).
+    pub batch_cache_bytes: u64,
+}
+
+impl Default for ReadOptions {
+    fn default() -> Self {
+        ReadOptions {
+            verify_checksums: false,
+            access: Access::Auto,
+            batch_cache_bytes: DEFAULT_BATCH_CACHE_BYTES,
+        }
+    }
 }
 
 /// True when `dir` is on a network or FUSE file system, by `statfs` magic.

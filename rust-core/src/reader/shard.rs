@@ -5,7 +5,7 @@ use std::fs::File;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 use std::ptr::NonNull;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, OnceLock};
 
 use arrow::buffer::{Buffer, MutableBuffer};
 use arrow::datatypes::SchemaRef;
@@ -15,16 +15,12 @@ use arrow::record_batch::RecordBatch;
 use memmap2::Mmap;
 use xxhash_rust::xxh3::Xxh3;
 
+use super::batch_cache::BatchCache;
 use super::footer::{footer_range, BlockRange, Footer, MAGIC, MIN_FILE_LEN, TRAILER_LEN};
 use super::message::check_message;
 use super::options::{Access, ReadOptions};
 use crate::format::{schema_difference, Checksum, Compression, ShardEntry};
 use crate::{Error, Result};
-
-/// Decoded batches kept per compressed (or positioned-read) shard; mapped
-/// uncompressed ones keep all, since their arrays are views into the mapping
-/// and cost no copy.
-const COMPRESSED_CACHE_BATCHES: usize = 2;
 
 /// A shard of a dataset, open for reading.
 pub struct Shard {
@@ -37,7 +33,7 @@ pub struct Shard {
     blocks: Vec<BlockRange>,
     /// First row of each batch within the shard, plus the total at the end.
     batch_row_offsets: Vec<u64>,
-    cache: BatchCache,
+    batches: Batches,
 }
 
 /// Where a shard's bytes come from.
@@ -131,11 +127,20 @@ fn read_exact_at(file: &File, mut buf: &mut [u8], mut offset: u64) -> std::io::R
     Ok(())
 }
 
-enum BatchCache {
-    /// One slot per batch.
+/// Where decoded batches are kept.
+enum Batches {
+    /// One slot per batch of a mapped uncompressed shard: its arrays are
+    /// views into the mapping and cost no memory, so all are kept.
     All(Vec<OnceLock<RecordBatch>>),
-    /// The most recently decoded batches of a compressed shard.
-    Recent(Mutex<Vec<(usize, RecordBatch)>>),
+    /// Compressed or read with `pread`: decoded into owned memory, kept in
+    /// the byte-bounded cache of the dataset (or of this shard alone, when
+    /// it was opened by itself), under this shard's position `key`.
+    Cached { cache: Arc<BatchCache>, key: usize },
+}
+
+/// The cache of a shard opened by itself: its own, of `capacity` bytes.
+fn own_cache(capacity: u64) -> Result<(Arc<BatchCache>, usize)> {
+    Ok((Arc::new(BatchCache::new(capacity)?), 0))
 }
 
 impl Shard {
@@ -149,11 +154,28 @@ impl Shard {
     /// say: mapped or with positioned reads, its checksum verified first
     /// when asked. Every offset and length in the footer and in the record
     /// batch headers is checked against the file before it is used.
+    ///
+    /// Its compressed (or `pread`) batches are kept in a cache of its own
+    /// of `options.batch_cache_bytes`; the shards of a
+    /// [`Dataset`](super::Dataset) share the dataset's instead.
     pub fn open_with(
         dir: &Path,
         entry: &ShardEntry,
         schema: &SchemaRef,
         options: &ReadOptions,
+    ) -> Result<Self> {
+        let cache = own_cache(options.batch_cache_bytes)?;
+        Self::open_cached(dir, entry, schema, options, cache)
+    }
+
+    /// [`Shard::open_with`] for the shard at position `key` of a dataset
+    /// whose decoded batches all go to `cache`.
+    pub(crate) fn open_cached(
+        dir: &Path,
+        entry: &ShardEntry,
+        schema: &SchemaRef,
+        options: &ReadOptions,
+        cache: (Arc<BatchCache>, usize),
     ) -> Result<Self> {
         let path = dir.join(&entry.path);
         let file = open_shard_file(&path, entry)?;
@@ -161,7 +183,7 @@ impl Shard {
             Access::Pread => Source::Pread(file),
             Access::Mmap | Access::Auto => Source::Mapped(map_file(&file, &path)?),
         };
-        Self::from_source(path, entry, schema, source, options.verify_checksums)
+        Self::from_source(path, entry, schema, source, options.verify_checksums, cache)
     }
 
     /// Opens the shard `entry` of the dataset at `location`: a local one as
@@ -190,14 +212,18 @@ impl Shard {
                 let bytes = store
                     .get(&entry.path)?
                     .ok_or_else(|| Error::MissingShard { path: url.clone() })?;
-                Self::from_bytes(url, entry, schema, Buffer::from(bytes), true)
+                let source = Source::Mapped(Buffer::from(bytes));
+                let cache = own_cache(options.batch_cache_bytes)?;
+                Self::check_length(&url, entry, &source)?;
+                Self::from_source(url, entry, schema, source, true, cache)
             }
         }
     }
 
     /// A shard whose bytes are already in memory (downloaded, or a fuzzing
     /// input), checked exactly as [`Shard::open_with`] checks a file;
-    /// `path` names it in errors.
+    /// `path` names it in errors. Compressed batches go to a cache of its
+    /// own of the default size.
     ///
     /// ```no_run
     /// # use mosaicrs::{format::Index, reader::Shard};
@@ -216,17 +242,28 @@ impl Shard {
         bytes: Buffer,
         verify_checksum: bool,
     ) -> Result<Self> {
-        if bytes.len() as u64 != entry.bytes {
+        let source = Source::Mapped(bytes);
+        Self::check_length(&path, entry, &source)?;
+        let cache = own_cache(ReadOptions::default().batch_cache_bytes)?;
+        Self::from_source(path, entry, schema, source, verify_checksum, cache)
+    }
+
+    /// Refuses bytes in memory whose length differs from the index's.
+    fn check_length(path: &Path, entry: &ShardEntry, source: &Source) -> Result<()> {
+        let len = match source {
+            Source::Mapped(bytes) => bytes.len() as u64,
+            Source::Pread(_) => return Ok(()),
+        };
+        if len != entry.bytes {
             return Err(Error::CorruptShard {
-                path,
+                path: path.to_path_buf(),
                 reason: format!(
-                    "the index records {} bytes, the shard has {}",
-                    entry.bytes,
-                    bytes.len()
+                    "the index records {} bytes, the shard has {len}",
+                    entry.bytes
                 ),
             });
         }
-        Self::from_source(path, entry, schema, Source::Mapped(bytes), verify_checksum)
+        Ok(())
     }
 
     fn from_source(
@@ -235,6 +272,7 @@ impl Shard {
         schema: &SchemaRef,
         source: Source,
         verify_checksum: bool,
+        (cache, key): (Arc<BatchCache>, usize),
     ) -> Result<Self> {
         let corrupt = |reason: String| Error::CorruptShard {
             path: path.clone(),
@@ -301,11 +339,11 @@ impl Shard {
                 entry.rows
             )));
         }
-        let cache = match (entry.compression, &source) {
+        let batches = match (entry.compression, &source) {
             (Compression::None, Source::Mapped(_)) => {
-                BatchCache::All((0..footer.blocks.len()).map(|_| OnceLock::new()).collect())
+                Batches::All((0..footer.blocks.len()).map(|_| OnceLock::new()).collect())
             }
-            _ => BatchCache::Recent(Mutex::new(Vec::new())),
+            _ => Batches::Cached { cache, key },
         };
         Ok(Shard {
             entry: entry.clone(),
@@ -316,7 +354,7 @@ impl Shard {
             decoder,
             blocks: footer.blocks,
             batch_row_offsets,
-            cache,
+            batches,
         })
     }
 
@@ -354,11 +392,13 @@ impl Shard {
         }
     }
 
-    /// Record batch `i`. For uncompressed shards the arrays are views into
-    /// the mapping (no copy) and the batch is decoded once, then cached.
+    /// Record batch `i`. For mapped uncompressed shards the arrays are
+    /// views into the mapping (no copy) and the batch is decoded once, then
+    /// kept. Other batches are decoded into memory and kept in the
+    /// byte-bounded decoded-batch cache while it has room.
     pub fn batch(&self, i: usize) -> Result<RecordBatch> {
-        match &self.cache {
-            BatchCache::All(slots) => {
+        match &self.batches {
+            Batches::All(slots) => {
                 let slot = slots.get(i).ok_or_else(|| self.no_batch(i))?;
                 if let Some(batch) = slot.get() {
                     return Ok(batch.clone());
@@ -366,20 +406,15 @@ impl Shard {
                 let batch = self.decode(i)?;
                 Ok(slot.get_or_init(|| batch).clone())
             }
-            BatchCache::Recent(recent) => {
-                if let Ok(recent) = recent.lock() {
-                    if let Some((_, batch)) = recent.iter().find(|(j, _)| *j == i) {
-                        return Ok(batch.clone());
-                    }
+            Batches::Cached { cache, key } => {
+                if i >= self.blocks.len() {
+                    return Err(self.no_batch(i));
                 }
-                let batch = self.decode(i)?;
-                if let Ok(mut recent) = recent.lock() {
-                    if recent.len() >= COMPRESSED_CACHE_BATCHES {
-                        recent.remove(0);
-                    }
-                    recent.push((i, batch.clone()));
-                }
-                Ok(batch)
+                let mapped = match &self.source {
+                    Source::Mapped(data) => Some(data.data_ptr()),
+                    Source::Pread(_) => None,
+                };
+                cache.get_or_decode(*key, i, mapped, || self.decode(i))
             }
         }
     }

@@ -14,6 +14,7 @@ use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard};
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 
+use super::batch_cache::{BatchCache, BatchCacheStats};
 use super::dataset::{column_indices, Dataset};
 use super::rows::RowIndex;
 use super::{ReadOptions, Shard};
@@ -30,6 +31,10 @@ pub struct StreamedDataset {
     folder: PathBuf,
     cache: CacheOptions,
     read: ReadOptions,
+    /// Decoded batches of the compressed (or `pread`) shards, shared by
+    /// every shard and thread; kept across a shard's eviction from the
+    /// disk cache, since a shard opened again holds the same batches.
+    batch_cache: Arc<BatchCache>,
     /// Where each record batch starts, as far as the opened shards tell:
     /// a shard's batches are added when it is first opened.
     rows: RwLock<RowIndex>,
@@ -197,7 +202,9 @@ impl StreamedDataset {
             ..*read
         };
         let slots = (0..index.shards.len()).map(|_| Slot::default()).collect();
+        let batch_cache = Arc::new(BatchCache::new(read.batch_cache_bytes)?);
         Ok(StreamedDataset {
+            batch_cache,
             store: store.clone(),
             index,
             schema,
@@ -220,6 +227,12 @@ impl StreamedDataset {
     /// The Arrow schema.
     pub fn schema(&self) -> SchemaRef {
         Arc::clone(&self.schema)
+    }
+
+    /// Hits, misses, evictions and bytes held of the decoded-batch cache
+    /// its compressed shards share (see [`Dataset::batch_cache_stats`]).
+    pub fn batch_cache_stats(&self) -> BatchCacheStats {
+        self.batch_cache.stats()
     }
 
     /// The dataset's folder in the cache.
@@ -322,7 +335,8 @@ impl StreamedDataset {
             self.shards_downloaded.fetch_add(1, Ordering::Relaxed);
             self.peak.fetch_max(pinned.usage, Ordering::Relaxed);
         }
-        let opened = Shard::open_with(&self.folder, entry, &self.schema, &self.read)?;
+        let cache = (Arc::clone(&self.batch_cache), shard);
+        let opened = Shard::open_cached(&self.folder, entry, &self.schema, &self.read, cache)?;
         // Before the shard is resident: a reader that finds it resident
         // (through the slots' lock) finds its record batches in the index.
         self.rows

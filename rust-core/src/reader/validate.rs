@@ -68,6 +68,8 @@ pub fn validate(dir: &Path) -> Result<ValidationReport> {
     let options = ReadOptions {
         verify_checksums: true,
         access: Access::Auto.resolve(dir),
+        // Each batch is decoded once here: nothing to keep.
+        batch_cache_bytes: 0,
     };
     for entry in &index.shards {
         report.shards_checked += 1;

@@ -44,6 +44,8 @@ pub use commit::{
 pub use layout::{
     packed_columns, ColumnLayout, LayoutPlan, FIXED_LENGTH_OPTION, PACKED_COLUMNS_KEY, PACK_OPTION,
 };
-pub use options::{parse_byte_size, WriterOptions};
+pub use options::{
+    parse_byte_size, WriterOptions, DEFAULT_BATCH_ROWS, DEFAULT_COMPRESSED_BATCH_ROWS,
+};
 pub use shard_writer::ShardWriter;
 pub use vacuum::{is_writer_file, vacuum, VacuumReport};

@@ -148,7 +148,7 @@ impl ShardWriter {
         &self.schema
     }
 
-    /// Appends a batch, splitting it at `max_batch_rows` and rolling to a new
+    /// Appends a batch, splitting it at [`WriterOptions::batch_rows`] and rolling to a new
     /// shard whenever the current one reaches `max_shard_bytes`.
     pub fn write(&mut self, batch: &RecordBatch) -> Result<()> {
         if let Some(detail) = schema_difference(&self.schema, &batch.schema()) {
@@ -159,7 +159,7 @@ impl ShardWriter {
         }
         let mut offset = 0;
         while offset < batch.num_rows() {
-            let len = self.options.max_batch_rows.min(batch.num_rows() - offset);
+            let len = self.options.batch_rows().min(batch.num_rows() - offset);
             self.write_piece(&batch.slice(offset, len))?;
             offset += len;
         }
