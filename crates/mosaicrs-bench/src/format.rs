@@ -310,15 +310,7 @@ fn print_table(f: &Figures, random_reads: usize) {
     );
     let c = &f.random_cache;
     if c.hits + c.misses > 0 {
-        println!(
-            "  decoded-batch cache: {:.1}% hits ({} hits, {} misses, {} evictions), {:.1} of {:.1} MB held",
-            100.0 * c.hit_rate(),
-            c.hits,
-            c.misses,
-            c.evictions,
-            c.bytes as f64 / 1e6,
-            c.capacity_bytes as f64 / 1e6
-        );
+        println!("  decoded-batch cache: {c}");
     }
     println!("open (index + map {} shards): {:.4} s", f.shards, f.open_s);
     println!(

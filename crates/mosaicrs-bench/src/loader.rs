@@ -824,36 +824,22 @@ pub fn print_table(report: &BenchReport) {
             c.uncompressed_file_bytes as f64 / 1e6,
             c.batch_rows
         );
-        println!(
-            "{:<58} {:>11.1} {:>13.0} {:>10.4} {:>9.0}M",
-            c.loader.name,
-            c.loader.batches_per_s,
-            c.loader.samples_per_s,
-            c.loader.time_to_first_batch_s,
-            c.loader.max_rss_bytes as f64 / (1 << 20) as f64
-        );
-        println!(
-            "{:<58} {:>11.1} {:>13.0} {:>10.4} {:>9.0}M",
-            c.warm.name,
-            c.warm.batches_per_s,
-            c.warm.samples_per_s,
-            c.warm.time_to_first_batch_s,
-            c.warm.max_rss_bytes as f64 / (1 << 20) as f64
-        );
+        for run in [&c.loader, &c.warm] {
+            println!(
+                "{:<58} {:>11.1} {:>13.0} {:>10.4} {:>9.0}M",
+                run.name,
+                run.batches_per_s,
+                run.samples_per_s,
+                run.time_to_first_batch_s,
+                run.max_rss_bytes as f64 / (1 << 20) as f64
+            );
+        }
         println!(
             "ratio {} loader / uncompressed loader: {:.2}x first epoch, {:.2}x later epochs",
             c.compression, c.ratio, c.warm_ratio
         );
         for (epoch, s) in [("first epoch", &c.cache), ("later epoch", &c.warm_cache)] {
-            println!(
-                "decoded-batch cache ({epoch}): {:.1}% hits ({} hits, {} misses, {} evictions), {:.1} of {:.1} MB held",
-                100.0 * s.hit_rate(),
-                s.hits,
-                s.misses,
-                s.evictions,
-                s.bytes as f64 / 1e6,
-                s.capacity_bytes as f64 / 1e6
-            );
+            println!("decoded-batch cache ({epoch}): {s}");
         }
     }
 }
