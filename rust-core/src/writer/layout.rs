@@ -354,15 +354,6 @@ enum Step {
 }
 
 impl LayoutPlan {
-    /// The plan that stores every column as it comes.
-    pub fn identity(input: &SchemaRef) -> Self {
-        LayoutPlan {
-            input: input.clone(),
-            output: input.clone(),
-            steps: (0..input.fields().len()).map(Step::Keep).collect(),
-        }
-    }
-
     /// The schema the shards and the index hold.
     pub fn schema(&self) -> &SchemaRef {
         &self.output
