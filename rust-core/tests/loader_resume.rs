@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use mosaicrs::format::Compression;
-use mosaicrs::loader::{Loader, LoaderState, ShuffleMode, TailPolicy};
+use mosaicrs::loader::{EpochOrder, Loader, LoaderState, OrderAlgorithm, ShuffleMode, TailPolicy};
 use mosaicrs::testing::{config, run_epoch, run_steps, write_dataset};
 use mosaicrs::Error;
 
@@ -218,4 +218,55 @@ fn an_owned_epoch_delivers_the_same_batches_and_states() {
     assert_eq!(got, expected);
     assert_eq!(epoch.state(), borrowed.state());
     assert_eq!(epoch.state().epoch, 1);
+}
+
+#[test]
+fn a_state_of_the_stored_fisher_yates_order_resumes_in_that_order() {
+    let dir = tempfile::tempdir().unwrap();
+    // More samples than a permutation stores as a table, so the global
+    // orders of the two algorithms differ.
+    let dataset = write_dataset(dir.path(), 6_000, 3, 500, Compression::None);
+    for shuffle in [
+        ShuffleMode::Global,
+        ShuffleMode::BlockLocal {
+            shards_per_block: 2,
+        },
+    ] {
+        let mut cfg = config(10, 1, 0, 2);
+        cfg.shuffle = shuffle;
+        let fresh = Loader::new(dataset.clone(), cfg.clone()).unwrap();
+        let stored = |epoch| {
+            EpochOrder::new(
+                fresh.space(),
+                cfg.seed,
+                epoch,
+                shuffle,
+                OrderAlgorithm::FisherYates,
+            )
+            .to_vec()
+        };
+        let (epoch0, epoch1) = (stored(0), stored(1));
+        assert_ne!(epoch0, fresh.order(0), "{shuffle}: the algorithms agree");
+        let mut state = fresh.state().clone();
+        assert_eq!(state.algorithm, OrderAlgorithm::Feistel.name());
+        state.algorithm = OrderAlgorithm::FisherYates.name().into();
+        state.samples_consumed = 30;
+        let mut resumed = Loader::resume(dataset.clone(), cfg.clone(), state).unwrap();
+        assert_eq!(resumed.order(0), epoch0);
+        let rest: Vec<u64> = run_epoch(&mut resumed)
+            .into_iter()
+            .flat_map(|b| b.1)
+            .collect();
+        assert_eq!(rest, epoch0[30..], "{shuffle}");
+        // The run keeps the algorithm it started with.
+        assert_eq!(
+            resumed.state().algorithm,
+            OrderAlgorithm::FisherYates.name()
+        );
+        let next: Vec<u64> = run_epoch(&mut resumed)
+            .into_iter()
+            .flat_map(|b| b.1)
+            .collect();
+        assert_eq!(next, epoch1, "{shuffle}");
+    }
 }

@@ -1,7 +1,9 @@
 //! Shuffled, partitioned, resumable batches from a mapped dataset.
 //!
-//! - [`epoch_order`]: one global sample order per epoch, a function of
-//!   (seed, epoch, dataset, shuffle mode) only.
+//! - [`EpochOrder`]: one global sample order per epoch, a function of
+//!   (seed, epoch, dataset, shuffle mode) only, computed per position by
+//!   keyed permutations ([`Permutation`]) so that it takes no memory per
+//!   sample.
 //! - [`EpochPlan`]: rank `r` of `world_size` takes slice `r` of every global
 //!   batch of `world_size * batch_size` positions; the tail is dropped or
 //!   padded ([`TailPolicy`]) and the counts are reported.
@@ -42,6 +44,7 @@
 
 mod gather;
 mod order;
+mod permutation;
 mod plan;
 mod rng;
 mod space;
@@ -57,7 +60,8 @@ use arrow::record_batch::RecordBatch;
 use crossbeam_channel::{bounded, Receiver, Sender};
 
 pub use gather::Gathered;
-pub use order::{epoch_blocks, epoch_order, OrderBlock, ShuffleMode};
+pub use order::{epoch_blocks, epoch_order, EpochOrder, OrderAlgorithm, OrderBlock, ShuffleMode};
+pub use permutation::Permutation;
 pub use plan::{EpochPlan, TailPolicy};
 pub use rng::{mix64, SplitMix64};
 pub use space::SampleSpace;
@@ -221,8 +225,10 @@ pub struct Loader {
     space: Arc<SampleSpace>,
     config: LoaderConfig,
     state: LoaderState,
+    /// The order algorithm: the current one, or a resumed state's.
+    algorithm: OrderAlgorithm,
     /// The order of the most recent epoch, reused across calls.
-    order_cache: Option<(u64, Arc<Vec<u64>>)>,
+    order_cache: Option<(u64, Arc<EpochOrder>)>,
 }
 
 impl Loader {
@@ -241,6 +247,7 @@ impl Loader {
             space: Arc::new(space),
             config,
             state,
+            algorithm: OrderAlgorithm::CURRENT,
             order_cache: None,
         })
     }
@@ -255,6 +262,7 @@ impl Loader {
     ) -> Result<Self> {
         let mut loader = Loader::new(dataset, config)?;
         state.check_compatible(&loader.state, loader.space.len())?;
+        loader.algorithm = state.order_algorithm()?;
         loader.state = state;
         Ok(loader)
     }
@@ -291,24 +299,32 @@ impl Loader {
         )
     }
 
-    /// The dataset rows of `epoch` in global order (the same for every rank).
+    /// The dataset rows of `epoch` in global order (the same for every
+    /// rank), materialised: 8 bytes per sample, for tests and inspection.
     pub fn order(&self, epoch: u64) -> Vec<u64> {
-        epoch_order(&self.space, self.config.seed, epoch, self.config.shuffle)
+        self.epoch_order(epoch)
+            .to_vec()
             .into_iter()
             .map(|i| self.space.row(i))
             .collect()
     }
 
-    fn cached_order(&mut self, epoch: u64) -> Arc<Vec<u64>> {
+    /// The order of `epoch` as sample positions, computed per position.
+    pub fn epoch_order(&self, epoch: u64) -> EpochOrder {
+        EpochOrder::new(
+            &self.space,
+            self.config.seed,
+            epoch,
+            self.config.shuffle,
+            self.algorithm,
+        )
+    }
+
+    fn cached_order(&mut self, epoch: u64) -> Arc<EpochOrder> {
         match &self.order_cache {
             Some((e, order)) if *e == epoch => Arc::clone(order),
             _ => {
-                let order = Arc::new(epoch_order(
-                    &self.space,
-                    self.config.seed,
-                    epoch,
-                    self.config.shuffle,
-                ));
+                let order = Arc::new(self.epoch_order(epoch));
                 self.order_cache = Some((epoch, Arc::clone(&order)));
                 order
             }
@@ -358,7 +374,7 @@ impl Loader {
                 let schedule = Arc::new(stream::Schedule::new(
                     Arc::clone(dataset),
                     &self.space,
-                    &order,
+                    order.len(),
                     &plan,
                     self.config.rank as u64,
                     self.config.seed,
@@ -474,7 +490,7 @@ struct WorkerJob {
     stride: u64,
     rank: u64,
     plan: EpochPlan,
-    order: Arc<Vec<u64>>,
+    order: Arc<EpochOrder>,
     space: Arc<SampleSpace>,
     table: Arc<GatherTable>,
     state: LoaderState,
@@ -520,8 +536,7 @@ impl WorkerJob {
             .filter(|&p| p >= self.plan.samples)
             .count();
         let rows = positions
-            // Resolved positions are below `samples == order.len()`.
-            .map(|p| self.space.row(self.order[self.plan.resolve(p) as usize]))
+            .map(|p| self.space.row(self.order.get(self.plan.resolve(p))))
             .collect();
         let (data, rows) = self.gather_assemble(step, rows, assemble)?;
         Ok(LoadedBatch {

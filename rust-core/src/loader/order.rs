@@ -7,6 +7,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::permutation::Permutation;
 use super::rng::SplitMix64;
 use super::space::SampleSpace;
 use crate::{Error, Result};
@@ -104,9 +105,200 @@ impl std::str::FromStr for ShuffleMode {
     }
 }
 
-/// The permutation of sample indices (positions into `space`) for one epoch.
+/// The algorithm that turns (seed, epoch, sample space, mode) into an order.
+/// Its name is recorded in every [`LoaderState`](super::LoaderState), and a
+/// resumed loader keeps the algorithm its state names, so a run continues in
+/// the order it started with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OrderAlgorithm {
+    /// Each position computed on demand by keyed permutations
+    /// ([`Permutation`]): the whole dataset (global) or each block
+    /// (block-local). Constant memory. Used by new loaders.
+    Feistel,
+    /// A stored Fisher-Yates shuffle, 8 bytes per sample. Kept only so that
+    /// a state written with it resumes into the same order.
+    FisherYates,
+}
+
+impl OrderAlgorithm {
+    /// The algorithm of new loaders.
+    pub const CURRENT: OrderAlgorithm = OrderAlgorithm::Feistel;
+
+    /// The name stored in loader states.
+    ///
+    /// ```
+    /// use mosaicrs::loader::OrderAlgorithm;
+    /// let name = OrderAlgorithm::CURRENT.name();
+    /// assert_eq!(OrderAlgorithm::from_name(name).unwrap(), OrderAlgorithm::CURRENT);
+    /// assert!(OrderAlgorithm::from_name("something-else").is_err());
+    /// ```
+    pub const fn name(self) -> &'static str {
+        match self {
+            OrderAlgorithm::Feistel => "splitmix64-feistel-v2",
+            OrderAlgorithm::FisherYates => "splitmix64-lemire-fisher-yates-v1",
+        }
+    }
+
+    /// The algorithm named `name`, or [`Error::ResumeMismatch`] naming the
+    /// known ones.
+    pub fn from_name(name: &str) -> Result<Self> {
+        [OrderAlgorithm::Feistel, OrderAlgorithm::FisherYates]
+            .into_iter()
+            .find(|a| a.name() == name)
+            .ok_or_else(|| {
+                Error::ResumeMismatch(format!(
+                    "the state was written with order algorithm {name:?}, which this version \
+                     does not know (it knows {:?} and {:?}); resume it with the mosaicrs \
+                     version that wrote it",
+                    OrderAlgorithm::Feistel.name(),
+                    OrderAlgorithm::FisherYates.name()
+                ))
+            })
+    }
+}
+
+/// The sample order of one epoch: position → sample index (a position into
+/// the [`SampleSpace`]). With [`OrderAlgorithm::Feistel`] it is computed per
+/// position and takes memory per block of shards, not per sample.
 ///
-/// Memory: 8 bytes per sample (a 100 M sample epoch takes 800 MB).
+/// ```
+/// use mosaicrs::loader::{EpochOrder, OrderAlgorithm, SampleSpace, ShuffleMode};
+/// let space = SampleSpace::new(&[], None).unwrap();
+/// let order = EpochOrder::new(&space, 1, 0, ShuffleMode::Global, OrderAlgorithm::CURRENT);
+/// assert!(order.is_empty());
+/// ```
+#[derive(Debug, Clone)]
+pub struct EpochOrder {
+    len: u64,
+    kind: OrderKind,
+}
+
+#[derive(Debug, Clone)]
+enum OrderKind {
+    Sequential,
+    Global(Permutation),
+    /// Blocks in order, each permuted on its own.
+    Blocks(Vec<PermutedBlock>),
+    Stored(Vec<u64>),
+}
+
+#[derive(Debug, Clone)]
+struct PermutedBlock {
+    /// First position of the block in the epoch order.
+    start: u64,
+    permutation: Permutation,
+    /// `(offset in the block, first sample)` of each shard of the block,
+    /// in block order; offsets increase from 0.
+    pieces: Vec<(u64, u64)>,
+}
+
+impl EpochOrder {
+    /// The order of `epoch`.
+    pub fn new(
+        space: &SampleSpace,
+        seed: u64,
+        epoch: u64,
+        mode: ShuffleMode,
+        algorithm: OrderAlgorithm,
+    ) -> Self {
+        let len = space.len();
+        let kind = match (algorithm, mode) {
+            (_, ShuffleMode::Sequential) => OrderKind::Sequential,
+            (OrderAlgorithm::FisherYates, _) => {
+                OrderKind::Stored(fisher_yates_order(space, seed, epoch, mode))
+            }
+            (OrderAlgorithm::Feistel, ShuffleMode::Global) => OrderKind::Global(Permutation::new(
+                len,
+                &mut order_rng(space, seed, epoch, mode),
+            )),
+            (OrderAlgorithm::Feistel, ShuffleMode::BlockLocal { .. }) => {
+                let bounds = space.shard_bounds();
+                let blocks = epoch_blocks(space, seed, epoch, mode)
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, block)| {
+                        let mut offset = 0;
+                        let pieces = block
+                            .shards
+                            .iter()
+                            .map(|&s| {
+                                let piece = (offset, bounds[s]);
+                                offset += bounds[s + 1] - bounds[s];
+                                piece
+                            })
+                            .collect();
+                        // Each block has its own key, so blocks are
+                        // independent of each other and of their count.
+                        let mut rng = SplitMix64::from_words(&[
+                            seed,
+                            epoch,
+                            space.fingerprint_word(),
+                            mode.code(),
+                            i as u64,
+                        ]);
+                        PermutedBlock {
+                            start: block.positions.start,
+                            permutation: Permutation::new(offset, &mut rng),
+                            pieces,
+                        }
+                    })
+                    .collect();
+                OrderKind::Blocks(blocks)
+            }
+        };
+        EpochOrder { len, kind }
+    }
+
+    /// Number of positions (samples in the epoch).
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    /// True for an epoch without samples.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The sample at `position` (`position < len`; larger positions are
+    /// returned unchanged).
+    #[inline]
+    pub fn get(&self, position: u64) -> u64 {
+        if position >= self.len {
+            return position;
+        }
+        match &self.kind {
+            OrderKind::Sequential => position,
+            OrderKind::Global(permutation) => permutation.apply(position),
+            // `position < len == stored.len()`, which fits in usize.
+            OrderKind::Stored(order) => order[position as usize],
+            OrderKind::Blocks(blocks) => {
+                // The blocks cover `0..len` from position 0, so the block
+                // found starts at or before `position`.
+                let b = blocks
+                    .partition_point(|block| block.start <= position)
+                    .saturating_sub(1);
+                let block = &blocks[b];
+                let j = block.permutation.apply(position - block.start);
+                let piece = block
+                    .pieces
+                    .partition_point(|&(offset, _)| offset <= j)
+                    .saturating_sub(1);
+                let (offset, first) = block.pieces[piece];
+                first + (j - offset)
+            }
+        }
+    }
+
+    /// The whole order, materialised (8 bytes per sample: for tests and
+    /// inspection, not for the loader's hot path).
+    pub fn to_vec(&self) -> Vec<u64> {
+        (0..self.len).map(|p| self.get(p)).collect()
+    }
+}
+
+/// The order of one epoch with the current algorithm, materialised: 8 bytes
+/// per sample. The loader itself uses [`EpochOrder`], which stores nothing
+/// per sample.
 ///
 /// ```
 /// use mosaicrs::loader::{epoch_order, SampleSpace, ShuffleMode};
@@ -114,6 +306,12 @@ impl std::str::FromStr for ShuffleMode {
 /// assert!(epoch_order(&space, 1, 0, ShuffleMode::Global).is_empty());
 /// ```
 pub fn epoch_order(space: &SampleSpace, seed: u64, epoch: u64, mode: ShuffleMode) -> Vec<u64> {
+    EpochOrder::new(space, seed, epoch, mode, OrderAlgorithm::CURRENT).to_vec()
+}
+
+/// [`OrderAlgorithm::FisherYates`]: the stored permutation of the first
+/// order algorithm, unchanged so that its states resume exactly.
+fn fisher_yates_order(space: &SampleSpace, seed: u64, epoch: u64, mode: ShuffleMode) -> Vec<u64> {
     let mut order: Vec<u64> = (0..space.len()).collect();
     let mut rng = order_rng(space, seed, epoch, mode);
     match mode {

@@ -2,13 +2,14 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::order::ShuffleMode;
+use super::order::{OrderAlgorithm, ShuffleMode};
 use crate::{Error, Result};
 
-/// Names the order algorithm (generator, bounded draw, shuffle, seeding).
-/// A state written by a different algorithm is refused, never resumed into a
-/// different order.
-pub const ORDER_ALGORITHM: &str = "splitmix64-lemire-fisher-yates-v1";
+/// Names the order algorithm of new loaders (generator, permutation,
+/// seeding). A state written by an older algorithm that this version still
+/// knows resumes with that algorithm; an unknown one is refused, never
+/// resumed into a different order.
+pub const ORDER_ALGORITHM: &str = OrderAlgorithm::CURRENT.name();
 
 /// Where a loader stands: enough to continue the exact same sample stream.
 ///
@@ -60,15 +61,17 @@ impl LoaderState {
             .map_err(|e| Error::InvalidArgument(format!("loader state is not valid JSON: {e}")))
     }
 
-    /// Refuses a state that belongs to another dataset, seed, shuffle mode or
-    /// order algorithm, or that points past the end of the epoch.
+    /// The order algorithm this state continues with.
+    pub fn order_algorithm(&self) -> Result<OrderAlgorithm> {
+        OrderAlgorithm::from_name(&self.algorithm)
+    }
+
+    /// Refuses a state that belongs to another dataset, seed or shuffle
+    /// mode, names an order algorithm this version does not know, or points
+    /// past the end of the epoch. A known older algorithm is accepted: the
+    /// resumed loader keeps it.
     pub fn check_compatible(&self, expected: &LoaderState, samples: u64) -> Result<()> {
-        if self.algorithm != expected.algorithm {
-            return Err(Error::ResumeMismatch(format!(
-                "the state was written with order algorithm {:?}, this loader uses {:?}",
-                self.algorithm, expected.algorithm
-            )));
-        }
+        self.order_algorithm()?;
         if self.dataset != expected.dataset {
             return Err(Error::ResumeMismatch(format!(
                 "the state belongs to dataset {} but this dataset (and row selection) is {}",

@@ -61,17 +61,14 @@ impl Schedule {
     pub(crate) fn new(
         dataset: Arc<StreamedDataset>,
         space: &SampleSpace,
-        order: &[u64],
+        order_len: u64,
         plan: &EpochPlan,
         rank: u64,
         seed: u64,
         mode: ShuffleMode,
     ) -> Result<Self> {
         let blocks = epoch_blocks(space, seed, plan.epoch, mode);
-        debug_assert_eq!(
-            blocks.last().map_or(0, |b| b.positions.end),
-            order.len() as u64
-        );
+        debug_assert_eq!(blocks.last().map_or(0, |b| b.positions.end), order_len);
         let block_of = |position: u64| -> usize {
             blocks.partition_point(|b: &OrderBlock| b.positions.end <= position)
         };
