@@ -9,7 +9,10 @@ in-memory numpy gather, in one run on the same data.
   ``X[perm[i:i+B]]`` then ``torch.from_numpy`` (the fastest a Python loop can
   be with everything in RAM and one thread).
 - cuda (when a GPU is present): the Python loader with ``device="cuda"``
-  (pinned ring, side-stream copies), and the time the loop waited for data.
+  (pinned ring, side-stream copies), the time the loop waited for data, and
+  the host-to-device bandwidth it reached (its samples/s times the bytes of
+  a sample) as a fraction of a pinned ``cudaMemcpyAsync`` of 256 MiB
+  measured in the same process.
 
 Prints one line per contender (samples/s, best of --reps epochs) and the
 ratios to the Rust loader; for rust and python also the process CPU time per
@@ -86,6 +89,24 @@ def cuda_epoch(loader, epoch):
     return n, time.perf_counter() - start, wait
 
 
+def pinned_copy_bandwidth(nbytes=256 << 20, reps=5):
+    """Bytes/s of one pinned host-to-device copy (cudaMemcpyAsync), best of reps."""
+    src = torch.empty(nbytes, dtype=torch.uint8, pin_memory=True)
+    dst = torch.empty(nbytes, dtype=torch.uint8, device="cuda")
+    dst.copy_(src, non_blocking=True)
+    torch.cuda.synchronize()
+    best = 0.0
+    for _ in range(reps):
+        start = torch.cuda.Event(enable_timing=True)
+        end = torch.cuda.Event(enable_timing=True)
+        start.record()
+        dst.copy_(src, non_blocking=True)
+        end.record()
+        end.synchronize()
+        best = max(best, nbytes / (start.elapsed_time(end) / 1e3))
+    return best
+
+
 def numpy_epoch(X, y, batch, epoch):
     rng = np.random.default_rng(epoch)
     perm = rng.permutation(len(X))
@@ -146,6 +167,9 @@ def main():
         runs = [cuda_epoch(cl, e) for e in range(args.reps)]
         results["python-cuda"] = max(n / s for n, s, _ in runs)
         results["python-cuda-wait-share"] = min(w / s for n, s, w in runs)
+        sample_bytes = 4 * args.features + 8  # float32 features and an int64 label
+        results["python-cuda-bytes-per-s"] = results["python-cuda"] * sample_bytes
+        results["pinned-memcpy-bytes-per-s"] = pinned_copy_bandwidth()
 
     threads = loader.num_threads
     print(f"rows={args.rows} features={args.features} batch={args.batch} "
@@ -158,6 +182,9 @@ def main():
           f"load average {os.getloadavg()[0]:.1f}")
     if "python-cuda-wait-share" in results:
         print(f"python-cuda data wait: {100 * results['python-cuda-wait-share']:.1f}% of the epoch")
+        reached, pinned = results["python-cuda-bytes-per-s"], results["pinned-memcpy-bytes-per-s"]
+        print(f"python-cuda host-to-device: {reached / 1e9:.2f} GB/s, {reached / pinned:.3f}x of a "
+              f"pinned cudaMemcpyAsync in this process ({pinned / 1e9:.2f} GB/s)")
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"args": vars(args), "threads": threads, "samples_per_s": results,

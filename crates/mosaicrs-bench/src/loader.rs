@@ -127,6 +127,21 @@ pub struct BenchReport {
     pub ratios: Vec<(String, f64)>,
     /// The same loader over compressed shards, unless `--compressed none`.
     pub compressed: Option<CompressedFigures>,
+    /// Host-to-device figures, on a CUDA device only.
+    pub device_copy: Option<DeviceCopyFigures>,
+}
+
+/// The bandwidth the loader reached into the device, against the pinned
+/// host-to-device copy measured in the same process.
+#[derive(Debug, Clone, Serialize)]
+pub struct DeviceCopyFigures {
+    /// The loader's samples/s times the bytes of a sample (features and label).
+    pub loader_bytes_per_s: f64,
+    /// One copy of 256 MiB from pinned host memory to the device
+    /// (`cudaMemcpy`), best of 5.
+    pub pinned_memcpy_bytes_per_s: f64,
+    /// `loader_bytes_per_s / pinned_memcpy_bytes_per_s`.
+    pub fraction: f64,
 }
 
 /// The loader over a compressed copy of the dataset, against the
@@ -186,6 +201,20 @@ pub fn run(args: &BenchArgs) -> Result<BenchReport> {
         .iter()
         .map(|c| (c.name.clone(), reference / c.samples_per_s))
         .collect();
+    let device_copy = match args.device {
+        Device::Cuda(index) => {
+            // float32 features and an int64 label.
+            let sample_bytes = (features.width() * 4 + 8) as f64;
+            let loader_bytes_per_s = reference * sample_bytes;
+            let pinned_memcpy_bytes_per_s = pinned_copy_bandwidth(index)?;
+            Some(DeviceCopyFigures {
+                loader_bytes_per_s,
+                pinned_memcpy_bytes_per_s,
+                fraction: loader_bytes_per_s / pinned_memcpy_bytes_per_s,
+            })
+        }
+        _ => None,
+    };
     Ok(BenchReport {
         dataset: args.data.display().to_string(),
         rows: dataset.num_rows(),
@@ -197,7 +226,29 @@ pub fn run(args: &BenchArgs) -> Result<BenchReport> {
         contenders,
         ratios,
         compressed,
+        device_copy,
     })
+}
+
+/// Bytes/s of a 256 MiB copy from pinned host memory to CUDA device
+/// `index`, best of 5 (libtorch's `copy_`, a synchronous `cudaMemcpy` for a
+/// blocking host-to-device copy).
+fn pinned_copy_bandwidth(index: usize) -> Result<f64> {
+    const BYTES: i64 = 256 << 20;
+    let device = Device::Cuda(index);
+    let source = Tensor::f_empty([BYTES], (Kind::Uint8, Device::Cpu))?.f_pin_memory(device)?;
+    let mut target = Tensor::f_empty([BYTES], (Kind::Uint8, device))?;
+    let sync = || tch::Cuda::synchronize(index as i64);
+    target.f_copy_(&source)?;
+    sync();
+    let mut best = Duration::MAX;
+    for _ in 0..5 {
+        let started = Instant::now();
+        target.f_copy_(&source)?;
+        sync();
+        best = best.min(started.elapsed());
+    }
+    Ok(BYTES as f64 / best.as_secs_f64().max(1e-9))
 }
 
 /// The loader over a `compression` copy of `dataset`, `--repeat` rounds,
@@ -814,6 +865,14 @@ pub fn print_table(report: &BenchReport) {
     }
     for (name, ratio) in &report.ratios {
         println!("ratio mosaicrs loader / {name}: {ratio:.2}x");
+    }
+    if let Some(d) = &report.device_copy {
+        println!(
+            "host-to-device: loader {:.2} GB/s, {:.3}x of a pinned cudaMemcpy in this process ({:.2} GB/s)",
+            d.loader_bytes_per_s / 1e9,
+            d.fraction,
+            d.pinned_memcpy_bytes_per_s / 1e9
+        );
     }
     if let Some(c) = &report.compressed {
         println!(

@@ -36,11 +36,12 @@ enum Rows {
 /// the mapping, costing no memory) and shared by every batch.
 pub(crate) struct GatherTable {
     rows: Rows,
-    projection: Vec<usize>,
+    /// The loader's columns, as column numbers of the shards' batches.
+    projection: Arc<[usize]>,
     schema: SchemaRef,
-    /// The projected batch of each row index entry, when every shard of a
-    /// mapped dataset is uncompressed.
-    resident: Option<Arc<[RecordBatch]>>,
+    /// The batch of each row index entry, when every shard of a mapped
+    /// dataset is uncompressed.
+    resident: Option<Arc<[Arc<RecordBatch>]>>,
 }
 
 impl GatherTable {
@@ -57,7 +58,7 @@ impl GatherTable {
                 (0..index.len())
                     .map(|entry| {
                         let (shard, batch) = index.batch_of(entry)?;
-                        project(&dataset.record_batch(shard, batch)?, &projection)
+                        dataset.shared_record_batch(shard, batch)
                     })
                     .collect::<Result<Arc<[_]>>>()?,
             )
@@ -66,7 +67,7 @@ impl GatherTable {
         };
         Ok(GatherTable {
             rows: Rows::Mapped(dataset),
-            projection,
+            projection: projection.into(),
             schema,
             resident,
         })
@@ -78,7 +79,7 @@ impl GatherTable {
         Ok(GatherTable {
             schema: project_schema(&dataset.schema(), &projection)?,
             rows: Rows::Streamed(dataset),
-            projection,
+            projection: projection.into(),
             resident: None,
         })
     }
@@ -99,9 +100,11 @@ impl GatherTable {
 
     /// Resolves `rows` (in batch order) to source batches and picks.
     ///
-    /// Resident batches are shared (one `Arc` per batch, no `RecordBatch`
-    /// clones); otherwise each source is fetched (decoded for compressed
-    /// shards) once per batch.
+    /// Resident batches are shared (one `Arc` for them all); otherwise each
+    /// source is fetched (decoded for compressed shards, or taken from the
+    /// decoded-batch cache for one reference count) once per batch. Sources
+    /// stay whole: the projection is applied when a column is read, so no
+    /// batch is cloned column by column.
     pub(crate) fn gather(&self, rows: Vec<u64>) -> Result<Gathered> {
         let Picks {
             entries,
@@ -126,19 +129,18 @@ impl GatherTable {
             schema: Arc::clone(&self.schema),
             batches,
             used,
+            columns: Arc::clone(&self.projection),
             picks,
             rows,
         })
     }
 
-    /// The projected record batches `(shard, batch)` of `ids`, in order.
-    fn fetch(&self, ids: &[(usize, usize)]) -> Result<Arc<[RecordBatch]>> {
+    /// The record batches `(shard, batch)` of `ids`, in order.
+    fn fetch(&self, ids: &[(usize, usize)]) -> Result<Arc<[Arc<RecordBatch>]>> {
         match &self.rows {
             Rows::Mapped(dataset) => ids
                 .iter()
-                .map(|&(shard, batch)| {
-                    project(&dataset.record_batch(shard, batch)?, &self.projection)
-                })
+                .map(|&(shard, batch)| dataset.shared_record_batch(shard, batch))
                 .collect(),
             #[cfg(unix)]
             Rows::Streamed(dataset) => {
@@ -155,7 +157,7 @@ impl GatherTable {
                                 file
                             }
                         };
-                        project(&file.batch(batch)?, &self.projection)
+                        file.shared_batch(batch)
                     })
                     .collect()
             }
@@ -167,12 +169,6 @@ fn project_schema(schema: &SchemaRef, projection: &[usize]) -> Result<SchemaRef>
     schema
         .project(projection)
         .map(Arc::new)
-        .map_err(|e| Error::arrow("projecting loader columns", e))
-}
-
-fn project(batch: &RecordBatch, projection: &[usize]) -> Result<RecordBatch> {
-    batch
-        .project(projection)
         .map_err(|e| Error::arrow("projecting loader columns", e))
 }
 
@@ -195,9 +191,11 @@ pub struct Gathered {
     schema: SchemaRef,
     /// Record batches the sources are drawn from (shared between batches
     /// when they are the resident pieces of the dataset).
-    batches: Arc<[RecordBatch]>,
+    batches: Arc<[Arc<RecordBatch>]>,
     /// Source `s` is `batches[used[s]]`.
     used: Vec<usize>,
+    /// Column `c` of `schema` is column `columns[c]` of each source.
+    columns: Arc<[usize]>,
     picks: Vec<(usize, usize)>,
     rows: Vec<u64>,
 }
@@ -208,8 +206,9 @@ impl Gathered {
         let n = batch.num_rows();
         Gathered {
             schema: batch.schema(),
-            batches: Arc::new([batch.clone()]),
+            batches: Arc::new([Arc::new(batch.clone())]),
             used: vec![0],
+            columns: (0..batch.num_columns()).collect(),
             picks: (0..n).map(|i| (0, i)).collect(),
             rows: (0..n as u64).collect(),
         }
@@ -250,9 +249,10 @@ impl Gathered {
             )));
         }
         Ok(Gathered {
+            columns: (0..schema.fields().len()).collect(),
             schema,
             used: (0..sources.len()).collect(),
-            batches: sources.into(),
+            batches: sources.into_iter().map(Arc::new).collect(),
             picks,
             rows,
         })
@@ -261,11 +261,6 @@ impl Gathered {
     /// The (projected) schema of the sources.
     pub fn schema(&self) -> &SchemaRef {
         &self.schema
-    }
-
-    /// The source record batches, in source order.
-    pub fn sources(&self) -> impl ExactSizeIterator<Item = &RecordBatch> + '_ {
-        self.used.iter().map(|&b| &self.batches[b])
     }
 
     /// `(source, row within source)` of each sample, in batch order.
@@ -293,14 +288,28 @@ impl Gathered {
         self.picks.is_empty()
     }
 
-    /// Column `column` of every source.
+    /// Number of source record batches.
+    pub fn num_sources(&self) -> usize {
+        self.used.len()
+    }
+
+    /// Column `column` (of [`schema`](Self::schema)) of every source, in
+    /// source order.
     pub fn column_sources(&self, column: usize) -> Vec<&ArrayRef> {
-        self.sources().map(|b| b.column(column)).collect()
+        let at = self.columns[column];
+        self.used
+            .iter()
+            .map(|&b| self.batches[b].column(at))
+            .collect()
     }
 
     /// Column `column` of the samples as one array (Arrow `interleave`).
     pub fn take_column(&self, column: usize) -> Result<ArrayRef> {
-        let parts: Vec<&dyn Array> = self.sources().map(|b| b.column(column).as_ref()).collect();
+        let parts: Vec<&dyn Array> = self
+            .column_sources(column)
+            .into_iter()
+            .map(|c| c.as_ref())
+            .collect();
         if parts.is_empty() {
             return Ok(arrow::array::new_empty_array(
                 self.schema.field(column).data_type(),

@@ -47,7 +47,8 @@ type Key = (usize, usize);
 /// A decoded batch and the bytes it holds, weighed once when inserted.
 #[derive(Clone)]
 struct Cached {
-    batch: RecordBatch,
+    /// Shared, so that a hit costs one reference count, not one per column.
+    batch: Arc<RecordBatch>,
     bytes: u64,
 }
 
@@ -196,10 +197,10 @@ impl BatchCache {
         batch: usize,
         mapped: Option<NonNull<u8>>,
         decode: impl FnOnce() -> Result<RecordBatch>,
-    ) -> Result<RecordBatch> {
+    ) -> Result<Arc<RecordBatch>> {
         let Some(cache) = &self.cache else {
             self.misses.fetch_add(1, Ordering::Relaxed);
-            return decode();
+            return decode().map(Arc::new);
         };
         match cache.get_value_or_guard(&(shard, batch), None) {
             GuardResult::Value(cached) => {
@@ -208,12 +209,12 @@ impl BatchCache {
             }
             GuardResult::Guard(guard) => {
                 self.misses.fetch_add(1, Ordering::Relaxed);
-                let decoded = decode()?;
+                let decoded = Arc::new(decode()?);
                 let bytes = held_bytes(&decoded, mapped);
                 // Err only when the entry was replaced meanwhile; the batch
                 // read is the same either way.
                 let _ = guard.insert(Cached {
-                    batch: decoded.clone(),
+                    batch: Arc::clone(&decoded),
                     bytes,
                 });
                 Ok(decoded)
@@ -221,7 +222,7 @@ impl BatchCache {
             // Only a wait with a timeout can time out; decode without caching.
             GuardResult::Timeout => {
                 self.misses.fetch_add(1, Ordering::Relaxed);
-                decode()
+                decode().map(Arc::new)
             }
         }
     }

@@ -249,10 +249,19 @@ impl Dataset {
 
     /// Record batch `batch` of shard `shard` (zero-copy for uncompressed shards).
     pub fn record_batch(&self, shard: usize, batch: usize) -> Result<RecordBatch> {
+        self.shard(shard)?.batch(batch)
+    }
+
+    /// Like [`record_batch`](Self::record_batch), shared (see
+    /// [`Shard::shared_batch`]).
+    pub fn shared_record_batch(&self, shard: usize, batch: usize) -> Result<Arc<RecordBatch>> {
+        self.shard(shard)?.shared_batch(batch)
+    }
+
+    fn shard(&self, shard: usize) -> Result<&Shard> {
         self.shards
             .get(shard)
-            .ok_or_else(|| Error::Internal(format!("shard {shard} does not exist")))?
-            .batch(batch)
+            .ok_or_else(|| Error::Internal(format!("shard {shard} does not exist")))
     }
 
     /// Every record batch in dataset order.

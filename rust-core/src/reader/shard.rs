@@ -406,17 +406,32 @@ impl Shard {
                 let batch = self.decode(i)?;
                 Ok(slot.get_or_init(|| batch).clone())
             }
-            Batches::Cached { cache, key } => {
-                if i >= self.blocks.len() {
-                    return Err(self.no_batch(i));
-                }
-                let mapped = match &self.source {
-                    Source::Mapped(data) => Some(data.data_ptr()),
-                    Source::Pread(_) => None,
-                };
-                cache.get_or_decode(*key, i, mapped, || self.decode(i))
-            }
+            Batches::Cached { .. } => self.cached_batch(i).map(|b| RecordBatch::clone(&b)),
         }
+    }
+
+    /// Record batch `i`, shared: a decoded batch comes out of the cache for
+    /// one reference count, where [`batch`](Self::batch) clones every
+    /// column's. The loader's gather reads this way.
+    pub fn shared_batch(&self, i: usize) -> Result<Arc<RecordBatch>> {
+        match &self.batches {
+            Batches::All(_) => self.batch(i).map(Arc::new),
+            Batches::Cached { .. } => self.cached_batch(i),
+        }
+    }
+
+    fn cached_batch(&self, i: usize) -> Result<Arc<RecordBatch>> {
+        let Batches::Cached { cache, key } = &self.batches else {
+            return self.batch(i).map(Arc::new);
+        };
+        if i >= self.blocks.len() {
+            return Err(self.no_batch(i));
+        }
+        let mapped = match &self.source {
+            Source::Mapped(data) => Some(data.data_ptr()),
+            Source::Pread(_) => None,
+        };
+        cache.get_or_decode(*key, i, mapped, || self.decode(i))
     }
 
     fn no_batch(&self, i: usize) -> Error {
