@@ -236,3 +236,36 @@ fn a_failed_commit_leaves_the_previous_index() {
         index_before
     );
 }
+
+#[test]
+fn an_append_without_the_layout_options_names_them() {
+    use std::collections::HashMap;
+    use std::sync::Arc;
+
+    use arrow::array::{FixedSizeListArray, Float32Array, RecordBatch};
+    use arrow::datatypes::{DataType, Field, Schema};
+    use mosaicrs::writer::PACKED_COLUMNS_KEY;
+
+    let dir = tempfile::tempdir().unwrap();
+    let item = Arc::new(Field::new("item", DataType::Float32, false));
+    let packed = Field::new("xy", DataType::FixedSizeList(item.clone(), 2), false).with_metadata(
+        HashMap::from([(PACKED_COLUMNS_KEY.to_string(), r#"["x","y"]"#.to_string())]),
+    );
+    let values = Float32Array::from(vec![1.0, 2.0, 3.0, 4.0]);
+    let xy = FixedSizeListArray::new(item, 2, Arc::new(values), None);
+    let stored = Arc::new(Schema::new(vec![packed]));
+    let batch = RecordBatch::try_new(stored.clone(), vec![Arc::new(xy)]).unwrap();
+    write_dataset(dir.path(), &[batch], Default::default());
+
+    // The input's own columns, as an append without `pack.xy=x,y` stores them.
+    let plain = Schema::new(vec![
+        Field::new("x", DataType::Float32, false),
+        Field::new("y", DataType::Float32, false),
+    ]);
+    let err = check_append_schema(dir.path(), &plain).unwrap_err();
+    assert!(matches!(err, Error::SchemaMismatch { .. }), "{err}");
+    let message = err.to_string();
+    assert!(message.contains("pack.xy=x,y"), "{message}");
+    // The same layout appends.
+    check_append_schema(dir.path(), &stored).unwrap();
+}

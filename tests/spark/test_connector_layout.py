@@ -83,8 +83,10 @@ def test_jvm_connector_packs_and_spark_reads_the_arrays_back(spark, features, tm
     # does not (its schema differs), and says so before any task runs.
     features.write.format("mosaicrs").options(**layout_options()).mode("append").save(str(out))
     assert load_index(out)["total_rows"] == 2 * ROWS
-    with pytest.raises(Exception, match="schema"):
+    with pytest.raises(Exception, match="schema") as refused:
         features.write.format("mosaicrs").mode("append").save(str(out))
+    # The error names the options the dataset was written with.
+    assert "pack.features=" + ",".join(X) in str(refused.value)
 
 
 @pytest.mark.parametrize("options, expected", [

@@ -11,6 +11,7 @@ use crate::format::{
     WriteRecord, INDEX_FILE, SHARD_EXTENSION, TEMP_PREFIX,
 };
 use crate::storage::Location;
+use crate::writer::layout::layout_hint;
 use crate::writer::shard_writer::validate_write_id;
 use crate::{Error, Result};
 
@@ -431,9 +432,20 @@ fn plan_commit(
                         "its schema no longer matches this append: {detail}"
                     )));
                 }
+                // A dataset written with layout options stores other columns
+                // than its input had: say which options an append needs.
+                let hint = match layout_hint(&existing_schema) {
+                    Some(options) if layout_hint(schema).as_deref() != Some(options.as_str()) => {
+                        format!(
+                            " (the dataset was written with the layout options {options}; \
+                             append with the same options)"
+                        )
+                    }
+                    _ => String::new(),
+                };
                 return Err(Error::SchemaMismatch {
                     path: dir.to_path_buf(),
-                    detail: format!("cannot append: {detail}"),
+                    detail: format!("cannot append: {detail}{hint}"),
                 });
             }
             Plan::Publish {

@@ -434,6 +434,43 @@ pub fn packed_columns(field: &Field) -> Option<Vec<String>> {
     serde_json::from_str(names).ok()
 }
 
+/// The layout options that `schema`'s stored columns were written with
+/// (`pack.<name>=a,b,c` for each packed column, `fixedLength.<name>=N` for
+/// each other fixed-size list), or `None` when it has none. An append must
+/// give the same options, and its error says which.
+///
+/// ```
+/// use std::collections::HashMap;
+/// use std::sync::Arc;
+/// use arrow::datatypes::{DataType, Field, Schema};
+/// use mosaicrs::writer::{layout_hint, PACKED_COLUMNS_KEY};
+/// let item = Arc::new(Field::new("item", DataType::Float32, false));
+/// let packed = Field::new("xy", DataType::FixedSizeList(item, 2), false).with_metadata(
+///     HashMap::from([(PACKED_COLUMNS_KEY.to_string(), r#"["x","y"]"#.to_string())]),
+/// );
+/// let schema = Schema::new(vec![packed]);
+/// assert_eq!(layout_hint(&schema).unwrap(), "pack.xy=x,y");
+/// assert!(layout_hint(&Schema::new(vec![Field::new("x", DataType::Int64, false)])).is_none());
+/// ```
+pub fn layout_hint(schema: &Schema) -> Option<String> {
+    let options: Vec<String> = schema
+        .fields()
+        .iter()
+        .filter_map(|field| match (packed_columns(field), field.data_type()) {
+            (Some(columns), _) => Some(format!(
+                "{PACK_OPTION}{}={}",
+                field.name(),
+                columns.join(",")
+            )),
+            (None, DataType::FixedSizeList(_, size)) => {
+                Some(format!("{FIXED_LENGTH_OPTION}{}={size}", field.name()))
+            }
+            _ => None,
+        })
+        .collect();
+    (!options.is_empty()).then(|| options.join(" "))
+}
+
 fn strip_prefix_ignore_case<'a>(key: &'a str, prefix: &str) -> Option<&'a str> {
     let head = key.get(..prefix.len())?;
     head.eq_ignore_ascii_case(prefix)

@@ -42,7 +42,8 @@ pub use commit::{
     CommitOutcome, DatasetVersion, SaveMode,
 };
 pub use layout::{
-    packed_columns, ColumnLayout, LayoutPlan, FIXED_LENGTH_OPTION, PACKED_COLUMNS_KEY, PACK_OPTION,
+    layout_hint, packed_columns, ColumnLayout, LayoutPlan, FIXED_LENGTH_OPTION, PACKED_COLUMNS_KEY,
+    PACK_OPTION,
 };
 pub use options::{
     parse_byte_size, WriterOptions, DEFAULT_BATCH_ROWS, DEFAULT_COMPRESSED_BATCH_ROWS,
