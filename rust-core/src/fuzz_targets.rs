@@ -192,7 +192,7 @@ fn entry(data: &[u8]) -> Option<(ShardEntry, &[u8])> {
         rows: u64::from(rows),
         bytes: shard.len() as u64,
         batches,
-        checksum: crate::format::Checksum::of(shard).to_string(),
+        checksum: crate::format::Checksum::of(shard),
         compression,
         write_id: "fuzz".into(),
         partition: 0,

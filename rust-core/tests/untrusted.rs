@@ -200,6 +200,22 @@ fn checksum_is_verified_when_asked_and_by_validate() {
 }
 
 #[test]
+fn checksum_must_be_xxh3_64_with_sixteen_lowercase_hex_digits() {
+    for bad in [
+        "xxh3-64:12",
+        "xxh3-64:00000000000000AB",
+        "md5:00000000000000ab",
+        "",
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        dataset(dir.path(), Compression::None);
+        edit_index(dir.path(), |j| j["shards"][0]["checksum"] = bad.into());
+        let reason = invalid_index_reason(dir.path());
+        assert!(reason.contains("checksum"), "{bad:?}: {reason}");
+    }
+}
+
+#[test]
 fn compression_must_match_the_file() {
     let dir = tempfile::tempdir().unwrap();
     dataset(dir.path(), Compression::Zstd);

@@ -11,7 +11,7 @@ use arrow::array::{Array, Float32Array, Int32Array, Int64Array};
 use arrow::datatypes::{DataType, SchemaRef};
 use arrow::record_batch::RecordBatch;
 use clap::Parser;
-use mosaicrs::format::{Compression, Index, ShardEntry};
+use mosaicrs::format::{Checksum, Compression, Index, ShardEntry};
 use mosaicrs::loader::SplitMix64;
 use mosaicrs::reader::{BatchCacheStats, Dataset, ReadOptions};
 use mosaicrs::testing::{write_partitions, FeatureTable};
@@ -95,7 +95,7 @@ fn synthetic_index(shards: usize) -> Result<Vec<u8>> {
             rows: 1_000_000,
             bytes: 67_108_864,
             batches: 16,
-            checksum: format!("xxh3-64:{:016x}", i as u64 * 0x9E37_79B9),
+            checksum: Checksum(i as u64 * 0x9E37_79B9),
             compression: Compression::None,
             write_id: "0123456789abcdef0123456789abcdef".into(),
             partition: i as u32,

@@ -181,7 +181,7 @@ pub(crate) fn shards_to_java(
     let array = env.new_object_array(len, &class, JObject::null())?;
     for (i, shard) in (0..len).zip(shards) {
         let path = env.new_string(&shard.path)?;
-        let checksum = env.new_string(&shard.checksum)?;
+        let checksum = env.new_string(shard.checksum.to_string())?;
         let write_id = env.new_string(&shard.write_id)?;
         let object = env.new_object(
             &class,
@@ -239,7 +239,9 @@ pub(crate) fn shard_from_java(
         rows: long_field(env, object, "rows")?,
         bytes: long_field(env, object, "bytes")?,
         batches: int_field(env, object, "batches")?,
-        checksum: string_field(env, object, "checksum")?,
+        checksum: string_field(env, object, "checksum")?
+            .parse()
+            .map_err(|e: String| Error::Internal(format!("a shard entry from the JVM: {e}")))?,
         compression: compression(compression_ordinal)?,
         write_id: string_field(env, object, "writeId")?,
         partition: int_field(env, object, "partition")?,

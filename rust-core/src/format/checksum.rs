@@ -11,7 +11,10 @@ use xxhash_rust::xxh3::{xxh3_64, Xxh3};
 pub const CHECKSUM_ALGORITHM: &str = "xxh3-64";
 
 /// A checksum value together with its algorithm.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+///
+/// In `index.json` it is the string `xxh3-64:<16 lowercase hex digits>`;
+/// an index whose checksum has any other form is refused when it is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Checksum(pub u64);
 
 impl Checksum {
@@ -37,14 +40,43 @@ impl std::fmt::Display for Checksum {
 impl std::str::FromStr for Checksum {
     type Err = String;
 
+    /// Parses exactly the form that [`Display`](std::fmt::Display) writes.
+    ///
+    /// ```
+    /// use mosaicrs::format::Checksum;
+    /// assert_eq!("xxh3-64:00000000000000ff".parse::<Checksum>().unwrap(), Checksum(255));
+    /// assert!("xxh3-64:ff".parse::<Checksum>().is_err());               // 16 digits
+    /// assert!("xxh3-64:00000000000000FF".parse::<Checksum>().is_err()); // lowercase
+    /// assert!("md5:00000000000000ff".parse::<Checksum>().is_err());
+    /// ```
     fn from_str(s: &str) -> Result<Self, String> {
         let hex = s
             .strip_prefix(CHECKSUM_ALGORITHM)
             .and_then(|r| r.strip_prefix(':'))
             .ok_or_else(|| format!("checksum {s:?} does not start with {CHECKSUM_ALGORITHM}:"))?;
+        // One spelling per value: the sample-space fingerprint hashes the
+        // string form, so two spellings of one checksum must not both parse.
+        if hex.len() != 16 || !hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+            return Err(format!(
+                "checksum {s:?} is not {CHECKSUM_ALGORITHM}: followed by 16 lowercase hex digits"
+            ));
+        }
         u64::from_str_radix(hex, 16)
             .map(Checksum)
             .map_err(|e| format!("checksum {s:?} is not hexadecimal: {e}"))
+    }
+}
+
+impl serde::Serialize for Checksum {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Checksum {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
+        text.parse().map_err(serde::de::Error::custom)
     }
 }
 

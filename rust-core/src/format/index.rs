@@ -12,8 +12,8 @@ use arrow::datatypes::{Schema, SchemaRef};
 use serde::{Deserialize, Serialize};
 
 use super::{
-    decode_schema, describe_schema, encode_schema, unique_token, Compression, FieldSummary,
-    FORMAT_NAME, FORMAT_VERSION, INDEX_FILE, TEMP_PREFIX,
+    decode_schema, describe_schema, encode_schema, unique_token, Checksum, Compression,
+    FieldSummary, FORMAT_NAME, FORMAT_VERSION, INDEX_FILE, TEMP_PREFIX,
 };
 use crate::{Error, Result};
 
@@ -28,8 +28,8 @@ pub struct ShardEntry {
     pub bytes: u64,
     /// Number of record batches in the file.
     pub batches: u32,
-    /// `xxh3-64:<hex>` of the whole file.
-    pub checksum: String,
+    /// XXH3-64 of the whole file (`xxh3-64:<16 hex>` in the JSON).
+    pub checksum: Checksum,
     /// Arrow IPC buffer compression used in the file.
     pub compression: Compression,
     /// Id of the write (Spark job) that produced the shard.

@@ -39,7 +39,8 @@ impl SampleSpace {
         hasher.update(&total.to_le_bytes());
         for s in shards {
             hasher.update(&s.rows.to_le_bytes());
-            hasher.update(s.checksum.as_bytes());
+            // The string form, as the fingerprint has always hashed it.
+            hasher.update(s.checksum.to_string().as_bytes());
             hasher.update(&[0]);
         }
         let (len, shard_bounds) = match &selection {

@@ -285,7 +285,7 @@ mod tests {
                 rows,
                 bytes: 1,
                 batches: 1,
-                checksum: String::new(),
+                checksum: crate::format::Checksum(0),
                 compression: crate::format::Compression::None,
                 write_id: "w".into(),
                 partition: 0,

@@ -529,11 +529,10 @@ fn open_shard_file(path: &Path, entry: &ShardEntry) -> Result<File> {
 
 /// Compares `actual`, the checksum of the file at `path`, with `entry`'s.
 fn check_checksum(path: &Path, entry: &ShardEntry, actual: Checksum) -> Result<()> {
-    let actual = actual.to_string();
     if actual != entry.checksum {
         return Err(Error::ChecksumMismatch {
             path: path.to_path_buf(),
-            expected: entry.checksum.clone(),
+            expected: entry.checksum,
             actual,
         });
     }

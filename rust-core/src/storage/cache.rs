@@ -414,11 +414,11 @@ fn verify(path: &Path, shard: &ShardEntry, url: &str) -> Result<()> {
             ),
         });
     }
-    let actual = Checksum::of(&bytes).to_string();
+    let actual = Checksum::of(&bytes);
     if actual != shard.checksum {
         return Err(Error::ChecksumMismatch {
             path: PathBuf::from(url),
-            expected: shard.checksum.clone(),
+            expected: shard.checksum,
             actual,
         });
     }

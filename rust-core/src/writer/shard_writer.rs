@@ -345,7 +345,7 @@ fn seal(shard: OpenShard, location: &Location, compression: Compression) -> Resu
         rows,
         bytes,
         batches,
-        checksum: checksum.to_string(),
+        checksum,
         compression,
         write_id: name.write_id,
         partition: name.partition,
