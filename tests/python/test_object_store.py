@@ -241,6 +241,8 @@ def test_one_dataset_class_is_cached_whole_or_streamed(moto, tmp_path):
         assert ds.take(rows).equals(table.take(rows))
         assert ds.take(rows, columns=["label", "f0"]).equals(table.select(["label", "f0"]).take(rows))
         assert ds.take([]).num_rows == 0
+        with pytest.raises(IndexError, match="3000"):
+            ds.take([0, 3000])
         ds.verify()
     # The streamed reads went through the cache and kept under its limit.
     assert streamed.bytes_downloaded > 0 and 0 < streamed.peak_cache_bytes <= limit
