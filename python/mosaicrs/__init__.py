@@ -14,9 +14,14 @@ Writing (no Spark, no jar)::
 Object stores: every path may be a URL (``s3://``, ``gs://``, ``az://``,
 read-only ``https://``) with ``storage_options``; remote shards are read
 through a local cache (``cache_dir`` / ``cache_limit``, else
-``MOSAICRS_CACHE_DIR`` / ``MOSAICRS_CACHE_LIMIT``)::
+``MOSAICRS_CACHE_DIR`` / ``MOSAICRS_CACHE_LIMIT``): downloaded whole and
+mapped when the dataset fits in it, else streamed through it
+(``ds.is_streamed``)::
 
     ds = mosaicrs.Dataset("s3://bucket/train", {"aws_region": "eu-west-1"})
+
+Errors: :mod:`mosaicrs.exceptions` (``MosaicrsError`` and its subclasses,
+each also the built-in a caller would catch, such as ``OSError``).
 
 Training: see :mod:`mosaicrs.torch`. Spark without a jar: see
 :mod:`mosaicrs.spark` (``df.write.format("mosaicrs_py")``).
@@ -27,10 +32,33 @@ from __future__ import annotations
 import os
 from typing import Any, List, Mapping, Optional, Sequence, Tuple, Union
 
-from . import _native
+from . import _native, exceptions
 from ._native import Dataset, PartitionWriter
+from .exceptions import (
+    CacheTooSmallError,
+    ColumnNotFoundError,
+    CommitConflictError,
+    CorruptDataError,
+    DatasetExistsError,
+    DatasetNotFoundError,
+    InternalError,
+    InvalidInputError,
+    MissingShardError,
+    MosaicrsError,
+    RowOutOfRangeError,
+    SchemaMismatchError,
+    StorageError,
+    UnsupportedVersionError,
+)
 
-__all__ = ["Dataset", "PartitionWriter", "write", "__version__"]
+__all__ = [
+    "Dataset",
+    "PartitionWriter",
+    "write",
+    "exceptions",
+    *exceptions.__all__,
+    "__version__",
+]
 __version__: str = _native.__version__
 
 _MODES = ("error", "errorifexists", "default", "append", "overwrite", "ignore")

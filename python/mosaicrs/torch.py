@@ -176,7 +176,10 @@ class Loader:
     block of shards at a time as the epoch reaches them (streamed; a global
     shuffle needs the whole dataset, so stream with
     ``shuffle="block-local:K"``; a cache too small for the shuffle is refused
-    with the size it needs). Local datasets are mapped in place.
+    with the size it needs: ``mosaicrs.exceptions.CacheTooSmallError``). Local
+    datasets are mapped in place. ``path`` may also be a
+    :class:`mosaicrs.Dataset` already open (opened the same way; then
+    ``storage_options`` and the cache arguments are its own).
     ``null_policy``: ``"error"`` (a ``ValueError`` naming the column and row)
     or a fill value. ``rows``: the dataset rows an epoch covers (strictly
     increasing; for example a training split), all by default.
@@ -220,10 +223,9 @@ class Loader:
         if isinstance(path, Dataset):
             dataset = path
         else:
-            # Opened as the Rust loader opens it: mapped in place, downloaded
-            # whole into the cache, or (larger than cache_limit) streamed
-            # through it a block of shards at a time.
-            dataset = _native.Source(
+            # Mapped in place, downloaded whole into the cache, or (larger
+            # than cache_limit) streamed through it a block of shards at a time.
+            dataset = Dataset(
                 path, storage_options, cache_dir=cache_dir, cache_limit=self.cache_limit
             )
         self.dataset = dataset
@@ -574,7 +576,9 @@ class IterableDataset(torch.utils.data.IterableDataset):
     so they are refused with a message that says so.
     """
 
-    def __init__(self, path: Union[str, "os.PathLike[str]"], batch_size: int, **kwargs: Any) -> None:
+    def __init__(
+        self, path: Union[str, "os.PathLike[str]", Dataset], batch_size: int, **kwargs: Any
+    ) -> None:
         super().__init__()
         self._path = path
         self._batch_size = batch_size

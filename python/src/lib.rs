@@ -15,7 +15,6 @@ mod errors;
 mod fork;
 mod loader;
 mod location;
-mod source;
 mod writer;
 
 use pyo3::prelude::*;
@@ -25,7 +24,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     fork::install();
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add_class::<dataset::PyDataset>()?;
-    m.add_class::<source::PySource>()?;
+    errors::register(m)?;
     m.add_class::<writer::PartitionWriter>()?;
     m.add_class::<loader::NativeLoader>()?;
     m.add_function(wrap_pyfunction!(writer::write_stream, m)?)?;

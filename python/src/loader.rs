@@ -40,9 +40,9 @@ use mosaicrs::Error;
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 
+use crate::dataset::PyDataset;
 use crate::errors::{to_py, IntoPy};
 use crate::fork;
-use crate::source::LoaderInput;
 
 /// One array of a batch: `[B]` when `width` is `None`, else `[B, width]`.
 #[derive(Debug, Clone)]
@@ -172,7 +172,7 @@ impl NativeLoader {
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
-        dataset: LoaderInput<'_>,
+        dataset: PyRef<'_, PyDataset>,
         batch_size: usize,
         features: Vec<String>,
         columns: Vec<String>,

@@ -6,11 +6,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use mosaicrs::storage::{CacheOptions, Location, StorageOptions};
 use mosaicrs::writer::parse_byte_size;
-use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyValueError};
+use pyo3::exceptions::{PyRuntimeError, PyTypeError};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
-use crate::errors::IntoPy;
+use crate::errors::{IntoPy, InvalidInputError};
 use crate::fork;
 
 /// Parses `path` (a `str`, `os.PathLike` or URL) and `storage_options` (a
@@ -34,7 +34,7 @@ pub(crate) fn location(
         .detach(|| Location::parse(&text, &options))
         .py_err()?;
     if location.as_local().is_some() && !options.is_empty() {
-        return Err(PyValueError::new_err(format!(
+        return Err(InvalidInputError::new_err(format!(
             "storage_options are only used with object-store URLs (s3://, gs://, az://...), \
              and {what} {text:?} is a local path"
         )));
@@ -45,7 +45,7 @@ pub(crate) fn location(
     Ok(location)
 }
 
-/// Opens a dataset from the arguments that `Dataset` and `Source` take:
+/// Opens a dataset from the arguments that `Dataset` takes:
 /// `open` runs on the parsed location and cache with the GIL released.
 /// Returns what it opened and the location as shown (no credentials).
 pub(crate) fn open_located<T: Send>(
@@ -110,7 +110,9 @@ pub(crate) fn cache_options(
             Err(_) => {
                 let text: String = limit.str()?.extract()?;
                 parse_byte_size(&text).map_err(|e| {
-                    PyValueError::new_err(format!("cache_limit {text:?} is not a byte size: {e}"))
+                    InvalidInputError::new_err(format!(
+                        "cache_limit {text:?} is not a byte size: {e}"
+                    ))
                 })?
             }
         };

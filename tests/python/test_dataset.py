@@ -71,6 +71,24 @@ def test_take_errors(ids_dataset):
         ds.take([1], columns=["nope"])
 
 
+def test_a_local_dataset_is_mapped_and_feeds_the_loader(ids_dataset):
+    ds = mosaicrs.Dataset(ids_dataset)
+    assert not ds.is_streamed and "streamed" not in repr(ds)
+    assert ds.bytes_downloaded == 0 and ds.peak_cache_bytes == 0
+    assert ds.local_path == str(ids_dataset) and ds.path == str(ids_dataset)
+    assert not hasattr(mosaicrs._native, "Source")  # one class for one dataset
+    torch = pytest.importorskip("torch")
+    from mosaicrs.torch import IterableDataset, Loader
+
+    loader = Loader(ds, 100, columns=["id"], shuffle=False)
+    assert loader.dataset is ds
+    assert torch.cat([b["id"] for b in loader]).tolist() == list(range(1000))
+    loader.close()
+    iterable = IterableDataset(ds, 250, columns=["x"], shuffle=False)
+    assert torch.cat([b["x"] for b in iterable]).tolist() == [i / 4 for i in range(1000)]
+    iterable.close()
+
+
 def test_dataset_is_not_picklable_by_accident(ids_dataset):
     ds = mosaicrs.Dataset(ids_dataset)
     with pytest.raises(Exception):

@@ -205,3 +205,60 @@ def test_loader_streams_a_dataset_larger_than_its_cache(moto, tmp_path):
         assert a.equal(b) and la.equal(lb)
     whole.close()
     streamed.close()
+
+
+def test_one_dataset_class_is_cached_whole_or_streamed(moto, tmp_path):
+    """`mosaicrs.Dataset` opens a remote dataset as the loader does: fetched
+    whole when it fits in cache_limit, else streamed through the cache. Both
+    read the same rows through every method, and the loader takes either."""
+    import torch
+
+    from mosaicrs.torch import Loader
+
+    create_bucket(moto, "one")
+    table = digits_like(n=3000)
+    url = "s3://one/digits"
+    mosaicrs.write(table, url, shard_size="16k", batch_rows=200, storage_options=options(moto))
+    total = json.loads(moto.get("one", "digits/index.json"))["total_bytes"]
+    limit = total // 3
+    whole = mosaicrs.Dataset(url, options(moto), cache_dir=tmp_path / "big", cache_limit=4 * total)
+    streamed = mosaicrs.Dataset(url, options(moto), cache_dir=tmp_path / "small",
+                                cache_limit=limit)
+    assert not whole.is_streamed and streamed.is_streamed
+    assert "streamed" in repr(streamed) and "streamed" not in repr(whole)
+    assert streamed.bytes_downloaded == 0  # opening a streamed dataset fetches no shard
+    assert whole.local_path.startswith(str(tmp_path / "big"))
+    assert streamed.local_path.startswith(str(tmp_path / "small"))
+
+    rows = [2999, 0, 1500, 7, 1500]
+    for ds in (whole, streamed):
+        assert len(ds) == ds.num_rows == 3000
+        assert ds.num_shards == whole.num_shards > 3
+        assert ds.schema == table.schema and ds.path == url
+        assert url in repr(ds) and SECRET not in repr(ds)
+        assert pa.table(ds).equals(table)
+        assert pa.RecordBatchReader.from_stream(ds).read_all().equals(table)
+        assert ds.take(rows).equals(table.take(rows))
+        assert ds.take(rows, columns=["label", "f0"]).equals(table.select(["label", "f0"]).take(rows))
+        assert ds.take([]).num_rows == 0
+        with pytest.raises(IndexError, match="3000"):
+            ds.take([0, 3000])
+        ds.verify()
+    # The streamed reads went through the cache and kept under its limit.
+    assert streamed.bytes_downloaded > 0 and 0 < streamed.peak_cache_bytes <= limit
+
+    pl = pytest.importorskip("polars")
+    assert pl.DataFrame(streamed)["id"].to_list() == list(range(3000))
+
+    kwargs = dict(label="label", features=["f0"], shuffle="block-local:1", seed=3)
+    from_object = Loader(streamed, 50, **kwargs)
+    from_url = Loader(url, 50, storage_options=options(moto), cache_dir=tmp_path / "small",
+                      cache_limit=limit, **kwargs)
+    assert from_object.dataset is streamed and from_url.dataset.is_streamed
+    batches = 0
+    for (a, la), (b, lb) in zip(from_object, from_url):
+        assert torch.equal(a, b) and torch.equal(la, lb)
+        batches += 1
+    assert batches == 3000 // 50
+    from_object.close()
+    from_url.close()
