@@ -96,8 +96,8 @@ pub enum Error {
     #[error("checksum mismatch in shard {path}: index records {expected}, file has {actual}")]
     ChecksumMismatch {
         path: PathBuf,
-        expected: crate::format::Checksum,
-        actual: crate::format::Checksum,
+        expected: String,
+        actual: String,
     },
 
     /// Two schemas that must be equal are not (shard vs index, append vs existing).

@@ -532,8 +532,8 @@ fn check_checksum(path: &Path, entry: &ShardEntry, actual: Checksum) -> Result<(
     if actual != entry.checksum {
         return Err(Error::ChecksumMismatch {
             path: path.to_path_buf(),
-            expected: entry.checksum,
-            actual,
+            expected: entry.checksum.to_string(),
+            actual: actual.to_string(),
         });
     }
     Ok(())

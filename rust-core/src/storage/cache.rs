@@ -418,8 +418,8 @@ fn verify(path: &Path, shard: &ShardEntry, url: &str) -> Result<()> {
     if actual != shard.checksum {
         return Err(Error::ChecksumMismatch {
             path: PathBuf::from(url),
-            expected: shard.checksum,
-            actual,
+            expected: shard.checksum.to_string(),
+            actual: actual.to_string(),
         });
     }
     Ok(())
