@@ -11,7 +11,7 @@ use crate::format::{
     WriteRecord, INDEX_FILE, SHARD_EXTENSION, TEMP_PREFIX,
 };
 use crate::storage::Location;
-use crate::writer::layout::layout_hint;
+use crate::writer::column_layout::layout_hint;
 use crate::writer::shard_writer::validate_write_id;
 use crate::{Error, Result};
 
