@@ -43,7 +43,7 @@ pub use column_layout::{
 pub use commit::{
     abort_write, abort_write_at, check_append_schema, check_append_schema_at, check_save_mode_at,
     commit, commit_at, commit_from, dataset_version, dataset_version_at, new_write_id,
-    CommitOutcome, DatasetVersion, SaveMode,
+    CommitOutcome, SaveMode,
 };
 pub use options::{
     parse_byte_size, WriterOptions, DEFAULT_BATCH_ROWS, DEFAULT_COMPRESSED_BATCH_ROWS,
