@@ -18,6 +18,7 @@ setup:
 	bash scripts/setup.sh
 
 lint: setup
+	python3 scripts/check_layers.py
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
 

@@ -346,7 +346,8 @@ impl RowGather {
     /// The gather table of `dataset`, built as [`Loader::new`] builds it.
     pub fn new(dataset: &Arc<Dataset>) -> Self {
         let projection = (0..dataset.schema().fields().len()).collect();
-        RowGather(crate::loader::GatherTable::new(Arc::clone(dataset), projection).expect("table"))
+        let source = crate::reader::DataSource::Mapped(Arc::clone(dataset));
+        RowGather(crate::loader::GatherTable::new(source, projection).expect("table"))
     }
 
     /// The picks of `rows`, in order.

@@ -5,7 +5,7 @@ use jni::objects::{JClass, JIntArray, JObject, JObjectArray, JString};
 use jni::sys::{jboolean, jint, jlongArray, jobject, jobjectArray, jstring, JNI_FALSE, JNI_TRUE};
 use jni::JNIEnv;
 use mosaicrs::format::{encode_schema, Compression, Index};
-use mosaicrs::storage::Location;
+use mosaicrs::storage::{DatasetVersion, Location};
 use mosaicrs::writer::{self, WriterOptions};
 use mosaicrs::Error;
 
@@ -250,9 +250,7 @@ pub extern "system" fn Java_io_mosaicrs_spark_jni_NativeBridge_datasetExists<'lo
         let location = convert::location(env, &location)?;
         let exists = match &location {
             Location::Local(dir) => Index::exists_in(dir),
-            Location::Remote(_) => {
-                writer::dataset_version_at(&location)? != writer::DatasetVersion::Absent
-            }
+            Location::Remote(_) => writer::dataset_version_at(&location)? != DatasetVersion::Absent,
         };
         Ok(if exists { JNI_TRUE } else { JNI_FALSE })
     })

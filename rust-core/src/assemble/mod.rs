@@ -42,12 +42,12 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod features;
 mod fill;
-mod layout;
 mod plan;
 
+pub use features::{is_numeric_list, list_width, FeatureLayout, RowSource};
 pub use fill::is_numeric;
-pub use layout::{is_numeric_list, list_width, FeatureLayout, RowSource};
 pub use plan::{BatchPlan, ColumnPlan, Conversion, RaggedColumn};
 
 use std::collections::BTreeMap;

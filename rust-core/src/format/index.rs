@@ -126,17 +126,24 @@ impl Index {
     /// [`Error::UnsupportedVersion`] for a newer format, and
     /// [`Error::InvalidIndex`] for anything malformed.
     pub fn load(dir: &Path) -> Result<Self> {
+        match Self::read_in(dir)? {
+            Some(text) => Self::parse(&text, &Self::path_in(dir)),
+            None => Err(Error::NotADataset {
+                path: dir.to_path_buf(),
+            }),
+        }
+    }
+
+    /// The bytes of the index file in `dir`, `None` when there is none. Only
+    /// a regular file is read ([`open_regular`](crate::files::open_regular)):
+    /// the index names every other file, so it must not be a link.
+    pub(crate) fn read_in(dir: &Path) -> Result<Option<Vec<u8>>> {
         let path = Self::path_in(dir);
-        let text = match crate::files::read_regular(&path) {
-            Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(Error::NotADataset {
-                    path: dir.to_path_buf(),
-                })
-            }
-            Err(e) => return Err(Error::io(&path, e)),
-        };
-        Self::parse(&text, &path)
+        match crate::files::read_regular(&path) {
+            Ok(bytes) => Ok(Some(bytes)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(Error::io(&path, e)),
+        }
     }
 
     /// Parses index bytes; `path` is used in error messages only.

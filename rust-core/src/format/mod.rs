@@ -13,6 +13,7 @@ pub use checksum::{Checksum, ChecksumWriter, CHECKSUM_ALGORITHM};
 pub(crate) use index::sync_dir;
 pub use index::{Index, ShardEntry, WriteRecord};
 pub use naming::{is_temp_name, unique_token, ShardName, TEMP_PREFIX};
+pub(crate) use schema::column_indices;
 pub use schema::{
     column_index, decode_schema, describe_schema, encode_schema, schema_difference, FieldSummary,
 };

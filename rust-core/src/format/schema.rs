@@ -147,3 +147,12 @@ pub fn column_index(schema: &Schema, name: &str) -> Result<usize> {
             .join(", "),
     })
 }
+
+/// Positions of the named columns in `schema`, or [`Error::ColumnNotFound`]
+/// for the first one missing.
+pub(crate) fn column_indices(schema: &Schema, columns: &[&str]) -> Result<Vec<usize>> {
+    columns
+        .iter()
+        .map(|name| column_index(schema, name))
+        .collect()
+}

@@ -17,25 +17,18 @@ use arrow::record_batch::{RecordBatch, RecordBatchOptions};
 use crate::format::Compression;
 #[cfg(unix)]
 use crate::reader::StreamedDataset;
-use crate::reader::{Dataset, Picks};
+use crate::reader::{DataSource, Dataset, Picks};
 use crate::{Error, Result};
-
-/// What a loader gathers from.
-enum Rows {
-    /// Every shard mapped.
-    Mapped(Arc<Dataset>),
-    /// Shards fetched through the cache a block at a time; the rows gathered
-    /// must be in acquired shards.
-    #[cfg(unix)]
-    Streamed(Arc<StreamedDataset>),
-}
 
 /// The loader's gather: rows to picks through the reader's row index,
 /// then the projected record batches they read. For uncompressed mapped
 /// datasets the projected batches of every index entry are kept (views into
 /// the mapping, costing no memory) and shared by every batch.
 pub(crate) struct GatherTable {
-    rows: Rows,
+    /// Where the rows are: every shard mapped, or shards fetched through
+    /// the cache a block at a time (the rows gathered must then be in
+    /// acquired shards).
+    source: DataSource,
     /// The loader's columns, as column numbers of the shards' batches.
     projection: Arc<[usize]>,
     schema: SchemaRef,
@@ -45,42 +38,19 @@ pub(crate) struct GatherTable {
 }
 
 impl GatherTable {
-    /// The gather of mapped `dataset`'s columns at `projection`.
-    pub(crate) fn new(dataset: Arc<Dataset>, projection: Vec<usize>) -> Result<Self> {
-        let schema = project_schema(&dataset.schema(), &projection)?;
-        let uncompressed = dataset
-            .shards()
-            .iter()
-            .all(|s| s.entry().compression == Compression::None);
-        let resident = if uncompressed {
-            let index = dataset.row_index();
-            Some(
-                (0..index.len())
-                    .map(|entry| {
-                        let (shard, batch) = index.batch_of(entry)?;
-                        dataset.shared_record_batch(shard, batch)
-                    })
-                    .collect::<Result<Arc<[_]>>>()?,
-            )
-        } else {
-            None
+    /// The gather of `source`'s columns at `projection`.
+    pub(crate) fn new(source: DataSource, projection: Vec<usize>) -> Result<Self> {
+        let schema = project_schema(&source.schema(), &projection)?;
+        let resident = match &source {
+            DataSource::Mapped(dataset) => resident_batches(dataset)?,
+            #[cfg(unix)]
+            DataSource::Streamed(_) => None,
         };
         Ok(GatherTable {
-            rows: Rows::Mapped(dataset),
+            source,
             projection: projection.into(),
             schema,
             resident,
-        })
-    }
-
-    /// The gather of streamed `dataset`'s columns at `projection`.
-    #[cfg(unix)]
-    pub(crate) fn streamed(dataset: Arc<StreamedDataset>, projection: Vec<usize>) -> Result<Self> {
-        Ok(GatherTable {
-            schema: project_schema(&dataset.schema(), &projection)?,
-            rows: Rows::Streamed(dataset),
-            projection: projection.into(),
-            resident: None,
         })
     }
 
@@ -92,10 +62,7 @@ impl GatherTable {
     /// The streamed dataset, when the shards stream through the cache.
     #[cfg(unix)]
     pub(crate) fn streamed_dataset(&self) -> Option<&Arc<StreamedDataset>> {
-        match &self.rows {
-            Rows::Mapped(_) => None,
-            Rows::Streamed(dataset) => Some(dataset),
-        }
+        self.source.as_streamed()
     }
 
     /// Resolves `rows` (in batch order) to source batches and picks.
@@ -110,12 +77,12 @@ impl GatherTable {
             entries,
             batches: ids,
             picks,
-        } = match &self.rows {
-            Rows::Mapped(dataset) => dataset.row_index().pick(&rows)?,
+        } = match &self.source {
+            DataSource::Mapped(dataset) => dataset.row_index().pick(&rows)?,
             // The guard is dropped before any batch is decoded, so a shard
             // being opened by the prefetch thread waits only for the search.
             #[cfg(unix)]
-            Rows::Streamed(dataset) => dataset.row_index().pick(&rows)?,
+            DataSource::Streamed(dataset) => dataset.row_index().pick(&rows)?,
         };
         let (batches, used) = match &self.resident {
             Some(resident) => (Arc::clone(resident), entries),
@@ -137,13 +104,13 @@ impl GatherTable {
 
     /// The record batches `(shard, batch)` of `ids`, in order.
     fn fetch(&self, ids: &[(usize, usize)]) -> Result<Arc<[Arc<RecordBatch>]>> {
-        match &self.rows {
-            Rows::Mapped(dataset) => ids
+        match &self.source {
+            DataSource::Mapped(dataset) => ids
                 .iter()
                 .map(|&(shard, batch)| dataset.shared_record_batch(shard, batch))
                 .collect(),
             #[cfg(unix)]
-            Rows::Streamed(dataset) => {
+            DataSource::Streamed(dataset) => {
                 // A batch reads the few shards of its blocks: each is looked
                 // up once (under the slots' lock), not once per source.
                 let mut open: Vec<(usize, Arc<crate::reader::Shard>)> = Vec::new();
@@ -163,6 +130,26 @@ impl GatherTable {
             }
         }
     }
+}
+
+/// The batch of each row index entry of `dataset`, when every shard is
+/// uncompressed (views into the mapping, costing no memory).
+fn resident_batches(dataset: &Dataset) -> Result<Option<Arc<[Arc<RecordBatch>]>>> {
+    let uncompressed = dataset
+        .shards()
+        .iter()
+        .all(|s| s.entry().compression == Compression::None);
+    if !uncompressed {
+        return Ok(None);
+    }
+    let index = dataset.row_index();
+    (0..index.len())
+        .map(|entry| {
+            let (shard, batch) = index.batch_of(entry)?;
+            dataset.shared_record_batch(shard, batch)
+        })
+        .collect::<Result<Arc<[_]>>>()
+        .map(Some)
 }
 
 fn project_schema(schema: &SchemaRef, projection: &[usize]) -> Result<SchemaRef> {

@@ -66,19 +66,19 @@ pub use plan::{EpochPlan, TailPolicy};
 pub use rng::{mix64, SplitMix64};
 pub use space::SampleSpace;
 pub use state::{LoaderState, ORDER_ALGORITHM};
+#[cfg(unix)]
+pub use stream::{cache_needed, check_cache_for};
 
 #[cfg(feature = "testing")]
 pub(crate) use gather::GatherTable;
 #[cfg(not(feature = "testing"))]
 use gather::GatherTable;
 
-#[cfg(unix)]
-use crate::reader::DataSource;
-use crate::reader::Dataset;
+use crate::reader::{DataSource, Dataset};
 use crate::{Error, Result};
 
-/// What a loader reads: a mapped [`Dataset`] or, on Unix, any
-/// [`DataSource`] (a remote dataset larger than the cache streams through it).
+/// What a loader reads: a mapped [`Dataset`] or any [`DataSource`] (on
+/// Unix, a remote dataset larger than the cache streams through it).
 pub trait IntoLoaderSource {
     #[doc(hidden)]
     fn into_table(self, config: &LoaderConfig) -> Result<LoaderSource>;
@@ -94,7 +94,7 @@ fn projection_of(schema: &SchemaRef, config: &LoaderConfig) -> Result<Vec<usize>
     match &config.columns {
         Some(names) => {
             let names: Vec<&str> = names.iter().map(String::as_str).collect();
-            crate::reader::column_indices(schema, &names)
+            crate::format::column_indices(schema, &names)
         }
         None => Ok((0..schema.fields().len()).collect()),
     }
@@ -102,6 +102,17 @@ fn projection_of(schema: &SchemaRef, config: &LoaderConfig) -> Result<Vec<usize>
 
 impl IntoLoaderSource for Arc<Dataset> {
     fn into_table(self, config: &LoaderConfig) -> Result<LoaderSource> {
+        DataSource::Mapped(self).into_table(config)
+    }
+}
+
+impl IntoLoaderSource for DataSource {
+    fn into_table(self, config: &LoaderConfig) -> Result<LoaderSource> {
+        // Refused before anything is downloaded.
+        #[cfg(unix)]
+        if let DataSource::Streamed(dataset) = &self {
+            stream::check_cache_for(dataset, config.shuffle)?;
+        }
         let projection = projection_of(&self.schema(), config)?;
         let shards = self.index().shards.clone();
         let table = GatherTable::new(self, projection)?;
@@ -109,24 +120,6 @@ impl IntoLoaderSource for Arc<Dataset> {
     }
 }
 
-#[cfg(unix)]
-impl IntoLoaderSource for DataSource {
-    fn into_table(self, config: &LoaderConfig) -> Result<LoaderSource> {
-        match self {
-            DataSource::Mapped(dataset) => dataset.into_table(config),
-            DataSource::Streamed(dataset) => {
-                // Refused before anything is downloaded.
-                dataset.check_cache_for(config.shuffle)?;
-                let projection = projection_of(&dataset.schema(), config)?;
-                let shards = dataset.index().shards.clone();
-                let table = GatherTable::streamed(dataset, projection)?;
-                Ok(LoaderSource { table, shards })
-            }
-        }
-    }
-}
-
-#[cfg(unix)]
 impl IntoLoaderSource for &DataSource {
     fn into_table(self, config: &LoaderConfig) -> Result<LoaderSource> {
         self.clone().into_table(config)

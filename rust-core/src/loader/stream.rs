@@ -17,12 +17,55 @@
 
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
-use super::order::{epoch_blocks, OrderBlock};
+use super::order::{epoch_blocks, OrderBlock, ShuffleMode};
 use super::plan::EpochPlan;
 use super::space::SampleSpace;
-use super::ShuffleMode;
 use crate::reader::StreamedDataset;
 use crate::{Error, Result};
+
+/// The smallest `cache_limit` that streams `dataset` in `mode`:
+/// `(1 + prefetch_blocks) × shards per block × largest shard` (a block
+/// being read, the next ones fetched), and the whole dataset for a global
+/// shuffle.
+pub fn cache_needed(dataset: &StreamedDataset, mode: ShuffleMode) -> u64 {
+    let index = dataset.index();
+    let per_block = match mode {
+        ShuffleMode::Global => return index.total_bytes,
+        ShuffleMode::Sequential => 1,
+        ShuffleMode::BlockLocal { shards_per_block } => u64::from(shards_per_block.max(1)),
+    };
+    let largest = index.shards.iter().map(|s| s.bytes).max().unwrap_or(0);
+    let blocks = 1 + u64::from(dataset.cache_options().prefetch_blocks);
+    (blocks * per_block * largest).min(index.total_bytes)
+}
+
+/// Refuses a shuffle of `dataset` that its cache is too small for, naming
+/// the size needed ([`Error::CacheTooSmall`]).
+pub fn check_cache_for(dataset: &StreamedDataset, mode: ShuffleMode) -> Result<()> {
+    let needed = cache_needed(dataset, mode);
+    let cache = dataset.cache_options();
+    if needed <= cache.cache_limit {
+        return Ok(());
+    }
+    let reason = match mode {
+        ShuffleMode::Global => format!(
+            "a global shuffle reads the whole dataset ({needed} bytes) in random order, so \
+             it must all be in the cache; use block-local:K shuffle to stream it"
+        ),
+        _ => format!(
+            "shuffle {mode} streams the dataset a block at a time and needs room for \
+             {} blocks (the one read and {} fetched ahead) of its largest shards",
+            1 + cache.prefetch_blocks,
+            cache.prefetch_blocks
+        ),
+    };
+    Err(Error::CacheTooSmall {
+        location: dataset.url().to_string(),
+        limit: cache.cache_limit,
+        needed,
+        reason,
+    })
+}
 
 /// One block of shards needed by a run of this rank's steps.
 struct Job {

@@ -9,23 +9,13 @@ use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 
 use super::batch_cache::{BatchCache, BatchCacheStats};
-use super::rows::RowIndex;
-use super::{ReadOptions, Shard};
-use crate::format::Index;
+use super::options::ReadOptions;
+use super::rows::{RowIndex, RowLocation};
+use super::shard::Shard;
+use crate::format::{column_indices, Index};
 #[cfg(unix)]
 use crate::storage::{CacheOptions, Location};
 use crate::{Error, Result};
-
-/// Where a global row lives.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RowLocation {
-    /// Position of the shard in the index.
-    pub shard: usize,
-    /// Record batch within the shard.
-    pub batch: usize,
-    /// Row within the record batch.
-    pub offset: usize,
-}
 
 /// An open dataset. Cheap to share across threads behind an `Arc`.
 pub struct Dataset {
@@ -104,7 +94,7 @@ impl Dataset {
             Location::Local(dir) => return Self::open_with(dir, options),
             Location::Remote(store) => store,
         };
-        let index = super::streamed::load_remote_index(store)?;
+        let index = location.load_index()?;
         Self::open_cached(store, index, cache, options)
     }
 
@@ -364,12 +354,4 @@ impl Dataset {
     pub fn verify(&self) -> Result<()> {
         self.shards.iter().try_for_each(Shard::verify_checksum)
     }
-}
-
-/// Positions of the named columns in `schema`, or [`Error::ColumnNotFound`].
-pub(crate) fn column_indices(schema: &SchemaRef, columns: &[&str]) -> Result<Vec<usize>> {
-    columns
-        .iter()
-        .map(|name| crate::format::column_index(schema, name))
-        .collect()
 }

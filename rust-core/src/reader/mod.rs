@@ -29,18 +29,20 @@ mod message;
 mod options;
 mod rows;
 mod shard;
+mod source;
 #[cfg(unix)]
 mod streamed;
 mod validate;
 
 pub use batch_cache::{BatchCache, BatchCacheStats, DEFAULT_BATCH_CACHE_BYTES};
-pub(crate) use dataset::column_indices;
-pub use dataset::{Dataset, RowLocation};
+pub use dataset::Dataset;
 pub use message::DECODED_BATCH_LIMIT;
 pub use options::{is_remote_file_system, Access, ReadOptions};
 pub(crate) use rows::Picks;
+pub use rows::RowLocation;
 pub(crate) use shard::panic_message;
 pub use shard::Shard;
+pub use source::DataSource;
 #[cfg(unix)]
-pub use streamed::{DataSource, StreamedDataset};
+pub use streamed::StreamedDataset;
 pub use validate::{validate, ShardProblem, ValidationReport};

@@ -2,7 +2,6 @@
 //! table, so that one binary search maps a global row to its shard, record
 //! batch and offset.
 
-use super::RowLocation;
 use crate::format::Index;
 use crate::{Error, Result};
 
@@ -10,6 +9,17 @@ thread_local! {
     /// Per thread: the batch-local source of each entry (`usize::MAX`: not
     /// used by the rows being picked), reset after each use.
     static SOURCE_OF: std::cell::RefCell<Vec<usize>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Where a global row lives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RowLocation {
+    /// Position of the shard in the index.
+    pub shard: usize,
+    /// Record batch within the shard.
+    pub batch: usize,
+    /// Row within the record batch.
+    pub offset: usize,
 }
 
 /// The batch of an entry that stands for a whole shard whose footer has not

@@ -15,12 +15,11 @@ use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 
 use super::batch_cache::{BatchCache, BatchCacheStats};
-use super::dataset::{column_indices, Dataset};
+use super::options::ReadOptions;
 use super::rows::RowIndex;
-use super::{ReadOptions, Shard};
+use super::shard::Shard;
 use crate::format::{Index, INDEX_FILE};
-use crate::loader::ShuffleMode;
-use crate::storage::{dataset_folder, CacheOptions, Location, RemoteStore};
+use crate::storage::{dataset_folder, CacheOptions, RemoteStore};
 use crate::{Error, Result};
 
 /// A remote dataset that streams through the cache. See the [module docs](self).
@@ -50,133 +49,6 @@ struct Slot {
     users: u32,
     shard: Option<Arc<Shard>>,
     pin: Option<File>,
-}
-
-/// A dataset opened from a path or URL: mapped in place (local, or remote
-/// and small enough to be cached whole), or streamed through the cache.
-///
-/// ```
-/// use std::sync::Arc;
-/// use mosaicrs::reader::DataSource;
-/// use mosaicrs::storage::{CacheOptions, Location, StorageOptions};
-/// let dir = tempfile::tempdir().unwrap();
-/// let location = Location::parse(dir.path().to_str().unwrap(), &StorageOptions::default()).unwrap();
-/// // No index yet, so not a dataset.
-/// assert!(DataSource::open_at(&location, &CacheOptions::default(), &Default::default()).is_err());
-/// ```
-#[derive(Clone)]
-pub enum DataSource {
-    /// Every shard mapped: a local dataset, or a remote one fetched whole.
-    Mapped(Arc<Dataset>),
-    /// A remote dataset larger than the cache.
-    Streamed(Arc<StreamedDataset>),
-}
-
-impl From<Arc<Dataset>> for DataSource {
-    fn from(dataset: Arc<Dataset>) -> Self {
-        DataSource::Mapped(dataset)
-    }
-}
-
-impl From<Arc<StreamedDataset>> for DataSource {
-    fn from(dataset: Arc<StreamedDataset>) -> Self {
-        DataSource::Streamed(dataset)
-    }
-}
-
-impl DataSource {
-    /// Opens `location`: a local folder is mapped in place; a remote dataset
-    /// whose shards fit in `cache.cache_limit` is downloaded whole (what is
-    /// missing) and mapped from the cache, as [`Dataset::open_at_with`]; a
-    /// larger one is opened for streaming, downloading nothing yet.
-    pub fn open_at(location: &Location, cache: &CacheOptions, read: &ReadOptions) -> Result<Self> {
-        let store = match location {
-            Location::Local(dir) => return Ok(Dataset::open_with(dir, read)?.into_source()),
-            Location::Remote(store) => store,
-        };
-        let index = load_remote_index(store)?;
-        if index.total_bytes <= cache.cache_limit {
-            let dataset = Dataset::open_cached(store, index, cache, read)?;
-            return Ok(dataset.into_source());
-        }
-        Ok(DataSource::Streamed(Arc::new(StreamedDataset::open(
-            store, index, cache, read,
-        )?)))
-    }
-
-    /// The parsed index.
-    pub fn index(&self) -> &Index {
-        match self {
-            DataSource::Mapped(d) => d.index(),
-            DataSource::Streamed(d) => d.index(),
-        }
-    }
-
-    /// The Arrow schema.
-    pub fn schema(&self) -> SchemaRef {
-        match self {
-            DataSource::Mapped(d) => d.schema(),
-            DataSource::Streamed(d) => d.schema(),
-        }
-    }
-
-    /// Total rows.
-    pub fn num_rows(&self) -> u64 {
-        self.index().total_rows
-    }
-
-    /// Positions of the named columns, or [`Error::ColumnNotFound`].
-    pub fn column_indices(&self, columns: &[&str]) -> Result<Vec<usize>> {
-        column_indices(&self.schema(), columns)
-    }
-
-    /// Global row `row` as a one-row batch (a streamed dataset fetches its
-    /// shard through the cache for the call).
-    pub fn row(&self, row: u64) -> Result<RecordBatch> {
-        match self {
-            DataSource::Mapped(d) => d.row(row),
-            DataSource::Streamed(d) => d.row(row),
-        }
-    }
-
-    /// Bytes downloaded from the object store so far (0 for a local dataset).
-    pub fn bytes_downloaded(&self) -> u64 {
-        match self {
-            DataSource::Mapped(d) => d.bytes_downloaded(),
-            DataSource::Streamed(d) => d.bytes_downloaded(),
-        }
-    }
-
-    /// The most bytes the cache held after a download of this reader (0 for
-    /// a local dataset).
-    pub fn peak_cache_bytes(&self) -> u64 {
-        match self {
-            DataSource::Mapped(d) => d.cache_usage_at_open(),
-            DataSource::Streamed(d) => d.peak_cache_bytes(),
-        }
-    }
-
-    /// True when the dataset streams through the cache.
-    pub fn is_streamed(&self) -> bool {
-        matches!(self, DataSource::Streamed(_))
-    }
-}
-
-impl Dataset {
-    /// This dataset as a [`DataSource`].
-    pub fn into_source(self) -> DataSource {
-        DataSource::Mapped(Arc::new(self))
-    }
-}
-
-pub(super) fn load_remote_index(store: &RemoteStore) -> Result<Index> {
-    let index_url = PathBuf::from(store.url_of(INDEX_FILE));
-    match store.get_versioned(INDEX_FILE)? {
-        Some((bytes, _)) => Index::parse(&bytes, &index_url),
-        None => Err(Error::NotADataset {
-            path: PathBuf::from(store.url()),
-        }),
-    }
 }
 
 impl StreamedDataset {
@@ -229,8 +101,13 @@ impl StreamedDataset {
         Arc::clone(&self.schema)
     }
 
+    /// The dataset's URL, without credentials.
+    pub fn url(&self) -> &str {
+        self.store.url()
+    }
+
     /// Hits, misses, evictions and bytes held of the decoded-batch cache
-    /// its compressed shards share (see [`Dataset::batch_cache_stats`]).
+    /// its compressed shards share (see [`Dataset::batch_cache_stats`](super::Dataset::batch_cache_stats)).
     pub fn batch_cache_stats(&self) -> BatchCacheStats {
         self.batch_cache.stats()
     }
@@ -258,47 +135,6 @@ impl StreamedDataset {
     /// The most bytes the cache held right after one of this dataset's downloads.
     pub fn peak_cache_bytes(&self) -> u64 {
         self.peak.load(Ordering::Relaxed)
-    }
-
-    /// The smallest `cache_limit` that streams this dataset in `mode`:
-    /// `(1 + prefetch_blocks) × shards per block × largest shard` (a block
-    /// being read, the next ones fetched), and the whole dataset for a
-    /// global shuffle.
-    pub fn cache_needed(&self, mode: ShuffleMode) -> u64 {
-        let per_block = match mode {
-            ShuffleMode::Global => return self.index.total_bytes,
-            ShuffleMode::Sequential => 1,
-            ShuffleMode::BlockLocal { shards_per_block } => u64::from(shards_per_block.max(1)),
-        };
-        let largest = self.index.shards.iter().map(|s| s.bytes).max().unwrap_or(0);
-        let blocks = 1 + u64::from(self.cache.prefetch_blocks);
-        (blocks * per_block * largest).min(self.index.total_bytes)
-    }
-
-    /// Refuses a shuffle the cache is too small for, naming the size needed.
-    pub fn check_cache_for(&self, mode: ShuffleMode) -> Result<()> {
-        let needed = self.cache_needed(mode);
-        if needed <= self.cache.cache_limit {
-            return Ok(());
-        }
-        let reason = match mode {
-            ShuffleMode::Global => format!(
-                "a global shuffle reads the whole dataset ({needed} bytes) in random order, so \
-                 it must all be in the cache; use block-local:K shuffle to stream it"
-            ),
-            _ => format!(
-                "shuffle {mode} streams the dataset a block at a time and needs room for \
-                 {} blocks (the one read and {} fetched ahead) of its largest shards",
-                1 + self.cache.prefetch_blocks,
-                self.cache.prefetch_blocks
-            ),
-        };
-        Err(Error::CacheTooSmall {
-            location: self.store.url().to_string(),
-            limit: self.cache.cache_limit,
-            needed,
-            reason,
-        })
     }
 
     /// The row index, with the record batches of every shard opened so far.

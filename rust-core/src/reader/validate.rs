@@ -2,7 +2,8 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{Access, ReadOptions, Shard};
+use super::options::{Access, ReadOptions};
+use super::shard::Shard;
 use crate::format::{Index, INDEX_FILE};
 use crate::{Error, Result};
 

@@ -5,7 +5,9 @@
 use std::fmt;
 use std::path::PathBuf;
 
-use super::{CacheOptions, Location, StorageOptions};
+use super::cache::CacheOptions;
+use super::location::Location;
+use super::options::StorageOptions;
 use crate::{Error, Result};
 
 /// How to reach a dataset location and where to cache it.

@@ -18,7 +18,7 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-use super::RemoteStore;
+use super::remote::RemoteStore;
 use crate::format::{unique_token, Checksum, Index, ShardEntry, TEMP_PREFIX};
 use crate::{Error, Result};
 

@@ -12,8 +12,8 @@ use object_store::{
     WriteMultipart,
 };
 
-use super::StorageOptions;
-use crate::writer::DatasetVersion;
+use super::options::StorageOptions;
+use super::version::DatasetVersion;
 use crate::{Error, Result};
 
 /// Part size of multipart uploads; S3 requires at least 5 MiB for every

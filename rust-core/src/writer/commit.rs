@@ -7,11 +7,11 @@ use std::path::{Path, PathBuf};
 use arrow::datatypes::Schema;
 
 use crate::format::{
-    is_temp_name, schema_difference, unique_token, Checksum, Index, ShardEntry, ShardName,
-    WriteRecord, INDEX_FILE, SHARD_EXTENSION, TEMP_PREFIX,
+    is_temp_name, schema_difference, unique_token, Index, ShardEntry, ShardName, WriteRecord,
+    INDEX_FILE, SHARD_EXTENSION, TEMP_PREFIX,
 };
-use crate::storage::Location;
-use crate::writer::layout::layout_hint;
+use crate::storage::{DatasetVersion, Location};
+use crate::writer::column_layout::layout_hint;
 use crate::writer::shard_writer::validate_write_id;
 use crate::{Error, Result};
 
@@ -91,8 +91,8 @@ pub fn check_append_schema_at(location: &Location, schema: &Schema) -> Result<()
 /// it is then.
 ///
 /// ```
-/// use mosaicrs::storage::Location;
-/// use mosaicrs::writer::{check_save_mode_at, DatasetVersion, SaveMode};
+/// use mosaicrs::storage::{DatasetVersion, Location};
+/// use mosaicrs::writer::{check_save_mode_at, SaveMode};
 /// use arrow::datatypes::{DataType, Field, Schema};
 /// let dir = tempfile::tempdir().unwrap();
 /// let schema = Schema::new(vec![Field::new("x", DataType::Int64, false)]);
@@ -104,46 +104,16 @@ pub fn check_save_mode_at(
     schema: &Schema,
     mode: SaveMode,
 ) -> Result<DatasetVersion> {
-    let (current, existing) = read_at(location)?;
+    let (current, existing) = location.load_index_versioned()?;
     plan_commit(&location.display_path(), schema, mode, existing, false)?;
     Ok(current)
 }
 
-/// Which committed state of a dataset a writer started from.
-///
-/// A writer reads it (with [`dataset_version`]) before it writes any shard
-/// and hands it to [`commit_from`], which publishes only if the dataset is
-/// still in that state, or, for an append, re-applies the append to the
-/// newer index. On local disks the version is the xxh3 of the index bytes; on
-/// object stores it is the index object's e-tag and version.
-///
-/// It serialises (serde, e.g. JSON) so a Spark driver can carry it from the
-/// start of a job to its commit.
+/// The version ([`DatasetVersion`]) of the dataset committed in `dir` now.
 ///
 /// ```
-/// use mosaicrs::writer::DatasetVersion;
-/// let v = DatasetVersion::Index { e_tag: Some("\"abc\"".into()), version: None };
-/// let json = serde_json::to_string(&v).unwrap();
-/// assert_eq!(serde_json::from_str::<DatasetVersion>(&json).unwrap(), v);
-/// ```
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum DatasetVersion {
-    /// No committed dataset at the location.
-    Absent,
-    /// The index as it was read.
-    Index {
-        /// Content hash (local) or entity tag (object store) of the index.
-        e_tag: Option<String>,
-        /// Object version, on stores with versioning.
-        version: Option<String>,
-    },
-}
-
-/// The version of the dataset committed in `dir` now.
-///
-/// ```
-/// use mosaicrs::writer::{dataset_version, DatasetVersion};
+/// use mosaicrs::storage::DatasetVersion;
+/// use mosaicrs::writer::dataset_version;
 /// let dir = tempfile::tempdir().unwrap();
 /// assert_eq!(dataset_version(dir.path()).unwrap(), DatasetVersion::Absent);
 /// ```
@@ -154,7 +124,7 @@ pub fn dataset_version(dir: &Path) -> Result<DatasetVersion> {
 /// [`dataset_version`] for any [`Location`]: on an object store, the
 /// e-tag and version of the index object.
 pub fn dataset_version_at(location: &Location) -> Result<DatasetVersion> {
-    Ok(read_at(location)?.0)
+    Ok(location.load_index_versioned()?.0)
 }
 
 /// Makes `shards` (all from write `write_id`) visible in the dataset at `dir`,
@@ -238,7 +208,7 @@ pub fn commit_at(
     let _lock = DirLock::acquire_at(location)?;
     let mut base = base.cloned();
     for attempt in 0..PUBLISH_ATTEMPTS {
-        let (current, existing) = read_at(location)?;
+        let (current, existing) = location.load_index_versioned()?;
         // After a lost race the first version read stays the base, so the
         // plan sees that the dataset changed.
         let changed = *base.get_or_insert_with(|| current.clone()) != current;
@@ -309,35 +279,6 @@ pub fn commit_at(
 /// a local commit holds the lock and never loses one).
 const PUBLISH_ATTEMPTS: u32 = 20;
 
-/// Reads the committed index and its version in one read, so the two agree.
-fn read_at(location: &Location) -> Result<(DatasetVersion, Option<Index>)> {
-    match location {
-        Location::Local(dir) => {
-            let path = Index::path_in(dir);
-            match fs::read(&path) {
-                Ok(bytes) => {
-                    let version = DatasetVersion::Index {
-                        e_tag: Some(Checksum::of(&bytes).to_string()),
-                        version: None,
-                    };
-                    Ok((version, Some(Index::parse(&bytes, &path)?)))
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                    Ok((DatasetVersion::Absent, None))
-                }
-                Err(e) => Err(Error::io(&path, e)),
-            }
-        }
-        Location::Remote(store) => match store.get_versioned(INDEX_FILE)? {
-            None => Ok((DatasetVersion::Absent, None)),
-            Some((bytes, version)) => {
-                let path = PathBuf::from(store.url_of(INDEX_FILE));
-                Ok((version, Some(Index::parse(&bytes, &path)?)))
-            }
-        },
-    }
-}
-
 /// Publishes `index` if the committed version is still `current`; false when
 /// another writer's conditional write got there first.
 fn publish(location: &Location, index: &Index, current: &DatasetVersion) -> Result<bool> {
@@ -346,7 +287,7 @@ fn publish(location: &Location, index: &Index, current: &DatasetVersion) -> Resu
             // Optimistic re-check, for file systems where the lock is advisory
             // only between cooperating hosts (NFS without lockd): the index we
             // build on must still be the one on disk right before the rename.
-            if read_at(location)?.0 != *current {
+            if location.load_index_versioned()?.0 != *current {
                 return Err(Error::Conflict {
                     path: dir.to_path_buf(),
                     detail: "the index was replaced during the commit".into(),
@@ -534,7 +475,7 @@ pub fn abort_write_at(location: &Location, write_id: &str) -> Result<Vec<String>
 
 /// [`abort_write_at`] for a caller that holds the lock.
 fn remove_own_files(location: &Location, write_id: &str) -> Result<Vec<String>> {
-    let index = read_at(location)?.1;
+    let index = location.load_index_versioned()?.1;
     remove_unlisted(location, write_id, &listed_names(index.as_ref()))
 }
 

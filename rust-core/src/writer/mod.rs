@@ -30,20 +30,20 @@
 //!
 //! [`ShardEntry`]: crate::format::ShardEntry
 
+mod column_layout;
 mod commit;
-mod layout;
 mod options;
 mod shard_writer;
 mod vacuum;
 
+pub use column_layout::{
+    layout_hint, packed_columns, ColumnLayout, LayoutPlan, FIXED_LENGTH_OPTION, PACKED_COLUMNS_KEY,
+    PACK_OPTION,
+};
 pub use commit::{
     abort_write, abort_write_at, check_append_schema, check_append_schema_at, check_save_mode_at,
     commit, commit_at, commit_from, dataset_version, dataset_version_at, new_write_id,
-    CommitOutcome, DatasetVersion, SaveMode,
-};
-pub use layout::{
-    layout_hint, packed_columns, ColumnLayout, LayoutPlan, FIXED_LENGTH_OPTION, PACKED_COLUMNS_KEY,
-    PACK_OPTION,
+    CommitOutcome, SaveMode,
 };
 pub use options::{
     parse_byte_size, WriterOptions, DEFAULT_BATCH_ROWS, DEFAULT_COMPRESSED_BATCH_ROWS,

@@ -13,7 +13,7 @@ use crate::reader::Dataset;
 use crate::{Error, Result};
 
 /// What [`list_width`] and [`FeatureLayout::new`] read: the schema and row 0
-/// of a [`Dataset`] or (on Unix) a [`DataSource`](crate::reader::DataSource).
+/// of a [`Dataset`] or a [`DataSource`](crate::reader::DataSource).
 pub trait RowSource {
     /// The Arrow schema.
     fn schema(&self) -> SchemaRef;
@@ -35,7 +35,6 @@ impl RowSource for Dataset {
     }
 }
 
-#[cfg(unix)]
 impl RowSource for crate::reader::DataSource {
     fn schema(&self) -> SchemaRef {
         crate::reader::DataSource::schema(self)
@@ -89,7 +88,7 @@ pub fn is_numeric_list(data_type: &DataType) -> bool {
 /// # Ok::<(), mosaicrs::Error>(())
 /// ```
 pub fn list_width(dataset: &(impl RowSource + ?Sized), column: &str) -> Result<usize> {
-    let index = crate::reader::column_indices(&dataset.schema(), &[column])?[0];
+    let index = crate::format::column_indices(&dataset.schema(), &[column])?[0];
     let data_type = dataset.schema().field(index).data_type().clone();
     match &data_type {
         DataType::FixedSizeList(_, n) => {
@@ -162,7 +161,7 @@ impl FeatureLayout {
             lists: Vec::new(),
         };
         for name in features {
-            let index = crate::reader::column_indices(&schema, &[name.as_str()])?[0];
+            let index = crate::format::column_indices(&schema, &[name.as_str()])?[0];
             let data_type = schema.field(index).data_type();
             if is_numeric_list(data_type) {
                 let width = list_width(dataset, name)?;
