@@ -10,10 +10,10 @@ use arrow::record_batch::RecordBatch;
 use arrow_pyarrow::{FromPyArrow, PyArrowType};
 use mosaicrs::format::{Compression, ShardEntry};
 use mosaicrs::storage::Location;
+use mosaicrs::units::parse_byte_size;
 use mosaicrs::writer::{
-    abort_write_at, check_save_mode_at, commit_at, dataset_version_at, new_write_id,
-    parse_byte_size, ColumnLayout, CommitOutcome, DatasetVersion, LayoutPlan, SaveMode,
-    ShardWriter, WriterOptions,
+    abort_write_at, check_save_mode_at, commit_at, dataset_version_at, new_write_id, ColumnLayout,
+    CommitOutcome, DatasetVersion, LayoutPlan, SaveMode, ShardWriter, WriterOptions,
 };
 use mosaicrs::Error;
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
