@@ -43,7 +43,7 @@ mod tests {
         assert_eq!(parse_byte_size("2GiB").unwrap(), 2 << 30);
         assert_eq!(parse_byte_size("7b").unwrap(), 7);
         assert!(parse_byte_size("99999999999999999999g").is_err());
-        assert!(parse_byte_size("16777216g").is_err());
+        assert!(parse_byte_size("17179869184g").is_err());
         assert!(parse_byte_size("1t").is_err());
         assert!(parse_byte_size("").is_err());
     }

@@ -327,10 +327,7 @@ mod tests {
                 ("shardSize", "0"),
                 "invalid value '0' for mosaicrs option 'shardSize'",
             ),
-            (
-                ("shardSize", "16777216g"),
-                "for mosaicrs option 'shardSize'",
-            ),
+            (("shardSize", "8589934592g"), "below 8 EiB"),
             (
                 ("compression", "gzip"),
                 "invalid value 'gzip' for mosaicrs option 'compression'",
