@@ -317,31 +317,17 @@ mod tests {
 
     #[test]
     fn a_bad_option_is_named_with_its_value() {
+        // The connector's cases (unknown names, bad sizes, compressions and
+        // row counts) are held by the JNI's `parse_options` tests; these are
+        // the limits and reasons only this parser gives.
         let cases = [
-            (("shardsize2", "1m"), "unknown mosaicrs option 'shardsize2'"),
-            (
-                ("shardSize", "lots"),
-                "invalid value 'lots' for mosaicrs option 'shardSize'",
-            ),
-            (
-                ("shardSize", "0"),
-                "invalid value '0' for mosaicrs option 'shardSize'",
-            ),
             (("shardSize", "8589934592g"), "below 8 EiB"),
-            (
-                ("compression", "gzip"),
-                "invalid value 'gzip' for mosaicrs option 'compression'",
-            ),
             (("batchRows", "0"), "option 'batchRows': max_batch_rows"),
-            (
-                ("BATCHROWS", "many"),
-                "invalid value 'many' for mosaicrs option 'batchRows'",
-            ),
-            (("batchRows", "4294967296"), "invalid value '4294967296'"),
+            (("batchRows", "4294967296"), "below 2^31"),
             (("pack.f", ""), "pack.f"),
         ];
         for ((key, value), expected) in cases {
-            let message = parse(&[("compression", "lz4"), (key, value)]).unwrap_err();
+            let message = parse(&[(key, value)]).unwrap_err();
             assert!(message.contains(expected), "{message}");
         }
         let other = WriteOptions::from_options_of("mosaicrs_py", [("colour", "red")]).unwrap_err();

@@ -204,27 +204,20 @@ mod tests {
         assert_eq!(schema.field(1).name(), "features");
 
         // Appending adds rows; ignore keeps the dataset and writes nothing that stays.
-        let again = write_batches(
-            &location,
-            &batch(0, 1).schema(),
-            [Ok(batch(0, 10))],
-            &options,
-            SaveMode::Append,
-            None,
-        )
-        .unwrap();
-        assert_eq!(again.outcome.total_rows, 1510);
+        let ten_more = |mode| {
+            write_batches(
+                &location,
+                &batch(0, 1).schema(),
+                [Ok(batch(0, 10))],
+                &options,
+                mode,
+                None,
+            )
+            .unwrap()
+        };
+        assert_eq!(ten_more(SaveMode::Append).outcome.total_rows, 1510);
         let before = files(dir.path());
-        let ignored = write_batches(
-            &location,
-            &batch(0, 1).schema(),
-            [Ok(batch(0, 10))],
-            &options,
-            SaveMode::Ignore,
-            None,
-        )
-        .unwrap();
-        assert!(!ignored.outcome.committed);
+        assert!(!ten_more(SaveMode::Ignore).outcome.committed);
         assert_eq!(files(dir.path()), before);
     }
 
@@ -253,25 +246,11 @@ mod tests {
         assert!(err.to_string().contains("the source broke"), "{err}");
         assert_eq!(files(dir.path()), Vec::<String>::new());
 
-        write_batches(
-            &location,
-            &schema,
-            [Ok(batch(0, 5))],
-            &options,
-            SaveMode::ErrorIfExists,
-            None,
-        )
-        .unwrap();
+        let five =
+            |mode| write_batches(&location, &schema, [Ok(batch(0, 5))], &options, mode, None);
+        five(SaveMode::ErrorIfExists).unwrap();
         let before = files(dir.path());
-        let exists = write_batches(
-            &location,
-            &schema,
-            [Ok(batch(0, 5))],
-            &options,
-            SaveMode::ErrorIfExists,
-            None,
-        )
-        .unwrap_err();
+        let exists = five(SaveMode::ErrorIfExists).unwrap_err();
         assert!(matches!(exists, Error::AlreadyExists { .. }), "{exists}");
         let other = Arc::new(Schema::new(vec![Field::new("x", DataType::Int64, false)]));
         let mismatch =
