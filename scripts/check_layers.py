@@ -21,7 +21,8 @@ from pathlib import Path
 # Lowest first; a layer of several modules holds peers. ARCHITECTURE.md
 # ("Layers") shows the same table.
 LAYERS = [
-    ["error", "files"],
+    ["error"],
+    ["files", "units"],
     ["format"],
     ["storage"],
     ["reader", "writer"],

@@ -33,7 +33,7 @@ import os
 from typing import Any, List, Mapping, Optional, Sequence, Tuple, Union
 
 from . import _native, exceptions
-from ._native import Dataset, PartitionWriter
+from ._native import ColumnLayout, Dataset, PartitionWriter, WriteResult
 from .exceptions import (
     CacheTooSmallError,
     ColumnNotFoundError,
@@ -52,8 +52,10 @@ from .exceptions import (
 )
 
 __all__ = [
+    "ColumnLayout",
     "Dataset",
     "PartitionWriter",
+    "WriteResult",
     "write",
     "exceptions",
     *exceptions.__all__,
@@ -100,7 +102,8 @@ def write(
     storage_options: Optional[Mapping[str, str]] = None,
     pack: Optional[Mapping[str, Sequence[str]]] = None,
     fixed_lengths: Optional[Mapping[str, int]] = None,
-) -> dict:
+    layout: Optional[ColumnLayout] = None,
+) -> WriteResult:
     """Writes ``data`` as a mosaicrs dataset at ``path`` and commits it atomically.
 
     ``data`` is a pyarrow Table / RecordBatch / RecordBatchReader, a Polars or
@@ -121,17 +124,28 @@ def write(
     ``[B, F]`` batches read at random faster (docs/FORMAT.md, "Packed
     columns"). ``fixed_lengths={"emb": 128}`` stores a list column whose rows
     all hold 128 values as a fixed-size list; a row of another length raises
-    ValueError naming the column and row.
+    ValueError naming the column and row. ``layout=ColumnLayout(pack=...,
+    fixed_lengths=...)`` is the same, as one checked value (not together with
+    ``pack`` or ``fixed_lengths``).
 
-    Returns ``{"committed", "total_rows", "removed", "write_id"}``.
+    Returns a :class:`WriteResult`: ``committed`` (false when ``ignore`` kept
+    a dataset), the ``rows``, ``shards`` and ``bytes`` written,
+    ``total_rows`` (the dataset's rows after the commit), ``removed`` (files
+    the commit deleted) and ``write_id``; also readable as
+    ``result["total_rows"]``.
 
     >>> import pyarrow as pa, mosaicrs, tempfile, os
     >>> d = os.path.join(tempfile.mkdtemp(), "t")
-    >>> mosaicrs.write(pa.table({"x": [1.0, 2.0]}), d)["total_rows"]
-    2
+    >>> result = mosaicrs.write(pa.table({"x": [1.0, 2.0]}), d)
+    >>> result.rows, result.shards, result.total_rows
+    (2, 1, 2)
     """
     if not isinstance(mode, str) or mode.lower() not in _MODES:
         raise ValueError(f"mode {mode!r} is not one of error, append, overwrite, ignore")
+    if layout is None:
+        layout = ColumnLayout(pack, fixed_lengths)
+    elif pack is not None or fixed_lengths is not None:
+        raise ValueError("pass either layout= or pack= / fixed_lengths=, not both")
     return _native.write_stream(
         _as_arrow_stream(data),
         path,
@@ -140,7 +154,7 @@ def write(
         batch_rows,
         compression,
         storage_options,
-        layout_options(pack, fixed_lengths),
+        layout,
     )
 
 
@@ -149,16 +163,10 @@ def layout_options(
     fixed_lengths: Optional[Mapping[str, int]] = None,
 ) -> List[Tuple[str, str]]:
     """The column layout as writer options (``pack.<name>``, ``fixedLength.<column>``),
-    the form the JVM connector's ``.option(...)`` takes.
+    the form the JVM connector's ``.option(...)`` takes: ``ColumnLayout(pack,
+    fixed_lengths).options()``.
 
     >>> layout_options({"features": ["a", "b"]}, {"emb": 4})
     [('pack.features', 'a,b'), ('fixedLength.emb', '4')]
     """
-    out: List[Tuple[str, str]] = []
-    for name, columns in (pack or {}).items():
-        if isinstance(columns, str):
-            raise ValueError(f"pack[{name!r}] must be a list of column names, not a string")
-        out.append((f"pack.{name}", ",".join(columns)))
-    for column, length in (fixed_lengths or {}).items():
-        out.append((f"fixedLength.{column}", str(int(length))))
-    return out
+    return ColumnLayout(pack, fixed_lengths).options()

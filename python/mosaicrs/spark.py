@@ -38,8 +38,9 @@ from pyspark.sql.types import StructType
 from . import _native
 
 FORMAT = "mosaicrs_py"
-_OPTIONS = ("shardSize", "compression", "batchRows", "saveMode")
-_LAYOUT_PREFIXES = ("pack.", "fixedlength.")
+# The data source's own options; every other one is a writer option, which
+# the native library parses (as it does the JVM connector's).
+_OWN_OPTIONS = ("path", "savemode")
 
 
 def register(spark: Any) -> None:
@@ -79,25 +80,12 @@ class MosaicrsArrowWriter(DataSourceArrowWriter):
     to the executors for ``write``; ``commit`` / ``abort`` run on the driver."""
 
     def __init__(self, options: Dict[str, str], schema: StructType, overwrite: bool) -> None:
+        lower = {k.lower(): v for k, v in options.items() if k.lower() in _OWN_OPTIONS}
         # Layout keys keep their case after the prefix: it names columns.
-        self.layout = [
-            (k, v) for k, v in options.items() if k.lower().startswith(_LAYOUT_PREFIXES)
-        ]
-        lower = {
-            k.lower(): v
-            for k, v in options.items()
-            if not k.lower().startswith(_LAYOUT_PREFIXES)
-        }
-        path = lower.pop("path", None)
+        self.options = [(k, v) for k, v in options.items() if k.lower() not in _OWN_OPTIONS]
+        path = lower.get("path")
         if not path:
             raise ValueError("mosaicrs_py needs a path: df.write.format('mosaicrs_py').save(path)")
-        known = {k.lower(): k for k in _OPTIONS}
-        unknown = sorted(k for k in lower if k not in known)
-        if unknown:
-            raise ValueError(
-                f"unknown mosaicrs_py option {unknown[0]!r}; the options are "
-                f"{', '.join(_OPTIONS)}, pack.<name> and fixedLength.<column>"
-            )
         if path.startswith("file:"):
             path = path[len("file:"):]
             while path.startswith("//"):
@@ -107,19 +95,10 @@ class MosaicrsArrowWriter(DataSourceArrowWriter):
                 f"path {path!r} is a URL; this build of mosaicrs writes local paths only"
             )
         self.path = os.path.abspath(path)
-        self.shard_size = lower.get("shardsize")
-        self.compression = lower.get("compression")
-        batch_rows = lower.get("batchrows")
-        try:
-            self.batch_rows = int(batch_rows) if batch_rows is not None else None
-        except ValueError:
-            raise ValueError(f"option batchRows {batch_rows!r} is not an integer") from None
-        # The writer's rows per batch: the chosen ones, or its default for the
-        # compression (small batches for compressed shards), at most 8192 as
-        # the JVM connector's.
-        rows = _native.validate_writer_options(self.shard_size, self.batch_rows, self.compression)
-        if self.batch_rows is None:
-            self.batch_rows = min(8192, rows)
+        # Every writer option checked by the native parser (ValueError naming
+        # a bad one); the rows per batch a task writes: batchRows, or the
+        # Spark writers' default for the compression.
+        self.batch_rows = _native.spark_batch_rows(self.options, FORMAT)
         requested = lower.get("savemode")
         if overwrite:
             if requested is not None and requested.lower() != "overwrite":
@@ -129,7 +108,7 @@ class MosaicrsArrowWriter(DataSourceArrowWriter):
             self.mode = (requested or "append").lower()
         self.schema = _arrow_schema(schema)
         # What the shards store; a layout naming a bad column fails here.
-        self.stored_schema = _native.stored_schema(self.schema, self.layout)
+        self.stored_schema = _native.stored_schema(self.schema, self.options)
         # The commit's own rules, before any task runs: a bad mode raises
         # ValueError, error over a dataset FileExistsError, an append of
         # another schema ValueError.
@@ -158,7 +137,7 @@ class MosaicrsArrowWriter(DataSourceArrowWriter):
         attempt = ctx.taskAttemptId() if ctx is not None else 0
         writer = _native.PartitionWriter(
             self.path, self.schema, self.write_id, partition, attempt,
-            self.shard_size, self.batch_rows, self.compression, None, self.layout,
+            batch_rows=self.batch_rows, options=self.options,
         )
         try:
             for batch in iterator:

@@ -26,13 +26,15 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<dataset::PyDataset>()?;
     errors::register(m)?;
     m.add_class::<writer::PartitionWriter>()?;
+    m.add_class::<writer::PyColumnLayout>()?;
+    m.add_class::<writer::WriteResult>()?;
     m.add_class::<loader::NativeLoader>()?;
     m.add_function(wrap_pyfunction!(writer::write_stream, m)?)?;
     m.add_function(wrap_pyfunction!(writer::commit, m)?)?;
     m.add_function(wrap_pyfunction!(writer::abort_write, m)?)?;
     m.add_function(wrap_pyfunction!(writer::check_save_mode, m)?)?;
     m.add_function(wrap_pyfunction!(writer::write_id, m)?)?;
-    m.add_function(wrap_pyfunction!(writer::validate_writer_options, m)?)?;
+    m.add_function(wrap_pyfunction!(writer::spark_batch_rows, m)?)?;
     m.add_function(wrap_pyfunction!(writer::stored_schema, m)?)?;
     m.add_function(wrap_pyfunction!(fork::fork_generation, m)?)?;
     Ok(())

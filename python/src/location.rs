@@ -5,7 +5,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use mosaicrs::storage::{CacheOptions, Location, StorageOptions};
-use mosaicrs::writer::parse_byte_size;
+use mosaicrs::units::parse_byte_size;
 use pyo3::exceptions::{PyRuntimeError, PyTypeError};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;

@@ -2,79 +2,233 @@
 //! ([`write_stream`]), or the two phases of a distributed write
 //! ([`PartitionWriter`] per task attempt, then [`commit`] on the driver).
 
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
+use arrow::array::RecordBatchReader;
 use arrow::datatypes::Schema;
 use arrow::ffi_stream::RecordBatchStreamReader;
 use arrow::record_batch::RecordBatch;
 use arrow_pyarrow::{FromPyArrow, PyArrowType};
-use mosaicrs::format::{Compression, ShardEntry};
+use mosaicrs::format::ShardEntry;
 use mosaicrs::storage::{DatasetVersion, Location};
 use mosaicrs::writer::{
-    abort_write_at, check_save_mode_at, commit_at, dataset_version_at, new_write_id,
-    parse_byte_size, ColumnLayout, CommitOutcome, LayoutPlan, SaveMode, ShardWriter, WriterOptions,
+    abort_write_at, check_save_mode_at, commit_at, new_write_id, write_batches, ColumnLayout,
+    CommitOutcome, LayoutPlan, SaveMode, ShardWriter, WriteOptions, WriteReport, BATCH_ROWS_OPTION,
+    COMPRESSION_OPTION, SHARD_SIZE_OPTION,
 };
 use mosaicrs::Error;
-use pyo3::exceptions::{PyRuntimeError, PyValueError};
+use pyo3::exceptions::{PyKeyError, PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::PyDict;
+use pyo3::types::PyString;
 
 use crate::errors::IntoPy;
 use crate::location::location;
 
-/// Writer options from Python values: `shard_size` (bytes or "64m"),
-/// `batch_rows`, `compression`; `None` keeps the default.
-fn writer_options(
+/// The write options from the keywords of `write` and `PartitionWriter`
+/// (`shard_size`: bytes or "64m", `batch_rows`, `compression`; `None` keeps
+/// the default) and named options as Spark's `.option(...)` takes them,
+/// which come after the keywords. One parser reads both:
+/// [`WriteOptions::from_options`].
+fn write_options(
     shard_size: Option<&Bound<'_, PyAny>>,
     batch_rows: Option<usize>,
     compression: Option<&str>,
-) -> PyResult<WriterOptions> {
-    let mut options = WriterOptions::default();
+    named: Option<Vec<(String, String)>>,
+) -> PyResult<WriteOptions> {
+    let mut pairs: Vec<(String, String)> = Vec::new();
     if let Some(size) = shard_size.filter(|s| !s.is_none()) {
-        options.max_shard_bytes = match size.extract::<u64>() {
-            Ok(n) => n,
-            Err(_) => {
-                let text: String = size.str()?.extract()?;
-                parse_byte_size(&text).py_err()?
-            }
-        };
+        pairs.push((SHARD_SIZE_OPTION.into(), size.str()?.extract()?));
     }
     if let Some(rows) = batch_rows {
-        options.max_batch_rows = Some(rows);
+        pairs.push((BATCH_ROWS_OPTION.into(), rows.to_string()));
     }
     if let Some(c) = compression {
-        options.compression = c.parse::<Compression>().py_err()?;
+        pairs.push((COMPRESSION_OPTION.into(), c.into()));
     }
-    options.validate().py_err()?;
-    Ok(options)
+    pairs.extend(named.unwrap_or_default());
+    WriteOptions::from_options(pairs).py_err()
 }
 
-/// The column layout from its writer options (`("pack.features", "a,b")`,
-/// `("fixedLength.emb", "128")`), as `mosaicrs.write` and the Spark data
-/// source pass them; another key is a ValueError naming it.
-fn column_layout(layout: Option<Vec<(String, String)>>) -> PyResult<ColumnLayout> {
-    let mut out = ColumnLayout::default();
-    for (key, value) in layout.unwrap_or_default() {
-        if !out.set_option(&key, &value).py_err()? {
-            return Err(PyValueError::new_err(format!(
-                "{key:?} is not a column layout option (pack.<name> or fixedLength.<column>)"
-            )));
+/// How a write lays out columns on disk: numeric columns packed row-major
+/// into one fixed-size-list column (`pack={"features": ["x0", "x1"]}`), and
+/// list columns whose rows all hold one length stored as fixed-size lists
+/// (`fixed_lengths={"emb": 128}`). Checked when made (ValueError naming the
+/// bad entry) and again against the rows' schema when a write starts.
+#[pyclass(
+    module = "mosaicrs._native",
+    name = "ColumnLayout",
+    frozen,
+    eq,
+    skip_from_py_object
+)]
+#[derive(Clone, PartialEq)]
+pub(crate) struct PyColumnLayout {
+    inner: ColumnLayout,
+}
+
+#[pymethods]
+impl PyColumnLayout {
+    #[new]
+    #[pyo3(signature = (pack=None, fixed_lengths=None))]
+    fn new(
+        pack: Option<&Bound<'_, PyAny>>,
+        fixed_lengths: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Self> {
+        let mut pairs: Vec<(String, String)> = Vec::new();
+        for item in mapping_items(pack)? {
+            let (name, columns): (String, Bound<'_, PyAny>) = item.extract()?;
+            if columns.is_instance_of::<PyString>() {
+                return Err(PyValueError::new_err(format!(
+                    "pack[{name:?}] must be a list of column names, not a string"
+                )));
+            }
+            let columns: Vec<String> = columns.extract()?;
+            pairs.push((format!("pack.{name}"), columns.join(",")));
+        }
+        for item in mapping_items(fixed_lengths)? {
+            let (column, length): (String, i64) = item.extract()?;
+            pairs.push((format!("fixedLength.{column}"), length.to_string()));
+        }
+        Self::from_options(pairs)
+    }
+
+    /// The layout of named options (`("pack.features", "a,b")`,
+    /// `("fixedLength.emb", "128")`), as Spark's `.option(...)` takes them.
+    #[staticmethod]
+    fn from_options(options: Vec<(String, String)>) -> PyResult<Self> {
+        let mut inner = ColumnLayout::default();
+        for (key, value) in options {
+            if !inner.set_option(&key, &value).py_err()? {
+                return Err(PyValueError::new_err(format!(
+                    "{key:?} is not a column layout option (pack.<name> or fixedLength.<column>)"
+                )));
+            }
+        }
+        Ok(PyColumnLayout { inner })
+    }
+
+    /// Packed column name to the columns it holds, in order.
+    #[getter]
+    fn pack(&self) -> BTreeMap<String, Vec<String>> {
+        self.inner.packed.clone()
+    }
+
+    /// List column name to the length of every row.
+    #[getter]
+    fn fixed_lengths(&self) -> BTreeMap<String, usize> {
+        self.inner.fixed_lengths.clone()
+    }
+
+    /// The layout as named options, the form the Spark writers take.
+    fn options(&self) -> Vec<(String, String)> {
+        self.inner.to_options()
+    }
+
+    fn __bool__(&self) -> bool {
+        !self.inner.is_empty()
+    }
+
+    fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
+        let pack = self.inner.packed.clone().into_pyobject(py)?.repr()?;
+        let fixed = self.inner.fixed_lengths.clone().into_pyobject(py)?.repr()?;
+        Ok(format!(
+            "mosaicrs.ColumnLayout(pack={pack}, fixed_lengths={fixed})"
+        ))
+    }
+}
+
+/// `mapping.items()`, or nothing for `None`.
+fn mapping_items<'py>(mapping: Option<&Bound<'py, PyAny>>) -> PyResult<Vec<Bound<'py, PyAny>>> {
+    match mapping.filter(|m| !m.is_none()) {
+        None => Ok(Vec::new()),
+        Some(m) => m.call_method0("items")?.try_iter()?.collect(),
+    }
+}
+
+/// What a write did: the rows, shards and bytes it wrote and its commit.
+/// Items can also be read by name (`result["total_rows"]`).
+#[pyclass(module = "mosaicrs._native", name = "WriteResult", frozen, get_all)]
+pub(crate) struct WriteResult {
+    /// False when mode `ignore` found a dataset and kept it as it was.
+    committed: bool,
+    /// Rows this write wrote.
+    rows: u64,
+    /// Shards this write wrote.
+    shards: usize,
+    /// Bytes of those shards.
+    bytes: u64,
+    /// Rows in the dataset after the commit.
+    total_rows: u64,
+    /// Files the commit deleted (replaced shards, leftovers of failed attempts).
+    removed: Vec<String>,
+    /// The write's id, which its shards' names carry.
+    write_id: String,
+}
+
+impl WriteResult {
+    /// The result of committing `written` (its rows, shards and bytes are
+    /// taken before the commit consumes the entries).
+    fn of(written: &[ShardEntry]) -> impl FnOnce(&str, CommitOutcome) -> Self {
+        let rows = written.iter().map(|s| s.rows).sum();
+        let bytes = written.iter().map(|s| s.bytes).sum();
+        let shards = written.len();
+        move |write_id, outcome| WriteResult {
+            committed: outcome.committed,
+            rows,
+            shards,
+            bytes,
+            total_rows: outcome.total_rows,
+            removed: outcome.removed,
+            write_id: write_id.to_string(),
         }
     }
-    Ok(out)
 }
 
-fn outcome_dict<'py>(
-    py: Python<'py>,
-    outcome: &CommitOutcome,
-    write_id: &str,
-) -> PyResult<Bound<'py, PyDict>> {
-    let d = PyDict::new(py);
-    d.set_item("committed", outcome.committed)?;
-    d.set_item("total_rows", outcome.total_rows)?;
-    d.set_item("removed", outcome.removed.clone())?;
-    d.set_item("write_id", write_id)?;
-    Ok(d)
+impl From<WriteReport> for WriteResult {
+    fn from(report: WriteReport) -> Self {
+        WriteResult {
+            committed: report.outcome.committed,
+            rows: report.rows,
+            shards: report.shards,
+            bytes: report.bytes,
+            total_rows: report.outcome.total_rows,
+            removed: report.outcome.removed,
+            write_id: report.write_id,
+        }
+    }
+}
+
+#[pymethods]
+impl WriteResult {
+    fn __getitem__<'py>(slf: &Bound<'py, Self>, key: &str) -> PyResult<Bound<'py, PyAny>> {
+        const FIELDS: [&str; 7] = [
+            "committed",
+            "rows",
+            "shards",
+            "bytes",
+            "total_rows",
+            "removed",
+            "write_id",
+        ];
+        if !FIELDS.contains(&key) {
+            return Err(PyKeyError::new_err(key.to_string()));
+        }
+        slf.getattr(key)
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "mosaicrs.WriteResult(committed={}, rows={}, shards={}, bytes={}, total_rows={}, \
+             write_id='{}')",
+            if self.committed { "True" } else { "False" },
+            self.rows,
+            self.shards,
+            self.bytes,
+            self.total_rows,
+            self.write_id
+        )
+    }
 }
 
 /// Writes every batch of an Arrow stream (any object with
@@ -91,61 +245,27 @@ pub(crate) fn write_stream<'py>(
     batch_rows: Option<usize>,
     compression: Option<&str>,
     storage_options: Option<&Bound<'py, PyAny>>,
-    layout: Option<Vec<(String, String)>>,
-) -> PyResult<Bound<'py, PyDict>> {
+    layout: Option<PyRef<'py, PyColumnLayout>>,
+) -> PyResult<WriteResult> {
     let dir = location(path, storage_options, "dataset path")?;
     let mode: SaveMode = mode.parse().py_err()?;
-    let options = writer_options(shard_size, batch_rows, compression)?;
-    let layout = column_layout(layout)?;
-    let reader = RecordBatchStreamReader::from_pyarrow_bound(data)?;
-    let write_id = new_write_id();
-    let outcome = py
-        .detach(|| write_all(&dir, reader, &write_id, mode, options, &layout))
-        .py_err()?;
-    outcome_dict(py, &outcome, &write_id)
-}
-
-fn write_all(
-    dir: &Location,
-    reader: RecordBatchStreamReader,
-    write_id: &str,
-    mode: SaveMode,
-    options: WriterOptions,
-    layout: &ColumnLayout,
-) -> mosaicrs::Result<CommitOutcome> {
-    use arrow::array::RecordBatchReader;
-    let input_schema = reader.schema();
-    let rows_schema = without_view_types(&input_schema);
-    let layout = layout.plan(&rows_schema)?;
-    let schema = layout.schema().clone();
-    // The version the commit compares against: a commit by another writer
-    // from now on is either re-applied under (append) or refused.
-    let base = dataset_version_at(dir)?;
-    check_save_mode_at(dir, &schema, mode)?;
-    let mut writer = ShardWriter::create_at(dir, schema.clone(), write_id, 0, 0, options)?;
-    for batch in reader {
-        let written = batch
-            .map_err(|e| Error::arrow("reading the input stream", e))
-            .and_then(|b| cast_to(&b, &rows_schema))
-            .and_then(|b| layout.apply(&b, writer.rows_written()))
-            .and_then(|b| writer.write(&b));
-        if let Err(e) = written {
-            let _ = writer.abort();
-            let _ = abort_write_at(dir, write_id);
-            return Err(e);
-        }
+    let mut options = write_options(shard_size, batch_rows, compression, None)?;
+    if let Some(layout) = layout {
+        options.layout = layout.inner.clone();
     }
-    let shards = match writer.finish() {
-        Ok(s) => s,
-        Err(e) => {
-            let _ = abort_write_at(dir, write_id);
-            return Err(e);
-        }
-    };
-    commit_at(dir, &schema, write_id, shards, mode, Some(&base)).inspect_err(|_| {
-        // A failed commit (a full disk, a lost race) leaves nothing of this write behind.
-        let _ = abort_write_at(dir, write_id);
-    })
+    let reader = RecordBatchStreamReader::from_pyarrow_bound(data)?;
+    let rows_schema = without_view_types(&reader.schema());
+    let report = py
+        .detach(|| {
+            let batches = reader.map(|batch| {
+                batch
+                    .map_err(|e| Error::arrow("reading the input stream", e))
+                    .and_then(|b| cast_to(&b, &rows_schema))
+            });
+            write_batches(&dir, &rows_schema, batches, &options, mode, None)
+        })
+        .py_err()?;
+    Ok(report.into())
 }
 
 /// `schema` with Arrow's view types (`Utf8View`, `BinaryView`, `ListView`,
@@ -206,7 +326,7 @@ pub(crate) struct PartitionWriter {
 #[pymethods]
 impl PartitionWriter {
     #[new]
-    #[pyo3(signature = (path, schema, write_id, partition, attempt, shard_size=None, batch_rows=None, compression=None, storage_options=None, layout=None))]
+    #[pyo3(signature = (path, schema, write_id, partition, attempt, shard_size=None, batch_rows=None, compression=None, storage_options=None, layout=None, options=None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -219,14 +339,20 @@ impl PartitionWriter {
         batch_rows: Option<usize>,
         compression: Option<&str>,
         storage_options: Option<&Bound<'_, PyAny>>,
-        layout: Option<Vec<(String, String)>>,
+        layout: Option<PyRef<'_, PyColumnLayout>>,
+        options: Option<Vec<(String, String)>>,
     ) -> PyResult<Self> {
         let dir = location(path, storage_options, "dataset path")?;
-        let options = writer_options(shard_size, batch_rows, compression)?;
-        let layout = column_layout(layout)?.plan(&Arc::new(schema.0)).py_err()?;
+        let mut parsed = write_options(shard_size, batch_rows, compression, options)?;
+        if let Some(layout) = layout {
+            parsed.layout = layout.inner.clone();
+        }
+        let layout = parsed.layout.plan(&Arc::new(schema.0)).py_err()?;
         let stored = layout.schema().clone();
         let writer = py
-            .detach(|| ShardWriter::create_at(&dir, stored, write_id, partition, attempt, options))
+            .detach(|| {
+                ShardWriter::create_at(&dir, stored, write_id, partition, attempt, parsed.writer)
+            })
             .py_err()?;
         Ok(PartitionWriter {
             dir,
@@ -320,7 +446,7 @@ pub(crate) fn commit<'py>(
     messages: Vec<String>,
     mode: &str,
     storage_options: Option<&Bound<'py, PyAny>>,
-) -> PyResult<Bound<'py, PyDict>> {
+) -> PyResult<WriteResult> {
     let dir = location(path, storage_options, "dataset path")?;
     let mode: SaveMode = mode.parse().py_err()?;
     let mut shards: Vec<ShardEntry> = Vec::new();
@@ -331,10 +457,11 @@ pub(crate) fn commit<'py>(
         shards.extend(list);
     }
     let schema = schema.0;
+    let result = WriteResult::of(&shards);
     let outcome = py
         .detach(|| commit_at(&dir, &schema, write_id, shards, mode, None))
         .py_err()?;
-    outcome_dict(py, &outcome, write_id)
+    Ok(result(write_id, outcome))
 }
 
 /// Deletes every file of write `write_id` (a failed job); returns their names.
@@ -371,16 +498,18 @@ pub(crate) fn check_save_mode(
     Ok(version != DatasetVersion::Absent)
 }
 
-/// The schema a dataset stores for rows of `schema` under the column
-/// layout options `layout` (ValueError naming a column the layout cannot
-/// apply to).
+/// The schema a dataset stores for rows of `schema` under the named write
+/// options `options` (only the layout ones, `pack.<name>` and
+/// `fixedLength.<column>`, change it): ValueError naming a bad option or a
+/// column the layout cannot apply to.
 #[pyfunction]
-#[pyo3(signature = (schema, layout=None))]
+#[pyo3(signature = (schema, options=None))]
 pub(crate) fn stored_schema(
     schema: PyArrowType<Schema>,
-    layout: Option<Vec<(String, String)>>,
+    options: Option<Vec<(String, String)>>,
 ) -> PyResult<PyArrowType<Schema>> {
-    let plan = column_layout(layout)?.plan(&Arc::new(schema.0)).py_err()?;
+    let options = WriteOptions::from_options(options.unwrap_or_default()).py_err()?;
+    let plan = options.layout.plan(&Arc::new(schema.0)).py_err()?;
     Ok(PyArrowType(plan.schema().as_ref().clone()))
 }
 
@@ -390,15 +519,14 @@ pub(crate) fn write_id() -> String {
     new_write_id()
 }
 
-/// Checks writer options (raises ValueError naming a bad one) and returns
-/// the rows per record batch they give: `batch_rows`, or the writer's
-/// default for the compression when it is `None`.
+/// Checks the named options of a Spark write (`shardSize`, `compression`,
+/// `batchRows`, `pack.<name>`, `fixedLength.<column>`; ValueError naming
+/// the first unknown one, as an option of data source `source`, or bad
+/// value) and returns the rows per record batch a Spark task writes:
+/// `batchRows`, or the Spark default for the compression.
 #[pyfunction]
-#[pyo3(signature = (shard_size=None, batch_rows=None, compression=None))]
-pub(crate) fn validate_writer_options(
-    shard_size: Option<&Bound<'_, PyAny>>,
-    batch_rows: Option<usize>,
-    compression: Option<&str>,
-) -> PyResult<usize> {
-    writer_options(shard_size, batch_rows, compression).map(|o| o.batch_rows())
+#[pyo3(signature = (options, source="mosaicrs"))]
+pub(crate) fn spark_batch_rows(options: Vec<(String, String)>, source: &str) -> PyResult<usize> {
+    let options = WriteOptions::from_options_of(source, options).py_err()?;
+    Ok(options.spark_batch_rows())
 }

@@ -10,6 +10,7 @@
 //! - [`writer`]: shard writing and the atomic index commit;
 //! - [`reader`]: zero-copy, memory-mapped reading and verification;
 //! - [`loader`]: shuffled, partitioned, resumable batches (worker threads);
+//! - [`units`]: byte sizes as options spell them (`64m`, `1g`);
 //! - [`assemble`]: gathered samples written into typed buffers (tensors'
 //!   or arrays' memory), without any tensor library;
 //! - `testing` (cargo feature `testing`): synthetic datasets for tests,
@@ -29,6 +30,7 @@ pub mod reader;
 pub mod storage;
 #[cfg(feature = "testing")]
 pub mod testing;
+pub mod units;
 pub mod writer;
 
 pub use error::{Error, ErrorCategory, Result};

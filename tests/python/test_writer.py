@@ -128,3 +128,56 @@ def test_partition_writers_and_commit_publish_only_committed_attempts(tmp_path):
     assert result["total_rows"] == 300
     assert sorted(pa.table(mosaicrs.Dataset(out)).column("x").to_pylist()) == list(range(300))
     assert files(out) == sorted(listed(out) + ["index.json"])
+
+
+def test_write_result_is_typed(tmp_path):
+    table = pa.table({"x": np.arange(1000, dtype=np.int64)})
+    result = mosaicrs.write(table, tmp_path / "r", shard_size="4k", batch_rows=100)
+    assert isinstance(result, mosaicrs.WriteResult)
+    index = json.loads((tmp_path / "r" / "index.json").read_text())
+    assert (result.rows, result.total_rows) == (1000, 1000)
+    assert result.shards == len(index["shards"]) > 1
+    assert result.bytes == index["total_bytes"]
+    assert result.write_id == index["writes"][0]["write_id"]
+    assert result.committed and result.removed == []
+    assert result["shards"] == result.shards
+    assert repr(result).startswith("mosaicrs.WriteResult(committed=True, rows=1000, ")
+    with pytest.raises(KeyError):
+        result["nope"]
+    kept = mosaicrs.write(table, tmp_path / "r", mode="ignore")
+    assert not kept.committed and kept.total_rows == 1000
+
+
+def test_column_layout_is_checked_when_made(tmp_path):
+    layout = mosaicrs.ColumnLayout(pack={"f": ["a", "b"]}, fixed_lengths={"emb": 2})
+    assert layout.pack == {"f": ["a", "b"]} and layout.fixed_lengths == {"emb": 2}
+    assert layout.options() == [("pack.f", "a,b"), ("fixedLength.emb", "2")]
+    assert mosaicrs.ColumnLayout.from_options(layout.options()) == layout
+    assert repr(layout) == "mosaicrs.ColumnLayout(pack={'f': ['a', 'b']}, fixed_lengths={'emb': 2})"
+    assert not mosaicrs.ColumnLayout()
+    with pytest.raises(ValueError, match="positive length"):
+        mosaicrs.ColumnLayout(fixed_lengths={"emb": 0})
+    with pytest.raises(ValueError, match="not a column layout option"):
+        mosaicrs.ColumnLayout.from_options([("shardSize", "1m")])
+    table = pa.table({"a": [1.0, 2.0], "b": [3.0, 4.0],
+                      "emb": pa.array([[1.0, 2.0], [3.0, 4.0]], pa.list_(pa.float32()))})
+    mosaicrs.write(table, tmp_path / "l", layout=layout)
+    schema = mosaicrs.Dataset(tmp_path / "l").schema
+    assert schema.names == ["f", "emb"]
+    assert schema.field("emb").type == pa.list_(pa.float32(), 2)
+    with pytest.raises(ValueError, match="not both"):
+        mosaicrs.write(table, tmp_path / "m", layout=layout, pack={"g": ["a"]})
+
+
+def test_spark_options_go_through_the_one_parser():
+    rows = mosaicrs._native.spark_batch_rows
+    assert rows([]) == 8192
+    assert rows([("compression", "zstd")]) == 4096
+    assert rows([("batchRows", "500"), ("compression", "lz4")]) == 500
+    with pytest.raises(ValueError, match="unknown mosaicrs_py option 'shardsize2'"):
+        rows([("shardsize2", "1m")], "mosaicrs_py")
+    with pytest.raises(ValueError, match="invalid value 'lots' for mosaicrs option 'shardSize'"):
+        rows([("shardSize", "lots")])
+    schema = pa.schema([("a", pa.float64()), ("b", pa.float64())])
+    stored = mosaicrs._native.stored_schema(schema, [("shardSize", "1m"), ("pack.f", "a,b")])
+    assert stored.names == ["f"]

@@ -50,7 +50,7 @@ pub struct BenchArgs {
 }
 
 fn parse_size(text: &str) -> std::result::Result<u64, String> {
-    mosaicrs::writer::parse_byte_size(text).map_err(|e| e.to_string())
+    mosaicrs::units::parse_byte_size(text).map_err(|e| e.to_string())
 }
 
 /// The benchmark's table: id, `features` float32 columns, an int32 label.

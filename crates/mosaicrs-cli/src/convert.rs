@@ -15,9 +15,10 @@ use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use mosaicrs::format::Compression;
 use mosaicrs::writer::{
-    abort_write_at, check_save_mode_at, commit_at, new_write_id, parse_byte_size, ColumnLayout,
-    SaveMode, ShardWriter, WriterOptions, FIXED_LENGTH_OPTION, PACK_OPTION,
+    write_batches, SaveMode, WriteOptions, WriteProgress, FIXED_LENGTH_OPTION, PACK_OPTION,
+    SHARD_SIZE_OPTION,
 };
+use mosaicrs::Error;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 #[derive(Args)]
@@ -71,17 +72,21 @@ enum InputFormat {
     Arrow,
 }
 
-type Batches = Box<dyn Iterator<Item = Result<RecordBatch>>>;
+type Batches = Box<dyn Iterator<Item = mosaicrs::Result<RecordBatch>>>;
+
+/// How the progress bar measures the input.
+enum Measure {
+    /// Bytes read from the file (the reader is wrapped).
+    BytesRead,
+    /// Rows written, of the rows the file declares.
+    Rows,
+    /// Memory of the batches written, of the file's size.
+    BatchBytes,
+}
 
 pub fn run(args: &ConvertArgs) -> Result<ExitCode> {
     // Every option is checked before any data is read.
-    let options = WriterOptions {
-        max_shard_bytes: parse_byte_size(&args.shard_size).context("--shard-size")?,
-        max_batch_rows: args.batch_rows,
-        compression: args.compression,
-    };
-    options.validate()?;
-    let layout = column_layout(args)?;
+    let options = write_options(args)?;
     let mode = args.mode;
     if !args.delimiter.is_ascii() {
         bail!("--delimiter must be a single ASCII character");
@@ -95,53 +100,29 @@ pub fn run(args: &ConvertArgs) -> Result<ExitCode> {
     } else {
         ProgressBar::new(0)
     };
-    let (input_schema, batches) = open_input(args, format, &progress, options.batch_rows())
-        .with_context(|| format!("reading {}", args.input.display()))?;
-    let layout = layout.plan(&input_schema)?;
-    let schema = layout.schema().clone();
-    // The version the commit will compare against: a commit by another
-    // writer from now on is either re-applied under (append) or refused.
+    let (input_schema, batches, measure) =
+        open_input(args, format, &progress, options.writer.batch_rows())
+            .with_context(|| format!("reading {}", args.input.display()))?;
+    let batches = refuse_untyped_empty(&args.input, &input_schema, batches);
     let output = args.store.location(&args.output)?;
-    let base = check_save_mode_at(&output, &schema, mode)?;
-
-    let write_id = new_write_id();
-    let mut writer = ShardWriter::create_at(&output, schema.clone(), &write_id, 0, 0, options)?;
-    for batch in batches {
-        let written = batch.and_then(|b| {
-            let stored = layout.apply(&b, writer.rows_written())?;
-            writer.write(&stored).map_err(Into::into)
-        });
-        if let Err(e) = written {
-            writer.abort()?;
-            return Err(e.context(format!("converting {}", args.input.display())));
-        }
-    }
-    let rows = writer.rows_written();
-    if rows == 0 {
-        if let Some(f) = schema.fields().iter().find(|f| f.data_type().is_null()) {
-            writer.abort()?;
-            bail!(
-                "{} holds no rows, so the type of column {:?} cannot be known; nothing was \
-                 written (convert a file with rows, or a Parquet/Arrow file that carries its types)",
-                args.input.display(),
-                f.name()
-            );
-        }
-    }
-    let shards = writer.finish()?;
-    let outcome = match commit_at(&output, &schema, &write_id, shards, mode, Some(&base)) {
-        Ok(outcome) => outcome,
-        Err(e) => {
-            // A failed commit (a full disk, a lost race) leaves nothing of this write behind.
-            let _ = abort_write_at(&output, &write_id);
-            return Err(e.into());
-        }
+    let mut tick = |p: WriteProgress| match measure {
+        Measure::BytesRead => {}
+        Measure::Rows => progress.set_position(p.rows),
+        Measure::BatchBytes => progress.inc(p.batch_bytes as u64),
     };
+    let report = write_batches(
+        &output,
+        &input_schema,
+        batches,
+        &options,
+        mode,
+        Some(&mut tick),
+    )?;
     progress.finish_and_clear();
-    if outcome.committed {
+    if report.outcome.committed {
         println!(
-            "wrote {rows} rows to {output} ({} rows in the dataset)",
-            outcome.total_rows
+            "wrote {} rows to {output} ({} rows in the dataset)",
+            report.rows, report.outcome.total_rows
         );
     } else {
         println!("{output} already holds a dataset; nothing written (mode ignore)");
@@ -149,9 +130,16 @@ pub fn run(args: &ConvertArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// The column layout that `--pack` and `--fixed-length` ask for.
-fn column_layout(args: &ConvertArgs) -> Result<ColumnLayout> {
-    let mut layout = ColumnLayout::default();
+/// The write options that the flags ask for: `--shard-size`, `--compression`
+/// and `--batch-rows`, and the column layout of `--pack` and `--fixed-length`.
+fn write_options(args: &ConvertArgs) -> Result<WriteOptions> {
+    let mut options = WriteOptions::default();
+    options
+        .set_option(SHARD_SIZE_OPTION, &args.shard_size)
+        .context("--shard-size")?;
+    options.writer.compression = args.compression;
+    options.writer.max_batch_rows = args.batch_rows;
+    options.writer.validate().context("--batch-rows")?;
     let flags = args.pack.iter().map(|v| ("--pack", PACK_OPTION, v)).chain(
         args.fixed_length
             .iter()
@@ -161,11 +149,54 @@ fn column_layout(args: &ConvertArgs) -> Result<ColumnLayout> {
         let Some((name, rest)) = value.split_once('=') else {
             bail!("{flag} {value:?}: expected NAME=VALUE, e.g. --pack features=x0,x1 or --fixed-length emb=128");
         };
-        layout
+        options
+            .layout
             .set_option(&format!("{prefix}{}", name.trim()), rest)
             .with_context(|| format!("{flag} {value:?}"))?;
     }
-    Ok(layout)
+    Ok(options)
+}
+
+/// `batches`, ending in an error if they held no rows while a column of
+/// `schema` has no type (a CSV file with only a header): such a dataset
+/// could never be appended to, so nothing is written.
+fn refuse_untyped_empty(input: &Path, schema: &SchemaRef, batches: Batches) -> Batches {
+    let Some(untyped) = schema.fields().iter().find(|f| f.data_type().is_null()) else {
+        return batches;
+    };
+    let message = format!(
+        "{} holds no rows, so the type of column {:?} cannot be known; nothing was \
+         written (convert a file with rows, or a Parquet/Arrow file that carries its types)",
+        input.display(),
+        untyped.name()
+    );
+    Box::new(UntypedEmpty {
+        batches,
+        rows: 0,
+        refusal: Some(Error::InvalidArgument(message)),
+    })
+}
+
+/// See [`refuse_untyped_empty`].
+struct UntypedEmpty {
+    batches: Batches,
+    rows: usize,
+    refusal: Option<Error>,
+}
+
+impl Iterator for UntypedEmpty {
+    type Item = mosaicrs::Result<RecordBatch>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        match self.batches.next() {
+            Some(batch) => {
+                self.rows += batch.as_ref().map_or(0, RecordBatch::num_rows);
+                Some(batch)
+            }
+            None if self.rows == 0 => self.refusal.take().map(Err),
+            None => None,
+        }
+    }
 }
 
 fn guess_format(path: &Path) -> Result<InputFormat> {
@@ -197,7 +228,9 @@ fn open_input(
     format: InputFormat,
     progress: &ProgressBar,
     batch_rows: usize,
-) -> Result<(SchemaRef, Batches)> {
+) -> Result<(SchemaRef, Batches, Measure)> {
+    let reading = format!("reading {}", args.input.display());
+    let read = move |e| Error::arrow(reading.clone(), e);
     let mut file = File::open(&args.input)?;
     let size = file.metadata()?.len();
     match format {
@@ -215,7 +248,11 @@ fn open_input(
                 .with_format(csv_format)
                 .with_batch_size(batch_rows.min(65_536))
                 .build(progress.wrap_read(BufReader::new(file)))?;
-            Ok((schema, Box::new(reader.map(|b| b.map_err(Into::into)))))
+            Ok((
+                schema,
+                Box::new(reader.map(move |b| b.map_err(&read))),
+                Measure::BytesRead,
+            ))
         }
         InputFormat::Parquet => {
             let builder = ParquetRecordBatchReaderBuilder::try_new(file)?;
@@ -227,14 +264,10 @@ fn open_input(
                     .unwrap_or_else(|_| ProgressStyle::default_bar()),
             );
             let reader = builder.with_batch_size(batch_rows.min(65_536)).build()?;
-            let bar = progress.clone();
             Ok((
                 schema,
-                Box::new(reader.map(move |b| {
-                    let b = b?;
-                    bar.inc(b.num_rows() as u64);
-                    Ok(b)
-                })),
+                Box::new(reader.map(move |b| b.map_err(&read))),
+                Measure::Rows,
             ))
         }
         InputFormat::Arrow => {
@@ -245,19 +278,13 @@ fn open_input(
             if is_file {
                 let reader = FileReader::try_new(file, None)?;
                 let schema = reader.schema();
-                let bar = progress.clone();
-                Ok((
-                    schema,
-                    Box::new(reader.map(move |b| {
-                        let b = b?;
-                        bar.inc(b.get_array_memory_size() as u64);
-                        Ok(b)
-                    })),
-                ))
+                let batches = reader.map(move |b| b.map_err(&read));
+                Ok((schema, Box::new(batches), Measure::BatchBytes))
             } else {
                 let reader = StreamReader::try_new(progress.wrap_read(BufReader::new(file)), None)?;
                 let schema = reader.schema();
-                Ok((schema, Box::new(reader.map(|b| b.map_err(Into::into)))))
+                let batches = reader.map(move |b| b.map_err(&read));
+                Ok((schema, Box::new(batches), Measure::BytesRead))
             }
         }
     }

@@ -91,7 +91,7 @@ struct ReadArgs {
 }
 
 fn parse_size(text: &str) -> Result<u64, String> {
-    mosaicrs::writer::parse_byte_size(text).map_err(|e| e.to_string())
+    mosaicrs::units::parse_byte_size(text).map_err(|e| e.to_string())
 }
 
 impl ReadArgs {

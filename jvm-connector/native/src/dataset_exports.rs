@@ -4,90 +4,34 @@
 use jni::objects::{JClass, JIntArray, JObject, JObjectArray, JString};
 use jni::sys::{jboolean, jint, jlongArray, jobject, jobjectArray, jstring, JNI_FALSE, JNI_TRUE};
 use jni::JNIEnv;
-use mosaicrs::format::{encode_schema, Compression, Index};
+use mosaicrs::format::{encode_schema, Index};
 use mosaicrs::storage::{DatasetVersion, Location};
-use mosaicrs::writer::{self, WriterOptions};
+use mosaicrs::writer::{self, WriteOptions};
 use mosaicrs::Error;
 
 use crate::convert;
 use crate::error::{guard, BridgeResult};
 use crate::layout::SchemaDescription;
 
-/// The writer options a user can set, by their canonical (documented) names.
-const OPTION_NAMES: [&str; 3] = ["shardSize", "compression", "batchRows"];
-
-/// Rows per batch when `batchRows` is not given: small enough that a batch
-/// stays in the CPU caches between the JVM filling it and Rust encoding it.
-/// The writer's own default for the compression is used when it is smaller
-/// (compressed shards: see [`WriterOptions::default_batch_rows`]).
-const DEFAULT_BATCH_ROWS: usize = 8192;
-
 /// The writer options as typed values: `[shard bytes, batch rows, compression ordinal]`.
 ///
 /// Every key is matched case-insensitively; the first unknown key or bad
-/// value fails, naming the option and the value.
+/// value fails, naming the option and the value (the rules of
+/// [`WriteOptions::from_options`]). Without `batchRows`, a task writes the
+/// Spark default ([`WriteOptions::spark_batch_rows`]).
 pub(crate) fn parse_options(keys: &[String], values: &[String]) -> BridgeResult<[i64; 3]> {
     if keys.len() != values.len() {
         return Err(Error::Internal("option keys and values differ in number".into()).into());
     }
-    let mut shard_bytes = WriterOptions::default().max_shard_bytes;
-    let mut batch_rows = None;
-    let mut compression = Compression::None;
-    let mut layout = writer::ColumnLayout::default();
-    for (key, value) in keys.iter().zip(values) {
-        if layout.set_option(key, value)? {
-            continue;
-        }
-        let Some(name) = OPTION_NAMES.iter().find(|n| n.eq_ignore_ascii_case(key)) else {
-            return Err(Error::InvalidArgument(format!(
-                "unknown mosaicrs option '{key}'; the options are {}, {}<name> and {}<column>",
-                OPTION_NAMES.join(", "),
-                writer::PACK_OPTION,
-                writer::FIXED_LENGTH_OPTION
-            ))
-            .into());
-        };
-        let bad = |reason: String| {
-            Error::InvalidArgument(format!(
-                "invalid value '{value}' for mosaicrs option '{name}': {reason}"
-            ))
-        };
-        match *name {
-            "shardSize" => {
-                shard_bytes = writer::parse_byte_size(value).map_err(|e| bad(e.to_string()))?;
-                if shard_bytes == 0 || i64::try_from(shard_bytes).is_err() {
-                    return Err(bad("a shard size must be positive and below 8 EiB".into()).into());
-                }
-            }
-            "batchRows" => {
-                batch_rows = match value.trim().parse::<i32>() {
-                    Ok(n) if n > 0 => Some(n),
-                    Ok(_) => return Err(bad("rows per batch must be positive".into()).into()),
-                    Err(_) => return Err(bad("not a whole number of rows".into()).into()),
-                };
-            }
-            _ => {
-                compression = value
-                    .trim()
-                    .parse()
-                    .map_err(|e: Error| bad(e.to_string()))?;
-            }
-        }
-    }
-    let shard_bytes = i64::try_from(shard_bytes)
+    let options = WriteOptions::from_options(keys.iter().zip(values))?;
+    let shard_bytes = i64::try_from(options.writer.max_shard_bytes)
         .map_err(|_| Error::Internal("shard size does not fit a long".into()))?;
-    let batch_rows = match batch_rows {
-        Some(rows) => i64::from(rows),
-        None => {
-            let rows = DEFAULT_BATCH_ROWS.min(WriterOptions::default_batch_rows(compression));
-            i64::try_from(rows)
-                .map_err(|_| Error::Internal("rows per batch do not fit a long".into()))?
-        }
-    };
+    let batch_rows = i64::try_from(options.spark_batch_rows())
+        .map_err(|_| Error::Internal("rows per batch do not fit a long".into()))?;
     Ok([
         shard_bytes,
         batch_rows,
-        i64::from(convert::compression_ordinal(compression)),
+        i64::from(convert::compression_ordinal(options.writer.compression)),
     ])
 }
 

@@ -294,7 +294,7 @@ pub extern "system" fn Java_io_mosaicrs_spark_read_NativeScan_parseSize<'local>(
 ) -> jlong {
     guard(&mut env, -1, |env| {
         let text = convert::string(env, &text)?;
-        let bytes = mosaicrs::writer::parse_byte_size(&text)?;
+        let bytes = mosaicrs::units::parse_byte_size(&text)?;
         Ok(jlong::try_from(bytes)
             .map_err(|_| Error::InvalidArgument(format!("size {text:?} is too large")))?)
     })

@@ -68,7 +68,7 @@ impl StoreArgs {
             cache.cache_dir = dir.clone();
         }
         if let Some(limit) = &self.cache_limit {
-            cache.cache_limit = crate::writer::parse_byte_size(limit)
+            cache.cache_limit = crate::units::parse_byte_size(limit)
                 .map_err(|e| Error::InvalidArgument(format!("--cache-limit: {e}")))?;
         }
         Ok(cache)

@@ -71,7 +71,7 @@ impl Default for CacheOptions {
             .unwrap_or_else(|| std::env::temp_dir().join("mosaicrs-cache"));
         let limit = std::env::var("MOSAICRS_CACHE_LIMIT")
             .ok()
-            .and_then(|v| crate::writer::parse_byte_size(&v).ok())
+            .and_then(|v| crate::units::parse_byte_size(&v).ok())
             .unwrap_or(16 << 30);
         CacheOptions::new(dir, limit)
     }

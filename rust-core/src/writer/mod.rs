@@ -8,6 +8,10 @@
 //! 2. One [`commit`] call (the Spark driver, or the CLI) writes the new index
 //!    atomically and removes what failed or duplicate attempts left behind.
 //!
+//! [`write_batches`] runs both phases for a stream of batches in one process
+//! (the CLI's `convert`, Python's `write`), and [`WriteOptions`] parses the
+//! options every entry point takes by name.
+//!
 //! ```
 //! use std::sync::Arc;
 //! use arrow::array::Int64Array;
@@ -33,6 +37,7 @@
 mod column_layout;
 mod commit;
 mod options;
+mod pipeline;
 mod shard_writer;
 mod vacuum;
 
@@ -46,7 +51,9 @@ pub use commit::{
     CommitOutcome, SaveMode,
 };
 pub use options::{
-    parse_byte_size, WriterOptions, DEFAULT_BATCH_ROWS, DEFAULT_COMPRESSED_BATCH_ROWS,
+    WriteOptions, WriterOptions, BATCH_ROWS_OPTION, COMPRESSION_OPTION, DEFAULT_BATCH_ROWS,
+    DEFAULT_COMPRESSED_BATCH_ROWS, DEFAULT_SPARK_BATCH_ROWS, SHARD_SIZE_OPTION,
 };
+pub use pipeline::{write_batches, WriteProgress, WriteReport};
 pub use shard_writer::ShardWriter;
 pub use vacuum::{is_writer_file, vacuum, VacuumReport};

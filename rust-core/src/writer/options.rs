@@ -1,6 +1,10 @@
-//! Options of the shard writer.
+//! Options of a write: how shards are cut and encoded ([`WriterOptions`]),
+//! and the one parser of the options by name ([`WriteOptions`]) that every
+//! entry point (the Spark connectors, Python, the CLI) goes through.
 
+use super::column_layout::{ColumnLayout, FIXED_LENGTH_OPTION, PACK_OPTION};
 use crate::format::Compression;
+use crate::units::parse_byte_size;
 use crate::{Error, Result};
 
 /// Rows per record batch of an uncompressed shard when none is chosen.
@@ -24,6 +28,20 @@ pub const DEFAULT_BATCH_ROWS: usize = 65_536;
 /// costs 13 times less; 1,024 would make a miss 2.6 times cheaper again
 /// but scan 40% slower.
 pub const DEFAULT_COMPRESSED_BATCH_ROWS: usize = 4_096;
+
+/// Rows per record batch of a Spark task (the JVM connector and the
+/// `mosaicrs_py` data source) when `batchRows` is not set: small enough that
+/// a batch stays in the CPU caches between the row writer filling it and the
+/// shard writer encoding it. The writer's own default for the compression
+/// is taken where it is smaller (see [`WriteOptions::spark_batch_rows`]).
+pub const DEFAULT_SPARK_BATCH_ROWS: usize = 8_192;
+
+/// The writer options by their documented names (matched case-insensitively).
+pub const SHARD_SIZE_OPTION: &str = "shardSize";
+/// See [`SHARD_SIZE_OPTION`].
+pub const COMPRESSION_OPTION: &str = "compression";
+/// See [`SHARD_SIZE_OPTION`].
+pub const BATCH_ROWS_OPTION: &str = "batchRows";
 
 /// How shards are cut and encoded.
 ///
@@ -109,30 +127,212 @@ impl WriterOptions {
     }
 }
 
-/// Parses a byte size such as `67108864`, `64m`, `64MiB`, `1g` or `512k`.
+/// Every option of a write, parsed from `(name, value)` pairs as Spark's
+/// `.option(...)` gives them: `shardSize` (a byte size, `64m`), `compression`
+/// (`none`, `zstd`, `lz4`), `batchRows` (rows per record batch), and the
+/// column layout options `pack.<name>` and `fixedLength.<column>`
+/// ([`ColumnLayout`]). Names are matched case-insensitively; a layout
+/// option keeps the case of the column it names.
+///
+/// This is the one parser of writer options: the JVM connector, the
+/// `mosaicrs_py` Spark data source, Python's `write` and `PartitionWriter`
+/// and the CLI all go through it, so they accept the same values and name a
+/// bad one the same way.
 ///
 /// ```
-/// use mosaicrs::writer::parse_byte_size;
-/// assert_eq!(parse_byte_size("64m").unwrap(), 64 << 20);
-/// assert_eq!(parse_byte_size("1024").unwrap(), 1024);
-/// assert!(parse_byte_size("lots").is_err());
+/// use mosaicrs::format::Compression;
+/// use mosaicrs::writer::WriteOptions;
+/// let options = WriteOptions::from_options([
+///     ("shardSize", "16m"), ("COMPRESSION", "zstd"), ("pack.features", "a,b"),
+/// ])?;
+/// assert_eq!(options.writer.max_shard_bytes, 16 << 20);
+/// assert_eq!(options.writer.compression, Compression::Zstd);
+/// assert_eq!(options.writer.batch_rows(), 4_096); // the writer's default for zstd
+/// assert_eq!(options.layout.packed["features"], ["a", "b"]);
+///
+/// let bad = WriteOptions::from_options([("shardSize", "lots")]).unwrap_err();
+/// assert!(bad.to_string().contains("invalid value 'lots' for mosaicrs option 'shardSize'"));
+/// # Ok::<(), mosaicrs::Error>(())
 /// ```
-pub fn parse_byte_size(text: &str) -> Result<u64> {
-    let t = text.trim().to_ascii_lowercase();
-    let digits_end = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
-    let (number, unit) = t.split_at(digits_end);
-    let bad = || {
-        Error::InvalidArgument(format!(
-            "size {text:?} is not a byte count; use e.g. 67108864, 64m or 1g"
-        ))
-    };
-    let n: u64 = number.parse().map_err(|_| bad())?;
-    let shift = match unit.trim() {
-        "" | "b" => 0,
-        "k" | "kb" | "kib" => 10,
-        "m" | "mb" | "mib" => 20,
-        "g" | "gb" | "gib" => 30,
-        _ => return Err(bad()),
-    };
-    n.checked_mul(1u64 << shift).ok_or_else(bad)
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WriteOptions {
+    /// How shards are cut and encoded. `max_batch_rows` is `None` unless
+    /// `batchRows` was given.
+    pub writer: WriterOptions,
+    /// How columns are stored (packed columns, fixed-size lists).
+    pub layout: ColumnLayout,
+}
+
+impl WriteOptions {
+    /// The options that `pairs` set, over the defaults (64 MiB shards, no
+    /// compression, the writer's rows per batch, no layout). The first
+    /// unknown name or bad value fails, naming the option and the value.
+    pub fn from_options<I, K, V>(pairs: I) -> Result<WriteOptions>
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: AsRef<str>,
+        V: AsRef<str>,
+    {
+        Self::from_options_of("mosaicrs", pairs)
+    }
+
+    /// [`WriteOptions::from_options`] for a data source of another name
+    /// (`mosaicrs_py`), which an unknown option's message names.
+    pub fn from_options_of<I, K, V>(source: &str, pairs: I) -> Result<WriteOptions>
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: AsRef<str>,
+        V: AsRef<str>,
+    {
+        let mut options = WriteOptions::default();
+        for (key, value) in pairs {
+            let (key, value) = (key.as_ref(), value.as_ref());
+            if !options.set_option(key, value)? {
+                return Err(Error::InvalidArgument(format!(
+                    "unknown {source} option '{key}'; the options are {SHARD_SIZE_OPTION}, \
+                     {COMPRESSION_OPTION}, {BATCH_ROWS_OPTION}, {PACK_OPTION}<name> and \
+                     {FIXED_LENGTH_OPTION}<column>"
+                )));
+            }
+        }
+        Ok(options)
+    }
+
+    /// Applies one option if `key` names one; returns whether it did. A bad
+    /// value is an error naming the option and the value.
+    ///
+    /// ```
+    /// let mut options = mosaicrs::writer::WriteOptions::default();
+    /// assert!(options.set_option("batchrows", " 500 ")?);
+    /// assert_eq!(options.writer.max_batch_rows, Some(500));
+    /// assert!(!options.set_option("path", "/data")?);
+    /// # Ok::<(), mosaicrs::Error>(())
+    /// ```
+    pub fn set_option(&mut self, key: &str, value: &str) -> Result<bool> {
+        if self.layout.set_option(key, value)? {
+            return Ok(true);
+        }
+        let Some(name) = [SHARD_SIZE_OPTION, COMPRESSION_OPTION, BATCH_ROWS_OPTION]
+            .into_iter()
+            .find(|n| n.eq_ignore_ascii_case(key))
+        else {
+            return Ok(false);
+        };
+        let bad = |reason: String| {
+            Error::InvalidArgument(format!(
+                "invalid value '{value}' for mosaicrs option '{name}': {reason}"
+            ))
+        };
+        // The reason without its own "invalid argument: " prefix.
+        let why = |e: Error| match e {
+            Error::InvalidArgument(message) => message,
+            other => other.to_string(),
+        };
+        let mut writer = self.writer;
+        match name {
+            SHARD_SIZE_OPTION => {
+                writer.max_shard_bytes = parse_byte_size(value).map_err(|e| bad(why(e)))?;
+                // Shard sizes cross to the JVM as a long.
+                if i64::try_from(writer.max_shard_bytes).is_err() {
+                    return Err(bad("a shard size must be below 8 EiB".into()));
+                }
+            }
+            BATCH_ROWS_OPTION => {
+                let rows = value
+                    .trim()
+                    .parse::<usize>()
+                    .map_err(|_| bad("not a whole number of rows".into()))?;
+                // Rows per batch cross to the JVM as an int.
+                if i32::try_from(rows).is_err() {
+                    return Err(bad("rows per batch must be below 2^31".into()));
+                }
+                writer.max_batch_rows = Some(rows);
+            }
+            _ => {
+                writer.compression = value.trim().parse().map_err(|e: Error| bad(why(e)))?;
+            }
+        }
+        writer.validate().map_err(|e| bad(why(e)))?;
+        self.writer = writer;
+        Ok(true)
+    }
+
+    /// Rows per record batch of a Spark task: `batchRows` when given, else
+    /// [`DEFAULT_SPARK_BATCH_ROWS`] or the writer's smaller default for the
+    /// compression.
+    ///
+    /// ```
+    /// use mosaicrs::writer::WriteOptions;
+    /// assert_eq!(WriteOptions::default().spark_batch_rows(), 8_192);
+    /// let lz4 = WriteOptions::from_options([("compression", "lz4")])?;
+    /// assert_eq!(lz4.spark_batch_rows(), 4_096);
+    /// # Ok::<(), mosaicrs::Error>(())
+    /// ```
+    pub fn spark_batch_rows(&self) -> usize {
+        self.writer.max_batch_rows.unwrap_or_else(|| {
+            DEFAULT_SPARK_BATCH_ROWS.min(WriterOptions::default_batch_rows(self.writer.compression))
+        })
+    }
+
+    /// The writer options of a Spark task: these, with
+    /// [`WriteOptions::spark_batch_rows`] rows per record batch.
+    pub fn spark_writer_options(&self) -> WriterOptions {
+        WriterOptions {
+            max_batch_rows: Some(self.spark_batch_rows()),
+            ..self.writer
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(pairs: &[(&str, &str)]) -> std::result::Result<WriteOptions, String> {
+        WriteOptions::from_options(pairs.iter().copied()).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn names_match_case_insensitively_over_the_defaults() {
+        let none = parse(&[]).unwrap();
+        assert_eq!(none, WriteOptions::default());
+        assert_eq!(none.writer.batch_rows(), DEFAULT_BATCH_ROWS);
+        assert_eq!(none.spark_batch_rows(), DEFAULT_SPARK_BATCH_ROWS);
+        let set = parse(&[
+            ("SHARDSIZE", "1m"),
+            ("batchrows", " 500 "),
+            ("Compression", "ZSTD"),
+            ("fixedlength.Emb", "4"),
+        ])
+        .unwrap();
+        assert_eq!(set.writer.max_shard_bytes, 1 << 20);
+        assert_eq!(set.writer.max_batch_rows, Some(500));
+        assert_eq!(set.writer.compression, Compression::Zstd);
+        assert_eq!(set.spark_batch_rows(), 500);
+        assert_eq!(set.layout.fixed_lengths["Emb"], 4);
+        assert_eq!(set.spark_writer_options().max_batch_rows, Some(500));
+        let zstd = parse(&[("compression", "zstd")]).unwrap();
+        assert_eq!(zstd.spark_writer_options().max_batch_rows, Some(4_096));
+    }
+
+    #[test]
+    fn a_bad_option_is_named_with_its_value() {
+        // The connector's cases (unknown names, bad sizes, compressions and
+        // row counts) are held by the JNI's `parse_options` tests; these are
+        // the limits and reasons only this parser gives.
+        let cases = [
+            (("shardSize", "8589934592g"), "below 8 EiB"),
+            (("batchRows", "0"), "option 'batchRows': max_batch_rows"),
+            (("batchRows", "4294967296"), "below 2^31"),
+            (("pack.f", ""), "pack.f"),
+        ];
+        for ((key, value), expected) in cases {
+            let message = parse(&[(key, value)]).unwrap_err();
+            assert!(message.contains(expected), "{message}");
+        }
+        let other = WriteOptions::from_options_of("mosaicrs_py", [("colour", "red")]).unwrap_err();
+        assert!(other
+            .to_string()
+            .contains("unknown mosaicrs_py option 'colour'"));
+    }
 }
