@@ -294,7 +294,7 @@ impl FromJava for Location {
     }
 }
 
-/// A `DatasetLocation` from Java (see [`FromJava for Location`](Location)).
+/// A `DatasetLocation` from Java (its `FromJava` conversion).
 pub(crate) fn location(env: &mut JNIEnv<'_>, object: &JObject<'_>) -> BridgeResult<Location> {
     Location::from_java(env, object)
 }
