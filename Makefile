@@ -10,7 +10,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 # tch finds libtorch in the venv's torch wheel.
 export LIBTORCH_USE_PYTORCH := 1
 
-.PHONY: all setup lint test test-rust test-python test-spark spark-venvs demo bench bench-quick clean python demo-python
+.PHONY: all setup lint test test-rust test-python test-jvm test-spark spark-venvs demo bench bench-quick clean python demo-python
 
 all: test
 
@@ -30,7 +30,7 @@ test-rust: setup
 test-python: setup jar python
 	$(PYTHON) -m pytest -q --timeout=900 --timeout-method=thread tests --ignore=tests/spark
 
-test: setup lint test-rust test-torch test-python test-spark
+test: setup lint test-rust test-torch test-python test-jvm test-spark
 
 # --- Spark connector ---------------------------------------------------------
 # `make jar`: build/libs/mosaicrs-spark-3.5_2.12.jar (Spark 3.5) and
@@ -59,6 +59,11 @@ jar: setup
 test-spark: setup jar python spark-venvs
 	$(PYTHON) -m pytest -q --timeout=1200 --timeout-method=thread tests/spark
 	$(MAKE) --no-print-directory --output-sync=target -j2 test-spark-3.5 test-spark-smoke
+
+# JUnit tests of the connector's JVM side against the native library
+# (jvm-connector/src/test): the JNI contract, option parsing, type mapping, errors.
+test-jvm: setup
+	gradle --quiet test
 
 test-spark-3.5:
 	.venvs/spark-$(SPARK_FULL_VERSION)/bin/python -m pytest -q --timeout=1200 --timeout-method=thread tests/spark

@@ -2,58 +2,54 @@
 //! abort and pre-checks.
 
 use jni::objects::{JClass, JIntArray, JObject, JObjectArray, JString};
-use jni::sys::{jboolean, jint, jlongArray, jobject, jobjectArray, jstring, JNI_FALSE, JNI_TRUE};
+use jni::sys::{jboolean, jobject, jobjectArray, jstring, JNI_FALSE, JNI_TRUE};
 use jni::JNIEnv;
 use mosaicrs::format::{encode_schema, Index};
 use mosaicrs::storage::{DatasetVersion, Location};
-use mosaicrs::writer::{self, WriteOptions};
+use mosaicrs::writer::{self, SaveMode, WriteOptions};
 use mosaicrs::Error;
 
-use crate::convert;
+use crate::column_buffers::SchemaDescription;
+use crate::convert::{self, CommitOutcome, FromJava, ToJava, WriterSettings};
 use crate::error::{guard, BridgeResult};
-use crate::layout::SchemaDescription;
 
-/// The writer options as typed values: `[shard bytes, batch rows, compression ordinal]`.
+/// The writer options as typed values.
 ///
 /// Every key is matched case-insensitively; the first unknown key or bad
 /// value fails, naming the option and the value (the rules of
 /// [`WriteOptions::from_options`]). Without `batchRows`, a task writes the
 /// Spark default ([`WriteOptions::spark_batch_rows`]).
-pub(crate) fn parse_options(keys: &[String], values: &[String]) -> BridgeResult<[i64; 3]> {
+pub(crate) fn parse_options(keys: &[String], values: &[String]) -> BridgeResult<WriterSettings> {
     if keys.len() != values.len() {
         return Err(Error::Internal("option keys and values differ in number".into()).into());
     }
     let options = WriteOptions::from_options(keys.iter().zip(values))?;
-    let shard_bytes = i64::try_from(options.writer.max_shard_bytes)
-        .map_err(|_| Error::Internal("shard size does not fit a long".into()))?;
-    let batch_rows = i64::try_from(options.spark_batch_rows())
-        .map_err(|_| Error::Internal("rows per batch do not fit a long".into()))?;
-    Ok([
-        shard_bytes,
+    let batch_rows = u32::try_from(options.spark_batch_rows())
+        .map_err(|_| Error::Internal("rows per batch do not fit an int".into()))?;
+    Ok(WriterSettings {
+        shard_bytes: options.writer.max_shard_bytes,
         batch_rows,
-        i64::from(convert::compression_ordinal(options.writer.compression)),
-    ])
+        compression: options.writer.compression,
+    })
 }
 
-/// `long[] parseWriterOptions(String[] keys, String[] values)`
+/// `WriterSettings parseWriterOptions(String[] keys, String[] values)`
 ///
-/// One check of every writer option the user set: returns
-/// `[shardBytes, batchRows, compressionOrdinal]`, or throws
-/// `MosaicrsInvalidInputException` naming the first bad option.
+/// One check of every writer option the user set: returns the settings
+/// every task writes with, or throws `MosaicrsInvalidInputException` naming
+/// the first bad option.
 #[no_mangle]
 pub extern "system" fn Java_io_mosaicrs_spark_jni_NativeBridge_parseWriterOptions<'local>(
     mut env: JNIEnv<'local>,
     _class: JClass<'local>,
     keys: JObjectArray<'local>,
     values: JObjectArray<'local>,
-) -> jlongArray {
+) -> jobject {
     guard(&mut env, std::ptr::null_mut(), |env| {
         let keys = convert::strings(env, &keys)?;
         let values = convert::strings(env, &values)?;
         let parsed = parse_options(&keys, &values)?;
-        let array = env.new_long_array(3)?;
-        env.set_long_array_region(&array, 0, &parsed)?;
-        Ok(array.into_raw())
+        Ok(parsed.to_java(env)?.into_raw())
     })
 }
 
@@ -82,7 +78,7 @@ pub extern "system" fn Java_io_mosaicrs_spark_jni_NativeBridge_storedSchema<'loc
 /// `String arrowSchema(int[] kinds, int[] a, int[] b, String[] names)`
 ///
 /// The dataset's Arrow schema, built from a typed description of the Spark
-/// schema (see [`crate::layout::SchemaDescription`]), as base64 of an Arrow
+/// schema (see [`crate::column_buffers::SchemaDescription`]), as base64 of an Arrow
 /// IPC schema stream: the encoding that the index and the other exports use.
 #[no_mangle]
 pub extern "system" fn Java_io_mosaicrs_spark_jni_NativeBridge_arrowSchema<'local>(
@@ -117,7 +113,7 @@ fn ints(env: &mut JNIEnv<'_>, array: &JIntArray<'_>) -> BridgeResult<Vec<i32>> {
 }
 
 /// `CommitOutcome commit(DatasetLocation location, String schemaBase64, String writeId,
-/// ShardEntry[] shards, int saveMode)`
+/// ShardEntry[] shards, SaveMode saveMode)`
 ///
 /// Commits the shards of every committed task as one atomic index write: a
 /// compare-and-swap on the index (a lock on local disks, a conditional
@@ -130,16 +126,21 @@ pub extern "system" fn Java_io_mosaicrs_spark_jni_NativeBridge_commit<'local>(
     schema: JString<'local>,
     write_id: JString<'local>,
     shards: JObjectArray<'local>,
-    save_mode: jint,
+    save_mode: JObject<'local>,
 ) -> jobject {
     guard(&mut env, std::ptr::null_mut(), |env| {
         let location = convert::location(env, &location)?;
         let schema = convert::schema(env, &schema)?;
         let write_id = convert::string(env, &write_id)?;
-        let shards = convert::shards_from_java(env, &shards)?;
-        let mode = convert::save_mode(save_mode)?;
+        let shards = convert::array_from_java(env, &shards)?;
+        let mode = SaveMode::from_java(env, &save_mode)?;
         let outcome = writer::commit_at(&location, &schema, &write_id, shards, mode, None)?;
-        convert::commit_outcome(env, outcome.committed, outcome.total_rows, &outcome.removed)
+        let outcome = CommitOutcome {
+            committed: outcome.committed,
+            total_rows: outcome.total_rows,
+            removed: outcome.removed,
+        };
+        Ok(outcome.to_java(env)?.into_raw())
     })
 }
 
@@ -158,7 +159,7 @@ pub extern "system" fn Java_io_mosaicrs_spark_jni_NativeBridge_abortWrite<'local
         let location = convert::location(env, &location)?;
         let write_id = convert::string(env, &write_id)?;
         let removed = writer::abort_write_at(&location, &write_id)?;
-        convert::java_strings(env, &removed)
+        Ok(convert::java_strings(env, &removed)?.into_raw())
     })
 }
 
@@ -203,24 +204,29 @@ pub extern "system" fn Java_io_mosaicrs_spark_jni_NativeBridge_datasetExists<'lo
 #[cfg(test)]
 mod tests {
     use super::*;
+    use mosaicrs::format::Compression;
 
-    fn parse(pairs: &[(&str, &str)]) -> Result<[i64; 3], String> {
+    fn parse(pairs: &[(&str, &str)]) -> Result<(u64, u32, Compression), String> {
         let keys: Vec<String> = pairs.iter().map(|p| p.0.to_string()).collect();
         let values: Vec<String> = pairs.iter().map(|p| p.1.to_string()).collect();
-        parse_options(&keys, &values).map_err(|e| e.message())
+        parse_options(&keys, &values)
+            .map(|s| (s.shard_bytes, s.batch_rows, s.compression))
+            .map_err(|e| e.message())
     }
 
     #[test]
     fn options_parse_case_insensitively_with_defaults() {
-        assert_eq!(parse(&[]).unwrap(), [64 << 20, 8192, 0]);
+        assert_eq!(parse(&[]).unwrap(), (64 << 20, 8192, Compression::None));
         // Compressed shards get the writer's smaller default...
         assert_eq!(
             parse(&[("compression", "zstd")]).unwrap(),
-            [64 << 20, 4096, 1]
+            (64 << 20, 4096, Compression::Zstd)
         );
         // ...unless the rows are chosen.
         assert_eq!(
-            parse(&[("batchRows", "20000"), ("compression", "lz4")]).unwrap()[1],
+            parse(&[("batchRows", "20000"), ("compression", "lz4")])
+                .unwrap()
+                .1,
             20000
         );
         assert_eq!(
@@ -230,7 +236,7 @@ mod tests {
                 ("Compression", "ZSTD")
             ])
             .unwrap(),
-            [1 << 20, 500, 1]
+            (1 << 20, 500, Compression::Zstd)
         );
     }
 

@@ -24,6 +24,15 @@ pub(crate) const CONFLICT_CLASS: &str = "io/mosaicrs/spark/jni/MosaicrsConflictE
 /// Thrown for bugs: broken invariants, JNI failures, panics.
 pub(crate) const INTERNAL_CLASS: &str = "io/mosaicrs/spark/jni/MosaicrsInternalException";
 
+/// Every exception class an export throws, by what it stands for (the
+/// [`ErrorCategory`] names, and `Conflict`).
+pub(crate) const EXCEPTION_CLASSES: [(&str, &str); 4] = [
+    ("InvalidInput", INVALID_INPUT_CLASS),
+    ("Io", IO_CLASS),
+    ("Conflict", CONFLICT_CLASS),
+    ("Internal", INTERNAL_CLASS),
+];
+
 /// Everything an export can fail with.
 #[derive(Debug)]
 pub(crate) enum BridgeError {
@@ -171,6 +180,13 @@ mod tests {
         });
         assert_eq!(io.exception_class(), IO_CLASS);
         assert!(io.message().contains("/d/part-x.arrow"));
+
+        let conflict = BridgeError::from(mosaicrs::Error::Conflict {
+            path: "/d".into(),
+            detail: "the index was replaced during the commit".into(),
+        });
+        assert_eq!(conflict.exception_class(), CONFLICT_CLASS);
+        assert!(conflict.message().contains("replaced during the commit"));
 
         let internal = BridgeError::from(mosaicrs::Error::Internal("bug".into()));
         assert_eq!(internal.exception_class(), INTERNAL_CLASS);

@@ -12,15 +12,18 @@
 //!   every error into a Java exception of a class chosen by
 //!   [`mosaicrs::Error::category`], carrying the Rust message; nothing unwinds
 //!   into the JVM;
-//! - a task's writer lives in a `Box` whose raw pointer the JVM holds as a
-//!   `long` handle; the JVM swaps the handle to 0 before the one call that
-//!   consumes it (`finishWriter` or `abortWriter`), so it is freed exactly once.
-//!
+//! - a task's writer and a partition's scan live on the heap behind a `long`
+//!   handle that the JVM holds ([`handle::Handle`]); the JVM swaps the handle
+//!   to 0 before the one call that consumes it (`finishWriter`,
+//!   `abortWriter`, `closeScan`), so it is freed exactly once;
 //! - exports that dereference a JVM-supplied handle are `unsafe fn`s whose
-//!   `# Safety` section states what the JVM side guarantees.
+//!   `# Safety` section states what the JVM side guarantees;
+//! - values cross as objects of connector classes, built and read by the
+//!   traits of [`convert`]; the kinds, ordinals and strides both sides number
+//!   are in one table, [`contract`], which the JVM's tests read.
 //!
 //! Rows arrive as Arrow-layout buffers that the connector's own JVM writer
-//! filled (the JVM carries no Arrow library); [`layout`] copies and validates
+//! filled (the JVM carries no Arrow library); [`column_buffers`] copies and validates
 //! them into arrow-rs arrays, and builds the Arrow schema from a typed
 //! description of the Spark schema.
 //!
@@ -29,11 +32,12 @@
 //! assert_eq!(mosaicrs_jni::JAVA_BRIDGE_CLASS, "io/mosaicrs/spark/jni/NativeBridge");
 //! ```
 
+mod column_buffers;
+mod contract;
 mod convert;
 mod dataset_exports;
 mod error;
 mod handle;
-mod layout;
 mod read_exports;
 mod writer_exports;
 

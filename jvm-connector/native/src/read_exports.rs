@@ -23,7 +23,7 @@ use arrow::datatypes::{
     Int64Type, Int8Type, Schema, SchemaRef, TimeUnit, TimestampMicrosecondType,
 };
 use jni::objects::{JClass, JObject, JObjectArray, JString};
-use jni::sys::{jint, jlong, jobjectArray};
+use jni::sys::{jint, jlong, jobject, jobjectArray};
 use jni::JNIEnv;
 use mosaicrs::format::{Index, ShardEntry};
 use mosaicrs::reader::{ReadOptions, Shard};
@@ -31,13 +31,10 @@ use mosaicrs::storage::Location;
 use mosaicrs::Error;
 use serde_json::{json, Value};
 
-use crate::convert;
+use crate::contract::{BUFFER_STRIDE, NODE_STRIDE};
+use crate::convert::{self, FromJava, ScanDescription, ScanPartition, ToJava};
 use crate::error::{guard, BridgeError, BridgeResult};
-
-/// Values per node in the metadata array the JVM receives (after the row count).
-const NODE_STRIDE: usize = 5;
-/// Buffers per node: validity, then up to two data buffers.
-const BUFFER_STRIDE: usize = 3;
+use crate::handle::{Handle, Owned};
 
 /// The Spark type (as Spark's JSON) and the Arrow type the JVM reads for `data_type`.
 ///
@@ -229,59 +226,44 @@ fn plan(
     Ok(partitions)
 }
 
-/// `Object[] describe(DatasetLocation location, long targetPartitionBytes)`
+/// `ScanDescription describe(DatasetLocation location, long targetPartitionBytes)`
 ///
 /// Everything the driver needs to scan the dataset, from one read of its
-/// index: `{String sparkSchemaJson, String arrowSchemaBase64, long[]
-/// {totalRows, totalBytes}, ShardEntry[] shardPerPartition, long[]
-/// {firstBatch, endBatch, rows} per partition}`. The Spark schema is Spark's
-/// JSON of a `StructType` (read with `DataType.fromJson`). Fails naming the
-/// path when there is no dataset, and naming the column when a column has
-/// no Spark type.
+/// index: the Spark schema (Spark's JSON of a `StructType`, read with
+/// `DataType.fromJson`), the Arrow schema (base64 IPC), the totals, and the
+/// scan partitions, each with its shard's index entry and batch range.
+/// Fails naming the path when there is no dataset, and naming the column
+/// when a column has no Spark type.
 #[no_mangle]
 pub extern "system" fn Java_io_mosaicrs_spark_read_NativeScan_describe<'local>(
     mut env: JNIEnv<'local>,
     _class: JClass<'local>,
     location: JObject<'local>,
     target_bytes: jlong,
-) -> jobjectArray {
+) -> jobject {
     guard(&mut env, std::ptr::null_mut(), |env| {
         let location = convert::location(env, &location)?;
         let target = convert::non_negative(target_bytes, "the scan partition size")?;
         let index = location.load_index()?;
         let schema = index.arrow_schema()?;
         let spark_schema = spark_schema_json(&schema)?;
-        let partitions = plan(&location, &index, &schema, target)?;
-        let long = |v: u64| i64::try_from(v).map_err(|_| too_many());
-        let len = |n: usize| jint::try_from(n).map_err(|_| too_many());
-
-        let totals = env.new_long_array(2)?;
-        env.set_long_array_region(
-            &totals,
-            0,
-            &[long(index.total_rows)?, long(index.total_bytes)?],
-        )?;
-        let entries: Vec<_> = partitions
-            .iter()
-            .map(|p| index.shards[p.shard].clone())
+        let partitions = plan(&location, &index, &schema, target)?
+            .into_iter()
+            .map(|p| ScanPartition {
+                entry: index.shards[p.shard].clone(),
+                first: p.first,
+                end: p.end,
+                rows: p.rows,
+            })
             .collect();
-        // SAFETY: `shards_to_java` returns a live local reference to a new array.
-        let shards = unsafe { JObject::from_raw(convert::shards_to_java(env, &entries)?) };
-        let mut flat = Vec::with_capacity(partitions.len() * 3);
-        for p in &partitions {
-            flat.extend([long(p.first as u64)?, long(p.end as u64)?, long(p.rows)?]);
-        }
-        let ranges = env.new_long_array(len(flat.len())?)?;
-        env.set_long_array_region(&ranges, 0, &flat)?;
-        let spark_schema = env.new_string(spark_schema)?;
-        let arrow_schema = env.new_string(&index.schema)?;
-
-        let result = env.new_object_array(5, "java/lang/Object", JObject::null())?;
-        let parts: [&JObject<'_>; 5] = [&spark_schema, &arrow_schema, &totals, &shards, &ranges];
-        for (i, part) in (0..).zip(parts) {
-            env.set_object_array_element(&result, i, part)?;
-        }
-        Ok(result.into_raw())
+        let description = ScanDescription {
+            spark_schema_json: spark_schema,
+            arrow_schema: index.schema.clone(),
+            total_rows: index.total_rows,
+            total_bytes: index.total_bytes,
+            partitions,
+        };
+        Ok(description.to_java(env)?.into_raw())
     })
 }
 
@@ -395,6 +377,11 @@ impl ScanState {
         }
         Ok(Some(rows))
     }
+}
+
+impl Owned for ScanState {
+    const WHAT: &'static str = "scan";
+    const TAG: u64 = 0x6d6f_7361_6963_7273; // "mosaicrs"
 }
 
 /// A buffer to hand to the JVM: start and length in bytes.
@@ -544,13 +531,6 @@ fn export(
     Ok(())
 }
 
-fn closed_scan() -> BridgeError {
-    Error::Internal(
-        "the native mosaicrs scan was already closed (handle 0); this is a connector bug".into(),
-    )
-    .into()
-}
-
 /// `long openScan(DatasetLocation location, String schemaBase64, ShardEntry shard,
 /// int firstBatch, int endBatch, String[] columns)`
 ///
@@ -573,7 +553,7 @@ pub extern "system" fn Java_io_mosaicrs_spark_read_NativeScan_openScan<'local>(
     guard(&mut env, 0, |env| {
         let location = convert::location(env, &location)?;
         let schema = convert::schema(env, &schema)?;
-        let entry = convert::shard_from_java(env, &shard)?;
+        let entry = ShardEntry::from_java(env, &shard)?;
         let first = usize::try_from(first_batch).map_err(|_| {
             Error::InvalidArgument(format!("first batch {first_batch} is negative"))
         })?;
@@ -581,7 +561,7 @@ pub extern "system" fn Java_io_mosaicrs_spark_read_NativeScan_openScan<'local>(
             .map_err(|_| Error::InvalidArgument(format!("end batch {end_batch} is negative")))?;
         let names = convert::strings(env, &columns)?;
         let state = ScanState::open(&location, &schema, &entry, first, end, &names)?;
-        Ok(Box::into_raw(Box::new(state)) as jlong)
+        Ok(Handle::create(state))
     })
 }
 
@@ -605,8 +585,8 @@ pub unsafe extern "system" fn Java_io_mosaicrs_spark_read_NativeScan_nextBatch<'
 ) -> jobjectArray {
     guard(&mut env, std::ptr::null_mut(), |env| {
         // SAFETY: by this function's contract `scan` is 0 or a live, exclusively
-        // used `ScanState` from `openScan`.
-        let state = unsafe { (scan as *mut ScanState).as_mut() }.ok_or_else(closed_scan)?;
+        // used handle from `openScan`.
+        let state = unsafe { Handle::<ScanState>::from_raw(scan).borrow() }?;
         let Some(rows) = state.advance()? else {
             return Ok(std::ptr::null_mut());
         };
@@ -669,12 +649,9 @@ pub unsafe extern "system" fn Java_io_mosaicrs_spark_read_NativeScan_closeScan<'
     scan: jlong,
 ) {
     guard(&mut env, (), |_| {
-        if scan != 0 {
-            // SAFETY: by this function's contract the handle came from
-            // `Box::into_raw` in `openScan` and is consumed exactly once.
-            drop(unsafe { Box::from_raw(scan as *mut ScanState) });
-        }
-        Ok(())
+        // SAFETY: by this function's contract the handle is 0 or came from
+        // `openScan` and is consumed exactly once.
+        unsafe { Handle::<ScanState>::from_raw(scan).close() }
     })
 }
 

@@ -1,39 +1,35 @@
 //! Exports for one Spark task attempt's writer: open, write batches, finish or abort.
 
+use arrow::datatypes::SchemaRef;
 use jni::objects::{JByteBuffer, JClass, JIntArray, JObject, JObjectArray, JString};
 use jni::sys::{jint, jlong, jobjectArray};
 use jni::JNIEnv;
-use mosaicrs::writer::{ShardWriter, WriterOptions};
+use mosaicrs::writer::{LayoutPlan, ShardWriter};
 use mosaicrs::Error;
 
-use crate::convert;
+use crate::column_buffers::{self, BatchLayout};
+use crate::convert::{self, FromJava, WriterSettings};
 use crate::error::{guard, BridgeResult};
-use crate::handle::{self, TaskWriter};
-use crate::layout::{self, BatchLayout};
+use crate::handle::{Handle, Owned};
 
-/// Writer options from the typed values that the driver checked.
-pub(crate) fn writer_options(
-    max_shard_bytes: jlong,
-    max_batch_rows: jint,
-    compression: jint,
-) -> BridgeResult<WriterOptions> {
-    let max_batch_rows = usize::try_from(max_batch_rows).map_err(|_| {
-        Error::InvalidArgument(format!(
-            "batchRows must be a positive number of rows, got {max_batch_rows}"
-        ))
-    })?;
-    let options = WriterOptions {
-        max_shard_bytes: convert::non_negative(max_shard_bytes, "shardSize")?,
-        max_batch_rows: Some(max_batch_rows),
-        compression: convert::compression(compression)?,
-    };
-    options.validate()?;
-    Ok(options)
+/// One Spark task attempt's writer and the schema its batches are built with.
+pub(crate) struct TaskWriter {
+    writer: ShardWriter,
+    /// The rows' schema: the JVM's buffers are assembled and checked against it.
+    schema: SchemaRef,
+    /// Turns each assembled batch into the stored one (packed columns,
+    /// fixed-size lists); the writer's schema is its output.
+    layout: LayoutPlan,
+}
+
+impl Owned for TaskWriter {
+    const WHAT: &'static str = "task writer";
+    const TAG: u64 = 0x6d6f_7361_6963_7277; // "mosaicrw"
 }
 
 /// `long openWriter(DatasetLocation location, String schemaBase64, String writeId,
-/// int partition, long taskAttempt, long maxShardBytes, int maxBatchRows, int compression,
-/// String[] layoutKeys, String[] layoutValues)`
+/// int partition, long taskAttempt, WriterSettings settings, String[] layoutKeys,
+/// String[] layoutValues)`
 ///
 /// Starts the writer of one task attempt and returns its handle. On an
 /// object store its shards stream straight to the store. `schemaBase64` is
@@ -48,9 +44,7 @@ pub extern "system" fn Java_io_mosaicrs_spark_jni_NativeBridge_openWriter<'local
     write_id: JString<'local>,
     partition: jint,
     task_attempt: jlong,
-    max_shard_bytes: jlong,
-    max_batch_rows: jint,
-    compression: jint,
+    settings: JObject<'local>,
     layout_keys: JObjectArray<'local>,
     layout_values: JObjectArray<'local>,
 ) -> jlong {
@@ -64,7 +58,7 @@ pub extern "system" fn Java_io_mosaicrs_spark_jni_NativeBridge_openWriter<'local
             ))
         })?;
         let attempt = convert::non_negative(task_attempt, "task attempt id")?;
-        let options = writer_options(max_shard_bytes, max_batch_rows, compression)?;
+        let options = WriterSettings::from_java(env, &settings)?.writer_options()?;
         let layout = convert::column_layout(env, &layout_keys, &layout_values)?.plan(&schema)?;
         let writer = ShardWriter::create_at(
             &location,
@@ -74,7 +68,11 @@ pub extern "system" fn Java_io_mosaicrs_spark_jni_NativeBridge_openWriter<'local
             attempt,
             options,
         )?;
-        Ok(handle::into_handle(TaskWriter::new(writer, schema, layout)))
+        Ok(Handle::create(TaskWriter {
+            writer,
+            schema,
+            layout,
+        }))
     })
 }
 
@@ -82,7 +80,7 @@ pub extern "system" fn Java_io_mosaicrs_spark_jni_NativeBridge_openWriter<'local
 /// int[] bufferLengths)`
 ///
 /// Writes one batch that the JVM laid out as Arrow buffers in direct
-/// `ByteBuffer`s (see [`crate::layout`]). The bytes are copied and
+/// `ByteBuffer`s (see [`crate::column_buffers`]). The bytes are copied and
 /// validated before this returns, so the JVM may reuse its buffers.
 ///
 /// # Safety
@@ -104,8 +102,8 @@ pub unsafe extern "system" fn Java_io_mosaicrs_spark_jni_NativeBridge_writeColum
 ) {
     guard(&mut env, (), |env| {
         // SAFETY: `writer` is a live handle used only by this task's thread
-        // (this function's contract, see `handle::borrow`).
-        let task = unsafe { handle::borrow(writer) }?;
+        // (this function's contract, see `Handle::borrow`).
+        let task = unsafe { Handle::<TaskWriter>::from_raw(writer).borrow() }?;
         let rows = usize::try_from(rows)
             .map_err(|_| Error::Internal(format!("negative row count {rows}")))?;
         let nodes = int_array(env, &node_lengths)?;
@@ -148,7 +146,7 @@ pub unsafe extern "system" fn Java_io_mosaicrs_spark_jni_NativeBridge_writeColum
             slices.push(slice);
             objects.push(buffer);
         }
-        let batch = layout::import_batch(
+        let batch = column_buffers::import_batch(
             &task.schema,
             &BatchLayout {
                 rows,
@@ -188,15 +186,16 @@ pub unsafe extern "system" fn Java_io_mosaicrs_spark_jni_NativeBridge_finishWrit
 ) -> jobjectArray {
     guard(&mut env, std::ptr::null_mut(), |env| {
         // SAFETY: the handle is consumed exactly once (this function's contract).
-        let task = unsafe { handle::take(writer) }?;
+        let task = unsafe { Handle::<TaskWriter>::from_raw(writer).take() }?;
         let shards = task.writer.finish()?;
-        convert::shards_to_java(env, &shards)
+        Ok(convert::array_into_java(env, &shards)?.into_raw())
     })
 }
 
 /// `void abortWriter(long writer)`
 ///
-/// Deletes every file this task attempt wrote. Consumes the handle.
+/// Deletes every file this task attempt wrote. Consumes the handle; 0 (a
+/// writer already finished or aborted) is ignored.
 ///
 /// # Safety
 ///
@@ -208,8 +207,11 @@ pub unsafe extern "system" fn Java_io_mosaicrs_spark_jni_NativeBridge_abortWrite
     writer: jlong,
 ) {
     guard(&mut env, (), |_env| {
+        if writer == 0 {
+            return Ok(());
+        }
         // SAFETY: the handle is consumed exactly once (this function's contract).
-        let task = unsafe { handle::take(writer) }?;
+        let task = unsafe { Handle::<TaskWriter>::from_raw(writer).take() }?;
         task.writer.abort()?;
         Ok(())
     })

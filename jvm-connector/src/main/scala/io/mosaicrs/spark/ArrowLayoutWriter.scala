@@ -16,7 +16,7 @@ import org.apache.spark.sql.types._
  * and no Arrow library, so no Spark or Arrow Java version can clash with it.
  *
  * At each batch, [[batch]] hands the buffers to the native writer, which
- * copies and validates them (see jvm-connector/native/src/layout.rs for the
+ * copies and validates them (see jvm-connector/native/src/column_buffers.rs for the
  * buffers of each type); [[reset]] then empties them, keeping their memory
  * for the next batch. Values are copied in, so Spark may reuse row objects.
  *

@@ -5,7 +5,7 @@ import java.net.URI
 import java.util.Locale
 import java.util.concurrent.ConcurrentHashMap
 
-import io.mosaicrs.spark.jni.{DatasetLocation, MosaicrsInvalidInputException, NativeBridge}
+import io.mosaicrs.spark.jni.{DatasetLocation, MosaicrsInvalidInputException, NativeBridge, WriterSettings}
 import io.mosaicrs.spark.shim.Collections
 
 import org.apache.spark.sql.SparkSession
@@ -31,18 +31,17 @@ import org.apache.spark.sql.SparkSession
  *   .save("s3://bucket/train")
  * }}}
  *
- * @param location       the dataset: a local folder or an object-store URL, with its storage options
- * @param shardSizeBytes a shard is sealed once it holds this many bytes
- * @param compression    Arrow IPC buffer compression of the shards
- * @param batchRows      rows per record batch, from the JVM to Rust and in the shards
- * @param layout         the column layout options (`pack.<name>`, `fixedLength.<column>`), as given
+ * @param location the dataset: a local folder or an object-store URL, with its storage options
+ * @param writer   shard size, rows per batch and compression, as the native library checked them
+ * @param layout   the column layout options (`pack.<name>`, `fixedLength.<column>`), as given
  */
 final case class MosaicrsOptions(
     location: DatasetLocation,
-    shardSizeBytes: Long,
-    compression: Int,
-    batchRows: Int,
+    writer: WriterSettings,
     layout: Seq[(String, String)] = Seq.empty) {
+
+  /** Rows per record batch, from the JVM to Rust and in the shards. */
+  def batchRows: Int = writer.batchRows
 
   /** The layout options' keys, in the order of [[layoutValues]], for the native calls. */
   def layoutKeys: Array[String] = layout.map(_._1).toArray
@@ -114,11 +113,11 @@ object MosaicrsOptions {
       lower != PathKey && !SparkKeys.contains(lower) && !lower.startsWith(StoragePrefix)
     }.toSeq
     val location = resolveLocation(options)
-    val parsed = NativeBridge.parseWriterOptions(
+    val settings = NativeBridge.parseWriterOptions(
       writerOptions.map(_._1).toArray,
       writerOptions.map(_._2).toArray)
     val layout = writerOptions.filter { case (key, _) => isLayoutKey(key) }
-    MosaicrsOptions(location, parsed(0), parsed(2).toInt, parsed(1).toInt, layout)
+    MosaicrsOptions(location, settings, layout)
   }
 
   /**

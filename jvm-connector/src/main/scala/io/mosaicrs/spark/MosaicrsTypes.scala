@@ -154,8 +154,9 @@ object MosaicrsTypes {
 }
 
 /**
- * The Spark types as the native library numbers them (the Rust enum
- * `SparkKind` in jvm-connector/native/src/layout.rs has the same ordinals).
+ * The Spark types as the native library numbers them: the codes of
+ * `kind.<name>` in the native table of constants (`NativeBridge.contractTable`,
+ * from jvm-connector/native/src/contract.rs), which a unit test holds these against.
  */
 object SparkKind {
   final val Null = 0

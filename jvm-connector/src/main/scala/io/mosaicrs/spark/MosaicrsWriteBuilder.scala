@@ -1,6 +1,6 @@
 package io.mosaicrs.spark
 
-import io.mosaicrs.spark.jni.NativeBridge
+import io.mosaicrs.spark.jni.SaveMode
 import io.mosaicrs.spark.shim.Collections
 
 import org.apache.spark.sql.connector.write.{BatchWrite, LogicalWriteInfo, SupportsTruncate, Write, WriteBuilder}
@@ -25,9 +25,9 @@ final class MosaicrsWriteBuilder(info: LogicalWriteInfo, table: MosaicrsTable)
     val options =
       MosaicrsOptions.parse(table.options ++ Collections.toScala(info.options.asCaseSensitiveMap))
     val mode =
-      if (truncated) NativeBridge.MODE_OVERWRITE
-      else if (table.createOnly) NativeBridge.MODE_ERROR_IF_EXISTS
-      else NativeBridge.MODE_APPEND
+      if (truncated) SaveMode.OVERWRITE
+      else if (table.createOnly) SaveMode.ERROR_IF_EXISTS
+      else SaveMode.APPEND
     val job = MosaicrsWriteJob.plan(info.schema, options, mode)
     new Write {
       override def description(): String = s"mosaicrs ${job.saveModeName} to ${job.location}"

@@ -2,7 +2,7 @@ package io.mosaicrs.spark
 
 import java.util.UUID
 
-import io.mosaicrs.spark.jni.{DatasetLocation, NativeBridge}
+import io.mosaicrs.spark.jni.{DatasetLocation, NativeBridge, SaveMode}
 
 import org.apache.spark.sql.types.StructType
 
@@ -11,7 +11,7 @@ import org.apache.spark.sql.types.StructType
  *
  * @param writeId     unique per save; part of every shard name, with the
  *                    partition and the task attempt, so attempts never share a file
- * @param saveMode    the mode the commit applies, a `NativeBridge.MODE_*` value
+ * @param saveMode    the mode the commit applies
  * @param sparkSchema the rows' schema, every field nullable (see [[MosaicrsTypes]])
  * @param arrowSchema the rows' Arrow schema, base64 IPC (see [[MosaicrsTypes.arrowSchemaBase64]])
  * @param storedSchema the dataset's Arrow schema, base64 IPC: the rows' under the
@@ -19,7 +19,7 @@ import org.apache.spark.sql.types.StructType
  */
 final case class MosaicrsWriteJob(
     writeId: String,
-    saveMode: Int,
+    saveMode: SaveMode,
     sparkSchema: StructType,
     arrowSchema: String,
     storedSchema: String,
@@ -29,7 +29,7 @@ final case class MosaicrsWriteJob(
   def location: DatasetLocation = options.location
 
   /** The save mode's name, for messages. */
-  def saveModeName: String = MosaicrsWriteJob.modeName(saveMode)
+  def saveModeName: String = saveMode.sparkName
 }
 
 object MosaicrsWriteJob {
@@ -39,25 +39,17 @@ object MosaicrsWriteJob {
    * a task runs is checked here: types, the column layout, and for append
    * the existing schema.
    */
-  def plan(schema: StructType, options: MosaicrsOptions, saveMode: Int): MosaicrsWriteJob = {
+  def plan(schema: StructType, options: MosaicrsOptions, saveMode: SaveMode): MosaicrsWriteJob = {
     MosaicrsTypes.check(schema)
     val rows = MosaicrsTypes.nullable(schema)
     val arrowSchema = MosaicrsTypes.arrowSchemaBase64(rows)
     val storedSchema =
       if (options.layout.isEmpty) arrowSchema
       else NativeBridge.storedSchema(arrowSchema, options.layoutKeys, options.layoutValues)
-    if (saveMode == NativeBridge.MODE_APPEND) {
+    if (saveMode == SaveMode.APPEND) {
       NativeBridge.checkAppendSchema(options.location, storedSchema)
     }
     val writeId = UUID.randomUUID().toString.replace("-", "")
     MosaicrsWriteJob(writeId, saveMode, rows, arrowSchema, storedSchema, options)
-  }
-
-  def modeName(mode: Int): String = mode match {
-    case NativeBridge.MODE_ERROR_IF_EXISTS => "errorifexists"
-    case NativeBridge.MODE_APPEND => "append"
-    case NativeBridge.MODE_OVERWRITE => "overwrite"
-    case NativeBridge.MODE_IGNORE => "ignore"
-    case other => s"mode $other"
   }
 }

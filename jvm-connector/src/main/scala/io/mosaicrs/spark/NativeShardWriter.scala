@@ -56,9 +56,7 @@ object NativeShardWriter {
         job.writeId,
         partition,
         taskAttempt,
-        job.options.shardSizeBytes,
-        job.options.batchRows,
-        job.options.compression,
+        job.options.writer,
         job.options.layoutKeys,
         job.options.layoutValues))
 }

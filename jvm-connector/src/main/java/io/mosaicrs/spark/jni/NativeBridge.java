@@ -8,12 +8,17 @@ import java.nio.ByteBuffer;
  * {@code mosaicrs-jni} (jvm-connector/native).
  *
  * <p>Errors arrive as {@link MosaicrsInvalidInputException} (bad input),
- * {@link MosaicrsIOException} (files, OS) or {@link MosaicrsInternalException}
- * (bugs, including a panic in native code, with its Rust backtrace), each
- * carrying the Rust message.
+ * {@link MosaicrsIOException} (files, OS; {@link MosaicrsConflictException}
+ * for a lost commit race) or {@link MosaicrsInternalException} (bugs,
+ * including a panic in native code, with its Rust backtrace), each carrying
+ * the Rust message.
  *
- * <p>Typed values cross the boundary: save modes and compressions as the
- * ordinals below, shard entries as {@link ShardEntry} objects. A writer
+ * <p>Typed values cross the boundary: objects of this package's classes
+ * ({@link ShardEntry}, {@link WriterSettings}, {@link CommitOutcome}, ...),
+ * built by a constructor call or read field by field, and the enums {@link
+ * SaveMode} and {@link Compression}, by constant name. The kinds, ordinals and
+ * strides that both sides number are in one native table, {@link
+ * #contractTable}, which the connector's tests hold its constants against. A writer
  * handle is a {@code long} that owns a native object. It must be passed to
  * exactly one of {@link #finishWriter} or {@link #abortWriter}, after which
  * it is invalid; {@code io.mosaicrs.spark.NativeShardWriter} enforces that.
@@ -25,18 +30,19 @@ public final class NativeBridge {
     NativeLoader.load();
   }
 
-  /** Save modes, as the native commit numbers them. */
-  public static final int MODE_ERROR_IF_EXISTS = 0;
-  public static final int MODE_APPEND = 1;
-  public static final int MODE_OVERWRITE = 2;
-  public static final int MODE_IGNORE = 3;
-
-  /** Shard compressions, as the native writer numbers them. */
-  public static final int COMPRESSION_NONE = 0;
-  public static final int COMPRESSION_ZSTD = 1;
-  public static final int COMPRESSION_LZ4 = 2;
-
   private NativeBridge() {}
+
+  /**
+   * The native library's table of the constants both sides use, one {@code
+   * group.NAME=value} line each: the type codes of {@code
+   * io.mosaicrs.spark.SparkKind} ({@code kind.Null=0}, ...), the order of
+   * {@link Compression} and {@link SaveMode} ({@code compression.ZSTD=1},
+   * {@code saveMode.APPEND=1}, ...), the strides of a scan batch's metadata
+   * ({@code scan.nodeStride=5}, {@code scan.bufferStride=3}), and the exception
+   * class of each error category ({@code
+   * exception.Io=io/mosaicrs/spark/jni/MosaicrsIOException}, ...).
+   */
+  public static native String[] contractTable();
 
   /**
    * The dataset's Arrow schema (base64 IPC) from a typed description of the
@@ -51,10 +57,11 @@ public final class NativeBridge {
    * Checks every writer option the user set in one call, matching keys
    * case-insensitively.
    *
-   * @return {@code [shardBytes, batchRows, compression]}
+   * @return the settings every task's writer applies (rows per batch defaulted
+   *     for the compression when not given)
    * @throws MosaicrsInvalidInputException naming the first unknown option or bad value
    */
-  public static native long[] parseWriterOptions(String[] keys, String[] values);
+  public static native WriterSettings parseWriterOptions(String[] keys, String[] values);
 
   /**
    * The dataset's Arrow schema (base64 IPC) for rows of {@code schemaBase64}
@@ -80,9 +87,7 @@ public final class NativeBridge {
       String writeId,
       int partition,
       long taskAttempt,
-      long maxShardBytes,
-      int maxBatchRows,
-      int compression,
+      WriterSettings settings,
       String[] layoutKeys,
       String[] layoutValues)
       throws MosaicrsIOException;
@@ -107,12 +112,15 @@ public final class NativeBridge {
    */
   public static native ShardEntry[] finishWriter(long writer) throws MosaicrsIOException;
 
-  /** Deletes every file the task attempt wrote. Consumes the handle. */
+  /**
+   * Deletes every file the task attempt wrote. Consumes the handle; a handle
+   * of 0 (already finished or aborted) is ignored.
+   */
   public static native void abortWriter(long writer) throws MosaicrsIOException;
 
   /**
    * Makes the shards of every committed task visible in one atomic index write,
-   * applying the save mode (one of the {@code MODE_*} values), and deletes files
+   * applying the save mode, and deletes files
    * of the write that the index does not list. The index write is a
    * compare-and-swap: a lost race throws {@link MosaicrsConflictException}.
    */
@@ -121,7 +129,7 @@ public final class NativeBridge {
       String schemaBase64,
       String writeId,
       ShardEntry[] shards,
-      int saveMode)
+      SaveMode saveMode)
       throws MosaicrsIOException;
 
   /**

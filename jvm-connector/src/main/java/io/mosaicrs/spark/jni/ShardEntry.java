@@ -21,8 +21,7 @@ public final class ShardEntry implements Serializable {
   /** {@code xxh3-64:<hex>} of the whole file. */
   public final String checksum;
 
-  /** One of {@link NativeBridge#COMPRESSION_NONE}, {@code _ZSTD}, {@code _LZ4}. */
-  public final int compression;
+  public final Compression compression;
 
   public final String writeId;
   public final int partition;
@@ -34,7 +33,7 @@ public final class ShardEntry implements Serializable {
       long bytes,
       int batches,
       String checksum,
-      int compression,
+      Compression compression,
       String writeId,
       int partition,
       long taskAttempt) {

@@ -3,7 +3,6 @@ package io.mosaicrs.spark.read;
 import io.mosaicrs.spark.jni.DatasetLocation;
 import io.mosaicrs.spark.jni.MosaicrsIOException;
 import io.mosaicrs.spark.jni.MosaicrsInvalidInputException;
-import io.mosaicrs.spark.jni.ShardEntry;
 import org.apache.spark.sql.types.DataType;
 import org.apache.spark.sql.types.StructType;
 
@@ -22,41 +21,28 @@ public final class DatasetSnapshot {
   private final long totalBytes;
   private final MosaicrsInputPartition[] partitions;
 
-  private DatasetSnapshot(DatasetLocation location, long partitionBytes, Object[] described) {
+  private DatasetSnapshot(DatasetLocation location, long partitionBytes, ScanDescription described) {
     this.location = location;
     this.partitionBytes = partitionBytes;
-    this.schema = (StructType) DataType.fromJson((String) described[0]);
-    this.arrowSchema = (String) described[1];
-    long[] totals = (long[]) described[2];
-    this.totalRows = totals[0];
-    this.totalBytes = totals[1];
-    ShardEntry[] shards = (ShardEntry[]) described[3];
-    long[] ranges = (long[]) described[4];
-    this.partitions = new MosaicrsInputPartition[shards.length];
-    for (int i = 0; i < shards.length; i++) {
-      partitions[i] =
-          new MosaicrsInputPartition(
-              shards[i],
-              Math.toIntExact(ranges[3 * i]),
-              Math.toIntExact(ranges[3 * i + 1]),
-              ranges[3 * i + 2]);
-    }
+    this.schema = (StructType) DataType.fromJson(described.sparkSchemaJson);
+    this.arrowSchema = described.arrowSchema;
+    this.totalRows = described.totalRows;
+    this.totalBytes = described.totalBytes;
+    this.partitions = described.partitions;
   }
 
   /**
    * Reads the index of the dataset at {@code location} and plans its scan in
    * partitions of about {@code partitionBytes}.
    *
-   * @throws MosaicrsInvalidInputException naming the location when there is no
-   *     dataset, or the column when a column has no Spark type; Spark's
-   *     planning interfaces declare no checked exceptions
+   * @throws MosaicrsIOException naming the location when there is no dataset
+   *     or its index cannot be read
+   * @throws MosaicrsInvalidInputException naming the column when a column has
+   *     no Spark type
    */
-  public static DatasetSnapshot describe(DatasetLocation location, long partitionBytes) {
-    try {
-      return new DatasetSnapshot(location, partitionBytes, NativeScan.describe(location, partitionBytes));
-    } catch (MosaicrsIOException e) {
-      throw new MosaicrsInvalidInputException(e.getMessage());
-    }
+  public static DatasetSnapshot describe(DatasetLocation location, long partitionBytes)
+      throws MosaicrsIOException {
+    return new DatasetSnapshot(location, partitionBytes, NativeScan.describe(location, partitionBytes));
   }
 
   /** True when this snapshot was planned for the scan of {@code location} in such partitions. */

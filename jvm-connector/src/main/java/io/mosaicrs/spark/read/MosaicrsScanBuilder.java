@@ -7,6 +7,7 @@ import java.util.Locale;
 import java.util.Map;
 
 import io.mosaicrs.spark.jni.DatasetLocation;
+import io.mosaicrs.spark.jni.MosaicrsIOException;
 import io.mosaicrs.spark.jni.MosaicrsInvalidInputException;
 import org.apache.spark.sql.connector.read.Scan;
 import org.apache.spark.sql.connector.read.ScanBuilder;
@@ -50,14 +51,16 @@ public final class MosaicrsScanBuilder implements ScanBuilder, SupportsPushDownR
    *     used when it was planned for this location and partition size, so
    *     the driver reads the index once
    * @throws MosaicrsInvalidInputException naming an unknown option, a bad value,
-   *     a missing dataset, or a column the dataset does not hold as the table
-   *     declares it
+   *     or a column the dataset does not hold as the table declares it
+   * @throws MosaicrsIOException naming the location when there is no dataset or
+   *     its index cannot be read
    */
   public MosaicrsScanBuilder(
       DatasetLocation location,
       StructType tableSchema,
       CaseInsensitiveStringMap options,
-      DatasetSnapshot resolved) {
+      DatasetSnapshot resolved)
+      throws MosaicrsIOException {
     this.location = location;
     long partitionBytes = parseOptions(options);
     this.snapshot =

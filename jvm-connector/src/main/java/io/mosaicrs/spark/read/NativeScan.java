@@ -21,9 +21,15 @@ public final class NativeScan {
     NativeLoader.load();
   }
 
-  /** Longs per column node in {@link #nextBatch}'s metadata, after the row count. */
+  /**
+   * Longs per column node in {@link #nextBatch}'s metadata, after the row count
+   * ({@code scan.nodeStride} in {@link io.mosaicrs.spark.jni.NativeBridge#contractTable}).
+   */
   static final int NODE_STRIDE = 5;
-  /** Buffers per column node: validity, then up to two data buffers. */
+  /**
+   * Buffers per column node: validity, then up to two data buffers ({@code
+   * scan.bufferStride} in {@link io.mosaicrs.spark.jni.NativeBridge#contractTable}).
+   */
   static final int BUFFER_STRIDE = 3;
 
   private NativeScan() {}
@@ -31,12 +37,8 @@ public final class NativeScan {
   /**
    * Reads the dataset's index once and plans its scan partitions (ranges of
    * record batches of one shard, about {@code targetPartitionBytes} each).
-   *
-   * @return {@code {String sparkSchemaJson, String arrowSchemaBase64, long[]
-   *     {totalRows, totalBytes}, ShardEntry[] shard per partition, long[]
-   *     {firstBatch, endBatch, rows} per partition}}
    */
-  static native Object[] describe(DatasetLocation location, long targetPartitionBytes)
+  static native ScanDescription describe(DatasetLocation location, long targetPartitionBytes)
       throws MosaicrsIOException;
 
   /**
@@ -67,6 +69,6 @@ public final class NativeScan {
   /** Parses a byte size such as {@code 67108864}, {@code 64m} or {@code 1g}. */
   static native long parseSize(String text);
 
-  /** Frees the scan; the handle must not be used again. */
+  /** Frees the scan; the handle must not be used again. A handle of 0 is ignored. */
   static native void closeScan(long scan);
 }

@@ -1,6 +1,8 @@
-//! The connector's own contract for rows crossing from the JVM: a typed
-//! description of the Spark schema (from which the Arrow schema is built
-//! here), and batches as plain Arrow-layout buffers that the JVM filled.
+//! Column buffers from the JVM into Arrow arrays: the connector's own
+//! contract for rows crossing from the JVM, a typed description of the Spark
+//! schema (from which the Arrow schema is built here, with the type codes of
+//! [`crate::contract::SparkKind`]), and batches as plain Arrow-layout buffers
+//! that the JVM filled.
 //!
 //! The JVM carries no Arrow library. Its row writer
 //! (`io.mosaicrs.spark.ArrowLayoutWriter`) appends each column into
@@ -30,6 +32,7 @@ use arrow::datatypes::{DataType, Field, Fields, Schema, SchemaRef, TimeUnit};
 use arrow::record_batch::RecordBatch;
 use mosaicrs::Error;
 
+use crate::contract::SparkKind;
 use crate::error::BridgeResult;
 
 /// Time zone of `timestamp` columns: stored as UTC instants whatever the
@@ -38,64 +41,6 @@ pub(crate) const TIMESTAMP_ZONE: &str = "UTC";
 
 /// Deepest nesting of arrays, structs and maps that a schema may have.
 const MAX_DEPTH: usize = 256;
-
-/// The Spark SQL types the connector stores, as the JVM numbers them
-/// (`io.mosaicrs.spark.SparkKind` holds the same ordinals).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum SparkKind {
-    Null = 0,
-    Boolean = 1,
-    Byte = 2,
-    Short = 3,
-    Int = 4,
-    Long = 5,
-    Float = 6,
-    Double = 7,
-    /// `a` = precision, `b` = scale.
-    Decimal = 8,
-    String = 9,
-    Binary = 10,
-    Date = 11,
-    Timestamp = 12,
-    TimestampNtz = 13,
-    /// Followed by its element.
-    Array = 14,
-    /// `a` = number of fields, which follow.
-    Struct = 15,
-    /// Followed by its key, then its value.
-    Map = 16,
-}
-
-impl TryFrom<i32> for SparkKind {
-    type Error = Error;
-
-    fn try_from(code: i32) -> Result<Self, Error> {
-        use SparkKind::*;
-        const ALL: [SparkKind; 17] = [
-            Null,
-            Boolean,
-            Byte,
-            Short,
-            Int,
-            Long,
-            Float,
-            Double,
-            Decimal,
-            String,
-            Binary,
-            Date,
-            Timestamp,
-            TimestampNtz,
-            Array,
-            Struct,
-            Map,
-        ];
-        usize::try_from(code)
-            .ok()
-            .and_then(|i| ALL.get(i).copied())
-            .ok_or_else(|| Error::Internal(format!("unknown Spark type code {code} from the JVM")))
-    }
-}
 
 /// A typed description of a Spark schema: one entry per type node, in pre-order.
 pub(crate) struct SchemaDescription<'a> {
