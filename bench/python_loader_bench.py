@@ -2,8 +2,11 @@
 """The Python loader (mosaicrs.torch.Loader) against the Rust loader and an
 in-memory numpy gather, in one run on the same data.
 
-- rust: the same Loader and batch plan, one epoch driven entirely in Rust
-  into Rust-owned buffers (``NativeLoader.bench_rust_epoch``): no Python per batch.
+- rust: the same loader configuration and batch plan, the same epochs driven entirely
+  in Rust into Rust-owned buffers recycled as a ring, by a long-lived
+  ``mosaicrs-loader-bench --epochs-from-stdin`` (bench/rust_epochs.py; build it with
+  ``cargo build --release -p mosaicrs-bench``): no Python per batch. Its epochs
+  alternate with the Python loader's, so both see the same machine state.
 - python: ``for x, y in mosaicrs.torch.Loader(...)``, torch tensors out.
 - numpy-gather: the table held in memory as one numpy array; each batch is
   ``X[perm[i:i+B]]`` then ``torch.from_numpy`` (the fastest a Python loop can
@@ -16,18 +19,22 @@ in-memory numpy gather, in one run on the same data.
 
 Prints one line per contender (samples/s, best of --reps epochs) and the
 ratios to the Rust loader; for rust and python also the process CPU time per
-sample (all threads, median of the reps), which a busy shared machine
+sample (all threads of the process that runs it, median of the reps), which a busy
+shared machine
 disturbs much less than wall time: there the wall-time ratio mostly says how
 the scheduler shared the cores out. Usage::
 
-    python bench/python_loader_bench.py [--rows 2000000] [--features 64] [--batch 1024]
+    python bench/python_loader_bench.py [--rows 2000000] [--features 64] [--batch 1024] \
+        [--loader-bench target/release/mosaicrs-loader-bench]
 """
 
 import argparse
 import json
 import os
+import sys
 import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
@@ -35,6 +42,9 @@ import torch
 
 import mosaicrs
 import mosaicrs.torch as mt
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from rust_epochs import RustEpochs, default_binary  # noqa: E402
 
 
 def make_dataset(path, rows, features, seed=0):
@@ -63,10 +73,9 @@ def python_epoch(loader, epoch):
     return n, time.perf_counter() - start, time.process_time() - cpu
 
 
-def rust_epoch(native, epoch):
-    cpu = time.process_time()
-    _, n, s = native.bench_rust_epoch(epoch)
-    return n, s, time.process_time() - cpu
+def rust_epoch(rust, epoch):
+    figures = rust.run(epoch)
+    return figures["samples"], figures["seconds"], figures["cpu_seconds"]
 
 
 def cuda_epoch(loader, epoch):
@@ -128,6 +137,8 @@ def main():
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--dir", default=None)
     p.add_argument("--json", default=None, help="also write the figures here")
+    p.add_argument("--loader-bench", type=Path, default=default_binary(),
+                   help="the mosaicrs-loader-bench binary that runs the Rust epochs")
     args = p.parse_args()
     tmp = args.dir or tempfile.mkdtemp(prefix="mosaicrs-pybench-")
     path = os.path.join(tmp, "data.mosaicrs")
@@ -137,15 +148,18 @@ def main():
     loader = mt.Loader(path, args.batch, features=feats, label="label", seed=0,
                        num_threads=args.threads)
     native = loader._native
+    rust = RustEpochs(path, args.batch, seed=0, workers=native.workers,
+                      prefetch=native.prefetch, binary=args.loader_bench)
     results = {}
     best = lambda runs: max(n / s for n, s in runs)  # noqa: E731
     # Warm the page cache and both paths once.
-    rust_epoch(native, 99)
+    rust_epoch(rust, 99)
     python_epoch(loader, 98)
     rust_runs, py_runs = [], []
     for rep in range(args.reps):  # interleaved, so both see the same machine state
-        rust_runs.append(rust_epoch(native, rep))
+        rust_runs.append(rust_epoch(rust, rep))
         py_runs.append(python_epoch(loader, rep))
+    rust.close()
     results["rust"] = best([(n, s) for n, s, _ in rust_runs])
     results["python"] = best([(n, s) for n, s, _ in py_runs])
     cpu_ns = {}

@@ -18,10 +18,11 @@ Contenders:
 - torch-parquet-batched: the same, but the DataLoader's sampler yields whole batches of
   indices (BatchSampler over RandomSampler), so one gather per batch.
 - mosaicrs-python: ``mosaicrs.torch.Loader`` (the Python package) over the mosaicrs
-  output, global shuffle, its default Rust worker threads; torch tensors out. The same
-  process then alternates whole epochs of that loader and of the same Rust loader
-  driven without Python (``NativeLoader.bench_rust_epoch``), best of 3 each, and reports
-  both under ``same_process`` with their ratio.
+  output, global shuffle, its default Rust worker threads; torch tensors out. Then it
+  alternates whole epochs of that loader and of the same loader driven in Rust without
+  Python (``mosaicrs-loader-bench --epochs-from-stdin``, ``--loader-bench``; see
+  rust_epochs.py), best of 3 each, and reports both under ``same_process`` with their
+  ratio (or why the Rust side could not run).
 - mds-w0, mds-w2: MosaicML StreamingDataset(shuffle=True) over the MDS output of the
   write side, in a torch DataLoader with 0 or 2 workers; the 16 scalar columns are
   stacked into [B, 16] (the embedding is one ndarray column already).
@@ -40,6 +41,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from rust_epochs import RustEpochs, default_binary  # noqa: E402
 from shapes import SHAPES, Shape  # noqa: E402
 
 SEED = 1234
@@ -148,11 +150,21 @@ def mosaicrs_python(path: Path, shape: Shape, batch: int):
         epoch += 1
 
 
-def mosaicrs_python_vs_rust(path: Path, shape: Shape, batch: int, reps: int = 3) -> dict:
+def mosaicrs_python_vs_rust(
+    path: Path, shape: Shape, batch: int, binary: Path, reps: int = 3
+) -> dict:
     """Whole epochs of the Python loader and of the same loader driven in Rust alone,
     alternating so that both see the same machine state; best of `reps` each."""
     loader = _mosaicrs_loader(path, shape, batch)
     native = loader._native
+    try:
+        rust = RustEpochs(
+            str(path), batch, seed=SEED, workers=native.workers, prefetch=native.prefetch,
+            binary=binary,
+        )
+    except FileNotFoundError as exc:
+        loader.close()
+        return {"error": str(exc)}
 
     def python_epoch(epoch: int) -> float:
         loader.set_epoch(epoch)
@@ -161,20 +173,21 @@ def mosaicrs_python_vs_rust(path: Path, shape: Shape, batch: int, reps: int = 3)
         return samples / (time.perf_counter() - started)
 
     def rust_epoch(epoch: int) -> float:
-        _, samples, seconds = native.bench_rust_epoch(epoch)
-        return samples / seconds
+        figures = rust.run(epoch)
+        return figures["samples"] / figures["seconds"]
 
-    rust_epoch(100)  # warm both paths once
-    python_epoch(101)
-    rust, python = [], []
-    for rep in range(reps):
-        rust.append(rust_epoch(rep))
-        python.append(python_epoch(rep))
+    with rust:
+        rust_epoch(100)  # warm both paths once
+        python_epoch(101)
+        rust_runs, python = [], []
+        for rep in range(reps):
+            rust_runs.append(rust_epoch(rep))
+            python.append(python_epoch(rep))
     loader.close()
     return {
-        "rust_samples_per_s": max(rust),
+        "rust_samples_per_s": max(rust_runs),
         "python_samples_per_s": max(python),
-        "python_over_rust": max(python) / max(rust),
+        "python_over_rust": max(python) / max(rust_runs),
         "loader_threads": native.workers,
         "reps": reps,
     }
@@ -227,7 +240,9 @@ def _check(x, y, shape: Shape, batch: int) -> int:
     return rows
 
 
-def measure(name: str, path: Path, shape: Shape, batch: int, seconds: float) -> dict:
+def measure(
+    name: str, path: Path, shape: Shape, batch: int, seconds: float, loader_bench: Path
+) -> dict:
     """Time to first batch, then the steady rate over `seconds` of batches."""
     for module in IMPORTS[name]:
         importlib.import_module(module)
@@ -253,7 +268,7 @@ def measure(name: str, path: Path, shape: Shape, batch: int, seconds: float) -> 
         "samples_per_s": samples / elapsed,
     }
     if name == "mosaicrs-python":
-        result["same_process"] = mosaicrs_python_vs_rust(path, shape, batch)
+        result["same_process"] = mosaicrs_python_vs_rust(path, shape, batch, loader_bench)
     return result
 
 
@@ -264,8 +279,13 @@ def main() -> int:
     ap.add_argument("--data", type=Path, required=True)
     ap.add_argument("--batch-size", type=int, required=True)
     ap.add_argument("--seconds", type=float, default=8.0)
+    ap.add_argument("--loader-bench", type=Path, default=default_binary(),
+                    help="mosaicrs-loader-bench, for the Rust side of mosaicrs-python")
     args = ap.parse_args()
-    result = measure(args.contender, args.data, SHAPES[args.shape], args.batch_size, args.seconds)
+    result = measure(
+        args.contender, args.data, SHAPES[args.shape], args.batch_size, args.seconds,
+        args.loader_bench,
+    )
     print(json.dumps(result))
     return 0
 

@@ -117,11 +117,14 @@ def read_table(shape: str, block: dict) -> list[str]:
             ]
     for r in reads:
         same = r.get("same_process") if r.get("ok") else None
-        if same:
+        if same and "error" in same:
+            lines += ["", f"B={r['batch_size']}, {r['label']} against Rust alone: {same['error']}"]
+        elif same:
             lines += [
                 "",
                 f"B={r['batch_size']}, {r['label']} in its own process, whole epochs alternating "
-                f"with the same loader driven in Rust alone (best of {same['reps']}, "
+                f"with the same loader driven in Rust alone (mosaicrs-loader-bench "
+                f"--epochs-from-stdin; best of {same['reps']}, "
                 f"{same['loader_threads']} loader threads): Python "
                 f"{rate(same['python_samples_per_s'])} samples/s, Rust "
                 f"{rate(same['rust_samples_per_s'])} samples/s, Python ÷ Rust "

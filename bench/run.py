@@ -374,6 +374,7 @@ def run_reads(shape: Shape, writes: list[dict], py: dict, args) -> list[dict]:
                     f"--data={source['output']}",
                     f"--batch-size={batch}",
                     f"--seconds={args.seconds}",
+                    f"--loader-bench={args.loader_bench}",
                 ]
             env = torch_lib_env() if r.venv == "rust" else None
             doc, err = run_json(cmd, timeout=args.seconds + args.timeout_read, env=env)

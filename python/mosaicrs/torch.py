@@ -287,7 +287,7 @@ class Loader:
         self._held: List[_Slot] = []
         self._make = self._batch_maker()
         # Slots the Rust side may hold at once: being filled, queued, prefetched.
-        self._ring = self._native.workers * 2 + self._native.prefetch + 2
+        self._ring = self._native.ring
         self._stream = torch.cuda.Stream(device=self.device) if self._cuda else None
         # Device copies one batch ahead; `_pipeline=True` runs the same path on
         # the CPU (with copies) so that CI without a GPU covers it.

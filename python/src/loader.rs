@@ -1,6 +1,8 @@
-//! The native side of `mosaicrs.torch.Loader`: rust-core's [`Loader`] whose
-//! worker threads write each batch straight into buffers that Python owns
-//! (torch tensors, pinned when the target is CUDA).
+//! The native side of `mosaicrs.torch.Loader`: an adapter over one
+//! rust-core [`Loader`], built once, whose worker threads write each batch
+//! straight into buffers that Python owns (torch tensors, pinned when the
+//! target is CUDA). Position, plans, order and ring size all come from that
+//! loader; this module adds the buffers, the slots and the conversions.
 //!
 //! Python allocates *slots* (one buffer per output array, sized for one
 //! batch), registers their addresses with [`NativeLoader::add_slot`] and
@@ -17,8 +19,11 @@
 //! next epoch.
 //!
 //! The Python thread pulls batches straight from the workers' channels
-//! ([`Loader::into_epoch_with`]) with the GIL released: no thread sits in
-//! between, which on a small machine would cost a wake-up per batch.
+//! ([`Loader::detached_epoch_with`]) with the GIL released: no thread sits
+//! in between, which on a small machine would cost a wake-up per batch. Each
+//! delivered batch's state goes back into the loader
+//! ([`Loader::restore`]), so the loader always stands after the last batch
+//! Python received.
 //!
 //! Python keeps every registered buffer alive until [`NativeLoader::stop`]
 //! (or `close`) has joined the worker threads; that contract is what makes
@@ -33,7 +38,7 @@ use mosaicrs::assemble::{
     TensorSpec,
 };
 use mosaicrs::loader::{
-    Epoch, EpochPlan, Gathered, Loader, LoaderConfig, LoaderState, ShuffleMode, TailPolicy,
+    Epoch, Gathered, Loader, LoaderConfig, LoaderState, ShuffleMode, TailPolicy,
 };
 use mosaicrs::reader::DataSource;
 use mosaicrs::Error;
@@ -125,29 +130,28 @@ impl Running {
     }
 }
 
-struct Inner {
-    state: LoaderState,
-    last_rows: Vec<u64>,
-    last_padding: usize,
-    closed: bool,
+/// The last batch handed to Python.
+#[derive(Default)]
+struct Delivered {
+    rows: Vec<u64>,
+    padding: usize,
 }
 
 /// The loader behind `mosaicrs.torch.Loader` (see the module docs).
 #[pyclass(module = "mosaicrs._native", name = "NativeLoader")]
 pub(crate) struct NativeLoader {
-    dataset: DataSource,
-    config: LoaderConfig,
     plan: Arc<BatchPlan>,
     outputs: Arc<Vec<Output>>,
     slots: Arc<Slots>,
-    /// The state of a fresh loader (dataset fingerprint, seed, shuffle).
-    initial: LoaderState,
-    samples: u64,
     generation: u64,
-    inner: Mutex<Inner>,
+    /// State, plans and order. Held only briefly (never while waiting for a
+    /// batch or for the GIL), so a thread holding the GIL may lock it.
+    loader: Mutex<Loader>,
+    delivered: Mutex<Delivered>,
+    closed: AtomicBool,
     /// Locked only with the GIL released (it is held while waiting for a
     /// batch): a thread holding the GIL must never wait on it. Lock order:
-    /// `running`, then `inner`.
+    /// `running`, then `loader`, then `delivered`.
     running: Mutex<Option<Running>>,
 }
 
@@ -210,29 +214,26 @@ impl NativeLoader {
             config.prefetch = p;
         }
         let kind: ElementKind = feature_dtype.parse().py_err()?;
-        let ds = dataset.clone();
-        let (spec, outputs_of) = py
-            .detach(move || build_spec(&ds, &features, &columns, kind, parse_nulls(null_fill)))
-            .py_err()?;
-        let mut names: Vec<String> = spec.features.clone();
-        names.extend(spec.columns.iter().cloned());
-        let mut unique = Vec::new();
-        for n in names {
-            if !unique.contains(&n) {
-                unique.push(n);
+        let (loader, plan, outputs) = py.detach(move || -> PyResult<_> {
+            let (spec, outputs_of) =
+                build_spec(&dataset, &features, &columns, kind, parse_nulls(null_fill)).py_err()?;
+            let mut names: Vec<String> = spec.features.clone();
+            names.extend(spec.columns.iter().cloned());
+            let mut unique = Vec::new();
+            for n in names {
+                if !unique.contains(&n) {
+                    unique.push(n);
+                }
             }
-        }
-        config.columns = Some(unique);
-        config.validate().py_err()?;
-        let probe = Loader::new(&dataset, config.clone()).py_err()?;
-        let plan = BatchPlan::new(probe.schema(), &spec).py_err()?;
-        let outputs = outputs_of(&plan)?;
-        let initial = probe.state().clone();
-        let samples = probe.space().len();
+            config.columns = Some(unique);
+            // The one loader: its gather table is built here, once.
+            let loader = Loader::new(dataset, config).py_err()?;
+            let plan = BatchPlan::new(loader.schema(), &spec).py_err()?;
+            let outputs = outputs_of(&plan)?;
+            Ok((loader, plan, outputs))
+        })?;
         let (free_tx, free_rx) = unbounded();
         Ok(NativeLoader {
-            dataset,
-            config,
             plan: Arc::new(plan),
             outputs: Arc::new(outputs),
             slots: Arc::new(Slots {
@@ -240,15 +241,10 @@ impl NativeLoader {
                 free_tx,
                 free_rx,
             }),
-            initial: initial.clone(),
-            samples,
             generation: fork::generation(),
-            inner: Mutex::new(Inner {
-                state: initial,
-                last_rows: Vec::new(),
-                last_padding: 0,
-                closed: false,
-            }),
+            loader: Mutex::new(loader),
+            delivered: Mutex::new(Delivered::default()),
+            closed: AtomicBool::new(false),
             running: Mutex::new(None),
         })
     }
@@ -262,51 +258,56 @@ impl NativeLoader {
     }
 
     #[getter]
-    fn batch_size(&self) -> usize {
-        self.config.batch_size
+    fn batch_size(&self) -> PyResult<usize> {
+        Ok(self.loader()?.config().batch_size)
     }
 
     #[getter]
-    fn rank(&self) -> usize {
-        self.config.rank
+    fn rank(&self) -> PyResult<usize> {
+        Ok(self.loader()?.config().rank)
     }
 
     #[getter]
-    fn world_size(&self) -> usize {
-        self.config.world_size
+    fn world_size(&self) -> PyResult<usize> {
+        Ok(self.loader()?.config().world_size)
     }
 
     #[getter]
-    fn workers(&self) -> usize {
-        self.config.workers
+    fn workers(&self) -> PyResult<usize> {
+        Ok(self.loader()?.config().workers)
     }
 
     #[getter]
-    fn prefetch(&self) -> usize {
-        self.config.prefetch
+    fn prefetch(&self) -> PyResult<usize> {
+        Ok(self.loader()?.config().prefetch)
+    }
+
+    /// Slots Python keeps free for the workers so that none waits for one.
+    #[getter]
+    fn ring(&self) -> PyResult<usize> {
+        Ok(self.loader()?.ring_size())
     }
 
     /// Samples in one epoch (all ranks).
     #[getter]
-    fn samples(&self) -> u64 {
-        self.samples
+    fn samples(&self) -> PyResult<u64> {
+        Ok(self.loader()?.space().len())
     }
 
     /// Batches per epoch for this rank (a whole epoch, from its start).
     fn steps_per_epoch(&self) -> PyResult<u64> {
-        Ok(self.full_plan(0)?.steps)
+        Ok(self.whole_epoch()?.steps)
     }
 
     /// Batches left in the current epoch from the current position.
     fn steps_left(&self) -> PyResult<u64> {
-        let state = self.lock()?.state.clone();
-        Ok(self.plan_from(&state)?.steps)
+        Ok(self.loader()?.plan().py_err()?.steps)
     }
 
     /// Samples of the epoch that the tail policy drops or pads:
     /// `(dropped, padded)` for a whole epoch.
     fn tail(&self) -> PyResult<(u64, u64)> {
-        let plan = self.full_plan(0)?;
+        let plan = self.whole_epoch()?;
         Ok((plan.dropped, plan.padded))
     }
 
@@ -323,8 +324,9 @@ impl NativeLoader {
                 buffers.len()
             )));
         }
+        let batch_size = self.batch_size()?;
         for ((addr, bytes), o) in buffers.iter().zip(self.outputs.iter()) {
-            let need = self.config.batch_size * o.width.unwrap_or(1) * o.kind.size_in_bytes();
+            let need = batch_size * o.width.unwrap_or(1) * o.kind.size_in_bytes();
             if *bytes != need {
                 return Err(PyValueError::new_err(format!(
                     "buffer for {:?} has {bytes} bytes, a batch needs {need}",
@@ -368,37 +370,34 @@ impl NativeLoader {
     fn start(&self, py: Python<'_>) -> PyResult<u64> {
         self.check_usable()?;
         self.stop(py)?;
-        let state = self.lock()?.state.clone();
-        let plan = self.plan_from(&state)?;
-        if plan.steps == 0 {
-            // Nothing of this epoch is left for any rank: move on, as rust-core does.
-            let mut inner = self.lock()?;
-            inner.state.epoch += 1;
-            inner.state.samples_consumed = 0;
-            return Ok(0);
-        }
         let (cancel, cancel_rx) = bounded::<()>(0);
         let slots = Arc::clone(&self.slots);
-        let plan_arc = Arc::clone(&self.plan);
+        let plan = Arc::clone(&self.plan);
         let outputs = Arc::clone(&self.outputs);
-        let batch_size = self.config.batch_size;
+        let batch_size = self.batch_size()?;
         let assemble = move |g: &Gathered| -> mosaicrs::Result<SlotLease> {
-            fill_slot(&slots, &plan_arc, &outputs, batch_size, g, &cancel_rx)
+            fill_slot(&slots, &plan, &outputs, batch_size, g, &cancel_rx)
         };
-        let dataset = self.dataset.clone();
-        let config = self.config.clone();
-        py.detach(move || -> PyResult<()> {
-            // The epoch order is computed here: no GIL for that.
-            let loader = Loader::resume(dataset, config, state).py_err()?;
-            let epoch = loader.into_epoch_with(assemble).py_err()?;
-            let previous = self.running_lock()?.replace(Running { epoch, cancel });
+        // The epoch order is computed here: no GIL for that.
+        py.detach(move || -> PyResult<u64> {
+            let mut running = self.running_lock()?;
             // Started by another thread meanwhile: this one wins.
-            if let Some(r) = previous {
+            if let Some(r) = running.take() {
                 r.stop();
             }
-            Ok(())
-        })?;
-        Ok(plan.steps)
+            let mut loader = self.loader()?;
+            let mut epoch = loader.detached_epoch_with(assemble).py_err()?;
+            let steps = epoch.plan().steps;
+            if steps == 0 {
+                // Nothing of this epoch is left for any rank: the epoch ends
+                // at once and moves the state to the next one.
+                for _ in epoch.by_ref() {}
+                loader.restore(epoch.state().clone()).py_err()?;
+                return Ok(0);
+            }
+            *running = Some(Running { epoch, cancel });
+            Ok(steps)
+        })
     }
 
     /// The next batch of the epoch started by `start()`: its slot, or
@@ -418,12 +417,14 @@ impl NativeLoader {
             };
             match r.epoch.next() {
                 Some(Ok(batch)) => {
-                    let slot = batch.data.deliver();
-                    let mut inner = self.lock()?;
-                    inner.state = batch.state;
-                    inner.last_rows = batch.rows;
-                    inner.last_padding = batch.padding;
-                    Ok(Some(slot))
+                    // Before the slot is handed over: on an error the lease
+                    // puts it back on the free queue.
+                    self.loader()?.restore(batch.state).py_err()?;
+                    *self.delivered()? = Delivered {
+                        rows: batch.rows,
+                        padding: batch.padding,
+                    };
+                    Ok(Some(batch.data.deliver()))
                 }
                 Some(Err(e)) => {
                     if let Some(r) = running.take() {
@@ -435,7 +436,7 @@ impl NativeLoader {
                     // The epoch is complete: its state points at the start
                     // of the next one.
                     if let Some(r) = running.take() {
-                        self.lock()?.state = r.epoch.state().clone();
+                        self.loader()?.restore(r.epoch.state().clone()).py_err()?;
                         r.stop();
                     }
                     Ok(None)
@@ -446,12 +447,12 @@ impl NativeLoader {
 
     /// Dataset rows of the last delivered batch, in batch order.
     fn last_rows(&self) -> PyResult<Vec<u64>> {
-        Ok(self.lock()?.last_rows.clone())
+        Ok(self.delivered()?.rows.clone())
     }
 
     /// Trailing samples of the last batch that are padding (drop_last=False).
     fn last_padding(&self) -> PyResult<usize> {
-        Ok(self.lock()?.last_padding)
+        Ok(self.delivered()?.padding)
     }
 
     /// Stops the epoch in progress (its workers are joined). The state stays
@@ -472,123 +473,72 @@ impl NativeLoader {
     /// Stops and refuses further use (RuntimeError).
     fn close(&self, py: Python<'_>) -> PyResult<()> {
         self.stop(py)?;
-        if let Ok(mut inner) = self.inner.lock() {
-            inner.closed = true;
-        }
+        self.closed.store(true, Ordering::Release);
         Ok(())
     }
 
     #[getter]
     fn closed(&self) -> bool {
-        self.inner.lock().map(|i| i.closed).unwrap_or(true)
+        self.closed.load(Ordering::Acquire)
     }
 
     /// The state after the last delivered batch, as JSON.
     fn state_json(&self) -> PyResult<String> {
-        self.lock()?.state.to_json().py_err()
+        self.loader()?.state().to_json().py_err()
     }
 
     /// Moves to `state` (JSON from `state_json`, possibly of a loader with
-    /// another world size or batch size). Stops the epoch in progress.
+    /// another world size or batch size). Stops the epoch in progress; a
+    /// state the loader cannot continue from changes nothing.
     fn load_state_json(&self, py: Python<'_>, text: &str) -> PyResult<()> {
         self.check_usable()?;
         let state = LoaderState::from_json(text).py_err()?;
-        state
-            .check_compatible(&self.initial, self.samples)
-            .py_err()?;
+        self.loader()?.check_state(&state).py_err()?;
         self.stop(py)?;
-        self.lock()?.state = state;
-        Ok(())
+        self.loader()?.restore(state).py_err()
     }
 
     /// Moves to the start of `epoch`, unless the loader is already inside
     /// it (a resumed run calling `set_epoch` keeps its position).
     fn set_epoch(&self, py: Python<'_>, epoch: u64) -> PyResult<()> {
         self.check_usable()?;
-        let current = self.lock()?.state.epoch;
-        if current == epoch {
+        if self.loader()?.state().epoch == epoch {
             return Ok(());
         }
         self.stop(py)?;
-        let mut inner = self.lock()?;
-        inner.state.epoch = epoch;
-        inner.state.samples_consumed = 0;
+        self.loader()?.set_epoch(epoch);
         Ok(())
     }
 
     /// The dataset rows of `epoch` in global order (every rank's).
     fn order(&self, py: Python<'_>, epoch: u64) -> PyResult<Vec<u64>> {
-        let loader = Loader::new(&self.dataset, self.config.clone()).py_err()?;
-        Ok(py.detach(move || loader.order(epoch)))
+        py.detach(|| Ok(self.loader()?.rows(epoch).collect()))
     }
 
     /// The state's epoch.
     #[getter]
     fn epoch(&self) -> PyResult<u64> {
-        Ok(self.lock()?.state.epoch)
-    }
-
-    /// Runs epoch `epoch` entirely in Rust, filling buffers that Rust owns
-    /// (recycled as a ring, as the Python side does), with no Python work per
-    /// batch: the baseline that the Python loader's overhead is measured
-    /// against. Returns `(batches, samples, seconds)`.
-    fn bench_rust_epoch(&self, py: Python<'_>, epoch: u64) -> PyResult<(u64, u64, f64)> {
-        let mut state = self.initial.clone();
-        state.epoch = epoch;
-        let mut loader = Loader::resume(&self.dataset, self.config.clone(), state).py_err()?;
-        let plan = Arc::clone(&self.plan);
-        let outputs = Arc::clone(&self.outputs);
-        let batch_size = self.config.batch_size;
-        let ring = self.config.workers * 2 + self.config.prefetch + 2;
-        let (pool_tx, pool_rx) = unbounded::<Vec<Vec<u64>>>();
-        for _ in 0..ring {
-            let bufs = outputs
-                .iter()
-                .map(|o| {
-                    let bytes = batch_size * o.width.unwrap_or(1) * o.kind.size_in_bytes();
-                    vec![0u64; bytes.div_ceil(8)]
-                })
-                .collect();
-            let _ = pool_tx.send(bufs);
-        }
-        py.detach(move || {
-            let start = std::time::Instant::now();
-            let assemble = move |g: &Gathered| -> mosaicrs::Result<Vec<Vec<u64>>> {
-                let mut bufs = pool_rx
-                    .recv()
-                    .map_err(|_| Error::Internal("the buffer pool closed".into()))?;
-                for (o, buf) in outputs.iter().zip(bufs.iter_mut()) {
-                    let bytes = batch_size * o.width.unwrap_or(1) * o.kind.size_in_bytes();
-                    // SAFETY: `buf` is a Vec owned by this closure call, 8-byte
-                    // aligned (u64) and at least `bytes` long; zero bytes are
-                    // valid values of every element kind, bool included.
-                    let out = unsafe { elements(o.kind, buf.as_mut_ptr() as usize, bytes) };
-                    match o.source {
-                        Source::Features => plan.fill_features(g, out)?,
-                        Source::Column(i) => plan.fill_dense(&plan.columns()[i], g, out)?,
-                    }
-                }
-                Ok(bufs)
-            };
-            let mut batches = 0u64;
-            let mut samples = 0u64;
-            for batch in loader.epoch_with(assemble)? {
-                let batch = batch?;
-                batches += 1;
-                samples += batch.rows.len() as u64;
-                let _ = pool_tx.send(batch.data);
-            }
-            Ok((batches, samples, start.elapsed().as_secs_f64()))
-        })
-        .py_err()
+        Ok(self.loader()?.state().epoch)
     }
 }
 
 impl NativeLoader {
-    fn lock(&self) -> PyResult<MutexGuard<'_, Inner>> {
-        self.inner
+    fn loader(&self) -> PyResult<MutexGuard<'_, Loader>> {
+        self.loader
             .lock()
             .map_err(|_| PyRuntimeError::new_err("the loader is poisoned by an earlier panic"))
+    }
+
+    fn delivered(&self) -> PyResult<MutexGuard<'_, Delivered>> {
+        self.delivered
+            .lock()
+            .map_err(|_| PyRuntimeError::new_err("the loader is poisoned by an earlier panic"))
+    }
+
+    /// The plan of a whole epoch (every epoch has the same steps and tail).
+    fn whole_epoch(&self) -> PyResult<mosaicrs::loader::EpochPlan> {
+        let loader = self.loader()?;
+        loader.epoch_plan(loader.state().epoch).py_err()
     }
 
     /// Only with the GIL released (see the field).
@@ -620,36 +570,12 @@ impl NativeLoader {
         if self.generation != fork::generation() {
             return Err(PyRuntimeError::new_err(fork::FORKED_MESSAGE));
         }
-        if self.lock()?.closed {
+        if self.closed() {
             return Err(PyRuntimeError::new_err(
                 "the loader is closed; create a new mosaicrs.torch.Loader",
             ));
         }
         Ok(())
-    }
-
-    fn plan_from(&self, state: &LoaderState) -> PyResult<EpochPlan> {
-        EpochPlan::new(
-            state.epoch,
-            self.samples,
-            state.samples_consumed,
-            self.config.batch_size as u64,
-            self.config.world_size as u64,
-            self.config.tail,
-        )
-        .py_err()
-    }
-
-    fn full_plan(&self, epoch: u64) -> PyResult<EpochPlan> {
-        EpochPlan::new(
-            epoch,
-            self.samples,
-            0,
-            self.config.batch_size as u64,
-            self.config.world_size as u64,
-            self.config.tail,
-        )
-        .py_err()
     }
 }
 

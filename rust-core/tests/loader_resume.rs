@@ -193,7 +193,7 @@ fn dropping_an_epoch_early_keeps_the_state_of_delivered_batches() {
 }
 
 #[test]
-fn an_owned_epoch_delivers_the_same_batches_and_states() {
+fn a_detached_epoch_delivers_the_same_batches_and_states() {
     let dir = tempfile::tempdir().unwrap();
     let dataset = write_dataset(dir.path(), 500, 3, 64, Compression::None);
     let cfg = config(7, 2, 1, 3);
@@ -206,18 +206,101 @@ fn an_owned_epoch_delivers_the_same_batches_and_states() {
             (b.rows, b.state)
         })
         .collect();
-    let owned = Loader::new(dataset, cfg).unwrap();
-    let mut epoch = owned.into_epoch_with(|g| Ok(g.len())).unwrap();
+    let mut loader = Loader::new(dataset, cfg).unwrap();
+    let mut epoch = loader.detached_epoch_with(|g| Ok(g.len())).unwrap();
     let mut got = Vec::new();
     while let Some(b) = epoch.next() {
         let b = b.unwrap();
         assert_eq!(b.data, 7);
         assert_eq!(&b.state, epoch.state());
+        // The loader stays where it was until it is handed the state.
+        assert_eq!(loader.state().samples_consumed, 0);
         got.push((b.rows, b.state));
     }
     assert_eq!(got, expected);
     assert_eq!(epoch.state(), borrowed.state());
     assert_eq!(epoch.state().epoch, 1);
+    loader.restore(epoch.state().clone()).unwrap();
+    assert_eq!(loader.state(), borrowed.state());
+}
+
+#[test]
+fn a_loader_restored_in_place_continues_like_a_resumed_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let dataset = write_dataset(dir.path(), 700, 4, 64, Compression::None);
+    let cfg = config(11, 2, 1, 2);
+    let expected = two_epochs(&mut Loader::new(dataset.clone(), cfg.clone()).unwrap());
+    let mut loader = Loader::new(dataset.clone(), cfg.clone()).unwrap();
+    let head = run_steps(&mut loader, 4);
+    let checkpoint = loader.state().clone();
+    // Run on past the checkpoint, into the next epoch, then go back.
+    run_epoch(&mut loader);
+    run_steps(&mut loader, 2);
+    assert_eq!(loader.state().epoch, 1);
+    loader.restore(checkpoint).unwrap();
+    let mut got = head;
+    got.extend(run_epoch(&mut loader));
+    got.extend(run_epoch(&mut loader));
+    assert_eq!(got, expected);
+    // A state the loader cannot continue from leaves it where it was.
+    let before = loader.state().clone();
+    let mut other_seed = before.clone();
+    other_seed.seed += 1;
+    assert!(matches!(
+        loader.restore(other_seed),
+        Err(Error::ResumeMismatch(m)) if m.contains("seed")
+    ));
+    assert_eq!(loader.state(), &before);
+}
+
+#[test]
+fn set_epoch_moves_to_an_epoch_start_but_keeps_a_position_inside_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let dataset = write_dataset(dir.path(), 300, 2, 64, Compression::None);
+    let mut loader = Loader::new(dataset, config(10, 1, 0, 2)).unwrap();
+    run_steps(&mut loader, 3);
+    loader.set_epoch(0);
+    assert_eq!(loader.state().samples_consumed, 30);
+    assert_eq!(loader.plan().unwrap().steps, 27);
+    loader.set_epoch(4);
+    assert_eq!(
+        (loader.state().epoch, loader.state().samples_consumed),
+        (4, 0)
+    );
+    let batches = run_epoch(&mut loader);
+    assert_eq!(batches.len(), 30);
+    let rows: Vec<u64> = batches.into_iter().flat_map(|b| b.1).collect();
+    assert_eq!(rows, loader.order(4));
+    assert_eq!(loader.state().epoch, 5);
+}
+
+#[test]
+fn plans_orders_and_ring_come_from_the_loader_without_building_it_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let dataset = write_dataset(dir.path(), 250, 3, 64, Compression::None);
+    let mut cfg = config(8, 3, 2, 2);
+    cfg.prefetch = 3;
+    cfg.tail = TailPolicy::Pad;
+    let mut loader = Loader::new(dataset, cfg).unwrap();
+    let whole = loader.epoch_plan(2).unwrap();
+    assert_eq!((whole.epoch, whole.start, whole.steps), (2, 0, 11));
+    assert_eq!((whole.dropped, whole.padded), (0, 14));
+    run_steps(&mut loader, 4);
+    let rest = loader.plan().unwrap();
+    assert_eq!((rest.epoch, rest.start, rest.steps), (0, 96, 7));
+    assert_eq!(loader.epoch_plan(0).unwrap().steps, 11);
+    // The rows iterator is the order, position by position.
+    let rows = loader.rows(3);
+    assert_eq!(rows.len(), 250);
+    let order: Vec<u64> = rows.collect();
+    assert_eq!(order, loader.order(3));
+    let mut sorted = order.clone();
+    sorted.sort_unstable();
+    assert_eq!(sorted, (0..250).collect::<Vec<u64>>());
+    assert_ne!(order, loader.order(4));
+    // prefetch 3 over 2 workers queues 2 batches per worker.
+    assert_eq!(loader.prefetch_depth(), 4);
+    assert_eq!(loader.ring_size(), 3 + 2 * 2 + 2);
 }
 
 #[test]

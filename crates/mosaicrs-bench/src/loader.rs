@@ -73,6 +73,11 @@ pub struct BenchArgs {
     /// 256m (default: the reader's).
     #[arg(long, value_parser = parse_size)]
     pub batch_cache: Option<u64>,
+    /// Instead of the comparison: run the epochs named on stdin, one number
+    /// a line, as the Python loader runs them, and print each epoch's
+    /// figures as a JSON line (see `mosaicrs_bench::epochs`).
+    #[arg(long)]
+    pub epochs_from_stdin: bool,
 }
 
 fn parse_size(text: &str) -> std::result::Result<u64, String> {
@@ -366,7 +371,7 @@ fn keep_best(best: &mut Option<(Figures, BatchCacheStats)>, f: Figures, stats: B
 }
 
 /// The dataset at `--data`, written first when the folder holds none.
-fn open_or_create(args: &BenchArgs) -> Result<Arc<Dataset>> {
+pub(crate) fn open_or_create(args: &BenchArgs) -> Result<Arc<Dataset>> {
     if !mosaicrs::format::Index::exists_in(&args.data) {
         create_dataset(&args.data, args.rows, args.features)?;
     }
@@ -376,7 +381,7 @@ fn open_or_create(args: &BenchArgs) -> Result<Arc<Dataset>> {
 }
 
 /// A shuffled, drop-last loader over the features and the label.
-fn loader_config(args: &BenchArgs, features: &FeatureLayout) -> LoaderConfig {
+pub(crate) fn loader_config(args: &BenchArgs, features: &FeatureLayout) -> LoaderConfig {
     let defaults = LoaderConfig::default();
     LoaderConfig {
         batch_size: args.batch_size,

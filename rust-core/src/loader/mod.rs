@@ -9,8 +9,11 @@
 //!   padded ([`TailPolicy`]) and the counts are reported.
 //! - [`LoaderState`]: seed, epoch and samples consumed (globally), as JSON;
 //!   resuming continues the exact order, also on another world size.
-//! - [`Loader`]: worker threads gather batches ahead of the consumer through
-//!   bounded channels and deliver them in step order whatever their number.
+//! - [`Loader`]: built once per dataset and configuration; worker threads
+//!   gather batches ahead of the consumer through bounded channels and
+//!   deliver them in step order whatever their number. The same loader plans
+//!   any epoch, lists its order, and moves to any compatible state
+//!   ([`Loader::restore`]) without building anything again.
 //!
 //! `docs/LOADER.md` explains the design and the shuffle trade-off.
 //!
@@ -52,7 +55,7 @@ mod state;
 #[cfg(unix)]
 mod stream;
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 use arrow::datatypes::SchemaRef;
@@ -190,6 +193,33 @@ impl LoaderConfig {
         }
         self.shuffle.validate()
     }
+
+    /// Batches queued ahead of the consumer: `prefetch` rounded up to a
+    /// multiple of `workers` (each worker queues `prefetch / workers`
+    /// batches, rounded up, in a channel of its own).
+    pub fn prefetch_depth(&self) -> usize {
+        self.channel_capacity() * self.workers
+    }
+
+    /// Batch buffers a consumer that recycles them (a ring) needs so that no
+    /// worker ever waits for one: the at most `prefetch + 2 * workers`
+    /// batches queued or being assembled, plus the batch the consumer is
+    /// reading and the one it is handing back.
+    ///
+    /// ```
+    /// use mosaicrs::loader::LoaderConfig;
+    /// let config = LoaderConfig { workers: 2, prefetch: 4, ..LoaderConfig::default() };
+    /// assert_eq!(config.prefetch_depth(), 4);
+    /// assert_eq!(config.ring_size(), 10);
+    /// ```
+    pub fn ring_size(&self) -> usize {
+        self.prefetch + 2 * self.workers + 2
+    }
+
+    /// Batches each worker's channel holds.
+    fn channel_capacity(&self) -> usize {
+        self.prefetch.div_ceil(self.workers.max(1)).max(1)
+    }
 }
 
 /// One batch for this rank.
@@ -213,15 +243,21 @@ pub struct LoadedBatch<T> {
 }
 
 /// Reads batches of a dataset for one rank. See the [module docs](self).
+///
+/// Built once per dataset and configuration: the gather table, the sample
+/// space and the order of the latest epoch are kept across epochs, and the
+/// position can be moved ([`restore`](Self::restore),
+/// [`set_epoch`](Self::set_epoch)) without building anything again.
 pub struct Loader {
     table: Arc<GatherTable>,
     space: Arc<SampleSpace>,
     config: LoaderConfig,
     state: LoaderState,
-    /// The order algorithm: the current one, or a resumed state's.
+    /// The order algorithm: the current one, or a restored state's.
     algorithm: OrderAlgorithm,
-    /// The order of the most recent epoch, reused across calls.
-    order_cache: Option<(u64, Arc<EpochOrder>)>,
+    /// The order of the most recent epoch, reused across calls (a stored
+    /// Fisher-Yates order costs 8 bytes per sample to build).
+    order_cache: Mutex<Option<(u64, OrderAlgorithm, Arc<EpochOrder>)>>,
 }
 
 impl Loader {
@@ -241,7 +277,7 @@ impl Loader {
             config,
             state,
             algorithm: OrderAlgorithm::CURRENT,
-            order_cache: None,
+            order_cache: Mutex::new(None),
         })
     }
 
@@ -254,10 +290,70 @@ impl Loader {
         state: LoaderState,
     ) -> Result<Self> {
         let mut loader = Loader::new(dataset, config)?;
-        state.check_compatible(&loader.state, loader.space.len())?;
-        loader.algorithm = state.order_algorithm()?;
-        loader.state = state;
+        loader.restore(state)?;
         Ok(loader)
+    }
+
+    /// Refuses a state that this loader cannot continue from: another
+    /// dataset (or row selection), seed or shuffle mode, an unknown order
+    /// algorithm, or a position past the end of an epoch
+    /// ([`Error::ResumeMismatch`] or [`Error::InvalidArgument`]).
+    pub fn check_state(&self, state: &LoaderState) -> Result<()> {
+        let expected = LoaderState::new(
+            self.config.seed,
+            self.space.fingerprint().to_string(),
+            self.config.shuffle,
+        );
+        state.check_compatible(&expected, self.space.len())
+    }
+
+    /// Moves the loader to `state` (checked as by [`check_state`](Self::check_state)),
+    /// for example a checkpoint of a loader with another batch or world size,
+    /// or the state of the last batch taken from a
+    /// [`detached_epoch_with`](Self::detached_epoch_with) epoch. A state of
+    /// an older order algorithm that this version knows continues in that
+    /// algorithm. Nothing is built again.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use arrow::array::Int64Array;
+    /// # use arrow::datatypes::{DataType, Field, Schema};
+    /// # use arrow::record_batch::RecordBatch;
+    /// # use mosaicrs::writer::{commit, SaveMode, ShardWriter, WriterOptions};
+    /// use mosaicrs::loader::{Loader, LoaderConfig};
+    /// use mosaicrs::reader::Dataset;
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let schema = Arc::new(Schema::new(vec![Field::new("id", DataType::Int64, false)]));
+    /// # let batch = RecordBatch::try_new(schema.clone(),
+    /// #     vec![Arc::new(Int64Array::from_iter_values(0..10))]).unwrap();
+    /// # let mut w = ShardWriter::create(dir.path(), schema.clone(), "w", 0, 0, WriterOptions::default()).unwrap();
+    /// # w.write(&batch).unwrap();
+    /// # commit(dir.path(), &schema, "w", w.finish().unwrap(), SaveMode::ErrorIfExists).unwrap();
+    /// let dataset = Arc::new(Dataset::open(dir.path()).unwrap());
+    /// let config = LoaderConfig { batch_size: 2, seed: 7, ..LoaderConfig::default() };
+    /// let mut loader = Loader::new(dataset, config).unwrap();
+    /// let checkpoint = loader.epoch().unwrap().next().unwrap().unwrap().state;
+    /// let rest: Vec<u64> = loader.epoch().unwrap().flat_map(|b| b.unwrap().rows).collect();
+    /// loader.restore(checkpoint).unwrap();
+    /// let again: Vec<u64> = loader.epoch().unwrap().skip(1).flat_map(|b| b.unwrap().rows).collect();
+    /// assert_eq!(rest.len(), 8);
+    /// assert_eq!(again, rest[2..]);
+    /// ```
+    pub fn restore(&mut self, state: LoaderState) -> Result<()> {
+        self.check_state(&state)?;
+        self.algorithm = state.order_algorithm()?;
+        self.state = state;
+        Ok(())
+    }
+
+    /// Moves to the start of `epoch`, unless the loader is already in it: a
+    /// run restored mid-epoch that sets the epoch at the top of each epoch
+    /// (as `DistributedSampler.set_epoch` is used) keeps its position.
+    pub fn set_epoch(&mut self, epoch: u64) {
+        if self.state.epoch != epoch {
+            self.state.epoch = epoch;
+            self.state.samples_consumed = 0;
+        }
     }
 
     /// Where the loader stands (after the last delivered batch).
@@ -280,12 +376,33 @@ impl Loader {
         &self.space
     }
 
+    /// Batches queued ahead of the consumer, see [`LoaderConfig::prefetch_depth`].
+    pub fn prefetch_depth(&self) -> usize {
+        self.config.prefetch_depth()
+    }
+
+    /// Batch buffers a consumer that recycles them needs, see
+    /// [`LoaderConfig::ring_size`].
+    pub fn ring_size(&self) -> usize {
+        self.config.ring_size()
+    }
+
     /// The plan for the rest of the current epoch.
     pub fn plan(&self) -> Result<EpochPlan> {
+        self.plan_from(self.state.epoch, self.state.samples_consumed)
+    }
+
+    /// The plan of the whole of `epoch`, from its start (the steps, dropped
+    /// and padded samples every epoch has).
+    pub fn epoch_plan(&self, epoch: u64) -> Result<EpochPlan> {
+        self.plan_from(epoch, 0)
+    }
+
+    fn plan_from(&self, epoch: u64, start: u64) -> Result<EpochPlan> {
         EpochPlan::new(
-            self.state.epoch,
+            epoch,
             self.space.len(),
-            self.state.samples_consumed,
+            start,
             self.config.batch_size as u64,
             self.config.world_size as u64,
             self.config.tail,
@@ -295,14 +412,23 @@ impl Loader {
     /// The dataset rows of `epoch` in global order (the same for every
     /// rank), materialised: 8 bytes per sample, for tests and inspection.
     pub fn order(&self, epoch: u64) -> Vec<u64> {
-        self.epoch_order(epoch)
-            .to_vec()
-            .into_iter()
-            .map(|i| self.space.row(i))
-            .collect()
+        self.rows(epoch).collect()
     }
 
-    /// The order of `epoch` as sample positions, computed per position.
+    /// The dataset rows of `epoch` in global order, computed as they are
+    /// iterated (nothing stored per sample).
+    pub fn rows(&self, epoch: u64) -> EpochRows {
+        let order = self.cached_order(epoch);
+        EpochRows {
+            end: order.len(),
+            order,
+            space: Arc::clone(&self.space),
+            next: 0,
+        }
+    }
+
+    /// The order of `epoch` as sample positions, computed per position, in
+    /// the loader's order algorithm.
     pub fn epoch_order(&self, epoch: u64) -> EpochOrder {
         EpochOrder::new(
             &self.space,
@@ -313,12 +439,17 @@ impl Loader {
         )
     }
 
-    fn cached_order(&mut self, epoch: u64) -> Arc<EpochOrder> {
-        match &self.order_cache {
-            Some((e, order)) if *e == epoch => Arc::clone(order),
+    fn cached_order(&self, epoch: u64) -> Arc<EpochOrder> {
+        // A poisoned cache only means a panic while it was replaced: rebuild.
+        let mut cache = self
+            .order_cache
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        match &*cache {
+            Some((e, a, order)) if *e == epoch && *a == self.algorithm => Arc::clone(order),
             _ => {
                 let order = Arc::new(self.epoch_order(epoch));
-                self.order_cache = Some((epoch, Arc::clone(&order)));
+                *cache = Some((epoch, self.algorithm, Arc::clone(&order)));
                 order
             }
         }
@@ -330,7 +461,9 @@ impl Loader {
     }
 
     /// The rest of the current epoch, each batch made by `assemble` on a
-    /// worker thread (for example straight into tensors).
+    /// worker thread (for example straight into tensors). The epoch moves
+    /// the loader's state batch by batch; dropped early, it leaves the state
+    /// after the last delivered batch.
     pub fn epoch_with<T, F>(&mut self, assemble: F) -> Result<Epoch<'_, T>>
     where
         T: Send + 'static,
@@ -340,21 +473,23 @@ impl Loader {
         Ok(workers.into_epoch(EpochState::Borrowed(&mut self.state)))
     }
 
-    /// Like [`epoch_with`](Self::epoch_with), but the epoch owns the loader's
-    /// state, so it can be kept across calls (a foreign-language iterator
-    /// that pulls one batch per call) without a thread to own the loader.
-    /// Each batch's [`LoadedBatch::state`] carries the position after it.
-    pub fn into_epoch_with<T, F>(mut self, assemble: F) -> Result<Epoch<'static, T>>
+    /// Like [`epoch_with`](Self::epoch_with), but the epoch borrows nothing
+    /// and advances its own copy of the state, so that it can be kept across
+    /// calls (a foreign-language iterator that pulls one batch per call)
+    /// next to the loader. The loader does not move: hand it each batch's
+    /// [`LoadedBatch::state`] (or the epoch's [`Epoch::state`] at its end)
+    /// with [`restore`](Self::restore).
+    pub fn detached_epoch_with<T, F>(&self, assemble: F) -> Result<Epoch<'static, T>>
     where
         T: Send + 'static,
         F: Fn(&Gathered) -> Result<T> + Send + Sync + 'static,
     {
         let workers = self.launch(assemble)?;
-        Ok(workers.into_epoch(EpochState::Owned(self.state)))
+        Ok(workers.into_epoch(EpochState::Owned(self.state.clone())))
     }
 
     /// Starts the worker threads of the rest of the current epoch.
-    fn launch<T, F>(&mut self, assemble: F) -> Result<Launched<T>>
+    fn launch<T, F>(&self, assemble: F) -> Result<Launched<T>>
     where
         T: Send + 'static,
         F: Fn(&Gathered) -> Result<T> + Send + Sync + 'static,
@@ -385,8 +520,13 @@ impl Loader {
             _ => (None, None),
         };
         let assemble = Arc::new(assemble);
-        let workers = self.config.workers;
-        let capacity = self.config.prefetch.div_ceil(workers).max(1);
+        // An epoch with nothing left starts no threads.
+        let workers = if plan.steps == 0 {
+            0
+        } else {
+            self.config.workers
+        };
+        let capacity = self.config.channel_capacity();
         let mut receivers = Vec::with_capacity(workers);
         let mut handles = Vec::with_capacity(workers);
         for w in 0..workers {
@@ -422,6 +562,36 @@ impl Loader {
         })
     }
 }
+
+/// The dataset rows of one epoch in global order, computed as they are
+/// iterated ([`Loader::rows`]).
+#[derive(Debug, Clone)]
+pub struct EpochRows {
+    order: Arc<EpochOrder>,
+    space: Arc<SampleSpace>,
+    next: u64,
+    end: u64,
+}
+
+impl Iterator for EpochRows {
+    type Item = u64;
+
+    fn next(&mut self) -> Option<u64> {
+        if self.next >= self.end {
+            return None;
+        }
+        let row = self.space.row(self.order.get(self.next));
+        self.next += 1;
+        Some(row)
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        let n = usize::try_from(self.end - self.next).unwrap_or(usize::MAX);
+        (n, Some(n))
+    }
+}
+
+impl ExactSizeIterator for EpochRows {}
 
 /// The worker threads of an epoch, before a state is attached.
 struct Launched<T> {
