@@ -33,21 +33,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import procmem  # noqa: E402
 import report  # noqa: E402
+import rust_epochs  # noqa: E402
 import venvs  # noqa: E402
 from shapes import SHAPES, Shape  # noqa: E402
 
 REPO = venvs.REPO_ROOT
 DEFAULT_JAR = REPO / "build" / "libs" / "mosaicrs-spark-4_2.13.jar"
-
-def _default_loader_bench() -> Path:
-    """The release build of the loader bench binary, else a debug build, else the release
-    path (reported as not built)."""
-    for profile in ("release", "debug"):
-        path = REPO / "target" / profile / "mosaicrs-loader-bench"
-        if path.is_file():
-            return path
-    return REPO / "target" / "release" / "mosaicrs-loader-bench"
-
 
 BATCH_SIZES = (256, 4096)
 SHARED = "shared"
@@ -407,7 +398,7 @@ def parse_args(argv: list[str]):
     all_names = [c.name for c in (*WRITERS, *READERS)]
     ap.add_argument("--contenders", default=",".join(all_names))
     ap.add_argument("--jar", type=Path, default=DEFAULT_JAR, help="connector jar")
-    ap.add_argument("--loader-bench", type=Path, default=_default_loader_bench(),
+    ap.add_argument("--loader-bench", type=Path, default=rust_epochs.default_binary(),
                     help="the Rust loader bench binary")
     ap.add_argument("--no-install", action="store_true", help="never create contender venvs")
     ap.add_argument("--update-doc", action="store_true", help="rewrite BENCHMARKS.md's tables")
