@@ -165,15 +165,17 @@ bench-smoke: setup jar bench-build
 # --- Python package (python/): `import mosaicrs`, built by maturin -------------------------
 # `make python` builds the wheel and installs it into $(VENV): abi3 (CPython
 # 3.10+), manylinux_2_28_x86_64 (the extension is linked by zig against
-# glibc 2.28, into the same target folder as the JNI library), stripped, and
-# carrying both connector jars (mosaicrs.spark.jar()).
+# glibc 2.28 with the JNI library's cargo-zigbuild settings, scripts/zig_env.sh,
+# so the crates they share are built once), stripped, and carrying both
+# connector jars (mosaicrs.spark.jar()).
 # `make demo-python` runs examples/python (Spark -> mosaicrs -> a torch.nn loop).
 PY_WHEELS = target/wheels/mosaicrs-python
 CONNECTOR_JARS = build/libs/mosaicrs-spark-3.5_2.12.jar build/libs/mosaicrs-spark-4_2.13.jar
 python: setup jar
 	rm -rf $(PY_WHEELS) python/mosaicrs/jars && mkdir -p python/mosaicrs/jars
 	cp $(CONNECTOR_JARS) python/mosaicrs/jars/
-	maturin build --release --quiet --strip --zig --compatibility manylinux_2_28 \
+	eval "$$(bash scripts/zig_env.sh)" && \
+	  maturin build --release --quiet --strip --compatibility manylinux_2_28 \
 	  --target x86_64-unknown-linux-gnu -m python/Cargo.toml -o $(PY_WHEELS)
 	$(PYTHON) -m pip install --quiet --force-reinstall --no-deps $(PY_WHEELS)/mosaicrs-*.whl
 

@@ -30,7 +30,7 @@ from quiet_session import quiet_session
 jar = mosaicrs.spark.jar()
 spark = quiet_session("local[2]", "mosaicrs-wheel-jar", [jar])
 out = sys.argv[1]
-spark.range(0, 100, numPartitions=2).selectExpr("id", "id * 0.5 AS x") \
+spark.range(0, 100, numPartitions=2).selectExpr("id", "CAST(id AS DOUBLE) / 2 AS x") \
     .write.format("mosaicrs").save(out)
 back = sorted(tuple(r) for r in spark.read.format("mosaicrs").load(out).collect())
 spark.stop()
