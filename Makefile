@@ -30,7 +30,7 @@ test-rust: setup
 test-python: setup jar python
 	$(PYTHON) -m pytest -q --timeout=900 --timeout-method=thread tests --ignore=tests/spark
 
-test: setup lint test-rust test-torch test-python test-jvm test-spark
+test: setup lint test-rust test-torch test-python test-jvm check-glibc test-spark
 
 # --- Spark connector ---------------------------------------------------------
 # `make jar`: build/libs/mosaicrs-spark-3.5_2.12.jar (Spark 3.5) and
@@ -95,7 +95,7 @@ bench-s3: jar python
 
 clean:
 	cargo clean
-	rm -rf build jvm-connector/build .gradle .venvs/spark-*
+	rm -rf build jvm-connector/build .gradle .venvs/spark-* dist python/mosaicrs/jars
 
 # --- libtorch: tensor tests, training demo, loader benchmark -----------------
 # Binaries and tests that use tch carry an rpath to torch/lib (see
@@ -169,13 +169,34 @@ bench-smoke: setup jar bench-build
 	$(PYTHON) bench/run.py --smoke --no-install $(BENCH_ARGS)
 
 # --- Python package (python/): `import mosaicrs`, built by maturin -------------------------
-# `make python` builds the abi3 wheel (release) and installs it into $(VENV);
+# `make python` builds the wheel and installs it into $(VENV): abi3 (CPython
+# 3.10+), manylinux_2_28_x86_64 (the extension is linked by zig against
+# glibc 2.28 with the JNI library's cargo-zigbuild settings, scripts/zig_env.sh,
+# so the crates they share are built once), stripped, and carrying both
+# connector jars (mosaicrs.spark.jar()).
 # `make demo-python` runs examples/python (Spark -> mosaicrs -> a torch.nn loop).
 PY_WHEELS = target/wheels/mosaicrs-python
-python: setup
-	rm -rf $(PY_WHEELS)
-	maturin build --release --quiet -m python/Cargo.toml -o $(PY_WHEELS)
+CONNECTOR_JARS = build/libs/mosaicrs-spark-3.5_2.12.jar build/libs/mosaicrs-spark-4_2.13.jar
+python: setup jar
+	rm -rf $(PY_WHEELS) python/mosaicrs/jars && mkdir -p python/mosaicrs/jars
+	cp $(CONNECTOR_JARS) python/mosaicrs/jars/
+	eval "$$(bash scripts/zig_env.sh)" && \
+	  maturin build --release --quiet --strip --compatibility manylinux_2_28 \
+	  --target x86_64-unknown-linux-gnu -m python/Cargo.toml -o $(PY_WHEELS)
 	$(PYTHON) -m pip install --quiet --force-reinstall --no-deps $(PY_WHEELS)/mosaicrs-*.whl
+
+# Every native library that ships (in both connector jars and in the wheel,
+# also inside the wheel's jars) needs at most glibc 2.28.
+.PHONY: check-glibc dist
+check-glibc: jar python
+	$(PYTHON) scripts/check_glibc.py --max 2.28 $(CONNECTOR_JARS) $(PY_WHEELS)/mosaicrs-*.whl
+
+# dist/: the wheel, both connector jars and a Maven POM for each
+# (io.mosaicrs:mosaicrs-spark-4_2.13:<version>), and SHA256SUMS.
+dist: jar python check-glibc
+	rm -rf dist
+	$(PYTHON) scripts/make_dist.py --out dist $(PY_WHEELS)/mosaicrs-*.whl $(CONNECTOR_JARS)
+	cd dist && sha256sum --quiet -c SHA256SUMS
 
 demo-python: setup jar python
 	rm -rf $(DEMO_DIR)/python && mkdir -p $(DEMO_DIR)/python

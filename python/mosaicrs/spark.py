@@ -28,12 +28,22 @@ the driver before any task runs, by the commit's own rules in Rust.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from typing import Any, Dict, Iterator, List, Optional
 
 import pyarrow as pa
-from pyspark.sql.datasource import DataSource, DataSourceArrowWriter, WriterCommitMessage
-from pyspark.sql.types import StructType
+
+try:
+    from pyspark.sql.datasource import DataSource, DataSourceArrowWriter, WriterCommitMessage
+    from pyspark.sql.types import StructType
+except ImportError as _exc:
+    # Without pyspark, or with pyspark 3.5 (no Python data source API),
+    # jar() still works; register() says what is missing.
+    _DATASOURCE_MISSING: Optional[ImportError] = _exc
+    DataSource = DataSourceArrowWriter = WriterCommitMessage = object  # type: ignore[misc,assignment]
+else:
+    _DATASOURCE_MISSING = None
 
 from . import _native
 
@@ -43,8 +53,62 @@ FORMAT = "mosaicrs_py"
 _OWN_OPTIONS = ("path", "savemode")
 
 
+# The connector jar in this package for each Spark line (see jar()).
+_JARS = {"3.5": "mosaicrs-spark-3.5_2.12.jar", "4": "mosaicrs-spark-4_2.13.jar"}
+
+
+def jar(spark_version: Optional[str] = None) -> str:
+    """The path of the JVM connector jar that this package carries for Spark
+    ``spark_version`` (default: the installed ``pyspark``'s version)::
+
+        spark = SparkSession.builder.config("spark.jars", mosaicrs.spark.jar()).getOrCreate()
+        df.write.format("mosaicrs").save("/data/train")
+
+    Spark 3.5 gets ``mosaicrs-spark-3.5_2.12.jar`` and Spark 4.x
+    ``mosaicrs-spark-4_2.13.jar``; any other version raises ValueError, and
+    no ``pyspark`` (with no ``spark_version``) raises ImportError.
+
+    >>> os.path.basename(jar("3.5.1"))
+    'mosaicrs-spark-3.5_2.12.jar'
+    """
+    if spark_version is None:
+        try:
+            import pyspark
+        except ImportError as exc:
+            raise ImportError(
+                "mosaicrs.spark.jar() picks the connector jar for the installed pyspark, "
+                "and pyspark is not installed: install pyspark 3.5 or 4.x, or pass the "
+                "cluster's Spark version, e.g. jar('3.5.1')"
+            ) from exc
+        spark_version = pyspark.__version__
+    match = re.match(r"(\d+)\.(\d+)", spark_version)
+    major, minor = (int(match.group(1)), int(match.group(2))) if match else (None, None)
+    if major == 3 and minor == 5:
+        name = _JARS["3.5"]
+    elif major == 4:
+        name = _JARS["4"]
+    else:
+        raise ValueError(
+            f"Spark {spark_version}: the mosaicrs connector has jars for Spark 3.5 "
+            "(Scala 2.12) and Spark 4.x (Scala 2.13) only"
+        )
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "jars", name)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(
+            f"{path} is missing: this mosaicrs was built without the connector jars "
+            "(the wheel from `make python` or `make dist` carries them)"
+        )
+    return path
+
+
 def register(spark: Any) -> None:
     """Registers the ``mosaicrs_py`` format with ``spark`` (a SparkSession)."""
+    if _DATASOURCE_MISSING is not None:
+        raise ImportError(
+            "mosaicrs.spark.register needs Spark 4's Python data source API "
+            f"(pyspark.sql.datasource): {_DATASOURCE_MISSING}; with Spark 3.5 use the "
+            "connector jar, mosaicrs.spark.jar()"
+        ) from _DATASOURCE_MISSING
     spark.dataSource.register(MosaicrsDataSource)
 
 

@@ -28,8 +28,16 @@ import sys
 from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
 
 import pyarrow as pa
-import torch
-import torch.utils.data
+
+try:
+    import torch
+    import torch.utils.data
+except ImportError as exc:
+    # The wheel does not depend on torch (the Arrow parts work without it).
+    raise ImportError(
+        "mosaicrs.torch needs PyTorch, which is not installed: "
+        "pip install torch (or pip install 'mosaicrs[torch]')"
+    ) from exc
 
 from . import _native
 from ._native import Dataset
