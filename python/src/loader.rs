@@ -56,11 +56,11 @@ struct Output {
     kind: ElementKind,
     width: Option<usize>,
     /// What fills it: the stacked features, or column `i` of the plan.
-    source: Source,
+    source: Filler,
 }
 
 #[derive(Debug, Clone, Copy)]
-enum Source {
+enum Filler {
     Features,
     Column(usize),
 }
@@ -630,7 +630,7 @@ fn build_spec(
                 name: "__features__".into(),
                 kind: plan.feature_kind(),
                 width: Some(plan.feature_width()),
-                source: Source::Features,
+                source: Filler::Features,
             });
         }
         for (i, c) in plan.columns().iter().enumerate() {
@@ -653,7 +653,7 @@ fn build_spec(
                 name: c.name.clone(),
                 kind,
                 width: if fixed { Some(width) } else { None },
-                source: Source::Column(i),
+                source: Filler::Column(i),
             });
         }
         Ok(outputs)
@@ -698,8 +698,8 @@ fn fill_slot(
         // it: this is the only access until the batch is delivered.
         let out = unsafe { elements(o.kind, addr, bytes) };
         match o.source {
-            Source::Features => plan.fill_features(g, out)?,
-            Source::Column(i) => plan.fill_dense(&plan.columns()[i], g, out)?,
+            Filler::Features => plan.fill_features(g, out)?,
+            Filler::Column(i) => plan.fill_dense(&plan.columns()[i], g, out)?,
         }
     }
     Ok(lease)

@@ -174,7 +174,7 @@ struct Partition {
 /// cut at batch boundaries; a larger remote one stays whole, since cutting it
 /// would mean downloading it on the driver, and a task verifies the checksum
 /// of the whole file anyway.
-fn plan(
+fn scan_partitions(
     location: &Location,
     index: &Index,
     schema: &SchemaRef,
@@ -247,7 +247,7 @@ pub extern "system" fn Java_io_mosaicrs_spark_read_NativeScan_describe<'local>(
         let index = location.load_index()?;
         let schema = index.arrow_schema()?;
         let spark_schema = spark_schema_json(&schema)?;
-        let partitions = plan(&location, &index, &schema, target)?
+        let partitions = scan_partitions(&location, &index, &schema, target)?
             .into_iter()
             .map(|p| ScanPartition {
                 entry: index.shards[p.shard].clone(),

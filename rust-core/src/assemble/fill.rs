@@ -13,14 +13,14 @@ use super::{Element as Elem, NullPolicy};
 use crate::{Error, Result};
 
 /// An Arrow primitive type whose values convert into any [`Elem`].
-trait Source: ArrowPrimitiveType {
+trait IntoElement: ArrowPrimitiveType {
     fn put<T: Elem>(v: Self::Native) -> T;
 }
 
-/// Implements [`Source`] by widening to `$wide` and converting with `$via`.
+/// Implements [`IntoElement`] by widening to `$wide` and converting with `$via`.
 macro_rules! source {
     ($via:ident as $wide:ty: $($a:ty),*) => {$(
-        impl Source for $a {
+        impl IntoElement for $a {
             #[inline]
             fn put<T: Elem>(v: Self::Native) -> T { T::$via(v as $wide) }
         }
@@ -42,7 +42,7 @@ source!(from_i64 as i64:
     adt::TimestampNanosecondType
 );
 
-impl Source for adt::UInt64Type {
+impl IntoElement for adt::UInt64Type {
     #[inline]
     fn put<T: Elem>(v: u64) -> T {
         // Values above i64::MAX go through f64 (and saturate in integer tensors).
@@ -196,7 +196,7 @@ pub(crate) fn fill<T: Elem>(
     )
 }
 
-fn fill_typed<S: Source, T: Elem>(
+fn fill_typed<S: IntoElement, T: Elem>(
     input: &Input<'_>,
     dest: &mut Dest<'_, T>,
     column: &Column<'_>,
@@ -339,7 +339,7 @@ pub(crate) fn fill_rows<T: Elem>(
     downcast_source!(first.data_type() => (fill_rows_as, columns, picks, out), else false)
 }
 
-fn fill_rows_typed<S: Source, T: Elem>(
+fn fill_rows_typed<S: IntoElement, T: Elem>(
     columns: &[Vec<&dyn Array>],
     picks: &[(usize, usize)],
     out: &mut [T],

@@ -172,31 +172,31 @@ pub(crate) fn check_message(
         .collect::<Result<_, String>>()?;
 
     // Which kind each buffer is, and the length of its node, from the schema.
-    let mut plan = Plan {
+    let mut walk = BufferWalk {
         nodes: &nodes,
         next_node: 0,
         buffer_kinds: Vec::with_capacity(buffers.len()),
     };
     for field in schema.fields() {
-        plan.field(field.name(), field.data_type(), Some(rows))?;
+        walk.field(field.name(), field.data_type(), Some(rows))?;
     }
-    if plan.next_node != nodes.len() {
+    if walk.next_node != nodes.len() {
         return Err(format!(
             "{} field nodes for a schema that has {}",
             nodes.len(),
-            plan.next_node
+            walk.next_node
         ));
     }
-    if plan.buffer_kinds.len() != buffers.len() {
+    if walk.buffer_kinds.len() != buffers.len() {
         return Err(format!(
             "{} buffers for a schema that has {}",
             buffers.len(),
-            plan.buffer_kinds.len()
+            walk.buffer_kinds.len()
         ));
     }
 
     if compression == Compression::None {
-        for (i, (&(_, len), &(kind, _))) in buffers.iter().zip(plan.buffer_kinds.iter()).enumerate()
+        for (i, (&(_, len), &(kind, _))) in buffers.iter().zip(walk.buffer_kinds.iter()).enumerate()
         {
             if len % kind.unit() != 0 {
                 return Err(format!(
@@ -215,7 +215,7 @@ pub(crate) fn check_message(
         }
         let mut total = 0u64;
         for (i, (&(start, len), &(kind, n))) in
-            buffers.iter().zip(plan.buffer_kinds.iter()).enumerate()
+            buffers.iter().zip(walk.buffer_kinds.iter()).enumerate()
         {
             if len == 0 {
                 continue;
@@ -296,14 +296,14 @@ fn message_bytes(meta: &[u8]) -> Result<&[u8], String> {
 }
 
 /// Walks the schema in the order Arrow lays out field nodes and buffers.
-struct Plan<'a> {
+struct BufferWalk<'a> {
     nodes: &'a [(u64, u64)],
     next_node: usize,
     /// For each buffer: its kind and the length of its node.
     buffer_kinds: Vec<(Kind, u64)>,
 }
 
-impl Plan<'_> {
+impl BufferWalk<'_> {
     fn field(
         &mut self,
         name: &str,

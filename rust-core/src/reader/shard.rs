@@ -26,7 +26,7 @@ use crate::{Error, Result};
 pub struct Shard {
     entry: ShardEntry,
     path: PathBuf,
-    source: Source,
+    source: ShardBytes,
     version: MetadataVersion,
     schema: SchemaRef,
     decoder: FileDecoder,
@@ -37,7 +37,7 @@ pub struct Shard {
 }
 
 /// Where a shard's bytes come from.
-enum Source {
+enum ShardBytes {
     /// The whole file as an Arrow buffer that owns the mapping.
     Mapped(Buffer),
     /// Positioned reads into owned buffers: for network and FUSE file
@@ -45,12 +45,12 @@ enum Source {
     Pread(File),
 }
 
-impl Source {
+impl ShardBytes {
     /// `len` bytes at `offset`; the caller has checked that they lie inside
     /// the file as the index records it.
     fn read(&self, path: &Path, offset: u64, len: u64) -> Result<Buffer> {
         match self {
-            Source::Mapped(data) => {
+            ShardBytes::Mapped(data) => {
                 let in_range = offset
                     .checked_add(len)
                     .is_some_and(|end| end <= data.len() as u64);
@@ -62,7 +62,7 @@ impl Source {
                 }
                 Ok(data.slice_with_length(offset as usize, len as usize))
             }
-            Source::Pread(file) => {
+            ShardBytes::Pread(file) => {
                 let len = usize::try_from(len)
                     .map_err(|_| Error::Internal(format!("{len} bytes do not fit in memory")))?;
                 // 64-byte aligned, so Arrow uses the bytes without another copy.
@@ -89,8 +89,8 @@ impl Source {
     /// The checksum of the whole file (`len` bytes).
     fn checksum(&self, path: &Path, len: u64) -> Result<Checksum> {
         match self {
-            Source::Mapped(data) => Ok(Checksum::of(data.as_slice())),
-            Source::Pread(file) => {
+            ShardBytes::Mapped(data) => Ok(Checksum::of(data.as_slice())),
+            ShardBytes::Pread(file) => {
                 const CHUNK: u64 = 4 << 20;
                 let mut hasher = Xxh3::new();
                 let mut chunk = vec![0u8; CHUNK.min(len) as usize];
@@ -180,8 +180,8 @@ impl Shard {
         let path = dir.join(&entry.path);
         let file = open_shard_file(&path, entry)?;
         let source = match options.access.resolve(dir) {
-            Access::Pread => Source::Pread(file),
-            Access::Mmap | Access::Auto => Source::Mapped(map_file(&file, &path)?),
+            Access::Pread => ShardBytes::Pread(file),
+            Access::Mmap | Access::Auto => ShardBytes::Mapped(map_file(&file, &path)?),
         };
         Self::from_source(path, entry, schema, source, options.verify_checksums, cache)
     }
@@ -212,7 +212,7 @@ impl Shard {
                 let bytes = store
                     .get(&entry.path)?
                     .ok_or_else(|| Error::MissingShard { path: url.clone() })?;
-                let source = Source::Mapped(Buffer::from(bytes));
+                let source = ShardBytes::Mapped(Buffer::from(bytes));
                 let cache = own_cache(options.batch_cache_bytes)?;
                 Self::check_length(&url, entry, &source)?;
                 Self::from_source(url, entry, schema, source, true, cache)
@@ -242,17 +242,17 @@ impl Shard {
         bytes: Buffer,
         verify_checksum: bool,
     ) -> Result<Self> {
-        let source = Source::Mapped(bytes);
+        let source = ShardBytes::Mapped(bytes);
         Self::check_length(&path, entry, &source)?;
         let cache = own_cache(ReadOptions::default().batch_cache_bytes)?;
         Self::from_source(path, entry, schema, source, verify_checksum, cache)
     }
 
     /// Refuses bytes in memory whose length differs from the index's.
-    fn check_length(path: &Path, entry: &ShardEntry, source: &Source) -> Result<()> {
+    fn check_length(path: &Path, entry: &ShardEntry, source: &ShardBytes) -> Result<()> {
         let len = match source {
-            Source::Mapped(bytes) => bytes.len() as u64,
-            Source::Pread(_) => return Ok(()),
+            ShardBytes::Mapped(bytes) => bytes.len() as u64,
+            ShardBytes::Pread(_) => return Ok(()),
         };
         if len != entry.bytes {
             return Err(Error::CorruptShard {
@@ -270,7 +270,7 @@ impl Shard {
         path: PathBuf,
         entry: &ShardEntry,
         schema: &SchemaRef,
-        source: Source,
+        source: ShardBytes,
         verify_checksum: bool,
         (cache, key): (Arc<BatchCache>, usize),
     ) -> Result<Self> {
@@ -340,7 +340,7 @@ impl Shard {
             )));
         }
         let batches = match (entry.compression, &source) {
-            (Compression::None, Source::Mapped(_)) => {
+            (Compression::None, ShardBytes::Mapped(_)) => {
                 Batches::All((0..footer.blocks.len()).map(|_| OnceLock::new()).collect())
             }
             _ => Batches::Cached { cache, key },
@@ -387,8 +387,8 @@ impl Shard {
     /// with positioned reads.
     pub fn bytes(&self) -> Option<&[u8]> {
         match &self.source {
-            Source::Mapped(data) => Some(data.as_slice()),
-            Source::Pread(_) => None,
+            ShardBytes::Mapped(data) => Some(data.as_slice()),
+            ShardBytes::Pread(_) => None,
         }
     }
 
@@ -428,8 +428,8 @@ impl Shard {
             return Err(self.no_batch(i));
         }
         let mapped = match &self.source {
-            Source::Mapped(data) => Some(data.data_ptr()),
-            Source::Pread(_) => None,
+            ShardBytes::Mapped(data) => Some(data.data_ptr()),
+            ShardBytes::Pread(_) => None,
         };
         cache.get_or_decode(*key, i, mapped, || self.decode(i))
     }
@@ -455,7 +455,9 @@ impl Shard {
         // The headers were checked at open; the compressed buffers' length
         // prefixes are in the body, which is only read now. Bytes read again
         // with pread may have changed since: they are checked again too.
-        if self.entry.compression != Compression::None || matches!(self.source, Source::Pread(_)) {
+        if self.entry.compression != Compression::None
+            || matches!(self.source, ShardBytes::Pread(_))
+        {
             check_message(
                 meta,
                 block.body_len,

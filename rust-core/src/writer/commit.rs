@@ -220,7 +220,7 @@ pub fn commit_at(
             }
         };
         let (mode_name, kept, writes, replaced) = match plan {
-            Plan::Skip { total_rows } => {
+            CommitAction::Skip { total_rows } => {
                 let removed = remove_own_files(location, write_id)?;
                 return Ok(CommitOutcome {
                     committed: false,
@@ -228,7 +228,7 @@ pub fn commit_at(
                     removed,
                 });
             }
-            Plan::Publish {
+            CommitAction::Publish {
                 mode_name,
                 kept,
                 writes,
@@ -329,7 +329,7 @@ fn build_index(
 }
 
 /// What a commit will do, decided from the current index.
-enum Plan {
+enum CommitAction {
     /// Publish nothing (`Ignore` over an existing dataset).
     Skip { total_rows: u64 },
     /// Publish an index of `kept` plus the new shards.
@@ -348,7 +348,7 @@ fn plan_commit(
     mode: SaveMode,
     existing: Option<Index>,
     changed: bool,
-) -> Result<Plan> {
+) -> Result<CommitAction> {
     let conflict = |detail: &str| Error::Conflict {
         path: dir.to_path_buf(),
         detail: detail.to_string(),
@@ -362,7 +362,7 @@ fn plan_commit(
                 path: dir.to_path_buf(),
             })
         }
-        (SaveMode::Ignore, Some(index)) => Plan::Skip {
+        (SaveMode::Ignore, Some(index)) => CommitAction::Skip {
             total_rows: index.total_rows,
         },
         (SaveMode::Append, Some(index)) => {
@@ -389,7 +389,7 @@ fn plan_commit(
                     detail: format!("cannot append: {detail}{hint}"),
                 });
             }
-            Plan::Publish {
+            CommitAction::Publish {
                 mode_name: "append",
                 kept: index.shards,
                 writes: index.writes,
@@ -401,7 +401,7 @@ fn plan_commit(
                 "an overwrite must not replace a commit it has not seen",
             ))
         }
-        (SaveMode::Overwrite, Some(index)) => Plan::Publish {
+        (SaveMode::Overwrite, Some(index)) => CommitAction::Publish {
             mode_name: "overwrite",
             kept: Vec::new(),
             writes: index.writes,
@@ -410,7 +410,7 @@ fn plan_commit(
         (SaveMode::Append | SaveMode::Overwrite, None) if changed => {
             return Err(conflict("its index was removed"))
         }
-        (_, None) => Plan::Publish {
+        (_, None) => CommitAction::Publish {
             mode_name: "create",
             kept: Vec::new(),
             writes: Vec::new(),
