@@ -141,11 +141,11 @@ def write(
     (2, 1, 2)
     """
     if not isinstance(mode, str) or mode.lower() not in _MODES:
-        raise ValueError(f"mode {mode!r} is not one of error, append, overwrite, ignore")
+        raise InvalidInputError(f"mode {mode!r} is not one of error, append, overwrite, ignore")
     if layout is None:
         layout = ColumnLayout(pack, fixed_lengths)
     elif pack is not None or fixed_lengths is not None:
-        raise ValueError("pass either layout= or pack= / fixed_lengths=, not both")
+        raise InvalidInputError("pass either layout= or pack= / fixed_lengths=, not both")
     return _native.write_stream(
         _as_arrow_stream(data),
         path,

@@ -46,6 +46,7 @@ else:
     _DATASOURCE_MISSING = None
 
 from . import _native
+from .exceptions import InvalidInputError
 
 FORMAT = "mosaicrs_py"
 # The data source's own options; every other one is a writer option, which
@@ -88,7 +89,7 @@ def jar(spark_version: Optional[str] = None) -> str:
     elif major == 4:
         name = _JARS["4"]
     else:
-        raise ValueError(
+        raise InvalidInputError(
             f"Spark {spark_version}: the mosaicrs connector has jars for Spark 3.5 "
             "(Scala 2.12) and Spark 4.x (Scala 2.13) only"
         )
@@ -149,13 +150,13 @@ class MosaicrsArrowWriter(DataSourceArrowWriter):
         self.options = [(k, v) for k, v in options.items() if k.lower() not in _OWN_OPTIONS]
         path = lower.get("path")
         if not path:
-            raise ValueError("mosaicrs_py needs a path: df.write.format('mosaicrs_py').save(path)")
+            raise InvalidInputError("mosaicrs_py needs a path: df.write.format('mosaicrs_py').save(path)")
         if path.startswith("file:"):
             path = path[len("file:"):]
             while path.startswith("//"):
                 path = path[1:]
         if "://" in path:
-            raise ValueError(
+            raise InvalidInputError(
                 f"path {path!r} is a URL; this build of mosaicrs writes local paths only"
             )
         self.path = os.path.abspath(path)
@@ -166,7 +167,7 @@ class MosaicrsArrowWriter(DataSourceArrowWriter):
         requested = lower.get("savemode")
         if overwrite:
             if requested is not None and requested.lower() != "overwrite":
-                raise ValueError(f"saveMode {requested!r} contradicts .mode('overwrite')")
+                raise InvalidInputError(f"saveMode {requested!r} contradicts .mode('overwrite')")
             self.mode = "overwrite"
         else:
             self.mode = (requested or "append").lower()

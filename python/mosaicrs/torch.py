@@ -41,6 +41,7 @@ except ImportError as exc:
 
 from . import _native
 from ._native import Dataset
+from .exceptions import ColumnNotFoundError, InvalidInputError
 
 __all__ = ["Loader", "IterableDataset", "resolve_rank_world"]
 
@@ -66,7 +67,7 @@ def resolve_rank_world(rank: Optional[int], world_size: Optional[int]) -> Tuple[
     initialized, else ``RANK`` / ``WORLD_SIZE`` (torchrun), else ``(0, 1)``."""
     if rank is not None or world_size is not None:
         if rank is None or world_size is None:
-            raise ValueError("pass both rank and world_size, or neither")
+            raise InvalidInputError("pass both rank and world_size, or neither")
         return int(rank), int(world_size)
     import torch.distributed as dist
 
@@ -76,7 +77,7 @@ def resolve_rank_world(rank: Optional[int], world_size: Optional[int]) -> Tuple[
         try:
             return int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
         except ValueError as e:
-            raise ValueError(f"RANK / WORLD_SIZE in the environment are not integers: {e}") from None
+            raise InvalidInputError(f"RANK / WORLD_SIZE in the environment are not integers: {e}") from None
     return 0, 1
 
 
@@ -103,7 +104,7 @@ def _null_fill(null_policy: Any) -> Optional[float]:
         return float(null_policy)
     if isinstance(null_policy, tuple) and len(null_policy) == 2 and null_policy[0] == "fill":
         return float(null_policy[1])
-    raise ValueError(
+    raise InvalidInputError(
         f"null_policy {null_policy!r} is not 'error' or a fill value (a number, or ('fill', x))"
     )
 
@@ -119,7 +120,7 @@ def _byte_size(value: Union[int, str, None], name: str) -> Optional[int]:
                               ("m", 20), ("kib", 10), ("kb", 10), ("k", 10), ("b", 0), ("", 0)):
             if text.endswith(suffix) and text[: len(text) - len(suffix)].isdigit():
                 return int(text[: len(text) - len(suffix)]) << shift
-    raise ValueError(f"{name} {value!r} is not a positive byte count (e.g. 10737418240 or '10g')")
+    raise InvalidInputError(f"{name} {value!r} is not a positive byte count (e.g. 10737418240 or '10g')")
 
 
 class _Done:
@@ -223,7 +224,7 @@ class Loader:
     ) -> None:
         self._native: Optional[_native.NativeLoader] = None
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-            raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+            raise InvalidInputError(f"batch_size must be a positive integer, got {batch_size!r}")
         if cache_dir is not None:
             os.fspath(cache_dir)  # TypeError for a non-path
         self.cache_dir = cache_dir
@@ -240,29 +241,29 @@ class Loader:
         schema = dataset.schema
         names = schema.names
         if dtype not in _DTYPE_NAMES:
-            raise ValueError(f"dtype {dtype} is not one of {sorted(_DTYPES)}")
+            raise InvalidInputError(f"dtype {dtype} is not one of {sorted(_DTYPES)}")
         if isinstance(shuffle, bool):
             shuffle_mode = "global" if shuffle else "sequential"
         elif isinstance(shuffle, str):
             shuffle_mode = shuffle
         else:
-            raise ValueError(f"shuffle must be a bool or a mode name, got {shuffle!r}")
+            raise InvalidInputError(f"shuffle must be a bool or a mode name, got {shuffle!r}")
         self.label = label
         if label is not None:
             if label not in names:
-                raise ValueError(f"label column {label!r} not found; available columns: {', '.join(names)}")
+                raise ColumnNotFoundError(f"label column {label!r} not found; available columns: {', '.join(names)}")
             if features is None:
                 features = [
                     f.name for f in schema if f.name != label and _numeric_or_list(f.type)
                 ]
                 if not features:
-                    raise ValueError(f"the dataset has no numeric columns besides the label {label!r}")
+                    raise InvalidInputError(f"the dataset has no numeric columns besides the label {label!r}")
             stacked, own = list(features), [label]
             if columns is not None:
-                raise ValueError("columns= is for dict batches; with label= use features=")
+                raise InvalidInputError("columns= is for dict batches; with label= use features=")
         else:
             if features is not None and columns is not None:
-                raise ValueError("pass features= or columns=, not both, when there is no label")
+                raise InvalidInputError("pass features= or columns=, not both, when there is no label")
             chosen = columns if columns is not None else features
             if chosen is None:
                 chosen = [f.name for f in schema if _numeric_or_list(f.type)]
@@ -271,7 +272,7 @@ class Loader:
         self.device = torch.device(device) if device is not None else torch.device("cpu")
         self._cuda = self.device.type == "cuda"
         if self._cuda and not torch.cuda.is_available():
-            raise ValueError(f"device {self.device} was asked for but CUDA is not available")
+            raise InvalidInputError(f"device {self.device} was asked for but CUDA is not available")
         self.pin_memory = bool(pin_memory) if pin_memory is not None else self._cuda
         self._native = _native.NativeLoader(
             dataset,
@@ -352,7 +353,7 @@ class Loader:
         world size or batch size). ``ValueError`` for a state of another
         dataset or seed."""
         if not isinstance(state_dict, Mapping):
-            raise ValueError("load_state_dict expects the dict returned by state_dict()")
+            raise InvalidInputError("load_state_dict expects the dict returned by state_dict()")
         self._live().load_state_json(json.dumps(dict(state_dict)))
         self._delivered_state = None
 
