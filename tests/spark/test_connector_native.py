@@ -30,7 +30,9 @@ def run_with_library(connector_jar, out, library):
 
 
 def test_property_points_at_a_hand_built_library(connector_jar, tmp_path):
-    library = REPO / "target" / "release" / "libmosaicrs_jni.so"
+    # The unstripped library that `gradle jar` builds (cargo zigbuild) before
+    # it packs a stripped copy.
+    library = REPO / "target" / "x86_64-unknown-linux-gnu" / "release" / "libmosaicrs_jni.so"
     assert library.exists(), "gradle jar builds it"
     job = run_with_library(connector_jar, tmp_path / "ds", library)
     assert job.returncode == 0, job.stderr
