@@ -34,22 +34,7 @@ from typing import Any, List, Mapping, Optional, Sequence, Tuple, Union
 
 from . import _native, exceptions
 from ._native import ColumnLayout, Dataset, PartitionWriter, WriteResult
-from .exceptions import (
-    CacheTooSmallError,
-    ColumnNotFoundError,
-    CommitConflictError,
-    CorruptDataError,
-    DatasetExistsError,
-    DatasetNotFoundError,
-    InternalError,
-    InvalidInputError,
-    MissingShardError,
-    MosaicrsError,
-    RowOutOfRangeError,
-    SchemaMismatchError,
-    StorageError,
-    UnsupportedVersionError,
-)
+from .exceptions import *  # noqa: F401,F403 (the classes, listed in exceptions.__all__)
 
 __all__ = [
     "ColumnLayout",
