@@ -701,3 +701,9 @@ fn bad_options_and_states_are_refused() {
     }
     l.restore(state).unwrap();
 }
+
+#[test]
+fn the_loader_can_move_to_another_thread() {
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<TokenLoader>();
+}
