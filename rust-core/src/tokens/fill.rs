@@ -270,7 +270,7 @@ impl<'a> Out<'a> {
     /// Copies `values[start..start + n]` to `[at, at + n)`, each within
     /// `bounds` (inclusive; `check` says whether a value can fall outside).
     /// On a value outside, the buffer may hold part of the piece; the error
-    /// gives the offset (in the piece) and the value.
+    /// is the first such value.
     #[inline]
     pub(crate) fn copy(
         &mut self,
@@ -279,7 +279,7 @@ impl<'a> Out<'a> {
         start: usize,
         n: usize,
         bounds: Bounds,
-    ) -> std::result::Result<(), (usize, i128)> {
+    ) -> std::result::Result<(), i128> {
         match self {
             Out::I64(b) => {
                 with_values!(values, v => copy_tokens(&mut b[at..at + n], &v[start..start + n], bounds))
@@ -336,7 +336,7 @@ fn copy_tokens<S: TokenInt, D: OutInt>(
     dst: &mut [D],
     src: &[S],
     bounds: Bounds,
-) -> std::result::Result<(), (usize, i128)> {
+) -> std::result::Result<(), i128> {
     S::convert_into(dst, src);
     let fits = S::LOWEST.wide() >= bounds.lo && S::HIGHEST.wide() <= bounds.hi;
     if fits || src.is_empty() {
@@ -352,12 +352,12 @@ fn copy_tokens<S: TokenInt, D: OutInt>(
         return Ok(());
     }
     // The slow path, once: name the first value outside.
-    let (i, bad) = src
+    let bad = src
         .iter()
-        .enumerate()
-        .find(|(_, s)| s.wide() < bounds.lo || s.wide() > bounds.hi)
-        .map_or((0, lo.wide()), |(i, s)| (i, s.wide()));
-    Err((i, bad))
+        .map(|s| s.wide())
+        .find(|&v| v < bounds.lo || v > bounds.hi)
+        .unwrap_or(lo.wide());
+    Err(bad)
 }
 
 #[cfg(test)]
@@ -371,18 +371,15 @@ mod tests {
         let mut out = Out::I32(&mut buf);
         let b = Bounds::new(None, out.range());
         assert_eq!(out.copy(0, &values, 0, 3, b), Ok(()));
-        assert_eq!(
-            out.copy(0, &values, 1, 3, b),
-            Err((2, i128::from(u32::MAX)))
-        );
+        assert_eq!(out.copy(0, &values, 1, 3, b), Err(i128::from(u32::MAX)));
         assert_eq!(&buf[..3], &[2, 3, -1]);
         let mut buf = vec![0i64; 4];
         let mut out = Out::I64(&mut buf);
         let vocab = Bounds::new(Some(3), out.range());
         assert_eq!(out.copy(0, &values, 0, 2, vocab), Ok(()));
-        assert_eq!(out.copy(0, &values, 0, 3, vocab), Err((2, 3)));
+        assert_eq!(out.copy(0, &values, 0, 3, vocab), Err(3));
         let signed = TokenValues::I8(ScalarBuffer::from(vec![0i8, -1]));
-        assert_eq!(out.copy(0, &signed, 0, 2, vocab), Err((1, -1)));
+        assert_eq!(out.copy(0, &signed, 0, 2, vocab), Err(-1));
         assert_eq!(
             out.copy(
                 2,

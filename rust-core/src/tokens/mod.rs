@@ -407,7 +407,7 @@ impl TokenLoader {
                         copied,
                         bounds,
                     )
-                    .map_err(|(_, value)| token_error(&self.config, doc.row, value, kind))?;
+                    .map_err(|value| token_error(&self.config, doc.row, value, kind))?;
                 }
                 if copied < take {
                     // The one separator after the document's last token.
