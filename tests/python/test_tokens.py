@@ -370,6 +370,16 @@ def test_torchdata_stateful_dataloader_resumes(docs_dataset):
     assert len(dl2) == 5 + len(rest)
 
 
+def test_dataloader_worker_processes_are_refused(docs_dataset):
+    path, _ = docs_dataset
+    ds = mt.TokenIterableDataset(path, seq_len=L, batch_size=4, eos_id=EOS)
+    dl = torch.utils.data.DataLoader(ds, batch_size=None, num_workers=1,
+                                     multiprocessing_context="fork", timeout=60)
+    with pytest.raises(RuntimeError, match=r"TokenIterableDataset.*num_workers=0"):
+        next(iter(dl))
+    assert len(list(torch.utils.data.DataLoader(ds, batch_size=None))) == len(ds)
+
+
 def test_torchrun_two_ranks_resume_a_one_rank_run(docs_dataset, tmp_path):
     """World size 1 -> 2 through a saved state: the union of every rank's
     tokens is the source, each token once, in the global stream's order."""
