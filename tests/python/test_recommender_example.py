@@ -1,15 +1,17 @@
 """examples/python/recommender.py: dense features plus two id-list columns,
 as Loader ragged batches into one nn.EmbeddingBag, reach a held-out accuracy
-that needs the id lists (the dense features alone decide less than half of
-the generated score)."""
+that needs the id lists (the generated labels depend more on them than on
+the dense features)."""
 
 import importlib.util
 from pathlib import Path
 
+import pyarrow as pa
 import pytest
 
-pytest.importorskip("mosaicrs", reason="run `make python` to install the wheel")
+mosaicrs = pytest.importorskip("mosaicrs", reason="run `make python` to install the wheel")
 torch = pytest.importorskip("torch")
+import mosaicrs.torch as mt  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -27,12 +29,7 @@ def test_recommender_learns_from_the_id_lists(tmp_path):
     out = str(tmp_path / "clicks.mosaicrs")
     example.make_dataset(out, rows=6000)
 
-    import mosaicrs.torch as mt
-
     # The id lists arrive as the rows' own ids: Ragged values and offsets.
-    import pyarrow as pa
-    import mosaicrs
-
     table = pa.table(mosaicrs.Dataset(out))
     with mt.Loader(out, 64, columns=["id", "items", "cats"], shuffle=False,
                    ragged={"items": "offsets", "cats": "offsets"}) as loader:

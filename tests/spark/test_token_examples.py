@@ -7,9 +7,10 @@ torchvision's decode of its file."""
 import importlib.util
 from pathlib import Path
 
+import pyarrow as pa
 import pytest
 
-pytest.importorskip("mosaicrs", reason="run `make python` to install the wheel")
+mosaicrs = pytest.importorskip("mosaicrs", reason="run `make python` to install the wheel")
 torch = pytest.importorskip("torch")
 
 REPO = Path(__file__).resolve().parents[2]
@@ -29,9 +30,6 @@ def test_pretrain_tokens_loss_falls(spark, connector_jar, tmp_path):
     documents = example.write_with_spark(str(text), out, str(connector_jar), spark=spark)
     assert documents == 300
     # The dataset holds exactly the tokenizer's output for every line.
-    import mosaicrs
-    import pyarrow as pa
-
     lines = sorted(line for f in sorted(text.glob("*.txt"))
                    for line in f.read_text(encoding="utf-8").splitlines())
     written = pa.table(mosaicrs.Dataset(out)).column("input_ids").to_pylist()
@@ -62,7 +60,7 @@ def test_document_causal_mask_keeps_documents_apart():
 
 
 def test_decode_images_from_binary_file(spark, connector_jar, tmp_path):
-    torchvision = pytest.importorskip("torchvision")
+    import torchvision  # scripts/requirements.txt
     example = load_example("decode_images")
     images = example.make_images(tmp_path / "images", count=10)
     out = str(tmp_path / "images.mosaicrs")

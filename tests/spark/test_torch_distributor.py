@@ -6,7 +6,6 @@ and together they are exactly the one-process stream."""
 
 import json
 import sys
-from pathlib import Path
 from typing import List
 
 import pytest
