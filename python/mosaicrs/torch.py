@@ -17,6 +17,16 @@ hold (or a view of it, or a numpy array over it) is never overwritten: its
 slot is reused only once nothing references it, and a fresh slot is
 allocated when all are held.
 
+Variable-length lists, strings and binary columns come as tensors in the
+form named per column by ``ragged=``: ``"offsets"`` (a :class:`Ragged` of
+values and int64 offsets), ``"jagged"`` (``torch.nested`` with
+``layout=torch.jagged``) or ``"padded"`` (``[B, L]`` plus a ``<col>_mask``).
+Their values buffers in the ring grow when a batch needs more: the batch is
+written to a spill buffer on the Rust side, and on delivery this module
+allocates a larger tensor (twice the size, pinned for CUDA) that the spill
+is copied into once and that the slot keeps; the batch you get is a view
+over it, so a held batch is never overwritten here either.
+
 Keep ``torch.utils.data.DataLoader(num_workers=0)`` if you wrap
 :class:`IterableDataset`: the Rust threads are the workers.
 """
@@ -492,6 +502,16 @@ class Loader(_RustLoader[_native.NativeLoader]):
     or a fill value. ``rows``: the dataset rows an epoch covers (strictly
     increasing; for example a training split), all by default.
 
+    ``ragged``: ``{column: layout}`` for list, list-of-lists, string and
+    binary columns (dict batches only), layout ``"offsets"`` (a
+    :class:`Ragged`), ``"jagged"`` (a nested jagged tensor) or ``"padded"``
+    (``batch[col]`` ``[B, L]`` and ``batch[col + "_mask"]``); strings and
+    binary are ``uint8`` bytes (:func:`decode_strings`). ``max_len`` (int or
+    dict by column, padded only): ``L``, default the batch's longest;
+    ``truncate`` (bool or dict): cut longer rows instead of raising a
+    ``ValueError`` naming the column and row; ``pad_value``: the padding.
+    A list column not named in ``ragged`` is stacked as ``[B, D]``.
+
     ``state_dict()`` / ``load_state_dict()`` resume exactly mid-epoch, also on
     another world size (torchdata's ``Stateful`` protocol).
     """
@@ -584,17 +604,8 @@ class Loader(_RustLoader[_native.NativeLoader]):
             ] or None,
         )
         self._outputs = self._native.outputs()
-        # Per ragged output (in output order): (name, layout, max_len, D, index of the
-        # values buffer in a slot's tensors).
-        self._ragged_outputs: List[Tuple[str, str, Optional[int], int, int]] = []
-        at = 0
-        for name, _dtype, _width, inner in self._outputs:
-            if inner is not None:
-                layout, ml, _tr, _pv = self._ragged[name]
-                self._ragged_outputs.append((name, layout, ml, inner, at + 1))
-                at += 2
-            else:
-                at += 1
+        # The layout of each ragged output, in output order.
+        self._ragged_layouts = [self._ragged[o[0]][0] for o in self._outputs if o[3] is not None]
         self._slots: List[_Slot] = []
         # Slots handed out (or being copied out) and not yet released, oldest first.
         self._held: List[_Slot] = []
@@ -822,7 +833,7 @@ class Loader(_RustLoader[_native.NativeLoader]):
                 at += 1
                 continue
             n, pad_len, spilled = fills[k]
-            layout = self._ragged_outputs[k][1]
+            layout = self._ragged_layouts[k]
             if spilled:
                 self._grow(slot, k, at + 1, n)
             values = slot.tensors[at + 1][:n]

@@ -25,6 +25,19 @@
 //! ([`Loader::restore`]), so the loader always stands after the last batch
 //! Python received.
 //!
+//! A ragged column (a list, list-of-lists, string or binary column named in
+//! `ragged=`) has two buffers per slot: int64 offsets `[B + 1]`, whose size
+//! is fixed, and values, whose size a batch does not know in advance. The
+//! values buffer has a capacity; a worker whose batch needs more writes the
+//! values into a spill buffer that the slot keeps ([`RaggedFill`]) and
+//! delivers the batch as usual. Python, which holds the slot then, allocates
+//! a larger tensor (pinned for CUDA), and [`NativeLoader::adopt_spill`]
+//! copies the spill into it once and registers it as the slot's values
+//! buffer: later batches in that slot fit. The old buffer is referenced by
+//! nothing (the slot was free when the worker took it), and the delivered
+//! tensors are views over the slot's storage, so the use-count check that
+//! keeps held dense batches out of the ring covers ragged ones too.
+//!
 //! Python keeps every registered buffer alive until [`NativeLoader::stop`]
 //! (or `close`) has joined the worker threads; that contract is what makes
 //! the raw writes below sound.
@@ -456,6 +469,8 @@ impl NativeLoader {
             .next()
             .ok_or_else(|| PyValueError::new_err(format!("no ragged output {index}")))?;
         let size = output.kind.size_in_bytes();
+        // The workers' lock order: buffers, then fills.
+        let mut buffers = lock(&slot.buffers)?;
         let mut fills = lock(&slot.fills)?;
         let fill = fills
             .get_mut(index)
@@ -482,7 +497,6 @@ impl NativeLoader {
                 );
             }
         }
-        let mut buffers = lock(&slot.buffers)?;
         let entry = buffers
             .get_mut(buffer)
             .ok_or_else(|| PyValueError::new_err(format!("no ragged output {index}")))?;
