@@ -3,11 +3,14 @@ Hugging Face `Trainer` (a tiny GPT-2 built from a config) on TokenLoader
 batches, and PyTorch Lightning's `Trainer` on Loader and TokenLoader batches.
 Each trains, checkpoints mid-epoch, stops, resumes from its own checkpoint in
 a new trainer, and must consume exactly the batches of an uninterrupted run:
-no token repeated or skipped, across the epoch boundary too."""
+no token repeated or skipped, across the epoch boundary too. The Hugging Face
+Trainer resumes both by its own data skipping and, without re-reading, from
+the loader state kept in the checkpoint by a callback."""
 
+import json
 import os
 from pathlib import Path
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Optional
 
 import numpy as np
 import pyarrow as pa
@@ -121,37 +124,93 @@ def model_inputs(batch: List[Dict[str, Any]]) -> Dict[str, torch.Tensor]:
     return {k: b[k] for k in ("input_ids", "position_ids", "attention_mask", "labels")}
 
 
-def hf_trainer(path: Path, out: Path, max_steps: int, callbacks=()) -> RecordingTrainer:
+class PositionTracking(torch.utils.data.IterableDataset):
+    """A TokenIterableDataset that remembers the loader state after each batch
+    it hands on, in order: the Trainer's DataLoader fetches a batch ahead, so
+    the loader's own state can be past the batch being trained on."""
+
+    def __init__(self, inner: mt.TokenIterableDataset) -> None:
+        super().__init__()
+        self.inner = inner
+        self.states: List[Dict[str, Any]] = []
+
+    def __iter__(self):
+        for batch in self.inner:
+            self.states.append(self.inner.state_dict())
+            yield batch
+
+    def __len__(self) -> int:
+        return len(self.inner)
+
+    def set_epoch(self, epoch: int) -> None:
+        self.inner.set_epoch(epoch)
+
+
+class LoaderStateCallback(transformers.TrainerCallback):
+    """Writes the loader state of the last batch trained on into each
+    checkpoint (`loader_state.json`) and restores it on resume. With
+    `ignore_data_skip=True` the resumed Trainer then reads no batch twice
+    (the Trainer's own resume re-reads the epoch's batches up to the
+    checkpoint, which is exact too, and costs a pass over them)."""
+
+    FILE = "loader_state.json"
+
+    def __init__(self, dataset: PositionTracking, resume_from: Optional[str] = None) -> None:
+        self.dataset = dataset
+        self.resume_from = resume_from
+        self.first_step = 0
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        self.first_step = state.global_step  # the checkpoint's step on resume
+        if self.resume_from is not None:
+            with open(os.path.join(self.resume_from, self.FILE)) as f:
+                self.dataset.inner.load_state_dict(json.load(f))
+
+    def on_save(self, args, state, control, **kwargs):
+        batches = (state.global_step - self.first_step) * args.gradient_accumulation_steps
+        folder = os.path.join(args.output_dir, f"checkpoint-{state.global_step}")
+        with open(os.path.join(folder, self.FILE), "w") as f:
+            json.dump(self.dataset.states[batches - 1], f)
+
+
+def hf_trainer(path: Path, out: Path, max_steps: int, resume: str, stop: Optional[int] = None,
+               checkpoint: Optional[str] = None) -> RecordingTrainer:
     args = transformers.TrainingArguments(
         output_dir=str(out), max_steps=max_steps, save_steps=10, save_strategy="steps",
         per_device_train_batch_size=1, learning_rate=1e-3, logging_strategy="no",
         report_to=[], use_cpu=True, dataloader_num_workers=0, seed=0, disable_tqdm=True,
-        save_only_model=False)
-    dataset = mt.TokenIterableDataset(path, **token_kwargs())
+        ignore_data_skip=resume == "loader-state")
+    dataset: Any = mt.TokenIterableDataset(path, **token_kwargs())
+    callbacks: List[Any] = [StopAt(stop)] if stop else []
+    if resume == "loader-state":
+        dataset = PositionTracking(dataset)
+        callbacks.append(LoaderStateCallback(dataset, checkpoint))
     return RecordingTrainer(model=tiny_gpt2(), args=args, train_dataset=dataset,
-                            data_collator=model_inputs, callbacks=list(callbacks))
+                            data_collator=model_inputs, callbacks=callbacks)
 
 
-def test_hugging_face_trainer_resumes_mid_epoch_exactly(token_path, tmp_path):
+@pytest.mark.parametrize("resume", ["trainer-skip", "loader-state"])
+def test_hugging_face_trainer_resumes_mid_epoch_exactly(token_path, tmp_path, resume):
     per_epoch = len(mt.TokenLoader(token_path, **token_kwargs()))
     max_steps = per_epoch + 12  # into the second epoch
     stop = 20  # a checkpoint step in the middle of the first epoch
     assert 10 < stop < per_epoch
 
-    whole = hf_trainer(token_path, tmp_path / "whole", max_steps)
+    whole = hf_trainer(token_path, tmp_path / "whole", max_steps, resume)
     whole.train()
     assert len(whole.seen) == max_steps
     loader = mt.TokenLoader(token_path, **token_kwargs())
     assert_epoch_is_every_document_once(whole.seen[:per_epoch], loader.dropped_tokens)
 
-    first = hf_trainer(token_path, tmp_path / "run", max_steps, [StopAt(stop)])
+    first = hf_trainer(token_path, tmp_path / "run", max_steps, resume, stop=stop)
     first.train()
     assert len(first.seen) == stop
     checkpoint = tmp_path / "run" / f"checkpoint-{stop}"
     assert checkpoint.is_dir()
 
     # A new process would build all of this again: a new model, dataset and trainer.
-    second = hf_trainer(token_path, tmp_path / "run", max_steps)
+    second = hf_trainer(token_path, tmp_path / "run", max_steps, resume,
+                        checkpoint=str(checkpoint))
     second.train(resume_from_checkpoint=str(checkpoint))
     assert second.state.global_step == max_steps
     resumed = first.seen + second.seen
@@ -247,7 +306,7 @@ def test_lightning_resumes_mid_epoch_exactly(kind, rows_path, token_path, tmp_pa
     assert len(first.seen) == stop
     checkpoint = tmp_path / "run" / f"step={stop}.ckpt"
     assert checkpoint.is_file(), sorted(os.listdir(tmp_path / "run"))
-    second = lightning_run(kind, path, tmp_path / "run2", max_steps, ckpt_path=str(checkpoint))
+    second = lightning_run(kind, path, tmp_path / "run", max_steps, ckpt_path=str(checkpoint))
     resumed = first.seen + second.seen
     assert len(resumed) == max_steps
     for step, (a, b) in enumerate(zip(resumed, whole.seen)):
