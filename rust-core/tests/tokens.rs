@@ -532,6 +532,14 @@ fn bad_columns_and_documents_are_named_errors() {
         m.contains("\"empty\"") && m.contains("empty document at dataset row 6"),
         "{m}"
     );
+    // A row selection without the empty document reads the column.
+    let selected = TokenConfig {
+        column: "empty".into(),
+        rows: Some((0..10).filter(|&r| r != 6).collect()),
+        ..TokenConfig::default()
+    };
+    let loader = TokenLoader::new(dataset.clone(), selected).unwrap();
+    assert_eq!(loader.total_tokens(), 18);
     let e = err("nulls");
     assert!(
         matches!(e, Error::NullValue { ref column, row: 4 } if column == "nulls"),
@@ -700,4 +708,48 @@ fn bad_options_and_states_are_refused() {
         assert!(l.restore(broken).is_err());
     }
     l.restore(state).unwrap();
+}
+
+#[test]
+fn the_loader_can_move_to_another_thread() {
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<TokenLoader>();
+}
+
+#[test]
+fn an_epoch_shorter_than_a_step_moves_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let (dataset, _) = token_dataset(dir.path(), 3, Compression::None);
+    let config = TokenConfig {
+        seq_len: 64,
+        batch_size: 4,
+        ..TokenConfig::default()
+    };
+    let mut loader = TokenLoader::new(dataset.clone(), config.clone()).unwrap();
+    let plan = loader.epoch_plan().unwrap();
+    assert_eq!(
+        (plan.steps, plan.dropped_tokens),
+        (0, loader.total_tokens())
+    );
+    assert!(loader.next_batch().unwrap().is_none());
+    assert_eq!(loader.state().epoch, 1);
+    // Padded, the same stream is one step of one partial row and three
+    // rows of padding.
+    let mut padded = TokenLoader::new(
+        dataset,
+        TokenConfig {
+            drop_last: false,
+            ..config
+        },
+    )
+    .unwrap();
+    let batch = padded.next_batch().unwrap().unwrap();
+    assert_eq!(batch.lengths, [padded.total_tokens() as i64, 0, 0, 0]);
+    assert_eq!(batch.info.documents.len(), 3);
+    assert_eq!(padded.epoch_plan().unwrap().padded_sequences, 4);
+    assert!(padded.next_batch().unwrap().is_none());
+    assert!(
+        padded.next_batch().unwrap().is_some(),
+        "the next epoch begins"
+    );
 }
