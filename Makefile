@@ -202,6 +202,9 @@ bench-smoke: setup jar bench-build
 # so the crates they share are built once), stripped, and carrying both
 # connector jars (mosaicrs.spark.jar()).
 # `make demo-python` runs examples/python (Spark -> mosaicrs -> a torch.nn loop).
+# `make demo-tokens`: Spark tokenizes text files in a pandas UDF and writes the
+# token ids; a small causal transformer trains on TokenLoader batches and prints
+# its loss falling (examples/python/pretrain_tokens.py; CUDA if present).
 PY_WHEELS = target/wheels/mosaicrs-python
 CONNECTOR_JARS = build/libs/mosaicrs-spark-3.5_2.12.jar build/libs/mosaicrs-spark-4_2.13.jar
 python: setup jar
@@ -234,6 +237,12 @@ demo-python: setup jar python
 	$(PYTHON) scripts/make_digits_csv.py $(DEMO_DIR)/python/digits.csv
 	$(PYTHON) examples/python/train_digits.py --csv $(DEMO_DIR)/python/digits.csv \
 	  --out $(DEMO_DIR)/python/digits.mosaicrs --jar build/libs/mosaicrs-spark-4_2.13.jar
+
+.PHONY: demo-tokens
+demo-tokens: setup jar python
+	rm -rf $(DEMO_DIR)/tokens && mkdir -p $(DEMO_DIR)/tokens
+	$(PYTHON) examples/python/pretrain_tokens.py --out $(DEMO_DIR)/tokens/corpus.mosaicrs \
+	  --jar build/libs/mosaicrs-spark-4_2.13.jar
 
 # --- fuzzing and the mutation run ---------------------------------------------
 # `make fuzz`: every cargo-fuzz target for FUZZ_SECONDS each (nightly from

@@ -17,6 +17,16 @@ hold (or a view of it, or a numpy array over it) is never overwritten: its
 slot is reused only once nothing references it, and a fresh slot is
 allocated when all are held.
 
+Variable-length lists, strings and binary columns come as tensors in the
+form named per column by ``ragged=``: ``"offsets"`` (a :class:`Ragged` of
+values and int64 offsets), ``"jagged"`` (``torch.nested`` with
+``layout=torch.jagged``) or ``"padded"`` (``[B, L]`` plus a ``<col>_mask``).
+Their values buffers in the ring grow when a batch needs more: the batch is
+written to a spill buffer on the Rust side, and on delivery this module
+allocates a larger tensor (twice the size, pinned for CUDA) that the spill
+is copied into once and that the slot keeps; the batch you get is a view
+over it, so a held batch is never overwritten here either.
+
 Keep ``torch.utils.data.DataLoader(num_workers=0)`` if you wrap
 :class:`IterableDataset`: the Rust threads are the workers.
 """
@@ -27,7 +37,8 @@ import json
 import os
 import sys
 from typing import (
-    Any, Callable, Dict, Generic, Iterator, List, Mapping, Optional, Sequence, Tuple, TypeVar, Union,
+    Any, Callable, Dict, Generic, Iterator, List, Mapping, NamedTuple, Optional, Sequence, Tuple,
+    TypeVar, Union,
 )
 
 import pyarrow as pa
@@ -47,7 +58,14 @@ from ._native import Dataset
 from .exceptions import ColumnNotFoundError, InvalidInputError
 
 __all__ = [
-    "Loader", "IterableDataset", "TokenLoader", "TokenIterableDataset", "resolve_rank_world",
+    "Loader",
+    "IterableDataset",
+    "TokenLoader",
+    "TokenIterableDataset",
+    "Ragged",
+    "concat_ragged",
+    "decode_strings",
+    "resolve_rank_world",
 ]
 
 _DTYPES = {
@@ -63,6 +81,9 @@ _DTYPES = {
 _DTYPE_NAMES = {v: k for k, v in _DTYPES.items()}
 
 _FEATURES = "__features__"
+
+# Items per sample a ragged values buffer starts with room for.
+_RAGGED_START_LEN = 16
 
 _use_count = getattr(torch._C, "_storage_Use_Count", None)
 
@@ -128,6 +149,97 @@ def _byte_size(value: Union[int, str, None], name: str) -> Optional[int]:
     raise InvalidInputError(f"{name} {value!r} is not a positive byte count (e.g. 10737418240 or '10g')")
 
 
+_LAYOUTS = ("jagged", "offsets", "padded")
+
+_V = TypeVar("_V")
+
+
+class Ragged(NamedTuple):
+    """A variable-length column of one batch: sample ``i`` is
+    ``values[offsets[i]:offsets[i + 1]]``.
+
+    ``values`` is ``[N]`` (``[N, D]`` for a list of ``D``-value lists;
+    ``uint8`` bytes for strings and binary), ``offsets`` is int64 ``[B + 1]``
+    starting at 0. ``(values, offsets[:-1])`` is what ``nn.EmbeddingBag``
+    takes; :func:`concat_ragged` joins several id-list columns for one call.
+    """
+
+    values: torch.Tensor
+    offsets: torch.Tensor
+
+    @property
+    def lengths(self) -> torch.Tensor:
+        """Items per sample, int64 ``[B]``."""
+        return self.offsets[1:] - self.offsets[:-1]
+
+
+def decode_strings(ragged: Ragged, errors: str = "strict") -> List[str]:
+    """The rows of a string column (``Ragged`` of ``uint8`` bytes) as Python
+    strings, decoded as UTF-8 (``errors`` as in :meth:`bytes.decode`).
+
+    >>> decode_strings(Ragged(torch.tensor(list(b"hiyo"), dtype=torch.uint8),
+    ...                       torch.tensor([0, 2, 2, 4])))
+    ['hi', '', 'yo']
+    """
+    data = ragged.values.detach().cpu().contiguous().numpy().tobytes()
+    bounds = ragged.offsets.detach().cpu().tolist()
+    return [data[a:b].decode("utf-8", errors) for a, b in zip(bounds[:-1], bounds[1:])]
+
+
+def concat_ragged(parts: Sequence[Ragged], id_offsets: Optional[Sequence[int]] = None) -> Ragged:
+    """Several id-list columns of one batch as one ``(values, offsets)`` for a
+    single ``nn.EmbeddingBag`` call (like TorchRec's ``KeyedJaggedTensor``).
+
+    The result holds ``F * B`` bags, feature-major: bag ``f * B + i`` is row
+    ``i`` of ``parts[f]``. ``id_offsets[f]``, when given, is added to the ids
+    of ``parts[f]`` so that the features share one table without colliding::
+
+        ids = concat_ragged([batch["items"], batch["cats"]], id_offsets=[0, n_items])
+        bag = nn.EmbeddingBag(n_items + n_cats, 32, mode="sum")
+        pooled = bag(ids.values, ids.offsets[:-1]).view(2, batch_size, 32)
+    """
+    if not parts:
+        raise InvalidInputError("concat_ragged needs at least one Ragged")
+    if id_offsets is not None and len(id_offsets) != len(parts):
+        raise InvalidInputError(
+            f"id_offsets has {len(id_offsets)} entries for {len(parts)} parts"
+        )
+    values = []
+    offsets = [parts[0].offsets[:1]]
+    total = 0
+    for f, part in enumerate(parts):
+        v = part.values
+        if id_offsets is not None and id_offsets[f]:
+            v = v + int(id_offsets[f])
+        values.append(v)
+        offsets.append(part.offsets[1:] + total)
+        total += int(part.offsets[-1])
+    return Ragged(torch.cat(values), torch.cat(offsets))
+
+
+def _per_column(value: Any, name: str, columns: Sequence[str], check: Any) -> Dict[str, Any]:
+    """``value`` for each of ``columns``: one value for all, or a dict by column."""
+    if isinstance(value, Mapping):
+        unknown = [c for c in value if c not in columns]
+        if unknown:
+            raise InvalidInputError(
+                f"{name} names {unknown}, which are not ragged= columns ({list(columns)})"
+            )
+        out = {c: check(value.get(c), c) for c in columns}
+    else:
+        out = {c: check(value, c) for c in columns}
+    return out
+
+
+def _map_tensors(items: List[Any], fn: Any) -> List[Any]:
+    """``fn`` applied to each tensor of per-output items (a tensor, or a ragged
+    column's ``(values, offsets, pad_len)``)."""
+    return [
+        (fn(x[0]), fn(x[1]), x[2]) if isinstance(x, tuple) else fn(x)
+        for x in items
+    ]
+
+
 def _open_dataset(
     path: Union[str, "os.PathLike[str]", Dataset],
     storage_options: Optional[Mapping[str, str]],
@@ -173,24 +285,24 @@ class _ToDevice:
         self.cuda = device.type == "cuda"
         self.stream = torch.cuda.Stream(device=device) if self.cuda else None
 
-    def start(self, tensors: Sequence[torch.Tensor]) -> Tuple[List[torch.Tensor], Any]:
-        """Starts the copies; returns them and an event that completes when
-        the host buffers may be reused."""
+    def start(self, items: Sequence[Any]) -> Tuple[List[Any], Any]:
+        """Starts the copies of ``items`` (tensors, or a ragged column's
+        ``(values, offsets, pad_len)``); returns them and an event that
+        completes when the host buffers may be reused."""
         if self.cuda:
             with torch.cuda.stream(self.stream):
-                out = [t.to(self.device, non_blocking=True) for t in tensors]
+                out = _map_tensors(list(items), lambda t: t.to(self.device, non_blocking=True))
                 event = torch.cuda.Event()
                 event.record(self.stream)
             return out, event
-        return [t.clone() for t in tensors], _Done()
+        return _map_tensors(list(items), lambda t: t.clone()), _Done()
 
-    def hand_over(self, out: Sequence[torch.Tensor], event: Any) -> None:
+    def hand_over(self, out: Sequence[Any], event: Any) -> None:
         """Makes the consumer's stream wait for the copy, not the host."""
         if self.cuda:
             current = torch.cuda.current_stream(self.device)
             current.wait_event(event)
-            for t in out:
-                t.record_stream(current)
+            _map_tensors(list(out), lambda t: t.record_stream(current))
 
 
 class _Done:
@@ -215,6 +327,13 @@ class _Slot:
         ] if _use_count is not None else []
         self.held = False  # handed to the user (or being copied to the device)
         self.event: Optional[Any] = None  # CUDA event of the copy out of this slot
+
+    def replace(self, i: int, tensor: torch.Tensor) -> None:
+        """Makes ``tensor`` buffer ``i`` of the slot (a grown values buffer)."""
+        self.tensors[i] = tensor
+        if _use_count is not None:
+            c = tensor.untyped_storage()._cdata
+            self.storages[i] = (c, _use_count(c))
 
     def referenced(self) -> bool:
         if self.event is not None:
@@ -290,8 +409,8 @@ class _RustLoader(Generic[_Native]):
     # -- the device pipeline ----------------------------------------------------
     def _one_ahead(
         self,
-        fetch: Callable[[], Optional[Tuple[_Slot, List[torch.Tensor], Any]]],
-        assemble: Callable[[List[torch.Tensor], Any], Any],
+        fetch: Callable[[], Optional[Tuple[_Slot, List[Any], Any]]],
+        assemble: Callable[[List[Any], Any], Any],
     ) -> Iterator[Any]:
         """Copies batch N+1 to the device while the step on batch N runs.
 
@@ -383,6 +502,16 @@ class Loader(_RustLoader[_native.NativeLoader]):
     or a fill value. ``rows``: the dataset rows an epoch covers (strictly
     increasing; for example a training split), all by default.
 
+    ``ragged``: ``{column: layout}`` for list, list-of-lists, string and
+    binary columns (dict batches only), layout ``"offsets"`` (a
+    :class:`Ragged`), ``"jagged"`` (a nested jagged tensor) or ``"padded"``
+    (``batch[col]`` ``[B, L]`` and ``batch[col + "_mask"]``); strings and
+    binary are ``uint8`` bytes (:func:`decode_strings`). ``max_len`` (int or
+    dict by column, padded only): ``L``, default the batch's longest;
+    ``truncate`` (bool or dict): cut longer rows instead of raising a
+    ``ValueError`` naming the column and row; ``pad_value``: the padding.
+    A list column not named in ``ragged`` is stacked as ``[B, D]``.
+
     ``state_dict()`` / ``load_state_dict()`` resume exactly mid-epoch, also on
     another world size (torchdata's ``Stateful`` protocol).
     """
@@ -410,6 +539,10 @@ class Loader(_RustLoader[_native.NativeLoader]):
         dtype: torch.dtype = torch.float32,
         rows: Optional[Sequence[int]] = None,
         storage_options: Optional[Mapping[str, str]] = None,
+        ragged: Optional[Mapping[str, str]] = None,
+        max_len: Union[int, Mapping[str, int], None] = None,
+        truncate: Union[bool, Mapping[str, bool]] = False,
+        pad_value: Union[float, Mapping[str, float]] = 0,
         _pipeline: Optional[bool] = None,
     ) -> None:
         self._native: Optional[_native.NativeLoader] = None
@@ -436,13 +569,19 @@ class Loader(_RustLoader[_native.NativeLoader]):
             stacked, own = list(features), [label]
             if columns is not None:
                 raise InvalidInputError("columns= is for dict batches; with label= use features=")
+            if ragged:
+                raise InvalidInputError(
+                    "ragged= columns come in dict batches: pass columns= (and no label=)"
+                )
         else:
             if features is not None and columns is not None:
                 raise InvalidInputError("pass features= or columns=, not both, when there is no label")
             chosen = columns if columns is not None else features
             if chosen is None:
                 chosen = [f.name for f in schema if _numeric_or_list(f.type)]
+                chosen += [c for c in (ragged or {}) if c not in chosen]
             stacked, own = [], list(chosen)
+        self._ragged = self._ragged_args(ragged, max_len, truncate, pad_value, names, own)
         rank_, world = resolve_rank_world(rank, world_size)
         self.device, self.pin_memory = _target(device, pin_memory)
         self._native = _native.NativeLoader(
@@ -460,11 +599,17 @@ class Loader(_RustLoader[_native.NativeLoader]):
             prefetch=prefetch,
             null_fill=_null_fill(null_policy),
             rows=None if rows is None else [int(r) for r in rows],
+            ragged=[
+                (c, layout, ml, tr, pv) for c, (layout, ml, tr, pv) in self._ragged.items()
+            ] or None,
         )
         self._outputs = self._native.outputs()
+        # The layout of each ragged output, in output order.
+        self._ragged_layouts = [self._ragged[o[0]][0] for o in self._outputs if o[3] is not None]
         self._slots: List[_Slot] = []
         # Slots handed out (or being copied out) and not yet released, oldest first.
         self._held: List[_Slot] = []
+        self._batch = batch_size
         self._make = self._batch_maker()
         # Slots the Rust side may hold at once: being filled, queued, prefetched.
         self._ring = self._native.ring
@@ -475,6 +620,63 @@ class Loader(_RustLoader[_native.NativeLoader]):
         # State of the last batch handed to the user when the CUDA path has
         # fetched one batch ahead of it.
         self._delivered_state: Optional[str] = None
+
+    @staticmethod
+    def _ragged_args(
+        ragged: Optional[Mapping[str, str]],
+        max_len: Any,
+        truncate: Any,
+        pad_value: Any,
+        names: Sequence[str],
+        columns: Sequence[str],
+    ) -> Dict[str, Tuple[str, Optional[int], bool, float]]:
+        """``{column: (layout, max_len, truncate, pad_value)}``, checked."""
+        if ragged is None:
+            if not (max_len is None and truncate is False and pad_value == 0):
+                raise InvalidInputError("max_len=, truncate= and pad_value= apply to ragged= columns")
+            return {}
+        if not isinstance(ragged, Mapping):
+            raise InvalidInputError(
+                f"ragged= maps column names to a layout ({', '.join(_LAYOUTS)}), got {ragged!r}"
+            )
+        for c, layout in ragged.items():
+            if c not in names:
+                raise ColumnNotFoundError(
+                    f"ragged= column {c!r} not found; available columns: {', '.join(names)}"
+                )
+            if c not in columns:
+                raise InvalidInputError(f"ragged= column {c!r} is not among columns= {list(columns)}")
+            if layout not in _LAYOUTS:
+                raise InvalidInputError(
+                    f"ragged layout {layout!r} for column {c!r} is not one of {', '.join(_LAYOUTS)}"
+                )
+        cols = list(ragged)
+
+        def check_max_len(v: Any, c: str) -> Optional[int]:
+            if v is None:
+                return None
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise InvalidInputError(f"max_len for column {c!r} must be a positive integer or None, got {v!r}")
+            return v
+
+        def check_truncate(v: Any, c: str) -> bool:
+            if v is None:
+                return False
+            if not isinstance(v, bool):
+                raise InvalidInputError(f"truncate for column {c!r} must be a bool, got {v!r}")
+            return v
+
+        def check_pad(v: Any, c: str) -> float:
+            if v is None:
+                return 0.0
+            if isinstance(v, bool) or not isinstance(v, (int, float)):
+                raise InvalidInputError(f"pad_value for column {c!r} must be a number, got {v!r}")
+            return float(v)
+
+        lens = _per_column(max_len, "max_len", cols, check_max_len)
+        cuts = _per_column(truncate, "truncate", cols, check_truncate)
+        pads = _per_column(pad_value, "pad_value", cols, check_pad)
+        return {c: (ragged[c], lens[c], cuts[c], pads[c]) for c in cols}
 
     # -- properties -------------------------------------------------------
     @property
@@ -511,7 +713,15 @@ class Loader(_RustLoader[_native.NativeLoader]):
         native = self._live()
         b = native.batch_size
         tensors = []
-        for _name, dtype, width in self._outputs:
+        for name, dtype, width, inner in self._outputs:
+            if inner is not None:
+                tensors.append(torch.zeros(b + 1, dtype=torch.int64, pin_memory=self.pin_memory))
+                # A first guess at the batch's values; a batch that needs more
+                # spills and the buffer grows (see _grow).
+                per_row = self._ragged[name][1] or _RAGGED_START_LEN
+                tensors.append(torch.zeros(b * per_row * inner, dtype=_DTYPES[dtype],
+                                           pin_memory=self.pin_memory))
+                continue
             shape = (b,) if width is None else (b, width)
             # zeros, not empty: a bool buffer must hold valid bools before Rust views it.
             t = torch.zeros(shape, dtype=_DTYPES[dtype], pin_memory=self.pin_memory)
@@ -560,11 +770,35 @@ class Loader(_RustLoader[_native.NativeLoader]):
         does to the handed-out tensors (``unsqueeze_``, ``requires_grad_``)
         cannot leak into later batches.
         """
-        names = [name for name, _d, _w in self._outputs]
+        names = [o[0] for o in self._outputs]
         if self.label is None:
-            def as_dict(tensors: List[torch.Tensor]) -> Dict[str, torch.Tensor]:
-                return {n: t.detach() for n, t in zip(names, tensors)}
-            return as_dict
+            if not self._ragged:
+                def as_dict(tensors: List[torch.Tensor]) -> Dict[str, torch.Tensor]:
+                    return {n: t.detach() for n, t in zip(names, tensors)}
+                return as_dict
+            layouts = [self._ragged[n][0] if o[3] is not None else None
+                       for n, o in zip(names, self._outputs)]
+
+            def as_dict_ragged(items: List[Any]) -> Dict[str, Any]:
+                out: Dict[str, Any] = {}
+                for n, layout, item in zip(names, layouts, items):
+                    if layout is None:
+                        out[n] = item.detach()
+                        continue
+                    values, offsets, pad_len = item
+                    offsets = offsets.detach()
+                    if layout == "offsets":
+                        out[n] = Ragged(values, offsets)
+                    elif layout == "jagged":
+                        out[n] = torch.nested.nested_tensor_from_jagged(values, offsets)
+                    else:
+                        lengths = (offsets[1:] - offsets[:-1]).clamp_(max=pad_len)
+                        out[n] = values
+                        out[n + "_mask"] = (
+                            torch.arange(pad_len, device=values.device) < lengths.unsqueeze(1)
+                        )
+                return out
+            return as_dict_ragged
         li = names.index(self.label)
         # The stacked features first, then list features (embeddings), which
         # are their own [B, D] arrays of the same dtype.
@@ -581,8 +815,48 @@ class Loader(_RustLoader[_native.NativeLoader]):
             return torch.cat([tensors[i] for i in parts], dim=1), tensors[li].detach()
         return concatenated
 
-    def _assemble(self, tensors: List[torch.Tensor]) -> Any:
+    def _assemble(self, tensors: List[Any]) -> Any:
         return self._make(tensors)
+
+    def _items(self, slot: _Slot) -> List[Any]:
+        """Per output of a delivered slot: its tensor (dense), or for a ragged
+        column ``(values, offsets, pad_len)`` where ``values`` is a view of the
+        written part of the slot's values buffer (``[N]``, ``[N, D]``, or
+        ``[B, L(, D)]`` padded). Grows the values buffers whose batch spilled."""
+        fills = self._live().ragged_fills(slot.id)
+        items: List[Any] = []
+        at = k = 0
+        b = self._batch
+        for _name, _dtype, _width, inner in self._outputs:
+            if inner is None:
+                items.append(slot.tensors[at])
+                at += 1
+                continue
+            n, pad_len, spilled = fills[k]
+            layout = self._ragged_layouts[k]
+            if spilled:
+                self._grow(slot, k, at + 1, n)
+            values = slot.tensors[at + 1][:n]
+            if layout == "padded":
+                values = values.view(b, pad_len) if inner == 1 else values.view(b, pad_len, inner)
+            elif inner > 1:
+                values = values.view(-1, inner)
+            items.append((values, slot.tensors[at], pad_len))
+            at += 2
+            k += 1
+        return items
+
+    def _grow(self, slot: _Slot, k: int, i: int, need: int) -> None:
+        """Replaces values buffer ``i`` (ragged output ``k``) of a held slot by a
+        larger one, geometric so that few batches spill, and has the Rust side
+        copy the spilled batch into it. The old buffer is not referenced: the
+        slot was free when its batch was written."""
+        old = slot.tensors[i]
+        size = max(2 * old.numel(), need)
+        make = torch.zeros if old.dtype == torch.bool else torch.empty
+        t = make(size, dtype=old.dtype, pin_memory=self.pin_memory)
+        self._live().adopt_spill(slot.id, k, t.data_ptr(), t.numel() * t.element_size())
+        slot.replace(i, t)
 
     def __iter__(self) -> Iterator[Any]:
         native = self._live()
@@ -598,13 +872,15 @@ class Loader(_RustLoader[_native.NativeLoader]):
                 sid = native.next(self._reclaim(False))
                 if sid is None:
                     return
-                yield self._make(self._take(sid).tensors)
+                slot = self._take(sid)
+                yield self._make(self._items(slot) if self._ragged else slot.tensors)
         # The hot loop, `_reclaim` and `_take` written out (a Python call
         # costs about as much as the checks): per batch, a use-count check of
         # the slots handed out, one native call (which releases the slot that
         # came free and waits for the next batch with the GIL released) and
         # fresh tensors for the user.
         held, slots, ring, make = self._held, self._slots, self._ring, self._make
+        items = self._items if self._ragged else None
         next_, release_slot, use_count = native.next, native.release_slot, _use_count
         while True:
             release = None
@@ -630,17 +906,17 @@ class Loader(_RustLoader[_native.NativeLoader]):
             s = slots[sid]
             s.held = True
             held.append(s)
-            yield make(s.tensors)
+            yield make(s.tensors if items is None else items(s))
 
     def _iter_pipelined(self, native: _native.NativeLoader) -> Iterator[Any]:
         """The device pipeline (:meth:`_one_ahead`) over the native batches."""
 
-        def fetch() -> Optional[Tuple[_Slot, List[torch.Tensor], Any]]:
+        def fetch() -> Optional[Tuple[_Slot, List[Any], Any]]:
             got = native.next(self._reclaim(False))
             if got is None:
                 return None
             slot = self._take(got)
-            return slot, slot.tensors, None
+            return slot, self._items(slot) if self._ragged else slot.tensors, None
 
         yield from self._one_ahead(fetch, lambda out, _extra: self._assemble(out))
 

@@ -25,6 +25,19 @@
 //! ([`Loader::restore`]), so the loader always stands after the last batch
 //! Python received.
 //!
+//! A ragged column (a list, list-of-lists, string or binary column named in
+//! `ragged=`) has two buffers per slot: int64 offsets `[B + 1]`, whose size
+//! is fixed, and values, whose size a batch does not know in advance. The
+//! values buffer has a capacity; a worker whose batch needs more writes the
+//! values into a spill buffer that the slot keeps ([`RaggedFill`]) and
+//! delivers the batch as usual. Python, which holds the slot then, allocates
+//! a larger tensor (pinned for CUDA), and [`NativeLoader::adopt_spill`]
+//! copies the spill into it once and registers it as the slot's values
+//! buffer: later batches in that slot fit. The old buffer is referenced by
+//! nothing (the slot was free when the worker took it), and the delivered
+//! tensors are views over the slot's storage, so the use-count check that
+//! keeps held dense batches out of the ring covers ragged ones too.
+//!
 //! Python keeps every registered buffer alive until [`NativeLoader::stop`]
 //! (or `close`) has joined the worker threads; that contract is what makes
 //! the raw writes below sound.
@@ -32,10 +45,11 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use arrow::datatypes::DataType;
 use crossbeam_channel::{bounded, select, unbounded, Receiver, Sender};
 use mosaicrs::assemble::{
-    is_numeric_list, list_width, BatchPlan, ElementKind, ElementsMut, FeatureLayout, NullPolicy,
-    TensorSpec,
+    inner_width, is_numeric_list, list_width, BatchPlan, Conversion, ElementKind, ElementsMut,
+    FeatureLayout, NullPolicy, TensorSpec,
 };
 use mosaicrs::loader::{
     Epoch, Gathered, Loader, LoaderConfig, LoaderState, ShuffleMode, TailPolicy,
@@ -49,7 +63,8 @@ use crate::dataset::PyDataset;
 use crate::errors::{to_py, IntoPy};
 use crate::fork;
 
-/// One array of a batch: `[B]` when `width` is `None`, else `[B, width]`.
+/// One array of a batch: `[B]` when `width` is `None`, else `[B, width]`;
+/// a ragged output is two buffers, offsets `[B + 1]` (int64) and values.
 #[derive(Debug, Clone)]
 struct Output {
     name: String,
@@ -63,11 +78,51 @@ struct Output {
 enum Filler {
     Features,
     Column(usize),
+    /// Column `column` of the plan as offsets + values; `index` counts the
+    /// ragged outputs (the position of its [`RaggedFill`] in a slot).
+    Ragged {
+        column: usize,
+        index: usize,
+        inner: usize,
+        layout: RaggedLayout,
+    },
 }
 
-/// One registered slot: `(address, bytes)` per output.
+/// How a ragged column's values are laid out in its values buffer.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum RaggedLayout {
+    /// `[N, D]`, sample after sample (the jagged and offsets forms).
+    Flat,
+    /// `[B, L, D]` with `L` fixed or the batch's longest sample, padded
+    /// with `pad`; a longer sample is cut when `truncate`, else an error.
+    Padded {
+        max_len: Option<usize>,
+        truncate: bool,
+        pad: f64,
+    },
+}
+
+/// What a worker wrote for one ragged output of a slot.
+#[derive(Debug, Default)]
+struct RaggedFill {
+    /// Values written (`N * D`, or `B * L * D` padded).
+    elements: usize,
+    /// `L` of a padded layout.
+    pad_len: usize,
+    /// The values, when they did not fit the slot's values buffer: Python
+    /// registers a larger buffer with `adopt_spill`, which copies them in.
+    /// `u64` words keep every element kind aligned.
+    spill: Option<Vec<u64>>,
+}
+
+/// One registered slot: `(address, bytes)` per buffer (one per dense
+/// output, offsets then values per ragged output).
 struct Slot {
-    buffers: Vec<(usize, usize)>,
+    /// Locked by the one worker filling the slot, or by Python replacing a
+    /// values buffer of a slot it holds: never both at once (the slot is
+    /// in one place at a time), so the lock is never contended.
+    buffers: Mutex<Vec<(usize, usize)>>,
+    fills: Mutex<Vec<RaggedFill>>,
     /// Delivered to Python and not released since: `release_slot` accepts
     /// only such a slot, so a double release cannot put one buffer in the
     /// hands of two workers.
@@ -171,7 +226,7 @@ impl NativeLoader {
     #[pyo3(signature = (
         dataset, batch_size, *, features, columns, feature_dtype="float32", shuffle="global",
         seed=0, drop_last=true, rank=0, world_size=1, workers=None, prefetch=None,
-        null_fill=None, rows=None
+        null_fill=None, rows=None, ragged=None
     ))]
     #[allow(clippy::too_many_arguments)]
     fn new(
@@ -190,7 +245,9 @@ impl NativeLoader {
         prefetch: Option<usize>,
         null_fill: Option<f64>,
         rows: Option<Vec<u64>>,
+        ragged: Option<Vec<RaggedArg>>,
     ) -> PyResult<Self> {
+        let ragged = parse_ragged(ragged.unwrap_or_default())?;
         let dataset = dataset.source();
         let mut config = LoaderConfig {
             batch_size,
@@ -215,8 +272,14 @@ impl NativeLoader {
         }
         let kind: ElementKind = feature_dtype.parse().py_err()?;
         let (loader, plan, outputs) = py.detach(move || -> PyResult<_> {
-            let (spec, outputs_of) =
-                build_spec(&dataset, &features, &columns, kind, parse_nulls(null_fill)).py_err()?;
+            let (spec, outputs_of) = build_spec(
+                &dataset,
+                &features,
+                &columns,
+                &ragged,
+                kind,
+                parse_nulls(null_fill),
+            )?;
             let mut names: Vec<String> = spec.features.clone();
             names.extend(spec.columns.iter().cloned());
             let mut unique = Vec::new();
@@ -249,11 +312,20 @@ impl NativeLoader {
         })
     }
 
-    /// The arrays of a batch: `(name, dtype, width or None)` in slot order.
-    fn outputs(&self) -> Vec<(String, &'static str, Option<usize>)> {
+    /// The arrays of a batch in slot order: `(name, dtype, width or None,
+    /// inner)`, `inner` being `None` for a dense array (one buffer) and the
+    /// values per item `D` for a ragged one (two buffers: int64 offsets
+    /// `[B + 1]`, then the values).
+    fn outputs(&self) -> Vec<(String, &'static str, Option<usize>, Option<usize>)> {
         self.outputs
             .iter()
-            .map(|o| (o.name.clone(), o.kind.name(), o.width))
+            .map(|o| {
+                let inner = match o.source {
+                    Filler::Ragged { inner, .. } => Some(inner),
+                    _ => None,
+                };
+                (o.name.clone(), o.kind.name(), o.width, inner)
+            })
             .collect()
     }
 
@@ -317,27 +389,33 @@ impl NativeLoader {
     /// Returns the slot's id; the slot is free (workers may fill it).
     fn add_slot(&self, buffers: Vec<(usize, usize)>) -> PyResult<usize> {
         self.check_usable()?;
-        if buffers.len() != self.outputs.len() {
+        let expected: usize = self.outputs.iter().map(|o| o.buffers()).sum();
+        if buffers.len() != expected {
             return Err(PyValueError::new_err(format!(
-                "a slot needs {} buffers, got {}",
-                self.outputs.len(),
+                "a slot needs {expected} buffers, got {}",
                 buffers.len()
             )));
         }
         let batch_size = self.batch_size()?;
-        for ((addr, bytes), o) in buffers.iter().zip(self.outputs.iter()) {
-            let need = batch_size * o.width.unwrap_or(1) * o.kind.size_in_bytes();
-            if *bytes != need {
-                return Err(PyValueError::new_err(format!(
-                    "buffer for {:?} has {bytes} bytes, a batch needs {need}",
-                    o.name
-                )));
-            }
-            if *addr == 0 || *addr % o.kind.size_in_bytes() != 0 {
-                return Err(PyValueError::new_err(format!(
-                    "buffer for {:?} is null or misaligned",
-                    o.name
-                )));
+        let mut at = buffers.iter();
+        let mut ragged = 0;
+        for o in self.outputs.iter() {
+            let mut next = || at.next().copied().unwrap_or((0, 0));
+            if o.buffers() == 2 {
+                ragged += 1;
+                check_buffer(&o.name, next(), (batch_size + 1) * 8, 8)?;
+                let (addr, bytes) = next();
+                let size = o.kind.size_in_bytes();
+                if bytes == 0 || !bytes.is_multiple_of(size) {
+                    return Err(PyValueError::new_err(format!(
+                        "values buffer for {:?} has {bytes} bytes, not a positive multiple of {size}",
+                        o.name
+                    )));
+                }
+                check_buffer(&o.name, (addr, bytes), bytes, size)?;
+            } else {
+                let need = batch_size * o.width.unwrap_or(1) * o.kind.size_in_bytes();
+                check_buffer(&o.name, next(), need, o.kind.size_in_bytes())?;
             }
         }
         let mut all = self
@@ -346,12 +424,84 @@ impl NativeLoader {
             .lock()
             .map_err(|_| PyRuntimeError::new_err("the slot table is poisoned"))?;
         all.push(Arc::new(Slot {
-            buffers,
+            buffers: Mutex::new(buffers),
+            fills: Mutex::new((0..ragged).map(|_| RaggedFill::default()).collect()),
             delivered: AtomicBool::new(false),
         }));
         let id = all.len() - 1;
         let _ = self.slots.free_tx.send(id);
         Ok(id)
+    }
+
+    /// For each ragged output of slot `id` (delivered, held by Python), in
+    /// output order: `(elements, pad_len, spilled)`. `elements` values were
+    /// written (`N * D`, or `B * L * D` padded with `L = pad_len`); when
+    /// `spilled`, they did not fit the slot's values buffer and wait for
+    /// [`adopt_spill`](Self::adopt_spill).
+    fn ragged_fills(&self, id: usize) -> PyResult<Vec<(usize, usize, bool)>> {
+        let slot = self.held_slot(id)?;
+        let fills = lock(&slot.fills)?;
+        Ok(fills
+            .iter()
+            .map(|f| (f.elements, f.pad_len, f.spill.is_some()))
+            .collect())
+    }
+
+    /// Registers `(addr, bytes)` as the values buffer of ragged output
+    /// `index` of slot `id` (delivered, held by Python) and copies the
+    /// values that spilled into it. Python allocated it larger than the old
+    /// one (which nothing references: the slot was free when it was filled)
+    /// and keeps it alive like every registered buffer.
+    fn adopt_spill(&self, id: usize, index: usize, addr: usize, bytes: usize) -> PyResult<()> {
+        let slot = self.held_slot(id)?;
+        let (buffer, output) = self
+            .outputs
+            .iter()
+            .scan(0usize, |at, o| {
+                let here = *at;
+                *at += o.buffers();
+                Some((here, o))
+            })
+            .filter_map(|(at, o)| match o.source {
+                Filler::Ragged { index: i, .. } if i == index => Some((at + 1, o)),
+                _ => None,
+            })
+            .next()
+            .ok_or_else(|| PyValueError::new_err(format!("no ragged output {index}")))?;
+        let size = output.kind.size_in_bytes();
+        // The workers' lock order: buffers, then fills.
+        let mut buffers = lock(&slot.buffers)?;
+        let mut fills = lock(&slot.fills)?;
+        let fill = fills
+            .get_mut(index)
+            .ok_or_else(|| PyValueError::new_err(format!("no ragged output {index}")))?;
+        let need = fill.elements * size;
+        if bytes < need.max(1) || !bytes.is_multiple_of(size) {
+            return Err(PyValueError::new_err(format!(
+                "values buffer for {:?} has {bytes} bytes, the batch needs {need}",
+                output.name
+            )));
+        }
+        check_buffer(&output.name, (addr, bytes), bytes, size)?;
+        if let Some(spill) = fill.spill.take() {
+            // SAFETY: `addr..addr + bytes` is a buffer Python allocated for
+            // this slot and no one else has seen (checked non-null and
+            // aligned above), at least `need` bytes long; `spill` holds at
+            // least `need` bytes (allocated for `elements` values); they
+            // are distinct allocations.
+            unsafe {
+                std::ptr::copy_nonoverlapping(
+                    spill.as_ptr().cast::<u8>(),
+                    addr as *mut u8,
+                    need.min(spill.len() * 8),
+                );
+            }
+        }
+        let entry = buffers
+            .get_mut(buffer)
+            .ok_or_else(|| PyValueError::new_err(format!("no ragged output {index}")))?;
+        *entry = (addr, bytes);
+        Ok(())
     }
 
     /// Hands slot `id` back: nothing in Python references its buffers.
@@ -548,6 +698,20 @@ impl NativeLoader {
             .map_err(|_| PyRuntimeError::new_err("the loader is poisoned by an earlier panic"))
     }
 
+    /// Slot `id`, which must be delivered and not yet released.
+    fn held_slot(&self, id: usize) -> PyResult<Arc<Slot>> {
+        let slot = self
+            .slots
+            .get(id)
+            .ok_or_else(|| PyValueError::new_err(format!("no slot {id}")))?;
+        if !slot.delivered.load(Ordering::Acquire) {
+            return Err(PyValueError::new_err(format!(
+                "slot {id} is not held by Python"
+            )));
+        }
+        Ok(slot)
+    }
+
     fn release(&self, id: usize) -> PyResult<()> {
         let slot = self
             .slots
@@ -594,29 +758,124 @@ impl Drop for NativeLoader {
     }
 }
 
+impl Output {
+    /// Buffers per slot: offsets and values for a ragged output, else one.
+    fn buffers(&self) -> usize {
+        match self.source {
+            Filler::Ragged { .. } => 2,
+            _ => 1,
+        }
+    }
+}
+
+/// `(column, layout, max_len, truncate, pad_value)` as Python passes it.
+type RaggedArg = (String, String, Option<usize>, bool, f64);
+
+/// The ragged columns by name, their layouts checked.
+fn parse_ragged(args: Vec<RaggedArg>) -> PyResult<Vec<(String, RaggedLayout)>> {
+    args.into_iter()
+        .map(|(name, layout, max_len, truncate, pad)| {
+            let layout = match layout.as_str() {
+                "jagged" | "offsets" => RaggedLayout::Flat,
+                "padded" => {
+                    if max_len == Some(0) {
+                        return Err(PyValueError::new_err(format!(
+                            "max_len for column {name:?} must be at least 1"
+                        )));
+                    }
+                    RaggedLayout::Padded {
+                        max_len,
+                        truncate,
+                        pad,
+                    }
+                }
+                other => {
+                    return Err(PyValueError::new_err(format!(
+                        "ragged layout {other:?} for column {name:?} is not one of \
+                         'jagged', 'offsets', 'padded'"
+                    )))
+                }
+            };
+            Ok((name, layout))
+        })
+        .collect()
+}
+
+fn check_buffer(
+    name: &str,
+    (addr, bytes): (usize, usize),
+    need: usize,
+    align: usize,
+) -> PyResult<()> {
+    if bytes != need {
+        return Err(PyValueError::new_err(format!(
+            "buffer for {name:?} has {bytes} bytes, a batch needs {need}"
+        )));
+    }
+    if addr == 0 || addr % align != 0 {
+        return Err(PyValueError::new_err(format!(
+            "buffer for {name:?} is null or misaligned"
+        )));
+    }
+    Ok(())
+}
+
+fn lock<T>(m: &Mutex<T>) -> PyResult<MutexGuard<'_, T>> {
+    m.lock()
+        .map_err(|_| PyRuntimeError::new_err("the loader is poisoned by an earlier panic"))
+}
+
 type OutputsOf = Box<dyn FnOnce(&BatchPlan) -> PyResult<Vec<Output>> + Send>;
 
 /// The spec for `features` (stacked; list columns as their own arrays) and
-/// `columns` (each by its own type), and how to name the outputs once the
-/// plan is checked.
+/// `columns` (each by its own type; those named in `ragged` as offsets and
+/// values), and how to name the outputs once the plan is checked.
 fn build_spec(
     dataset: &DataSource,
     features: &[String],
     columns: &[String],
+    ragged: &[(String, RaggedLayout)],
     kind: ElementKind,
     nulls: NullPolicy,
-) -> mosaicrs::Result<(TensorSpec, OutputsOf)> {
-    let layout = FeatureLayout::new(dataset, features)?;
+) -> PyResult<(TensorSpec, OutputsOf)> {
+    let layout = FeatureLayout::new(dataset, features).py_err()?;
     let mut spec = TensorSpec::features(layout.scalars().to_vec(), kind).with_nulls(nulls);
     let list_features: Vec<String> = layout.lists().iter().map(|(n, _)| n.clone()).collect();
     for (name, width) in layout.lists() {
         spec = spec.with_fixed_list(name.clone(), *width);
     }
     let schema = dataset.schema();
+    for (name, _) in ragged {
+        if !columns.contains(name) {
+            return Err(PyValueError::new_err(format!(
+                "ragged= names column {name:?}, which is not among the batch's columns"
+            )));
+        }
+    }
+    let layouts: Vec<(String, RaggedLayout)> = ragged.to_vec();
     for name in columns {
-        let index = dataset.column_indices(&[name.as_str()])?[0];
-        if is_numeric_list(schema.field(index).data_type()) {
-            let width = list_width(dataset, name)?;
+        let index = dataset.column_indices(&[name.as_str()]).py_err()?[0];
+        let data_type = schema.field(index).data_type();
+        if ragged.iter().any(|(n, _)| n == name) {
+            match data_type {
+                DataType::Utf8 | DataType::LargeUtf8 | DataType::Binary | DataType::LargeBinary => {
+                    spec = spec.with_column(name.clone());
+                }
+                DataType::List(_) | DataType::LargeList(_) => {
+                    match inner_width(dataset, name).py_err()? {
+                        Some(width) => spec = spec.with_inner_width(name.clone(), width),
+                        None => spec = spec.with_column(name.clone()),
+                    }
+                }
+                other => {
+                    return Err(PyValueError::new_err(format!(
+                        "ragged= names column {name:?} of type {other}, which is not a list, \
+                         string or binary column"
+                    )))
+                }
+            }
+        } else if is_numeric_list(data_type) {
+            let width = list_width(dataset, name).py_err()?;
             spec = spec.with_fixed_list(name.clone(), width);
         } else {
             spec = spec.with_column(name.clone());
@@ -633,12 +892,39 @@ fn build_spec(
                 source: Filler::Features,
             });
         }
+        let mut ragged_index = 0;
         for (i, c) in plan.columns().iter().enumerate() {
+            if let Some((_, layout)) = layouts.iter().find(|(n, _)| *n == c.name) {
+                let (kind, inner) = match c.conversion {
+                    Conversion::List { kind, inner, .. } => (kind, inner.unwrap_or(1)),
+                    Conversion::Bytes => (ElementKind::U8, 1),
+                    _ => {
+                        return Err(PyValueError::new_err(format!(
+                            "ragged= names column {:?}, which is not a list, string or binary \
+                             column",
+                            c.name
+                        )))
+                    }
+                };
+                outputs.push(Output {
+                    name: c.name.clone(),
+                    kind,
+                    width: None,
+                    source: Filler::Ragged {
+                        column: i,
+                        index: ragged_index,
+                        inner,
+                        layout: *layout,
+                    },
+                });
+                ragged_index += 1;
+                continue;
+            }
             let Some((ckind, width)) = c.conversion.dense_shape() else {
                 return Err(PyValueError::new_err(format!(
-                    "column {:?} holds lists of varying length or bytes, which have no \
-                     fixed tensor shape; select numeric columns or fixed-width lists",
-                    c.name
+                    "column {:?} holds strings, bytes or lists of lists, which have no fixed \
+                     tensor shape; name it in ragged= (for example ragged={{'{}': 'offsets'}})",
+                    c.name, c.name
                 )));
             };
             let is_feature_list = list_features.contains(&c.name);
@@ -648,7 +934,7 @@ fn build_spec(
             } else {
                 ckind
             };
-            let fixed = !matches!(c.conversion, mosaicrs::assemble::Conversion::Scalar(_));
+            let fixed = !matches!(c.conversion, Conversion::Scalar(_));
             outputs.push(Output {
                 name: c.name.clone(),
                 kind,
@@ -688,18 +974,115 @@ fn fill_slot(
     let slot = slots
         .get(id)
         .ok_or_else(|| Error::Internal(format!("slot {id} is not registered")))?;
-    for (o, &(addr, bytes)) in outputs.iter().zip(slot.buffers.iter()) {
-        // SAFETY: `addr` is the start of a buffer of `bytes` bytes that Python
-        // registered with `add_slot` (checked there to be non-null, aligned for
-        // the element kind, and exactly one batch long) and keeps alive until
-        // `stop` has joined this thread. The slot was taken from the free
-        // queue, where it only is when no Python object references it (a
-        // release is accepted once per delivery) and no other worker holds
-        // it: this is the only access until the batch is delivered.
-        let out = unsafe { elements(o.kind, addr, bytes) };
+    let poisoned = || Error::Internal("a slot lock is poisoned".into());
+    let buffers = slot.buffers.lock().map_err(|_| poisoned())?;
+    let mut fills = slot.fills.lock().map_err(|_| poisoned())?;
+    let mut at = buffers.iter().copied();
+    for o in outputs {
+        let mut next = || {
+            at.next()
+                .ok_or_else(|| Error::Internal(format!("slot {id} lacks a buffer")))
+        };
         match o.source {
-            Filler::Features => plan.fill_features(g, out)?,
-            Filler::Column(i) => plan.fill_dense(&plan.columns()[i], g, out)?,
+            Filler::Features | Filler::Column(_) => {
+                let column = match o.source {
+                    Filler::Column(i) => Some(&plan.columns()[i]),
+                    _ => None,
+                };
+                let (addr, bytes) = next()?;
+                // SAFETY: `addr` is the start of a buffer of `bytes` bytes that
+                // Python registered with `add_slot` (checked there to be
+                // non-null, aligned for the element kind, and exactly one batch
+                // long) and keeps alive until `stop` has joined this thread.
+                // The slot was taken from the free queue, where it only is when
+                // no Python object references it (a release is accepted once
+                // per delivery) and no other worker holds it: this is the only
+                // access until the batch is delivered.
+                let out = unsafe { elements(o.kind, addr, bytes) };
+                match column {
+                    None => plan.fill_features(g, out)?,
+                    Some(column) => plan.fill_dense(column, g, out)?,
+                }
+            }
+            Filler::Ragged {
+                column,
+                index,
+                inner,
+                layout,
+            } => {
+                let (offsets_addr, offsets_bytes) = next()?;
+                let (values_addr, capacity) = next()?;
+                let plan_column = &plan.columns()[column];
+                let ragged = plan.ragged(plan_column, g)?;
+                // SAFETY: as for the dense buffers above; the offsets buffer
+                // was checked in `add_slot` to hold `B + 1` int64 values.
+                let offsets = unsafe { elements(ElementKind::I64, offsets_addr, offsets_bytes) };
+                let ElementsMut::I64(offsets) = offsets else {
+                    return Err(Error::Internal("offsets buffer is not int64".into()));
+                };
+                if offsets.len() != ragged.offsets().len() {
+                    return Err(Error::Internal(format!(
+                        "column {:?}: offsets buffer of {} for {} offsets",
+                        o.name,
+                        offsets.len(),
+                        ragged.offsets().len()
+                    )));
+                }
+                offsets.copy_from_slice(ragged.offsets());
+                let (elements_needed, pad_len) = match layout {
+                    RaggedLayout::Flat => (ragged.value_count(), 0),
+                    RaggedLayout::Padded {
+                        max_len, truncate, ..
+                    } => {
+                        let len = match max_len {
+                            Some(max_len) => {
+                                if !truncate {
+                                    if let Some((row, found)) = ragged.first_longer_than(max_len) {
+                                        return Err(Error::InvalidArgument(format!(
+                                            "column {:?} holds {found} items at dataset row \
+                                             {row}, more than max_len={max_len}; pass \
+                                             truncate=True to cut such rows, or a larger max_len",
+                                            o.name
+                                        )));
+                                    }
+                                }
+                                max_len
+                            }
+                            None => ragged.longest(),
+                        };
+                        (batch_size * len * inner, len)
+                    }
+                };
+                let size = o.kind.size_in_bytes();
+                let fill = fills.get_mut(index).ok_or_else(|| {
+                    Error::Internal(format!("slot {id} lacks ragged output {index}"))
+                })?;
+                let mut spill = None;
+                let out = if elements_needed * size <= capacity {
+                    // SAFETY: as for the dense buffers above: a registered
+                    // values buffer of `capacity` bytes (non-null, aligned),
+                    // of which the first `elements_needed * size` are used.
+                    unsafe { elements(o.kind, values_addr, elements_needed * size) }
+                } else {
+                    let words = (elements_needed * size).div_ceil(8);
+                    let buffer = spill.insert(vec![0u64; words]);
+                    // SAFETY: a fresh, zeroed, 8-byte aligned allocation of
+                    // at least `elements_needed * size` bytes that only this
+                    // view touches until it is stored in the slot below.
+                    unsafe {
+                        elements(o.kind, buffer.as_mut_ptr() as usize, elements_needed * size)
+                    }
+                };
+                match layout {
+                    RaggedLayout::Flat => ragged.fill_values(out)?,
+                    RaggedLayout::Padded { pad, .. } => ragged.fill_padded(out, pad_len, pad)?,
+                }
+                *fill = RaggedFill {
+                    elements: elements_needed,
+                    pad_len,
+                    spill,
+                };
+            }
         }
     }
     Ok(lease)

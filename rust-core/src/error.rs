@@ -143,8 +143,8 @@ pub enum Error {
     /// A list row whose length differs from the width its column is stacked to.
     #[error(
         "column {column:?} holds {found} values at dataset row {row}, but it is stacked as \
-         [B, {expected}]; every row must hold {expected} values (convert it as a ragged \
-         column if lengths vary)"
+         [B, {expected}]; every row must hold {expected} values (if lengths vary, convert it \
+         as a ragged column: ragged= in mosaicrs.torch.Loader)"
     )]
     ListLength {
         column: String,

@@ -135,10 +135,15 @@ impl TensorAssembler {
         Ok(ColumnData::Dense(t))
     }
 
-    /// Values `[N]` and offsets `[B + 1]` of a variable-length list column.
+    /// Values `[N]` (`[N, D]` for a list of `D`-value lists) and offsets
+    /// `[B + 1]` of a variable-length list column, the values written
+    /// straight from the mapped sources into the tensor.
     fn ragged(&self, column: &ColumnPlan, kind: ElementKind, g: &Gathered) -> Result<ColumnData> {
         let ragged = self.plan.ragged(column, g)?;
-        let mut values = self.alloc(&[ragged.value_count() as i64], kind)?;
+        let mut values = match ragged.inner_width() {
+            1 => self.alloc(&[ragged.value_count() as i64], kind)?,
+            d => self.alloc(&[ragged.item_count() as i64, d as i64], kind)?,
+        };
         ragged.fill_values(elements_mut(&mut values)?)?;
         let offsets = Tensor::f_from_slice(ragged.offsets()).map_err(torch_error)?;
         let offsets = match self.pin_for {

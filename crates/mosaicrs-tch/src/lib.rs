@@ -51,7 +51,9 @@ use mosaicrs::{Error, Result};
 pub enum ColumnData {
     /// `[B]` numbers or `[B, D]` fixed-size lists.
     Dense(Tensor),
-    /// Variable-length lists: sample `i` is `values[offsets[i]..offsets[i + 1]]`.
+    /// Variable-length lists: sample `i` is `values[offsets[i]..offsets[i + 1]]`
+    /// (values `[N]`, or `[N, D]` for a list of `D`-value lists named by
+    /// `TensorSpec::with_inner_width` or of fixed-size lists).
     Ragged { values: Tensor, offsets: Tensor },
     /// Strings or binary (host memory): sample `i` is
     /// `values[offsets[i]..offsets[i + 1]]`.

@@ -1,7 +1,7 @@
 //! How feature columns, scalar and embedding, form a model's `[B, F]` input.
 
 use arrow::array::{Array, AsArray, OffsetSizeTrait};
-use arrow::datatypes::DataType;
+use arrow::datatypes::{ArrowNativeType, DataType};
 
 use std::sync::Arc;
 
@@ -130,6 +130,70 @@ pub fn list_width(dataset: &(impl RowSource + ?Sized), column: &str) -> Result<u
         DataType::LargeList(_) => first_length::<i64>(array, column),
         _ => first_length::<i32>(array, column),
     }
+}
+
+/// Rows [`inner_width`] reads at most to find a non-empty inner list.
+const INNER_WIDTH_ROWS: u64 = 1024;
+
+/// The width `D` of the inner lists of a list-of-lists column (Spark
+/// `array<array<float>>`): the size of a fixed-size inner list, else the
+/// length of the first non-null inner list in the first rows. `None` for a
+/// column that is not a list of lists.
+///
+/// ```no_run
+/// let ds = mosaicrs::reader::Dataset::open("boxes.mosaicrs")?;
+/// let d = mosaicrs::assemble::inner_width(&ds, "boxes")?;
+/// # Ok::<(), mosaicrs::Error>(())
+/// ```
+pub fn inner_width(dataset: &(impl RowSource + ?Sized), column: &str) -> Result<Option<usize>> {
+    let index = crate::format::column_indices(&dataset.schema(), &[column])?[0];
+    let schema = dataset.schema();
+    let child = match schema.field(index).data_type() {
+        DataType::List(f) | DataType::LargeList(f) => f.data_type().clone(),
+        _ => return Ok(None),
+    };
+    match child {
+        DataType::FixedSizeList(_, n) => return Ok(usize::try_from(n).ok()),
+        DataType::List(_) | DataType::LargeList(_) => {}
+        _ => return Ok(None),
+    }
+    fn first<O: OffsetSizeTrait>(array: &dyn Array) -> Option<usize> {
+        let outer = array.as_list_opt::<O>()?;
+        if outer.is_null(0) {
+            return None;
+        }
+        let inner = outer.value(0);
+        (0..inner.len()).find_map(|k| {
+            if inner.is_null(k) {
+                return None;
+            }
+            match inner.data_type() {
+                DataType::LargeList(_) => inner
+                    .as_list_opt::<i64>()
+                    .map(|l| l.value_length(k).as_usize()),
+                _ => inner
+                    .as_list_opt::<i32>()
+                    .map(|l| l.value_length(k).as_usize()),
+            }
+        })
+    }
+    let large = matches!(schema.field(index).data_type(), DataType::LargeList(_));
+    for row in 0..dataset.num_rows().min(INNER_WIDTH_ROWS) {
+        let batch = dataset.row(row)?;
+        let array = batch.column(index);
+        let found = if large {
+            first::<i64>(array.as_ref())
+        } else {
+            first::<i32>(array.as_ref())
+        };
+        if let Some(width) = found.filter(|&w| w > 0) {
+            return Ok(Some(width));
+        }
+    }
+    Err(Error::InvalidArgument(format!(
+        "column {column:?}: no non-empty inner list in its first {INNER_WIDTH_ROWS} rows to \
+         take the inner width from"
+    )))
 }
 
 /// How the feature columns form a model's `[B, F]` input: the scalar columns

@@ -13,7 +13,7 @@ use super::{Element as Elem, NullPolicy};
 use crate::{Error, Result};
 
 /// An Arrow primitive type whose values convert into any [`Elem`].
-trait IntoElement: ArrowPrimitiveType {
+pub(crate) trait IntoElement: ArrowPrimitiveType {
     fn put<T: Elem>(v: Self::Native) -> T;
 }
 
@@ -78,6 +78,7 @@ macro_rules! downcast_source {
         }
     }};
 }
+pub(crate) use downcast_source;
 
 /// True for the Arrow types that convert to numbers: integers, floats,
 /// booleans, dates and timestamps (the columns a feature tensor can hold).
@@ -135,7 +136,7 @@ pub(crate) struct Column<'a> {
 }
 
 impl Column<'_> {
-    fn null_value<T: Elem>(&self, sample: usize) -> Result<T> {
+    pub(crate) fn null_value<T: Elem>(&self, sample: usize) -> Result<T> {
         match self.nulls {
             NullPolicy::Error => Err(Error::NullValue {
                 column: self.name.to_string(),
@@ -312,7 +313,7 @@ fn prefetch<T>(value: &T) {
     let _ = value;
 }
 
-fn mixed_types(column: &Column<'_>) -> Error {
+pub(crate) fn mixed_types(column: &Column<'_>) -> Error {
     Error::Internal(format!(
         "column {:?} has different types in different record batches",
         column.name

@@ -13,8 +13,9 @@
 //! | int8/16/32/64, uint8/16/32/64, float32/64, bool, date32/64, timestamp | `[B]` ([`natural_kind`]) |
 //! | fixed-size list of numbers | `[B, D]` |
 //! | list / large list of numbers, named by [`TensorSpec::with_fixed_list`] | `[B, D]`; a row of another length is [`Error::ListLength`] |
-//! | list / large list of numbers | values `[N]` + offsets `[B + 1]` (int64) |
-//! | utf8, large utf8, binary, large binary | bytes + offsets |
+//! | list / large list of numbers | values `[N]` + offsets `[B + 1]` (int64) ([`RaggedColumn`]) |
+//! | list of lists (fixed-size, or named by [`TensorSpec::with_inner_width`]) of `D` numbers | values `[N, D]` + offsets `[B + 1]` |
+//! | utf8, large utf8, binary, large binary | bytes + offsets ([`RaggedColumn`]) |
 //!
 //! Nulls are an error naming the column and dataset row ([`NullPolicy::Error`],
 //! the default) or replaced by a fill value; null lists and strings become
@@ -45,10 +46,12 @@
 mod features;
 mod fill;
 mod plan;
+mod ragged;
 
-pub use features::{is_numeric_list, list_width, FeatureLayout, RowSource};
+pub use features::{inner_width, is_numeric_list, list_width, FeatureLayout, RowSource};
 pub use fill::is_numeric;
-pub use plan::{BatchPlan, ColumnPlan, Conversion, RaggedColumn};
+pub use plan::{BatchPlan, ColumnPlan, Conversion};
+pub use ragged::RaggedColumn;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -278,6 +281,9 @@ pub struct TensorSpec {
     /// List columns among `columns` to stack as `[B, width]` rather than
     /// ragged (Spark writes every `array<...>` as a variable-length list).
     pub list_widths: BTreeMap<String, usize>,
+    /// Columns of lists of lists among `columns`, with the width `D` that
+    /// every inner list holds: their values become `[N, D]`.
+    pub inner_widths: BTreeMap<String, usize>,
     pub nulls: NullPolicy,
 }
 
@@ -292,6 +298,7 @@ impl TensorSpec {
             feature_kind: kind,
             columns: Vec::new(),
             list_widths: BTreeMap::new(),
+            inner_widths: BTreeMap::new(),
             nulls: NullPolicy::Error,
         }
     }
@@ -319,6 +326,25 @@ impl TensorSpec {
     pub fn with_fixed_list(mut self, name: impl Into<String>, width: usize) -> Self {
         let name = name.into();
         self.list_widths.insert(name.clone(), width);
+        self.columns.push(name);
+        self
+    }
+
+    /// Adds a column of lists of lists (Spark `array<array<float>>`) whose
+    /// inner lists all hold `width` numbers: values `[N, width]` plus
+    /// offsets `[B + 1]`. An inner list of another length fails the batch
+    /// with an error naming the column and row.
+    ///
+    /// ```
+    /// use mosaicrs::assemble::{ElementKind, TensorSpec};
+    /// let spec = TensorSpec::features(Vec::<String>::new(), ElementKind::F32)
+    ///     .with_inner_width("boxes", 4);
+    /// assert_eq!(spec.columns, ["boxes"]);
+    /// assert_eq!(spec.inner_widths["boxes"], 4);
+    /// ```
+    pub fn with_inner_width(mut self, name: impl Into<String>, width: usize) -> Self {
+        let name = name.into();
+        self.inner_widths.insert(name.clone(), width);
         self.columns.push(name);
         self
     }

@@ -1,12 +1,11 @@
 //! A spec checked against a schema, and one fill function per kind of column.
 
-use arrow::array::{Array, ArrayRef, AsArray, OffsetSizeTrait};
+use arrow::array::{Array, AsArray, OffsetSizeTrait};
 use arrow::buffer::NullBuffer;
-use arrow::datatypes::{
-    BinaryType, ByteArrayType, DataType, LargeBinaryType, LargeUtf8Type, SchemaRef, Utf8Type,
-};
+use arrow::datatypes::{DataType, SchemaRef};
 
 use super::fill::{fill, fill_rows, is_numeric, Column, Dest, Input};
+use super::ragged::RaggedColumn;
 use super::{
     natural_kind, with_elements, Element, ElementKind, ElementsMut, NullPolicy, TensorSpec,
 };
@@ -29,8 +28,14 @@ pub enum Conversion {
         width: usize,
         kind: ElementKind,
     },
-    /// values + offsets; `large` for 64-bit Arrow offsets.
-    List { large: bool, kind: ElementKind },
+    /// values + offsets; `large` for 64-bit Arrow offsets. `inner` is the
+    /// width `D` of a list of lists (every inner list holds `D` numbers):
+    /// values `[N, D]`.
+    List {
+        large: bool,
+        kind: ElementKind,
+        inner: Option<usize>,
+    },
     /// bytes + offsets.
     Bytes,
 }
@@ -96,10 +101,11 @@ impl BatchPlan {
             let index = find(name)?;
             let data_type = schema.field(index).data_type();
             let width = spec.list_widths.get(name).copied();
+            let inner = spec.inner_widths.get(name).copied();
             columns.push(ColumnPlan {
                 index,
                 name: name.clone(),
-                conversion: conversion(name, data_type, width)?,
+                conversion: conversion(name, data_type, width, inner)?,
             });
         }
         Ok(BatchPlan {
@@ -267,38 +273,47 @@ impl BatchPlan {
         }
     }
 
-    /// The offsets of a variable-length list column of `g` (a
-    /// [`Conversion::List`]); its values are then written by
+    /// The offsets of a variable-length column of `g` (a
+    /// [`Conversion::List`] or [`Conversion::Bytes`]), read in one pass
+    /// over the samples; its values are then written by
     /// [`RaggedColumn::fill_values`] into a buffer of
-    /// [`RaggedColumn::value_count`] elements.
+    /// [`RaggedColumn::value_count`] elements (or by
+    /// [`RaggedColumn::fill_padded`]). A null sample is an error naming the
+    /// column and dataset row, or empty under a fill policy.
     pub fn ragged(&self, column: &ColumnPlan, g: &Gathered) -> Result<RaggedColumn> {
-        let Conversion::List { large, .. } = column.conversion else {
-            return Err(Error::InvalidArgument(format!(
-                "column {:?} is not a variable-length list",
-                column.name
-            )));
+        let inner = match column.conversion {
+            Conversion::List { inner, .. } => inner,
+            Conversion::Bytes => None,
+            _ => {
+                return Err(Error::InvalidArgument(format!(
+                    "column {:?} is not a variable-length list, string or binary column",
+                    column.name
+                )))
+            }
         };
-        let array = g.take_column(column.index)?;
-        let column = self.column(&column.name, g.rows());
-        if large {
-            RaggedColumn::new::<i64>(array, &column)
-        } else {
-            RaggedColumn::new::<i32>(array, &column)
-        }
+        let sources = g.column_sources(column.index);
+        RaggedColumn::new(
+            &sources,
+            g.picks(),
+            &self.column(&column.name, g.rows()),
+            inner,
+        )
     }
 
     /// A string or binary column of `g` as one byte buffer plus `B + 1`
     /// offsets (sample `i` is `values[offsets[i]..offsets[i + 1]]`).
     pub fn bytes(&self, column: &ColumnPlan, g: &Gathered) -> Result<(Vec<u8>, Vec<u64>)> {
-        let array = g.take_column(column.index)?;
-        let column = self.column(&column.name, g.rows());
-        match array.data_type() {
-            DataType::Utf8 => collect_bytes::<Utf8Type>(&array, &column),
-            DataType::LargeUtf8 => collect_bytes::<LargeUtf8Type>(&array, &column),
-            DataType::Binary => collect_bytes::<BinaryType>(&array, &column),
-            DataType::LargeBinary => collect_bytes::<LargeBinaryType>(&array, &column),
-            _ => Err(mixed(column.name)),
+        if column.conversion != Conversion::Bytes {
+            return Err(Error::InvalidArgument(format!(
+                "column {:?} is not a string or binary column",
+                column.name
+            )));
         }
+        let ragged = self.ragged(column, g)?;
+        let mut values = vec![0u8; ragged.value_count()];
+        ragged.fill_values(ElementsMut::U8(&mut values))?;
+        let offsets = ragged.offsets().iter().map(|&o| o as u64).collect();
+        Ok((values, offsets))
     }
 }
 
@@ -312,88 +327,14 @@ fn check_len(what: &str, len: usize, expected: usize) -> Result<()> {
     }
 }
 
-/// A variable-length list column of one batch: its `B + 1` offsets, and the
-/// picks of its values.
-#[derive(Debug)]
-pub struct RaggedColumn {
-    name: String,
-    nulls: NullPolicy,
-    /// The gathered list's child values.
-    child: ArrayRef,
-    /// `(0, j)`: element `j` of `child`, for every value in order.
-    picks: Vec<(usize, usize)>,
-    /// The dataset row of each value (for error messages).
-    rows: Vec<u64>,
-    offsets: Vec<i64>,
-}
-
-impl RaggedColumn {
-    fn new<O: OffsetSizeTrait>(array: ArrayRef, column: &Column<'_>) -> Result<Self> {
-        let list = array.as_list_opt::<O>().ok_or_else(|| mixed(column.name))?;
-        let mut picks = Vec::new();
-        let mut rows = Vec::new();
-        let mut offsets = Vec::with_capacity(list.len() + 1);
-        offsets.push(0i64);
-        for i in 0..list.len() {
-            let row = column.rows.get(i).copied().unwrap_or(i as u64);
-            if list.is_null(i) && column.nulls == NullPolicy::Error {
-                return Err(Error::NullValue {
-                    column: column.name.to_string(),
-                    row,
-                });
-            }
-            if list.is_valid(i) {
-                let range =
-                    list.value_offsets()[i].as_usize()..list.value_offsets()[i + 1].as_usize();
-                for j in range {
-                    picks.push((0usize, j));
-                    rows.push(row);
-                }
-            }
-            offsets.push(picks.len() as i64);
-        }
-        Ok(RaggedColumn {
-            name: column.name.to_string(),
-            nulls: column.nulls,
-            child: list.values().clone(),
-            picks,
-            rows,
-            offsets,
-        })
-    }
-
-    /// `B + 1` offsets: sample `i` is `values[offsets[i]..offsets[i + 1]]`.
-    pub fn offsets(&self) -> &[i64] {
-        &self.offsets
-    }
-
-    /// The number of values, `N`.
-    pub fn value_count(&self) -> usize {
-        self.picks.len()
-    }
-
-    /// Writes the `N` values into `out`, cast to its element type.
-    pub fn fill_values(&self, out: ElementsMut<'_>) -> Result<()> {
-        check_len(&self.name, out.len(), self.picks.len())?;
-        let column = Column {
-            name: &self.name,
-            rows: &self.rows,
-            nulls: self.nulls,
-        };
-        let input = Input {
-            values: &[self.child.as_ref()],
-            row_nulls: &[],
-            picks: &self.picks,
-            width: 1,
-            starts: None,
-        };
-        with_elements!(out, out => fill(&input, &mut Dest::rows(out, 1), &column))
-    }
-}
-
 /// Decides how a non-feature column converts (stacked as `[B, width]` when
 /// the spec gives a width), or says why it cannot.
-fn conversion(name: &str, data_type: &DataType, width: Option<usize>) -> Result<Conversion> {
+fn conversion(
+    name: &str,
+    data_type: &DataType,
+    width: Option<usize>,
+    inner_width: Option<usize>,
+) -> Result<Conversion> {
     let unsupported = |reason: &str| Error::UnsupportedColumn {
         name: name.to_string(),
         data_type: data_type.to_string(),
@@ -406,7 +347,8 @@ fn conversion(name: &str, data_type: &DataType, width: Option<usize>) -> Result<
     if let Some(width) = width {
         if width == 0 {
             return Err(Error::InvalidArgument(format!(
-                "column {name:?}: a stacked list needs a width of at least 1"
+                "column {name:?}: a stacked list needs a width of at least 1 (if its lengths \
+                 vary, convert it as a ragged column)"
             )));
         }
         return Ok(match data_type {
@@ -441,14 +383,40 @@ fn conversion(name: &str, data_type: &DataType, width: Option<usize>) -> Result<
             width: usize::try_from(*width).map_err(|_| unsupported("negative list size"))?,
             kind: child_kind(field.data_type())?,
         },
-        DataType::List(field) => Conversion::List {
-            large: false,
-            kind: child_kind(field.data_type())?,
-        },
-        DataType::LargeList(field) => Conversion::List {
-            large: true,
-            kind: child_kind(field.data_type())?,
-        },
+        DataType::List(field) | DataType::LargeList(field) => {
+            let large = matches!(data_type, DataType::LargeList(_));
+            match field.data_type() {
+                DataType::List(inner) | DataType::LargeList(inner) => {
+                    let kind = child_kind(inner.data_type())?;
+                    let Some(width) = inner_width.filter(|&w| w > 0) else {
+                        return Err(unsupported(
+                            "a list of lists becomes values [N, D] only with the width D of \
+                             its inner lists (TensorSpec::with_inner_width)",
+                        ));
+                    };
+                    Conversion::List {
+                        large,
+                        kind,
+                        inner: Some(width),
+                    }
+                }
+                DataType::FixedSizeList(inner, size) => Conversion::List {
+                    large,
+                    kind: child_kind(inner.data_type())?,
+                    inner: Some(
+                        usize::try_from(*size)
+                            .ok()
+                            .filter(|&w| w > 0)
+                            .ok_or_else(|| unsupported("inner lists of size 0"))?,
+                    ),
+                },
+                child => Conversion::List {
+                    large,
+                    kind: child_kind(child)?,
+                    inner: None,
+                },
+            }
+        }
         other => Conversion::Scalar(natural_kind(other).ok_or_else(|| {
             unsupported(
                 "it has no tensor form; supported: integers, floats, booleans, dates, \
@@ -456,33 +424,6 @@ fn conversion(name: &str, data_type: &DataType, width: Option<usize>) -> Result<
             )
         })?),
     })
-}
-
-fn collect_bytes<T: ByteArrayType>(
-    array: &dyn Array,
-    column: &Column<'_>,
-) -> Result<(Vec<u8>, Vec<u64>)>
-where
-    T::Native: AsRef<[u8]>,
-{
-    let array = array
-        .as_bytes_opt::<T>()
-        .ok_or_else(|| mixed(column.name))?;
-    let mut values = Vec::new();
-    let mut offsets = Vec::with_capacity(array.len() + 1);
-    offsets.push(0u64);
-    for i in 0..array.len() {
-        if array.is_valid(i) {
-            values.extend_from_slice(array.value(i).as_ref());
-        } else if column.nulls == NullPolicy::Error {
-            return Err(Error::NullValue {
-                column: column.name.to_string(),
-                row: column.rows.get(i).copied().unwrap_or(i as u64),
-            });
-        }
-        offsets.push(values.len() as u64);
-    }
-    Ok((values, offsets))
 }
 
 fn mixed(name: &str) -> Error {
