@@ -82,6 +82,7 @@ TOKEN_CONTENDERS: Dict[str, Tuple[str, str]] = {
 RAGGED_CONTENDERS: Dict[str, Tuple[str, str]] = {
     "torch-w0": ("shared", "torch DataLoader, map-style rows + offsets collate, 0 workers"),
     "torch-w2": ("shared", "torch DataLoader, map-style rows + offsets collate, 2 workers"),
+    "torch-batched": ("shared", "torch DataLoader, batch sampler + vectorized numpy gather"),
     "mosaicrs-ragged": ("shared", "mosaicrs.torch.Loader, (values, offsets) id lists"),
 }
 PYTHON_TOKEN_PATHS = ("hf-w0", "hf-w2", "mds-w0", "mds-w2")
@@ -427,7 +428,51 @@ def role_read_torch_ragged(args: argparse.Namespace) -> Dict[str, Any]:
             return samples, time.perf_counter() - started
 
         result[f"w{workers}"] = timed_epochs(epoch, args.reps)
+    if "torch-batched" in args.contenders:
+        result["batched"] = timed_epochs(batched_epochs(dense, label, lists, args), args.reps)
     return result
+
+
+def batched_epochs(dense: Any, label: Any, lists: List[Tuple[Any, Any]],
+                   args: argparse.Namespace) -> Callable[[int], Tuple[int, float]]:
+    """The strongest Python path: a sampler of whole batches of indices and one vectorized
+    numpy gather per batch (dense rows, and the id slices through one index array)."""
+    import numpy as np
+    import torch
+    from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler
+
+    class Batches(Dataset):
+        def __len__(self) -> int:
+            return len(label)
+
+        def __getitem__(self, idx: List[int]) -> Dict[str, Any]:
+            rows = np.asarray(idx, dtype=np.int64)
+            out: Dict[str, Any] = {"dense": torch.from_numpy(dense[rows]),
+                                   "label": torch.from_numpy(label[rows])}
+            for name, (values, offsets) in zip(ID_LISTS, lists):
+                starts = offsets[rows].astype(np.int64)
+                lengths = offsets[rows + 1] - starts
+                out_offsets = np.zeros(len(rows) + 1, dtype=np.int64)
+                np.cumsum(lengths, out=out_offsets[1:])
+                # The source index of every output id: its row's start plus its place in the row.
+                take = np.repeat(starts - out_offsets[:-1], lengths)
+                take += np.arange(out_offsets[-1], dtype=np.int64)
+                out[name] = (torch.from_numpy(values[take]), torch.from_numpy(out_offsets))
+            return out
+
+    ds = Batches()
+    gen = torch.Generator().manual_seed(SEED)
+    sampler = BatchSampler(RandomSampler(ds, generator=gen), args.ragged_batch, drop_last=True)
+    loader = DataLoader(ds, sampler=sampler, batch_size=None, num_workers=0)
+
+    def epoch(_: int) -> Tuple[int, float]:
+        started = time.perf_counter()
+        samples = 0
+        for batch in loader:
+            samples += ragged_batch_rows(batch, args.ragged_batch)
+        return samples, time.perf_counter() - started
+
+    return epoch
 
 
 def ragged_batch_rows(batch: Dict[str, Any], want: int) -> int:
@@ -531,14 +576,14 @@ class Runner:
         a = self.args
         if a.in_process and venv == "shared":
             log(f"{role} in this process")
-            doc = ROLES[role](argparse.Namespace(**{**vars(a), "workers": workers or (0,)}))
+            doc = ROLES[role](argparse.Namespace(**{**vars(a), "workers": workers}))
             doc["memory"] = None
             return doc, ""
         cmd = [str(status.python), str(Path(__file__).resolve()), "--role", role,
                f"--work={a.work}", f"--seq-len={a.seq_len}", f"--batch={a.batch}",
                f"--ragged-batch={a.ragged_batch}", f"--reps={a.reps}",
                f"--contenders={','.join(sorted(a.contenders))}",
-               f"--workers={','.join(str(w) for w in workers) or '0'}"]
+               f"--workers={','.join(str(w) for w in workers)}"]
         env = {"HF_HOME": str(a.work / "hf-home"), "HF_DATASETS_OFFLINE": "1",
                "TOKENIZERS_PARALLELISM": "false"}
         if venv != "shared":
@@ -626,15 +671,15 @@ def run_ragged(runner: Runner, args: argparse.Namespace, table: Any) -> Dict[str
     want = args.contenders
     R = RAGGED_CONTENDERS
     entries: List[Dict[str, Any]] = []
-    chosen = [n for n in PYTHON_RAGGED_PATHS if n in want]
+    chosen = [n for n in (*PYTHON_RAGGED_PATHS, "torch-batched") if n in want]
     if chosen:
-        workers = tuple(int(n.rsplit("-w", 1)[1]) for n in chosen)
+        workers = tuple(int(n.rsplit("-w", 1)[1]) for n in chosen if "-w" in n)
         doc, err = runner.role("shared", "read-torch-ragged", workers)
         for n in chosen:
             if doc is None:
                 entries.append(failed(n, R, err))
                 continue
-            f = doc[f"w{n.rsplit('-w', 1)[1]}"]
+            f = doc[f"w{n.rsplit('-w', 1)[1]}" if "-w" in n else "batched"]
             entries.append(entry(n, R, ok=True, samples=f["count"], samples_per_s=f["per_s"],
                                  epoch_s=f["epoch_s"], memory=doc["memory"]))
     if "mosaicrs-ragged" in want:
@@ -653,6 +698,9 @@ def run_ragged(runner: Runner, args: argparse.Namespace, table: Any) -> Dict[str
         ratios["over_fastest_python"] = {"against": fastest,
                                          "ratio": rates["mosaicrs-ragged"] / rates[fastest],
                                          "target": TARGETS["ragged"]}
+    if "mosaicrs-ragged" in rates and "torch-batched" in rates:
+        ratios["over_batched"] = {"against": "torch-batched",
+                                  "ratio": rates["mosaicrs-ragged"] / rates["torch-batched"]}
     lengths = {name: table.column(name).combine_chunks().value_lengths() for name in ID_LISTS}
     return {"rows": table.num_rows, "batch_size": args.ragged_batch,
             "expected_samples": (table.num_rows // args.ragged_batch) * args.ragged_batch,
@@ -773,6 +821,9 @@ def _targets(ratios: Dict[str, Any], ours: str) -> List[str]:
             verdict = "met" if r["ratio"] >= r["target"] else "MISSED"
             out.append(f"- {ours} ÷ {what}{against}: {r['ratio']:.2f}× "
                        f"(target ≥ {r['target']:g}×, {verdict})")
+    if "over_batched" in ratios:
+        out.append(f"- {ours} ÷ the batch-sampler numpy gather: "
+                   f"{ratios['over_batched']['ratio']:.2f}× (no target)")
     return out
 
 
