@@ -28,14 +28,19 @@ contender packs the same way, each document followed by the eos, the stream cut 
   mosaicrs-int32 is the same with ``dtype=torch.int32``.
 
 Ragged id lists (the recommender shape). 13 float32 dense columns, an int64 label and two
-``list<int64>`` id columns (lengths 1..50, long-tailed), written as Parquet and as a mosaicrs
-dataset; shuffled batches of B rows with the dense features as ``[B, 13]`` and each id list
-as ``(values, offsets)`` (TorchRec / ``nn.EmbeddingBag`` style):
+``list<int64>`` id columns (lengths 1..50, long-tailed, mean about 7.5), written as Parquet and
+as a mosaicrs dataset (the dense columns packed row-major into one ``dense`` column, as
+``mosaicrs.write(pack=...)`` offers); shuffled batches of B rows with the dense features as
+``[B, 13]`` and each id list as ``(values, offsets)`` (TorchRec / ``nn.EmbeddingBag`` style):
 
 - torch-w0, torch-w2: a map-style torch ``Dataset`` over numpy arrays read by pyarrow (a row
   is its dense values, label and two id slices), ``DataLoader(shuffle=True)`` with a collate
-  that concatenates the id slices and builds the offsets, 0 or 2 workers.
-- mosaicrs-ragged: ``mosaicrs.torch.Loader`` with the id columns as ``(values, offsets)``.
+  that concatenates the id slices and builds the offsets, 0 or 2 workers (the target's
+  reference).
+- torch-batched: the same arrays, a ``BatchSampler`` handing whole batches of indices to one
+  vectorized numpy gather per batch (the fastest a Python path gets; no target).
+- mosaicrs-ragged: ``mosaicrs.torch.Loader(columns=["dense", "label", ...],
+  ragged={id column: "offsets"})``.
 
 A contender that cannot run says why (``not installed: ...`` for a contender venv that is
 missing, ``unavailable: ...`` for a mosaicrs API this build lacks, else its error). Writes
@@ -78,7 +83,10 @@ TOKEN_CONTENDERS: Dict[str, Tuple[str, str]] = {
     "memcpy": ("shared", "memcpy of the token bytes (numpy copy, int32)"),
     "mosaicrs": ("shared", "mosaicrs.torch.TokenLoader"),
     "mosaicrs-int32": ("shared", "mosaicrs.torch.TokenLoader, dtype=torch.int32"),
+    "mosaicrs-dataloader": ("shared", "DataLoader(mosaicrs.torch.TokenIterableDataset, "
+                                      "batch_size=None)"),
 }
+MOSAICRS_TOKEN_VARIANTS = ("mosaicrs", "mosaicrs-int32", "mosaicrs-dataloader")
 RAGGED_CONTENDERS: Dict[str, Tuple[str, str]] = {
     "torch-w0": ("shared", "torch DataLoader, map-style rows + offsets collate, 0 workers"),
     "torch-w2": ("shared", "torch DataLoader, map-style rows + offsets collate, 2 workers"),
@@ -173,6 +181,18 @@ def timed_epochs(run_epoch: Callable[[int], Tuple[int, float]], reps: int) -> Di
             "per_s": max(counts) / best, "counts_equal": len(counts) == 1}
 
 
+def workers_of(name: str) -> int:
+    """The DataLoader worker count in a contender's name ("hf-w2" -> 2)."""
+    return int(name.rsplit("-w", 1)[1])
+
+
+def peak_rss_bytes() -> int:
+    """This process' peak RSS so far (Linux reports KiB)."""
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
 def check_batch(x: Any, batch: int, seq_len: int) -> None:
     if tuple(x.shape) != (batch, seq_len):
         raise ValueError(f"input_ids batch has shape {tuple(x.shape)}, want [{batch}, {seq_len}]")
@@ -239,12 +259,13 @@ def role_read_hf(args: argparse.Namespace) -> Dict[str, Any]:
         maps.append(time.perf_counter() - started)
     packed = packed.with_format("torch")
     out: Dict[str, Any] = {"map_s": maps, "map_best_s": min(maps), "sequences": len(packed)}
-    for workers in args.workers:
+    for name in args.variants:
+        workers = workers_of(name)
         gen = torch.Generator().manual_seed(SEED)
         loader = DataLoader(packed, batch_size=B, shuffle=True, drop_last=True,
                             num_workers=workers, generator=gen, persistent_workers=workers > 0)
 
-        def epoch(_: int) -> Tuple[int, float]:
+        def epoch(_: int, loader: Any = loader) -> Tuple[int, float]:
             started = time.perf_counter()
             tokens = 0
             for batch in loader:
@@ -254,7 +275,7 @@ def role_read_hf(args: argparse.Namespace) -> Dict[str, Any]:
                 tokens += x.numel()
             return tokens, time.perf_counter() - started
 
-        out[f"w{workers}"] = timed_epochs(epoch, args.reps)
+        out[name] = timed_epochs(epoch, args.reps)
     return out
 
 
@@ -294,14 +315,15 @@ def role_read_mds(args: argparse.Namespace) -> Dict[str, Any]:
                     row, fill = np.empty(L, dtype=np.int64), 0
 
     out: Dict[str, Any] = {}
-    for workers in args.workers:
+    for name in args.variants:
+        workers = workers_of(name)
         clean_stale_shared_memory()
         docs = StreamingDataset(local=str(args.work / "tokens.mds"), remote=None, shuffle=True,
                                 shuffle_seed=SEED, batch_size=B)
         loader = DataLoader(PackedDocuments(docs), batch_size=B, drop_last=True,
                             num_workers=workers)
 
-        def epoch(_: int) -> Tuple[int, float]:
+        def epoch(_: int, loader: Any = loader) -> Tuple[int, float]:
             started = time.perf_counter()
             tokens = 0
             for x in loader:
@@ -310,20 +332,17 @@ def role_read_mds(args: argparse.Namespace) -> Dict[str, Any]:
                 tokens += x.numel()
             return tokens, time.perf_counter() - started
 
-        out[f"w{workers}"] = timed_epochs(epoch, args.reps)
-        del loader, docs
+        out[name] = timed_epochs(epoch, args.reps)
     return out
 
 
-def role_read_mosaicrs(args: argparse.Namespace) -> Dict[str, Any]:
-    """memcpy and the mosaicrs TokenLoader, in one process."""
+def memcpy_figures(args: argparse.Namespace) -> Dict[str, Any]:
+    """One numpy copy of all the corpus' int32 tokens, held contiguous in memory."""
     import numpy as np
     import pyarrow.parquet as pq
-    import torch
 
-    L, B = args.seq_len, args.batch
-    values = pq.read_table(args.work / "tokens.parquet").column("input_ids").combine_chunks()
-    src = np.ascontiguousarray(values.values.to_numpy())
+    ids = pq.read_table(args.work / "tokens.parquet").column("input_ids").combine_chunks()
+    src = np.ascontiguousarray(ids.values.to_numpy())
     dst = np.empty_like(src)
     np.copyto(dst, src)  # the destination's pages faulted in before the clock
 
@@ -332,31 +351,58 @@ def role_read_mosaicrs(args: argparse.Namespace) -> Dict[str, Any]:
         np.copyto(dst, src)
         return len(src), time.perf_counter() - started
 
-    out: Dict[str, Any] = {"memcpy": timed_epochs(copy, max(5, args.reps))}
-    out["memcpy"]["bytes"] = int(src.nbytes)
-    del src, dst, values
+    figures = timed_epochs(copy, max(5, args.reps))
+    figures["bytes"] = int(src.nbytes)
+    return figures
 
+
+def role_read_mosaicrs(args: argparse.Namespace) -> Dict[str, Any]:
+    """The mosaicrs loader variants named in args.variants, then memcpy when named, in one
+    process (memcpy last, so that each loader's own peak RSS is taken before it allocates)."""
+    out: Dict[str, Any] = {}
+    loaders = [n for n in args.variants if n != "memcpy"]
+    if loaders:
+        out.update(mosaicrs_token_figures(args, loaders))
+    if "memcpy" in args.variants:
+        out["memcpy"] = memcpy_figures(args)
+    return out
+
+
+def mosaicrs_token_figures(args: argparse.Namespace, names: List[str]) -> Dict[str, Any]:
+    import torch
+
+    L, B = args.seq_len, args.batch
     try:
         import mosaicrs.torch as mt
     except ImportError as exc:
-        reason = f"unavailable: mosaicrs does not import ({exc})"
-        return {**out, "mosaicrs": {"error": reason}, "mosaicrs-int32": {"error": reason}}
+        return {n: {"error": f"unavailable: mosaicrs does not import ({exc})"} for n in names}
     if not hasattr(mt, "TokenLoader"):
         reason = f"unavailable: mosaicrs.torch has no TokenLoader ({mt.__file__})"
-        return {**out, "mosaicrs": {"error": reason}, "mosaicrs-int32": {"error": reason}}
-    for name, dtype in (("mosaicrs", torch.int64), ("mosaicrs-int32", torch.int32)):
-        if name not in args.contenders:
-            continue
+        return {n: {"error": reason} for n in names}
+    from torch.utils.data import DataLoader
+
+    path = str(args.work / "tokens.mosaicrs")
+    same = dict(seq_len=L, batch_size=B, eos_id=EOS_ID, shuffle=True, seed=SEED)
+    out: Dict[str, Any] = {}
+    for name in names:
+        dtype = torch.int32 if name == "mosaicrs-int32" else torch.int64
         started = time.perf_counter()
-        loader = mt.TokenLoader(str(args.work / "tokens.mosaicrs"), seq_len=L, batch_size=B,
-                                eos_id=EOS_ID, shuffle=True, seed=SEED, dtype=dtype)
+        if name == "mosaicrs-dataloader":
+            if not hasattr(mt, "TokenIterableDataset"):
+                out[name] = {"error": "unavailable: mosaicrs.torch has no TokenIterableDataset"}
+                continue
+            source: Any = mt.TokenIterableDataset(path, **same)
+            batches: Any = DataLoader(source, batch_size=None, num_workers=0)
+        else:
+            source = batches = mt.TokenLoader(path, dtype=dtype, **same)
         opened = time.perf_counter() - started
 
-        def epoch(e: int, loader: Any = loader, dtype: torch.dtype = dtype) -> Tuple[int, float]:
-            loader.set_epoch(e)
+        def epoch(e: int, source: Any = source, batches: Any = batches,
+                  dtype: torch.dtype = dtype) -> Tuple[int, float]:
+            source.set_epoch(e)
             started = time.perf_counter()
             tokens = 0
-            for batch in loader:
+            for batch in batches:
                 x = batch["input_ids"]
                 if tokens == 0:
                     check_batch(x, B, L)
@@ -365,11 +411,12 @@ def role_read_mosaicrs(args: argparse.Namespace) -> Dict[str, Any]:
                 tokens += x.numel()
             return tokens, time.perf_counter() - started
 
-        first = epoch(100)  # warms the pages and the ring, as the others' first epoch does
+        first = epoch(100)  # warms the pages and the ring
         figures = timed_epochs(epoch, args.reps)
-        figures.update(open_s=opened, warm_epoch_s=first[1], total_tokens=loader.total_tokens,
-                       batches_per_epoch=len(loader))
-        loader.close()
+        figures.update(open_s=opened, warm_epoch_s=first[1], peak_rss_bytes=peak_rss_bytes())
+        if name != "mosaicrs-dataloader":
+            figures.update(total_tokens=source.total_tokens, batches_per_epoch=len(source))
+        source.close()
         out[name] = figures
     return out
 
@@ -414,22 +461,24 @@ def role_read_torch_ragged(args: argparse.Namespace) -> Dict[str, Any]:
         return out
 
     result: Dict[str, Any] = {}
-    for workers in args.workers:
+    for name in args.variants:
+        if name == "torch-batched":
+            result[name] = timed_epochs(batched_epochs(dense, label, lists, args), args.reps)
+            continue
+        workers = workers_of(name)
         gen = torch.Generator().manual_seed(SEED)
         loader = DataLoader(Rows(), batch_size=args.ragged_batch, shuffle=True, drop_last=True,
                             collate_fn=collate, num_workers=workers, generator=gen,
                             persistent_workers=workers > 0)
 
-        def epoch(_: int) -> Tuple[int, float]:
+        def epoch(_: int, loader: Any = loader) -> Tuple[int, float]:
             started = time.perf_counter()
             samples = 0
             for batch in loader:
                 samples += ragged_batch_rows(batch, args.ragged_batch)
             return samples, time.perf_counter() - started
 
-        result[f"w{workers}"] = timed_epochs(epoch, args.reps)
-    if "torch-batched" in args.contenders:
-        result["batched"] = timed_epochs(batched_epochs(dense, label, lists, args), args.reps)
+        result[name] = timed_epochs(epoch, args.reps)
     return result
 
 
@@ -449,7 +498,7 @@ def batched_epochs(dense: Any, label: Any, lists: List[Tuple[Any, Any]],
             rows = np.asarray(idx, dtype=np.int64)
             out: Dict[str, Any] = {"dense": torch.from_numpy(dense[rows]),
                                    "label": torch.from_numpy(label[rows])}
-            for name, (values, offsets) in zip(ID_LISTS, lists):
+            for name, (values, offsets) in zip(ID_LISTS, lists, strict=True):
                 starts = offsets[rows].astype(np.int64)
                 lengths = offsets[rows + 1] - starts
                 out_offsets = np.zeros(len(rows) + 1, dtype=np.int64)
@@ -568,7 +617,9 @@ class Runner:
             if self.pythons[name].python is None:
                 log(f"skipping the contenders of venv {name}: {self.pythons[name].error}")
 
-    def role(self, venv: str, role: str, workers: Tuple[int, ...] = ()) -> Tuple[Optional[dict], str]:
+    def role(
+        self, venv: str, role: str, variants: Tuple[str, ...] = ()
+    ) -> Tuple[Optional[dict], str]:
         """Run `role` in `venv`'s interpreter: its JSON (with the tree's peak RSS) or why not."""
         status = self.pythons[venv]
         if status.python is None:
@@ -576,14 +627,13 @@ class Runner:
         a = self.args
         if a.in_process and venv == "shared":
             log(f"{role} in this process")
-            doc = ROLES[role](argparse.Namespace(**{**vars(a), "workers": workers}))
+            doc = ROLES[role](argparse.Namespace(**{**vars(a), "variants": variants}))
             doc["memory"] = None
             return doc, ""
         cmd = [str(status.python), str(Path(__file__).resolve()), "--role", role,
                f"--work={a.work}", f"--seq-len={a.seq_len}", f"--batch={a.batch}",
                f"--ragged-batch={a.ragged_batch}", f"--reps={a.reps}",
-               f"--contenders={','.join(sorted(a.contenders))}",
-               f"--workers={','.join(str(w) for w in workers)}"]
+               f"--variants={','.join(variants)}"]
         env = {"HF_HOME": str(a.work / "hf-home"), "HF_DATASETS_OFFLINE": "1",
                "TOKENIZERS_PARALLELISM": "false"}
         if venv != "shared":
@@ -611,6 +661,7 @@ def run_tokens(runner: Runner, args: argparse.Namespace, lengths: Any) -> Dict[s
     entries: List[Dict[str, Any]] = []
     expected = packed_expectation(lengths, args.seq_len, args.batch)
     writes: Dict[str, Any] = {}
+    # One process per contender; memcpy shares the mosaicrs TokenLoader's.
     for fmt, venv, readers in (("mds", "streaming", ("mds-w0", "mds-w2")),
                                ("hf", "hf", ("hf-w0", "hf-w2"))):
         chosen = [r for r in readers if r in want]
@@ -619,16 +670,15 @@ def run_tokens(runner: Runner, args: argparse.Namespace, lengths: Any) -> Dict[s
         doc, err = runner.role(venv, f"write-{fmt}")
         writes[fmt] = doc if doc is not None else {"error": err}
         if doc is None:
-            entries += [failed(r, T, f"write failed: {err}" if "not installed" not in err else err)
-                        for r in chosen]
+            why = err if err.startswith("not installed:") else f"write failed: {err}"
+            entries += [failed(r, T, why) for r in chosen]
             continue
-        workers = tuple(int(r.rsplit("-w", 1)[1]) for r in chosen)
-        doc, err = runner.role(venv, f"read-{fmt}", workers)
         for r in chosen:
+            doc, err = runner.role(venv, f"read-{fmt}", (r,))
             if doc is None:
                 entries.append(failed(r, T, err))
                 continue
-            figures = doc[f"w{r.rsplit('-w', 1)[1]}"]
+            figures = doc[r]
             extra: Dict[str, Any] = {}
             if fmt == "hf":
                 with_map = figures["count"] / (figures["best_s"] + doc["map_best_s"])
@@ -636,22 +686,28 @@ def run_tokens(runner: Runner, args: argparse.Namespace, lengths: Any) -> Dict[s
             entries.append(entry(r, T, ok=True, tokens=figures["count"],
                                  tokens_per_s=figures["per_s"], epoch_s=figures["epoch_s"],
                                  memory=doc["memory"], **extra))
-    if want & {"memcpy", "mosaicrs", "mosaicrs-int32"}:
-        doc, err = runner.role("shared", "read-mosaicrs")
-        for name in ("memcpy", "mosaicrs", "mosaicrs-int32"):
-            if name not in want:
-                continue
+    groups = [("mosaicrs", "memcpy"), ("mosaicrs-int32",), ("mosaicrs-dataloader",)]
+    for group in groups:
+        names = tuple(n for n in group if n in want)
+        if not names:
+            continue
+        doc, err = runner.role("shared", "read-mosaicrs", names)
+        for name in names:
             if doc is None:
                 entries.append(failed(name, T, err))
-            elif "error" in doc[name]:
-                entries.append(failed(name, T, doc[name]["error"]))
-            else:
-                f = doc[name]
-                extra = {k: f[k] for k in ("open_s", "total_tokens", "batches_per_epoch", "bytes")
-                         if k in f}
-                entries.append(entry(name, T, ok=True, tokens=f["count"],
-                                     tokens_per_s=f["per_s"], epoch_s=f["epoch_s"],
-                                     memory=doc["memory"], **extra))
+                continue
+            f = doc[name]
+            if "error" in f:
+                entries.append(failed(name, T, f["error"]))
+                continue
+            memory = doc["memory"]
+            if memory and "peak_rss_bytes" in f and len(names) > 1:
+                # Its own peak, taken before memcpy allocated in the same process.
+                memory = {**memory, "peak_total_rss_bytes": f["peak_rss_bytes"]}
+            extra = {k: f[k] for k in ("open_s", "total_tokens", "batches_per_epoch", "bytes")
+                     if k in f}
+            entries.append(entry(name, T, ok=True, tokens=f["count"], tokens_per_s=f["per_s"],
+                                 epoch_s=f["epoch_s"], memory=memory, **extra))
     rates = {e["name"]: e["tokens_per_s"] for e in entries if e.get("ok")}
     python = [n for n in PYTHON_TOKEN_PATHS if n in rates]
     ratios: Dict[str, Any] = {}
@@ -671,15 +727,14 @@ def run_ragged(runner: Runner, args: argparse.Namespace, table: Any) -> Dict[str
     want = args.contenders
     R = RAGGED_CONTENDERS
     entries: List[Dict[str, Any]] = []
-    chosen = [n for n in (*PYTHON_RAGGED_PATHS, "torch-batched") if n in want]
-    if chosen:
-        workers = tuple(int(n.rsplit("-w", 1)[1]) for n in chosen if "-w" in n)
-        doc, err = runner.role("shared", "read-torch-ragged", workers)
-        for n in chosen:
-            if doc is None:
-                entries.append(failed(n, R, err))
-                continue
-            f = doc[f"w{n.rsplit('-w', 1)[1]}" if "-w" in n else "batched"]
+    for n in (*PYTHON_RAGGED_PATHS, "torch-batched"):
+        if n not in want:
+            continue
+        doc, err = runner.role("shared", "read-torch-ragged", (n,))
+        if doc is None:
+            entries.append(failed(n, R, err))
+        else:
+            f = doc[n]
             entries.append(entry(n, R, ok=True, samples=f["count"], samples_per_s=f["per_s"],
                                  epoch_s=f["epoch_s"], memory=doc["memory"]))
     if "mosaicrs-ragged" in want:
@@ -792,8 +847,9 @@ def render(doc: Dict[str, Any]) -> str:
         lines += [
             "",
             f"#### Ragged id lists: {r['rows']:,} rows of {len(DENSE)} float32 + label + "
-            f"{len(ID_LISTS)} id lists (mean {', '.join(f'{v:.1f}' for v in r['mean_ids'].values())}"
-            f" ids), B={r['batch_size']}, best of {meta['reps']} epochs",
+            f"{len(ID_LISTS)} id lists (mean "
+            f"{', '.join(f'{v:.1f}' for v in r['mean_ids'].values())} ids), "
+            f"B={r['batch_size']}, best of {meta['reps']} epochs",
             "",
             "| contender | samples/s | mosaicrs ÷ it | peak RSS |",
             "|---|---:|---:|---:|",
@@ -847,7 +903,7 @@ def parse_args(argv: List[str]) -> argparse.Namespace:
     ap.add_argument("--in-process", action="store_true",
                     help="run the .venv contenders in this process (no RSS figures; for tests)")
     ap.add_argument("--role", choices=sorted(ROLES), help=argparse.SUPPRESS)
-    ap.add_argument("--workers", default="0", help=argparse.SUPPRESS)
+    ap.add_argument("--variants", default="", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     args.contenders = set(args.contenders.split(","))
     unknown = args.contenders - set(every)
@@ -856,7 +912,7 @@ def parse_args(argv: List[str]) -> argparse.Namespace:
     args.parts = set(args.parts.split(","))
     if args.parts - {"tokens", "ragged"}:
         ap.error(f"unknown parts {sorted(args.parts - {'tokens', 'ragged'})}")
-    args.workers = tuple(int(w) for w in args.workers.split(",") if w)
+    args.variants = tuple(v for v in args.variants.split(",") if v)
     args.tokens = args.tokens or (2_000_000 if args.quick else 30_000_000)
     args.ragged_rows = args.ragged_rows or (10_000 if args.quick else 500_000)
     args.reps = args.reps or (1 if args.quick else 3)
