@@ -28,6 +28,7 @@ LAYERS = [
     ["reader", "writer"],
     ["loader"],
     ["assemble"],
+    ["tokens"],
     ["fuzz_targets", "testing"],
 ]
 

@@ -1,4 +1,5 @@
-"""PyTorch loading on the Rust engine.
+"""PyTorch loading on the Rust engine: :class:`Loader` for samples, :class:`TokenLoader`
+for documents of tokens packed into sequences.
 
 Replace a PyTorch loader in three lines::
 
@@ -25,7 +26,9 @@ from __future__ import annotations
 import json
 import os
 import sys
-from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import (
+    Any, Callable, Dict, Generic, Iterator, List, Mapping, Optional, Sequence, Tuple, TypeVar, Union,
+)
 
 import pyarrow as pa
 
@@ -43,7 +46,9 @@ from . import _native
 from ._native import Dataset
 from .exceptions import ColumnNotFoundError, InvalidInputError
 
-__all__ = ["Loader", "IterableDataset", "resolve_rank_world"]
+__all__ = [
+    "Loader", "IterableDataset", "TokenLoader", "TokenIterableDataset", "resolve_rank_world",
+]
 
 _DTYPES = {
     "float32": torch.float32,
@@ -123,6 +128,71 @@ def _byte_size(value: Union[int, str, None], name: str) -> Optional[int]:
     raise InvalidInputError(f"{name} {value!r} is not a positive byte count (e.g. 10737418240 or '10g')")
 
 
+def _open_dataset(
+    path: Union[str, "os.PathLike[str]", Dataset],
+    storage_options: Optional[Mapping[str, str]],
+    cache_dir: Union[str, "os.PathLike[str]", None],
+    cache_limit: Optional[int],
+) -> Dataset:
+    """``path`` as a :class:`Dataset`: mapped in place, downloaded whole into
+    the cache, or (larger than ``cache_limit``) streamed through it a block
+    of shards at a time. A :class:`Dataset` already open is used as it is."""
+    if cache_dir is not None:
+        os.fspath(cache_dir)  # TypeError for a non-path
+    if isinstance(path, Dataset):
+        return path
+    return Dataset(path, storage_options, cache_dir=cache_dir, cache_limit=cache_limit)
+
+
+def _shuffle_mode(shuffle: Union[bool, str]) -> str:
+    if isinstance(shuffle, bool):
+        return "global" if shuffle else "sequential"
+    if isinstance(shuffle, str):
+        return shuffle
+    raise InvalidInputError(f"shuffle must be a bool or a mode name, got {shuffle!r}")
+
+
+def _target(
+    device: Union[str, torch.device, None], pin_memory: Optional[bool]
+) -> Tuple[torch.device, bool]:
+    """The target device and whether host buffers are pinned (default: for CUDA)."""
+    dev = torch.device(device) if device is not None else torch.device("cpu")
+    cuda = dev.type == "cuda"
+    if cuda and not torch.cuda.is_available():
+        raise InvalidInputError(f"device {dev} was asked for but CUDA is not available")
+    return dev, bool(pin_memory) if pin_memory is not None else cuda
+
+
+class _ToDevice:
+    """Copies host batches to the target device: on CUDA without blocking, on
+    a side stream, so that the copy of batch N+1 overlaps the step on batch N.
+    On the CPU (the tests' stand-in for the same pipeline) a copy done at once."""
+
+    def __init__(self, device: torch.device) -> None:
+        self.device = device
+        self.cuda = device.type == "cuda"
+        self.stream = torch.cuda.Stream(device=device) if self.cuda else None
+
+    def start(self, tensors: Sequence[torch.Tensor]) -> Tuple[List[torch.Tensor], Any]:
+        """Starts the copies; returns them and an event that completes when
+        the host buffers may be reused."""
+        if self.cuda:
+            with torch.cuda.stream(self.stream):
+                out = [t.to(self.device, non_blocking=True) for t in tensors]
+                event = torch.cuda.Event()
+                event.record(self.stream)
+            return out, event
+        return [t.clone() for t in tensors], _Done()
+
+    def hand_over(self, out: Sequence[torch.Tensor], event: Any) -> None:
+        """Makes the consumer's stream wait for the copy, not the host."""
+        if self.cuda:
+            current = torch.cuda.current_stream(self.device)
+            current.wait_event(event)
+            for t in out:
+                t.record_stream(current)
+
+
 class _Done:
     """An event that has already happened (the CPU stand-in for a CUDA event)."""
 
@@ -159,7 +229,127 @@ class _Slot:
         return False
 
 
-class Loader:
+_Native = TypeVar("_Native", _native.NativeLoader, _native.NativeTokenLoader)
+_Self = TypeVar("_Self", bound="_RustLoader[Any]")
+
+
+class _RustLoader(Generic[_Native]):
+    """What :class:`Loader` and :class:`TokenLoader` share around their native
+    loader: the position the user sees (the state after the last batch handed
+    out, although the device pipeline has fetched one ahead), that pipeline,
+    and closing."""
+
+    _native: Optional[_Native]
+    _to_device: _ToDevice
+    # State of the last batch handed to the user when the device pipeline
+    # has fetched one batch ahead of it.
+    _delivered_state: Optional[str]
+    _slots: List[Any]
+
+    def _live(self) -> _Native:
+        if self._native is None or self._native.closed:
+            raise RuntimeError(
+                f"the loader is closed; create a new mosaicrs.torch.{type(self).__name__}"
+            )
+        return self._native
+
+    @property
+    def epoch(self) -> int:
+        return json.loads(self._state_json())["epoch"]
+
+    # -- state ----------------------------------------------------------------
+    def _state_json(self) -> str:
+        native = self._live()
+        return self._delivered_state if self._delivered_state is not None else native.state_json()
+
+    def state_dict(self) -> Dict[str, Any]:
+        """The position after the last batch handed out: a small JSON-able dict."""
+        return json.loads(self._state_json())
+
+    def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
+        """Continues from ``state_dict`` (same dataset, seed and shuffle; any
+        world size or batch size). ``ValueError`` for a state of another
+        dataset or seed."""
+        if not isinstance(state_dict, Mapping):
+            raise InvalidInputError("load_state_dict expects the dict returned by state_dict()")
+        self._live().load_state_json(json.dumps(dict(state_dict)))
+        self._delivered_state = None
+
+    def set_epoch(self, epoch: int) -> None:
+        """Moves to the start of ``epoch`` (kept mid-epoch if already in it)."""
+        self._sync_state()
+        self._live().set_epoch(int(epoch))
+
+    def _sync_state(self) -> None:
+        """Puts the Rust side back to the last handed-out batch (the device
+        pipeline reads one batch ahead)."""
+        if self._delivered_state is not None:
+            state, self._delivered_state = self._delivered_state, None
+            self._live().load_state_json(state)
+
+    # -- the device pipeline ----------------------------------------------------
+    def _one_ahead(
+        self,
+        fetch: Callable[[], Optional[Tuple[_Slot, List[torch.Tensor], Any]]],
+        assemble: Callable[[List[torch.Tensor], Any], Any],
+    ) -> Iterator[Any]:
+        """Copies batch N+1 to the device while the step on batch N runs.
+
+        ``fetch()`` gives the next host batch: its slot, the tensors to copy
+        and what ``assemble`` needs besides the copies, or ``None`` at the end
+        of the epoch. The state handed out is that of the batch the user has.
+        """
+        native = self._live()
+        pending = None  # (copies, event, extra, state after that batch)
+        while True:
+            got = fetch()
+            ready = None
+            if got is not None:
+                slot, host, extra = got
+                state = native.state_json()
+                out, event = self._to_device.start(host)
+                slot.event = event
+                ready = (out, event, extra, state)
+            if pending is not None:
+                out, event, extra, state = pending
+                self._to_device.hand_over(out, event)
+                # The Rust side is one batch ahead of what the user has seen.
+                self._delivered_state = state if ready is not None else None
+                yield assemble(out, extra)
+            if ready is None:
+                self._delivered_state = None
+                return
+            pending = ready
+
+    # -- closing ----------------------------------------------------------------
+    def close(self) -> None:
+        """Stops the Rust threads; later use raises ``RuntimeError``."""
+        native = self._native
+        if native is not None and not native.closed:
+            native.close()
+        self._slots = []
+
+    def __enter__(self: _Self) -> _Self:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:
+            pass
+
+    def __getstate__(self) -> Any:
+        raise TypeError(
+            f"a mosaicrs.torch.{type(self).__name__} cannot be pickled (it owns Rust threads "
+            "and torch buffers); create it in the process that iterates it, and keep "
+            "DataLoader num_workers=0"
+        )
+
+
+class Loader(_RustLoader[_native.NativeLoader]):
     """Shuffled, partitioned, resumable batches of a mosaicrs dataset as torch
     tensors, assembled by Rust threads.
 
@@ -225,29 +415,14 @@ class Loader:
         self._native: Optional[_native.NativeLoader] = None
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise InvalidInputError(f"batch_size must be a positive integer, got {batch_size!r}")
-        if cache_dir is not None:
-            os.fspath(cache_dir)  # TypeError for a non-path
         self.cache_dir = cache_dir
         self.cache_limit = _byte_size(cache_limit, "cache_limit")
-        if isinstance(path, Dataset):
-            dataset = path
-        else:
-            # Mapped in place, downloaded whole into the cache, or (larger
-            # than cache_limit) streamed through it a block of shards at a time.
-            dataset = Dataset(
-                path, storage_options, cache_dir=cache_dir, cache_limit=self.cache_limit
-            )
-        self.dataset = dataset
+        self.dataset = dataset = _open_dataset(path, storage_options, cache_dir, self.cache_limit)
         schema = dataset.schema
         names = schema.names
         if dtype not in _DTYPE_NAMES:
             raise InvalidInputError(f"dtype {dtype} is not one of {sorted(_DTYPES)}")
-        if isinstance(shuffle, bool):
-            shuffle_mode = "global" if shuffle else "sequential"
-        elif isinstance(shuffle, str):
-            shuffle_mode = shuffle
-        else:
-            raise InvalidInputError(f"shuffle must be a bool or a mode name, got {shuffle!r}")
+        shuffle_mode = _shuffle_mode(shuffle)
         self.label = label
         if label is not None:
             if label not in names:
@@ -269,11 +444,7 @@ class Loader:
                 chosen = [f.name for f in schema if _numeric_or_list(f.type)]
             stacked, own = [], list(chosen)
         rank_, world = resolve_rank_world(rank, world_size)
-        self.device = torch.device(device) if device is not None else torch.device("cpu")
-        self._cuda = self.device.type == "cuda"
-        if self._cuda and not torch.cuda.is_available():
-            raise InvalidInputError(f"device {self.device} was asked for but CUDA is not available")
-        self.pin_memory = bool(pin_memory) if pin_memory is not None else self._cuda
+        self.device, self.pin_memory = _target(device, pin_memory)
         self._native = _native.NativeLoader(
             dataset,
             batch_size,
@@ -297,10 +468,10 @@ class Loader:
         self._make = self._batch_maker()
         # Slots the Rust side may hold at once: being filled, queued, prefetched.
         self._ring = self._native.ring
-        self._stream = torch.cuda.Stream(device=self.device) if self._cuda else None
+        self._to_device = _ToDevice(self.device)
         # Device copies one batch ahead; `_pipeline=True` runs the same path on
         # the CPU (with copies) so that CI without a GPU covers it.
-        self._pipelined = self._cuda if _pipeline is None else bool(_pipeline)
+        self._pipelined = self._to_device.cuda if _pipeline is None else bool(_pipeline)
         # State of the last batch handed to the user when the CUDA path has
         # fetched one batch ahead of it.
         self._delivered_state: Optional[str] = None
@@ -319,10 +490,6 @@ class Loader:
         return self._live().world_size
 
     @property
-    def epoch(self) -> int:
-        return json.loads(self._state_json())["epoch"]
-
-    @property
     def num_threads(self) -> int:
         return self._live().workers
 
@@ -339,42 +506,7 @@ class Loader:
         """The dataset rows of ``epoch`` in global order (every rank's)."""
         return self._live().order(epoch)
 
-    # -- state ----------------------------------------------------------------
-    def _state_json(self) -> str:
-        native = self._live()
-        return self._delivered_state if self._delivered_state is not None else native.state_json()
-
-    def state_dict(self) -> Dict[str, Any]:
-        """The position after the last batch handed out: a small JSON-able dict."""
-        return json.loads(self._state_json())
-
-    def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
-        """Continues from ``state_dict`` (same dataset, seed and shuffle; any
-        world size or batch size). ``ValueError`` for a state of another
-        dataset or seed."""
-        if not isinstance(state_dict, Mapping):
-            raise InvalidInputError("load_state_dict expects the dict returned by state_dict()")
-        self._live().load_state_json(json.dumps(dict(state_dict)))
-        self._delivered_state = None
-
-    def set_epoch(self, epoch: int) -> None:
-        """Moves to the start of ``epoch`` (kept mid-epoch if already in it)."""
-        self._sync_state()
-        self._live().set_epoch(int(epoch))
-
-    def _sync_state(self) -> None:
-        """Puts the Rust side back to the last handed-out batch (the CUDA path
-        reads one batch ahead)."""
-        if self._delivered_state is not None:
-            state, self._delivered_state = self._delivered_state, None
-            self._live().load_state_json(state)
-
     # -- slots ------------------------------------------------------------------
-    def _live(self) -> _native.NativeLoader:
-        if self._native is None or self._native.closed:
-            raise RuntimeError("the loader is closed; create a new mosaicrs.torch.Loader")
-        return self._native
-
     def _new_slot(self) -> _Slot:
         native = self._live()
         b = native.batch_size
@@ -500,78 +632,294 @@ class Loader:
             held.append(s)
             yield make(s.tensors)
 
-    def _copy_out(self, slot: _Slot) -> Tuple[List[torch.Tensor], Any]:
-        """Starts copying a slot to the target device; returns the copies and
-        an event that completes when the slot may be reused."""
-        if self._cuda:
-            with torch.cuda.stream(self._stream):
-                out = [t.to(self.device, non_blocking=True) for t in slot.tensors]
-                event = torch.cuda.Event()
-                event.record(self._stream)
-            return out, event
-        # The same pipeline on the CPU (tests): a copy that is done at once.
-        return [t.clone() for t in slot.tensors], _Done()
-
-    def _hand_over(self, out: List[torch.Tensor], event: Any) -> None:
-        """Makes the consumer's stream wait for the copy, not the host."""
-        if self._cuda:
-            current = torch.cuda.current_stream(self.device)
-            current.wait_event(event)
-            for t in out:
-                t.record_stream(current)
-
     def _iter_pipelined(self, native: _native.NativeLoader) -> Iterator[Any]:
-        """Copies batch N+1 to the device while the step on batch N runs."""
-        pending = None  # (copies, event, state after that batch)
-        while True:
+        """The device pipeline (:meth:`_one_ahead`) over the native batches."""
+
+        def fetch() -> Optional[Tuple[_Slot, List[torch.Tensor], Any]]:
             got = native.next(self._reclaim(False))
-            ready = None
-            if got is not None:
-                slot = self._take(got)
-                state = native.state_json()
-                out, event = self._copy_out(slot)
-                slot.event = event
-                ready = (out, event, state)
-            if pending is not None:
-                out, event, state = pending
-                self._hand_over(out, event)
-                # The Rust side is one batch ahead of what the user has seen.
-                self._delivered_state = state if ready is not None else None
-                yield self._assemble(out)
-            if ready is None:
-                self._delivered_state = None
-                return
-            pending = ready
+            if got is None:
+                return None
+            slot = self._take(got)
+            return slot, slot.tensors, None
+
+        yield from self._one_ahead(fetch, lambda out, _extra: self._assemble(out))
 
     def close(self) -> None:
         """Stops the Rust threads; later use raises ``RuntimeError``."""
-        native = self._native
-        if native is not None and not native.closed:
-            native.close()
-        self._slots = []
+        super().close()
         self._held = []
 
-    def __enter__(self) -> "Loader":
-        return self
 
-    def __exit__(self, *exc: Any) -> None:
-        self.close()
+class _TokenSlot(_Slot):
+    """A token batch's host buffers: ``[B, L]`` ids, ``[B, L]`` positions and
+    ``[B]`` lengths (filled by Rust), ``[B, L]`` attention mask and labels
+    (derived from them in place)."""
 
-    def __del__(self) -> None:
-        try:
-            self.close()
-        except Exception:
-            pass
+    __slots__ = ("buffers", "user_tensors")
 
-    def __getstate__(self) -> Any:
-        raise TypeError(
-            "a mosaicrs.torch.Loader cannot be pickled (it owns Rust threads and torch buffers); "
-            "create it in the process that iterates it, and keep DataLoader num_workers=0"
+    def __init__(self, id: int, tensors: List[torch.Tensor]):
+        super().__init__(id, tensors)
+        # (address, bytes) of what Rust fills: ids, positions, lengths.
+        self.buffers = [(t.data_ptr(), t.numel() * t.element_size()) for t in tensors[:3]]
+        # What the user gets: ids, positions, attention mask[, labels].
+        self.user_tensors = tensors[:2] + tensors[3:]
+
+
+_TOKEN_DTYPES = {torch.int64: "int64", torch.int32: "int32"}
+
+
+def _positive(value: Any, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise InvalidInputError(f"{name} must be a positive integer, got {value!r}")
+    return value
+
+
+class TokenLoader(_RustLoader[_native.NativeTokenLoader]):
+    """Documents of token ids packed into ``[B, L]`` sequences for language
+    model training, assembled by Rust into tensors.
+
+    The documents are the rows of the list-of-integers ``column``, taken in
+    the epoch order of :class:`Loader` (``shuffle``, ``seed``, ``rows``), each
+    followed by ``eos_id`` when given; this stream of tokens is cut into
+    sequences of ``seq_len`` tokens, and global step ``s`` holds sequences
+    ``[s*B*W, (s+1)*B*W)`` (``B = batch_size`` per rank, ``W = world_size``),
+    rank ``r`` the ``r``-th block of ``B``. Every token of the epoch appears
+    once, documents keep their token order, and a document longer than
+    ``seq_len`` continues in the next sequence. ``drop_last=True`` drops what
+    does not fill a whole global step; ``False`` pads the last sequence with
+    ``pad_id`` (default ``eos_id``, else 0) and completes the last step with
+    padding rows, so every rank gets the same number of steps.
+
+    Each batch is a dict:
+
+    - ``input_ids`` ``[B, L]`` (``dtype``: ``torch.int64`` or ``torch.int32``);
+    - ``position_ids`` ``[B, L]`` int64, restarting at 0 at each document and
+      at each row (a document split across rows restarts in the next row);
+    - ``cu_seqlens`` int32 ``[S + 1]``: the segment boundaries over the
+      flattened ``B * L`` tokens (one segment per document piece per row,
+      padding its own segment), and ``max_seqlen`` (an int), as
+      flash-attention's variable-length kernels take them;
+    - ``attention_mask`` ``[B, L]`` int64 (1 for tokens, 0 for padding);
+    - ``labels`` ``[B, L]`` int64 when ``labels=True``: ``input_ids`` with
+      -100 at each segment's first token and at padding (Hugging Face causal
+      models shift the labels themselves, so no token is predicted across a
+      document boundary).
+
+    ``vocab_size``: a token outside ``[0, vocab_size)`` is an error naming
+    the column and row. ``rank`` / ``world_size``: see
+    :func:`resolve_rank_world`. ``device`` / ``pin_memory`` / ``path`` /
+    ``cache_dir`` / ``cache_limit`` / ``storage_options``: as for
+    :class:`Loader`. ``state_dict()`` / ``load_state_dict()`` resume exactly
+    mid-epoch, mid-document, also on another world size or batch size (the
+    state counts global sequences).
+
+    Example::
+
+        loader = mosaicrs.torch.TokenLoader("tokens.mosaicrs", seq_len=2048, batch_size=8,
+                                            eos_id=tokenizer.eos_token_id, labels=True)
+        for batch in loader:
+            loss = model(input_ids=batch["input_ids"], position_ids=batch["position_ids"],
+                         labels=batch["labels"]).loss
+    """
+
+    def __init__(
+        self,
+        path: Union[str, "os.PathLike[str]", Dataset],
+        *,
+        seq_len: int,
+        batch_size: int,
+        column: str = "input_ids",
+        eos_id: Optional[int] = None,
+        pad_id: Optional[int] = None,
+        vocab_size: Optional[int] = None,
+        labels: bool = False,
+        shuffle: Union[bool, str] = True,
+        seed: int = 0,
+        drop_last: bool = True,
+        rank: Optional[int] = None,
+        world_size: Optional[int] = None,
+        device: Union[str, torch.device, None] = None,
+        pin_memory: Optional[bool] = None,
+        dtype: torch.dtype = torch.int64,
+        rows: Optional[Sequence[int]] = None,
+        cache_dir: Union[str, "os.PathLike[str]", None] = None,
+        cache_limit: Union[int, str, None] = None,
+        storage_options: Optional[Mapping[str, str]] = None,
+        _pipeline: Optional[bool] = None,
+    ) -> None:
+        self._native = None
+        self._slots: List[_TokenSlot] = []
+        _positive(seq_len, "seq_len")
+        _positive(batch_size, "batch_size")
+        if dtype not in _TOKEN_DTYPES:
+            raise InvalidInputError(f"dtype {dtype} is not torch.int64 or torch.int32")
+        for name, value in (("eos_id", eos_id), ("pad_id", pad_id), ("vocab_size", vocab_size)):
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+                raise InvalidInputError(f"{name} must be an integer or None, got {value!r}")
+        if vocab_size is not None and vocab_size < 1:
+            raise InvalidInputError(f"vocab_size must be positive, got {vocab_size}")
+        self.cache_dir = cache_dir
+        self.cache_limit = _byte_size(cache_limit, "cache_limit")
+        self.dataset = _open_dataset(path, storage_options, cache_dir, self.cache_limit)
+        rank_, world = resolve_rank_world(rank, world_size)
+        self.device, self.pin_memory = _target(device, pin_memory)
+        self.labels = bool(labels)
+        self.dtype = dtype
+        self._native = _native.NativeTokenLoader(
+            self.dataset,
+            seq_len,
+            batch_size,
+            column=column,
+            eos_id=eos_id,
+            pad_id=pad_id,
+            vocab_size=vocab_size,
+            drop_last=bool(drop_last),
+            seed=int(seed),
+            shuffle=_shuffle_mode(shuffle),
+            rank=rank_,
+            world_size=world,
+            rows=None if rows is None else [int(r) for r in rows],
+            dtype=_TOKEN_DTYPES[dtype],
         )
+        self.seq_len = seq_len
+        self.batch_size = batch_size
+        self._columns = torch.arange(seq_len)
+        self._to_device = _ToDevice(self.device)
+        self._pipelined = self._to_device.cuda if _pipeline is None else bool(_pipeline)
+        self._delivered_state = None
+
+    # -- properties -------------------------------------------------------
+    @property
+    def rank(self) -> int:
+        return self._live().rank
+
+    @property
+    def world_size(self) -> int:
+        return self._live().world_size
+
+    @property
+    def column(self) -> str:
+        return self._live().column
+
+    @property
+    def total_tokens(self) -> int:
+        """Tokens of one epoch's stream, each document's eos included (every rank's)."""
+        return self._live().total_tokens
+
+    @property
+    def tokens_per_epoch(self) -> int:
+        """Token positions of one epoch's sequences, every rank's, padding
+        included: what an epoch trains on (``len(self) * B * L * W``)."""
+        return self._live().epoch_plan()[1] * self.seq_len
+
+    @property
+    def dropped_tokens(self) -> int:
+        """Tokens of an epoch that ``drop_last=True`` leaves out."""
+        return self._live().epoch_plan()[2]
+
+    @property
+    def last_documents(self) -> List[int]:
+        """Dataset rows of the documents that the last batch Rust filled touched."""
+        return self._live().last_documents()
+
+    def __len__(self) -> int:
+        """Batches per epoch for this rank."""
+        return self._live().epoch_plan()[0]
+
+    # -- buffers ------------------------------------------------------------------
+    def _new_slot(self) -> _TokenSlot:
+        b, l, pin = self.batch_size, self.seq_len, self.pin_memory
+        tensors = [
+            torch.zeros((b, l), dtype=self.dtype, pin_memory=pin),  # input_ids
+            torch.zeros((b, l), dtype=torch.int64, pin_memory=pin),  # position_ids
+            torch.zeros((b,), dtype=torch.int64, pin_memory=pin),  # lengths
+            torch.zeros((b, l), dtype=torch.int64, pin_memory=pin),  # attention_mask
+        ]
+        if self.labels:
+            tensors.append(torch.zeros((b, l), dtype=torch.int64, pin_memory=pin))
+        slot = _TokenSlot(len(self._slots), tensors)
+        self._slots.append(slot)
+        return slot
+
+    def _free_slot(self) -> _TokenSlot:
+        """A slot that nothing references (no batch the user holds, no copy
+        in flight), else a fresh one: a held batch is never overwritten."""
+        for s in self._slots:
+            if not s.referenced():
+                return s
+        return self._new_slot()
+
+    def _fill(self, native: _native.NativeTokenLoader) -> Optional[Tuple[_TokenSlot, torch.Tensor, int]]:
+        """The next batch in a free slot, with its derived tensors: the slot,
+        ``cu_seqlens`` and ``max_seqlen``; ``None`` at the end of the epoch."""
+        slot = self._free_slot()
+        ids, pos, lengths, mask = slot.tensors[:4]
+        if native.next_into(*slot.buffers) is None:
+            return None
+        # Vectorized over the whole batch: segments start where positions are 0.
+        starts = pos == 0
+        torch.lt(self._columns, lengths.unsqueeze(1), out=mask)
+        if self.labels:
+            labels = slot.tensors[4]
+            labels.copy_(ids)
+            labels.masked_fill_(starts | (mask == 0), -100)
+        first = starts.view(-1).nonzero().view(-1)
+        cu = torch.empty(first.numel() + 1, dtype=torch.int32)
+        cu[:-1] = first
+        cu[-1] = pos.numel()
+        max_seqlen = int((cu[1:] - cu[:-1]).max())
+        return slot, cu, max_seqlen
+
+    def _assemble(
+        self, tensors: Sequence[torch.Tensor], cu: torch.Tensor, max_seqlen: int
+    ) -> Dict[str, Any]:
+        """The user's dict from ``(input_ids, position_ids, attention_mask[,
+        labels])``: fresh tensor objects (``detach()`` aliases) over the
+        slot's storage, so that holding them shows in its use count."""
+        batch: Dict[str, Any] = {
+            "input_ids": tensors[0].detach(),
+            "position_ids": tensors[1].detach(),
+            "cu_seqlens": cu,
+            "max_seqlen": max_seqlen,
+            "attention_mask": tensors[2].detach(),
+        }
+        if self.labels:
+            batch["labels"] = tensors[3].detach()
+        return batch
+
+    # -- iteration ---------------------------------------------------------------
+    def __iter__(self) -> Iterator[Dict[str, Any]]:
+        native = self._live()
+        self._sync_state()
+        native.start()
+        if self._pipelined:
+            yield from self._iter_pipelined(native)
+            return
+        while True:
+            got = self._fill(native)
+            if got is None:
+                return
+            slot, cu, max_seqlen = got
+            yield self._assemble(slot.user_tensors, cu, max_seqlen)
+
+    def _iter_pipelined(self, native: _native.NativeTokenLoader) -> Iterator[Dict[str, Any]]:
+        """The device pipeline (:meth:`_one_ahead`): the derived tensors are
+        computed on the host batch, then everything is copied together."""
+        def fetch() -> Optional[Tuple[_Slot, List[torch.Tensor], Any]]:
+            got = self._fill(native)
+            if got is None:
+                return None
+            slot, cu, max_seqlen = got
+            return slot, slot.user_tensors + [cu], max_seqlen
+
+        def assemble(out: List[torch.Tensor], max_seqlen: Any) -> Dict[str, Any]:
+            return self._assemble(out[:-1], out[-1], max_seqlen)
+
+        yield from self._one_ahead(fetch, assemble)
 
 
 _WORKER_MESSAGE = (
-    "mosaicrs.torch.IterableDataset loads on its own Rust threads and must not run inside "
+    "mosaicrs.torch.{name} loads on its own Rust threads and must not run inside "
     "DataLoader worker processes: use torch.utils.data.DataLoader(ds, batch_size=None, "
     "num_workers=0) (raise the loader's num_threads= for more parallelism)"
 )
@@ -592,16 +940,19 @@ class IterableDataset(torch.utils.data.IterableDataset):
         self._path = path
         self._batch_size = batch_size
         self._kwargs = kwargs
-        self._loader: Optional[Loader] = None
+        self._loader: Optional[Union[Loader, TokenLoader]] = None
         self._pending_state: Optional[Dict[str, Any]] = None
         self._pending_epoch: Optional[int] = None
 
-    def _get(self) -> Loader:
+    def _make(self) -> Union[Loader, TokenLoader]:
+        return Loader(self._path, self._batch_size, **self._kwargs)
+
+    def _get(self) -> Union[Loader, TokenLoader]:
         info = torch.utils.data.get_worker_info()
         if info is not None:
-            raise RuntimeError(_WORKER_MESSAGE)
+            raise RuntimeError(_WORKER_MESSAGE.format(name=type(self).__name__))
         if self._loader is None:
-            self._loader = Loader(self._path, self._batch_size, **self._kwargs)
+            self._loader = self._make()
             if self._pending_state is not None:
                 self._loader.load_state_dict(self._pending_state)
             if self._pending_epoch is not None:
@@ -641,3 +992,23 @@ class IterableDataset(torch.utils.data.IterableDataset):
         state = dict(self.__dict__)
         state["_loader"] = None
         return state
+
+
+class TokenIterableDataset(IterableDataset):
+    """A :class:`TokenLoader` for code that keeps ``DataLoader(ds,
+    batch_size=None)`` (Lightning, the Hugging Face ``Trainer``, torchdata's
+    ``StatefulDataLoader``). Takes the same arguments as :class:`TokenLoader`;
+    each item is a whole batch dict. Use ``num_workers=0``."""
+
+    def __init__(
+        self,
+        path: Union[str, "os.PathLike[str]", Dataset],
+        *,
+        seq_len: int,
+        batch_size: int,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(path, batch_size, seq_len=seq_len, **kwargs)
+
+    def _make(self) -> TokenLoader:
+        return TokenLoader(self._path, batch_size=self._batch_size, **self._kwargs)

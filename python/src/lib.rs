@@ -15,6 +15,7 @@ mod errors;
 mod fork;
 mod loader;
 mod location;
+mod tokens;
 mod writer;
 
 use pyo3::prelude::*;
@@ -29,6 +30,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<writer::PyColumnLayout>()?;
     m.add_class::<writer::WriteResult>()?;
     m.add_class::<loader::NativeLoader>()?;
+    m.add_class::<tokens::NativeTokenLoader>()?;
     m.add_function(wrap_pyfunction!(writer::write_stream, m)?)?;
     m.add_function(wrap_pyfunction!(writer::commit, m)?)?;
     m.add_function(wrap_pyfunction!(writer::abort_write, m)?)?;

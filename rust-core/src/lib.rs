@@ -13,6 +13,8 @@
 //! - [`units`]: byte sizes as options spell them (`64m`, `1g`);
 //! - [`assemble`]: gathered samples written into typed buffers (tensors'
 //!   or arrays' memory), without any tensor library;
+//! - [`tokens`]: LLM token packing, documents of a list column cut into
+//!   fixed-length sequences, resumable mid-document on any world size;
 //! - `testing` (cargo feature `testing`): synthetic datasets for tests,
 //!   benches and examples.
 //!
@@ -30,6 +32,7 @@ pub mod reader;
 pub mod storage;
 #[cfg(feature = "testing")]
 pub mod testing;
+pub mod tokens;
 pub mod units;
 pub mod writer;
 

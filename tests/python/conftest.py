@@ -2,6 +2,9 @@
 `mosaicrs.write` (the Rust writer and commit) from pyarrow tables."""
 
 import datetime as dt
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -65,3 +68,19 @@ def ids_dataset(tmp_path) -> Path:
     path = tmp_path / "ids.mosaicrs"
     mosaicrs.write(table, path, shard_size="4k", batch_rows=64)
     return path
+
+
+def run_torchrun(worker: Path, *args: object, nproc: int = 2) -> None:
+    """Runs ``worker`` under ``torchrun --nproc_per_node=nproc`` on the CPU
+    (gloo), with a free port, and fails the test with its output if any
+    rank fails."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    env.pop("RANK", None)
+    env.pop("WORLD_SIZE", None)
+    proc = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", f"--nproc_per_node={nproc}",
+         "--master_port=0", "--rdzv_backend=c10d", "--rdzv_endpoint=localhost:0",
+         str(worker), *map(str, args)],
+        capture_output=True, text=True, timeout=300, env=env,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]

@@ -2,12 +2,11 @@
 epoch, the same number of steps on every rank, in the global order."""
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+
+from .conftest import run_torchrun
 
 pytest.importorskip("torch")
 
@@ -15,16 +14,7 @@ HERE = Path(__file__).resolve().parent
 
 
 def test_two_ranks_with_torchrun(ids_dataset, tmp_path):
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    env.pop("RANK", None)
-    env.pop("WORLD_SIZE", None)
-    proc = subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2",
-         "--master_port=0", "--rdzv_backend=c10d", "--rdzv_endpoint=localhost:0",
-         str(HERE / "torchrun_worker.py"), str(ids_dataset), str(tmp_path)],
-        capture_output=True, text=True, timeout=300, env=env,
-    )
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    run_torchrun(HERE / "torchrun_worker.py", ids_dataset, tmp_path)
     ranks = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in range(2)]
     assert [r["rank_attr"] for r in ranks] == [0, 1]
     assert {r["world"] for r in ranks} == {2}

@@ -72,10 +72,7 @@ pub use state::{LoaderState, ORDER_ALGORITHM};
 #[cfg(unix)]
 pub use stream::{cache_needed, check_cache_for};
 
-#[cfg(feature = "testing")]
 pub(crate) use gather::GatherTable;
-#[cfg(not(feature = "testing"))]
-use gather::GatherTable;
 
 use crate::reader::{DataSource, Dataset};
 use crate::{Error, Result};

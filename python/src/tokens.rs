@@ -1,0 +1,384 @@
+//! The native side of `mosaicrs.torch.TokenLoader`: an adapter over one
+//! rust-core [`TokenLoader`] that writes each packed batch straight into
+//! buffers that Python owns (torch tensors, pinned when the target is CUDA).
+//!
+//! The batch has a fixed size (`[B, L]` token ids, `[B, L]` position ids,
+//! `[B]` lengths), so there are no registered slots here: Python picks a
+//! buffer set that nothing references any more (its ring) and passes the
+//! addresses to [`NativeTokenLoader::next_into`], which fills them with the
+//! GIL released and returns. The buffers are only written during that call,
+//! while the calling Python frame keeps them alive. Position, plans and order
+//! all come from the core loader; this module adds the conversions.
+
+use std::sync::{Mutex, MutexGuard};
+
+use mosaicrs::assemble::ElementsMut;
+use mosaicrs::loader::ShuffleMode;
+use mosaicrs::tokens::{TokenBatchMut, TokenConfig, TokenLoader, TokenPlan, TokenState};
+use pyo3::exceptions::{PyRuntimeError, PyValueError};
+use pyo3::prelude::*;
+
+use crate::dataset::PyDataset;
+use crate::errors::{IntoPy, InvalidInputError};
+use crate::fork;
+
+/// The element type of the token ids (position ids and lengths are int64).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum IdType {
+    I64,
+    I32,
+}
+
+impl IdType {
+    fn size(self) -> usize {
+        match self {
+            IdType::I64 => 8,
+            IdType::I32 => 4,
+        }
+    }
+}
+
+/// The packed-token loader behind `mosaicrs.torch.TokenLoader` (see the
+/// module docs).
+#[pyclass(module = "mosaicrs._native", name = "NativeTokenLoader")]
+pub(crate) struct NativeTokenLoader {
+    /// `None` once closed. Locked with the GIL released only (a batch may
+    /// wait for reads while holding it).
+    loader: Mutex<Option<TokenLoader>>,
+    /// Dataset rows of the documents of the last batch written.
+    documents: Mutex<Vec<u64>>,
+    ids: IdType,
+    generation: u64,
+}
+
+/// One `(address, bytes)` buffer from Python.
+type Buffer = (usize, usize);
+
+#[pymethods]
+impl NativeTokenLoader {
+    #[new]
+    #[pyo3(signature = (
+        dataset, seq_len, batch_size, *, column="input_ids", eos_id=None, pad_id=None,
+        vocab_size=None, drop_last=true, seed=0, shuffle="global", rank=0, world_size=1,
+        rows=None, dtype="int64"
+    ))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        py: Python<'_>,
+        dataset: PyRef<'_, PyDataset>,
+        seq_len: usize,
+        batch_size: usize,
+        column: &str,
+        eos_id: Option<i64>,
+        pad_id: Option<i64>,
+        vocab_size: Option<u64>,
+        drop_last: bool,
+        seed: u64,
+        shuffle: &str,
+        rank: usize,
+        world_size: usize,
+        rows: Option<Vec<u64>>,
+        dtype: &str,
+    ) -> PyResult<Self> {
+        let ids = match dtype {
+            "int64" => IdType::I64,
+            "int32" => IdType::I32,
+            other => {
+                return Err(InvalidInputError::new_err(format!(
+                    "dtype {other:?} is not int64 or int32 (the token ids' type)"
+                )))
+            }
+        };
+        let source = dataset.source();
+        let config = TokenConfig {
+            column: column.to_string(),
+            seq_len,
+            batch_size,
+            eos_id,
+            pad_id,
+            vocab_size,
+            drop_last,
+            seed,
+            shuffle: shuffle.parse::<ShuffleMode>().py_err()?,
+            rank,
+            world_size,
+            rows: rows.map(Into::into),
+        };
+        // Construction counts the tokens of every document: no GIL for that.
+        let loader = py.detach(move || TokenLoader::new(source, config).py_err())?;
+        Ok(NativeTokenLoader {
+            loader: Mutex::new(Some(loader)),
+            documents: Mutex::new(Vec::new()),
+            ids,
+            generation: fork::generation(),
+        })
+    }
+
+    #[getter]
+    fn seq_len(&self, py: Python<'_>) -> PyResult<usize> {
+        self.with(py, |l| Ok(l.config().seq_len))
+    }
+
+    #[getter]
+    fn batch_size(&self, py: Python<'_>) -> PyResult<usize> {
+        self.with(py, |l| Ok(l.config().batch_size))
+    }
+
+    #[getter]
+    fn rank(&self, py: Python<'_>) -> PyResult<usize> {
+        self.with(py, |l| Ok(l.config().rank))
+    }
+
+    #[getter]
+    fn world_size(&self, py: Python<'_>) -> PyResult<usize> {
+        self.with(py, |l| Ok(l.config().world_size))
+    }
+
+    #[getter]
+    fn column(&self, py: Python<'_>) -> PyResult<String> {
+        self.with(py, |l| Ok(l.config().column.clone()))
+    }
+
+    /// The token ids' element type: `"int64"` or `"int32"`.
+    #[getter]
+    fn dtype(&self) -> &'static str {
+        match self.ids {
+            IdType::I64 => "int64",
+            IdType::I32 => "int32",
+        }
+    }
+
+    /// Tokens of one epoch, eos included (every rank's).
+    #[getter]
+    fn total_tokens(&self, py: Python<'_>) -> PyResult<u64> {
+        self.with(py, |l| Ok(l.total_tokens()))
+    }
+
+    /// The state's epoch.
+    #[getter]
+    fn epoch(&self, py: Python<'_>) -> PyResult<u64> {
+        self.with(py, |l| Ok(l.state().epoch))
+    }
+
+    /// A whole epoch for this rank: `(steps, sequences, dropped_tokens,
+    /// padded_sequences)` (sequences are every rank's).
+    fn epoch_plan(&self, py: Python<'_>) -> PyResult<(u64, u64, u64, u64)> {
+        self.with(py, |l| Ok(plan_tuple(l.epoch_plan().py_err()?)))
+    }
+
+    /// From the current position to the end of the epoch, as `epoch_plan`.
+    fn plan(&self, py: Python<'_>) -> PyResult<(u64, u64, u64, u64)> {
+        self.with(py, |l| Ok(plan_tuple(l.plan().py_err()?)))
+    }
+
+    /// Begins an iteration at the current state. After an epoch's last
+    /// batch the state already points at the next epoch, and the core
+    /// reports the end of the epoch once more; an iteration that begins
+    /// there starts the next epoch instead, as `mosaicrs.torch.Loader` does.
+    fn start(&self, py: Python<'_>) -> PyResult<()> {
+        self.check_forked()?;
+        self.with(py, |l| {
+            let state = l.state().clone();
+            l.restore(state).py_err()
+        })
+    }
+
+    /// Fills this rank's next batch into three buffers, each
+    /// `(address, bytes)`: the token ids (`[B, L]` of `dtype`), the position
+    /// ids (`[B, L]` int64) and the lengths (`[B]` int64). The buffers must
+    /// stay valid, and untouched by anyone else, for the duration of the
+    /// call. Returns the global step, or `None` at the end of the epoch (the
+    /// state then points at the start of the next one).
+    fn next_into(
+        &self,
+        py: Python<'_>,
+        input_ids: Buffer,
+        position_ids: Buffer,
+        lengths: Buffer,
+    ) -> PyResult<Option<u64>> {
+        self.check_forked()?;
+        py.detach(|| -> PyResult<Option<u64>> {
+            let mut guard = self.lock()?;
+            let loader = guard.as_mut().ok_or_else(closed)?;
+            let (b, l) = (loader.config().batch_size, loader.config().seq_len);
+            let n = b.checked_mul(l).ok_or_else(|| {
+                InvalidInputError::new_err(format!("batch_size {b} * seq_len {l} is too large"))
+            })?;
+            check_buffer("input_ids", input_ids, n, self.ids.size())?;
+            check_buffer("position_ids", position_ids, n, 8)?;
+            check_buffer("lengths", lengths, b, 8)?;
+            check_disjoint(&[input_ids, position_ids, lengths])?;
+            // SAFETY: each buffer was checked above to be non-null, aligned
+            // for its element type and exactly as long as a batch needs. The
+            // caller (mosaicrs.torch.TokenLoader) passes the storage of
+            // tensors that its frame keeps alive for this call, that no other
+            // Python object references (the ring's use-count check) and that
+            // are disjoint (checked above): nothing else reads or writes them
+            // until this call returns. Every bit pattern is a valid
+            // integer.
+            let out = unsafe {
+                TokenBatchMut {
+                    input_ids: match self.ids {
+                        IdType::I64 => ElementsMut::I64(slice_mut::<i64>(input_ids)),
+                        IdType::I32 => ElementsMut::I32(slice_mut::<i32>(input_ids)),
+                    },
+                    position_ids: ElementsMut::I64(slice_mut::<i64>(position_ids)),
+                    lengths: slice_mut::<i64>(lengths),
+                }
+            };
+            let Some(info) = loader.next_into(out).py_err()? else {
+                return Ok(None);
+            };
+            *self.documents()? = info.documents;
+            Ok(Some(info.step))
+        })
+    }
+
+    /// Dataset rows of the documents that the last batch touched, in order
+    /// (every rank's part of the global step is walked, only this rank's
+    /// rows are listed).
+    fn last_documents(&self) -> PyResult<Vec<u64>> {
+        Ok(self.documents()?.clone())
+    }
+
+    /// The position after the last batch written, as JSON.
+    fn state_json(&self, py: Python<'_>) -> PyResult<String> {
+        self.with(py, |l| l.state().to_json().py_err())
+    }
+
+    /// Moves to `state` (JSON from `state_json`, possibly of a loader with
+    /// another world size or batch size). A state of another dataset, seed,
+    /// seq_len or eos is refused and changes nothing.
+    fn load_state_json(&self, py: Python<'_>, text: &str) -> PyResult<()> {
+        self.check_forked()?;
+        let state = TokenState::from_json(text).py_err()?;
+        self.with(py, move |l| {
+            l.check_state(&state).py_err()?;
+            l.restore(state).py_err()
+        })
+    }
+
+    /// Moves to the start of `epoch`, unless the loader is already inside it
+    /// (a resumed run calling `set_epoch` keeps its position).
+    fn set_epoch(&self, py: Python<'_>, epoch: u64) -> PyResult<()> {
+        self.check_forked()?;
+        self.with(py, |l| {
+            if l.state().epoch != epoch {
+                l.set_epoch(epoch);
+            }
+            Ok(())
+        })
+    }
+
+    /// Stops the core loader (its prefetch thread, if any) and refuses
+    /// further use (RuntimeError).
+    fn close(&self, py: Python<'_>) -> PyResult<()> {
+        if self.generation != fork::generation() {
+            return Ok(());
+        }
+        py.detach(|| {
+            let loader = self.lock()?.take();
+            drop(loader);
+            Ok(())
+        })
+    }
+
+    #[getter]
+    fn closed(&self, py: Python<'_>) -> PyResult<bool> {
+        py.detach(|| Ok(self.lock()?.is_none()))
+    }
+}
+
+impl NativeTokenLoader {
+    fn lock(&self) -> PyResult<MutexGuard<'_, Option<TokenLoader>>> {
+        self.loader.lock().map_err(|_| {
+            PyRuntimeError::new_err("the token loader is poisoned by an earlier panic")
+        })
+    }
+
+    fn documents(&self) -> PyResult<MutexGuard<'_, Vec<u64>>> {
+        self.documents.lock().map_err(|_| {
+            PyRuntimeError::new_err("the token loader is poisoned by an earlier panic")
+        })
+    }
+
+    /// Runs `f` on the open loader with the GIL released.
+    fn with<T: Send>(
+        &self,
+        py: Python<'_>,
+        f: impl FnOnce(&mut TokenLoader) -> PyResult<T> + Send,
+    ) -> PyResult<T> {
+        self.check_forked()?;
+        py.detach(|| {
+            let mut guard = self.lock()?;
+            f(guard.as_mut().ok_or_else(closed)?)
+        })
+    }
+
+    fn check_forked(&self) -> PyResult<()> {
+        if self.generation != fork::generation() {
+            return Err(PyRuntimeError::new_err(fork::FORKED_MESSAGE));
+        }
+        Ok(())
+    }
+}
+
+impl Drop for NativeTokenLoader {
+    fn drop(&mut self) {
+        if self.generation != fork::generation() {
+            // A prefetch thread of the core loader belongs to the parent
+            // process: joining it here would wait forever. Leak it instead.
+            if let Ok(slot) = self.loader.get_mut() {
+                std::mem::forget(slot.take());
+            }
+        }
+    }
+}
+
+fn closed() -> PyErr {
+    PyRuntimeError::new_err("the loader is closed; create a new mosaicrs.torch.TokenLoader")
+}
+
+fn plan_tuple(p: TokenPlan) -> (u64, u64, u64, u64) {
+    (p.steps, p.sequences, p.dropped_tokens, p.padded_sequences)
+}
+
+/// Checks that `(addr, bytes)` holds exactly `len` elements of `size` bytes,
+/// at an aligned, non-null address.
+fn check_buffer(name: &str, (addr, bytes): Buffer, len: usize, size: usize) -> PyResult<()> {
+    if len.checked_mul(size) != Some(bytes) {
+        return Err(PyValueError::new_err(format!(
+            "buffer for {name:?} has {bytes} bytes, a batch needs {len} elements of {size}"
+        )));
+    }
+    if addr == 0 || addr % size != 0 {
+        return Err(PyValueError::new_err(format!(
+            "buffer for {name:?} is null or misaligned"
+        )));
+    }
+    Ok(())
+}
+
+/// Checks that no two buffers share a byte (each becomes a `&mut` slice).
+fn check_disjoint(buffers: &[Buffer]) -> PyResult<()> {
+    for (i, &(a, an)) in buffers.iter().enumerate() {
+        for &(b, bn) in &buffers[i + 1..] {
+            if a < b.saturating_add(bn) && b < a.saturating_add(an) {
+                return Err(PyValueError::new_err(
+                    "the buffers of a token batch overlap",
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A mutable slice over a checked buffer.
+///
+/// # Safety
+/// `addr..addr + bytes` must be valid for writes, aligned for `T`, and not
+/// accessed by anyone else for the returned lifetime.
+unsafe fn slice_mut<'a, T>((addr, bytes): Buffer) -> &'a mut [T] {
+    // SAFETY: guaranteed by the caller (see the function's contract).
+    unsafe { std::slice::from_raw_parts_mut(addr as *mut T, bytes / std::mem::size_of::<T>()) }
+}

@@ -1,0 +1,317 @@
+//! Copying token ids from an Arrow list's values into the caller's buffer.
+//!
+//! One `match` on (buffer type, Arrow type) per document piece, then a loop
+//! that LLVM turns into a plain copy (same type) or a vectorised widening or
+//! narrowing. The range check (vocabulary, or a narrower buffer type) is a
+//! min/max reduction over the piece, not a branch per token, and runs only
+//! when a token could fall outside the range.
+
+use arrow::array::{Array, ArrayRef, AsArray};
+use arrow::buffer::ScalarBuffer;
+use arrow::datatypes::{self as adt, DataType};
+
+use crate::assemble::{ElementKind, ElementsMut};
+use crate::{Error, Result};
+
+/// An Arrow integer type's native value, as a token id.
+pub(crate) trait TokenInt: Copy + Ord + Send + Sync + 'static {
+    const LOWEST: Self;
+    const HIGHEST: Self;
+    /// The value as `i64` with Rust's `as` (wrapping above `i64::MAX`).
+    fn as_i64(self) -> i64;
+    /// The exact value.
+    fn wide(self) -> i128;
+}
+
+macro_rules! token_int {
+    ($($t:ty),*) => {$(
+        impl TokenInt for $t {
+            const LOWEST: Self = <$t>::MIN;
+            const HIGHEST: Self = <$t>::MAX;
+            #[inline]
+            fn as_i64(self) -> i64 { self as i64 }
+            #[inline]
+            fn wide(self) -> i128 { self as i128 }
+        }
+    )*};
+}
+token_int!(i8, i16, i32, i64, u8, u16, u32, u64);
+
+/// An output element type (the buffer's).
+pub(crate) trait OutInt: Copy + Send + 'static {
+    /// `v` with Rust's `as`: `s as i64 as D` equals `s as D` for every
+    /// integer `s`, both keeping the low bits.
+    fn from_i64(v: i64) -> Self;
+}
+
+impl OutInt for i64 {
+    #[inline]
+    fn from_i64(v: i64) -> Self {
+        v
+    }
+}
+
+impl OutInt for i32 {
+    #[inline]
+    fn from_i64(v: i64) -> Self {
+        v as i32
+    }
+}
+
+/// The values of a list column's child array, typed.
+#[derive(Debug, Clone)]
+pub(crate) enum TokenValues {
+    I8(ScalarBuffer<i8>),
+    I16(ScalarBuffer<i16>),
+    I32(ScalarBuffer<i32>),
+    I64(ScalarBuffer<i64>),
+    U8(ScalarBuffer<u8>),
+    U16(ScalarBuffer<u16>),
+    U32(ScalarBuffer<u32>),
+    U64(ScalarBuffer<u64>),
+}
+
+/// Evaluates `$body` with `$v` bound to the typed values of `$values`.
+macro_rules! with_values {
+    ($values:expr, $v:ident => $body:expr) => {
+        match $values {
+            TokenValues::I8($v) => $body,
+            TokenValues::I16($v) => $body,
+            TokenValues::I32($v) => $body,
+            TokenValues::I64($v) => $body,
+            TokenValues::U8($v) => $body,
+            TokenValues::U16($v) => $body,
+            TokenValues::U32($v) => $body,
+            TokenValues::U64($v) => $body,
+        }
+    };
+}
+
+impl TokenValues {
+    /// The values of `array` (a list's child), or `None` for a type that is
+    /// not an integer.
+    pub(crate) fn of(array: &ArrayRef) -> Option<Self> {
+        Some(match array.data_type() {
+            DataType::Int8 => TokenValues::I8(prim::<adt::Int8Type>(array)?),
+            DataType::Int16 => TokenValues::I16(prim::<adt::Int16Type>(array)?),
+            DataType::Int32 => TokenValues::I32(prim::<adt::Int32Type>(array)?),
+            DataType::Int64 => TokenValues::I64(prim::<adt::Int64Type>(array)?),
+            DataType::UInt8 => TokenValues::U8(prim::<adt::UInt8Type>(array)?),
+            DataType::UInt16 => TokenValues::U16(prim::<adt::UInt16Type>(array)?),
+            DataType::UInt32 => TokenValues::U32(prim::<adt::UInt32Type>(array)?),
+            DataType::UInt64 => TokenValues::U64(prim::<adt::UInt64Type>(array)?),
+            _ => return None,
+        })
+    }
+
+    /// Number of values.
+    pub(crate) fn len(&self) -> usize {
+        with_values!(self, v => v.len())
+    }
+}
+
+fn prim<T: adt::ArrowPrimitiveType>(array: &ArrayRef) -> Option<ScalarBuffer<T::Native>> {
+    array.as_primitive_opt::<T>().map(|a| a.values().clone())
+}
+
+/// The caller's token buffer, as one of the two types it may have.
+#[derive(Debug)]
+pub(crate) enum Out<'a> {
+    I64(&'a mut [i64]),
+    I32(&'a mut [i32]),
+}
+
+impl<'a> Out<'a> {
+    /// `buffer` as an int64 or int32 buffer of `len` elements; `what` names
+    /// it in the error.
+    pub(crate) fn new(buffer: ElementsMut<'a>, len: usize, what: &str) -> Result<Self> {
+        let kind = buffer.kind();
+        let out = match buffer {
+            ElementsMut::I64(b) => Out::I64(b),
+            ElementsMut::I32(b) => Out::I32(b),
+            _ => {
+                return Err(Error::InvalidArgument(format!(
+                    "token packing writes {what} as int64 or int32, not {kind}"
+                )))
+            }
+        };
+        if out.len() != len {
+            return Err(Error::InvalidArgument(format!(
+                "the {what} buffer holds {} elements but a batch needs batch_size * seq_len = {len}",
+                out.len()
+            )));
+        }
+        Ok(out)
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        match self {
+            Out::I64(b) => b.len(),
+            Out::I32(b) => b.len(),
+        }
+    }
+
+    pub(crate) fn kind(&self) -> ElementKind {
+        match self {
+            Out::I64(_) => ElementKind::I64,
+            Out::I32(_) => ElementKind::I32,
+        }
+    }
+
+    /// The inclusive range of values the buffer holds.
+    pub(crate) fn range(&self) -> (i128, i128) {
+        match self {
+            Out::I64(_) => (i128::from(i64::MIN), i128::from(i64::MAX)),
+            Out::I32(_) => (i128::from(i32::MIN), i128::from(i32::MAX)),
+        }
+    }
+
+    /// Sets `[at, at + n)` to `value` (which fits: checked up front).
+    #[inline]
+    pub(crate) fn fill(&mut self, at: usize, n: usize, value: i64) {
+        match self {
+            Out::I64(b) => b[at..at + n].fill(value),
+            Out::I32(b) => b[at..at + n].fill(value as i32),
+        }
+    }
+
+    /// Copies `ramp[..n]` (0, 1, 2, ...) to `[at, at + n)`.
+    #[inline]
+    pub(crate) fn ramp(&mut self, at: usize, n: usize, ramp: &Ramp) {
+        match self {
+            Out::I64(b) => b[at..at + n].copy_from_slice(&ramp.i64[..n]),
+            Out::I32(b) => b[at..at + n].copy_from_slice(&ramp.i32[..n]),
+        }
+    }
+
+    /// Copies `values[start..start + n]` to `[at, at + n)`, each within
+    /// `bounds` (inclusive; `check` says whether a value can fall outside).
+    /// On a value outside, the buffer may hold part of the piece; the error
+    /// gives the offset (in the piece) and the value.
+    #[inline]
+    pub(crate) fn copy(
+        &mut self,
+        at: usize,
+        values: &TokenValues,
+        start: usize,
+        n: usize,
+        bounds: Bounds,
+    ) -> std::result::Result<(), (usize, i128)> {
+        match self {
+            Out::I64(b) => {
+                with_values!(values, v => copy_tokens(&mut b[at..at + n], &v[start..start + n], bounds))
+            }
+            Out::I32(b) => {
+                with_values!(values, v => copy_tokens(&mut b[at..at + n], &v[start..start + n], bounds))
+            }
+        }
+    }
+}
+
+/// The values a token may have: `lo..=hi`, and whether to check at all.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Bounds {
+    pub(crate) lo: i128,
+    pub(crate) hi: i128,
+}
+
+impl Bounds {
+    /// `[0, vocab_size)` when given, within the buffer's range.
+    pub(crate) fn new(vocab_size: Option<u64>, out: (i128, i128)) -> Self {
+        match vocab_size {
+            Some(v) => Bounds {
+                lo: 0,
+                hi: (i128::from(v) - 1).min(out.1),
+            },
+            None => Bounds {
+                lo: out.0,
+                hi: out.1,
+            },
+        }
+    }
+}
+
+/// 0, 1, 2, ... `seq_len - 1` in both output types: position ids are slices of it.
+#[derive(Debug, Clone)]
+pub(crate) struct Ramp {
+    i64: Vec<i64>,
+    i32: Vec<i32>,
+}
+
+impl Ramp {
+    pub(crate) fn new(len: usize) -> Self {
+        Ramp {
+            i64: (0..len as i64).collect(),
+            // seq_len fits in i32 when position ids are int32 (checked per batch).
+            i32: (0..len).map(|i| i as i32).collect(),
+        }
+    }
+}
+
+#[inline]
+fn copy_tokens<S: TokenInt, D: OutInt>(
+    dst: &mut [D],
+    src: &[S],
+    bounds: Bounds,
+) -> std::result::Result<(), (usize, i128)> {
+    for (d, &s) in dst.iter_mut().zip(src) {
+        *d = D::from_i64(s.as_i64());
+    }
+    let fits = S::LOWEST.wide() >= bounds.lo && S::HIGHEST.wide() <= bounds.hi;
+    if fits || src.is_empty() {
+        return Ok(());
+    }
+    let mut lo = S::HIGHEST;
+    let mut hi = S::LOWEST;
+    for &s in src {
+        lo = lo.min(s);
+        hi = hi.max(s);
+    }
+    if lo.wide() >= bounds.lo && hi.wide() <= bounds.hi {
+        return Ok(());
+    }
+    // The slow path, once: name the first value outside.
+    let (i, bad) = src
+        .iter()
+        .enumerate()
+        .find(|(_, s)| s.wide() < bounds.lo || s.wide() > bounds.hi)
+        .map_or((0, lo.wide()), |(i, s)| (i, s.wide()));
+    Err((i, bad))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn copies_and_checks_ranges() {
+        let values = TokenValues::U32(ScalarBuffer::from(vec![1u32, 2, 3, u32::MAX]));
+        let mut buf = vec![0i32; 4];
+        let mut out = Out::I32(&mut buf);
+        let b = Bounds::new(None, out.range());
+        assert_eq!(out.copy(0, &values, 0, 3, b), Ok(()));
+        assert_eq!(
+            out.copy(0, &values, 1, 3, b),
+            Err((2, i128::from(u32::MAX)))
+        );
+        assert_eq!(&buf[..3], &[2, 3, -1]);
+        let mut buf = vec![0i64; 4];
+        let mut out = Out::I64(&mut buf);
+        let vocab = Bounds::new(Some(3), out.range());
+        assert_eq!(out.copy(0, &values, 0, 2, vocab), Ok(()));
+        assert_eq!(out.copy(0, &values, 0, 3, vocab), Err((2, 3)));
+        let signed = TokenValues::I8(ScalarBuffer::from(vec![0i8, -1]));
+        assert_eq!(out.copy(0, &signed, 0, 2, vocab), Err((1, -1)));
+        assert_eq!(
+            out.copy(
+                2,
+                &signed,
+                0,
+                2,
+                Bounds::new(None, (i64::MIN as i128, i64::MAX as i128))
+            ),
+            Ok(())
+        );
+        assert_eq!(buf, [0, -1, 0, -1]);
+    }
+}
