@@ -44,8 +44,9 @@ as a mosaicrs dataset (the dense columns packed row-major into one ``dense`` col
 
 A contender that cannot run says why (``not installed: ...`` for a contender venv that is
 missing, ``unavailable: ...`` for a mosaicrs API this build lacks, else its error). Writes
-OUT (default bench/results/tokens.json; --quick: bench/results/tmp/tokens-quick.json) and
-prints the tables.
+OUT (default bench/results/tokens.json; --quick: bench/results/tmp/tokens-quick.json), where
+each part carries its own run's meta and a run of one part (``--parts``) keeps the other's
+figures, and prints the tables.
 """
 
 from __future__ import annotations
@@ -655,8 +656,26 @@ def failed(name: str, table: Dict[str, Tuple[str, str]], reason: str) -> Dict[st
     return entry(name, table, ok=False, error=" ".join(reason.split())[:600])
 
 
-def run_tokens(runner: Runner, args: argparse.Namespace, lengths: Any) -> Dict[str, Any]:
+def corpus_figures(corpus: Any, written: Dict[str, Any]) -> Dict[str, Any]:
+    import numpy as np
+
+    lengths = doc_lengths_of(corpus)
+    return {"tokens": int(lengths.sum()), "documents": len(lengths),
+            "mean_length": float(lengths.mean()), "median_length": float(np.median(lengths)),
+            "max_length": int(lengths.max()), "vocab_size": VOCAB_SIZE, "dtype": "int32",
+            **{k: v for k, v in written.items() if "tokens" in k or k == "generate_s"}}
+
+
+def doc_lengths_of(corpus: Any) -> Any:
+    import numpy as np
+
+    lengths = corpus.column("input_ids").combine_chunks().value_lengths().to_numpy()
+    return lengths.astype(np.int64)
+
+
+def run_tokens(runner: Runner, args: argparse.Namespace, corpus: Any) -> Dict[str, Any]:
     want = args.contenders
+    lengths = doc_lengths_of(corpus)
     T = TOKEN_CONTENDERS
     entries: List[Dict[str, Any]] = []
     expected = packed_expectation(lengths, args.seq_len, args.batch)
@@ -764,24 +783,27 @@ def run_ragged(runner: Runner, args: argparse.Namespace, table: Any) -> Dict[str
 
 
 def write_data(args: argparse.Namespace) -> Tuple[Any, Any, Dict[str, Any]]:
-    """Generate both datasets, write them as Parquet and (when it imports) mosaicrs."""
+    """Generate the parts' datasets (None for a part not run), write them as Parquet and
+    (when it imports) as mosaicrs datasets."""
     import pyarrow.parquet as pq
 
     args.work.mkdir(parents=True, exist_ok=True)
     info: Dict[str, Any] = {}
     started = time.perf_counter()
-    corpus = token_corpus(args.tokens, args.seed)
-    table = ragged_table(args.ragged_rows, args.seed)
+    corpus = token_corpus(args.tokens, args.seed) if "tokens" in args.parts else None
+    table = ragged_table(args.ragged_rows, args.seed) if "ragged" in args.parts else None
     info["generate_s"] = time.perf_counter() - started
-    pq.write_table(corpus, args.work / "tokens.parquet", compression="none")
-    pq.write_table(table, args.work / "ragged.parquet", compression="none")
+    # The dense features packed row-major into one [B, 13] column, as a user would write them.
+    todo = [(name, data, pack) for name, data, pack in
+            (("tokens", corpus, None), ("ragged", table, {"dense": DENSE})) if data is not None]
+    for name, data, _ in todo:
+        pq.write_table(data, args.work / f"{name}.parquet", compression="none")
     try:
         import mosaicrs
     except ImportError as exc:
         info["mosaicrs_write"] = f"unavailable: mosaicrs does not import ({exc})"
         return corpus, table, info
-    # The dense features packed row-major into one [B, 13] column, as a user would write them.
-    for name, data, pack in (("tokens", corpus, None), ("ragged", table, {"dense": DENSE})):
+    for name, data, pack in todo:
         started = time.perf_counter()
         mosaicrs.write(data, str(args.work / f"{name}.mosaicrs"), mode="overwrite", pack=pack)
         info[f"mosaicrs_write_{name}_s"] = time.perf_counter() - started
@@ -801,21 +823,25 @@ def peak_rss(entry: Dict[str, Any]) -> str:
     return f"{entry['memory']['peak_total_rss_bytes'] / 2**20:,.0f} MiB"
 
 
-def render(doc: Dict[str, Any]) -> str:
-    """The markdown tables of a results document."""
-    meta, lines = doc["meta"], []
+def run_line(meta: Dict[str, Any]) -> str:
     mach = meta["machine"]
-    lines += [
+    return (
         f"Run {meta['date_utc']} at commit `{meta['git']}`"
         f"{' (QUICK RUN: small data)' if meta['quick'] else ''}: `{meta['command']}`, "
         f"{meta['wall_s']:.0f} s in all. Machine: {mach['cpu']}, {mach['cores']} cores, "
         f"{mach['memory_gib']} GiB, no GPU; load average at start "
         f"{', '.join(f'{x:.1f}' for x in mach['load_average_start'])}, at end "
-        f"{', '.join(f'{x:.1f}' for x in mach['load_average_end'])}.",
-        "",
-    ]
+        f"{', '.join(f'{x:.1f}' for x in mach['load_average_end'])}."
+    )
+
+
+def render(doc: Dict[str, Any]) -> str:
+    """The markdown tables of a results document."""
+    lines: List[str] = []
     if "tokens" in doc:
-        t, c = doc["tokens"], doc["corpus"]
+        t, c = doc["tokens"], doc["tokens"]["corpus"]
+        meta = t["meta"]
+        lines += [run_line(meta), ""]
         mosaicrs = next((e for e in t["contenders"] if e["name"] == "mosaicrs" and e.get("ok")),
                         None)
         lines += [
@@ -842,9 +868,12 @@ def render(doc: Dict[str, Any]) -> str:
         lines += _targets(t["ratios"], "mosaicrs")
     if "ragged" in doc:
         r = doc["ragged"]
+        meta = r["meta"]
         mine = next((e for e in r["contenders"]
                      if e["name"] == "mosaicrs-ragged" and e.get("ok")), None)
         lines += [
+            "",
+            run_line(meta),
             "",
             f"#### Ragged id lists: {r['rows']:,} rows of {len(DENSE)} float32 + label + "
             f"{len(ID_LISTS)} id lists (mean "
@@ -924,42 +953,51 @@ def parse_args(argv: List[str]) -> argparse.Namespace:
     return args
 
 
+def run_meta(args: argparse.Namespace, argv: List[str], runner: Runner) -> Dict[str, Any]:
+    """What a part's figures were taken with: command, commit, machine, the mosaicrs used."""
+    try:
+        import mosaicrs
+
+        module = str(Path(mosaicrs.__file__).parent)
+    except ImportError as exc:
+        module = f"does not import: {exc}"
+    return {
+        "date_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "command": " ".join(shlex.quote(a) for a in ["bench/tokens_bench.py", *argv]),
+        "git": runner.suite.git_rev(),
+        "mosaicrs_module": module,
+        "quick": args.quick,
+        "machine": runner.suite.machine_info(),
+        "reps": args.reps,
+        "seed": args.seed,
+        "venvs": {n: s.as_json() for n, s in runner.pythons.items() if n != "shared"},
+    }
+
+
 def main(argv: List[str]) -> int:
     args = parse_args(argv)
     if args.role:
         print(json.dumps(ROLES[args.role](args)))
         return 0
-    import numpy as np
-
     started = time.monotonic()
     runner = Runner(args)
+    meta = run_meta(args, argv, runner)
+    doc: Dict[str, Any] = {}
+    if args.json.is_file():
+        # A run of one part keeps the other part's figures (each carries its own meta).
+        try:
+            old = json.loads(args.json.read_text())
+        except ValueError:
+            old = {}
+        doc.update({p: old[p] for p in ("tokens", "ragged") if p in old and p not in args.parts})
     corpus, table, written = write_data(args)
-    lengths = corpus.column("input_ids").combine_chunks().value_lengths().to_numpy()
-    lengths = lengths.astype(np.int64)
-    doc: Dict[str, Any] = {
-        "meta": {
-            "date_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "command": " ".join(shlex.quote(a) for a in ["bench/tokens_bench.py", *argv]),
-            "git": runner.suite.git_rev(),
-            "quick": args.quick,
-            "machine": runner.suite.machine_info(),
-            "reps": args.reps,
-            "seed": args.seed,
-        },
-        "venvs": {n: s.as_json() for n, s in runner.pythons.items() if n != "shared"},
-        "corpus": {"tokens": int(lengths.sum()), "documents": len(lengths),
-                   "mean_length": float(lengths.mean()),
-                   "median_length": float(np.median(lengths)),
-                   "max_length": int(lengths.max()), "vocab_size": VOCAB_SIZE,
-                   "dtype": "int32", **written},
-    }
-    del corpus
-    if "tokens" in args.parts:
-        doc["tokens"] = run_tokens(runner, args, lengths)
-    if "ragged" in args.parts:
-        doc["ragged"] = run_ragged(runner, args, table)
-    doc["meta"]["machine"]["load_average_end"] = os.getloadavg()
-    doc["meta"]["wall_s"] = round(time.monotonic() - started, 1)
+    if corpus is not None:
+        doc["tokens"] = {"meta": meta, "corpus": corpus_figures(corpus, written),
+                         **run_tokens(runner, args, corpus)}
+    if table is not None:
+        doc["ragged"] = {"meta": meta, "written": written, **run_ragged(runner, args, table)}
+    meta["machine"]["load_average_end"] = os.getloadavg()
+    meta["wall_s"] = round(time.monotonic() - started, 1)
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(doc, indent=1) + "\n")
     log(f"results in {args.json}")

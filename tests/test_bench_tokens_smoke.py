@@ -76,8 +76,8 @@ def doc(tmp_path_factory) -> dict:
 
 
 def test_corpus_is_the_generated_one(doc):
-    corpus = doc["corpus"]
-    assert doc["meta"]["quick"] is True
+    corpus = doc["tokens"]["corpus"]
+    assert doc["tokens"]["meta"]["quick"] is True and doc["ragged"]["meta"]["quick"] is True
     assert corpus["tokens"] == TOKENS
     lengths = tokens_bench.doc_lengths(TOKENS, tokens_bench.SEED)
     assert corpus["documents"] == len(lengths)
@@ -93,7 +93,7 @@ def test_token_figures(doc):
     assert memcpy["ok"] and memcpy["tokens"] == TOKENS and memcpy["tokens_per_s"] > 0
     assert memcpy["bytes"] == 4 * TOKENS
     expected = tokens["expected"]
-    assert expected["stream_tokens"] == TOKENS + doc["corpus"]["documents"]
+    assert expected["stream_tokens"] == TOKENS + tokens["corpus"]["documents"]
     mosaicrs = entries["mosaicrs"]
     if _ran(mosaicrs, _has("mosaicrs.torch", "TokenLoader")):
         # drop_last: whole [B, L] batches of the stream of documents + eos, nothing else.
