@@ -928,6 +928,7 @@ def parse_args(argv: List[str]) -> argparse.Namespace:
     ap.add_argument("--work", type=Path, default=None, help="data folder (bench/results/tmp/...)")
     ap.add_argument("--json", type=Path, default=None, help="results file")
     ap.add_argument("--no-install", action="store_true", help="never create contender venvs")
+    ap.add_argument("--note", default=None, help="a remark kept in the results (e.g. the build)")
     ap.add_argument("--keep-data", action="store_true", help="keep the data folder at the end")
     ap.add_argument("--in-process", action="store_true",
                     help="run the .venv contenders in this process (no RSS figures; for tests)")
@@ -970,6 +971,7 @@ def run_meta(args: argparse.Namespace, argv: List[str], runner: Runner) -> Dict[
         "machine": runner.suite.machine_info(),
         "reps": args.reps,
         "seed": args.seed,
+        "note": args.note,
         "venvs": {n: s.as_json() for n, s in runner.pythons.items() if n != "shared"},
     }
 
