@@ -9,28 +9,41 @@ export VENV
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 # tch finds libtorch in the venv's torch wheel.
 export LIBTORCH_USE_PYTORCH := 1
+# Each `make test` stage records its wall time; `make test` prints them at the end.
+MAKE_STARTED := $(shell date +%s.%N)
+BEGIN = @python3 scripts/stage_times.py begin $@
+END = @python3 scripts/stage_times.py end $@
 
 .PHONY: all setup lint test test-rust test-python test-jvm test-spark spark-venvs demo bench bench-quick clean python demo-python
 
 all: test
 
 setup:
+	$(BEGIN)
 	bash scripts/setup.sh
+	$(END)
 
 lint: setup
+	$(BEGIN)
 	python3 scripts/check_layers.py
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
+	$(END)
 
 # The libtorch-free crates (the workspace's default members). The
 # object-store tests start moto from the venv; here they must run, not skip.
 test-rust: setup
+	$(BEGIN)
 	MOSAICRS_REQUIRE_MOTO=1 cargo test
+	$(END)
 
 test-python: setup jar python
+	$(BEGIN)
 	$(PYTHON) -m pytest -q --timeout=900 --timeout-method=thread tests --ignore=tests/spark
+	$(END)
 
 test: setup lint test-rust test-torch test-python test-jvm check-glibc test-spark
+	@python3 scripts/stage_times.py report $(MAKE_STARTED)
 
 # --- Spark connector ---------------------------------------------------------
 # `make jar`: build/libs/mosaicrs-spark-3.5_2.12.jar (Spark 3.5) and
@@ -48,31 +61,43 @@ SPARK_SMOKE_VERSIONS ?= 4.0.5 4.1.4 4.2.1 4.3.0
 .PHONY: jar test-spark-3.5 test-spark-smoke bench-connector bench-connector-3.5 bench-scan bench-s3 soak-spark-kill
 
 spark-venvs:
+	$(BEGIN)
 	SPARK_TEST_VERSIONS="$(SPARK_FULL_VERSION) $(SPARK_SMOKE_VERSIONS)" bash scripts/spark_venvs.sh
+	$(END)
 
 jar: setup
+	$(BEGIN)
 	bash scripts/spark_venvs.sh $(SPARK_FULL_VERSION)
 	gradle --quiet jar
+	$(END)
 
 # The Spark 3.5 suite and the 4.x smoke tests run side by side: the smoke
 # tests mostly wait for JVMs to start.
 test-spark: setup jar python spark-venvs
+	$(BEGIN)
 	$(PYTHON) -m pytest -q --timeout=1200 --timeout-method=thread tests/spark
 	$(MAKE) --no-print-directory --output-sync=target -j2 test-spark-3.5 test-spark-smoke
+	$(END)
 
 # JUnit tests of the connector's JVM side against the native library
 # (jvm-connector/src/test): the JNI contract, option parsing, type mapping, errors.
 test-jvm: setup
+	$(BEGIN)
 	gradle --quiet test
+	$(END)
 
 test-spark-3.5:
+	$(BEGIN)
 	.venvs/spark-$(SPARK_FULL_VERSION)/bin/python -m pytest -q --timeout=1200 --timeout-method=thread tests/spark
+	$(END)
 
 test-spark-smoke:
+	$(BEGIN)
 	for v in $(SPARK_SMOKE_VERSIONS); do \
 	  echo "Spark $$v: smoke test"; \
 	  .venvs/spark-$$v/bin/python -m pytest -q --timeout=600 --timeout-method=thread tests/spark/test_connector_smoke.py; \
 	done
+	$(END)
 
 # kill -9 of a Spark application at 40 random moments of its writes and commits.
 KILL_TRIALS ?= 40
@@ -108,7 +133,9 @@ TRAIN = target/release/mosaicrs-train
 .PHONY: test-torch train-build bench-build demo-train demo-convert loader-bench format-bench
 
 test-torch: setup
+	$(BEGIN)
 	LD_LIBRARY_PATH=$(TORCH_LIB) cargo test -p mosaicrs-tch -p mosaicrs-train -p mosaicrs-bench
+	$(END)
 
 # target/release/mosaicrs-train, and the CLI (target/release/mosaicrs).
 train-build: setup
@@ -184,18 +211,22 @@ bench-tokens: setup python
 PY_WHEELS = target/wheels/mosaicrs-python
 CONNECTOR_JARS = build/libs/mosaicrs-spark-3.5_2.12.jar build/libs/mosaicrs-spark-4_2.13.jar
 python: setup jar
+	$(BEGIN)
 	rm -rf $(PY_WHEELS) python/mosaicrs/jars && mkdir -p python/mosaicrs/jars
 	cp $(CONNECTOR_JARS) python/mosaicrs/jars/
 	eval "$$(bash scripts/zig_env.sh)" && \
 	  maturin build --release --quiet --strip --compatibility manylinux_2_28 \
 	  --target x86_64-unknown-linux-gnu -m python/Cargo.toml -o $(PY_WHEELS)
 	$(PYTHON) -m pip install --quiet --force-reinstall --no-deps $(PY_WHEELS)/mosaicrs-*.whl
+	$(END)
 
 # Every native library that ships (in both connector jars and in the wheel,
 # also inside the wheel's jars) needs at most glibc 2.28.
 .PHONY: check-glibc dist
 check-glibc: jar python
+	$(BEGIN)
 	$(PYTHON) scripts/check_glibc.py --max 2.28 $(CONNECTOR_JARS) $(PY_WHEELS)/mosaicrs-*.whl
+	$(END)
 
 # dist/: the wheel, both connector jars and a Maven POM for each
 # (io.mosaicrs:mosaicrs-spark-4_2.13:<version>), and SHA256SUMS.

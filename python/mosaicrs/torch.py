@@ -651,18 +651,19 @@ class Loader(_RustLoader[_native.NativeLoader]):
 
 
 class _TokenSlot(_Slot):
-    """A token batch's host buffers: ``[B, L]`` ids, ``[B, L]`` positions and
-    ``[B]`` lengths (filled by Rust), ``[B, L]`` attention mask and labels
-    (derived from them in place)."""
+    """A token batch's host buffers, all filled by Rust: ``[B, L]`` ids,
+    positions and attention mask, ``[B]`` lengths, ``B * L + 1`` segment
+    boundaries (the batch uses the first ``S + 1``), ``[B, L]`` labels."""
 
-    __slots__ = ("buffers", "user_tensors")
+    __slots__ = ("buffers", "user_tensors", "cu")
 
     def __init__(self, id: int, tensors: List[torch.Tensor]):
         super().__init__(id, tensors)
-        # (address, bytes) of what Rust fills: ids, positions, lengths.
-        self.buffers = [(t.data_ptr(), t.numel() * t.element_size()) for t in tensors[:3]]
-        # What the user gets: ids, positions, attention mask[, labels].
-        self.user_tensors = tensors[:2] + tensors[3:]
+        # (address, bytes) per buffer, in NativeTokenLoader.next_into's order.
+        self.buffers = [(t.data_ptr(), t.numel() * t.element_size()) for t in tensors]
+        # What the user gets besides cu_seqlens: ids, positions, attention mask[, labels].
+        self.user_tensors = [tensors[0], tensors[1], tensors[3], *tensors[5:]]
+        self.cu = tensors[4]
 
 
 _TOKEN_DTYPES = {torch.int64: "int64", torch.int32: "int32"}
@@ -783,7 +784,6 @@ class TokenLoader(_RustLoader[_native.NativeTokenLoader]):
         )
         self.seq_len = seq_len
         self.batch_size = batch_size
-        self._columns = torch.arange(seq_len)
         self._to_device = _ToDevice(self.device)
         self._pipelined = self._to_device.cuda if _pipeline is None else bool(_pipeline)
         self._delivered_state = None
@@ -834,6 +834,7 @@ class TokenLoader(_RustLoader[_native.NativeTokenLoader]):
             torch.zeros((b, l), dtype=torch.int64, pin_memory=pin),  # position_ids
             torch.zeros((b,), dtype=torch.int64, pin_memory=pin),  # lengths
             torch.zeros((b, l), dtype=torch.int64, pin_memory=pin),  # attention_mask
+            torch.zeros((b * l + 1,), dtype=torch.int32, pin_memory=pin),  # cu_seqlens
         ]
         if self.labels:
             tensors.append(torch.zeros((b, l), dtype=torch.int64, pin_memory=pin))
@@ -853,22 +854,15 @@ class TokenLoader(_RustLoader[_native.NativeTokenLoader]):
         """The next batch in a free slot, with its derived tensors: the slot,
         ``cu_seqlens`` and ``max_seqlen``; ``None`` at the end of the epoch."""
         slot = self._free_slot()
-        ids, pos, lengths, mask = slot.tensors[:4]
-        if native.next_into(*slot.buffers) is None:
+        # One call fills the batch and derives the mask, the segment
+        # boundaries and the labels from its positions and lengths, in one
+        # pass with the GIL released (torch operations on the host batch
+        # would cost more than the packing).
+        got = native.next_into(*slot.buffers)
+        if got is None:
             return None
-        # Vectorized over the whole batch: segments start where positions are 0.
-        starts = pos == 0
-        torch.lt(self._columns, lengths.unsqueeze(1), out=mask)
-        if self.labels:
-            labels = slot.tensors[4]
-            labels.copy_(ids)
-            labels.masked_fill_(starts | (mask == 0), -100)
-        first = starts.view(-1).nonzero().view(-1)
-        cu = torch.empty(first.numel() + 1, dtype=torch.int32)
-        cu[:-1] = first
-        cu[-1] = pos.numel()
-        max_seqlen = int((cu[1:] - cu[:-1]).max())
-        return slot, cu, max_seqlen
+        segments, max_seqlen = got
+        return slot, slot.cu[: segments + 1], max_seqlen
 
     def _assemble(
         self, tensors: Sequence[torch.Tensor], cu: torch.Tensor, max_seqlen: int

@@ -3,12 +3,14 @@
 //! buffers that Python owns (torch tensors, pinned when the target is CUDA).
 //!
 //! The batch has a fixed size (`[B, L]` token ids, `[B, L]` position ids,
-//! `[B]` lengths), so there are no registered slots here: Python picks a
-//! buffer set that nothing references any more (its ring) and passes the
-//! addresses to [`NativeTokenLoader::next_into`], which fills them with the
-//! GIL released and returns. The buffers are only written during that call,
-//! while the calling Python frame keeps them alive. Position, plans and order
-//! all come from the core loader; this module adds the conversions.
+//! `[B]` lengths, and what is derived from them: the `[B, L]` attention mask
+//! and labels, at most `B * L + 1` segment boundaries), so there are no
+//! registered slots here: Python picks a buffer set that nothing references
+//! any more (its ring) and passes the addresses to
+//! [`NativeTokenLoader::next_into`], which fills them with the GIL released
+//! and returns. The buffers are only written during that call, while the
+//! calling Python frame keeps them alive. Position, plans and order all come
+//! from the core loader; this module adds the derived arrays.
 
 use std::sync::{Mutex, MutexGuard};
 
@@ -183,54 +185,94 @@ impl NativeTokenLoader {
         })
     }
 
-    /// Fills this rank's next batch into three buffers, each
-    /// `(address, bytes)`: the token ids (`[B, L]` of `dtype`), the position
-    /// ids (`[B, L]` int64) and the lengths (`[B]` int64). The buffers must
-    /// stay valid, and untouched by anyone else, for the duration of the
-    /// call. Returns the global step, or `None` at the end of the epoch (the
+    /// Fills this rank's next batch into buffers given as `(address,
+    /// bytes)`: the token ids (`[B, L]` of `dtype`), the position ids and
+    /// attention mask (`[B, L]` int64), the lengths (`[B]` int64), the
+    /// segment boundaries (`B * L + 1` int32, of which the batch uses the
+    /// first `S + 1`) and, when given, the labels (`[B, L]` int64). The
+    /// buffers must stay valid, and untouched by anyone else, for the
+    /// duration of the call.
+    ///
+    /// Returns `(S, max_seqlen)`, or `None` at the end of the epoch (the
     /// state then points at the start of the next one).
+    #[pyo3(signature = (input_ids, position_ids, lengths, attention_mask, cu_seqlens, labels=None))]
+    #[allow(clippy::too_many_arguments)]
     fn next_into(
         &self,
         py: Python<'_>,
         input_ids: Buffer,
         position_ids: Buffer,
         lengths: Buffer,
-    ) -> PyResult<Option<u64>> {
+        attention_mask: Buffer,
+        cu_seqlens: Buffer,
+        labels: Option<Buffer>,
+    ) -> PyResult<Option<(usize, usize)>> {
         self.check_forked()?;
-        py.detach(|| -> PyResult<Option<u64>> {
+        py.detach(|| -> PyResult<Option<(usize, usize)>> {
             let mut guard = self.lock()?;
             let loader = guard.as_mut().ok_or_else(closed)?;
             let (b, l) = (loader.config().batch_size, loader.config().seq_len);
-            let n = b.checked_mul(l).ok_or_else(|| {
-                InvalidInputError::new_err(format!("batch_size {b} * seq_len {l} is too large"))
-            })?;
+            let n = b
+                .checked_mul(l)
+                .filter(|&n| i32::try_from(n).is_ok())
+                .ok_or_else(|| {
+                    InvalidInputError::new_err(format!(
+                        "batch_size {b} * seq_len {l} tokens do not fit the int32 cu_seqlens"
+                    ))
+                })?;
             check_buffer("input_ids", input_ids, n, self.ids.size())?;
             check_buffer("position_ids", position_ids, n, 8)?;
             check_buffer("lengths", lengths, b, 8)?;
-            check_disjoint(&[input_ids, position_ids, lengths])?;
+            check_buffer("attention_mask", attention_mask, n, 8)?;
+            check_buffer("cu_seqlens", cu_seqlens, n + 1, 4)?;
+            let mut all = vec![input_ids, position_ids, lengths, attention_mask, cu_seqlens];
+            if let Some(labels) = labels {
+                check_buffer("labels", labels, n, 8)?;
+                all.push(labels);
+            }
+            check_disjoint(&all)?;
             // SAFETY: each buffer was checked above to be non-null, aligned
-            // for its element type and exactly as long as a batch needs. The
-            // caller (mosaicrs.torch.TokenLoader) passes the storage of
-            // tensors that its frame keeps alive for this call, that no other
-            // Python object references (the ring's use-count check) and that
-            // are disjoint (checked above): nothing else reads or writes them
-            // until this call returns. Every bit pattern is a valid
-            // integer.
-            let out = unsafe {
-                TokenBatchMut {
-                    input_ids: match self.ids {
+            // for its element type and exactly as long as a batch needs, and
+            // no two share a byte. The caller (mosaicrs.torch.TokenLoader)
+            // passes the storage of tensors that its frame keeps alive for
+            // this call and that no other Python object references (the
+            // ring's use-count check): nothing else reads or writes them until
+            // this call returns. Every bit pattern is a valid integer.
+            let (ids, pos, lens, mask, cu, labels) = unsafe {
+                (
+                    match self.ids {
                         IdType::I64 => ElementsMut::I64(slice_mut::<i64>(input_ids)),
                         IdType::I32 => ElementsMut::I32(slice_mut::<i32>(input_ids)),
                     },
-                    position_ids: ElementsMut::I64(slice_mut::<i64>(position_ids)),
-                    lengths: slice_mut::<i64>(lengths),
-                }
+                    slice_mut::<i64>(position_ids),
+                    slice_mut::<i64>(lengths),
+                    slice_mut::<i64>(attention_mask),
+                    slice_mut::<i32>(cu_seqlens),
+                    labels.map(|buffer| slice_mut::<i64>(buffer)),
+                )
+            };
+            let out = TokenBatchMut {
+                input_ids: ids,
+                position_ids: ElementsMut::I64(pos),
+                lengths: lens,
             };
             let Some(info) = loader.next_into(out).py_err()? else {
                 return Ok(None);
             };
             *self.documents()? = info.documents;
-            Ok(Some(info.step))
+            // SAFETY: as above; the core's mutable views of these three
+            // buffers ended with `out`, so these shared views alias nothing.
+            let (ids, pos, lens) = unsafe {
+                (
+                    match self.ids {
+                        IdType::I64 => Ids::I64(slice_ref::<i64>(input_ids)),
+                        IdType::I32 => Ids::I32(slice_ref::<i32>(input_ids)),
+                    },
+                    slice_ref::<i64>(position_ids),
+                    slice_ref::<i64>(lengths),
+                )
+            };
+            Ok(Some(derive(l, &ids, pos, lens, mask, cu, labels)))
         })
     }
 
@@ -359,6 +401,90 @@ fn check_buffer(name: &str, (addr, bytes): Buffer, len: usize, size: usize) -> P
     Ok(())
 }
 
+/// Token ids as written by the core, read to derive the labels.
+enum Ids<'a> {
+    I64(&'a [i64]),
+    I32(&'a [i32]),
+}
+
+impl Ids<'_> {
+    /// Copies ids `range` into `out` as int64.
+    fn copy_to(&self, range: std::ops::Range<usize>, out: &mut [i64]) {
+        match self {
+            Ids::I64(v) => out.copy_from_slice(&v[range]),
+            Ids::I32(v) => {
+                for (o, &x) in out.iter_mut().zip(&v[range]) {
+                    *o = i64::from(x);
+                }
+            }
+        }
+    }
+}
+
+/// Positions scanned at a time for a segment start: a block without a 0 is
+/// skipped after one vectorizable check.
+const SCAN: usize = 32;
+
+/// What attention kernels and the loss take, from one batch's positions
+/// and lengths (a segment starts where the position is 0: at each document
+/// and row start, and where padding begins): the attention mask (1 for the
+/// first `lengths[r]` tokens of row `r`), the segment boundaries over the
+/// flattened `B * L` tokens, and the labels (the ids, with -100 at each
+/// segment's first token and at padding). Returns `(segments,
+/// max_seqlen)`. In Rust: a handful of torch operations per batch cost more
+/// than the packing itself.
+fn derive(
+    l: usize,
+    ids: &Ids<'_>,
+    pos: &[i64],
+    lengths: &[i64],
+    mask: &mut [i64],
+    cu: &mut [i32],
+    mut labels: Option<&mut [i64]>,
+) -> (usize, usize) {
+    let n = pos.len();
+    let mut segments = 0usize;
+    let mut max_seqlen = 0usize;
+    let mut start = 0usize;
+    let mut begin = |i: usize, cu: &mut [i32]| {
+        if segments > 0 {
+            max_seqlen = max_seqlen.max(i - start);
+        }
+        // `n` fits in i32 (checked by the caller).
+        cu[segments] = i as i32;
+        segments += 1;
+        start = i;
+    };
+    for (r, &len) in lengths.iter().enumerate() {
+        let row = r * l;
+        let real = usize::try_from(len).unwrap_or(0).min(l);
+        mask[row..row + real].fill(1);
+        mask[row + real..row + l].fill(0);
+        if let Some(labels) = labels.as_deref_mut() {
+            ids.copy_to(row..row + real, &mut labels[row..row + real]);
+            labels[row + real..row + l].fill(-100);
+            labels[row] = -100;
+        }
+        // Every row starts a segment (the core restarts positions there).
+        begin(row, cu);
+        let mut c = 1;
+        for block in pos[row + 1..row + l].chunks(SCAN) {
+            if block.iter().fold(false, |any, &p| any | (p == 0)) {
+                for (k, _) in block.iter().enumerate().filter(|(_, &p)| p == 0) {
+                    begin(row + c + k, cu);
+                    if let Some(labels) = labels.as_deref_mut() {
+                        labels[row + c + k] = -100;
+                    }
+                }
+            }
+            c += block.len();
+        }
+    }
+    max_seqlen = max_seqlen.max(n - start);
+    cu[segments] = n as i32;
+    (segments, max_seqlen)
+}
+
 /// Checks that no two buffers share a byte (each becomes a `&mut` slice).
 fn check_disjoint(buffers: &[Buffer]) -> PyResult<()> {
     for (i, &(a, an)) in buffers.iter().enumerate() {
@@ -381,4 +507,14 @@ fn check_disjoint(buffers: &[Buffer]) -> PyResult<()> {
 unsafe fn slice_mut<'a, T>((addr, bytes): Buffer) -> &'a mut [T] {
     // SAFETY: guaranteed by the caller (see the function's contract).
     unsafe { std::slice::from_raw_parts_mut(addr as *mut T, bytes / std::mem::size_of::<T>()) }
+}
+
+/// A shared slice over a checked buffer.
+///
+/// # Safety
+/// `addr..addr + bytes` must be valid for reads, aligned for `T`, and not
+/// written by anyone for the returned lifetime.
+unsafe fn slice_ref<'a, T>((addr, bytes): Buffer) -> &'a [T] {
+    // SAFETY: guaranteed by the caller (see the function's contract).
+    unsafe { std::slice::from_raw_parts(addr as *const T, bytes / std::mem::size_of::<T>()) }
 }

@@ -193,6 +193,12 @@ def test_exact_derived_tensors_on_a_tiny_dataset(tmp_path):
     assert b["input_ids"].tolist() == [[1, 2, 3, 4, 5], [6, 7, 8, 9, 10]]
     assert b["position_ids"].tolist() == [[0, 1, 2, 0, 1], [0, 1, 2, 3, 4]]
     assert b["cu_seqlens"].tolist() == [0, 3, 5, 10] and b["max_seqlen"] == 5
+    # max_seqlen is the longest segment, not L.
+    six = mt.TokenLoader(path, seq_len=6, batch_size=1, eos_id=0, shuffle=False, labels=True)
+    b = next(iter(six))
+    assert b["input_ids"].tolist() == [[1, 2, 3, 0, 4, 5]]
+    assert b["cu_seqlens"].tolist() == [0, 4, 6] and b["max_seqlen"] == 4
+    assert b["labels"].tolist() == [[-100, 2, 3, 0, -100, 5]]
 
 
 @pytest.mark.parametrize("value_type,large,dtype", [
@@ -362,6 +368,16 @@ def test_torchdata_stateful_dataloader_resumes(docs_dataset):
     dl2.load_state_dict(sd)
     assert [b["input_ids"].tolist() for b in dl2] == rest
     assert len(dl2) == 5 + len(rest)
+
+
+def test_dataloader_worker_processes_are_refused(docs_dataset):
+    path, _ = docs_dataset
+    ds = mt.TokenIterableDataset(path, seq_len=L, batch_size=4, eos_id=EOS)
+    dl = torch.utils.data.DataLoader(ds, batch_size=None, num_workers=1,
+                                     multiprocessing_context="fork", timeout=60)
+    with pytest.raises(RuntimeError, match=r"TokenIterableDataset.*num_workers=0"):
+        next(iter(dl))
+    assert len(list(torch.utils.data.DataLoader(ds, batch_size=None))) == len(ds)
 
 
 def test_torchrun_two_ranks_resume_a_one_rank_run(docs_dataset, tmp_path):

@@ -214,6 +214,17 @@ impl Window {
             .ok_or_else(|| Error::Internal(format!("epoch position {position} has no document")))
     }
 
+    /// The document at `position` when this window holds it (no loading).
+    #[inline]
+    pub(crate) fn peek(&self, epoch: u64, position: u64) -> Option<Doc> {
+        match self.key {
+            Some((e, start)) if e == epoch && position >= start => {
+                self.docs.get((position - start) as usize).copied()
+            }
+            _ => None,
+        }
+    }
+
     /// The typed token values of source `s`.
     #[inline]
     pub(crate) fn values(&self, s: usize) -> &TokenValues {

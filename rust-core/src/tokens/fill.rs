@@ -21,6 +21,11 @@ pub(crate) trait TokenInt: Copy + Ord + Send + Sync + 'static {
     fn as_i64(self) -> i64;
     /// The exact value.
     fn wide(self) -> i128;
+    /// Writes `src` into `dst` (of equal length) with `as`.
+    #[inline]
+    fn convert_into<D: OutInt>(dst: &mut [D], src: &[Self]) {
+        convert(dst, src);
+    }
 }
 
 macro_rules! token_int {
@@ -35,13 +40,44 @@ macro_rules! token_int {
         }
     )*};
 }
-token_int!(i8, i16, i32, i64, u8, u16, u32, u64);
+token_int!(i8, i16, u8, u16, u32, u64);
+
+/// The two types a buffer may have: into the same type it is a plain copy
+/// (libc's `memcpy`, wider than the conversion loop).
+macro_rules! token_int_same {
+    ($($t:ty => $into:ident),*) => {$(
+        impl TokenInt for $t {
+            const LOWEST: Self = <$t>::MIN;
+            const HIGHEST: Self = <$t>::MAX;
+            #[inline]
+            fn as_i64(self) -> i64 { self as i64 }
+            #[inline]
+            fn wide(self) -> i128 { self as i128 }
+            #[inline]
+            fn convert_into<D: OutInt>(dst: &mut [D], src: &[Self]) {
+                D::$into(dst, src);
+            }
+        }
+    )*};
+}
+token_int_same!(i32 => from_i32s, i64 => from_i64s);
 
 /// An output element type (the buffer's).
 pub(crate) trait OutInt: Copy + Send + 'static {
     /// `v` with Rust's `as`: `s as i64 as D` equals `s as D` for every
     /// integer `s`, both keeping the low bits.
     fn from_i64(v: i64) -> Self;
+    /// `src` into `dst` (of equal length).
+    fn from_i32s(dst: &mut [Self], src: &[i32]);
+    /// `src` into `dst` (of equal length).
+    fn from_i64s(dst: &mut [Self], src: &[i64]);
+}
+
+#[inline]
+fn convert<D: OutInt, S: TokenInt>(dst: &mut [D], src: &[S]) {
+    for (d, &s) in dst.iter_mut().zip(src) {
+        *d = D::from_i64(s.as_i64());
+    }
 }
 
 impl OutInt for i64 {
@@ -49,12 +85,28 @@ impl OutInt for i64 {
     fn from_i64(v: i64) -> Self {
         v
     }
+    #[inline]
+    fn from_i32s(dst: &mut [Self], src: &[i32]) {
+        convert(dst, src);
+    }
+    #[inline]
+    fn from_i64s(dst: &mut [Self], src: &[i64]) {
+        dst.copy_from_slice(src);
+    }
 }
 
 impl OutInt for i32 {
     #[inline]
     fn from_i64(v: i64) -> Self {
         v as i32
+    }
+    #[inline]
+    fn from_i32s(dst: &mut [Self], src: &[i32]) {
+        dst.copy_from_slice(src);
+    }
+    #[inline]
+    fn from_i64s(dst: &mut [Self], src: &[i64]) {
+        convert(dst, src);
     }
 }
 
@@ -108,6 +160,37 @@ impl TokenValues {
     pub(crate) fn len(&self) -> usize {
         with_values!(self, v => v.len())
     }
+
+    /// Asks the CPU to start loading up to [`PREFETCH_BYTES`] of the values
+    /// from `start` on: documents lie at random places of the mapping, and
+    /// loading the next one while the current one is copied hides the
+    /// memory latency that otherwise stalls each document's first lines.
+    /// A hint only: it changes no value.
+    #[inline]
+    pub(crate) fn prefetch(&self, start: usize) {
+        with_values!(self, v => prefetch_slice(v.get(start..).unwrap_or_default()))
+    }
+}
+
+/// Bytes of the next document requested ahead of its copy.
+pub(crate) const PREFETCH_BYTES: usize = 1024;
+
+#[inline]
+fn prefetch_slice<T>(values: &[T]) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+        let bytes = std::mem::size_of_val(values).min(PREFETCH_BYTES);
+        let base = values.as_ptr().cast::<i8>();
+        for offset in (0..bytes).step_by(64) {
+            // SAFETY: SSE is part of every x86_64 CPU, and a prefetch is a
+            // hint that reads nothing and never faults, whatever the address
+            // (here one inside the slice).
+            unsafe { _mm_prefetch::<_MM_HINT_T0>(base.wrapping_add(offset)) };
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = values;
 }
 
 fn prim<T: adt::ArrowPrimitiveType>(array: &ArrayRef) -> Option<ScalarBuffer<T::Native>> {
@@ -187,7 +270,7 @@ impl<'a> Out<'a> {
     /// Copies `values[start..start + n]` to `[at, at + n)`, each within
     /// `bounds` (inclusive; `check` says whether a value can fall outside).
     /// On a value outside, the buffer may hold part of the piece; the error
-    /// gives the offset (in the piece) and the value.
+    /// is the first such value.
     #[inline]
     pub(crate) fn copy(
         &mut self,
@@ -196,7 +279,7 @@ impl<'a> Out<'a> {
         start: usize,
         n: usize,
         bounds: Bounds,
-    ) -> std::result::Result<(), (usize, i128)> {
+    ) -> std::result::Result<(), i128> {
         match self {
             Out::I64(b) => {
                 with_values!(values, v => copy_tokens(&mut b[at..at + n], &v[start..start + n], bounds))
@@ -253,10 +336,8 @@ fn copy_tokens<S: TokenInt, D: OutInt>(
     dst: &mut [D],
     src: &[S],
     bounds: Bounds,
-) -> std::result::Result<(), (usize, i128)> {
-    for (d, &s) in dst.iter_mut().zip(src) {
-        *d = D::from_i64(s.as_i64());
-    }
+) -> std::result::Result<(), i128> {
+    S::convert_into(dst, src);
     let fits = S::LOWEST.wide() >= bounds.lo && S::HIGHEST.wide() <= bounds.hi;
     if fits || src.is_empty() {
         return Ok(());
@@ -271,12 +352,12 @@ fn copy_tokens<S: TokenInt, D: OutInt>(
         return Ok(());
     }
     // The slow path, once: name the first value outside.
-    let (i, bad) = src
+    let bad = src
         .iter()
-        .enumerate()
-        .find(|(_, s)| s.wide() < bounds.lo || s.wide() > bounds.hi)
-        .map_or((0, lo.wide()), |(i, s)| (i, s.wide()));
-    Err((i, bad))
+        .map(|s| s.wide())
+        .find(|&v| v < bounds.lo || v > bounds.hi)
+        .unwrap_or(lo.wide());
+    Err(bad)
 }
 
 #[cfg(test)]
@@ -290,18 +371,15 @@ mod tests {
         let mut out = Out::I32(&mut buf);
         let b = Bounds::new(None, out.range());
         assert_eq!(out.copy(0, &values, 0, 3, b), Ok(()));
-        assert_eq!(
-            out.copy(0, &values, 1, 3, b),
-            Err((2, i128::from(u32::MAX)))
-        );
+        assert_eq!(out.copy(0, &values, 1, 3, b), Err(i128::from(u32::MAX)));
         assert_eq!(&buf[..3], &[2, 3, -1]);
         let mut buf = vec![0i64; 4];
         let mut out = Out::I64(&mut buf);
         let vocab = Bounds::new(Some(3), out.range());
         assert_eq!(out.copy(0, &values, 0, 2, vocab), Ok(()));
-        assert_eq!(out.copy(0, &values, 0, 3, vocab), Err((2, 3)));
+        assert_eq!(out.copy(0, &values, 0, 3, vocab), Err(3));
         let signed = TokenValues::I8(ScalarBuffer::from(vec![0i8, -1]));
-        assert_eq!(out.copy(0, &signed, 0, 2, vocab), Err((1, -1)));
+        assert_eq!(out.copy(0, &signed, 0, 2, vocab), Err(-1));
         assert_eq!(
             out.copy(
                 2,

@@ -394,6 +394,11 @@ impl TokenLoader {
                 let take = (doc_len - t).min(l - filled);
                 let token_end = (t + take).min(doc.len);
                 let copied = token_end.saturating_sub(t);
+                if t == 0 {
+                    if let Some(next) = window.peek(at.epoch, cur.position + 1) {
+                        window.values(next.source).prefetch(next.start);
+                    }
+                }
                 if copied > 0 {
                     ids.copy(
                         row_start + filled,
@@ -402,7 +407,7 @@ impl TokenLoader {
                         copied,
                         bounds,
                     )
-                    .map_err(|(_, value)| token_error(&self.config, doc.row, value, kind))?;
+                    .map_err(|value| token_error(&self.config, doc.row, value, kind))?;
                 }
                 if copied < take {
                     // The one separator after the document's last token.
