@@ -184,8 +184,11 @@ bench-quick: setup
 # `make bench` runs every contender on full-size data and rewrites the generated tables in
 # BENCHMARKS.md; contender venvs (.venvs/<name>) are created on first use.
 # `make bench-smoke` is the same suite on tiny data without installing anything.
+# `make bench-tokens`: token packing (TokenLoader against HF datasets, MosaicML Streaming and
+# memcpy) and ragged id lists (Loader against a torch DataLoader) into bench/results/tokens.json.
 BENCH_ARGS ?=
-.PHONY: bench-venvs bench-smoke
+TOKENS_BENCH_ARGS ?=
+.PHONY: bench-venvs bench-smoke bench-tokens
 bench: setup jar bench-build
 	$(PYTHON) bench/run.py --update-doc $(BENCH_ARGS)
 
@@ -194,6 +197,9 @@ bench-venvs: setup
 
 bench-smoke: setup jar bench-build
 	$(PYTHON) bench/run.py --smoke --no-install $(BENCH_ARGS)
+
+bench-tokens: setup python
+	$(PYTHON) bench/tokens_bench.py $(TOKENS_BENCH_ARGS)
 
 # --- Python package (python/): `import mosaicrs`, built by maturin -------------------------
 # `make python` builds the wheel and installs it into $(VENV): abi3 (CPython
