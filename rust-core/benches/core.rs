@@ -1,13 +1,14 @@
 //! Criterion benches of the core's hot paths, small and short (`make
 //! bench-quick`): gather + assemble into a plain buffer, the gather alone, dataset open (every
-//! shard's footer), index parse, the shuffled epoch order, and the writer.
+//! shard's footer), index parse, the shuffled epoch order, the writer, and
+//! ragged (variable-length list) columns.
 
 use std::sync::Arc;
 
 use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion};
-use mosaicrs::assemble::{ElementKind, TensorSpec};
+use mosaicrs::assemble::{BatchPlan, ElementKind, ElementsMut, TensorSpec};
 use mosaicrs::format::{Compression, Index};
-use mosaicrs::loader::Loader;
+use mosaicrs::loader::{Gathered, Loader};
 use mosaicrs::reader::Dataset;
 use mosaicrs::testing::{
     bench_fill_baselines, config, first_gathered, quick_criterion, write_dataset, RowGather,
@@ -103,9 +104,68 @@ fn writer(c: &mut Criterion) {
     group.finish();
 }
 
+/// A shuffled batch of a `list<int32>` column (mean 64 values a row, from 8
+/// record batches) written as values + offsets: as int32 (a `memcpy` per
+/// row) and cast to int64, against Arrow's `interleave` of the same samples
+/// (the first step of a gather-then-convert path) and a `memcpy` of the
+/// batch's value bytes.
+fn ragged(c: &mut Criterion) {
+    use arrow::array::{ArrayRef, ListArray, RecordBatch};
+    use arrow::datatypes::Int32Type;
+    let rows_per = 8192usize;
+    let sources: Vec<RecordBatch> = (0..8)
+        .map(|s| {
+            let lists = (0..rows_per).map(|r| {
+                let n = (r * 2654435761 + s * 97) % 129;
+                Some((0..n as i32).map(Some).collect::<Vec<_>>())
+            });
+            let array = ListArray::from_iter_primitive::<Int32Type, _, _>(lists);
+            RecordBatch::try_from_iter([("ids", Arc::new(array) as ArrayRef)]).expect("batch")
+        })
+        .collect();
+    let picks: Vec<(usize, usize)> = (0..BATCH)
+        .map(|i| ((i * 5) % 8, (i * 7919) % rows_per))
+        .collect();
+    let rows = (0..BATCH as u64).collect();
+    let g = Gathered::new(sources, picks, rows).expect("gathered");
+    let spec = TensorSpec::features(Vec::<String>::new(), ElementKind::F32).with_column("ids");
+    let plan = BatchPlan::new(g.schema(), &spec).expect("plan");
+    let column = plan.columns()[0].clone();
+    let n = plan.ragged(&column, &g).expect("ragged").value_count();
+    let mut group = c.benchmark_group("ragged");
+    group.throughput(criterion::Throughput::Bytes((n * 4) as u64));
+    let mut i32s = vec![0i32; n];
+    group.bench_function("values_offsets_i32", |b| {
+        b.iter(|| {
+            let r = plan.ragged(&column, &g).expect("ragged");
+            r.fill_values(ElementsMut::I32(&mut i32s)).expect("fill");
+            black_box(r.offsets().len())
+        })
+    });
+    let mut i64s = vec![0i64; n];
+    group.bench_function("values_offsets_cast_i64", |b| {
+        b.iter(|| {
+            let r = plan.ragged(&column, &g).expect("ragged");
+            r.fill_values(ElementsMut::I64(&mut i64s)).expect("fill");
+            black_box(r.offsets().len())
+        })
+    });
+    group.bench_function("arrow_interleave", |b| {
+        b.iter(|| black_box(g.take_column(0).expect("interleave")))
+    });
+    let src = vec![1i32; n];
+    group.bench_function("memcpy", |b| {
+        b.iter(|| {
+            i32s.copy_from_slice(black_box(&src));
+            black_box(i32s[n / 2])
+        })
+    });
+    group.finish();
+}
+
 criterion_group! {
     name = benches;
     config = quick_criterion();
-    targets = gather_assemble, gather, open_and_parse, shuffle_plan, writer
+    targets = gather_assemble, gather, open_and_parse, shuffle_plan, writer, ragged
 }
 criterion_main!(benches);

@@ -683,3 +683,34 @@ fn libtorch_cuda_stays_linked_when_the_wheel_has_it() {
         );
     }
 }
+
+#[test]
+fn lists_of_lists_are_values_n_by_d() {
+    let inner = Arc::new(Field::new("item", DataType::Float32, true));
+    let inner_lists = ListArray::new(
+        Arc::clone(&inner),
+        arrow::buffer::OffsetBuffer::from_lengths([2, 2, 2]),
+        Arc::new(Float32Array::from(vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0])),
+        None,
+    );
+    let field = Arc::new(Field::new("item", inner_lists.data_type().clone(), true));
+    let outer = ListArray::new(
+        field,
+        arrow::buffer::OffsetBuffer::from_lengths([1, 0, 2]),
+        Arc::new(inner_lists),
+        None,
+    );
+    let batch = RecordBatch::try_from_iter([("boxes", Arc::new(outer) as ArrayRef)]).unwrap();
+    let spec =
+        TensorSpec::features(Vec::<String>::new(), ElementKind::F32).with_inner_width("boxes", 2);
+    let asm = TensorAssembler::new(&batch.schema(), &spec, Device::Cpu).unwrap();
+    let t = asm.convert(&batch).unwrap();
+    match t.column("boxes").unwrap() {
+        ColumnData::Ragged { values, offsets } => {
+            assert_eq!(values.size(), [3, 2]);
+            assert_eq!(vec_f64(values), vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0]);
+            assert_eq!(vec_i64(offsets), vec![0, 1, 1, 3]);
+        }
+        other => panic!("{other:?}"),
+    }
+}

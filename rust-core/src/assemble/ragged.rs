@@ -199,13 +199,22 @@ impl RaggedColumn {
         let mut inner_levels = Vec::new();
         let mut arrays = Vec::new();
         let mut buffers = Vec::new();
+        // Items (values, bytes or inner lists) each source's offsets index.
+        let mut items_per_source = Vec::with_capacity(sources.len());
         for a in sources {
             let (level, child, bytes) = Level::of(a.as_ref()).ok_or_else(mixed)?;
             outer.push(level);
             match (bytes, child, inner) {
-                (Some(b), _, None) => buffers.push(b),
-                (None, Some(child), None) => arrays.push(child.clone()),
+                (Some(b), _, None) => {
+                    items_per_source.push(b.len());
+                    buffers.push(b);
+                }
+                (None, Some(child), None) => {
+                    items_per_source.push(child.len());
+                    arrays.push(child.clone());
+                }
                 (None, Some(child), Some(_)) => {
+                    items_per_source.push(child.len());
                     let (level, values, _) = Level::of(child.as_ref()).ok_or_else(mixed)?;
                     let values = values.ok_or_else(mixed)?;
                     inner_levels.push(level);
@@ -239,6 +248,15 @@ impl RaggedColumn {
                 continue;
             }
             let (start, end) = level.offsets.span(r);
+            // Arrow offsets increase within their child; a damaged file must
+            // not make the reads below leave it.
+            if end < start || items_per_source.get(s).is_none_or(|&len| end > len) {
+                return Err(Error::Internal(format!(
+                    "column {:?}: dataset row {} has offsets outside its values",
+                    column.name,
+                    row_of(i)
+                )));
+            }
             let n = end - start;
             let span = match inner_levels.get(s) {
                 None if n == 0 => Span::Empty,
@@ -260,14 +278,14 @@ impl RaggedColumn {
                             continue;
                         }
                         let (a, b) = lists.offsets.span(k);
-                        if b - a != width {
+                        if b.saturating_sub(a) != width {
                             return Err(Error::InvalidArgument(format!(
                                 "column {:?}: dataset row {} holds an inner list of {} values; \
                                  every inner list of a list-of-lists column must hold {width} \
                                  (the width taken from its first rows)",
                                 column.name,
                                 row_of(i),
-                                b - a
+                                b.saturating_sub(a)
                             )));
                         }
                         contiguous &= a == next;
@@ -483,7 +501,7 @@ impl RaggedColumn {
         let d = self.width;
         for (i, span) in self.spans.iter().enumerate() {
             let (a, b) = (self.offsets[i] as usize, self.offsets[i + 1] as usize);
-            let len = b - a;
+            let len = b.saturating_sub(a);
             let (base, take, room) = match padded {
                 None => (a * d, len, len),
                 Some((max_len, _)) => (i * max_len * d, len.min(max_len), max_len),
