@@ -954,6 +954,22 @@ def parse_args(argv: List[str]) -> argparse.Namespace:
     return args
 
 
+SUITE_RESULTS = REPO / "bench" / "results" / "results.json"
+
+
+def record_in_suite(doc: Dict[str, Any]) -> None:
+    """Copies a full run's parts into the suite's results file (keys `tokens` and
+    `ragged`), beside the comparison suite's own figures, so that one file holds
+    every figure BENCHMARKS.md quotes."""
+    try:
+        suite = json.loads(SUITE_RESULTS.read_text())
+    except (OSError, ValueError):
+        suite = {}
+    suite.update({part: doc[part] for part in ("tokens", "ragged") if part in doc})
+    SUITE_RESULTS.write_text(json.dumps(suite, indent=1) + "\n")
+    log(f"tokens and ragged figures also in {SUITE_RESULTS}")
+
+
 def run_meta(args: argparse.Namespace, argv: List[str], runner: Runner) -> Dict[str, Any]:
     """What a part's figures were taken with: command, commit, machine, the mosaicrs used."""
     try:
@@ -1003,6 +1019,8 @@ def main(argv: List[str]) -> int:
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(doc, indent=1) + "\n")
     log(f"results in {args.json}")
+    if not args.quick:
+        record_in_suite(doc)
     if not args.keep_data:
         shutil.rmtree(args.work, ignore_errors=True)
     print(render(doc))
