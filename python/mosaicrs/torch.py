@@ -23,12 +23,11 @@ Keep ``torch.utils.data.DataLoader(num_workers=0)`` if you wrap
 
 from __future__ import annotations
 
-import collections
 import json
 import os
 import sys
 from typing import (
-    Any, Callable, Deque, Dict, Generic, Iterator, List, Mapping, Optional, Sequence, Tuple, TypeVar, Union,
+    Any, Callable, Dict, Generic, Iterator, List, Mapping, Optional, Sequence, Tuple, TypeVar, Union,
 )
 
 import pyarrow as pa
@@ -656,26 +655,16 @@ class _TokenSlot(_Slot):
     positions and attention mask, ``[B]`` lengths, ``B * L + 1`` segment
     boundaries (the batch uses the first ``S + 1``), ``[B, L]`` labels."""
 
-    __slots__ = ("buffers", "user_tensors", "cu", "busy")
+    __slots__ = ("buffers", "user_tensors", "cu")
 
     def __init__(self, id: int, tensors: List[torch.Tensor]):
         super().__init__(id, tensors)
-        # Queued for (or being filled by) the Rust producer thread, or just
-        # taken and not yet handed on.
-        self.busy = False
-        # (address, bytes) per buffer, in NativeTokenLoader.submit's order.
+        # (address, bytes) per buffer, in NativeTokenLoader.next_into's order.
         self.buffers = [(t.data_ptr(), t.numel() * t.element_size()) for t in tensors]
         # What the user gets besides cu_seqlens: ids, positions, attention mask[, labels].
         self.user_tensors = [tensors[0], tensors[1], tensors[3], *tensors[5:]]
         self.cu = tensors[4]
 
-    def referenced(self) -> bool:
-        return self.busy or super().referenced()
-
-
-# Batches the Rust producer thread is asked to fill ahead of the one being
-# handed out: enough to absorb a slow step, each a few MB at most.
-_TOKENS_AHEAD = 3
 
 _TOKEN_DTYPES = {torch.int64: "int64", torch.int32: "int32"}
 
@@ -861,45 +850,19 @@ class TokenLoader(_RustLoader[_native.NativeTokenLoader]):
                 return s
         return self._new_slot()
 
-    def _host_batches(
-        self, native: _native.NativeTokenLoader
-    ) -> Iterator[Tuple[_TokenSlot, torch.Tensor, int]]:
-        """The epoch's host batches as ``(slot, cu_seqlens, max_seqlen)``.
-
-        Rust's producer thread fills the queued slots in order and derives
-        the mask, the segment boundaries and the labels, with the GIL
-        released, while this thread hands out the batch before. A queued
-        slot is busy until the consumer resumes this generator (by then
-        the batch's tensors or its device copy reference the slot), so a
-        held batch is never overwritten. Stopping the iteration puts Rust
-        back to the state after the last batch taken.
-        """
-        run = native.start()
-        queued: Deque[_TokenSlot] = collections.deque()
-
-        def submit() -> None:
-            slot = self._free_slot()
-            slot.busy = True
-            native.submit(run, *slot.buffers)
-            queued.append(slot)
-
-        try:
-            for _ in range(_TOKENS_AHEAD):
-                submit()
-            while True:
-                slot = queued.popleft()
-                got = native.take(run)
-                if got is None:
-                    slot.busy = False
-                    return
-                segments, max_seqlen = got
-                yield slot, slot.cu[: segments + 1], max_seqlen
-                slot.busy = False
-                submit()
-        finally:
-            native.stop(run)
-            for slot in queued:
-                slot.busy = False
+    def _fill(self, native: _native.NativeTokenLoader) -> Optional[Tuple[_TokenSlot, torch.Tensor, int]]:
+        """The next batch in a free slot, with its derived tensors: the slot,
+        ``cu_seqlens`` and ``max_seqlen``; ``None`` at the end of the epoch."""
+        slot = self._free_slot()
+        # One call fills the batch and derives the mask, the segment
+        # boundaries and the labels from its positions and lengths, in one
+        # pass with the GIL released (torch operations on the host batch
+        # would cost more than the packing).
+        got = native.next_into(*slot.buffers)
+        if got is None:
+            return None
+        segments, max_seqlen = got
+        return slot, slot.cu[: segments + 1], max_seqlen
 
     def _assemble(
         self, tensors: Sequence[torch.Tensor], cu: torch.Tensor, max_seqlen: int
@@ -922,19 +885,22 @@ class TokenLoader(_RustLoader[_native.NativeTokenLoader]):
     def __iter__(self) -> Iterator[Dict[str, Any]]:
         native = self._live()
         self._sync_state()
+        native.start()
         if self._pipelined:
             yield from self._iter_pipelined(native)
             return
-        for slot, cu, max_seqlen in self._host_batches(native):
+        while True:
+            got = self._fill(native)
+            if got is None:
+                return
+            slot, cu, max_seqlen = got
             yield self._assemble(slot.user_tensors, cu, max_seqlen)
 
     def _iter_pipelined(self, native: _native.NativeTokenLoader) -> Iterator[Dict[str, Any]]:
         """The device pipeline (:meth:`_one_ahead`): the derived tensors are
         computed on the host batch, then everything is copied together."""
-        batches = self._host_batches(native)
-
         def fetch() -> Optional[Tuple[_Slot, List[torch.Tensor], Any]]:
-            got = next(batches, None)
+            got = self._fill(native)
             if got is None:
                 return None
             slot, cu, max_seqlen = got
@@ -943,10 +909,7 @@ class TokenLoader(_RustLoader[_native.NativeTokenLoader]):
         def assemble(out: List[torch.Tensor], max_seqlen: Any) -> Dict[str, Any]:
             return self._assemble(out[:-1], out[-1], max_seqlen)
 
-        try:
-            yield from self._one_ahead(fetch, assemble)
-        finally:
-            batches.close()
+        yield from self._one_ahead(fetch, assemble)
 
 
 _WORKER_MESSAGE = (

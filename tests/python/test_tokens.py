@@ -291,28 +291,6 @@ def test_segments_and_labels_follow_the_positions(docs_dataset):
     assert padded > 0
 
 
-def test_state_is_the_last_batch_handed_out_while_rust_fills_ahead(docs_dataset):
-    path, _ = docs_dataset
-    kw = dict(seq_len=L, batch_size=2, eos_id=EOS, seed=5)
-    whole = run(mt.TokenLoader(path, **kw))
-    loader = mt.TokenLoader(path, **kw)
-    it = iter(loader)
-    got = [as_numpy(next(it)) for _ in range(3)]
-    # The producer thread has filled batches beyond these three.
-    state = loader.state_dict()
-    assert state["sequences_consumed"] == 6
-    resumed = mt.TokenLoader(path, **kw)
-    resumed.load_state_dict(state)
-    assert_batches(got + run(resumed), whole)
-    # The open iteration goes on where it was; a new one after it starts at
-    # the state (loading a state stops the open iteration).
-    assert_batches([as_numpy(next(it))], whole[3:4])
-    loader.load_state_dict(state)
-    with pytest.raises(RuntimeError, match="stopped"):
-        next(it)
-    assert_batches(run(loader), whole[3:])
-
-
 def test_resume_on_another_world_size_continues_the_global_stream(docs_dataset):
     path, docs = docs_dataset
     seqs, total = pack([docs[r] for r in order(path, seed=4)], L)
