@@ -476,7 +476,7 @@ fn derive(
             end = start;
         }
         for &start in starts.iter().rev() {
-            // `n` fits in i32 (checked when the buffers were queued).
+            // `n` fits in i32 (checked by the caller).
             cu[segments] = start as i32;
             segments += 1;
             if let Some(labels) = labels.as_deref_mut() {
