@@ -421,18 +421,19 @@ impl Ids<'_> {
     }
 }
 
-/// Positions scanned at a time for a segment start: a block without a 0 is
-/// skipped after one vectorizable check.
-const SCAN: usize = 32;
-
 /// What attention kernels and the loss take, from one batch's positions
-/// and lengths (a segment starts where the position is 0: at each document
-/// and row start, and where padding begins): the attention mask (1 for the
-/// first `lengths[r]` tokens of row `r`), the segment boundaries over the
-/// flattened `B * L` tokens, and the labels (the ids, with -100 at each
-/// segment's first token and at padding). Returns `(segments,
-/// max_seqlen)`. In Rust: a handful of torch operations per batch cost more
-/// than the packing itself.
+/// and lengths: the attention mask (1 for the first `lengths[r]` tokens of
+/// row `r`), the segment boundaries over the flattened `B * L` tokens, and
+/// the labels (the ids, with -100 at each segment's first token and at
+/// padding). Returns `(segments, max_seqlen)`. In Rust: a handful of torch
+/// operations per batch cost more than the packing itself.
+///
+/// A segment starts where the position is 0: at each document and row
+/// start, and where padding begins. The core writes positions as ramps
+/// (0, 1, 2, ... within each segment, padding included), so the segment
+/// that holds token `e` starts at `e - pos[e]`: each row's starts are found
+/// walking back from its last token, one step per segment, without
+/// scanning the row.
 fn derive(
     l: usize,
     ids: &Ids<'_>,
@@ -445,16 +446,8 @@ fn derive(
     let n = pos.len();
     let mut segments = 0usize;
     let mut max_seqlen = 0usize;
-    let mut start = 0usize;
-    let mut begin = |i: usize, cu: &mut [i32]| {
-        if segments > 0 {
-            max_seqlen = max_seqlen.max(i - start);
-        }
-        // `n` fits in i32 (checked by the caller).
-        cu[segments] = i as i32;
-        segments += 1;
-        start = i;
-    };
+    // One row's segment starts, last first.
+    let mut starts: Vec<usize> = Vec::new();
     for (r, &len) in lengths.iter().enumerate() {
         let row = r * l;
         let real = usize::try_from(len).unwrap_or(0).min(l);
@@ -463,24 +456,34 @@ fn derive(
         if let Some(labels) = labels.as_deref_mut() {
             ids.copy_to(row..row + real, &mut labels[row..row + real]);
             labels[row + real..row + l].fill(-100);
-            labels[row] = -100;
         }
-        // Every row starts a segment (the core restarts positions there).
-        begin(row, cu);
-        let mut c = 1;
-        for block in pos[row + 1..row + l].chunks(SCAN) {
-            if block.iter().fold(false, |any, &p| any | (p == 0)) {
-                for (k, _) in block.iter().enumerate().filter(|(_, &p)| p == 0) {
-                    begin(row + c + k, cu);
-                    if let Some(labels) = labels.as_deref_mut() {
-                        labels[row + c + k] = -100;
-                    }
-                }
+        starts.clear();
+        let mut last = row + l - 1;
+        loop {
+            // A position past the row's start would be a broken ramp: the
+            // segment is then cut at the row's start.
+            let back = usize::try_from(pos[last]).unwrap_or(0).min(last - row);
+            let start = last - back;
+            starts.push(start);
+            if start == row {
+                break;
             }
-            c += block.len();
+            last = start - 1;
+        }
+        let mut end = row + l;
+        for &start in &starts {
+            max_seqlen = max_seqlen.max(end - start);
+            end = start;
+        }
+        for &start in starts.iter().rev() {
+            // `n` fits in i32 (checked by the caller).
+            cu[segments] = start as i32;
+            segments += 1;
+            if let Some(labels) = labels.as_deref_mut() {
+                labels[start] = -100;
+            }
         }
     }
-    max_seqlen = max_seqlen.max(n - start);
     cu[segments] = n as i32;
     (segments, max_seqlen)
 }

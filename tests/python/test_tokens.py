@@ -272,6 +272,25 @@ def test_resume_mid_document_continues_exactly(docs_dataset, pipeline):
     assert_batches(got, whole)
 
 
+def test_segments_and_labels_follow_the_positions(docs_dataset):
+    path, _ = docs_dataset
+    loader = mt.TokenLoader(path, seq_len=L, batch_size=3, eos_id=EOS, seed=9, labels=True,
+                            drop_last=False)
+    padded = 0
+    for batch in loader:
+        pos = batch["position_ids"].flatten().numpy()
+        starts = np.flatnonzero(pos == 0)  # documents, rows and padding restart at 0
+        cu = np.append(starts, pos.size)
+        assert batch["cu_seqlens"].tolist() == cu.tolist()
+        assert batch["max_seqlen"] == int(np.diff(cu).max())
+        labels = batch["input_ids"].flatten().numpy().astype(np.int64).copy()
+        labels[starts] = -100
+        labels[batch["attention_mask"].flatten().numpy() == 0] = -100
+        np.testing.assert_array_equal(batch["labels"].flatten().numpy(), labels)
+        padded += int((batch["attention_mask"] == 0).sum())
+    assert padded > 0
+
+
 def test_resume_on_another_world_size_continues_the_global_stream(docs_dataset):
     path, docs = docs_dataset
     seqs, total = pack([docs[r] for r in order(path, seed=4)], L)
