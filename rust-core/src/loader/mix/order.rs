@@ -1,0 +1,186 @@
+//! The mixed order of one epoch: position → (source, sample), computed per
+//! position from (seed, epoch, block) and each source's own [`EpochOrder`].
+
+use std::sync::Arc;
+
+use super::super::order::{EpochOrder, OrderAlgorithm, ShuffleMode};
+use super::super::rng::{mix64, SplitMix64};
+use super::super::space::SampleSpace;
+use super::alloc::{golden_stride, Allocation, BlockCounts};
+
+/// Passes (fresh permutations) of a source built when the order is made;
+/// later ones (a source upsampled more than this) are built when read.
+const BUILT_PASSES: u64 = 64;
+
+/// One source of a mix, as the order needs it.
+#[derive(Debug, Clone)]
+pub struct MixSource {
+    pub space: Arc<SampleSpace>,
+    pub shuffle: ShuffleMode,
+    /// Samples this source gives the epoch.
+    pub count: u64,
+}
+
+/// The global order of one epoch of a mix, a pure function of
+/// (seed, epoch, block, sources): which source fills each position, and
+/// which of that source's samples.
+///
+/// Position `p` lies in block `k = p / block`; the block's per-source counts
+/// come from the allocation (each whole block within one sample of every
+/// source's share; see `docs/LOADER.md`, "Mixing"). Inside the block, slot
+/// `s` reads `t = (g·s + o_k) mod len` of the block's sources laid end to
+/// end (`g` coprime to the block length, `o_k` drawn per block), so each
+/// source's samples are spread over the block and over every rank's slice of
+/// it. The `j`-th sample of source `i` in block `k` is the source's
+/// `before_i(k) + j`-th sample of the epoch: pass `u / rows` (a fresh
+/// permutation of the source per pass, the last one partial: a random
+/// subset), entry `u mod rows` of that pass's [`EpochOrder`].
+#[derive(Debug, Clone)]
+pub struct MixedOrder {
+    sources: Vec<MixSource>,
+    alloc: Allocation,
+    seed: u64,
+    epoch: u64,
+    algorithm: OrderAlgorithm,
+    key: u64,
+    /// The first passes of each source.
+    passes: Vec<Vec<EpochOrder>>,
+    len: u64,
+}
+
+impl MixedOrder {
+    /// The order of `epoch` in blocks of `block` positions.
+    pub fn new(
+        sources: Vec<MixSource>,
+        seed: u64,
+        epoch: u64,
+        block: u64,
+        algorithm: OrderAlgorithm,
+    ) -> Self {
+        let counts: Vec<u64> = sources.iter().map(|s| s.count).collect();
+        let key = SplitMix64::from_words(&[seed, epoch, block, 0x6d69_78]).next_u64();
+        let alloc = Allocation::new(&counts, block, key);
+        let passes = sources
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                let n = s.count.div_ceil(s.space.len().max(1)).min(BUILT_PASSES);
+                (0..n)
+                    .map(|pass| pass_order(s, seed, epoch, i, pass, algorithm))
+                    .collect()
+            })
+            .collect();
+        MixedOrder {
+            len: counts.iter().sum(),
+            sources,
+            alloc,
+            seed,
+            epoch,
+            algorithm,
+            key,
+            passes,
+        }
+    }
+
+    /// Positions in the epoch.
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    /// True for an epoch without samples.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The block length the allocation uses.
+    pub fn block(&self) -> u64 {
+        self.alloc.block()
+    }
+
+    /// Whole blocks in the epoch (a partial one may follow).
+    pub fn whole_blocks(&self) -> u64 {
+        self.alloc.whole_blocks()
+    }
+
+    /// The sources.
+    pub fn sources(&self) -> &[MixSource] {
+        &self.sources
+    }
+
+    /// `(source, dataset row)` at `position` (`position < len`).
+    pub fn get(&self, position: u64) -> (usize, u64) {
+        let k = position / self.alloc.block();
+        let counts = self.alloc.block_counts(k);
+        self.in_block(&counts, k, position - k * self.alloc.block())
+    }
+
+    /// `(source, dataset row)` of each position of `positions` (each below
+    /// `len`), computing each block's counts once.
+    pub fn picks(&self, positions: impl IntoIterator<Item = u64>) -> Vec<(usize, u64)> {
+        let mut current: Option<(u64, BlockCounts)> = None;
+        positions
+            .into_iter()
+            .map(|p| {
+                let k = p / self.alloc.block();
+                let counts = match &current {
+                    Some((ck, c)) if *ck == k => c,
+                    _ => &current.insert((k, self.alloc.block_counts(k))).1,
+                };
+                self.in_block(counts, k, p - k * self.alloc.block())
+            })
+            .collect()
+    }
+
+    /// Samples of each source in block `k` (for tests and inspection).
+    pub fn block_counts(&self, k: u64) -> Vec<u64> {
+        self.alloc.block_counts(k).counts
+    }
+
+    fn in_block(&self, b: &BlockCounts, k: u64, slot: u64) -> (usize, u64) {
+        let stride = golden_stride(b.len);
+        let offset = mix64(self.key ^ mix64(k.wrapping_add(1))) % b.len.max(1);
+        // u128: stride and slot are below the block length, a u64.
+        let t = ((u128::from(stride) * u128::from(slot) + u128::from(offset))
+            % u128::from(b.len.max(1))) as u64;
+        let mut start = 0;
+        for (i, &c) in b.counts.iter().enumerate() {
+            if t < start + c {
+                return (i, self.sample(i, b.before[i] + (t - start)));
+            }
+            start += c;
+        }
+        // The counts sum to the block length, so `t` is always found.
+        (0, 0)
+    }
+
+    /// Dataset row of source `i`'s `u`-th sample of the epoch.
+    fn sample(&self, i: usize, u: u64) -> u64 {
+        let s = &self.sources[i];
+        let rows = s.space.len().max(1);
+        let (pass, at) = (u / rows, u % rows);
+        let sample = match self.passes[i].get(pass as usize) {
+            Some(order) => order.get(at),
+            None => pass_order(s, self.seed, self.epoch, i, pass, self.algorithm).get(at),
+        };
+        s.space.row(sample)
+    }
+}
+
+/// Source `i`'s order of pass `pass` of `epoch`: pass 0 is the source's own
+/// epoch order for this seed; each further pass a fresh permutation.
+fn pass_order(
+    s: &MixSource,
+    seed: u64,
+    epoch: u64,
+    i: usize,
+    pass: u64,
+    algorithm: OrderAlgorithm,
+) -> EpochOrder {
+    let source_seed = SplitMix64::from_words(&[seed, i as u64]).next_u64();
+    let key = if pass == 0 {
+        epoch
+    } else {
+        SplitMix64::from_words(&[epoch, pass]).next_u64()
+    };
+    EpochOrder::new(&s.space, source_seed, key, s.shuffle, algorithm)
+}
