@@ -497,6 +497,21 @@ impl Loader {
         Ok(loader)
     }
 
+    /// A mixed loader ([`mixed`](Self::mixed)) that continues from `state`,
+    /// which must come from the same mix (sources, weightings, seed and
+    /// shuffle). Batch size and world size may differ: the state keeps the
+    /// mix's block length, so the order is the same.
+    pub fn resume_mixed<S: IntoLoaderSource>(
+        streams: Vec<Stream<S>>,
+        mix: MixConfig,
+        config: LoaderConfig,
+        state: LoaderState,
+    ) -> Result<Self> {
+        let mut loader = Loader::mixed(streams, mix, config)?;
+        loader.restore(state)?;
+        Ok(loader)
+    }
+
     /// Refuses a state that this loader cannot continue from: another
     /// dataset (or row selection), seed or shuffle mode, an unknown order
     /// algorithm, or a position past the end of an epoch

@@ -58,7 +58,7 @@ impl MixedOrder {
         algorithm: OrderAlgorithm,
     ) -> Self {
         let counts: Vec<u64> = sources.iter().map(|s| s.count).collect();
-        let key = SplitMix64::from_words(&[seed, epoch, block, 0x6d69_78]).next_u64();
+        let key = SplitMix64::from_words(&[seed, epoch, block, 0x006d_6978]).next_u64();
         let alloc = Allocation::new(&counts, block, key);
         let passes = sources
             .iter()
