@@ -107,3 +107,52 @@ pub(crate) fn fingerprint(sources: &[MixSource]) -> String {
 
 #[cfg(test)]
 mod tests;
+
+/// What an epoch of a mix looks like in global batches of `block`
+/// positions, for inspection (`mosaicrs mix --plan`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MixPlan {
+    /// Samples in the epoch.
+    pub epoch_len: u64,
+    /// Whole global batches (a partial one of `epoch_len mod block` follows).
+    pub whole_batches: u64,
+    /// Per source: the fewest and most samples it has in a whole batch.
+    pub per_batch: Vec<(u64, u64)>,
+    /// Per source: its samples in the partial last batch.
+    pub tail: Vec<u64>,
+}
+
+impl MixPlan {
+    /// The plan of sources giving `counts` samples each, in global batches
+    /// of `block` positions.
+    ///
+    /// ```
+    /// use mosaicrs::loader::mix::MixPlan;
+    /// let plan = MixPlan::new(&[600, 300, 100], 16);
+    /// assert_eq!((plan.epoch_len, plan.whole_batches), (1000, 62));
+    /// assert_eq!(plan.per_batch, vec![(9, 10), (4, 5), (1, 2)]);
+    /// assert_eq!(plan.tail.iter().sum::<u64>(), 8);
+    /// ```
+    pub fn new(counts: &[u64], block: u64) -> Self {
+        let a = alloc::Allocation::new(counts, block, 0);
+        let whole = a.whole_blocks();
+        let tail = a.block_counts(whole).counts;
+        let per_batch = counts
+            .iter()
+            .zip(&tail)
+            .map(|(n, r)| {
+                let m = n - r;
+                match whole {
+                    0 => (0, 0),
+                    k => (m / k, m.div_ceil(k)),
+                }
+            })
+            .collect();
+        MixPlan {
+            epoch_len: counts.iter().sum(),
+            whole_batches: whole,
+            per_batch,
+            tail,
+        }
+    }
+}
