@@ -42,6 +42,7 @@ except ImportError as exc:
 from . import _native
 from ._native import Dataset
 from .exceptions import ColumnNotFoundError, InvalidInputError
+from .mix import Stream
 
 __all__ = ["Loader", "IterableDataset", "resolve_rank_world"]
 
@@ -193,14 +194,24 @@ class Loader:
     or a fill value. ``rows``: the dataset rows an epoch covers (strictly
     increasing; for example a training split), all by default.
 
+    ``streams``: instead of ``path``, a list of :class:`mosaicrs.Stream`
+    (each a path or URL with its ``weight``, ``repeat`` or ``choose`` and its
+    own ``storage_options``) mixed in one loader: every whole global batch
+    holds each source's share to within one sample (docs/LOADER.md,
+    "Mixing"). ``epoch_size``: samples per epoch with weights (default all
+    rows); ``exhausted``: ``"cycle"`` (a source whose share exceeds its rows
+    starts over in a fresh permutation) or ``"stop"`` (the epoch ends when
+    the first source runs out). ``stream_index=True`` adds a ``"stream"``
+    int64 tensor to dict batches: each sample's index in ``streams``.
+
     ``state_dict()`` / ``load_state_dict()`` resume exactly mid-epoch, also on
     another world size (torchdata's ``Stateful`` protocol).
     """
 
     def __init__(
         self,
-        path: Union[str, "os.PathLike[str]", Dataset],
-        batch_size: int,
+        path: Union[str, "os.PathLike[str]", Dataset, None] = None,
+        batch_size: Optional[int] = None,
         *,
         features: Optional[Sequence[str]] = None,
         label: Optional[str] = None,
@@ -220,6 +231,10 @@ class Loader:
         dtype: torch.dtype = torch.float32,
         rows: Optional[Sequence[int]] = None,
         storage_options: Optional[Mapping[str, str]] = None,
+        streams: Optional[Sequence[Stream]] = None,
+        epoch_size: Optional[int] = None,
+        exhausted: str = "cycle",
+        stream_index: bool = False,
         _pipeline: Optional[bool] = None,
     ) -> None:
         self._native: Optional[_native.NativeLoader] = None
@@ -229,7 +244,24 @@ class Loader:
             os.fspath(cache_dir)  # TypeError for a non-path
         self.cache_dir = cache_dir
         self.cache_limit = _byte_size(cache_limit, "cache_limit")
-        if isinstance(path, Dataset):
+        mix: Optional[List[Tuple[Dataset, str, float, Optional[str]]]] = None
+        if streams is not None:
+            if path is not None:
+                raise InvalidInputError("pass path or streams=, not both")
+            if not streams or not all(isinstance(s, Stream) for s in streams):
+                raise InvalidInputError("streams must be a non-empty list of mosaicrs.Stream")
+            mix = [
+                (
+                    Dataset(s.path, s.storage_options, cache_dir=cache_dir, cache_limit=self.cache_limit),
+                    *s.weighting(),
+                    s.shuffle,
+                )
+                for s in streams
+            ]
+            dataset = mix[0][0]
+        elif path is None:
+            raise InvalidInputError("pass a dataset path or streams=")
+        elif isinstance(path, Dataset):
             dataset = path
         else:
             # Mapped in place, downloaded whole into the cache, or (larger
@@ -249,6 +281,11 @@ class Loader:
         else:
             raise InvalidInputError(f"shuffle must be a bool or a mode name, got {shuffle!r}")
         self.label = label
+        self.stream_index = bool(stream_index)
+        if self.stream_index and label is not None:
+            raise InvalidInputError("stream_index=True adds to dict batches; it cannot be used with label=")
+        if (epoch_size is not None or exhausted != "cycle") and streams is None:
+            raise InvalidInputError("epoch_size= and exhausted= apply to a mix (streams=)")
         if label is not None:
             if label not in names:
                 raise ColumnNotFoundError(f"label column {label!r} not found; available columns: {', '.join(names)}")
@@ -289,18 +326,21 @@ class Loader:
             prefetch=prefetch,
             null_fill=_null_fill(null_policy),
             rows=None if rows is None else [int(r) for r in rows],
+            mix=mix,
+            epoch_size=None if epoch_size is None else int(epoch_size),
+            exhausted=exhausted,
         )
         self._outputs = self._native.outputs()
         self._slots: List[_Slot] = []
         # Slots handed out (or being copied out) and not yet released, oldest first.
         self._held: List[_Slot] = []
-        self._make = self._batch_maker()
         # Slots the Rust side may hold at once: being filled, queued, prefetched.
         self._ring = self._native.ring
         self._stream = torch.cuda.Stream(device=self.device) if self._cuda else None
         # Device copies one batch ahead; `_pipeline=True` runs the same path on
         # the CPU (with copies) so that CI without a GPU covers it.
         self._pipelined = self._cuda if _pipeline is None else bool(_pipeline)
+        self._make = self._batch_maker()
         # State of the last batch handed to the user when the CUDA path has
         # fetched one batch ahead of it.
         self._delivered_state: Optional[str] = None
@@ -430,6 +470,15 @@ class Loader:
         """
         names = [name for name, _d, _w in self._outputs]
         if self.label is None:
+            if self.stream_index and not self._pipelined:
+                native = self._live()
+
+                def with_stream(tensors: List[torch.Tensor]) -> Dict[str, torch.Tensor]:
+                    out = {n: t.detach() for n, t in zip(names, tensors)}
+                    out["stream"] = torch.tensor(native.last_sources(), dtype=torch.int64)
+                    return out
+                return with_stream
+
             def as_dict(tensors: List[torch.Tensor]) -> Dict[str, torch.Tensor]:
                 return {n: t.detach() for n, t in zip(names, tensors)}
             return as_dict
@@ -529,15 +578,19 @@ class Loader:
             if got is not None:
                 slot = self._take(got)
                 state = native.state_json()
+                sources = native.last_sources() if self.stream_index else None
                 out, event = self._copy_out(slot)
                 slot.event = event
-                ready = (out, event, state)
+                ready = (out, event, state, sources)
             if pending is not None:
-                out, event, state = pending
+                out, event, state, sources = pending
                 self._hand_over(out, event)
                 # The Rust side is one batch ahead of what the user has seen.
                 self._delivered_state = state if ready is not None else None
-                yield self._assemble(out)
+                batch = self._assemble(out)
+                if sources is not None:
+                    batch["stream"] = torch.tensor(sources, dtype=torch.int64).to(self.device)
+                yield batch
             if ready is None:
                 self._delivered_state = None
                 return
@@ -586,7 +639,10 @@ class IterableDataset(torch.utils.data.IterableDataset):
     """
 
     def __init__(
-        self, path: Union[str, "os.PathLike[str]", Dataset], batch_size: int, **kwargs: Any
+        self,
+        path: Union[str, "os.PathLike[str]", Dataset, None] = None,
+        batch_size: Optional[int] = None,
+        **kwargs: Any,
     ) -> None:
         super().__init__()
         self._path = path
