@@ -107,26 +107,27 @@ impl MixedOrder {
         &self.sources
     }
 
-    /// `(source, dataset row)` at `position` (`position < len`).
+    /// `(source, dataset row)` at `position` (`position < len`; past the
+    /// end the result means nothing).
     pub fn get(&self, position: u64) -> (usize, u64) {
         let k = position / self.alloc.block();
-        let counts = self.alloc.block_counts(k);
-        self.in_block(&counts, k, position - k * self.alloc.block())
+        let block = self.block_view(k);
+        self.in_block(&block, position - k * self.alloc.block())
     }
 
     /// `(source, dataset row)` of each position of `positions` (each below
     /// `len`), computing each block's counts once.
     pub fn picks(&self, positions: impl IntoIterator<Item = u64>) -> Vec<(usize, u64)> {
-        let mut current: Option<(u64, BlockCounts)> = None;
+        let mut current: Option<(u64, BlockView)> = None;
         positions
             .into_iter()
             .map(|p| {
                 let k = p / self.alloc.block();
-                let counts = match &current {
-                    Some((ck, c)) if *ck == k => c,
-                    _ => &current.insert((k, self.alloc.block_counts(k))).1,
+                let block = match &current {
+                    Some((ck, b)) if *ck == k => b,
+                    _ => &current.insert((k, self.block_view(k))).1,
                 };
-                self.in_block(counts, k, p - k * self.alloc.block())
+                self.in_block(block, p - k * self.alloc.block())
             })
             .collect()
     }
@@ -136,21 +137,43 @@ impl MixedOrder {
         self.alloc.block_counts(k).counts
     }
 
-    fn in_block(&self, b: &BlockCounts, k: u64, slot: u64) -> (usize, u64) {
-        let stride = golden_stride(b.len);
-        let offset = mix64(self.key ^ mix64(k.wrapping_add(1))) % b.len.max(1);
-        // u128: stride and slot are below the block length, a u64.
-        let t = ((u128::from(stride) * u128::from(slot) + u128::from(offset))
-            % u128::from(b.len.max(1))) as u64;
-        let mut start = 0;
-        for (i, &c) in b.counts.iter().enumerate() {
-            if t < start + c {
-                return (i, self.sample(i, b.before[i] + (t - start)));
-            }
-            start += c;
+    /// What the positions of block `k` need, computed once per block.
+    fn block_view(&self, k: u64) -> BlockView {
+        let BlockCounts {
+            len,
+            counts,
+            before,
+        } = self.alloc.block_counts(k);
+        // Where each source's run ends among the block's slots.
+        let mut ends = Vec::with_capacity(counts.len());
+        let mut at = 0;
+        for c in &counts {
+            at += c;
+            ends.push(at);
         }
-        // The counts sum to the block length, so `t` is always found.
-        (0, 0)
+        BlockView {
+            len: len.max(1),
+            stride: golden_stride(len),
+            offset: mix64(self.key ^ mix64(k.wrapping_add(1))) % len.max(1),
+            ends,
+            counts,
+            before,
+        }
+    }
+
+    fn in_block(&self, b: &BlockView, slot: u64) -> (usize, u64) {
+        // u128: stride, slot and offset are below the block length, a u64.
+        let t = ((u128::from(b.stride) * u128::from(slot) + u128::from(b.offset))
+            % u128::from(b.len)) as u64;
+        // The runs cover `0..len`, so `t` is in one of them (unless the
+        // position is past the epoch, which has no source to read).
+        let i = b.ends.partition_point(|&end| end <= t);
+        match (b.ends.get(i), b.counts.get(i), b.before.get(i)) {
+            (Some(&end), Some(&count), Some(&before)) => {
+                (i, self.sample(i, before + (t + count - end)))
+            }
+            _ => (0, t),
+        }
     }
 
     /// Dataset row of source `i`'s `u`-th sample of the epoch.
@@ -164,6 +187,18 @@ impl MixedOrder {
         };
         s.space.row(sample)
     }
+}
+
+/// One block's counts with its slot permutation.
+#[derive(Debug, Clone)]
+struct BlockView {
+    len: u64,
+    stride: u64,
+    offset: u64,
+    /// Cumulative counts: source `i` fills slots `ends[i] - counts[i]..ends[i]`.
+    ends: Vec<u64>,
+    counts: Vec<u64>,
+    before: Vec<u64>,
 }
 
 /// Source `i`'s order of pass `pass` of `epoch`: pass 0 is the source's own
