@@ -293,3 +293,48 @@ fn another_mix_or_a_single_dataset_state_is_refused() {
     let mut a2 = Loader::mixed(streams(&d, &[0.6, 0.3, 0.1]), mix, config(4, 1, 0, 1)).unwrap();
     assert!(a2.restore(lost).is_err());
 }
+
+#[test]
+fn sources_with_another_column_order_mix_by_name() {
+    use arrow::datatypes::{DataType, Field, Schema};
+    let dir = tempfile::tempdir().unwrap();
+    let d = three(dir.path());
+    // `x` before `id`: the loader's columns are found by name.
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("x", DataType::Float32, false),
+        Field::new("id", DataType::Int64, false),
+    ]));
+    let batch = RecordBatch::try_new(
+        schema.clone(),
+        vec![
+            Arc::new(Float32Array::from_iter_values(
+                (0..50).map(|i| i as f32 / 2.0),
+            )),
+            Arc::new(Int64Array::from_iter_values(0..50)),
+        ],
+    )
+    .unwrap();
+    let path = dir.path().join("swapped");
+    write_partitions(
+        &path,
+        &schema,
+        "w",
+        [&[batch][..]],
+        WriterOptions::default(),
+        SaveMode::ErrorIfExists,
+    )
+    .unwrap();
+    let swapped = Arc::new(Dataset::open(&path).unwrap());
+    let mixed = vec![
+        Stream::new(Arc::clone(&d[1])).weight(1.0),
+        Stream::new(swapped).weight(1.0),
+    ];
+    let mut loader = Loader::mixed(mixed, MixConfig::default(), config(10, 1, 0, 2)).unwrap();
+    assert_eq!(loader.schema().field(0).name(), "id");
+    let mut from_swapped = 0;
+    for b in loader.epoch().unwrap() {
+        let b = b.unwrap();
+        from_swapped += picks(&b).iter().filter(|p| p.0 == 1).count();
+    }
+    assert_eq!(from_swapped, 175);
+}

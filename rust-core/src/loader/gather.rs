@@ -255,15 +255,29 @@ impl Gathered {
         parts: &[Gathered],
         at: &[(usize, usize)],
     ) -> Result<Self> {
+        // Sources with the same column numbers (the usual case: datasets of
+        // one layout) share their batches as they are; projecting each
+        // batch would cost more than the rest of the gather.
+        let columns: Arc<[usize]> = match parts.first() {
+            Some(p) if parts.iter().all(|q| q.columns == p.columns) => Arc::clone(&p.columns),
+            _ => (0..schema.fields().len()).collect(),
+        };
+        let shared = parts
+            .first()
+            .is_some_and(|p| Arc::ptr_eq(&p.columns, &columns));
         let mut batches = Vec::new();
         let mut first_source = Vec::with_capacity(parts.len());
         for part in parts {
             first_source.push(batches.len());
             for &b in &part.used {
-                let projected = part.batches[b]
-                    .project(&part.columns)
-                    .map_err(|e| Error::arrow("projecting a mixed batch", e))?;
-                batches.push(Arc::new(projected));
+                if shared {
+                    batches.push(Arc::clone(&part.batches[b]));
+                } else {
+                    let projected = part.batches[b]
+                        .project(&part.columns)
+                        .map_err(|e| Error::arrow("projecting a mixed batch", e))?;
+                    batches.push(Arc::new(projected));
+                }
             }
         }
         let mut picks = Vec::with_capacity(at.len());
@@ -279,7 +293,7 @@ impl Gathered {
             rows.push(row);
         }
         Ok(Gathered {
-            columns: (0..schema.fields().len()).collect(),
+            columns,
             used: (0..batches.len()).collect(),
             batches: batches.into(),
             schema,

@@ -162,9 +162,18 @@ impl MixedOrder {
     }
 
     fn in_block(&self, b: &BlockView, slot: u64) -> (usize, u64) {
-        // u128: stride, slot and offset are below the block length, a u64.
-        let t = ((u128::from(b.stride) * u128::from(slot) + u128::from(b.offset))
-            % u128::from(b.len)) as u64;
+        let t = match b
+            .stride
+            .checked_mul(slot)
+            .and_then(|x| x.checked_add(b.offset))
+        {
+            Some(x) => x % b.len,
+            // u128: stride, slot and offset are below the block length, a u64.
+            None => {
+                ((u128::from(b.stride) * u128::from(slot) + u128::from(b.offset))
+                    % u128::from(b.len)) as u64
+            }
+        };
         // The runs cover `0..len`, so `t` is in one of them (unless the
         // position is past the epoch, which has no source to read).
         let i = b.ends.partition_point(|&end| end <= t);
