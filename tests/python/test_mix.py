@@ -1,6 +1,6 @@
 """mosaicrs.Stream and mosaicrs.torch.Loader(streams=...): shares per batch,
 the stream tensor, repeat/choose counts, resume (also on another world
-size), schema checks. Mirrors rust-core/tests/mix.rs."""
+size), schema checks, ragged columns of a mix. Mirrors rust-core/tests/mix.rs."""
 
 import collections
 
@@ -103,3 +103,41 @@ def test_bad_streams_are_named(sources, tmp_path):
         mt.Loader(sources[0], 4, streams=streams(sources, [1, 1, 1]))
     with pytest.raises(mosaicrs.InvalidInputError, match="label"):
         mt.Loader(streams=streams(sources, [1, 1, 1]), batch_size=4, label="id", stream_index=True)
+
+
+@pytest.mark.parametrize("pipeline", [False, True])
+def test_ragged_columns_of_a_mix_with_the_stream(tmp_path, pipeline):
+    # Source 1's lists are far longer than source 0's: its samples make the
+    # values buffers spill and grow while earlier batches are held.
+    paths = []
+    for k, n in enumerate([90, 60]):
+        lengths = [(r % 4) * (1 + 40 * k) for r in range(n)]
+        path = str(tmp_path / f"r{k}")
+        mosaicrs.write(pa.table({
+            "id": pa.array([k * 1000 + r for r in range(n)], pa.int64()),
+            "toks": pa.array([[k * 1000 + r] * m for r, m in enumerate(lengths)],
+                             pa.list_(pa.int64())),
+            "name": pa.array([f"s{k}r{r}" for r in range(n)]),
+        }), path, batch_rows=16)
+        paths.append(path)
+    loader = mt.Loader(
+        streams=streams(paths, [2, 1]), batch_size=6, epoch_size=120, seed=4, stream_index=True,
+        columns=["id", "toks", "name"], ragged={"toks": "offsets", "name": "padded"},
+        _pipeline=pipeline,
+    )
+    held = list(loader)
+    assert len(held) == 20
+    for batch in held:
+        ids = batch["id"].tolist()
+        assert torch.equal(batch["id"] // 1000, batch["stream"])
+        assert torch.bincount(batch["stream"], minlength=2).tolist() == [4, 2]
+        o = batch["toks"].offsets.tolist()
+        got = [batch["toks"].values[a:b].tolist() for a, b in zip(o[:-1], o[1:])]
+        assert got == [[i] * ((i % 1000) % 4 * (1 + 40 * (i // 1000))) for i in ids]
+        names = [bytes(row[mask].tolist()).decode()
+                 for row, mask in zip(batch["name"], batch["name_mask"])]
+        assert names == [f"s{i // 1000}r{i % 1000}" for i in ids]
+    clash = str(tmp_path / "clash")
+    mosaicrs.write(pa.table({"stream": pa.array([1, 2], pa.int64())}), clash)
+    with pytest.raises(mosaicrs.InvalidInputError, match='"stream" entry'):
+        mt.Loader(streams=[mosaicrs.Stream(clash)], batch_size=2, stream_index=True)
