@@ -35,11 +35,13 @@ from typing import Any, List, Mapping, Optional, Sequence, Tuple, Union
 from . import _native, exceptions
 from ._native import ColumnLayout, Dataset, PartitionWriter, WriteResult
 from .exceptions import *  # noqa: F401,F403 (the classes, listed in exceptions.__all__)
+from .mix import Stream
 
 __all__ = [
     "ColumnLayout",
     "Dataset",
     "PartitionWriter",
+    "Stream",
     "WriteResult",
     "write",
     "exceptions",

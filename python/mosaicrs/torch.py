@@ -56,6 +56,7 @@ except ImportError as exc:
 from . import _native
 from ._native import Dataset
 from .exceptions import ColumnNotFoundError, InvalidInputError
+from .mix import Stream
 
 __all__ = [
     "Loader",
@@ -512,14 +513,24 @@ class Loader(_RustLoader[_native.NativeLoader]):
     ``ValueError`` naming the column and row; ``pad_value``: the padding.
     A list column not named in ``ragged`` is stacked as ``[B, D]``.
 
+    ``streams``: instead of ``path``, a list of :class:`mosaicrs.Stream`
+    (each a path or URL with its ``weight``, ``repeat`` or ``choose`` and its
+    own ``storage_options``) mixed in one loader: every whole global batch
+    holds each source's share to within one sample (docs/LOADER.md,
+    "Mixing"). ``epoch_size``: samples per epoch with weights (default all
+    rows); ``exhausted``: ``"cycle"`` (a source whose share exceeds its rows
+    starts over in a fresh permutation) or ``"stop"`` (the epoch ends when
+    the first source runs out). ``stream_index=True`` adds a ``"stream"``
+    int64 tensor to dict batches: each sample's index in ``streams``.
+
     ``state_dict()`` / ``load_state_dict()`` resume exactly mid-epoch, also on
     another world size (torchdata's ``Stateful`` protocol).
     """
 
     def __init__(
         self,
-        path: Union[str, "os.PathLike[str]", Dataset],
-        batch_size: int,
+        path: Union[str, "os.PathLike[str]", Dataset, None] = None,
+        batch_size: Optional[int] = None,
         *,
         features: Optional[Sequence[str]] = None,
         label: Optional[str] = None,
@@ -543,6 +554,10 @@ class Loader(_RustLoader[_native.NativeLoader]):
         max_len: Union[int, Mapping[str, int], None] = None,
         truncate: Union[bool, Mapping[str, bool]] = False,
         pad_value: Union[float, Mapping[str, float]] = 0,
+        streams: Optional[Sequence[Stream]] = None,
+        epoch_size: Optional[int] = None,
+        exhausted: str = "cycle",
+        stream_index: bool = False,
         _pipeline: Optional[bool] = None,
     ) -> None:
         self._native: Optional[_native.NativeLoader] = None
@@ -550,13 +565,37 @@ class Loader(_RustLoader[_native.NativeLoader]):
             raise InvalidInputError(f"batch_size must be a positive integer, got {batch_size!r}")
         self.cache_dir = cache_dir
         self.cache_limit = _byte_size(cache_limit, "cache_limit")
-        self.dataset = dataset = _open_dataset(path, storage_options, cache_dir, self.cache_limit)
+        mix: Optional[List[Tuple[Dataset, str, float, Optional[str]]]] = None
+        if streams is not None:
+            if path is not None:
+                raise InvalidInputError("pass path or streams=, not both")
+            if not streams or not all(isinstance(s, Stream) for s in streams):
+                raise InvalidInputError("streams must be a non-empty list of mosaicrs.Stream")
+            mix = [
+                (
+                    _open_dataset(s.path, s.storage_options, cache_dir, self.cache_limit),
+                    *s.weighting(),
+                    s.shuffle,
+                )
+                for s in streams
+            ]
+            dataset = mix[0][0]
+        elif path is None:
+            raise InvalidInputError("pass a dataset path or streams=")
+        else:
+            dataset = _open_dataset(path, storage_options, cache_dir, self.cache_limit)
+        self.dataset = dataset
         schema = dataset.schema
         names = schema.names
         if dtype not in _DTYPE_NAMES:
             raise InvalidInputError(f"dtype {dtype} is not one of {sorted(_DTYPES)}")
         shuffle_mode = _shuffle_mode(shuffle)
         self.label = label
+        self.stream_index = bool(stream_index)
+        if self.stream_index and label is not None:
+            raise InvalidInputError("stream_index=True adds to dict batches; it cannot be used with label=")
+        if (epoch_size is not None or exhausted != "cycle") and streams is None:
+            raise InvalidInputError("epoch_size= and exhausted= apply to a mix (streams=)")
         if label is not None:
             if label not in names:
                 raise ColumnNotFoundError(f"label column {label!r} not found; available columns: {', '.join(names)}")
@@ -582,6 +621,10 @@ class Loader(_RustLoader[_native.NativeLoader]):
                 chosen += [c for c in (ragged or {}) if c not in chosen]
             stacked, own = [], list(chosen)
         self._ragged = self._ragged_args(ragged, max_len, truncate, pad_value, names, own)
+        if self.stream_index and "stream" in own:
+            raise InvalidInputError(
+                'stream_index=True adds a "stream" entry; the batch has a column of that name'
+            )
         rank_, world = resolve_rank_world(rank, world_size)
         self.device, self.pin_memory = _target(device, pin_memory)
         self._native = _native.NativeLoader(
@@ -602,6 +645,9 @@ class Loader(_RustLoader[_native.NativeLoader]):
             ragged=[
                 (c, layout, ml, tr, pv) for c, (layout, ml, tr, pv) in self._ragged.items()
             ] or None,
+            mix=mix,
+            epoch_size=None if epoch_size is None else int(epoch_size),
+            exhausted=exhausted,
         )
         self._outputs = self._native.outputs()
         # The layout of each ragged output, in output order.
@@ -610,6 +656,9 @@ class Loader(_RustLoader[_native.NativeLoader]):
         # Slots handed out (or being copied out) and not yet released, oldest first.
         self._held: List[_Slot] = []
         self._batch = batch_size
+        # A batch is made of `_items(slot)` (ragged views, the sources), not
+        # the slot's tensors as they are.
+        self._per_item = bool(self._ragged) or self.stream_index
         self._make = self._batch_maker()
         # Slots the Rust side may hold at once: being filled, queued, prefetched.
         self._ring = self._native.ring
@@ -772,12 +821,11 @@ class Loader(_RustLoader[_native.NativeLoader]):
         """
         names = [o[0] for o in self._outputs]
         if self.label is None:
-            if not self._ragged:
-                def as_dict(tensors: List[torch.Tensor]) -> Dict[str, torch.Tensor]:
-                    return {n: t.detach() for n, t in zip(names, tensors)}
-                return as_dict
             layouts = [self._ragged[n][0] if o[3] is not None else None
                        for n, o in zip(names, self._outputs)]
+
+            def as_dict(tensors: List[torch.Tensor]) -> Dict[str, torch.Tensor]:
+                return {n: t.detach() for n, t in zip(names, tensors)}
 
             def as_dict_ragged(items: List[Any]) -> Dict[str, Any]:
                 out: Dict[str, Any] = {}
@@ -798,7 +846,17 @@ class Loader(_RustLoader[_native.NativeLoader]):
                             torch.arange(pad_len, device=values.device) < lengths.unsqueeze(1)
                         )
                 return out
-            return as_dict_ragged
+
+            to_dict = as_dict_ragged if self._ragged else as_dict
+            if not self.stream_index:
+                return to_dict
+
+            def with_stream(items: List[Any]) -> Dict[str, Any]:
+                # `_items` puts the sources after the outputs.
+                out = to_dict(items)
+                out["stream"] = items[-1]
+                return out
+            return with_stream
         li = names.index(self.label)
         # The stacked features first, then list features (embeddings), which
         # are their own [B, D] arrays of the same dtype.
@@ -822,8 +880,11 @@ class Loader(_RustLoader[_native.NativeLoader]):
         """Per output of a delivered slot: its tensor (dense), or for a ragged
         column ``(values, offsets, pad_len)`` where ``values`` is a view of the
         written part of the slot's values buffer (``[N]``, ``[N, D]``, or
-        ``[B, L(, D)]`` padded). Grows the values buffers whose batch spilled."""
-        fills = self._live().ragged_fills(slot.id)
+        ``[B, L(, D)]`` padded). Grows the values buffers whose batch spilled.
+        With ``stream_index``, then each sample's source (int64 ``[B]``): a
+        host tensor that travels to the device with the batch."""
+        native = self._live()
+        fills = native.ragged_fills(slot.id) if self._ragged else []
         items: List[Any] = []
         at = k = 0
         b = self._batch
@@ -844,6 +905,8 @@ class Loader(_RustLoader[_native.NativeLoader]):
             items.append((values, slot.tensors[at], pad_len))
             at += 2
             k += 1
+        if self.stream_index:
+            items.append(torch.tensor(native.last_sources(), dtype=torch.int64))
         return items
 
     def _grow(self, slot: _Slot, k: int, i: int, need: int) -> None:
@@ -873,14 +936,14 @@ class Loader(_RustLoader[_native.NativeLoader]):
                 if sid is None:
                     return
                 slot = self._take(sid)
-                yield self._make(self._items(slot) if self._ragged else slot.tensors)
+                yield self._make(self._items(slot) if self._per_item else slot.tensors)
         # The hot loop, `_reclaim` and `_take` written out (a Python call
         # costs about as much as the checks): per batch, a use-count check of
         # the slots handed out, one native call (which releases the slot that
         # came free and waits for the next batch with the GIL released) and
         # fresh tensors for the user.
         held, slots, ring, make = self._held, self._slots, self._ring, self._make
-        items = self._items if self._ragged else None
+        items = self._items if self._per_item else None
         next_, release_slot, use_count = native.next, native.release_slot, _use_count
         while True:
             release = None
@@ -916,7 +979,7 @@ class Loader(_RustLoader[_native.NativeLoader]):
             if got is None:
                 return None
             slot = self._take(got)
-            return slot, self._items(slot) if self._ragged else slot.tensors, None
+            return slot, self._items(slot) if self._per_item else slot.tensors, None
 
         yield from self._one_ahead(fetch, lambda out, _extra: self._assemble(out))
 
@@ -1204,7 +1267,10 @@ class IterableDataset(torch.utils.data.IterableDataset):
     """
 
     def __init__(
-        self, path: Union[str, "os.PathLike[str]", Dataset], batch_size: int, **kwargs: Any
+        self,
+        path: Union[str, "os.PathLike[str]", Dataset, None] = None,
+        batch_size: Optional[int] = None,
+        **kwargs: Any,
     ) -> None:
         super().__init__()
         self._path = path

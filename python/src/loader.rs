@@ -51,6 +51,7 @@ use mosaicrs::assemble::{
     inner_width, is_numeric_list, list_width, BatchPlan, Conversion, ElementKind, ElementsMut,
     FeatureLayout, NullPolicy, TensorSpec,
 };
+use mosaicrs::loader::mix::{Exhausted, MixConfig, Stream};
 use mosaicrs::loader::{
     Epoch, Gathered, Loader, LoaderConfig, LoaderState, ShuffleMode, TailPolicy,
 };
@@ -190,6 +191,8 @@ impl Running {
 struct Delivered {
     rows: Vec<u64>,
     padding: usize,
+    /// Each sample's source in a mix (all 0 for one dataset).
+    sources: Vec<u32>,
 }
 
 /// The loader behind `mosaicrs.torch.Loader` (see the module docs).
@@ -210,6 +213,46 @@ pub(crate) struct NativeLoader {
     running: Mutex<Option<Running>>,
 }
 
+/// One source of a mix as Python passes it: the dataset, `"weight"`,
+/// `"repeat"`, `"choose"` or `"rows"`, the value, and a shuffle mode or None.
+type MixEntry<'py> = (PyRef<'py, PyDataset>, String, f64, Option<String>);
+
+/// The mix's streams and options, checked (weights by the core crate).
+fn mix_streams(
+    entries: Vec<MixEntry<'_>>,
+    epoch_size: Option<u64>,
+    exhausted: &str,
+) -> PyResult<(Vec<Stream<DataSource>>, MixConfig)> {
+    let streams = entries
+        .into_iter()
+        .enumerate()
+        .map(|(i, (dataset, kind, value, shuffle))| {
+            let stream = Stream::new(dataset.source());
+            let stream = match kind.as_str() {
+                "weight" => stream.weight(value),
+                "repeat" => stream.repeat(value),
+                "choose" if value >= 0.0 && value.fract() == 0.0 => stream.choose(value as u64),
+                "rows" => stream,
+                _ => {
+                    return Err(to_py(Error::InvalidArgument(format!(
+                        "mix source {i}: {kind} {value} is not a weight, repeat or whole choose"
+                    ))))
+                }
+            };
+            match shuffle {
+                Some(mode) => Ok(stream.shuffle(mode.parse::<ShuffleMode>().py_err()?)),
+                None => Ok(stream),
+            }
+        })
+        .collect::<PyResult<Vec<_>>>()?;
+    let config = MixConfig {
+        epoch_size,
+        exhausted: exhausted.parse::<Exhausted>().py_err()?,
+        block: None,
+    };
+    Ok((streams, config))
+}
+
 fn parse_nulls(fill: Option<f64>) -> NullPolicy {
     match fill {
         Some(v) => NullPolicy::Fill(v),
@@ -226,7 +269,7 @@ impl NativeLoader {
     #[pyo3(signature = (
         dataset, batch_size, *, features, columns, feature_dtype="float32", shuffle="global",
         seed=0, drop_last=true, rank=0, world_size=1, workers=None, prefetch=None,
-        null_fill=None, rows=None, ragged=None
+        null_fill=None, rows=None, ragged=None, mix=None, epoch_size=None, exhausted="cycle"
     ))]
     #[allow(clippy::too_many_arguments)]
     fn new(
@@ -246,9 +289,15 @@ impl NativeLoader {
         null_fill: Option<f64>,
         rows: Option<Vec<u64>>,
         ragged: Option<Vec<RaggedArg>>,
+        mix: Option<Vec<MixEntry<'_>>>,
+        epoch_size: Option<u64>,
+        exhausted: &str,
     ) -> PyResult<Self> {
         let ragged = parse_ragged(ragged.unwrap_or_default())?;
         let dataset = dataset.source();
+        let mix = mix
+            .map(|m| mix_streams(m, epoch_size, exhausted))
+            .transpose()?;
         let mut config = LoaderConfig {
             batch_size,
             seed,
@@ -290,7 +339,10 @@ impl NativeLoader {
             }
             config.columns = Some(unique);
             // The one loader: its gather table is built here, once.
-            let loader = Loader::new(dataset, config).py_err()?;
+            let loader = match mix {
+                Some((streams, mix)) => Loader::mixed(streams, mix, config).py_err()?,
+                None => Loader::new(dataset, config).py_err()?,
+            };
             let plan = BatchPlan::new(loader.schema(), &spec).py_err()?;
             let outputs = outputs_of(&plan)?;
             Ok((loader, plan, outputs))
@@ -363,7 +415,7 @@ impl NativeLoader {
     /// Samples in one epoch (all ranks).
     #[getter]
     fn samples(&self) -> PyResult<u64> {
-        Ok(self.loader()?.space().len())
+        Ok(self.loader()?.epoch_len())
     }
 
     /// Batches per epoch for this rank (a whole epoch, from its start).
@@ -573,6 +625,7 @@ impl NativeLoader {
                     *self.delivered()? = Delivered {
                         rows: batch.rows,
                         padding: batch.padding,
+                        sources: batch.sources,
                     };
                     Ok(Some(batch.data.deliver()))
                 }
@@ -598,6 +651,12 @@ impl NativeLoader {
     /// Dataset rows of the last delivered batch, in batch order.
     fn last_rows(&self) -> PyResult<Vec<u64>> {
         Ok(self.delivered()?.rows.clone())
+    }
+
+    /// The source of each sample of the last delivered batch, in batch
+    /// order (the index in the loader's `mix` list; 0 for one dataset).
+    fn last_sources(&self) -> PyResult<Vec<u32>> {
+        Ok(self.delivered()?.sources.clone())
     }
 
     /// Trailing samples of the last batch that are padding (drop_last=False).

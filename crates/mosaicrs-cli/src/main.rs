@@ -1,9 +1,11 @@
-//! `mosaicrs`: inspect, validate, convert and print mosaicrs datasets.
+//! `mosaicrs`: inspect, validate, convert and print mosaicrs datasets, and
+//! plan mixes of them.
 
 mod cache;
 mod convert;
 mod head;
 mod inspect;
+mod mix;
 mod store;
 mod vacuum;
 mod validate;
@@ -72,6 +74,9 @@ enum Command {
     },
     /// Delete files that no committed index lists (left by failed or killed writes).
     Vacuum(vacuum::VacuumArgs),
+    /// Plan a mix of datasets: epoch length, each source's samples per
+    /// epoch and per global batch, and how often its rows are seen.
+    Mix(mix::MixArgs),
 }
 
 /// How a command reads shards.
@@ -124,6 +129,7 @@ fn main() -> ExitCode {
         } => head::run(&path, rows, &columns, &store, &read.options()),
         Command::Cache { clear, store } => cache::run(clear, &store),
         Command::Vacuum(args) => vacuum::run(&args),
+        Command::Mix(args) => mix::run(&args),
     };
     match result {
         Ok(code) => code,

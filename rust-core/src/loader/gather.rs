@@ -245,6 +245,63 @@ impl Gathered {
         })
     }
 
+    /// The samples of several gathers (one per source of a mix) as one:
+    /// sample `i` is sample `at[i].1` of `parts[at[i].0]`. Every part's
+    /// columns must have the data types of `schema` (checked once by the
+    /// loader); each part's batches are projected to those columns (a few
+    /// reference counts, no values copied).
+    pub(crate) fn merge(
+        schema: SchemaRef,
+        parts: &[Gathered],
+        at: &[(usize, usize)],
+    ) -> Result<Self> {
+        // Sources with the same column numbers (the usual case: datasets of
+        // one layout) share their batches as they are; projecting each
+        // batch would cost more than the rest of the gather.
+        let columns: Arc<[usize]> = match parts.first() {
+            Some(p) if parts.iter().all(|q| q.columns == p.columns) => Arc::clone(&p.columns),
+            _ => (0..schema.fields().len()).collect(),
+        };
+        let shared = parts
+            .first()
+            .is_some_and(|p| Arc::ptr_eq(&p.columns, &columns));
+        let mut batches = Vec::new();
+        let mut first_source = Vec::with_capacity(parts.len());
+        for part in parts {
+            first_source.push(batches.len());
+            for &b in &part.used {
+                if shared {
+                    batches.push(Arc::clone(&part.batches[b]));
+                } else {
+                    let projected = part.batches[b]
+                        .project(&part.columns)
+                        .map_err(|e| Error::arrow("projecting a mixed batch", e))?;
+                    batches.push(Arc::new(projected));
+                }
+            }
+        }
+        let mut picks = Vec::with_capacity(at.len());
+        let mut rows = Vec::with_capacity(at.len());
+        for &(p, i) in at {
+            let part = parts.get(p).ok_or_else(|| {
+                Error::Internal(format!("mixed pick of part {p} of {}", parts.len()))
+            })?;
+            let (&(s, r), &row) = part.picks.get(i).zip(part.rows.get(i)).ok_or_else(|| {
+                Error::Internal(format!("mixed pick {i} of a part with {}", part.len()))
+            })?;
+            picks.push((first_source[p] + s, r));
+            rows.push(row);
+        }
+        Ok(Gathered {
+            columns,
+            used: (0..batches.len()).collect(),
+            batches: batches.into(),
+            schema,
+            picks,
+            rows,
+        })
+    }
+
     /// The (projected) schema of the sources.
     pub fn schema(&self) -> &SchemaRef {
         &self.schema

@@ -46,6 +46,7 @@
 //! ```
 
 mod gather;
+pub mod mix;
 mod order;
 mod permutation;
 mod plan;
@@ -76,6 +77,7 @@ pub(crate) use gather::GatherTable;
 
 use crate::reader::{DataSource, Dataset};
 use crate::{Error, Result};
+use mix::{MixConfig, MixSource, MixedOrder, Stream};
 
 /// What a loader reads: a mapped [`Dataset`] or any [`DataSource`] (on
 /// Unix, a remote dataset larger than the cache streams through it).
@@ -124,6 +126,39 @@ impl IntoLoaderSource for &DataSource {
     fn into_table(self, config: &LoaderConfig) -> Result<LoaderSource> {
         self.clone().into_table(config)
     }
+}
+
+/// The schema of a mix's batches: the first source's projected columns,
+/// nullable where any source's is. Every source must have the same data
+/// type in each column.
+fn mixed_schema(tables: &[Arc<GatherTable>]) -> Result<SchemaRef> {
+    let Some(first) = tables.first() else {
+        return Err(Error::InvalidArgument(
+            "a mix needs at least one source".into(),
+        ));
+    };
+    let first = first.schema();
+    let mut fields: Vec<arrow::datatypes::Field> =
+        first.fields().iter().map(|f| f.as_ref().clone()).collect();
+    for (i, table) in tables.iter().enumerate().skip(1) {
+        for (field, other) in fields.iter_mut().zip(table.schema().fields()) {
+            if field.data_type() != other.data_type() {
+                return Err(Error::InvalidArgument(format!(
+                    "mix source {i}: column {:?} has type {} but source 0 has {}",
+                    field.name(),
+                    other.data_type(),
+                    field.data_type()
+                )));
+            }
+            if other.is_nullable() {
+                field.set_nullable(true);
+            }
+        }
+    }
+    Ok(Arc::new(arrow::datatypes::Schema::new_with_metadata(
+        fields,
+        first.metadata().clone(),
+    )))
 }
 
 /// How a [`Loader`] reads.
@@ -228,8 +263,11 @@ pub struct LoadedBatch<T> {
     pub step: u64,
     /// Position in the global epoch order of this batch's first sample.
     pub position: u64,
-    /// Dataset row of each sample, in batch order.
+    /// Dataset row of each sample, in batch order (the row of its own
+    /// source in a mix).
     pub rows: Vec<u64>,
+    /// Index of each sample's source in a mix (all 0 for one dataset).
+    pub sources: Vec<u32>,
     /// Trailing samples that are padding (repeats), see [`TailPolicy::Pad`].
     pub padding: usize,
     /// What the assembler made of the rows.
@@ -255,6 +293,22 @@ pub struct Loader {
     /// The order of the most recent epoch, reused across calls (a stored
     /// Fisher-Yates order costs 8 bytes per sample to build).
     order_cache: Mutex<Option<(u64, OrderAlgorithm, Arc<EpochOrder>)>>,
+    /// The sources of a mix ([`Loader::mixed`]); `table` and `space` are
+    /// then its first source's.
+    mix: Option<Arc<MixSet>>,
+    /// The mixed order of the most recent (epoch, algorithm, block).
+    mix_cache: Mutex<Option<MixCacheEntry>>,
+}
+
+type MixCacheEntry = (u64, OrderAlgorithm, u64, Arc<MixedOrder>);
+
+/// The sources of a mixed loader.
+struct MixSet {
+    tables: Vec<Arc<GatherTable>>,
+    sources: Vec<MixSource>,
+    schema: SchemaRef,
+    fingerprint: String,
+    len: u64,
 }
 
 impl Loader {
@@ -275,6 +329,155 @@ impl Loader {
             state,
             algorithm: OrderAlgorithm::CURRENT,
             order_cache: Mutex::new(None),
+            mix: None,
+            mix_cache: Mutex::new(None),
+        })
+    }
+
+    /// A loader over several datasets mixed in the proportions their
+    /// [`Stream`]s give, at the start of epoch 0. Every source must have the
+    /// loader's columns (`config.columns`, or the first source's columns)
+    /// with the same data types: a mismatch is an error naming the source
+    /// and the column, before any batch. Each batch's
+    /// [`LoadedBatch::sources`] names the source of each sample. Sources
+    /// streamed through a cache smaller than them are not supported here
+    /// (give the cache room for each whole dataset), nor a row selection.
+    /// See the [`mix`] module and `docs/LOADER.md` ("Mixing").
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use arrow::array::Int64Array;
+    /// # use arrow::datatypes::{DataType, Field, Schema};
+    /// # use arrow::record_batch::RecordBatch;
+    /// # use mosaicrs::writer::{commit, SaveMode, ShardWriter, WriterOptions};
+    /// use mosaicrs::loader::mix::{MixConfig, Stream};
+    /// use mosaicrs::loader::{Loader, LoaderConfig};
+    /// use mosaicrs::reader::Dataset;
+    /// # let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    /// # for (d, n) in dirs.iter().zip([600i64, 300, 100]) {
+    /// #     let schema = Arc::new(Schema::new(vec![Field::new("id", DataType::Int64, false)]));
+    /// #     let batch = RecordBatch::try_new(schema.clone(),
+    /// #         vec![Arc::new(Int64Array::from_iter_values(0..n))]).unwrap();
+    /// #     let mut w = ShardWriter::create(d.path(), schema.clone(), "w", 0, 0, WriterOptions::default()).unwrap();
+    /// #     w.write(&batch).unwrap();
+    /// #     commit(d.path(), &schema, "w", w.finish().unwrap(), SaveMode::ErrorIfExists).unwrap();
+    /// # }
+    /// let open = |i: usize| Arc::new(Dataset::open(dirs[i].path()).unwrap());
+    /// let streams = vec![
+    ///     Stream::new(open(0)).weight(0.6),
+    ///     Stream::new(open(1)).weight(0.3),
+    ///     Stream::new(open(2)).weight(0.1),
+    /// ];
+    /// let config = LoaderConfig { batch_size: 10, ..LoaderConfig::default() };
+    /// let mut loader = Loader::mixed(streams, MixConfig::default(), config).unwrap();
+    /// for batch in loader.epoch().unwrap() {
+    ///     let batch = batch.unwrap();
+    ///     let web = batch.sources.iter().filter(|&&s| s == 0).count();
+    ///     assert_eq!(web, 6); // 60% of every batch of 10
+    /// }
+    /// ```
+    pub fn mixed<S: IntoLoaderSource>(
+        streams: Vec<Stream<S>>,
+        mix: MixConfig,
+        config: LoaderConfig,
+    ) -> Result<Self> {
+        config.validate()?;
+        if config.rows.is_some() {
+            return Err(Error::InvalidArgument(
+                "loader option rows selects rows of one dataset; it is not supported with a mix"
+                    .into(),
+            ));
+        }
+        if streams.is_empty() {
+            return Err(Error::InvalidArgument(
+                "a mix needs at least one source".into(),
+            ));
+        }
+        let mut tables = Vec::with_capacity(streams.len());
+        let mut spaces = Vec::with_capacity(streams.len());
+        let mut shuffles = Vec::with_capacity(streams.len());
+        let mut weightings = Vec::with_capacity(streams.len());
+        let mut columns = config.columns.clone();
+        for (i, stream) in streams.into_iter().enumerate() {
+            let shuffle = stream.shuffle.unwrap_or(config.shuffle);
+            shuffle.validate()?;
+            let source_config = LoaderConfig {
+                shuffle,
+                columns: columns.clone(),
+                ..config.clone()
+            };
+            let LoaderSource { table, shards } =
+                stream
+                    .source
+                    .into_table(&source_config)
+                    .map_err(|e| match e {
+                        Error::ColumnNotFound { name, available } => {
+                            Error::InvalidArgument(format!(
+                        "mix source {i}: column {name:?} is not in its schema (it has {available})"
+                    ))
+                        }
+                        e => e,
+                    })?;
+            #[cfg(unix)]
+            if table.streamed_dataset().is_some() {
+                return Err(Error::InvalidArgument(format!(
+                    "mix source {i} is streamed through a cache smaller than it; a mix reads \
+                     whole datasets: raise the cache limit"
+                )));
+            }
+            if columns.is_none() {
+                let names = table.schema().fields().iter().map(|f| f.name().clone());
+                columns = Some(names.collect());
+            }
+            spaces.push(Arc::new(SampleSpace::new(&shards, None)?));
+            shuffles.push(shuffle);
+            weightings.push(stream.weighting);
+            tables.push(Arc::new(table));
+        }
+        let schema = mixed_schema(&tables)?;
+        let rows: Vec<u64> = spaces.iter().map(|s| s.len()).collect();
+        let counts = mix::sample_counts(&weightings, &rows, mix.epoch_size, mix.exhausted)?;
+        let sources: Vec<MixSource> = spaces
+            .into_iter()
+            .zip(shuffles)
+            .zip(counts)
+            .map(|((space, shuffle), count)| MixSource {
+                space,
+                shuffle,
+                count,
+            })
+            .collect();
+        let fingerprint = mix::fingerprint(&sources);
+        let block = match mix.block {
+            Some(0) => {
+                return Err(Error::InvalidArgument(
+                    "mix option block must be at least 1".into(),
+                ))
+            }
+            Some(b) => b,
+            None => (config.batch_size as u64).saturating_mul(config.world_size as u64),
+        };
+        let mut state = LoaderState::new(config.seed, fingerprint.clone(), config.shuffle);
+        state.mix_block = Some(block);
+        let len = sources.iter().map(|s| s.count).sum();
+        let table = Arc::clone(&tables[0]);
+        let space = Arc::clone(&sources[0].space);
+        let set = MixSet {
+            tables,
+            sources,
+            schema,
+            fingerprint,
+            len,
+        };
+        Ok(Loader {
+            table,
+            space,
+            config,
+            state,
+            algorithm: OrderAlgorithm::CURRENT,
+            order_cache: Mutex::new(None),
+            mix: Some(Arc::new(set)),
+            mix_cache: Mutex::new(None),
         })
     }
 
@@ -291,17 +494,82 @@ impl Loader {
         Ok(loader)
     }
 
+    /// A mixed loader ([`mixed`](Self::mixed)) that continues from `state`,
+    /// which must come from the same mix (sources, weightings, seed and
+    /// shuffle). Batch size and world size may differ: the state keeps the
+    /// mix's block length, so the order is the same.
+    pub fn resume_mixed<S: IntoLoaderSource>(
+        streams: Vec<Stream<S>>,
+        mix: MixConfig,
+        config: LoaderConfig,
+        state: LoaderState,
+    ) -> Result<Self> {
+        let mut loader = Loader::mixed(streams, mix, config)?;
+        loader.restore(state)?;
+        Ok(loader)
+    }
+
     /// Refuses a state that this loader cannot continue from: another
     /// dataset (or row selection), seed or shuffle mode, an unknown order
     /// algorithm, or a position past the end of an epoch
     /// ([`Error::ResumeMismatch`] or [`Error::InvalidArgument`]).
     pub fn check_state(&self, state: &LoaderState) -> Result<()> {
-        let expected = LoaderState::new(
-            self.config.seed,
-            self.space.fingerprint().to_string(),
-            self.config.shuffle,
-        );
-        state.check_compatible(&expected, self.space.len())
+        let fingerprint = match &self.mix {
+            Some(mix) => mix.fingerprint.clone(),
+            None => self.space.fingerprint().to_string(),
+        };
+        let expected = LoaderState::new(self.config.seed, fingerprint, self.config.shuffle);
+        state.check_compatible(&expected, self.epoch_len())?;
+        match (&self.mix, state.mix_block) {
+            (Some(_), None | Some(0)) => Err(Error::ResumeMismatch(
+                "the state of a mix has no block length (mix_block)".into(),
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// Samples (positions) in one epoch: the rows of the dataset (or its
+    /// selection), or the sum of a mix's sources' samples.
+    pub fn epoch_len(&self) -> u64 {
+        match &self.mix {
+            Some(mix) => mix.len,
+            None => self.space.len(),
+        }
+    }
+
+    /// Samples each source of a mix gives one epoch (empty for one dataset).
+    pub fn mix_counts(&self) -> Vec<u64> {
+        self.mix
+            .as_ref()
+            .map(|m| m.sources.iter().map(|s| s.count).collect())
+            .unwrap_or_default()
+    }
+
+    /// The mixed order of `epoch` (`None` for one dataset): `(source, row)`
+    /// per position, computed per position.
+    pub fn mixed_order(&self, epoch: u64) -> Option<Arc<MixedOrder>> {
+        let mix = self.mix.as_ref()?;
+        let block = self.state.mix_block.unwrap_or(1);
+        let mut cache = self
+            .mix_cache
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        match &*cache {
+            Some((e, a, b, order)) if *e == epoch && *a == self.algorithm && *b == block => {
+                Some(Arc::clone(order))
+            }
+            _ => {
+                let order = Arc::new(MixedOrder::new(
+                    mix.sources.clone(),
+                    self.config.seed,
+                    epoch,
+                    block,
+                    self.algorithm,
+                ));
+                *cache = Some((epoch, self.algorithm, block, Arc::clone(&order)));
+                Some(order)
+            }
+        }
     }
 
     /// Moves the loader to `state` (checked as by [`check_state`](Self::check_state)),
@@ -365,10 +633,14 @@ impl Loader {
 
     /// Schema of the assembled batches (the projected columns).
     pub fn schema(&self) -> &SchemaRef {
-        self.table.schema()
+        match &self.mix {
+            Some(mix) => &mix.schema,
+            None => self.table.schema(),
+        }
     }
 
-    /// The sample space (rows per epoch, fingerprint).
+    /// The sample space (rows per epoch, fingerprint); a mix's first
+    /// source's (see [`epoch_len`](Self::epoch_len)).
     pub fn space(&self) -> &SampleSpace {
         &self.space
     }
@@ -398,7 +670,7 @@ impl Loader {
     fn plan_from(&self, epoch: u64, start: u64) -> Result<EpochPlan> {
         EpochPlan::new(
             epoch,
-            self.space.len(),
+            self.epoch_len(),
             start,
             self.config.batch_size as u64,
             self.config.world_size as u64,
@@ -416,9 +688,11 @@ impl Loader {
     /// iterated (nothing stored per sample).
     pub fn rows(&self, epoch: u64) -> EpochRows {
         let order = self.cached_order(epoch);
+        let mixed = self.mixed_order(epoch);
         EpochRows {
-            end: order.len(),
+            end: mixed.as_ref().map_or(order.len(), |m| m.len()),
             order,
+            mixed,
             space: Arc::clone(&self.space),
             next: 0,
         }
@@ -516,6 +790,12 @@ impl Loader {
             }
             _ => (None, None),
         };
+        let mixed = match &self.mix {
+            Some(set) if plan.steps > 0 => self
+                .mixed_order(plan.epoch)
+                .map(|order| (order, Arc::clone(set))),
+            _ => None,
+        };
         let assemble = Arc::new(assemble);
         // An epoch with nothing left starts no threads.
         let workers = if plan.steps == 0 {
@@ -536,6 +816,7 @@ impl Loader {
                 order: Arc::clone(&order),
                 space: Arc::clone(&self.space),
                 table: Arc::clone(&self.table),
+                mixed: mixed.clone(),
                 state: self.state.clone(),
                 #[cfg(unix)]
                 schedule: schedule.clone(),
@@ -565,6 +846,7 @@ impl Loader {
 #[derive(Debug, Clone)]
 pub struct EpochRows {
     order: Arc<EpochOrder>,
+    mixed: Option<Arc<MixedOrder>>,
     space: Arc<SampleSpace>,
     next: u64,
     end: u64,
@@ -577,7 +859,10 @@ impl Iterator for EpochRows {
         if self.next >= self.end {
             return None;
         }
-        let row = self.space.row(self.order.get(self.next));
+        let row = match &self.mixed {
+            Some(mixed) => mixed.get(self.next).1,
+            None => self.space.row(self.order.get(self.next)),
+        };
         self.next += 1;
         Some(row)
     }
@@ -653,6 +938,8 @@ struct WorkerJob {
     order: Arc<EpochOrder>,
     space: Arc<SampleSpace>,
     table: Arc<GatherTable>,
+    /// The order and sources of a mix.
+    mixed: Option<(Arc<MixedOrder>, Arc<MixSet>)>,
     state: LoaderState,
     #[cfg(unix)]
     schedule: Option<Arc<stream::Schedule>>,
@@ -695,15 +982,26 @@ impl WorkerJob {
             .clone()
             .filter(|&p| p >= self.plan.samples)
             .count();
-        let rows = positions
-            .map(|p| self.space.row(self.order.get(self.plan.resolve(p))))
-            .collect();
-        let (data, rows) = self.gather_assemble(step, rows, assemble)?;
+        let (data, rows, sources) = match &self.mixed {
+            Some((order, set)) => {
+                let picks = order.picks(positions.map(|p| self.plan.resolve(p)));
+                gather_mixed(set, &picks, assemble)?
+            }
+            None => {
+                let rows: Vec<u64> = positions
+                    .map(|p| self.space.row(self.order.get(self.plan.resolve(p))))
+                    .collect();
+                let sources = vec![0; rows.len()];
+                let (data, rows) = self.gather_assemble(step, rows, assemble)?;
+                (data, rows, sources)
+            }
+        };
         Ok(LoadedBatch {
             epoch: self.plan.epoch,
             step,
             position,
             rows,
+            sources,
             padding,
             data,
             // Filled in by the consumer, which owns the live state.
@@ -743,6 +1041,42 @@ impl WorkerJob {
         }
         run(rows)
     }
+}
+
+/// Gathers `(source, row)` picks from a mix's sources (one gather per
+/// source present) and assembles them as one batch, in pick order.
+fn gather_mixed<T, F>(
+    set: &MixSet,
+    picks: &[(usize, u64)],
+    assemble: &F,
+) -> Result<(T, Vec<u64>, Vec<u32>)>
+where
+    F: Fn(&Gathered) -> Result<T>,
+{
+    let mut part_of = vec![usize::MAX; set.tables.len()];
+    let mut part_sources = Vec::new();
+    let mut part_rows: Vec<Vec<u64>> = Vec::new();
+    let mut at = Vec::with_capacity(picks.len());
+    for &(source, row) in picks {
+        if part_of[source] == usize::MAX {
+            part_of[source] = part_rows.len();
+            part_sources.push(source);
+            part_rows.push(Vec::new());
+        }
+        let part = part_of[source];
+        at.push((part, part_rows[part].len()));
+        part_rows[part].push(row);
+    }
+    let parts = part_sources
+        .iter()
+        .zip(part_rows)
+        .map(|(&source, rows)| set.tables[source].gather(rows))
+        .collect::<Result<Vec<_>>>()?;
+    let gathered = Gathered::merge(Arc::clone(&set.schema), &parts, &at)?;
+    let data = assemble(&gathered)?;
+    // Fewer than 2^32 sources: they come from a Vec of tables.
+    let sources = picks.iter().map(|&(s, _)| s as u32).collect();
+    Ok((data, gathered.into_rows(), sources))
 }
 
 /// The batches of the rest of one epoch, in step order. Dropping it early

@@ -34,6 +34,11 @@ pub struct LoaderState {
     /// Fingerprint of the sample space (shards' rows and checksums, selection).
     pub dataset: String,
     pub shuffle: ShuffleMode,
+    /// A mix's block length: the global batch of the run that started it,
+    /// kept when the run resumes on another world size (absent for one
+    /// dataset).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mix_block: Option<u64>,
 }
 
 impl LoaderState {
@@ -46,6 +51,7 @@ impl LoaderState {
             samples_consumed: 0,
             dataset,
             shuffle,
+            mix_block: None,
         }
     }
 

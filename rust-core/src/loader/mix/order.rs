@@ -1,0 +1,230 @@
+//! The mixed order of one epoch: position → (source, sample), computed per
+//! position from (seed, epoch, block) and each source's own [`EpochOrder`].
+
+use std::sync::Arc;
+
+use super::super::order::{EpochOrder, OrderAlgorithm, ShuffleMode};
+use super::super::rng::{mix64, SplitMix64};
+use super::super::space::SampleSpace;
+use super::alloc::{golden_stride, Allocation, BlockCounts};
+
+/// Passes (fresh permutations) of a source built when the order is made;
+/// later ones (a source upsampled more than this) are built when read.
+const BUILT_PASSES: u64 = 64;
+
+/// One source of a mix, as the order needs it.
+#[derive(Debug, Clone)]
+pub struct MixSource {
+    pub space: Arc<SampleSpace>,
+    pub shuffle: ShuffleMode,
+    /// Samples this source gives the epoch.
+    pub count: u64,
+}
+
+/// The global order of one epoch of a mix, a pure function of
+/// (seed, epoch, block, sources): which source fills each position, and
+/// which of that source's samples.
+///
+/// Position `p` lies in block `k = p / block`; the block's per-source counts
+/// come from the allocation (each whole block within one sample of every
+/// source's share; see `docs/LOADER.md`, "Mixing"). Inside the block, slot
+/// `s` reads `t = (g·s + o_k) mod len` of the block's sources laid end to
+/// end (`g` coprime to the block length, `o_k` drawn per block), so each
+/// source's samples are spread over the block and over every rank's slice of
+/// it. The `j`-th sample of source `i` in block `k` is the source's
+/// `before_i(k) + j`-th sample of the epoch: pass `u / rows` (a fresh
+/// permutation of the source per pass, the last one partial: a random
+/// subset), entry `u mod rows` of that pass's [`EpochOrder`].
+#[derive(Debug, Clone)]
+pub struct MixedOrder {
+    sources: Vec<MixSource>,
+    alloc: Allocation,
+    seed: u64,
+    epoch: u64,
+    algorithm: OrderAlgorithm,
+    key: u64,
+    /// The first passes of each source.
+    passes: Vec<Vec<EpochOrder>>,
+    len: u64,
+}
+
+impl MixedOrder {
+    /// The order of `epoch` in blocks of `block` positions.
+    pub fn new(
+        sources: Vec<MixSource>,
+        seed: u64,
+        epoch: u64,
+        block: u64,
+        algorithm: OrderAlgorithm,
+    ) -> Self {
+        let counts: Vec<u64> = sources.iter().map(|s| s.count).collect();
+        let key = SplitMix64::from_words(&[seed, epoch, block, 0x006d_6978]).next_u64();
+        let alloc = Allocation::new(&counts, block, key);
+        let passes = sources
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                let n = s.count.div_ceil(s.space.len().max(1)).min(BUILT_PASSES);
+                (0..n)
+                    .map(|pass| pass_order(s, seed, epoch, i, pass, algorithm))
+                    .collect()
+            })
+            .collect();
+        MixedOrder {
+            len: counts.iter().sum(),
+            sources,
+            alloc,
+            seed,
+            epoch,
+            algorithm,
+            key,
+            passes,
+        }
+    }
+
+    /// Positions in the epoch.
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    /// True for an epoch without samples.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The block length the allocation uses.
+    pub fn block(&self) -> u64 {
+        self.alloc.block()
+    }
+
+    /// Whole blocks in the epoch (a partial one may follow).
+    pub fn whole_blocks(&self) -> u64 {
+        self.alloc.whole_blocks()
+    }
+
+    /// The sources.
+    pub fn sources(&self) -> &[MixSource] {
+        &self.sources
+    }
+
+    /// `(source, dataset row)` at `position` (`position < len`; past the
+    /// end the result means nothing).
+    pub fn get(&self, position: u64) -> (usize, u64) {
+        let k = position / self.alloc.block();
+        let block = self.block_view(k);
+        self.in_block(&block, position - k * self.alloc.block())
+    }
+
+    /// `(source, dataset row)` of each position of `positions` (each below
+    /// `len`), computing each block's counts once.
+    pub fn picks(&self, positions: impl IntoIterator<Item = u64>) -> Vec<(usize, u64)> {
+        let mut current: Option<(u64, BlockView)> = None;
+        positions
+            .into_iter()
+            .map(|p| {
+                let k = p / self.alloc.block();
+                let block = match &current {
+                    Some((ck, b)) if *ck == k => b,
+                    _ => &current.insert((k, self.block_view(k))).1,
+                };
+                self.in_block(block, p - k * self.alloc.block())
+            })
+            .collect()
+    }
+
+    /// Samples of each source in block `k` (for tests and inspection).
+    pub fn block_counts(&self, k: u64) -> Vec<u64> {
+        self.alloc.block_counts(k).counts
+    }
+
+    /// What the positions of block `k` need, computed once per block.
+    fn block_view(&self, k: u64) -> BlockView {
+        let BlockCounts {
+            len,
+            counts,
+            before,
+        } = self.alloc.block_counts(k);
+        // Where each source's run ends among the block's slots.
+        let mut ends = Vec::with_capacity(counts.len());
+        let mut at = 0;
+        for c in &counts {
+            at += c;
+            ends.push(at);
+        }
+        BlockView {
+            len: len.max(1),
+            stride: golden_stride(len),
+            offset: mix64(self.key ^ mix64(k.wrapping_add(1))) % len.max(1),
+            ends,
+            counts,
+            before,
+        }
+    }
+
+    fn in_block(&self, b: &BlockView, slot: u64) -> (usize, u64) {
+        let t = match b
+            .stride
+            .checked_mul(slot)
+            .and_then(|x| x.checked_add(b.offset))
+        {
+            Some(x) => x % b.len,
+            // u128: stride, slot and offset are below the block length, a u64.
+            None => {
+                ((u128::from(b.stride) * u128::from(slot) + u128::from(b.offset))
+                    % u128::from(b.len)) as u64
+            }
+        };
+        // The runs cover `0..len`, so `t` is in one of them (unless the
+        // position is past the epoch, which has no source to read).
+        let i = b.ends.partition_point(|&end| end <= t);
+        match (b.ends.get(i), b.counts.get(i), b.before.get(i)) {
+            (Some(&end), Some(&count), Some(&before)) => {
+                (i, self.sample(i, before + (t + count - end)))
+            }
+            _ => (0, t),
+        }
+    }
+
+    /// Dataset row of source `i`'s `u`-th sample of the epoch.
+    fn sample(&self, i: usize, u: u64) -> u64 {
+        let s = &self.sources[i];
+        let rows = s.space.len().max(1);
+        let (pass, at) = (u / rows, u % rows);
+        let sample = match self.passes[i].get(pass as usize) {
+            Some(order) => order.get(at),
+            None => pass_order(s, self.seed, self.epoch, i, pass, self.algorithm).get(at),
+        };
+        s.space.row(sample)
+    }
+}
+
+/// One block's counts with its slot permutation.
+#[derive(Debug, Clone)]
+struct BlockView {
+    len: u64,
+    stride: u64,
+    offset: u64,
+    /// Cumulative counts: source `i` fills slots `ends[i] - counts[i]..ends[i]`.
+    ends: Vec<u64>,
+    counts: Vec<u64>,
+    before: Vec<u64>,
+}
+
+/// Source `i`'s order of pass `pass` of `epoch`: pass 0 is the source's own
+/// epoch order for this seed; each further pass a fresh permutation.
+fn pass_order(
+    s: &MixSource,
+    seed: u64,
+    epoch: u64,
+    i: usize,
+    pass: u64,
+    algorithm: OrderAlgorithm,
+) -> EpochOrder {
+    let source_seed = SplitMix64::from_words(&[seed, i as u64]).next_u64();
+    let key = if pass == 0 {
+        epoch
+    } else {
+        SplitMix64::from_words(&[epoch, pass]).next_u64()
+    };
+    EpochOrder::new(&s.space, source_seed, key, s.shuffle, algorithm)
+}

@@ -1,0 +1,143 @@
+"""mosaicrs.Stream and mosaicrs.torch.Loader(streams=...): shares per batch,
+the stream tensor, repeat/choose counts, resume (also on another world
+size), schema checks, ragged columns of a mix. Mirrors rust-core/tests/mix.rs."""
+
+import collections
+
+import pyarrow as pa
+import pytest
+
+torch = pytest.importorskip("torch")
+
+import mosaicrs  # noqa: E402
+import mosaicrs.torch as mt  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def sources(tmp_path_factory):
+    """Three datasets of 600, 300 and 40 rows; source k's ids are k*1000 + row."""
+    base = tmp_path_factory.mktemp("mix")
+    paths = []
+    for k, n in enumerate([600, 300, 40]):
+        ids = pa.array([k * 1000 + i for i in range(n)], pa.int64())
+        x = pa.array([float(i) / 2 for i in range(n)], pa.float32())
+        path = str(base / f"s{k}")
+        mosaicrs.write(pa.table({"id": ids, "x": x}), path)
+        paths.append(path)
+    return paths
+
+
+def streams(paths, weights):
+    return [mosaicrs.Stream(p, weight=w) for p, w in zip(paths, weights)]
+
+
+@pytest.mark.parametrize("pipeline", [False, True])
+def test_every_batch_holds_each_share_and_names_its_source(sources, pipeline):
+    loader = mt.Loader(
+        streams=streams(sources, [0.6, 0.3, 0.1]), batch_size=10, stream_index=True, seed=3,
+        _pipeline=pipeline,
+    )
+    assert len(loader) == 94
+    seen = collections.Counter()
+    for batch in loader:
+        stream = batch["stream"]
+        assert stream.dtype == torch.int64 and stream.shape == (10,)
+        # Each sample's id says its source; x is its row / 2.
+        assert torch.equal(batch["id"] // 1000, stream)
+        assert torch.equal(batch["x"], (batch["id"] % 1000).float() / 2)
+        assert torch.bincount(stream, minlength=3).tolist() == [6, 3, 1]
+        seen.update((batch["id"]).tolist())
+    # 94 batches of 940 samples: 564, 282 and 94 (each of the 40 rows 2 or 3 times).
+    per_source = collections.Counter(i // 1000 for i in seen.elements())
+    assert per_source == {0: 564, 1: 282, 2: 94}
+    assert {seen[2000 + r] for r in range(40)} <= {2, 3}
+
+
+def test_repeat_and_choose_counts_are_exact(sources):
+    mix = [
+        mosaicrs.Stream(sources[0], choose=50),
+        mosaicrs.Stream(sources[1], repeat=0.5),
+        mosaicrs.Stream(sources[2], repeat=2.5),
+    ]
+    loader = mt.Loader(streams=mix, batch_size=10, drop_last=False)
+    ids = collections.Counter(i for b in loader for i in b["id"].tolist())
+    assert sum(1 for i in ids if i < 1000) == 50 and all(ids[i] == 1 for i in ids if i < 2000)
+    assert sum(1 for i in ids if 1000 <= i < 2000) == 150
+    third = [ids[2000 + r] for r in range(40)]
+    assert sorted(collections.Counter(third).items()) == [(2, 20), (3, 20)]
+
+
+def test_resume_is_exact_on_another_world_size(sources):
+    mix = streams(sources, [0.6, 0.3, 0.1])
+    full = [b["id"].tolist() for b in mt.Loader(streams=mix, batch_size=12, seed=5)]
+    flat = [i for b in full for i in b]
+    first = mt.Loader(streams=mix, batch_size=6, seed=5, rank=0, world_size=2)
+    it = iter(first)
+    for _ in range(3):
+        next(it)
+    state = first.state_dict()
+    first.close()
+    assert state["samples_consumed"] == 36 and state["mix_block"] == 12
+    ranks = []
+    for rank in range(3):
+        loader = mt.Loader(streams=mix, batch_size=4, seed=5, rank=rank, world_size=3)
+        loader.load_state_dict(state)
+        ranks.append([b["id"].tolist() for b in loader])
+    rest = [i for step in zip(*ranks) for part in step for i in part]
+    assert rest == flat[36:36 + len(rest)]
+    assert len(rest) == (940 - 36) // 12 * 12
+
+
+def test_bad_streams_are_named(sources, tmp_path):
+    other = str(tmp_path / "other")
+    mosaicrs.write(pa.table({"id": pa.array([1, 2], pa.int64()), "x": pa.array([1.0, 2.0])}), other)
+    with pytest.raises(mosaicrs.InvalidInputError, match=r'mix source 1: column "x"'):
+        mt.Loader(streams=[mosaicrs.Stream(sources[0]), mosaicrs.Stream(other)], batch_size=4)
+    with pytest.raises(mosaicrs.InvalidInputError, match="at most one of weight, repeat and choose"):
+        mosaicrs.Stream(sources[0], weight=1.0, repeat=2.0)
+    with pytest.raises(mosaicrs.InvalidInputError, match="weight must be a number >= 0"):
+        mosaicrs.Stream(sources[0], weight=-1)
+    with pytest.raises(mosaicrs.InvalidInputError, match="mix source 1"):
+        mt.Loader(streams=[mosaicrs.Stream(sources[0], weight=1.0), mosaicrs.Stream(sources[1])], batch_size=4)
+    with pytest.raises(mosaicrs.InvalidInputError, match="not both"):
+        mt.Loader(sources[0], 4, streams=streams(sources, [1, 1, 1]))
+    with pytest.raises(mosaicrs.InvalidInputError, match="label"):
+        mt.Loader(streams=streams(sources, [1, 1, 1]), batch_size=4, label="id", stream_index=True)
+
+
+@pytest.mark.parametrize("pipeline", [False, True])
+def test_ragged_columns_of_a_mix_with_the_stream(tmp_path, pipeline):
+    # Source 1's lists are far longer than source 0's: its samples make the
+    # values buffers spill and grow while earlier batches are held.
+    paths = []
+    for k, n in enumerate([90, 60]):
+        lengths = [(r % 4) * (1 + 40 * k) for r in range(n)]
+        path = str(tmp_path / f"r{k}")
+        mosaicrs.write(pa.table({
+            "id": pa.array([k * 1000 + r for r in range(n)], pa.int64()),
+            "toks": pa.array([[k * 1000 + r] * m for r, m in enumerate(lengths)],
+                             pa.list_(pa.int64())),
+            "name": pa.array([f"s{k}r{r}" for r in range(n)]),
+        }), path, batch_rows=16)
+        paths.append(path)
+    loader = mt.Loader(
+        streams=streams(paths, [2, 1]), batch_size=6, epoch_size=120, seed=4, stream_index=True,
+        columns=["id", "toks", "name"], ragged={"toks": "offsets", "name": "padded"},
+        _pipeline=pipeline,
+    )
+    held = list(loader)
+    assert len(held) == 20
+    for batch in held:
+        ids = batch["id"].tolist()
+        assert torch.equal(batch["id"] // 1000, batch["stream"])
+        assert torch.bincount(batch["stream"], minlength=2).tolist() == [4, 2]
+        o = batch["toks"].offsets.tolist()
+        got = [batch["toks"].values[a:b].tolist() for a, b in zip(o[:-1], o[1:])]
+        assert got == [[i] * ((i % 1000) % 4 * (1 + 40 * (i // 1000))) for i in ids]
+        names = [bytes(row[mask].tolist()).decode()
+                 for row, mask in zip(batch["name"], batch["name_mask"])]
+        assert names == [f"s{i // 1000}r{i % 1000}" for i in ids]
+    clash = str(tmp_path / "clash")
+    mosaicrs.write(pa.table({"stream": pa.array([1, 2], pa.int64())}), clash)
+    with pytest.raises(mosaicrs.InvalidInputError, match='"stream" entry'):
+        mt.Loader(streams=[mosaicrs.Stream(clash)], batch_size=2, stream_index=True)
