@@ -374,6 +374,14 @@ class _RustLoader(Generic[_Native]):
         return self._native
 
     @property
+    def rank(self) -> int:
+        return self._live().rank
+
+    @property
+    def world_size(self) -> int:
+        return self._live().world_size
+
+    @property
     def epoch(self) -> int:
         return json.loads(self._state_json())["epoch"]
 
@@ -731,14 +739,6 @@ class Loader(_RustLoader[_native.NativeLoader]):
     @property
     def batch_size(self) -> int:
         return self._live().batch_size
-
-    @property
-    def rank(self) -> int:
-        return self._live().rank
-
-    @property
-    def world_size(self) -> int:
-        return self._live().world_size
 
     @property
     def num_threads(self) -> int:
@@ -1128,14 +1128,6 @@ class TokenLoader(_RustLoader[_native.NativeTokenLoader]):
         self._delivered_state = None
 
     # -- properties -------------------------------------------------------
-    @property
-    def rank(self) -> int:
-        return self._live().rank
-
-    @property
-    def world_size(self) -> int:
-        return self._live().world_size
-
     @property
     def column(self) -> str:
         return self._live().column
