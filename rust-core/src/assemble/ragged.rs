@@ -109,6 +109,18 @@ struct Level<'a> {
     nulls: Option<&'a NullBuffer>,
 }
 
+/// The level of a string or binary array `$a` whose offsets are `Offsets::$width`.
+macro_rules! bytes_level {
+    ($a:expr, $width:ident) => {{
+        let a = $a;
+        let level = Level {
+            offsets: Offsets::$width(a.value_offsets()),
+            nulls: a.nulls(),
+        };
+        (level, None, Some(a.values().clone()))
+    }};
+}
+
 impl<'a> Level<'a> {
     fn of(array: &'a dyn Array) -> Option<(Self, Option<&'a ArrayRef>, Option<Buffer>)> {
         Some(match array.data_type() {
@@ -140,38 +152,11 @@ impl<'a> Level<'a> {
                     None,
                 )
             }
-            DataType::Utf8 => {
-                let a = array.as_string_opt::<i32>()?;
-                let l = Level {
-                    offsets: Offsets::Small(a.value_offsets()),
-                    nulls: a.nulls(),
-                };
-                (l, None, Some(a.values().clone()))
-            }
-            DataType::LargeUtf8 => {
-                let a = array.as_string_opt::<i64>()?;
-                let l = Level {
-                    offsets: Offsets::Large(a.value_offsets()),
-                    nulls: a.nulls(),
-                };
-                (l, None, Some(a.values().clone()))
-            }
-            DataType::Binary => {
-                let a = array.as_binary_opt::<i32>()?;
-                let l = Level {
-                    offsets: Offsets::Small(a.value_offsets()),
-                    nulls: a.nulls(),
-                };
-                (l, None, Some(a.values().clone()))
-            }
-            DataType::LargeBinary => {
-                let a = array.as_binary_opt::<i64>()?;
-                let l = Level {
-                    offsets: Offsets::Large(a.value_offsets()),
-                    nulls: a.nulls(),
-                };
-                (l, None, Some(a.values().clone()))
-            }
+            // Strings and binary: one offsets level over a byte buffer.
+            DataType::Utf8 => bytes_level!(array.as_string_opt::<i32>()?, Small),
+            DataType::LargeUtf8 => bytes_level!(array.as_string_opt::<i64>()?, Large),
+            DataType::Binary => bytes_level!(array.as_binary_opt::<i32>()?, Small),
+            DataType::LargeBinary => bytes_level!(array.as_binary_opt::<i64>()?, Large),
             _ => return None,
         })
     }
