@@ -1,6 +1,6 @@
 //! The commit: one atomic index write that makes a write's shards visible.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
 
@@ -61,6 +61,25 @@ pub struct CommitOutcome {
     pub total_rows: u64,
     /// Files deleted afterwards: replaced shards and leftovers of failed attempts.
     pub removed: Vec<String>,
+}
+
+/// What a commit records and allows beyond its shards and save mode.
+///
+/// ```
+/// use mosaicrs::writer::CommitOptions;
+/// let mut options = CommitOptions::default();
+/// options.metadata.insert("run".into(), "nightly".into());
+/// assert!(!options.merge_schema);
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CommitOptions {
+    /// Who wrote: the engine and its identifiers (for Spark the application
+    /// id and the query), recorded with the commit.
+    pub writer: BTreeMap<String, String>,
+    /// The user's `metadata.<key>` options, recorded with the commit.
+    pub metadata: BTreeMap<String, String>,
+    /// An append may add nullable columns (`mergeSchema`).
+    pub merge_schema: bool,
 }
 
 /// A fresh write id (32 hex digits, see [`unique_token`]).
@@ -197,6 +216,28 @@ pub fn commit_at(
     shards: Vec<ShardEntry>,
     mode: SaveMode,
     base: Option<&DatasetVersion>,
+) -> Result<CommitOutcome> {
+    commit_at_with(
+        location,
+        schema,
+        write_id,
+        shards,
+        mode,
+        base,
+        &CommitOptions::default(),
+    )
+}
+
+/// [`commit_at`] with [`CommitOptions`]: the writer and user metadata the
+/// commit records, and whether an append may add columns.
+pub fn commit_at_with(
+    location: &Location,
+    schema: &Schema,
+    write_id: &str,
+    shards: Vec<ShardEntry>,
+    mode: SaveMode,
+    base: Option<&DatasetVersion>,
+    _options: &CommitOptions,
 ) -> Result<CommitOutcome> {
     validate_write_id(write_id)?;
     if let Location::Local(dir) = location {
