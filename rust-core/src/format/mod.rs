@@ -15,7 +15,8 @@ pub use index::{Index, ShardEntry, WriteRecord};
 pub use naming::{is_temp_name, unique_token, ShardName, TEMP_PREFIX};
 pub(crate) use schema::column_indices;
 pub use schema::{
-    column_index, decode_schema, describe_schema, encode_schema, schema_difference, FieldSummary,
+    added_columns, column_index, decode_schema, describe_added_columns, describe_schema,
+    encode_schema, schema_difference, shard_schema_difference, FieldSummary,
 };
 
 /// The format version this build writes, and the newest it reads.

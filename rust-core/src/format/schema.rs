@@ -7,7 +7,7 @@
 use std::io::Cursor;
 use std::sync::Arc;
 
-use arrow::datatypes::{Schema, SchemaRef};
+use arrow::datatypes::{FieldRef, Schema, SchemaRef};
 use arrow::ipc::reader::StreamReader;
 use arrow::ipc::writer::StreamWriter;
 use base64::Engine;
@@ -124,6 +124,128 @@ pub fn schema_difference(expected: &Schema, actual: &Schema) -> Option<String> {
         }
     }
     None
+}
+
+/// The columns that `incoming` adds after all of `existing`'s: `incoming`
+/// must hold `existing`'s columns first, in order, with the same names,
+/// types and nullability, then columns of new names that are nullable (the
+/// rows written before them read as nulls). Otherwise the first difference,
+/// naming the column. This is the rule of an append with `mergeSchema`.
+///
+/// ```
+/// use arrow::datatypes::{DataType, Field, Schema};
+/// use mosaicrs::format::added_columns;
+/// let old = Schema::new(vec![Field::new("x", DataType::Int64, true)]);
+/// let new = Schema::new(vec![
+///     Field::new("x", DataType::Int64, true),
+///     Field::new("y", DataType::Utf8, true),
+/// ]);
+/// assert_eq!(added_columns(&old, &new).unwrap()[0].name(), "y");
+/// assert!(added_columns(&old, &old).unwrap().is_empty());
+/// let strict = Schema::new(vec![
+///     Field::new("x", DataType::Int64, true),
+///     Field::new("z", DataType::Utf8, false),
+/// ]);
+/// assert!(added_columns(&old, &strict).unwrap_err().contains("\"z\""));
+/// ```
+pub fn added_columns<'a>(
+    existing: &Schema,
+    incoming: &'a Schema,
+) -> std::result::Result<&'a [FieldRef], String> {
+    let (old, new) = (existing.fields(), incoming.fields());
+    for (i, e) in old.iter().enumerate() {
+        let Some(a) = new.get(i) else {
+            return Err(format!("column {:?} is missing", e.name()));
+        };
+        if e.name() != a.name() {
+            let moved = new.iter().any(|f| f.name() == e.name());
+            return Err(if moved {
+                format!(
+                    "column {:?} moved: column {} is {:?} here ({:?} in the dataset); \
+                     columns keep their order",
+                    e.name(),
+                    i + 1,
+                    a.name(),
+                    e.name()
+                )
+            } else {
+                format!("column {:?} is missing", e.name())
+            });
+        }
+        if let Some(detail) = schema_difference(
+            &Schema::new(vec![Arc::clone(e)]),
+            &Schema::new(vec![Arc::clone(a)]),
+        ) {
+            return Err(detail);
+        }
+    }
+    let added = &new[old.len().min(new.len())..];
+    for field in added {
+        if old.iter().any(|f| f.name() == field.name()) {
+            return Err(format!("column {:?} appears twice", field.name()));
+        }
+        if !field.is_nullable() {
+            return Err(format!(
+                "column {:?} is added as non-nullable: the rows written before it have no \
+                 value, so an added column must be nullable",
+                field.name()
+            ));
+        }
+    }
+    Ok(added)
+}
+
+/// Whether a shard written with `shard` can be read as part of a dataset of
+/// schema `dataset`: the shard holds a prefix of the dataset's columns (the
+/// same names, types and nullability in order; a shard written before an
+/// append added columns), and every column it lacks is nullable (it reads
+/// as nulls). `None` when it can; otherwise the first difference.
+///
+/// ```
+/// use arrow::datatypes::{DataType, Field, Schema};
+/// use mosaicrs::format::shard_schema_difference;
+/// let x = Field::new("x", DataType::Int64, true);
+/// let dataset = Schema::new(vec![x.clone(), Field::new("y", DataType::Utf8, true)]);
+/// assert!(shard_schema_difference(&dataset, &Schema::new(vec![x])).is_none());
+/// let other = Schema::new(vec![Field::new("y", DataType::Utf8, true)]);
+/// assert!(shard_schema_difference(&dataset, &other).is_some());
+/// ```
+pub fn shard_schema_difference(dataset: &Schema, shard: &Schema) -> Option<String> {
+    let n = shard.fields().len();
+    if n == 0 || n >= dataset.fields().len() {
+        return schema_difference(dataset, shard);
+    }
+    let prefix = Schema::new(dataset.fields()[..n].to_vec());
+    if let Some(detail) = schema_difference(&prefix, shard) {
+        return Some(detail);
+    }
+    dataset.fields()[n..]
+        .iter()
+        .find(|f| !f.is_nullable())
+        .map(|f| {
+            format!(
+                "column {:?} is missing and non-nullable, so it cannot read as nulls",
+                f.name()
+            )
+        })
+}
+
+/// The added columns as a change record says them: `added columns: c (Int64), d (Utf8)`.
+///
+/// ```
+/// use std::sync::Arc;
+/// use arrow::datatypes::{DataType, Field};
+/// use mosaicrs::format::describe_added_columns;
+/// let added = [Arc::new(Field::new("c", DataType::Int64, true))];
+/// assert_eq!(describe_added_columns(&added), "added columns: c (Int64)");
+/// ```
+pub fn describe_added_columns(added: &[FieldRef]) -> String {
+    let columns = added
+        .iter()
+        .map(|f| format!("{} ({})", f.name(), f.data_type()))
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!("added columns: {columns}")
 }
 
 /// The position of column `name` in `schema`, or [`Error::ColumnNotFound`]

@@ -7,8 +7,9 @@ use std::path::{Path, PathBuf};
 use std::ptr::NonNull;
 use std::sync::{Arc, OnceLock};
 
+use arrow::array::new_null_array;
 use arrow::buffer::{Buffer, MutableBuffer};
-use arrow::datatypes::SchemaRef;
+use arrow::datatypes::{Schema, SchemaRef};
 use arrow::ipc::reader::FileDecoder;
 use arrow::ipc::MetadataVersion;
 use arrow::record_batch::RecordBatch;
@@ -19,7 +20,7 @@ use super::batch_cache::BatchCache;
 use super::footer::{footer_range, BlockRange, Footer, MAGIC, MIN_FILE_LEN, TRAILER_LEN};
 use super::message::check_message;
 use super::options::{Access, ReadOptions};
-use crate::format::{schema_difference, Checksum, Compression, ShardEntry};
+use crate::format::{shard_schema_difference, Checksum, Compression, ShardEntry};
 use crate::{Error, Result};
 
 /// A shard of a dataset, open for reading.
@@ -28,7 +29,11 @@ pub struct Shard {
     path: PathBuf,
     source: ShardBytes,
     version: MetadataVersion,
+    /// The dataset's schema, which every batch is returned with.
     schema: SchemaRef,
+    /// The schema the file holds: the dataset's, or a prefix of it when the
+    /// shard was written before an append added columns (they read as nulls).
+    file_schema: SchemaRef,
     decoder: FileDecoder,
     blocks: Vec<BlockRange>,
     /// First row of each batch within the shard, plus the total at the end.
@@ -299,12 +304,22 @@ impl Shard {
         let footer_bytes = source.read(&path, footer_start, footer_len)?;
         let footer = Footer::parse(footer_bytes.as_slice(), footer_start).map_err(corrupt)?;
         drop(footer_bytes);
-        if let Some(detail) = schema_difference(schema, &footer.schema) {
+        if let Some(detail) = shard_schema_difference(schema, &footer.schema) {
             return Err(Error::SchemaMismatch {
                 path: path.clone(),
                 detail: format!("shard schema differs from the index: {detail}"),
             });
         }
+        // The file's own schema decodes it; equal to the index's unless the
+        // shard predates added columns.
+        let file_schema = if footer.schema.fields().len() == schema.fields().len() {
+            Arc::clone(schema)
+        } else {
+            Arc::new(Schema::new_with_metadata(
+                schema.fields()[..footer.schema.fields().len()].to_vec(),
+                schema.metadata().clone(),
+            ))
+        };
         if footer.blocks.len() as u64 != u64::from(entry.batches) {
             return Err(corrupt(format!(
                 "the index records {} record batches, the file holds {}",
@@ -312,7 +327,7 @@ impl Shard {
                 footer.blocks.len()
             )));
         }
-        let decoder = FileDecoder::new(Arc::clone(schema), footer.version);
+        let decoder = FileDecoder::new(Arc::clone(&file_schema), footer.version);
 
         let mut batch_row_offsets = Vec::with_capacity(footer.blocks.len() + 1);
         batch_row_offsets.push(0u64);
@@ -325,7 +340,7 @@ impl Shard {
                 block.body_len,
                 None,
                 footer.version,
-                schema,
+                &file_schema,
                 entry.compression,
                 left,
             )
@@ -351,6 +366,7 @@ impl Shard {
             source,
             version: footer.version,
             schema: Arc::clone(schema),
+            file_schema,
             decoder,
             blocks: footer.blocks,
             batch_row_offsets,
@@ -463,7 +479,7 @@ impl Shard {
                 block.body_len,
                 Some(body),
                 self.version,
-                &self.schema,
+                &self.file_schema,
                 self.entry.compression,
                 self.entry.rows,
             )
@@ -485,7 +501,25 @@ impl Shard {
                 batch.num_rows()
             )));
         }
-        Ok(batch)
+        self.with_added_columns(batch)
+    }
+
+    /// `batch` (of the file's schema) with the columns the dataset added
+    /// after this shard was written, as nulls of their type.
+    fn with_added_columns(&self, batch: RecordBatch) -> Result<RecordBatch> {
+        let have = batch.num_columns();
+        if have == self.schema.fields().len() {
+            return Ok(batch);
+        }
+        let rows = batch.num_rows();
+        let mut columns = batch.columns().to_vec();
+        columns.extend(
+            self.schema.fields()[have..]
+                .iter()
+                .map(|f| new_null_array(f.data_type(), rows)),
+        );
+        RecordBatch::try_new(Arc::clone(&self.schema), columns)
+            .map_err(|e| Error::arrow("filling the columns a shard predates with nulls", e))
     }
 
     /// Recomputes the file's checksum and compares it with the index.

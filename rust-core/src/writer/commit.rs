@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use arrow::datatypes::Schema;
 
 use crate::format::{
-    is_temp_name, schema_difference, unique_token, Index, ShardEntry, ShardName, WriteRecord,
-    INDEX_FILE, SHARD_EXTENSION, TEMP_PREFIX,
+    added_columns, is_temp_name, schema_difference, unique_token, Index, ShardEntry, ShardName,
+    WriteRecord, INDEX_FILE, SHARD_EXTENSION, TEMP_PREFIX,
 };
 use crate::storage::{DatasetVersion, Location};
 use crate::writer::column_layout::layout_hint;
@@ -123,8 +123,26 @@ pub fn check_save_mode_at(
     schema: &Schema,
     mode: SaveMode,
 ) -> Result<DatasetVersion> {
+    check_save_mode_with(location, schema, mode, &CommitOptions::default())
+}
+
+/// [`check_save_mode_at`] for a commit with `options`: with
+/// [`CommitOptions::merge_schema`] an append may add nullable columns.
+pub fn check_save_mode_with(
+    location: &Location,
+    schema: &Schema,
+    mode: SaveMode,
+    options: &CommitOptions,
+) -> Result<DatasetVersion> {
     let (current, existing) = location.load_index_versioned()?;
-    plan_commit(&location.display_path(), schema, mode, existing, false)?;
+    plan_commit(
+        &location.display_path(),
+        schema,
+        mode,
+        existing,
+        false,
+        options.merge_schema,
+    )?;
     Ok(current)
 }
 
@@ -237,7 +255,7 @@ pub fn commit_at_with(
     shards: Vec<ShardEntry>,
     mode: SaveMode,
     base: Option<&DatasetVersion>,
-    _options: &CommitOptions,
+    options: &CommitOptions,
 ) -> Result<CommitOutcome> {
     validate_write_id(write_id)?;
     if let Location::Local(dir) = location {
@@ -253,7 +271,14 @@ pub fn commit_at_with(
         // After a lost race the first version read stays the base, so the
         // plan sees that the dataset changed.
         let changed = *base.get_or_insert_with(|| current.clone()) != current;
-        let plan = match plan_commit(&location.display_path(), schema, mode, existing, changed) {
+        let plan = match plan_commit(
+            &location.display_path(),
+            schema,
+            mode,
+            existing,
+            changed,
+            options.merge_schema,
+        ) {
             Ok(plan) => plan,
             Err(e) => {
                 let _ = remove_own_files(location, write_id);
@@ -389,6 +414,7 @@ fn plan_commit(
     mode: SaveMode,
     existing: Option<Index>,
     changed: bool,
+    merge_schema: bool,
 ) -> Result<CommitAction> {
     let conflict = |detail: &str| Error::Conflict {
         path: dir.to_path_buf(),
@@ -408,7 +434,9 @@ fn plan_commit(
         },
         (SaveMode::Append, Some(index)) => {
             let existing_schema = index.arrow_schema()?;
-            if let Some(detail) = schema_difference(&existing_schema, schema) {
+            // With mergeSchema the published schema is `schema`: the
+            // existing columns followed by the added ones.
+            if let Some(detail) = append_difference(&existing_schema, schema, merge_schema) {
                 if changed {
                     return Err(conflict(&format!(
                         "its schema no longer matches this append: {detail}"
@@ -458,6 +486,29 @@ fn plan_commit(
             replaced: Vec::new(),
         },
     })
+}
+
+/// Why `incoming` cannot be appended to a dataset of schema `existing`, or
+/// `None`. Added nullable columns pass with `merge_schema` (the rule of
+/// [`added_columns`]); without it they are refused with the option to set.
+fn append_difference(existing: &Schema, incoming: &Schema, merge_schema: bool) -> Option<String> {
+    match added_columns(existing, incoming) {
+        Ok([]) => None,
+        Ok(_) if merge_schema => None,
+        Ok(added) => {
+            let names = added
+                .iter()
+                .map(|f| format!("{:?}", f.name()))
+                .collect::<Vec<_>>()
+                .join(", ");
+            Some(format!(
+                "the input adds columns {names}; to add them to the dataset set \
+                 .option(\"mergeSchema\", \"true\") (Python: merge_schema=True, CLI: --merge-schema)"
+            ))
+        }
+        Err(detail) if merge_schema => Some(detail),
+        Err(_) => schema_difference(existing, incoming),
+    }
 }
 
 /// An exclusive advisory lock on a dataset folder, held while a commit reads,

@@ -42,6 +42,8 @@ pub const SHARD_SIZE_OPTION: &str = "shardSize";
 pub const COMPRESSION_OPTION: &str = "compression";
 /// See [`SHARD_SIZE_OPTION`].
 pub const BATCH_ROWS_OPTION: &str = "batchRows";
+/// See [`SHARD_SIZE_OPTION`]: `true` lets an append add nullable columns.
+pub const MERGE_SCHEMA_OPTION: &str = "mergeSchema";
 
 /// How shards are cut and encoded.
 ///
@@ -129,7 +131,8 @@ impl WriterOptions {
 
 /// Every option of a write, parsed from `(name, value)` pairs as Spark's
 /// `.option(...)` gives them: `shardSize` (a byte size, `64m`), `compression`
-/// (`none`, `zstd`, `lz4`), `batchRows` (rows per record batch), and the
+/// (`none`, `zstd`, `lz4`), `batchRows` (rows per record batch),
+/// `mergeSchema` (`true` or `false`: whether an append may add columns), and the
 /// column layout options `pack.<name>` and `fixedLength.<column>`
 /// ([`ColumnLayout`]). Names are matched case-insensitively; a layout
 /// option keeps the case of the column it names.
@@ -161,6 +164,10 @@ pub struct WriteOptions {
     pub writer: WriterOptions,
     /// How columns are stored (packed columns, fixed-size lists).
     pub layout: ColumnLayout,
+    /// An append may add nullable columns after the dataset's (`mergeSchema`,
+    /// default false); passed to the commit as
+    /// [`CommitOptions::merge_schema`](crate::writer::CommitOptions::merge_schema).
+    pub merge_schema: bool,
 }
 
 impl WriteOptions {
@@ -190,8 +197,8 @@ impl WriteOptions {
             if !options.set_option(key, value)? {
                 return Err(Error::InvalidArgument(format!(
                     "unknown {source} option '{key}'; the options are {SHARD_SIZE_OPTION}, \
-                     {COMPRESSION_OPTION}, {BATCH_ROWS_OPTION}, {PACK_OPTION}<name> and \
-                     {FIXED_LENGTH_OPTION}<column>"
+                     {COMPRESSION_OPTION}, {BATCH_ROWS_OPTION}, {MERGE_SCHEMA_OPTION}, \
+                     {PACK_OPTION}<name> and {FIXED_LENGTH_OPTION}<column>"
                 )));
             }
         }
@@ -212,10 +219,14 @@ impl WriteOptions {
         if self.layout.set_option(key, value)? {
             return Ok(true);
         }
-        let Some(name) = [SHARD_SIZE_OPTION, COMPRESSION_OPTION, BATCH_ROWS_OPTION]
-            .into_iter()
-            .find(|n| n.eq_ignore_ascii_case(key))
-        else {
+        let Some(name) = [
+            SHARD_SIZE_OPTION,
+            COMPRESSION_OPTION,
+            BATCH_ROWS_OPTION,
+            MERGE_SCHEMA_OPTION,
+        ]
+        .into_iter()
+        .find(|n| n.eq_ignore_ascii_case(key)) else {
             return Ok(false);
         };
         let bad = |reason: String| {
@@ -228,6 +239,14 @@ impl WriteOptions {
             Error::InvalidArgument(message) => message,
             other => other.to_string(),
         };
+        if name == MERGE_SCHEMA_OPTION {
+            self.merge_schema = match value.trim().to_ascii_lowercase().as_str() {
+                "true" => true,
+                "false" => false,
+                _ => return Err(bad("expected true or false".into())),
+            };
+            return Ok(true);
+        }
         let mut writer = self.writer;
         match name {
             SHARD_SIZE_OPTION => {
@@ -303,8 +322,11 @@ mod tests {
             ("batchrows", " 500 "),
             ("Compression", "ZSTD"),
             ("fixedlength.Emb", "4"),
+            ("MERGESCHEMA", " True "),
         ])
         .unwrap();
+        assert!(set.merge_schema);
+        assert!(!none.merge_schema);
         assert_eq!(set.writer.max_shard_bytes, 1 << 20);
         assert_eq!(set.writer.max_batch_rows, Some(500));
         assert_eq!(set.writer.compression, Compression::Zstd);
@@ -325,6 +347,10 @@ mod tests {
             (("batchRows", "0"), "option 'batchRows': max_batch_rows"),
             (("batchRows", "4294967296"), "below 2^31"),
             (("pack.f", ""), "pack.f"),
+            (
+                ("mergeSchema", "yes"),
+                "option 'mergeSchema': expected true or false",
+            ),
         ];
         for ((key, value), expected) in cases {
             let message = parse(&[(key, value)]).unwrap_err();

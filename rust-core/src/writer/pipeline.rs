@@ -7,8 +7,8 @@ use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 
 use crate::storage::Location;
-use crate::writer::commit::{abort_write_at, check_save_mode_at, commit_at, new_write_id};
-use crate::writer::{CommitOutcome, SaveMode, ShardWriter, WriteOptions};
+use crate::writer::commit::{abort_write_at, check_save_mode_with, commit_at_with, new_write_id};
+use crate::writer::{CommitOptions, CommitOutcome, SaveMode, ShardWriter, WriteOptions};
 use crate::Result;
 
 /// Where a write stands after one more input batch, for a progress display.
@@ -40,7 +40,8 @@ pub struct WriteReport {
 
 /// Writes every batch of `batches` (rows of `schema`) to the dataset at
 /// `location` under `options` (shard size, compression, rows per batch,
-/// column layout), and commits them in `mode`.
+/// column layout, whether an append may add columns), and commits them in
+/// `mode`.
 ///
 /// The save mode is checked, and the dataset's version read, once before
 /// anything is written; the layout is planned once. The commit publishes
@@ -79,9 +80,13 @@ where
 {
     let layout = options.layout.plan(schema)?;
     let stored = layout.schema().clone();
+    let commit_options = CommitOptions {
+        merge_schema: options.merge_schema,
+        ..CommitOptions::default()
+    };
     // The version the commit compares against: a commit by another writer
     // from now on is either re-applied under (append) or refused.
-    let base = check_save_mode_at(location, &stored, mode)?;
+    let base = check_save_mode_with(location, &stored, mode, &commit_options)?;
     let write_id = new_write_id();
     let mut writer =
         ShardWriter::create_at(location, stored.clone(), &write_id, 0, 0, options.writer)?;
@@ -111,11 +116,19 @@ where
     // A failed finish removes the writer's own files.
     let shards = writer.finish()?;
     let (count, bytes) = (shards.len(), shards.iter().map(|s| s.bytes).sum());
-    let outcome =
-        commit_at(location, &stored, &write_id, shards, mode, Some(&base)).inspect_err(|_| {
-            // A failed commit (a full disk, a lost race) leaves nothing of this write behind.
-            let _ = abort_write_at(location, &write_id);
-        })?;
+    let outcome = commit_at_with(
+        location,
+        &stored,
+        &write_id,
+        shards,
+        mode,
+        Some(&base),
+        &commit_options,
+    )
+    .inspect_err(|_| {
+        // A failed commit (a full disk, a lost race) leaves nothing of this write behind.
+        let _ = abort_write_at(location, &write_id);
+    })?;
     Ok(WriteReport {
         write_id,
         rows,
