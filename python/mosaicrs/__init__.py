@@ -90,6 +90,7 @@ def write(
     pack: Optional[Mapping[str, Sequence[str]]] = None,
     fixed_lengths: Optional[Mapping[str, int]] = None,
     layout: Optional[ColumnLayout] = None,
+    merge_schema: bool = False,
 ) -> WriteResult:
     """Writes ``data`` as a mosaicrs dataset at ``path`` and commits it atomically.
 
@@ -114,6 +115,11 @@ def write(
     ValueError naming the column and row. ``layout=ColumnLayout(pack=...,
     fixed_lengths=...)`` is the same, as one checked value (not together with
     ``pack`` or ``fixed_lengths``).
+
+    ``merge_schema=True`` (Spark's ``mergeSchema`` option) lets an ``append``
+    add nullable columns after the dataset's: the rows written before read
+    them as nulls. Any other schema difference, or an added column without
+    it, raises ValueError naming the column.
 
     Returns a :class:`WriteResult`: ``committed`` (false when ``ignore`` kept
     a dataset), the ``rows``, ``shards`` and ``bytes`` written,
@@ -142,6 +148,7 @@ def write(
         compression,
         storage_options,
         layout,
+        merge_schema,
     )
 
 

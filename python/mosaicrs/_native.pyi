@@ -240,6 +240,7 @@ def write_stream(
     compression: Optional[str] = None,
     storage_options: Optional[Mapping[str, str]] = None,
     layout: Optional[ColumnLayout] = None,
+    merge_schema: bool = False,
 ) -> WriteResult: ...
 def commit(
     path: _Path,
@@ -248,6 +249,7 @@ def commit(
     messages: Sequence[str],
     mode: str = "error",
     storage_options: Optional[Mapping[str, str]] = None,
+    options: Optional[Sequence[tuple[str, str]]] = None,
 ) -> WriteResult: ...
 def abort_write(
     path: _Path, write_id: str, storage_options: Optional[Mapping[str, str]] = None
@@ -257,6 +259,7 @@ def check_save_mode(
     schema: pyarrow.Schema,
     mode: str,
     storage_options: Optional[Mapping[str, str]] = None,
+    options: Optional[Sequence[tuple[str, str]]] = None,
 ) -> bool: ...
 def write_id() -> str: ...
 def stored_schema(

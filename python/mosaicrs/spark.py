@@ -16,7 +16,8 @@ everything else the write left. A failed job's ``abort`` removes all of it.
 
 Options, as for the JVM connector: ``shardSize`` (``64m``), ``compression``
 (``none``, ``zstd``, ``lz4``), ``batchRows`` (rows per record batch in the
-shards), ``pack.<name>`` (numeric columns stored row-major as one
+shards), ``mergeSchema`` (``true``: an append may add nullable columns),
+``pack.<name>`` (numeric columns stored row-major as one
 fixed-size-list column ``<name>``) and ``fixedLength.<column>`` (a list column
 whose rows all hold that many values, stored as a fixed-size list). Save modes: Spark tells a Python data source only whether to overwrite,
 so ``.mode("overwrite")`` overwrites and every other write appends (into a
@@ -176,8 +177,10 @@ class MosaicrsArrowWriter(DataSourceArrowWriter):
         self.stored_schema = _native.stored_schema(self.schema, self.options)
         # The commit's own rules, before any task runs: a bad mode raises
         # ValueError, error over a dataset FileExistsError, an append of
-        # another schema ValueError.
-        exists = _native.check_save_mode(self.path, self.stored_schema, self.mode)
+        # another schema ValueError (unless mergeSchema lets it add columns).
+        exists = _native.check_save_mode(
+            self.path, self.stored_schema, self.mode, options=self.options
+        )
         # ignore with an existing dataset: the tasks write nothing, the commit keeps it.
         self.skip = self.mode == "ignore" and exists
         self.write_id = _native.write_id()
@@ -218,7 +221,9 @@ class MosaicrsArrowWriter(DataSourceArrowWriter):
         if self.skip:
             return
         shards = [m.shards for m in messages if isinstance(m, ShardsMessage)]
-        _native.commit(self.path, self.stored_schema, self.write_id, shards, self.mode)
+        _native.commit(
+            self.path, self.stored_schema, self.write_id, shards, self.mode, options=self.options
+        )
 
     def abort(self, messages: List[Optional[WriterCommitMessage]]) -> None:
         _native.abort_write(self.path, self.write_id)

@@ -13,9 +13,9 @@ use arrow_pyarrow::{FromPyArrow, PyArrowType};
 use mosaicrs::format::ShardEntry;
 use mosaicrs::storage::{DatasetVersion, Location};
 use mosaicrs::writer::{
-    abort_write_at, check_save_mode_at, commit_at, new_write_id, write_batches, ColumnLayout,
-    CommitOutcome, LayoutPlan, SaveMode, ShardWriter, WriteOptions, WriteReport, BATCH_ROWS_OPTION,
-    COMPRESSION_OPTION, SHARD_SIZE_OPTION,
+    abort_write_at, check_save_mode_with, commit_at_with, new_write_id, write_batches,
+    ColumnLayout, CommitOptions, CommitOutcome, LayoutPlan, SaveMode, ShardWriter, WriteOptions,
+    WriteReport, BATCH_ROWS_OPTION, COMPRESSION_OPTION, SHARD_SIZE_OPTION,
 };
 use mosaicrs::Error;
 use pyo3::exceptions::{PyKeyError, PyRuntimeError, PyValueError};
@@ -234,7 +234,7 @@ impl WriteResult {
 /// Writes every batch of an Arrow stream (any object with
 /// `__arrow_c_stream__`) as a new dataset write and commits it.
 #[pyfunction]
-#[pyo3(signature = (data, path, mode="error", shard_size=None, batch_rows=None, compression=None, storage_options=None, layout=None))]
+#[pyo3(signature = (data, path, mode="error", shard_size=None, batch_rows=None, compression=None, storage_options=None, layout=None, merge_schema=false))]
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn write_stream<'py>(
     py: Python<'py>,
@@ -246,6 +246,7 @@ pub(crate) fn write_stream<'py>(
     compression: Option<&str>,
     storage_options: Option<&Bound<'py, PyAny>>,
     layout: Option<PyRef<'py, PyColumnLayout>>,
+    merge_schema: bool,
 ) -> PyResult<WriteResult> {
     let dir = location(path, storage_options, "dataset path")?;
     let mode: SaveMode = mode.parse().py_err()?;
@@ -253,6 +254,7 @@ pub(crate) fn write_stream<'py>(
     if let Some(layout) = layout {
         options.layout = layout.inner.clone();
     }
+    options.merge_schema = merge_schema;
     let reader = RecordBatchStreamReader::from_pyarrow_bound(data)?;
     let rows_schema = without_view_types(&reader.schema());
     let report = py
@@ -434,10 +436,23 @@ impl PartitionWriter {
     }
 }
 
+/// What a commit allows by the write's named options (`mergeSchema`), read
+/// by the one parser.
+fn commit_options(options: Option<Vec<(String, String)>>) -> PyResult<CommitOptions> {
+    let parsed = WriteOptions::from_options(options.unwrap_or_default()).py_err()?;
+    Ok(CommitOptions {
+        merge_schema: parsed.merge_schema,
+        ..CommitOptions::default()
+    })
+}
+
 /// Publishes the shards of a distributed write (one JSON list per task, as
-/// returned by `PartitionWriter.finish`) in one atomic index write.
+/// returned by `PartitionWriter.finish`) in one atomic index write; the
+/// write's named `options` say whether an append may add columns
+/// (`mergeSchema`).
 #[pyfunction]
-#[pyo3(signature = (path, schema, write_id, messages, mode="error", storage_options=None))]
+#[pyo3(signature = (path, schema, write_id, messages, mode="error", storage_options=None, options=None))]
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn commit<'py>(
     py: Python<'py>,
     path: &Bound<'py, PyAny>,
@@ -446,9 +461,11 @@ pub(crate) fn commit<'py>(
     messages: Vec<String>,
     mode: &str,
     storage_options: Option<&Bound<'py, PyAny>>,
+    options: Option<Vec<(String, String)>>,
 ) -> PyResult<WriteResult> {
     let dir = location(path, storage_options, "dataset path")?;
     let mode: SaveMode = mode.parse().py_err()?;
+    let options = commit_options(options)?;
     let mut shards: Vec<ShardEntry> = Vec::new();
     for m in &messages {
         let list: Vec<ShardEntry> = serde_json::from_str(m).map_err(|e| {
@@ -459,7 +476,7 @@ pub(crate) fn commit<'py>(
     let schema = schema.0;
     let result = WriteResult::of(&shards);
     let outcome = py
-        .detach(|| commit_at(&dir, &schema, write_id, shards, mode, None))
+        .detach(|| commit_at_with(&dir, &schema, write_id, shards, mode, None, &options))
         .py_err()?;
     Ok(result(write_id, outcome))
 }
@@ -479,21 +496,25 @@ pub(crate) fn abort_write(
 
 /// Applies the commit's save-mode rules to a write of `schema` in `mode` at
 /// `path` before anything is written: `error` over a dataset raises
-/// FileExistsError, an `append` of another schema ValueError. Returns whether
-/// a dataset exists there (so an `ignore` write knows it has nothing to do).
+/// FileExistsError, an `append` of another schema ValueError (unless the
+/// named `options` set `mergeSchema` and it only adds nullable columns).
+/// Returns whether a dataset exists there (so an `ignore` write knows it has
+/// nothing to do).
 #[pyfunction]
-#[pyo3(signature = (path, schema, mode, storage_options=None))]
+#[pyo3(signature = (path, schema, mode, storage_options=None, options=None))]
 pub(crate) fn check_save_mode(
     py: Python<'_>,
     path: &Bound<'_, PyAny>,
     schema: PyArrowType<Schema>,
     mode: &str,
     storage_options: Option<&Bound<'_, PyAny>>,
+    options: Option<Vec<(String, String)>>,
 ) -> PyResult<bool> {
     let dir = location(path, storage_options, "dataset path")?;
     let mode: SaveMode = mode.parse().py_err()?;
+    let options = commit_options(options)?;
     let version = py
-        .detach(|| check_save_mode_at(&dir, &schema.0, mode))
+        .detach(|| check_save_mode_with(&dir, &schema.0, mode, &options))
         .py_err()?;
     Ok(version != DatasetVersion::Absent)
 }
@@ -520,7 +541,7 @@ pub(crate) fn write_id() -> String {
 }
 
 /// Checks the named options of a Spark write (`shardSize`, `compression`,
-/// `batchRows`, `pack.<name>`, `fixedLength.<column>`; ValueError naming
+/// `batchRows`, `mergeSchema`, `pack.<name>`, `fixedLength.<column>`; ValueError naming
 /// the first unknown one, as an option of data source `source`, or bad
 /// value) and returns the rows per record batch a Spark task writes:
 /// `batchRows`, or the Spark default for the compression.

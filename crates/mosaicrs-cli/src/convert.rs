@@ -43,6 +43,10 @@ pub struct ConvertArgs {
     /// What to do if OUTPUT already holds a dataset: error, append, overwrite, ignore.
     #[arg(long, default_value = "error")]
     mode: SaveMode,
+    /// With --mode append: the input may add nullable columns after the
+    /// dataset's (Spark's mergeSchema); the rows written before read them as nulls.
+    #[arg(long)]
+    merge_schema: bool,
     /// Store these numeric columns row-major as one fixed-size-list column
     /// named NAME (repeatable). Each sample's values then sit side by side,
     /// which speeds up `[B, F]` batches read at random.
@@ -130,8 +134,8 @@ pub fn run(args: &ConvertArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// The write options that the flags ask for: `--shard-size`, `--compression`
-/// and `--batch-rows`, and the column layout of `--pack` and `--fixed-length`.
+/// The write options that the flags ask for: `--shard-size`, `--compression`,
+/// `--batch-rows` and `--merge-schema`, and the column layout of `--pack` and `--fixed-length`.
 fn write_options(args: &ConvertArgs) -> Result<WriteOptions> {
     let mut options = WriteOptions::default();
     options
@@ -140,6 +144,7 @@ fn write_options(args: &ConvertArgs) -> Result<WriteOptions> {
     options.writer.compression = args.compression;
     options.writer.max_batch_rows = args.batch_rows;
     options.writer.validate().context("--batch-rows")?;
+    options.merge_schema = args.merge_schema;
     let flags = args.pack.iter().map(|v| ("--pack", PACK_OPTION, v)).chain(
         args.fixed_length
             .iter()

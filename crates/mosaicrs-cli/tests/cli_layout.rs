@@ -1,5 +1,6 @@
 //! `convert --pack` and `--fixed-length`: the stored layout, what `inspect`
-//! says about it, and the errors that name the column or flag.
+//! says about it, and the errors that name the column or flag; `convert
+//! --mode append --merge-schema`: a column added to the stored schema.
 
 use std::fmt::Write as _;
 use std::fs;
@@ -85,4 +86,39 @@ fn bad_layout_flags_fail_before_writing_naming_the_column() {
         assert!(stderr.contains(expected), "{flag} {value}: {stderr}");
         assert!(!out.join("index.json").exists());
     }
+}
+
+#[test]
+fn convert_merge_schema_appends_a_column_that_older_rows_read_as_null() {
+    let dir = tempfile::tempdir().unwrap();
+    let old = dir.path().join("old.csv");
+    let new = dir.path().join("new.csv");
+    fs::write(&old, "id,x\n0,0.5\n1,1.5\n").unwrap();
+    fs::write(&new, "id,x,label\n2,2.5,7\n").unwrap();
+    let out = dir.path().join("ds");
+    let (old, new, out_s) = (
+        old.to_str().unwrap(),
+        new.to_str().unwrap(),
+        out.to_str().unwrap(),
+    );
+    assert!(mosaicrs(&["convert", old, out_s, "--quiet"]).status.success());
+
+    let refused = mosaicrs(&["convert", new, out_s, "--mode", "append", "--quiet"]);
+    let stderr = text(&refused.stderr);
+    assert!(!refused.status.success());
+    assert!(
+        stderr.contains("\"label\"") && stderr.contains("--merge-schema"),
+        "{stderr}"
+    );
+
+    let args = ["convert", new, out_s, "--mode", "append", "--merge-schema"];
+    let run = mosaicrs(&[&args[..], &["--quiet"]].concat());
+    assert!(run.status.success(), "{}", text(&run.stderr));
+    let ds = Dataset::open(&out).unwrap();
+    let labels = ds.slice(0, 3).unwrap();
+    let labels = labels
+        .column_by_name("label")
+        .unwrap()
+        .as_primitive::<arrow::datatypes::Int64Type>();
+    assert_eq!(labels.iter().collect::<Vec<_>>(), [None, None, Some(7)]);
 }

@@ -361,6 +361,8 @@ pub(crate) struct WriterSettings {
     pub(crate) batch_rows: u32,
     /// Arrow IPC buffer compression of the shards.
     pub(crate) compression: Compression,
+    /// An append may add nullable columns (`mergeSchema`): the driver's commit reads it.
+    pub(crate) merge_schema: bool,
 }
 
 impl WriterSettings {
@@ -378,7 +380,7 @@ impl WriterSettings {
     }
 }
 
-const WRITER_SETTINGS_CTOR: &str = "(JILio/mosaicrs/spark/jni/Compression;)V";
+const WRITER_SETTINGS_CTOR: &str = "(JILio/mosaicrs/spark/jni/Compression;Z)V";
 
 impl ToJava for WriterSettings {
     const CLASS: &'static str = "io/mosaicrs/spark/jni/WriterSettings";
@@ -392,6 +394,7 @@ impl ToJava for WriterSettings {
                 JValue::Long(long(self.shard_bytes, "shard size")?),
                 JValue::Int(int(self.batch_rows, "rows per batch")?),
                 JValue::Object(&compression),
+                JValue::Bool(u8::from(self.merge_schema)),
             ],
         )?;
         env.delete_local_ref(compression)?;
@@ -412,6 +415,7 @@ impl FromJava for WriterSettings {
                 ))
             })?,
             compression: enum_field(env, object, "compression")?,
+            merge_schema: env.get_field(object, "mergeSchema", "Z")?.z()?,
         })
     }
 }
@@ -529,6 +533,7 @@ mod tests {
             shard_bytes: 1 << 20,
             batch_rows: 500,
             compression: Compression::Zstd,
+            merge_schema: false,
         };
         let options = settings.writer_options().unwrap();
         assert_eq!(options.max_shard_bytes, 1 << 20);

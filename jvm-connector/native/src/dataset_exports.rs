@@ -30,6 +30,7 @@ pub(crate) fn parse_options(keys: &[String], values: &[String]) -> BridgeResult<
         shard_bytes: options.writer.max_shard_bytes,
         batch_rows,
         compression: options.writer.compression,
+        merge_schema: options.merge_schema,
     })
 }
 
@@ -113,11 +114,12 @@ fn ints(env: &mut JNIEnv<'_>, array: &JIntArray<'_>) -> BridgeResult<Vec<i32>> {
 }
 
 /// `CommitOutcome commit(DatasetLocation location, String schemaBase64, String writeId,
-/// ShardEntry[] shards, SaveMode saveMode)`
+/// ShardEntry[] shards, SaveMode saveMode, boolean mergeSchema)`
 ///
 /// Commits the shards of every committed task as one atomic index write: a
 /// compare-and-swap on the index (a lock on local disks, a conditional
 /// write on object stores). A lost race ends in `MosaicrsConflictException`.
+/// With `mergeSchema` an append may add nullable columns.
 #[no_mangle]
 pub extern "system" fn Java_io_mosaicrs_spark_jni_NativeBridge_commit<'local>(
     mut env: JNIEnv<'local>,
@@ -127,6 +129,7 @@ pub extern "system" fn Java_io_mosaicrs_spark_jni_NativeBridge_commit<'local>(
     write_id: JString<'local>,
     shards: JObjectArray<'local>,
     save_mode: JObject<'local>,
+    merge_schema: jboolean,
 ) -> jobject {
     guard(&mut env, std::ptr::null_mut(), |env| {
         let location = convert::location(env, &location)?;
@@ -134,7 +137,9 @@ pub extern "system" fn Java_io_mosaicrs_spark_jni_NativeBridge_commit<'local>(
         let write_id = convert::string(env, &write_id)?;
         let shards = convert::array_from_java(env, &shards)?;
         let mode = SaveMode::from_java(env, &save_mode)?;
-        let outcome = writer::commit_at(&location, &schema, &write_id, shards, mode, None)?;
+        let options = commit_options(merge_schema);
+        let outcome =
+            writer::commit_at_with(&location, &schema, &write_id, shards, mode, None, &options)?;
         let outcome = CommitOutcome {
             committed: outcome.committed,
             total_rows: outcome.total_rows,
@@ -163,23 +168,34 @@ pub extern "system" fn Java_io_mosaicrs_spark_jni_NativeBridge_abortWrite<'local
     })
 }
 
-/// `void checkAppendSchema(DatasetLocation location, String schemaBase64)`
+/// `void checkAppendSchema(DatasetLocation location, String schemaBase64, boolean mergeSchema)`
 ///
 /// Fails with `MosaicrsInvalidInputException` when the dataset at `location` has
-/// a different schema; passes when there is no dataset yet.
+/// a different schema (with `mergeSchema`, one that is not the dataset's
+/// followed by nullable columns); passes when there is no dataset yet.
 #[no_mangle]
 pub extern "system" fn Java_io_mosaicrs_spark_jni_NativeBridge_checkAppendSchema<'local>(
     mut env: JNIEnv<'local>,
     _class: JClass<'local>,
     location: JObject<'local>,
     schema: JString<'local>,
+    merge_schema: jboolean,
 ) {
     guard(&mut env, (), |env| {
         let location = convert::location(env, &location)?;
         let schema = convert::schema(env, &schema)?;
-        writer::check_append_schema_at(&location, &schema)?;
+        let options = commit_options(merge_schema);
+        writer::check_save_mode_with(&location, &schema, SaveMode::Append, &options)?;
         Ok(())
     })
+}
+
+/// The commit options of a Spark write: `mergeSchema` as the driver parsed it.
+fn commit_options(merge_schema: jboolean) -> writer::CommitOptions {
+    writer::CommitOptions {
+        merge_schema: merge_schema != JNI_FALSE,
+        ..writer::CommitOptions::default()
+    }
 }
 
 /// `boolean datasetExists(DatasetLocation location)`:
@@ -238,6 +254,17 @@ mod tests {
             .unwrap(),
             (1 << 20, 500, Compression::Zstd)
         );
+        // mergeSchema reaches the driver's commit through the settings.
+        let merge = |pairs: &[(&str, &str)]| {
+            let (keys, values): (Vec<String>, Vec<String>) = pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .unzip();
+            parse_options(&keys, &values).map(|s| s.merge_schema)
+        };
+        assert!(merge(&[("MergeSchema", "true")]).unwrap());
+        assert!(!merge(&[]).unwrap());
+        assert!(merge(&[("mergeSchema", "maybe")]).is_err());
     }
 
     #[test]

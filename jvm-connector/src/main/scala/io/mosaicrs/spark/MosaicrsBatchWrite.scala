@@ -24,8 +24,9 @@ final class MosaicrsBatchWrite(job: MosaicrsWriteJob) extends BatchWrite {
 
   override def commit(messages: Array[WriterCommitMessage]): Unit = {
     val shards = messages.collect { case m: MosaicrsWriterCommitMessage => m.shards }.flatten
-    val outcome =
-      NativeBridge.commit(job.location, job.storedSchema, job.writeId, shards, job.saveMode)
+    val outcome = NativeBridge.commit(
+      job.location, job.storedSchema, job.writeId, shards, job.saveMode,
+      job.options.writer.mergeSchema)
     log.info(s"mosaicrs: write ${job.writeId} (${job.saveModeName}) to ${job.location}: $outcome")
   }
 

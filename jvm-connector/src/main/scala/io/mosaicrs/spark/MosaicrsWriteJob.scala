@@ -37,7 +37,7 @@ object MosaicrsWriteJob {
   /**
    * Plans a save of rows with `schema`. Everything that can be checked before
    * a task runs is checked here: types, the column layout, and for append
-   * the existing schema.
+   * the existing schema (which `mergeSchema` lets the rows extend by nullable columns).
    */
   def plan(schema: StructType, options: MosaicrsOptions, saveMode: SaveMode): MosaicrsWriteJob = {
     MosaicrsTypes.check(schema)
@@ -47,7 +47,7 @@ object MosaicrsWriteJob {
       if (options.layout.isEmpty) arrowSchema
       else NativeBridge.storedSchema(arrowSchema, options.layoutKeys, options.layoutValues)
     if (saveMode == SaveMode.APPEND) {
-      NativeBridge.checkAppendSchema(options.location, storedSchema)
+      NativeBridge.checkAppendSchema(options.location, storedSchema, options.writer.mergeSchema)
     }
     val writeId = UUID.randomUUID().toString.replace("-", "")
     MosaicrsWriteJob(writeId, saveMode, rows, arrowSchema, storedSchema, options)

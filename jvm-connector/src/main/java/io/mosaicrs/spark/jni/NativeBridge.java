@@ -123,13 +123,15 @@ public final class NativeBridge {
    * applying the save mode, and deletes files
    * of the write that the index does not list. The index write is a
    * compare-and-swap: a lost race throws {@link MosaicrsConflictException}.
+   * With {@code mergeSchema} an append may add nullable columns.
    */
   public static native CommitOutcome commit(
       DatasetLocation location,
       String schemaBase64,
       String writeId,
       ShardEntry[] shards,
-      SaveMode saveMode)
+      SaveMode saveMode,
+      boolean mergeSchema)
       throws MosaicrsIOException;
 
   /**
@@ -140,8 +142,13 @@ public final class NativeBridge {
   public static native String[] abortWrite(DatasetLocation location, String writeId)
       throws MosaicrsIOException;
 
-  /** Fails if the dataset at {@code location} exists with a different schema. */
-  public static native void checkAppendSchema(DatasetLocation location, String schemaBase64)
+  /**
+   * Fails if the dataset at {@code location} exists with a different schema
+   * (with {@code mergeSchema}: one that the rows' schema does not extend by
+   * nullable columns).
+   */
+  public static native void checkAppendSchema(
+      DatasetLocation location, String schemaBase64, boolean mergeSchema)
       throws MosaicrsIOException;
 
   /**

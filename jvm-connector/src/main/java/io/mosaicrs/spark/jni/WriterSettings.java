@@ -21,10 +21,20 @@ public final class WriterSettings implements Serializable {
   /** Arrow IPC buffer compression of the shards. */
   public final Compression compression;
 
-  public WriterSettings(long shardBytes, int batchRows, Compression compression) {
+  /** Whether an append may add nullable columns ({@code mergeSchema}); read by the driver. */
+  public final boolean mergeSchema;
+
+  public WriterSettings(
+      long shardBytes, int batchRows, Compression compression, boolean mergeSchema) {
     this.shardBytes = shardBytes;
     this.batchRows = batchRows;
     this.compression = Objects.requireNonNull(compression, "compression");
+    this.mergeSchema = mergeSchema;
+  }
+
+  /** Settings of a write that adds no columns. */
+  public WriterSettings(long shardBytes, int batchRows, Compression compression) {
+    this(shardBytes, batchRows, compression, false);
   }
 
   @Override
@@ -35,16 +45,18 @@ public final class WriterSettings implements Serializable {
     WriterSettings that = (WriterSettings) other;
     return shardBytes == that.shardBytes
         && batchRows == that.batchRows
-        && compression == that.compression;
+        && compression == that.compression
+        && mergeSchema == that.mergeSchema;
   }
 
   @Override
   public int hashCode() {
-    return Objects.hash(shardBytes, batchRows, compression);
+    return Objects.hash(shardBytes, batchRows, compression, mergeSchema);
   }
 
   @Override
   public String toString() {
-    return "shardBytes=" + shardBytes + " batchRows=" + batchRows + " compression=" + compression;
+    return "shardBytes=" + shardBytes + " batchRows=" + batchRows + " compression=" + compression
+        + " mergeSchema=" + mergeSchema;
   }
 }

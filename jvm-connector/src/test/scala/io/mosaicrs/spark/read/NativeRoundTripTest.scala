@@ -62,7 +62,7 @@ class NativeRoundTripTest {
     val shards = writer.finish()
     assertFalse(writer.isOpen)
     writer.abort() // a no-op once finished
-    NativeBridge.commit(job.location, job.storedSchema, job.writeId, shards, job.saveMode)
+    NativeBridge.commit(job.location, job.storedSchema, job.writeId, shards, job.saveMode, false)
   }
 
   @Test def rowsRoundTripThroughTheNativeLibrary(): Unit = {
@@ -122,7 +122,7 @@ class NativeRoundTripTest {
     // Creating over a dataset, and appending another schema, are the caller's mistakes.
     assertThrows(classOf[MosaicrsInvalidInputException], () => write(at, 10, SaveMode.ERROR_IF_EXISTS))
     val other = MosaicrsTypes.arrowSchemaBase64(StructType(Seq(StructField("x", IntegerType))))
-    val e = assertThrows(classOf[MosaicrsInvalidInputException], () => NativeBridge.checkAppendSchema(at, other))
+    val e = assertThrows(classOf[MosaicrsInvalidInputException], () => NativeBridge.checkAppendSchema(at, other, false))
     assertTrue(e.getMessage, e.getMessage.toLowerCase.contains("schema"))
     // An append of the same schema adds its rows; ignore keeps the dataset.
     assertEquals(20L, write(at, 10, SaveMode.APPEND).totalRows)
