@@ -31,4 +31,22 @@ def test_merge_schema_adds_a_column_that_older_rows_read_as_null(spark, tmp_path
     assert sorted(rows) == list(range(90))
     assert all(rows[i] == (i * 0.5, None) for i in range(60))
     assert all(rows[i] == (i * 0.5, f"t{i}") for i in range(60, 90))
-    assert back.where(F.col("tag").isNull()).count() == 60
+
+
+def test_mosaicrs_py_passes_merge_schema_to_its_commit(spark, tmp_path):
+    mosaicrs = pytest.importorskip("mosaicrs", reason="run `make python` to install the wheel")
+    from mosaicrs.spark import FORMAT, register
+
+    if not hasattr(spark, "dataSource"):
+        pytest.skip("the mosaicrs_py data source needs Spark 4")
+    register(spark)
+    out = str(tmp_path / "py")
+    spark.range(0, 4, numPartitions=1).write.format(FORMAT).mode("overwrite").save(out)
+    # A nullable column: Spark's own nullability reaches this writer.
+    n = F.when(F.col("id") > 0, F.col("id").cast("int")).alias("n")
+    added = spark.range(4, 6, numPartitions=1).select("id", n)
+    with pytest.raises(Exception, match="mergeSchema"):
+        added.write.format(FORMAT).mode("append").save(out)
+    added.write.format(FORMAT).mode("append").option("mergeSchema", "true").save(out)
+    table = mosaicrs.Dataset(out).take(list(range(6)))
+    assert table.column("n").to_pylist() == [None] * 4 + [4, 5]

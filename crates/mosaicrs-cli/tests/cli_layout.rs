@@ -101,7 +101,9 @@ fn convert_merge_schema_appends_a_column_that_older_rows_read_as_null() {
         new.to_str().unwrap(),
         out.to_str().unwrap(),
     );
-    assert!(mosaicrs(&["convert", old, out_s, "--quiet"]).status.success());
+    assert!(mosaicrs(&["convert", old, out_s, "--quiet"])
+        .status
+        .success());
 
     let refused = mosaicrs(&["convert", new, out_s, "--mode", "append", "--quiet"]);
     let stderr = text(&refused.stderr);

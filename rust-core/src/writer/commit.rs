@@ -490,25 +490,29 @@ fn plan_commit(
 
 /// Why `incoming` cannot be appended to a dataset of schema `existing`, or
 /// `None`. Added nullable columns pass with `merge_schema` (the rule of
-/// [`added_columns`]); without it they are refused with the option to set.
+/// [`added_columns`]); without it, columns added after the existing ones
+/// are refused with the option to set.
 fn append_difference(existing: &Schema, incoming: &Schema, merge_schema: bool) -> Option<String> {
-    match added_columns(existing, incoming) {
-        Ok([]) => None,
-        Ok(_) if merge_schema => None,
-        Ok(added) => {
-            let names = added
-                .iter()
-                .map(|f| format!("{:?}", f.name()))
-                .collect::<Vec<_>>()
-                .join(", ");
-            Some(format!(
-                "the input adds columns {names}; to add them to the dataset set \
-                 .option(\"mergeSchema\", \"true\") (Python: merge_schema=True, CLI: --merge-schema)"
-            ))
-        }
-        Err(detail) if merge_schema => Some(detail),
-        Err(_) => schema_difference(existing, incoming),
+    let detail = match added_columns(existing, incoming) {
+        Ok([]) => return None,
+        Ok(_) if merge_schema => return None,
+        Err(detail) if merge_schema => return Some(detail),
+        Ok(_) | Err(_) => schema_difference(existing, incoming)?,
+    };
+    let (old, new) = (existing.fields(), incoming.fields());
+    let prefix = Schema::new(new[..old.len().min(new.len())].to_vec());
+    if new.len() <= old.len() || schema_difference(existing, &prefix).is_some() {
+        return Some(detail);
     }
+    let names = new[old.len()..]
+        .iter()
+        .map(|f| format!("{:?}", f.name()))
+        .collect::<Vec<_>>()
+        .join(", ");
+    Some(format!(
+        "the input adds columns {names}; to add them to the dataset set \
+         .option(\"mergeSchema\", \"true\") (Python: merge_schema=True, CLI: --merge-schema)"
+    ))
 }
 
 /// An exclusive advisory lock on a dataset folder, held while a commit reads,
