@@ -9,6 +9,9 @@ export VENV
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 # tch finds libtorch in the venv's torch wheel.
 export LIBTORCH_USE_PYTORCH := 1
+# Each doctest links into its own binary; leaving the dependencies' debug
+# info out of it halves the doctests' CPU time.
+export RUSTDOCFLAGS ?= -C strip=debuginfo
 # Each `make test` stage records its wall time; `make test` prints them at the end.
 MAKE_STARTED := $(shell date +%s.%N)
 BEGIN = @python3 scripts/stage_times.py begin $@
@@ -58,18 +61,28 @@ test: setup lint test-rust test-torch test-python test-jvm check-glibc test-spar
 # `make bench-scan`: Spark scan (count, sums, projection), mosaicrs vs Parquet.
 SPARK_FULL_VERSION ?= 3.5.9
 SPARK_SMOKE_VERSIONS ?= 4.0.5 4.1.4 4.2.1 4.3.0
-.PHONY: jar test-spark-3.5 test-spark-smoke bench-connector bench-connector-3.5 bench-scan bench-s3 soak-spark-kill
+.PHONY: jar jar-native jar-classes test-spark-3.5 test-spark-smoke bench-connector bench-connector-3.5 bench-scan bench-s3 soak-spark-kill
 
 spark-venvs:
 	$(BEGIN)
 	SPARK_TEST_VERSIONS="$(SPARK_FULL_VERSION) $(SPARK_SMOKE_VERSIONS)" bash scripts/spark_venvs.sh
 	$(END)
 
+# The JNI library (cargo, both cores) builds while the Spark 3.5 venv downloads
+# and scalac compiles the JVM classes; Gradle then packages the jars.
 jar: setup
 	$(BEGIN)
-	bash scripts/spark_venvs.sh $(SPARK_FULL_VERSION)
+	$(MAKE) --no-print-directory -j2 jar-native jar-classes
 	gradle --quiet jar
 	$(END)
+
+# The JNI library for glibc 2.28, as build.gradle's cargoBuild builds it.
+jar-native:
+	cargo zigbuild --release --target x86_64-unknown-linux-gnu.2.28 -p mosaicrs-jni
+
+jar-classes:
+	bash scripts/spark_venvs.sh $(SPARK_FULL_VERSION)
+	gradle --quiet compileConnectorScalaSpark35 compileConnectorScalaSpark4 compileExamplesScala
 
 # The Spark 3.5 suite and the 4.x smoke tests run side by side: the smoke
 # tests mostly wait for JVMs to start.
@@ -130,7 +143,7 @@ DEMO_DIR ?= demo-output
 DEMO_EPOCHS ?= 20
 TRAIN = target/release/mosaicrs-train
 
-.PHONY: test-torch train-build bench-build demo-train demo-convert loader-bench format-bench
+.PHONY: test-torch train-build bench-build demo-native demo-classes demo-train demo-convert loader-bench format-bench
 
 test-torch: setup
 	$(BEGIN)
@@ -147,25 +160,43 @@ bench-build: setup
 
 # The seed scenario: digits CSV -> Spark (local[2], the connector jar) ->
 # mosaicrs dataset -> Rust MLP (CUDA if present, else CPU) -> accuracy.
-demo: setup jar train-build
+# It builds only what it runs, each crate once: one cargo invocation for the
+# trainer and the JNI library, for this host (they share mosaicrs, arrow,
+# object_store, ...), while Gradle compiles the Spark 4 connector and the
+# examples; the jars are then packaged with that library into build/host-libs.
+# The jars that ship (`make jar`, build/libs) link it against glibc 2.28.
+HOST_LIBS = build/host-libs
+demo: export SETUP_REQUIREMENTS = scripts/requirements-demo.txt
+demo: setup
+	$(MAKE) --no-print-directory -j2 demo-native demo-classes
+	gradle --quiet -PnativeLib=$(CURDIR)/target/release/libmosaicrs_jni.so connectorJarSpark4 examplesJar
 	rm -rf $(DEMO_DIR) && mkdir -p $(DEMO_DIR)
 	$(PYTHON) scripts/make_digits_csv.py $(DEMO_DIR)/digits.csv
-	spark-submit --master 'local[2]' --conf spark.log.level=WARN --jars build/libs/mosaicrs-spark-4_2.13.jar \
-	  --class io.mosaicrs.examples.CsvToMosaicrs build/libs/mosaicrs-examples.jar \
+	spark-submit --master 'local[2]' --conf spark.log.level=WARN --jars $(HOST_LIBS)/mosaicrs-spark-4_2.13.jar \
+	  --class io.mosaicrs.examples.CsvToMosaicrs $(HOST_LIBS)/mosaicrs-examples.jar \
 	  $(DEMO_DIR)/digits.csv $(DEMO_DIR)/digits.mosaicrs
-	$(MAKE) --no-print-directory demo-train
+	$(DEMO_TRAIN)
+
+# The trainer and the JNI library (target/release/libmosaicrs_jni.so).
+demo-native: setup
+	cargo build --release -p mosaicrs-train -p mosaicrs-jni
+
+# The classes of the Spark 4 connector and of the Scala examples.
+demo-classes: setup
+	gradle --quiet compileConnectorScalaSpark4 compileExamplesScala
 
 # Trains on $(DEMO_DIR)/digits.mosaicrs and prints `accuracy=... data_wait_s=...`.
-demo-train: train-build
-	$(TRAIN) --data $(DEMO_DIR)/digits.mosaicrs --epochs $(DEMO_EPOCHS) --device auto \
+DEMO_TRAIN = $(TRAIN) --data $(DEMO_DIR)/digits.mosaicrs --epochs $(DEMO_EPOCHS) --device auto \
 	  --checkpoint-dir $(DEMO_DIR)/checkpoints
+demo-train: demo-native
+	$(DEMO_TRAIN)
 
 # The same without Spark (the `mosaicrs convert` CLI writes the dataset).
 demo-convert: setup train-build
 	rm -rf $(DEMO_DIR) && mkdir -p $(DEMO_DIR)
 	$(PYTHON) scripts/make_digits_csv.py $(DEMO_DIR)/digits.csv
 	target/release/mosaicrs convert $(DEMO_DIR)/digits.csv $(DEMO_DIR)/digits.mosaicrs --quiet
-	$(MAKE) --no-print-directory demo-train
+	$(DEMO_TRAIN)
 
 # Loader throughput against in-memory gathers and memcpy (BENCHMARKS.md, "Loader").
 loader-bench: bench-build

@@ -24,12 +24,24 @@ if ! command -v cargo >/dev/null 2>&1; then
 fi
 
 VENV=${VENV:-.venv}
-stamp="$VENV/.installed-$(sha256sum scripts/requirements.txt | cut -c1-16)"
+# SETUP_REQUIREMENTS=scripts/requirements-demo.txt (make demo) installs only
+# what the demo runs; scripts/requirements.txt includes that list.
+requirements=${SETUP_REQUIREMENTS:-scripts/requirements.txt}
+demo_stamp="$VENV/.installed-demo-$(sha256sum scripts/requirements-demo.txt | cut -c1-16)"
+if [ "$requirements" = scripts/requirements-demo.txt ]; then
+  stamp=$demo_stamp
+else
+  stamp="$VENV/.installed-$(cat scripts/requirements.txt scripts/requirements-demo.txt | sha256sum | cut -c1-16)"
+fi
 if [ ! -f "$stamp" ]; then
-  echo "setup: creating $VENV (pyspark, pyarrow, torch, ...)"
+  echo "setup: installing $requirements into $VENV"
   [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
   "$VENV/bin/pip" install -q --upgrade pip
-  "$VENV/bin/pip" install -q -r scripts/requirements.txt
-  rm -f "$VENV"/.installed-*
-  touch "$stamp"
+  "$VENV/bin/pip" install -q -r "$requirements"
+  if [ "$stamp" = "$demo_stamp" ]; then
+    rm -f "$VENV"/.installed-demo-*
+  else
+    rm -f "$VENV"/.installed-*
+  fi
+  touch "$stamp" "$demo_stamp"
 fi
