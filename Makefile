@@ -124,7 +124,7 @@ bench-connector-3.5: jar
 	.venvs/spark-$(SPARK_FULL_VERSION)/bin/python bench/connector_write_bench.py
 
 bench-scan: jar
-	$(PYTHON) bench/spark_scan_bench.py
+	$(PYTHON) bench/spark_scan_bench.py --json bench/results/results.json
 
 # Spark write to and read from an S3 server (moto, started by the bench):
 # mosaicrs against Parquet through s3a and MosaicML MDS / StreamingDataset.

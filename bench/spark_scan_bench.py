@@ -10,18 +10,22 @@ untimed warm-up round:
 - a projection of two columns (`id`, `f0`), summed, so only those are read.
 
 Prints seconds per query and reader and the Parquet/mosaicrs time ratio
-(above 1: mosaicrs is faster).
+(above 1: mosaicrs is faster). With `--json FILE` (`make bench-scan` gives
+bench/results/results.json) the run's figures, machine and load average
+replace the file's `spark_scan` key; its other keys are kept.
 
-    .venv/bin/python bench/spark_scan_bench.py [--rows 2000000] [--repeats 3]
+    .venv/bin/python bench/spark_scan_bench.py [--rows 2000000] [--repeats 3] [--json FILE]
 
 Needs the connector jar of the running pyspark's line (`make jar`):
 build/libs/mosaicrs-spark-3.5_2.12.jar or build/libs/mosaicrs-spark-4_2.13.jar.
 """
 
+import json
 import os
 import statistics
 import sys
 import time
+from datetime import datetime, timezone
 
 import pyspark
 
@@ -32,7 +36,50 @@ from spark_session import (  # noqa: E402
 
 
 def parse_args():
-    return arg_parser(__doc__.splitlines()[0]).parse_args()
+    p = arg_parser(__doc__.splitlines()[0])
+    p.add_argument("--json", default=None,
+                   help="results file whose `spark_scan` key this run replaces")
+    return p.parse_args()
+
+
+def record(path, args, load_start, partitions, times, queries, ours):
+    """Replaces the `spark_scan` key of the JSON file at `path` with this run."""
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from run import git_rev, machine_info  # noqa: E402  (bench/run.py)
+
+    machine = machine_info()
+    machine["load_average_start"] = load_start
+    machine["load_average_end"] = os.getloadavg()
+    figures = {}
+    for q in queries:
+        best_ours = min(times[(q, ours)])
+        figures[q] = {r: {"best_s": round(min(ts), 4), "median_s": round(statistics.median(ts), 4),
+                          "times_s": [round(t, 4) for t in ts],
+                          "ratio_vs_mosaicrs": round(min(ts) / best_ours, 3)}
+                      for (qq, r), ts in times.items() if qq == q}
+    entry = {
+        "meta": {
+            "date_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "command": "bench/spark_scan_bench.py " + " ".join(sys.argv[1:]),
+            "git": git_rev(),
+            "machine": machine,
+            "spark": f"{pyspark.__version__}, {args.master}, spark.driver.memory=4g",
+            "rows": args.rows,
+            "write_partitions": args.partitions,
+            "repeats": args.repeats,
+            "scan_partitions": partitions,
+        },
+        "queries": figures,
+    }
+    try:
+        with open(path) as f:
+            doc = json.load(f)
+    except (OSError, ValueError):
+        doc = {}
+    doc["spark_scan"] = entry
+    with open(path, "w") as f:
+        f.write(json.dumps(doc, indent=1) + "\n")
+    print(f"figures in {path} (key spark_scan)")
 
 
 def write_copies(source, folder, compression):
@@ -86,6 +133,7 @@ def main():
         "sum of 2 columns (id, f0)": lambda df: df.select("id", "f0").agg(
             F.sum("id"), F.sum("f0")).collect(),
     }
+    load_start = os.getloadavg()
     spark = start_spark(args, "mosaicrs-spark-scan-bench")
     try:
         with workdir(args, "mosaicrs-scan-bench-") as folder:
@@ -120,6 +168,9 @@ def main():
             ts = times[(q, r)]
             ratio = min(ts) / best_ours
             print(f"{q:28} {r:24} {min(ts):8.3f} {statistics.median(ts):9.3f} {ratio:11.2f}x")
+    print(f"load average: {load_start[0]:.2f} at the start, {os.getloadavg()[0]:.2f} at the end")
+    if args.json:
+        record(args.json, args, load_start, partitions, times, queries, ours)
 
 
 if __name__ == "__main__":

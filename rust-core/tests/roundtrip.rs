@@ -203,3 +203,36 @@ fn empty_dataset_is_valid_and_has_zero_rows() {
     assert!(validate(dir.path()).unwrap().is_ok());
     assert_eq!(ds.take(&[], None).unwrap().num_rows(), 0);
 }
+
+#[test]
+fn projected_batches_hold_only_their_columns_in_each_compression() {
+    for compression in [Compression::None, Compression::Zstd] {
+        let dir = tempfile::tempdir().unwrap();
+        write_dataset(
+            dir.path(),
+            &[all_types_batch(3000, 0)],
+            WriterOptions {
+                max_batch_rows: Some(1000),
+                compression,
+                ..Default::default()
+            },
+        );
+        let ds = Dataset::open(dir.path()).unwrap();
+        let last = ds.schema().fields().len() - 1;
+        for shard in ds.shards() {
+            for b in 0..shard.num_batches() {
+                // Before the whole batch is decoded (only these columns are),
+                // then after (projected from the kept batch).
+                let projected = shard.batch_projected(b, &[last, 0]).unwrap();
+                let whole = shard.batch(b).unwrap().project(&[last, 0]).unwrap();
+                assert_eq!(projected, whole, "{compression:?} batch {b}");
+                assert_eq!(shard.batch_projected(b, &[last, 0]).unwrap(), whole);
+                assert_eq!(shard.batch_projected(b, &[]).unwrap().num_columns(), 0);
+            }
+            for bad in [vec![0, 0], vec![last + 1]] {
+                let err = shard.batch_projected(0, &bad).unwrap_err().to_string();
+                assert!(err.contains("projection"), "{err}");
+            }
+        }
+    }
+}

@@ -48,8 +48,10 @@ def test_count_projection_and_filters(spark, all_types_dataset):
     assert_reads_back(df.select("attrs", "id"), projected)
 
     sums = back.agg(F.sum("i64"), F.sum("f64"), F.sum("dec"), F.max("s"), F.min("day")).first()
-    assert tuple(sums) == tuple(
-        df.agg(F.sum("i64"), F.sum("f64"), F.sum("dec"), F.max("s"), F.min("day")).first())
+    expected = df.agg(F.sum("i64"), F.sum("f64"), F.sum("dec"), F.max("s"), F.min("day")).first()
+    # The float sum depends on the order of the additions, so on the partitions.
+    assert sums[1] == pytest.approx(expected[1], rel=1e-12)
+    assert tuple(sums[i] for i in (0, 2, 3, 4)) == tuple(expected[i] for i in (0, 2, 3, 4))
     nested = back.select(F.col("point.inner.k").alias("k"), F.size("nested").alias("n"), "id")
     assert_reads_back(
         df.select(F.col("point.inner.k").alias("k"), F.size("nested").alias("n"), "id"), nested)
@@ -65,9 +67,15 @@ def test_partitions_follow_shards_and_split_large_ones(spark, tmp_path):
     shards = len(index["shards"])
     assert shards > 2
 
-    back = read(spark, out)
-    assert back.rdd.getNumPartitions() == shards
-    assert_reads_back(df, back)
+    # One task per shard when no two shards fit one split (see
+    # test_connector_scan_planning for the packing of small shards).
+    spark.conf.set("spark.sql.files.maxPartitionBytes", "1k")
+    try:
+        back = read(spark, out)
+        assert back.rdd.getNumPartitions() == shards
+        assert_reads_back(df, back)
+    finally:
+        spark.conf.unset("spark.sql.files.maxPartitionBytes")
 
     # Smaller partitions than shards: each shard is split at batch boundaries.
     split = read(spark, out, partitionSize="16k")
@@ -172,10 +180,11 @@ def test_corrupt_shard_fails_naming_the_shard(spark, tmp_path):
         read(spark, out).collect()
     assert shard in str(failure.value), str(failure.value)
 
-    # Truncated: caught when the scan is planned.
+    # Truncated: caught when the shard is opened (a bare count() opens none:
+    # it comes from the index).
     path.write_bytes(bytes(data[: len(data) // 2]))
     with pytest.raises(Exception) as failure:
-        read(spark, out).count()
+        read(spark, out).select("id").collect()
     assert shard in str(failure.value), str(failure.value)
 
     # The JVM and the session survive.

@@ -356,9 +356,11 @@ impl ScanState {
             // A row count (count(*)) needs no decoding.
             return Ok(Some(rows));
         }
-        let batch = self.shard.batch(i)?;
-        for (&column, target) in self.projection.iter().zip(&self.targets) {
-            let array = batch.column(column);
+        // Only the projected columns are decoded: the others' buffers are
+        // not touched (nor decompressed, in a compressed shard).
+        let batch = self.shard.batch_projected(i, &self.projection)?;
+        for (k, target) in self.targets.iter().enumerate() {
+            let array = batch.column(k);
             let array = if array.data_type() == target {
                 Arc::clone(array)
             } else {
@@ -366,7 +368,7 @@ impl ScanState {
                     Error::arrow(
                         format!(
                             "converting column {:?} of {} to {target} for Spark",
-                            batch.schema().field(column).name(),
+                            batch.schema().field(k).name(),
                             self.shard.path().display()
                         ),
                         e,

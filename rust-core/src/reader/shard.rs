@@ -458,7 +458,53 @@ impl Shard {
         ))
     }
 
+    /// Record batch `i` with only the columns at `projection` (positions in
+    /// the shard's schema, distinct), in that order. The other columns'
+    /// buffers are neither validated nor decompressed: a scan of a few
+    /// columns of a wide shard costs what those columns cost. Decoded for
+    /// this call and not kept, unless the shard already holds the whole
+    /// batch (then it is projected from that).
+    ///
+    /// ```no_run
+    /// # use mosaicrs::{format::Index, reader::Shard};
+    /// # let dir = std::path::Path::new("data/train");
+    /// let index = Index::load(dir)?;
+    /// let shard = Shard::open(dir, &index.shards[0], &index.arrow_schema()?)?;
+    /// let label_and_id = shard.batch_projected(0, &[2, 0])?;
+    /// assert_eq!(label_and_id.num_columns(), 2);
+    /// # Ok::<(), mosaicrs::Error>(())
+    /// ```
+    pub fn batch_projected(&self, i: usize, projection: &[usize]) -> Result<RecordBatch> {
+        let width = self.schema.fields().len();
+        let mut seen = vec![false; width];
+        for &column in projection {
+            if column >= width || std::mem::replace(&mut seen[column], true) {
+                return Err(Error::InvalidArgument(format!(
+                    "projection {projection:?} of {}: each column position must be below {width} and appear once",
+                    self.path.display()
+                )));
+            }
+        }
+        if projection.len() == width && projection.iter().enumerate().all(|(k, &c)| k == c) {
+            return self.batch(i);
+        }
+        if let Batches::All(slots) = &self.batches {
+            if let Some(batch) = slots.get(i).and_then(OnceLock::get) {
+                return batch
+                    .project(projection)
+                    .map_err(|e| Error::arrow(format!("projecting {}", self.path.display()), e));
+            }
+        }
+        let decoder = FileDecoder::new(Arc::clone(&self.schema), self.version)
+            .with_projection(projection.to_vec());
+        self.decode_with(i, &decoder)
+    }
+
     fn decode(&self, i: usize) -> Result<RecordBatch> {
+        self.decode_with(i, &self.decoder)
+    }
+
+    fn decode_with(&self, i: usize, decoder: &FileDecoder) -> Result<RecordBatch> {
         let block = self.blocks.get(i).ok_or_else(|| self.no_batch(i))?;
         let corrupt = |reason: String| Error::CorruptShard {
             path: self.path.clone(),
@@ -488,7 +534,7 @@ impl Shard {
         // Everything arrow will slice or allocate has been checked; a panic
         // inside it is still turned into an error naming the shard and batch.
         let decoded = catch_unwind(AssertUnwindSafe(|| {
-            self.decoder.read_record_batch(&block.block, &buf)
+            decoder.read_record_batch(&block.block, &buf)
         }))
         .map_err(|panic| corrupt(format!("the decoder failed: {}", panic_message(&panic))))?;
         let batch = decoded

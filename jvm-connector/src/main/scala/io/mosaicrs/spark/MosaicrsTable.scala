@@ -3,7 +3,7 @@ package io.mosaicrs.spark
 import java.util
 
 import io.mosaicrs.spark.jni.{DatasetLocation, MosaicrsIOException}
-import io.mosaicrs.spark.read.{DatasetSnapshot, MosaicrsScanBuilder}
+import io.mosaicrs.spark.read.{CountPushDown, DatasetSnapshot, MosaicrsScanBuilder}
 import io.mosaicrs.spark.shim.Collections
 
 import org.apache.spark.sql.connector.catalog.{SupportsRead, SupportsWrite, TableCapability}
@@ -69,7 +69,7 @@ final class MosaicrsTable(
       MosaicrsOptions.resolveLocation(this.options ++ Collections.toScala(options.asCaseSensitiveMap))
     val schema = knownSchema
     val first = synchronized { try resolved.orNull finally resolved = None }
-    new MosaicrsScanBuilder(readLocation, schema, options, first)
+    new CountPushDown(new MosaicrsScanBuilder(readLocation, schema, options, first))
   }
 
   /** The table's options without storage options, whose values may be secrets. */

@@ -31,6 +31,10 @@ final class MosaicrsReaderFactory implements PartitionReaderFactory {
 
   @Override
   public PartitionReader<ColumnarBatch> createColumnarReader(InputPartition partition) {
+    if (partition instanceof MosaicrsPackedPartition) {
+      return new PackedPartitionReader(
+          location, arrowSchema, readSchema, (MosaicrsPackedPartition) partition);
+    }
     return new MosaicrsPartitionReader(
         location, arrowSchema, readSchema, (MosaicrsInputPartition) partition);
   }

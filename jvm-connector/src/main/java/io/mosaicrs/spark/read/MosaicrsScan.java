@@ -12,20 +12,28 @@ import org.apache.spark.sql.connector.read.SupportsReportStatistics;
 import org.apache.spark.sql.types.StructType;
 
 /**
- * A batch scan of a mosaicrs dataset: one input partition per shard, or per
- * range of record batches of a shard larger than the partition size. The
- * partitions, the row count and the size come from the snapshot that the
- * scan builder read.
+ * A batch scan of a mosaicrs dataset. Its pieces are whole shards, or ranges
+ * of record batches of a shard larger than the partition size; small pieces
+ * are packed into one input partition as Spark's file sources pack files
+ * ({@link PartitionPacking}). The pieces, the row count and the size come
+ * from the snapshot that the scan builder read.
  */
 final class MosaicrsScan implements Scan, Batch, SupportsReportStatistics {
   private final DatasetLocation location;
   private final DatasetSnapshot snapshot;
   private final StructType readSchema;
+  /** The read's {@code partitionSize} when it set one, else 0: Spark's {@code maxPartitionBytes}. */
+  private final long packBytes;
 
   MosaicrsScan(DatasetLocation location, DatasetSnapshot snapshot, StructType readSchema) {
+    this(location, snapshot, readSchema, 0);
+  }
+
+  MosaicrsScan(DatasetLocation location, DatasetSnapshot snapshot, StructType readSchema, long packBytes) {
     this.location = location;
     this.snapshot = snapshot;
     this.readSchema = readSchema;
+    this.packBytes = packBytes;
   }
 
   @Override
@@ -45,7 +53,7 @@ final class MosaicrsScan implements Scan, Batch, SupportsReportStatistics {
 
   @Override
   public InputPartition[] planInputPartitions() {
-    return snapshot.partitions();
+    return PartitionPacking.plan(snapshot.partitions(), packBytes);
   }
 
   @Override

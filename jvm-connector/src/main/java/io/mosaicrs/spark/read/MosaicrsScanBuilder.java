@@ -40,6 +40,8 @@ public final class MosaicrsScanBuilder implements ScanBuilder, SupportsPushDownR
   private final DatasetSnapshot snapshot;
   private final StructType tableSchema;
   private StructType readSchema;
+  /** The read's {@code partitionSize} when it set one, else 0. */
+  private final long packBytes;
 
   /**
    * @param location the dataset: a local folder or an object-store URL, with its storage options
@@ -70,6 +72,7 @@ public final class MosaicrsScanBuilder implements ScanBuilder, SupportsPushDownR
     this.tableSchema =
         tableSchema.isEmpty() ? snapshot.schema() : checkedSchema(location, snapshot.schema(), tableSchema);
     this.readSchema = this.tableSchema;
+    this.packBytes = options.get(PARTITION_SIZE) == null ? 0 : partitionBytes;
   }
 
   private static long parseOptions(CaseInsensitiveStringMap options) {
@@ -142,8 +145,16 @@ public final class MosaicrsScanBuilder implements ScanBuilder, SupportsPushDownR
     readSchema = new StructType(kept.toArray(new StructField[0]));
   }
 
+  /**
+   * The scan that answers {@code counts} pushed {@code COUNT(*)}s from the
+   * index's row count (see {@code CountPushDown}), opening no shard.
+   */
+  Scan countScan(int counts) {
+    return new MosaicrsCountScan(location, snapshot.totalRows(), counts);
+  }
+
   @Override
   public Scan build() {
-    return new MosaicrsScan(location, snapshot, readSchema);
+    return new MosaicrsScan(location, snapshot, readSchema, packBytes);
   }
 }
