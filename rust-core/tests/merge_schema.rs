@@ -267,3 +267,25 @@ fn other_schema_changes_stay_refused_naming_the_column() {
     assert_eq!(dataset.schema().fields().len(), 2);
     assert_eq!(mosaicrs::testing::files_in(dir.path()).len(), 2);
 }
+
+#[test]
+fn projected_decodes_of_older_shards_fill_the_added_columns() {
+    let dir = tempfile::tempdir().unwrap();
+    let dataset = merged_dataset(dir.path());
+    // Shard 0 (uncompressed) and 1 (zstd) predate "label" and "tag";
+    // shard 2 has them. Projections mix old and added columns, in any order.
+    for shard in 0..3 {
+        let full = dataset.shards()[shard].batch(0).unwrap();
+        for projection in [vec![2, 0], vec![3], vec![1], vec![3, 1, 2, 0]] {
+            let projected = dataset.shards()[shard]
+                .batch_projected(0, &projection)
+                .unwrap();
+            assert_eq!(
+                projected,
+                full.project(&projection).unwrap(),
+                "{shard} {projection:?}"
+            );
+        }
+    }
+    assert!(dataset.shards()[0].batch_projected(0, &[4]).is_err());
+}

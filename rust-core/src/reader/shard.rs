@@ -495,13 +495,51 @@ impl Shard {
                     .map_err(|e| Error::arrow(format!("projecting {}", self.path.display()), e));
             }
         }
-        let decoder = FileDecoder::new(Arc::clone(&self.schema), self.version)
-            .with_projection(projection.to_vec());
-        self.decode_with(i, &decoder)
+        let file_width = self.file_schema.fields().len();
+        let projected = Arc::new(
+            self.schema
+                .project(projection)
+                .map_err(|e| Error::arrow(format!("projecting {}", self.path.display()), e))?,
+        );
+        // Columns the dataset added after this shard was written are not in
+        // the file: decode the others and fill those with nulls.
+        let in_file: Vec<usize> = projection
+            .iter()
+            .copied()
+            .filter(|&c| c < file_width)
+            .collect();
+        let rows = (self.batch_row_offsets[i + 1] - self.batch_row_offsets[i]) as usize;
+        let mut decoded = if in_file.is_empty() {
+            Vec::new()
+        } else {
+            let decoder = FileDecoder::new(Arc::clone(&self.file_schema), self.version)
+                .with_projection(in_file.clone());
+            let batch = self.decode_with(i, &decoder)?;
+            if in_file.len() == projection.len() {
+                return RecordBatch::try_new(projected, batch.columns().to_vec())
+                    .map_err(|e| Error::arrow(format!("projecting {}", self.path.display()), e));
+            }
+            batch.columns().to_vec()
+        }
+        .into_iter();
+        let columns = projection
+            .iter()
+            .map(|&c| match c < file_width {
+                true => decoded.next(),
+                false => Some(new_null_array(self.schema.field(c).data_type(), rows)),
+            })
+            .collect::<Option<Vec<_>>>()
+            .ok_or_else(|| Error::CorruptShard {
+                path: self.path.clone(),
+                reason: format!("record batch {i}: a projected decode returned too few columns"),
+            })?;
+        let options = arrow::record_batch::RecordBatchOptions::new().with_row_count(Some(rows));
+        RecordBatch::try_new_with_options(projected, columns, &options)
+            .map_err(|e| Error::arrow(format!("projecting {}", self.path.display()), e))
     }
 
     fn decode(&self, i: usize) -> Result<RecordBatch> {
-        self.decode_with(i, &self.decoder)
+        self.with_added_columns(self.decode_with(i, &self.decoder)?)
     }
 
     fn decode_with(&self, i: usize, decoder: &FileDecoder) -> Result<RecordBatch> {
@@ -547,7 +585,7 @@ impl Shard {
                 batch.num_rows()
             )));
         }
-        self.with_added_columns(batch)
+        Ok(batch)
     }
 
     /// `batch` (of the file's schema) with the columns the dataset added
