@@ -36,6 +36,7 @@
 
 mod column_layout;
 mod commit;
+pub mod history;
 mod options;
 mod pipeline;
 mod shard_writer;
@@ -48,7 +49,7 @@ pub use column_layout::{
 pub use commit::{
     abort_write, abort_write_at, check_append_schema, check_append_schema_at, check_save_mode_at,
     commit, commit_at, commit_at_with, commit_from, dataset_version, dataset_version_at,
-    new_write_id, CommitOptions, CommitOutcome, SaveMode,
+    new_write_id, repair_head, CommitOptions, CommitOutcome, SaveMode,
 };
 pub use options::{
     WriteOptions, WriterOptions, BATCH_ROWS_OPTION, COMPRESSION_OPTION, DEFAULT_BATCH_ROWS,
@@ -56,4 +57,4 @@ pub use options::{
 };
 pub use pipeline::{write_batches, WriteProgress, WriteReport};
 pub use shard_writer::ShardWriter;
-pub use vacuum::{is_writer_file, vacuum, VacuumReport};
+pub use vacuum::{is_writer_file, vacuum, vacuum_versions, Retention, VacuumReport};
