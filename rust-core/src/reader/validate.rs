@@ -54,7 +54,12 @@ impl ValidationReport {
 /// }
 /// ```
 pub fn validate(dir: &Path) -> Result<ValidationReport> {
-    let index = Index::load(dir)?;
+    validate_index(dir, &Index::load(dir)?)
+}
+
+/// [`validate`] for a given index of the dataset in `dir` (a version read
+/// with [`Location::load_index_at`](crate::storage::Location::load_index_at)).
+pub fn validate_index(dir: &Path, index: &Index) -> Result<ValidationReport> {
     let schema = index.arrow_schema()?;
     let mut report = ValidationReport {
         shards_checked: 0,
@@ -89,7 +94,7 @@ pub fn validate(dir: &Path) -> Result<ValidationReport> {
             Err(error) => report.problems.push(ShardProblem { path, error }),
         }
     }
-    report.unlisted = unlisted_files(dir, &index)?;
+    report.unlisted = unlisted_files(dir, index)?;
     Ok(report)
 }
 

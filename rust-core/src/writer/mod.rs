@@ -53,7 +53,7 @@ pub use commit::{
 };
 pub use options::{
     WriteOptions, WriterOptions, BATCH_ROWS_OPTION, COMPRESSION_OPTION, DEFAULT_BATCH_ROWS,
-    DEFAULT_COMPRESSED_BATCH_ROWS, DEFAULT_SPARK_BATCH_ROWS, SHARD_SIZE_OPTION,
+    DEFAULT_COMPRESSED_BATCH_ROWS, DEFAULT_SPARK_BATCH_ROWS, METADATA_OPTION, SHARD_SIZE_OPTION,
 };
 pub use pipeline::{write_batches, WriteProgress, WriteReport};
 pub use shard_writer::ShardWriter;

@@ -2,7 +2,12 @@
 //! and the one parser of the options by name ([`WriteOptions`]) that every
 //! entry point (the Spark connectors, Python, the CLI) goes through.
 
-use super::column_layout::{ColumnLayout, FIXED_LENGTH_OPTION, PACK_OPTION};
+use std::collections::BTreeMap;
+
+use super::column_layout::{
+    strip_prefix_ignore_case, ColumnLayout, FIXED_LENGTH_OPTION, PACK_OPTION,
+};
+use super::commit::CommitOptions;
 use crate::format::Compression;
 use crate::units::parse_byte_size;
 use crate::{Error, Result};
@@ -42,6 +47,9 @@ pub const SHARD_SIZE_OPTION: &str = "shardSize";
 pub const COMPRESSION_OPTION: &str = "compression";
 /// See [`SHARD_SIZE_OPTION`].
 pub const BATCH_ROWS_OPTION: &str = "batchRows";
+/// The prefix of user metadata options: `metadata.<key>` = value is
+/// recorded with the commit (and shown by `mosaicrs log`).
+pub const METADATA_OPTION: &str = "metadata.";
 
 /// How shards are cut and encoded.
 ///
@@ -131,8 +139,10 @@ impl WriterOptions {
 /// `.option(...)` gives them: `shardSize` (a byte size, `64m`), `compression`
 /// (`none`, `zstd`, `lz4`), `batchRows` (rows per record batch), and the
 /// column layout options `pack.<name>` and `fixedLength.<column>`
-/// ([`ColumnLayout`]). Names are matched case-insensitively; a layout
-/// option keeps the case of the column it names.
+/// ([`ColumnLayout`]), and `metadata.<key>` (recorded with the commit,
+/// [`WriteOptions::commit_options`]). Names are matched case-insensitively;
+/// a layout option keeps the case of the column it names, a metadata option
+/// the case of its key.
 ///
 /// This is the one parser of writer options: the JVM connector, the
 /// `mosaicrs_py` Spark data source, Python's `write` and `PartitionWriter`
@@ -161,6 +171,12 @@ pub struct WriteOptions {
     pub writer: WriterOptions,
     /// How columns are stored (packed columns, fixed-size lists).
     pub layout: ColumnLayout,
+    /// The `metadata.<key>` options, by key: recorded with the commit.
+    pub metadata: BTreeMap<String, String>,
+    /// Who writes (`engine` and its identifiers, see
+    /// [`CommitOptions::writer`]), recorded with the commit. Not an option:
+    /// the entry point (Python, the CLI, a Spark driver) sets it.
+    pub committer: BTreeMap<String, String>,
 }
 
 impl WriteOptions {
@@ -190,8 +206,8 @@ impl WriteOptions {
             if !options.set_option(key, value)? {
                 return Err(Error::InvalidArgument(format!(
                     "unknown {source} option '{key}'; the options are {SHARD_SIZE_OPTION}, \
-                     {COMPRESSION_OPTION}, {BATCH_ROWS_OPTION}, {PACK_OPTION}<name> and \
-                     {FIXED_LENGTH_OPTION}<column>"
+                     {COMPRESSION_OPTION}, {BATCH_ROWS_OPTION}, {PACK_OPTION}<name>, \
+                     {FIXED_LENGTH_OPTION}<column> and {METADATA_OPTION}<key>"
                 )));
             }
         }
@@ -210,6 +226,16 @@ impl WriteOptions {
     /// ```
     pub fn set_option(&mut self, key: &str, value: &str) -> Result<bool> {
         if self.layout.set_option(key, value)? {
+            return Ok(true);
+        }
+        if let Some(name) = strip_prefix_ignore_case(key, METADATA_OPTION) {
+            if name.trim().is_empty() {
+                return Err(Error::InvalidArgument(format!(
+                    "option {key}={value:?}: name the metadata key after `{METADATA_OPTION}` \
+                     (e.g. metadata.run=nightly)"
+                )));
+            }
+            self.metadata.insert(name.to_string(), value.to_string());
             return Ok(true);
         }
         let Some(name) = [SHARD_SIZE_OPTION, COMPRESSION_OPTION, BATCH_ROWS_OPTION]
@@ -274,6 +300,26 @@ impl WriteOptions {
         })
     }
 
+    /// What the commit of this write records: [`WriteOptions::committer`]
+    /// and the `metadata.<key>` options.
+    ///
+    /// ```
+    /// use mosaicrs::writer::WriteOptions;
+    /// let mut options = WriteOptions::from_options([("metadata.Run", "nightly")])?;
+    /// options.committer.insert("engine".into(), "python".into());
+    /// let commit = options.commit_options();
+    /// assert_eq!(commit.metadata["Run"], "nightly");
+    /// assert_eq!(commit.writer["engine"], "python");
+    /// # Ok::<(), mosaicrs::Error>(())
+    /// ```
+    pub fn commit_options(&self) -> CommitOptions {
+        CommitOptions {
+            writer: self.committer.clone(),
+            metadata: self.metadata.clone(),
+            ..CommitOptions::default()
+        }
+    }
+
     /// The writer options of a Spark task: these, with
     /// [`WriteOptions::spark_batch_rows`] rows per record batch.
     pub fn spark_writer_options(&self) -> WriterOptions {
@@ -303,8 +349,10 @@ mod tests {
             ("batchrows", " 500 "),
             ("Compression", "ZSTD"),
             ("fixedlength.Emb", "4"),
+            ("METADATA.Run", "nightly"),
         ])
         .unwrap();
+        assert_eq!(set.metadata["Run"], "nightly");
         assert_eq!(set.writer.max_shard_bytes, 1 << 20);
         assert_eq!(set.writer.max_batch_rows, Some(500));
         assert_eq!(set.writer.compression, Compression::Zstd);
@@ -325,6 +373,7 @@ mod tests {
             (("batchRows", "0"), "option 'batchRows': max_batch_rows"),
             (("batchRows", "4294967296"), "below 2^31"),
             (("pack.f", ""), "pack.f"),
+            (("metadata.", "x"), "name the metadata key"),
         ];
         for ((key, value), expected) in cases {
             let message = parse(&[(key, value)]).unwrap_err();

@@ -1,13 +1,13 @@
 //! The one-shot write: a stream of record batches into a dataset, in one
 //! commit. The CLI's `convert` and Python's `mosaicrs.write` are this
 //! pipeline; a Spark write runs its pieces apart (a [`ShardWriter`] per task
-//! attempt, one [`commit_at`] on the driver).
+//! attempt, one [`commit_at_with`] on the driver).
 
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 
 use crate::storage::Location;
-use crate::writer::commit::{abort_write_at, check_save_mode_at, commit_at, new_write_id};
+use crate::writer::commit::{abort_write_at, check_save_mode_at, commit_at_with, new_write_id};
 use crate::writer::{CommitOutcome, SaveMode, ShardWriter, WriteOptions};
 use crate::Result;
 
@@ -111,11 +111,19 @@ where
     // A failed finish removes the writer's own files.
     let shards = writer.finish()?;
     let (count, bytes) = (shards.len(), shards.iter().map(|s| s.bytes).sum());
-    let outcome =
-        commit_at(location, &stored, &write_id, shards, mode, Some(&base)).inspect_err(|_| {
-            // A failed commit (a full disk, a lost race) leaves nothing of this write behind.
-            let _ = abort_write_at(location, &write_id);
-        })?;
+    let outcome = commit_at_with(
+        location,
+        &stored,
+        &write_id,
+        shards,
+        mode,
+        Some(&base),
+        &options.commit_options(),
+    )
+    .inspect_err(|_| {
+        // A failed commit (a full disk, a lost race) leaves nothing of this write behind.
+        let _ = abort_write_at(location, &write_id);
+    })?;
     Ok(WriteReport {
         write_id,
         rows,
