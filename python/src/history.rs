@@ -53,7 +53,7 @@ fn as_of_spec(time: &Bound<'_, PyAny>) -> PyResult<VersionSpec> {
             time.clone()
         };
         let seconds: f64 = time.call_method0("timestamp")?.extract()?;
-        if !(seconds >= 0.0) {
+        if seconds.is_nan() || seconds < 0.0 {
             return Err(InvalidInputError::new_err(format!(
                 "as_of={} is before 1970",
                 time.repr()?
