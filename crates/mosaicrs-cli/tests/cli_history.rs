@@ -109,25 +109,20 @@ fn log_diff_restore_and_vacuum_a_history() {
 
     // Keep the newest two versions (3, and 2): version 1 goes, with the shard
     // only it listed; version 0's shard stays (version 3 lists it).
-    let dry = ok(&[
+    let vacuum = [
         "vacuum",
         data,
         "--retain-versions",
         "2",
         "--grace-hours",
         "0",
-    ]);
+    ];
+    let dry = ok(&vacuum);
+    assert!(dry.contains("would delete version 1"), "{dry}");
     assert!(dry.contains("dry run"), "{dry}");
     ok(&["head", data, "--version", "1"]);
-    ok(&[
-        "vacuum",
-        data,
-        "--retain-versions",
-        "2",
-        "--grace-hours",
-        "0",
-        "--delete",
-    ]);
+    let done = ok(&[&vacuum[..], &["--delete"]].concat());
+    assert!(done.contains("deleted version 1"), "{done}");
     let gone = mosaicrs(&["head", data, "--version", "1"]);
     assert_eq!(gone.status.code(), Some(2));
     let message = text(&gone.stderr);
