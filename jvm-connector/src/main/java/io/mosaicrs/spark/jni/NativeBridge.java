@@ -124,12 +124,32 @@ public final class NativeBridge {
    * of the write that the index does not list. The index write is a
    * compare-and-swap: a lost race throws {@link MosaicrsConflictException}.
    */
-  public static native CommitOutcome commit(
+  public static CommitOutcome commit(
       DatasetLocation location,
       String schemaBase64,
       String writeId,
       ShardEntry[] shards,
       SaveMode saveMode)
+      throws MosaicrsIOException {
+    String[] none = new String[0];
+    return commitWith(location, schemaBase64, writeId, shards, saveMode, none, none, none, none);
+  }
+
+  /**
+   * {@link #commit}, recording with the commit the writer ({@code writerKeys}
+   * / {@code writerValues}: the engine, Spark's application id and query) and
+   * what the write options ask of a commit ({@code metadata.<key>}).
+   */
+  public static native CommitOutcome commitWith(
+      DatasetLocation location,
+      String schemaBase64,
+      String writeId,
+      ShardEntry[] shards,
+      SaveMode saveMode,
+      String[] optionKeys,
+      String[] optionValues,
+      String[] writerKeys,
+      String[] writerValues)
       throws MosaicrsIOException;
 
   /**
