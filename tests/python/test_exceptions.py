@@ -40,7 +40,9 @@ def ints(values) -> pa.Table:
 
 
 def shards(path):
-    return [s["path"] for s in json.loads((path / "index.json").read_text())["shards"]]
+    """The shards that a kept version lists, the head's first, in its order."""
+    indexes = [path / "index.json", *sorted((path / "_versions").glob("*.json"))]
+    return list(dict.fromkeys(s["path"] for i in indexes for s in json.loads(i.read_text())["shards"]))
 
 
 def test_every_class_is_a_mosaicrs_error_and_its_builtin():
@@ -77,7 +79,7 @@ def test_a_lost_commit_race_is_a_commit_conflict(tmp_path):
     assert isinstance(lost.value, OSError) and str(path) in str(lost.value)
     # The winner's dataset stands, and the loser left no shard behind.
     assert pa.table(mosaicrs.Dataset(path)).column("x").to_pylist() == [1000, 1001, 1002]
-    assert sorted(p.name for p in path.iterdir()) == sorted(shards(path) + ["index.json"])
+    assert sorted(p.name for p in path.iterdir()) == sorted(shards(path) + ["_versions", "index.json"])
 
 
 def test_a_lost_commit_race_in_an_object_store(moto_server, tmp_path):

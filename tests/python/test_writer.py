@@ -13,11 +13,15 @@ from .conftest import all_types_table
 
 
 def files(path):
-    return sorted(os.listdir(path))
+    """The dataset folder's files, without the version records' folder."""
+    return sorted(set(os.listdir(path)) - {"_versions"})
 
 
 def listed(path):
-    return sorted(s["path"] for s in json.loads((path / "index.json").read_text())["shards"])
+    """The shards that a kept version lists (an overwrite keeps the replaced
+    version's shards until vacuum)."""
+    indexes = [path / "index.json", *(path / "_versions").glob("*.json")]
+    return sorted({s["path"] for i in indexes for s in json.loads(i.read_text())["shards"]})
 
 
 def test_write_roundtrip_and_options(tmp_path):

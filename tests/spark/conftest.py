@@ -59,9 +59,12 @@ def load_index(dataset: Path) -> dict:
 
 
 def stray_files(dataset: Path) -> list:
-    """Files in the dataset folder that the index does not list (orphans)."""
+    """Files in the dataset folder that no kept version lists (orphans): an
+    overwrite keeps the replaced version's shards until vacuum."""
     listed = {s["path"] for s in load_index(dataset)["shards"]}
-    return sorted(set(os.listdir(dataset)) - listed - {"index.json"})
+    for record in (dataset / "_versions").glob("*.json"):
+        listed |= {s["path"] for s in json.loads(record.read_text())["shards"]}
+    return sorted(set(os.listdir(dataset)) - listed - {"index.json", "_versions"})
 
 
 def wait_for_no_strays(dataset: Path, seconds: float = 30.0) -> list:
