@@ -34,7 +34,7 @@ pub fn run(path: &str, version: &VersionSpec, store: &StoreArgs) -> Result<ExitC
     if !report.unlisted.is_empty() && matches!(location, Location::Local(_)) {
         let bytes: u64 = report.unlisted.iter().map(|(_, b)| b).sum();
         println!(
-            "{} files ({bytes} bytes) in the folder are not listed in the index (not part of \
+            "{} files ({bytes} bytes) in the folder are listed by no kept version (not part of \
              the dataset; leftovers of failed writes are removed by vacuum):",
             report.unlisted.len()
         );

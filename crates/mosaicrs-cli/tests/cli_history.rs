@@ -91,6 +91,9 @@ fn log_diff_restore_and_vacuum_a_history() {
         (Some(1), Some(14))
     );
     assert!(ok(&["validate", data, "--version", "1"]).contains("(version 1): 2 shards, 14 rows"));
+    // The shards older versions list are part of the dataset, not leftovers.
+    let head = ok(&["validate", data]);
+    assert!(!head.contains("UNLISTED"), "{head}");
 
     let diff = ok(&["diff", data, "0", "1"]);
     assert!(diff.contains("rows         +4 -0"), "{diff}");

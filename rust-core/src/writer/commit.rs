@@ -13,6 +13,7 @@ use crate::format::{
 use crate::storage::{committed_at_ms, DatasetVersion, Location};
 use crate::writer::column_layout::layout_hint;
 use crate::writer::shard_writer::validate_write_id;
+use crate::writer::WriteOptions;
 use crate::{Error, Result};
 
 /// What to do when the target folder already holds a dataset.
@@ -84,6 +85,30 @@ pub struct CommitOptions {
     pub metadata: BTreeMap<String, String>,
     /// An append may add nullable columns (`mergeSchema`).
     pub merge_schema: bool,
+}
+
+/// The commit side of [`WriteOptions`] (here rather than in `options.rs`,
+/// which the shard writer uses and which therefore uses nothing of the commit).
+impl WriteOptions {
+    /// What the commit of this write records: [`WriteOptions::committer`]
+    /// and the `metadata.<key>` options.
+    ///
+    /// ```
+    /// use mosaicrs::writer::WriteOptions;
+    /// let mut options = WriteOptions::from_options([("metadata.Run", "nightly")])?;
+    /// options.committer.insert("engine".into(), "python".into());
+    /// let commit = options.commit_options();
+    /// assert_eq!(commit.metadata["Run"], "nightly");
+    /// assert_eq!(commit.writer["engine"], "python");
+    /// # Ok::<(), mosaicrs::Error>(())
+    /// ```
+    pub fn commit_options(&self) -> CommitOptions {
+        CommitOptions {
+            writer: self.committer.clone(),
+            metadata: self.metadata.clone(),
+            ..CommitOptions::default()
+        }
+    }
 }
 
 /// A fresh write id (32 hex digits, see [`unique_token`]).

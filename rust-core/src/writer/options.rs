@@ -7,7 +7,6 @@ use std::collections::BTreeMap;
 use super::column_layout::{
     strip_prefix_ignore_case, ColumnLayout, FIXED_LENGTH_OPTION, PACK_OPTION,
 };
-use super::commit::CommitOptions;
 use crate::format::Compression;
 use crate::units::parse_byte_size;
 use crate::{Error, Result};
@@ -298,26 +297,6 @@ impl WriteOptions {
         self.writer.max_batch_rows.unwrap_or_else(|| {
             DEFAULT_SPARK_BATCH_ROWS.min(WriterOptions::default_batch_rows(self.writer.compression))
         })
-    }
-
-    /// What the commit of this write records: [`WriteOptions::committer`]
-    /// and the `metadata.<key>` options.
-    ///
-    /// ```
-    /// use mosaicrs::writer::WriteOptions;
-    /// let mut options = WriteOptions::from_options([("metadata.Run", "nightly")])?;
-    /// options.committer.insert("engine".into(), "python".into());
-    /// let commit = options.commit_options();
-    /// assert_eq!(commit.metadata["Run"], "nightly");
-    /// assert_eq!(commit.writer["engine"], "python");
-    /// # Ok::<(), mosaicrs::Error>(())
-    /// ```
-    pub fn commit_options(&self) -> CommitOptions {
-        CommitOptions {
-            writer: self.committer.clone(),
-            metadata: self.metadata.clone(),
-            ..CommitOptions::default()
-        }
     }
 
     /// The writer options of a Spark task: these, with
