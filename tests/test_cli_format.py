@@ -138,7 +138,10 @@ def test_convert_modes_and_bad_options(mosaicrs_cli, mixed_csv, tmp_path):
     assert info["rows"] == 2 * ROWS and len(info["writes"]) == 2
     run_cli(mosaicrs_cli, "convert", mixed_csv, out, "--mode", "overwrite", "--quiet")
     info = json.loads(run_cli(mosaicrs_cli, "inspect", out, "--json").stdout)
-    assert info["rows"] == ROWS
+    assert info["rows"] == ROWS and info["version"] == 2
+    # The replaced versions keep their shards until vacuum drops the versions.
+    assert len(list(out.glob("*.arrow"))) == info["shards"] + 2
+    run_cli(mosaicrs_cli, "vacuum", out, "--retain-versions", "1", "--grace-hours", "0", "--delete")
     assert len(list(out.glob("*.arrow"))) == info["shards"]
 
     bad = run_cli(mosaicrs_cli, "convert", mixed_csv, tmp_path / "x", "--compression", "gzip",
