@@ -186,7 +186,7 @@ pub enum ErrorCategory {
 /// The tail of [`Error::VersionNotFound`]'s message.
 fn oldest_kept_note(oldest_kept: &Option<u64>) -> String {
     match oldest_kept {
-        Some(v) => format!(" (the oldest kept version is {v}; vacuum removes older ones)"),
+        Some(v) => format!(" (the oldest kept version is {v})"),
         None => " (the dataset has no committed version)".to_string(),
     }
 }

@@ -18,7 +18,7 @@ use mosaicrs::reader::{DataSource, Dataset};
 use mosaicrs::storage::{CacheOptions, Location};
 use mosaicrs::testing::moto::Moto;
 use mosaicrs::testing::{publish_at, racing_commit, write_at};
-use mosaicrs::writer::{commit_at_with, CommitOptions, SaveMode};
+use mosaicrs::writer::{commit_at_with, CommitOptions, SaveMode, WRITES_KEPT};
 use mosaicrs::Error;
 
 /// Opens every kept version and checks that the history is linear: versions
@@ -539,4 +539,22 @@ fn kill_9_during_commits_leaves_a_readable_history() {
         location.load_index().unwrap().version >= 4,
         "the child committed nothing"
     );
+}
+
+#[test]
+fn the_head_keeps_the_newest_writes_and_the_records_every_version() {
+    let dir = tempfile::tempdir().unwrap();
+    let location = Location::local(dir.path());
+    let commits = WRITES_KEPT as u64 + 2;
+    commit_rows(&location, "w0", 1, SaveMode::ErrorIfExists);
+    for i in 1..commits {
+        commit_rows(&location, &format!("w{i}"), 1, SaveMode::Append);
+    }
+    let head = location.load_index().unwrap();
+    assert_eq!((head.version, head.total_rows), (commits - 1, commits));
+    assert_eq!(head.writes.len(), WRITES_KEPT);
+    assert_eq!(head.writes[0].write_id, "w2");
+    let log = history::log(&location).unwrap();
+    assert_eq!(log.len() as u64, commits);
+    assert_eq!(log.last().unwrap().commit.write_id, "w0");
 }

@@ -13,14 +13,13 @@ from .conftest import all_types_table
 
 
 def files(path):
-    """The dataset folder's files, without the version records' folder."""
-    return sorted(set(os.listdir(path)) - {"_versions"})
+    """The files in the dataset folder (not the `_versions/` folder of records)."""
+    return sorted(f for f in os.listdir(path) if f != "_versions")
 
 
 def listed(path):
-    """The shards that a kept version lists (an overwrite keeps the replaced
-    version's shards until vacuum)."""
-    indexes = [path / "index.json", *(path / "_versions").glob("*.json")]
+    """Shards that the head or a kept version record lists."""
+    indexes = [path / "index.json", *sorted((path / "_versions").glob("*.json"))]
     return sorted({s["path"] for i in indexes for s in json.loads(i.read_text())["shards"]})
 
 

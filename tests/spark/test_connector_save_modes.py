@@ -7,8 +7,6 @@ from py4j.protocol import Py4JJavaError
 from pyspark.errors import IllegalArgumentException
 from pyspark.sql import functions as F
 
-from conftest import run_cli
-
 from .conftest import job_group, jobs_run_in_group, load_index, stray_files
 from .readback import assert_dataset_equals, check_with_rust_reader
 
@@ -81,7 +79,8 @@ def test_append_with_another_schema_fails_before_any_task(spark, tmp_path):
     assert snapshot(out) == before
 
 
-def test_overwrite_replaces_the_dataset_and_vacuum_removes_old_shards(spark, mosaicrs_cli, tmp_path):
+def test_overwrite_replaces_the_dataset_and_keeps_old_shards_for_version_0(
+        spark, mosaicrs_cli, tmp_path):
     out = tmp_path / "ds"
     frame(spark, 0, 800, partitions=4).write.format("mosaicrs").save(str(out))
     old_files = set(os.listdir(out)) - {"index.json", "_versions"}
@@ -92,11 +91,8 @@ def test_overwrite_replaces_the_dataset_and_vacuum_removes_old_shards(spark, mos
     replacement.write.format("mosaicrs").mode("overwrite").save(str(out))
 
     assert_dataset_equals(replacement, out)
-    # The replaced version stays readable until vacuum removes it.
-    assert old_files <= set(os.listdir(out))
-    assert stray_files(out) == []
-    run_cli(mosaicrs_cli, "vacuum", out, "--retain-versions", "1", "--grace-hours", "0", "--delete")
-    assert old_files.isdisjoint(os.listdir(out))
+    assert old_files <= set(os.listdir(out)), "version 0 still lists them"
+    assert old_files.isdisjoint(s["path"] for s in load_index(out)["shards"])
     assert stray_files(out) == []
     check_with_rust_reader(mosaicrs_cli, out, 300)
 

@@ -71,7 +71,9 @@ pub struct Index {
     pub total_rows: u64,
     /// Sum of the shards' bytes.
     pub total_bytes: u64,
-    /// Commits that produced this dataset, oldest first.
+    /// Commits that produced this dataset, oldest first: all of them in
+    /// format 1, the newest 100 in format 2 (the version records keep the
+    /// rest).
     pub writes: Vec<WriteRecord>,
     /// The shards, in dataset order: global row `i` is found by walking them.
     pub shards: Vec<ShardEntry>,

@@ -197,9 +197,10 @@ pub fn commit(
 ///
 /// `base` is the version the writer read before it started
 /// ([`dataset_version`]). The commit holds an exclusive lock on the dataset
-/// folder while it reads the current index, publishes the new one (temp
-/// file, fsync, rename) and removes garbage, so concurrent commits take
-/// turns, across threads and processes:
+/// folder while it reads the current index, creates the next version's
+/// record (temp file, fsync, hard link: the commit point), replaces the
+/// head (temp file, fsync, rename) and removes garbage, so concurrent
+/// commits take turns, across threads and processes:
 ///
 /// - `Append` onto a dataset that changed since `base` re-applies the append
 ///   to the newer index (the schema is checked again): both writes land.
@@ -443,10 +444,11 @@ pub(crate) fn commit_versioned(
                     }
                 }
                 Err(e) => {
-                    // A failed local link publishes nothing, so the shards
-                    // can go; a failed object-store request may still have
-                    // landed, so they stay.
-                    if matches!(location, Location::Local(_)) {
+                    // A local record that is not there published nothing, so
+                    // the shards can go; a failed object-store request may
+                    // still have landed, so they stay.
+                    let absent = || matches!(location.read_version_record(next), Ok(None));
+                    if matches!(location, Location::Local(_)) && absent() {
                         let _ = remove_own_files(location, write_id);
                     }
                     return Err(e);
@@ -596,8 +598,21 @@ fn build_index(
     let mut all_shards = kept;
     all_shards.extend(shards.iter().cloned());
     let mut writes = previous_writes;
-    writes.push(record);
+    push_write(&mut writes, record);
     Index::new(schema, all_shards, writes)
+}
+
+/// Write records an index keeps (the newest ones): the version records hold
+/// the whole history, so the head stays the size of its shard list however
+/// many commits a dataset has.
+pub const WRITES_KEPT: usize = 100;
+
+/// Appends `record` to an index's write records, dropping the oldest beyond
+/// [`WRITES_KEPT`].
+pub(crate) fn push_write(writes: &mut Vec<WriteRecord>, record: WriteRecord) {
+    writes.push(record);
+    let excess = writes.len().saturating_sub(WRITES_KEPT);
+    writes.drain(..excess);
 }
 
 /// What a commit will do, decided from the current index.

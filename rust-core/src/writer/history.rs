@@ -35,7 +35,9 @@ use std::collections::HashSet;
 
 use crate::format::{schema_difference, CommitInfo, Index, VersionSpec, WriteRecord};
 use crate::storage::Location;
-use crate::writer::commit::{commit_versioned, new_write_id, now_ms, Decision, NewVersion};
+use crate::writer::commit::{
+    commit_versioned, new_write_id, now_ms, push_write, Decision, NewVersion,
+};
 use crate::writer::{CommitOptions, CommitOutcome};
 use crate::{Error, Result};
 
@@ -196,13 +198,16 @@ pub fn restore(
             });
         };
         let mut writes = current.writes.clone();
-        writes.push(WriteRecord {
-            write_id: write_id.clone(),
-            mode: "restore".into(),
-            rows: 0,
-            shards: 0,
-            committed_at_ms: now_ms(),
-        });
+        push_write(
+            &mut writes,
+            WriteRecord {
+                write_id: write_id.clone(),
+                mode: "restore".into(),
+                rows: 0,
+                shards: 0,
+                committed_at_ms: now_ms(),
+            },
+        );
         let index = Index::new(&schema, target.shards.clone(), writes)?;
         let mut new = NewVersion::of(index, Some(current), "restore", &write_id, options);
         if let Some(commit) = new.index.commit.as_mut() {

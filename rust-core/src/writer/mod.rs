@@ -49,7 +49,7 @@ pub use column_layout::{
 pub use commit::{
     abort_write, abort_write_at, check_append_schema, check_append_schema_at, check_save_mode_at,
     commit, commit_at, commit_at_with, commit_from, dataset_version, dataset_version_at,
-    new_write_id, repair_head, CommitOptions, CommitOutcome, SaveMode,
+    new_write_id, repair_head, CommitOptions, CommitOutcome, SaveMode, WRITES_KEPT,
 };
 pub use options::{
     WriteOptions, WriterOptions, BATCH_ROWS_OPTION, COMPRESSION_OPTION, DEFAULT_BATCH_ROWS,
