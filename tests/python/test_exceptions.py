@@ -29,6 +29,7 @@ BUILTINS = {
     "CorruptDataError": (OSError,),
     "MissingShardError": (FileNotFoundError,),
     "UnsupportedVersionError": (OSError,),
+    "VersionNotFoundError": (LookupError,),
     "StorageError": (OSError,),
     "InternalError": (RuntimeError,),
 }
