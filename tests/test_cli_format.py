@@ -136,10 +136,12 @@ def test_convert_modes_and_bad_options(mosaicrs_cli, mixed_csv, tmp_path):
     run_cli(mosaicrs_cli, "convert", mixed_csv, out, "--mode", "append", "--quiet")
     info = json.loads(run_cli(mosaicrs_cli, "inspect", out, "--json").stdout)
     assert info["rows"] == 2 * ROWS and len(info["writes"]) == 2
+    appended_shards = info["shards"]
     run_cli(mosaicrs_cli, "convert", mixed_csv, out, "--mode", "overwrite", "--quiet")
     info = json.loads(run_cli(mosaicrs_cli, "inspect", out, "--json").stdout)
     assert info["rows"] == ROWS
-    assert len(list(out.glob("*.arrow"))) == info["shards"]
+    # The replaced shards stay for the older versions until a vacuum drops them.
+    assert len(list(out.glob("*.arrow"))) == appended_shards + info["shards"]
 
     bad = run_cli(mosaicrs_cli, "convert", mixed_csv, tmp_path / "x", "--compression", "gzip",
                   check=False)

@@ -20,6 +20,13 @@ mapped when the dataset fits in it, else streamed through it
 
     ds = mosaicrs.Dataset("s3://bucket/train", {"aws_region": "eu-west-1"})
 
+Versions: every commit is kept until ``vacuum`` removes it; read one with
+``mosaicrs.Dataset(path, version=3)`` or ``as_of=datetime(...)``, list them
+with :func:`log`, and record what a write was with ``metadata=``::
+
+    mosaicrs.write(table, "train.mosaicrs", mode="append", metadata={"run": "nightly"})
+    [v.version for v in mosaicrs.log("train.mosaicrs")]   # newest first
+
 Errors: :mod:`mosaicrs.exceptions` (``MosaicrsError`` and its subclasses,
 each also the built-in a caller would catch, such as ``OSError``).
 
@@ -29,8 +36,10 @@ Training: see :mod:`mosaicrs.torch`. Spark without a jar: see
 
 from __future__ import annotations
 
+import datetime
 import os
-from typing import Any, List, Mapping, Optional, Sequence, Tuple, Union
+from dataclasses import dataclass
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 from . import _native, exceptions
 from ._native import ColumnLayout, Dataset, PartitionWriter, WriteResult
@@ -42,7 +51,9 @@ __all__ = [
     "Dataset",
     "PartitionWriter",
     "Stream",
+    "Version",
     "WriteResult",
+    "log",
     "write",
     "exceptions",
     *exceptions.__all__,
@@ -91,6 +102,7 @@ def write(
     fixed_lengths: Optional[Mapping[str, int]] = None,
     layout: Optional[ColumnLayout] = None,
     merge_schema: bool = False,
+    metadata: Optional[Mapping[str, str]] = None,
 ) -> WriteResult:
     """Writes ``data`` as a mosaicrs dataset at ``path`` and commits it atomically.
 
@@ -121,6 +133,10 @@ def write(
     them as nulls. Any other schema difference, or an added column without
     it, raises ValueError naming the column.
 
+    ``metadata={"run": "nightly"}`` (str keys and values) is recorded with the
+    commit, next to the writer (``{"engine": "python", ...}``); :func:`log`
+    and ``mosaicrs log`` show both.
+
     Returns a :class:`WriteResult`: ``committed`` (false when ``ignore`` kept
     a dataset), the ``rows``, ``shards`` and ``bytes`` written,
     ``total_rows`` (the dataset's rows after the commit), ``removed`` (files
@@ -139,6 +155,12 @@ def write(
         layout = ColumnLayout(pack, fixed_lengths)
     elif pack is not None or fixed_lengths is not None:
         raise InvalidInputError("pass either layout= or pack= / fixed_lengths=, not both")
+    if metadata is not None:
+        if not isinstance(metadata, Mapping) or not all(
+            isinstance(k, str) and k and isinstance(v, str) for k, v in metadata.items()
+        ):
+            raise InvalidInputError(f"metadata= must map non-empty str keys to str values, got {metadata!r}")
+        metadata = dict(metadata)
     return _native.write_stream(
         _as_arrow_stream(data),
         path,
@@ -149,7 +171,57 @@ def write(
         storage_options,
         layout,
         merge_schema,
+        metadata,
     )
+
+
+@dataclass(frozen=True)
+class Version:
+    """One committed version of a dataset, as :func:`log` lists it."""
+
+    version: int
+    #: When the commit was made (UTC).
+    committed_at: datetime.datetime
+    #: ``create``, ``append``, ``overwrite`` or ``restore``.
+    operation: str
+    rows_added: int
+    rows_removed: int
+    #: Rows, bytes and shards of the dataset at this version.
+    total_rows: int
+    total_bytes: int
+    shards: int
+    #: Who wrote it: ``engine`` (``spark``, ``python``, ``cli``) and its identifiers.
+    writer: Dict[str, str]
+    #: The write's ``metadata=`` / ``.option("metadata.<key>", ...)`` entries.
+    metadata: Dict[str, str]
+    #: The version a ``restore`` commit copied.
+    restored_from: Optional[int]
+    #: The columns an append with ``mergeSchema`` added, in words.
+    schema_change: Optional[str]
+    write_id: str
+
+
+def log(
+    path: Union[str, "os.PathLike[str]"],
+    storage_options: Optional[Mapping[str, str]] = None,
+) -> List[Version]:
+    """The kept versions of the dataset at ``path``, newest first.
+
+    >>> import pyarrow as pa, mosaicrs, tempfile, os
+    >>> d = os.path.join(tempfile.mkdtemp(), "t")
+    >>> _ = mosaicrs.write(pa.table({"x": [1.0, 2.0]}), d, metadata={"run": "a"})
+    >>> _ = mosaicrs.write(pa.table({"x": [3.0]}), d, mode="append")
+    >>> [(v.version, v.operation, v.rows_added, v.total_rows) for v in mosaicrs.log(d)]
+    [(1, 'append', 1, 3), (0, 'create', 2, 2)]
+    >>> mosaicrs.log(d)[-1].metadata
+    {'run': 'a'}
+    """
+    out = []
+    for v in _native.log(path, storage_options):
+        ms = v.pop("committed_at_ms")
+        when = datetime.datetime.fromtimestamp(ms / 1000, tz=datetime.timezone.utc)
+        out.append(Version(committed_at=when, **v))
+    return out
 
 
 def layout_options(

@@ -16,6 +16,7 @@ exception that code catching errors would expect, so ``except OSError`` and
     ├── CorruptDataError(OSError)            checksum mismatch, damaged shard or index
     │   └── MissingShardError(FileNotFoundError)
     ├── UnsupportedVersionError(OSError)     a format newer than this reader
+    ├── VersionNotFoundError(LookupError)    a version never committed or vacuumed
     ├── StorageError(OSError)                the file system or object store failed
     └── InternalError(RuntimeError)          a bug in mosaicrs
 
@@ -42,6 +43,7 @@ from ._native import (
     SchemaMismatchError,
     StorageError,
     UnsupportedVersionError,
+    VersionNotFoundError,
 )
 
 __all__ = [
@@ -57,6 +59,7 @@ __all__ = [
     "CorruptDataError",
     "MissingShardError",
     "UnsupportedVersionError",
+    "VersionNotFoundError",
     "StorageError",
     "InternalError",
 ]

@@ -114,6 +114,15 @@ def register(spark: Any) -> None:
     spark.dataSource.register(MosaicrsDataSource)
 
 
+def _spark_writer() -> Dict[str, str]:
+    """What a ``mosaicrs_py`` commit records as its writer. The commit runs in
+    a Python worker without a SparkSession, so Spark's application id is not
+    known here; the pyspark version is."""
+    import pyspark
+
+    return {"engine": "spark", "connector": FORMAT, "spark.version": pyspark.__version__}
+
+
 def _arrow_schema(schema: StructType) -> pa.Schema:
     from pyspark.sql.pandas.types import to_arrow_schema
 
@@ -222,7 +231,8 @@ class MosaicrsArrowWriter(DataSourceArrowWriter):
             return
         shards = [m.shards for m in messages if isinstance(m, ShardsMessage)]
         _native.commit(
-            self.path, self.stored_schema, self.write_id, shards, self.mode, options=self.options
+            self.path, self.stored_schema, self.write_id, shards, self.mode,
+            options=self.options, writer=_spark_writer(),
         )
 
     def abort(self, messages: List[Optional[WriterCommitMessage]]) -> None:

@@ -55,7 +55,7 @@ except ImportError as exc:
 
 from . import _native
 from ._native import Dataset
-from .exceptions import ColumnNotFoundError, InvalidInputError
+from .exceptions import ColumnNotFoundError, InvalidInputError, VersionNotFoundError
 from .mix import Stream
 
 __all__ = [
@@ -151,6 +151,9 @@ def _byte_size(value: Union[int, str, None], name: str) -> Optional[int]:
 
 
 _LAYOUTS = ("jagged", "offsets", "padded")
+# What load_state_dict does with a state of another dataset version: reopen
+# that version ("pinned"), or continue on the loader's own ("latest").
+_FOLLOW = ("pinned", "latest")
 
 _V = TypeVar("_V")
 
@@ -246,15 +249,24 @@ def _open_dataset(
     storage_options: Optional[Mapping[str, str]],
     cache_dir: Union[str, "os.PathLike[str]", None],
     cache_limit: Optional[int],
+    version: Union[int, str, None] = None,
 ) -> Dataset:
-    """``path`` as a :class:`Dataset`: mapped in place, downloaded whole into
-    the cache, or (larger than ``cache_limit``) streamed through it a block
-    of shards at a time. A :class:`Dataset` already open is used as it is."""
+    """``path`` as a :class:`Dataset` (at ``version``, default the newest):
+    mapped in place, downloaded whole into the cache, or (larger than
+    ``cache_limit``) streamed through it a block of shards at a time. A
+    :class:`Dataset` already open is used as it is."""
     if cache_dir is not None:
         os.fspath(cache_dir)  # TypeError for a non-path
     if isinstance(path, Dataset):
+        if version is not None:
+            raise InvalidInputError(
+                "version= applies to a path; open the Dataset at the version instead: "
+                "mosaicrs.Dataset(path, version=N)"
+            )
         return path
-    return Dataset(path, storage_options, cache_dir=cache_dir, cache_limit=cache_limit)
+    return Dataset(
+        path, storage_options, cache_dir=cache_dir, cache_limit=cache_limit, version=version
+    )
 
 
 def _shuffle_mode(shuffle: Union[bool, str]) -> str:
@@ -533,6 +545,16 @@ class Loader(_RustLoader[_native.NativeLoader]):
 
     ``state_dict()`` / ``load_state_dict()`` resume exactly mid-epoch, also on
     another world size (torchdata's ``Stateful`` protocol).
+
+    ``version``: the dataset version to read (an int from
+    :func:`mosaicrs.log`, default the newest). The state records the version
+    read, and ``load_state_dict`` of a loader built from a path or URL
+    reopens that version, so a resumed run keeps reading the data it started
+    on after later appends and overwrites (until ``vacuum`` removes the
+    version: then :class:`~mosaicrs.exceptions.VersionNotFoundError` names it
+    and the oldest kept one). ``follow="latest"`` instead keeps the loader's
+    own (newest) version: a state of another version continues at the start
+    of its next epoch on this data (docs/LOADER.md, "Versions").
     """
 
     def __init__(
@@ -566,9 +588,16 @@ class Loader(_RustLoader[_native.NativeLoader]):
         epoch_size: Optional[int] = None,
         exhausted: str = "cycle",
         stream_index: bool = False,
+        version: Union[int, str, None] = None,
+        follow: str = "pinned",
         _pipeline: Optional[bool] = None,
     ) -> None:
+        # Every argument, to reopen the dataset at a state's version.
+        self._args = {k: v for k, v in locals().items() if k not in ("self", "__class__")}
         self._native: Optional[_native.NativeLoader] = None
+        if follow not in _FOLLOW:
+            raise InvalidInputError(f"follow={follow!r} is not one of {', '.join(_FOLLOW)}")
+        self.follow = follow
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise InvalidInputError(f"batch_size must be a positive integer, got {batch_size!r}")
         self.cache_dir = cache_dir
@@ -579,6 +608,8 @@ class Loader(_RustLoader[_native.NativeLoader]):
                 raise InvalidInputError("pass path or streams=, not both")
             if not streams or not all(isinstance(s, Stream) for s in streams):
                 raise InvalidInputError("streams must be a non-empty list of mosaicrs.Stream")
+            if version is not None:
+                raise InvalidInputError("version= applies to one dataset (path=), not to streams=")
             mix = [
                 (
                     _open_dataset(s.path, s.storage_options, cache_dir, self.cache_limit),
@@ -591,7 +622,7 @@ class Loader(_RustLoader[_native.NativeLoader]):
         elif path is None:
             raise InvalidInputError("pass a dataset path or streams=")
         else:
-            dataset = _open_dataset(path, storage_options, cache_dir, self.cache_limit)
+            dataset = _open_dataset(path, storage_options, cache_dir, self.cache_limit, version)
         self.dataset = dataset
         schema = dataset.schema
         names = schema.names
@@ -677,6 +708,61 @@ class Loader(_RustLoader[_native.NativeLoader]):
         # State of the last batch handed to the user when the CUDA path has
         # fetched one batch ahead of it.
         self._delivered_state: Optional[str] = None
+
+    @property
+    def version(self) -> Optional[int]:
+        """The dataset version this loader reads (``None`` for a mix)."""
+        return None if self._args["streams"] is not None else self.dataset.version
+
+    def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
+        """Continues from ``state_dict`` (same seed and shuffle; any world size
+        or batch size). A state of another dataset version reopens that
+        version when the loader was built from a path or URL (``VersionNotFoundError``
+        once ``vacuum`` removed it); with ``follow="latest"`` the loader keeps
+        its own version and starts the state's next epoch on it."""
+        if not isinstance(state_dict, Mapping):
+            raise InvalidInputError("load_state_dict expects the dict returned by state_dict()")
+        state = dict(state_dict)
+        pinned, own = state.get("version"), self.version
+        if pinned is not None and own is not None and pinned != own:
+            if self.follow == "latest":
+                state = self._moved_to_own_version(state)
+            elif not isinstance(self._args["path"], Dataset):
+                self._reopen(int(pinned))
+        super().load_state_dict(state)
+
+    def _moved_to_own_version(self, state: Dict[str, Any]) -> Dict[str, Any]:
+        """``state`` continued on this loader's version: where the rows are
+        the same, at the same position; else at the start of its next epoch."""
+        own = json.loads(self._live().state_json())
+        moved = dict(state, version=own.get("version"))
+        if state.get("dataset") != own["dataset"]:
+            moved["dataset"] = own["dataset"]
+            if int(state.get("samples_consumed", 0)) > 0:
+                moved["epoch"] = int(state["epoch"]) + 1
+            moved["samples_consumed"] = 0
+        return moved
+
+    def _reopen(self, version: int) -> None:
+        """Rebuilds this loader over ``version`` of its path, with the same
+        arguments."""
+        args = self._args
+        try:
+            dataset = Dataset(
+                args["path"],
+                args["storage_options"],
+                cache_dir=args["cache_dir"],
+                cache_limit=self.cache_limit,
+                version=version,
+            )
+        except VersionNotFoundError as e:
+            raise VersionNotFoundError(
+                f"cannot resume the loader state, which reads version {version} of "
+                f"{self.dataset.path}: {e}; pass follow='latest' to continue on the newest version"
+            ) from e
+        self.close()
+        self.__init__(**dict(args, path=dataset, version=None))  # type: ignore[misc]
+        self._args = dict(args, version=version)
 
     @staticmethod
     def _ragged_args(

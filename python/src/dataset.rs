@@ -22,6 +22,7 @@ use pyo3::prelude::*;
 use pyo3::types::PyCapsule;
 
 use crate::errors::{IntoPy, InvalidInputError, RowOutOfRangeError};
+use crate::history::version_spec;
 use crate::location::open_located;
 
 /// A committed mosaicrs dataset, read-only: mapped, fetched whole into the
@@ -46,14 +47,20 @@ impl PyDataset {
 #[pymethods]
 impl PyDataset {
     #[new]
-    #[pyo3(signature = (path, storage_options=None, *, cache_dir=None, cache_limit=None))]
+    #[pyo3(signature = (
+        path, storage_options=None, *, cache_dir=None, cache_limit=None, version=None, as_of=None
+    ))]
+    #[allow(clippy::too_many_arguments, reason = "Python keyword arguments")]
     fn new(
         py: Python<'_>,
         path: &Bound<'_, PyAny>,
         storage_options: Option<&Bound<'_, PyAny>>,
         cache_dir: Option<&Bound<'_, PyAny>>,
         cache_limit: Option<&Bound<'_, PyAny>>,
+        version: Option<&Bound<'_, PyAny>>,
+        as_of: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
+        let spec = version_spec(version, as_of)?;
         let ((source, location), shown) = open_located(
             py,
             path,
@@ -61,7 +68,7 @@ impl PyDataset {
             cache_dir,
             cache_limit,
             |at, cache| {
-                let source = DataSource::open_at(at, cache, &ReadOptions::default())?;
+                let source = DataSource::open_version(at, cache, &ReadOptions::default(), &spec)?;
                 Ok((source, at.clone()))
             },
         )?;
@@ -80,6 +87,12 @@ impl PyDataset {
     #[getter]
     fn num_rows(&self) -> u64 {
         self.source.num_rows()
+    }
+
+    /// The version read (0 for the first commit; see `mosaicrs.log`).
+    #[getter]
+    fn version(&self) -> u64 {
+        self.source.version()
     }
 
     /// Shards (Arrow IPC files) in the dataset.
@@ -220,8 +233,9 @@ impl PyDataset {
 
     fn __repr__(&self) -> String {
         format!(
-            "mosaicrs.Dataset({:?}, rows={}, shards={}{})",
+            "mosaicrs.Dataset({:?}, version={}, rows={}, shards={}{})",
             self.shown,
+            self.source.version(),
             self.source.num_rows(),
             self.source.index().shards.len(),
             if self.source.is_streamed() {

@@ -16,13 +16,14 @@
 //! | `CorruptShard`, `ChecksumMismatch`, `InvalidIndex` | `CorruptDataError` | `OSError` |
 //! | `MissingShard` | `MissingShardError` (a `CorruptDataError`) | `FileNotFoundError` |
 //! | `UnsupportedVersion` | `UnsupportedVersionError` | `OSError` |
+//! | `VersionNotFound` (never committed, or removed by vacuum) | `VersionNotFoundError` | `LookupError` |
 //! | other `Io`, `Storage` | `StorageError` | `OSError` |
 //! | `Internal`, `Arrow`, `Torch` (bugs in mosaicrs) | `InternalError` | `RuntimeError` |
 
 use mosaicrs::{Error, ErrorCategory};
 use pyo3::exceptions::{
-    PyException, PyFileExistsError, PyFileNotFoundError, PyIndexError, PyOSError, PyRuntimeError,
-    PyValueError,
+    PyException, PyFileExistsError, PyFileNotFoundError, PyIndexError, PyLookupError, PyOSError,
+    PyRuntimeError, PyValueError,
 };
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
@@ -145,6 +146,11 @@ exception!(
     "The dataset was written in a format version newer than this mosaicrs reads."
 );
 exception!(
+    VersionNotFoundError(MosaicrsError, PyLookupError),
+    "The dataset has no such version: never committed, or removed by vacuum; the message \
+     names the version and the oldest one kept."
+);
+exception!(
     StorageError(MosaicrsError, PyOSError),
     "The file system or object store failed or refused a request."
 );
@@ -174,6 +180,10 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
         "UnsupportedVersionError",
         py.get_type::<UnsupportedVersionError>(),
     )?;
+    m.add(
+        "VersionNotFoundError",
+        py.get_type::<VersionNotFoundError>(),
+    )?;
     m.add("StorageError", py.get_type::<StorageError>())?;
     m.add("InternalError", py.get_type::<InternalError>())?;
     Ok(())
@@ -195,6 +205,7 @@ pub(crate) fn to_py(e: Error) -> PyErr {
         | Error::ChecksumMismatch { .. }
         | Error::InvalidIndex { .. } => CorruptDataError::new_err(message),
         Error::UnsupportedVersion { .. } => UnsupportedVersionError::new_err(message),
+        Error::VersionNotFound { .. } => VersionNotFoundError::new_err(message),
         Error::Io { .. } | Error::Storage { .. } => StorageError::new_err(message),
         Error::SchemaMismatch { .. } => SchemaMismatchError::new_err(message),
         Error::ColumnNotFound { .. } => ColumnNotFoundError::new_err(message),

@@ -13,6 +13,7 @@
 mod dataset;
 mod errors;
 mod fork;
+mod history;
 mod loader;
 mod location;
 mod tokens;
@@ -39,5 +40,6 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(writer::spark_batch_rows, m)?)?;
     m.add_function(wrap_pyfunction!(writer::stored_schema, m)?)?;
     m.add_function(wrap_pyfunction!(fork::fork_generation, m)?)?;
+    m.add_function(wrap_pyfunction!(history::log, m)?)?;
     Ok(())
 }

@@ -234,7 +234,7 @@ impl WriteResult {
 /// Writes every batch of an Arrow stream (any object with
 /// `__arrow_c_stream__`) as a new dataset write and commits it.
 #[pyfunction]
-#[pyo3(signature = (data, path, mode="error", shard_size=None, batch_rows=None, compression=None, storage_options=None, layout=None, merge_schema=false))]
+#[pyo3(signature = (data, path, mode="error", shard_size=None, batch_rows=None, compression=None, storage_options=None, layout=None, merge_schema=false, metadata=None))]
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn write_stream<'py>(
     py: Python<'py>,
@@ -247,6 +247,7 @@ pub(crate) fn write_stream<'py>(
     storage_options: Option<&Bound<'py, PyAny>>,
     layout: Option<PyRef<'py, PyColumnLayout>>,
     merge_schema: bool,
+    metadata: Option<BTreeMap<String, String>>,
 ) -> PyResult<WriteResult> {
     let dir = location(path, storage_options, "dataset path")?;
     let mode: SaveMode = mode.parse().py_err()?;
@@ -255,6 +256,8 @@ pub(crate) fn write_stream<'py>(
         options.layout = layout.inner.clone();
     }
     options.merge_schema = merge_schema;
+    options.metadata = metadata.unwrap_or_default();
+    options.committer = python_writer();
     let reader = RecordBatchStreamReader::from_pyarrow_bound(data)?;
     let rows_schema = without_view_types(&reader.schema());
     let report = py
@@ -440,18 +443,26 @@ impl PartitionWriter {
 /// by the one parser.
 fn commit_options(options: Option<Vec<(String, String)>>) -> PyResult<CommitOptions> {
     let parsed = WriteOptions::from_options(options.unwrap_or_default()).py_err()?;
-    Ok(CommitOptions {
-        merge_schema: parsed.merge_schema,
-        ..CommitOptions::default()
-    })
+    Ok(parsed.commit_options())
+}
+
+/// What a write from Python records as its writer.
+fn python_writer() -> BTreeMap<String, String> {
+    BTreeMap::from([
+        ("engine".to_string(), "python".to_string()),
+        (
+            "mosaicrs".to_string(),
+            env!("CARGO_PKG_VERSION").to_string(),
+        ),
+    ])
 }
 
 /// Publishes the shards of a distributed write (one JSON list per task, as
-/// returned by `PartitionWriter.finish`) in one atomic index write; the
-/// write's named `options` say whether an append may add columns
-/// (`mergeSchema`).
+/// returned by `PartitionWriter.finish`) in one atomic index write. The
+/// commit records `writer` (who wrote) and the `metadata.<key>` entries of
+/// `options` (the write's options, checked as `PartitionWriter` checks them).
 #[pyfunction]
-#[pyo3(signature = (path, schema, write_id, messages, mode="error", storage_options=None, options=None))]
+#[pyo3(signature = (path, schema, write_id, messages, mode="error", storage_options=None, options=None, writer=None))]
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn commit<'py>(
     py: Python<'py>,
@@ -462,10 +473,13 @@ pub(crate) fn commit<'py>(
     mode: &str,
     storage_options: Option<&Bound<'py, PyAny>>,
     options: Option<Vec<(String, String)>>,
+    writer: Option<BTreeMap<String, String>>,
 ) -> PyResult<WriteResult> {
     let dir = location(path, storage_options, "dataset path")?;
     let mode: SaveMode = mode.parse().py_err()?;
-    let options = commit_options(options)?;
+    let mut options = WriteOptions::from_options(options.unwrap_or_default()).py_err()?;
+    options.committer = writer.unwrap_or_else(python_writer);
+    let commit_options = options.commit_options();
     let mut shards: Vec<ShardEntry> = Vec::new();
     for m in &messages {
         let list: Vec<ShardEntry> = serde_json::from_str(m).map_err(|e| {
@@ -476,7 +490,7 @@ pub(crate) fn commit<'py>(
     let schema = schema.0;
     let result = WriteResult::of(&shards);
     let outcome = py
-        .detach(|| commit_at_with(&dir, &schema, write_id, shards, mode, None, &options))
+        .detach(|| commit_at_with(&dir, &schema, write_id, shards, mode, None, &commit_options))
         .py_err()?;
     Ok(result(write_id, outcome))
 }

@@ -51,6 +51,20 @@ pub enum Error {
         supported: u32,
     },
 
+    /// The version asked for is not kept: it was never committed, or
+    /// `vacuum` removed it.
+    #[error(
+        "version {version} of {path} is not kept{}",
+        oldest_kept_note(.oldest_kept)
+    )]
+    VersionNotFound {
+        path: PathBuf,
+        version: u64,
+        /// The oldest version that can still be read; `None` when there is
+        /// no dataset.
+        oldest_kept: Option<u64>,
+    },
+
     /// A dataset is already at the target and the save mode does not allow replacing it.
     #[error(
         "a mosaicrs dataset already exists at {path}; choose save mode append, overwrite or ignore"
@@ -169,6 +183,14 @@ pub enum ErrorCategory {
     Internal,
 }
 
+/// The tail of [`Error::VersionNotFound`]'s message.
+fn oldest_kept_note(oldest_kept: &Option<u64>) -> String {
+    match oldest_kept {
+        Some(v) => format!(" (the oldest kept version is {v})"),
+        None => " (the dataset has no committed version)".to_string(),
+    }
+}
+
 impl Error {
     /// Which class of problem this is.
     ///
@@ -193,6 +215,7 @@ impl Error {
             | Error::NotADataset { .. }
             | Error::InvalidIndex { .. }
             | Error::UnsupportedVersion { .. }
+            | Error::VersionNotFound { .. }
             | Error::MissingShard { .. }
             | Error::Conflict { .. }
             | Error::Storage { .. }

@@ -37,3 +37,6 @@ pub mod units;
 pub mod writer;
 
 pub use error::{Error, ErrorCategory, Result};
+/// The commit history (`log`, `diff`, `restore`, `vacuum`); it lives in
+/// [`writer`], whose commit protocol it shares.
+pub use writer::history;

@@ -507,11 +507,13 @@ pub fn simple_schema() -> SchemaRef {
     ]))
 }
 
-/// Names of the files in `dir`, sorted.
+/// Names of the files in `dir` (not its folders, such as `_versions`), sorted.
 pub fn files_in(dir: &Path) -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(dir)
         .expect("read_dir")
-        .map(|e| e.expect("entry").file_name().into_string().expect("utf8"))
+        .map(|e| e.expect("entry"))
+        .filter(|e| !e.file_type().expect("file type").is_dir())
+        .map(|e| e.file_name().into_string().expect("utf8"))
         .collect();
     names.sort();
     names

@@ -127,15 +127,15 @@ fn newer_format_version_is_refused() {
     dataset(dir.path());
     let path = dir.path().join(INDEX_FILE);
     let mut json: serde_json::Value = serde_json::from_slice(&fs::read(&path).unwrap()).unwrap();
-    json["format_version"] = 2.into();
+    json["format_version"] = 3.into();
     fs::write(&path, serde_json::to_vec(&json).unwrap()).unwrap();
     let err = open_err(dir.path());
     assert!(
         matches!(
             err,
             Error::UnsupportedVersion {
-                found: 2,
-                supported: 1,
+                found: 3,
+                supported: 2,
                 ..
             }
         ),

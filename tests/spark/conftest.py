@@ -58,10 +58,15 @@ def load_index(dataset: Path) -> dict:
     return json.loads((dataset / "index.json").read_text())
 
 
+def kept_shards(dataset: Path) -> set:
+    """Shards that the head or a kept version record lists."""
+    indexes = [dataset / "index.json", *sorted((dataset / "_versions").glob("*.json"))]
+    return {s["path"] for i in indexes for s in json.loads(i.read_text())["shards"]}
+
+
 def stray_files(dataset: Path) -> list:
-    """Files in the dataset folder that the index does not list (orphans)."""
-    listed = {s["path"] for s in load_index(dataset)["shards"]}
-    return sorted(set(os.listdir(dataset)) - listed - {"index.json"})
+    """Files in the dataset folder that no kept version lists (orphans)."""
+    return sorted(set(os.listdir(dataset)) - kept_shards(dataset) - {"index.json", "_versions"})
 
 
 def wait_for_no_strays(dataset: Path, seconds: float = 30.0) -> list:

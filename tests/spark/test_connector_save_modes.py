@@ -79,10 +79,11 @@ def test_append_with_another_schema_fails_before_any_task(spark, tmp_path):
     assert snapshot(out) == before
 
 
-def test_overwrite_replaces_the_dataset_and_removes_old_shards(spark, mosaicrs_cli, tmp_path):
+def test_overwrite_replaces_the_dataset_and_keeps_old_shards_for_version_0(
+        spark, mosaicrs_cli, tmp_path):
     out = tmp_path / "ds"
     frame(spark, 0, 800, partitions=4).write.format("mosaicrs").save(str(out))
-    old_files = set(os.listdir(out)) - {"index.json"}
+    old_files = set(os.listdir(out)) - {"index.json", "_versions"}
 
     # A different schema is fine for overwrite.
     replacement = spark.range(0, 300, numPartitions=2).select(
@@ -90,7 +91,8 @@ def test_overwrite_replaces_the_dataset_and_removes_old_shards(spark, mosaicrs_c
     replacement.write.format("mosaicrs").mode("overwrite").save(str(out))
 
     assert_dataset_equals(replacement, out)
-    assert old_files.isdisjoint(os.listdir(out))
+    assert old_files <= set(os.listdir(out)), "version 0 still lists them"
+    assert old_files.isdisjoint(s["path"] for s in load_index(out)["shards"])
     assert stray_files(out) == []
     check_with_rust_reader(mosaicrs_cli, out, 300)
 

@@ -54,9 +54,13 @@ def test_values_and_options(pyds, tmp_path):
         F.array(F.col("id").cast("float"), F.lit(1.0).cast("float")).alias("emb"))
     out = tmp_path / "vals"
     df.write.format(FORMAT).mode("overwrite").option("shardSize", "16k") \
-        .option("batchRows", "500").option("compression", "lz4").save(str(out))
+        .option("batchRows", "500").option("compression", "lz4") \
+        .option("metadata.run", "py-nightly").save(str(out))
     assert_dataset_equals(df, out)
     check_with_rust_reader(out, 5000)
+    commit = mosaicrs.log(out)[0]
+    assert commit.metadata == {"run": "py-nightly"}
+    assert commit.writer["engine"] == "spark" and commit.writer["connector"] == FORMAT
     index = load_index(out)
     assert len(index["shards"]) > 4
     assert {s["compression"] for s in index["shards"]} == {"lz4"}

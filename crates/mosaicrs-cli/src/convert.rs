@@ -15,8 +15,8 @@ use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use mosaicrs::format::Compression;
 use mosaicrs::writer::{
-    write_batches, SaveMode, WriteOptions, WriteProgress, FIXED_LENGTH_OPTION, PACK_OPTION,
-    SHARD_SIZE_OPTION,
+    write_batches, SaveMode, WriteOptions, WriteProgress, FIXED_LENGTH_OPTION, METADATA_OPTION,
+    PACK_OPTION, SHARD_SIZE_OPTION,
 };
 use mosaicrs::Error;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
@@ -56,6 +56,9 @@ pub struct ConvertArgs {
     /// values (repeatable); a row of another length fails the convert.
     #[arg(long, value_name = "COLUMN=N")]
     fixed_length: Vec<String>,
+    /// Record KEY=VALUE with the commit (repeatable); `mosaicrs log` shows it.
+    #[arg(long, value_name = "KEY=VALUE")]
+    metadata: Vec<String>,
     /// CSV only: the file has no header row.
     #[arg(long)]
     no_header: bool,
@@ -150,6 +153,15 @@ fn write_options(args: &ConvertArgs) -> Result<WriteOptions> {
             .iter()
             .map(|v| ("--fixed-length", FIXED_LENGTH_OPTION, v)),
     );
+    for value in &args.metadata {
+        let Some((key, rest)) = value.split_once('=') else {
+            bail!("--metadata {value:?}: expected KEY=VALUE, e.g. --metadata run=nightly");
+        };
+        options
+            .set_option(&format!("{METADATA_OPTION}{}", key.trim()), rest)
+            .with_context(|| format!("--metadata {value:?}"))?;
+    }
+    options.committer = crate::history::cli_writer();
     for (flag, prefix, value) in flags {
         let Some((name, rest)) = value.split_once('=') else {
             bail!("{flag} {value:?}: expected NAME=VALUE, e.g. --pack features=x0,x1 or --fixed-length emb=128");

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 use arrow::util::pretty::pretty_format_batches;
+use mosaicrs::format::VersionSpec;
 use mosaicrs::reader::{Dataset, ReadOptions};
 
 use crate::store::StoreArgs;
@@ -16,10 +17,11 @@ pub fn run(
     path: &str,
     rows: u64,
     columns: &[String],
+    version: &VersionSpec,
     store: &StoreArgs,
     options: &ReadOptions,
 ) -> Result<ExitCode> {
-    let dataset = Dataset::open_at_with(&store.location(path)?, &store.cache()?, options)?;
+    let dataset = Dataset::open_version(&store.location(path)?, &store.cache()?, options, version)?;
     let n = rows.min(dataset.num_rows());
     let names: Vec<String> = if columns.is_empty() {
         let schema = dataset.schema();

@@ -5,14 +5,21 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 use arrow::datatypes::DataType;
+use mosaicrs::format::VersionSpec;
 use mosaicrs::writer::packed_columns;
 use serde_json::{json, Value};
 
 use crate::store::StoreArgs;
 
-pub fn run(path: &str, as_json: bool, list_shards: bool, store: &StoreArgs) -> Result<ExitCode> {
+pub fn run(
+    path: &str,
+    as_json: bool,
+    list_shards: bool,
+    version: &VersionSpec,
+    store: &StoreArgs,
+) -> Result<ExitCode> {
     let location = store.location(path)?;
-    let index = location.load_index()?;
+    let index = location.load_index_at(version)?;
     let path = location.to_string();
     let compression: BTreeSet<String> = index
         .shards
@@ -24,6 +31,8 @@ pub fn run(path: &str, as_json: bool, list_shards: bool, store: &StoreArgs) -> R
         let mut out = json!({
             "path": path,
             "format_version": index.format_version,
+            "version": index.version,
+            "commit": index.commit,
             "rows": index.total_rows,
             "shards": index.shards.len(),
             "bytes": index.total_bytes,
@@ -40,6 +49,14 @@ pub fn run(path: &str, as_json: bool, list_shards: bool, store: &StoreArgs) -> R
     }
     println!("dataset      {path}");
     println!("format       mosaicrs v{}", index.format_version);
+    println!("version      {}", index.version);
+    if let Some(commit) = &index.commit {
+        println!(
+            "committed    {} ({})",
+            crate::history::format_time(commit.committed_at_ms),
+            commit.operation
+        );
+    }
     println!("rows         {}", index.total_rows);
     println!("shards       {}", index.shards.len());
     println!(

@@ -4,6 +4,7 @@
 mod cache;
 mod convert;
 mod head;
+mod history;
 mod inspect;
 mod mix;
 mod store;
@@ -38,12 +39,16 @@ enum Command {
         #[arg(long)]
         shards: bool,
         #[command(flatten)]
+        version: history::VersionArgs,
+        #[command(flatten)]
         store: store::StoreArgs,
     },
     /// Check the structure and checksum of every shard; exits 1 naming each bad file.
     Validate {
         /// Dataset folder or URL (a remote dataset is downloaded into the cache and verified).
         path: String,
+        #[command(flatten)]
+        version: history::VersionArgs,
         #[command(flatten)]
         store: store::StoreArgs,
     },
@@ -60,6 +65,8 @@ enum Command {
         #[arg(long, value_delimiter = ',')]
         columns: Vec<String>,
         #[command(flatten)]
+        version: history::VersionArgs,
+        #[command(flatten)]
         store: store::StoreArgs,
         #[command(flatten)]
         read: ReadArgs,
@@ -72,7 +79,17 @@ enum Command {
         #[command(flatten)]
         store: store::StoreArgs,
     },
-    /// Delete files that no committed index lists (left by failed or killed writes).
+    /// List the versions of a dataset, newest first: time, operation, rows
+    /// added and removed, writer and metadata.
+    Log(history::LogArgs),
+    /// Show what changed between two versions: shards and rows added and
+    /// removed, columns added.
+    Diff(history::DiffArgs),
+    /// Commit a new version whose content is an older version's.
+    Restore(history::RestoreArgs),
+    /// Delete files that no kept version lists (left by failed or killed
+    /// writes, or listed only by versions beyond --retain-versions /
+    /// --retain-hours).
     Vacuum(vacuum::VacuumArgs),
     /// Plan a mix of datasets: epoch length, each source's samples per
     /// epoch and per global batch, and how often its rows are seen.
@@ -116,18 +133,33 @@ fn main() -> ExitCode {
             path,
             json,
             shards,
+            version,
             store,
-        } => inspect::run(&path, json, shards, &store),
-        Command::Validate { path, store } => validate::run(&path, &store),
+        } => version
+            .spec()
+            .and_then(|v| inspect::run(&path, json, shards, &v, &store)),
+        Command::Validate {
+            path,
+            version,
+            store,
+        } => version
+            .spec()
+            .and_then(|v| validate::run(&path, &v, &store)),
         Command::Convert(args) => convert::run(&args),
         Command::Head {
             path,
             rows,
             columns,
+            version,
             store,
             read,
-        } => head::run(&path, rows, &columns, &store, &read.options()),
+        } => version
+            .spec()
+            .and_then(|v| head::run(&path, rows, &columns, &v, &store, &read.options())),
         Command::Cache { clear, store } => cache::run(clear, &store),
+        Command::Log(args) => history::log(&args),
+        Command::Diff(args) => history::diff(&args),
+        Command::Restore(args) => history::restore(&args),
         Command::Vacuum(args) => vacuum::run(&args),
         Command::Mix(args) => mix::run(&args),
     };

@@ -195,7 +195,7 @@ mod tests {
     #[test]
     fn the_table_lists_every_constant_once() {
         let lines = entries();
-        assert_eq!(lines.len(), 17 + 3 + 4 + 2 + 4);
+        assert_eq!(lines.len(), 17 + 3 + 4 + 2 + 5);
         assert_eq!(lines[0], "kind.Null=0");
         assert!(lines.contains(&"kind.Map=16".to_string()));
         assert!(lines.contains(&"compression.LZ4=2".to_string()));

@@ -20,10 +20,7 @@ use crate::error::{guard, BridgeResult};
 /// [`WriteOptions::from_options`]). Without `batchRows`, a task writes the
 /// Spark default ([`WriteOptions::spark_batch_rows`]).
 pub(crate) fn parse_options(keys: &[String], values: &[String]) -> BridgeResult<WriterSettings> {
-    if keys.len() != values.len() {
-        return Err(Error::Internal("option keys and values differ in number".into()).into());
-    }
-    let options = WriteOptions::from_options(keys.iter().zip(values))?;
+    let options = write_options(keys, values)?;
     let batch_rows = u32::try_from(options.spark_batch_rows())
         .map_err(|_| Error::Internal("rows per batch do not fit an int".into()))?;
     Ok(WriterSettings {
@@ -32,6 +29,14 @@ pub(crate) fn parse_options(keys: &[String], values: &[String]) -> BridgeResult<
         compression: options.writer.compression,
         merge_schema: options.merge_schema,
     })
+}
+
+/// The write options from their keys and values, as the JVM passes them.
+fn write_options(keys: &[String], values: &[String]) -> BridgeResult<WriteOptions> {
+    if keys.len() != values.len() {
+        return Err(Error::Internal("option keys and values differ in number".into()).into());
+    }
+    Ok(WriteOptions::from_options(keys.iter().zip(values))?)
 }
 
 /// `WriterSettings parseWriterOptions(String[] keys, String[] values)`
@@ -113,15 +118,20 @@ fn ints(env: &mut JNIEnv<'_>, array: &JIntArray<'_>) -> BridgeResult<Vec<i32>> {
     Ok(values)
 }
 
-/// `CommitOutcome commit(DatasetLocation location, String schemaBase64, String writeId,
-/// ShardEntry[] shards, SaveMode saveMode, boolean mergeSchema)`
+/// `CommitOutcome commitWith(DatasetLocation location, String schemaBase64, String writeId,
+/// ShardEntry[] shards, SaveMode saveMode, String[] optionKeys, String[] optionValues,
+/// String[] writerKeys, String[] writerValues)`
 ///
 /// Commits the shards of every committed task as one atomic index write: a
 /// compare-and-swap on the index (a lock on local disks, a conditional
 /// write on object stores). A lost race ends in `MosaicrsConflictException`.
-/// With `mergeSchema` an append may add nullable columns.
+/// The commit records the writer (`writerKeys` / `writerValues`: the engine,
+/// Spark's application id and query) and what the write's options ask of a
+/// commit (`metadata.<key>`), parsed as [`WriteOptions::from_options`] parses
+/// them; `mergeSchema` among
+/// them lets an append add nullable columns.
 #[no_mangle]
-pub extern "system" fn Java_io_mosaicrs_spark_jni_NativeBridge_commit<'local>(
+pub extern "system" fn Java_io_mosaicrs_spark_jni_NativeBridge_commitWith<'local>(
     mut env: JNIEnv<'local>,
     _class: JClass<'local>,
     location: JObject<'local>,
@@ -129,7 +139,10 @@ pub extern "system" fn Java_io_mosaicrs_spark_jni_NativeBridge_commit<'local>(
     write_id: JString<'local>,
     shards: JObjectArray<'local>,
     save_mode: JObject<'local>,
-    merge_schema: jboolean,
+    option_keys: JObjectArray<'local>,
+    option_values: JObjectArray<'local>,
+    writer_keys: JObjectArray<'local>,
+    writer_values: JObjectArray<'local>,
 ) -> jobject {
     guard(&mut env, std::ptr::null_mut(), |env| {
         let location = convert::location(env, &location)?;
@@ -137,9 +150,27 @@ pub extern "system" fn Java_io_mosaicrs_spark_jni_NativeBridge_commit<'local>(
         let write_id = convert::string(env, &write_id)?;
         let shards = convert::array_from_java(env, &shards)?;
         let mode = SaveMode::from_java(env, &save_mode)?;
-        let options = commit_options(merge_schema);
-        let outcome =
-            writer::commit_at_with(&location, &schema, &write_id, shards, mode, None, &options)?;
+        let mut options = write_options(
+            &convert::strings(env, &option_keys)?,
+            &convert::strings(env, &option_values)?,
+        )?;
+        let (keys, values) = (
+            convert::strings(env, &writer_keys)?,
+            convert::strings(env, &writer_values)?,
+        );
+        if keys.len() != values.len() {
+            return Err(Error::Internal("writer keys and values differ in number".into()).into());
+        }
+        options.committer = keys.into_iter().zip(values).collect();
+        let outcome = writer::commit_at_with(
+            &location,
+            &schema,
+            &write_id,
+            shards,
+            mode,
+            None,
+            &options.commit_options(),
+        )?;
         let outcome = CommitOutcome {
             committed: outcome.committed,
             total_rows: outcome.total_rows,

@@ -21,15 +21,21 @@ pub(crate) const IO_CLASS: &str = "io/mosaicrs/spark/jni/MosaicrsIOException";
 /// Thrown when another writer changed the dataset between this write's read
 /// of the index and its commit (a subclass of the I/O exception).
 pub(crate) const CONFLICT_CLASS: &str = "io/mosaicrs/spark/jni/MosaicrsConflictException";
+/// Thrown when the version asked for (`versionAsOf`, `timestampAsOf`) is
+/// not kept: never committed, or removed by vacuum (a subclass of the I/O
+/// exception).
+pub(crate) const VERSION_NOT_FOUND_CLASS: &str =
+    "io/mosaicrs/spark/jni/MosaicrsVersionNotFoundException";
 /// Thrown for bugs: broken invariants, JNI failures, panics.
 pub(crate) const INTERNAL_CLASS: &str = "io/mosaicrs/spark/jni/MosaicrsInternalException";
 
 /// Every exception class an export throws, by what it stands for (the
-/// [`ErrorCategory`] names, and `Conflict`).
-pub(crate) const EXCEPTION_CLASSES: [(&str, &str); 4] = [
+/// [`ErrorCategory`] names, `Conflict` and `VersionNotFound`).
+pub(crate) const EXCEPTION_CLASSES: [(&str, &str); 5] = [
     ("InvalidInput", INVALID_INPUT_CLASS),
     ("Io", IO_CLASS),
     ("Conflict", CONFLICT_CLASS),
+    ("VersionNotFound", VERSION_NOT_FOUND_CLASS),
     ("Internal", INTERNAL_CLASS),
 ];
 
@@ -62,6 +68,7 @@ impl BridgeError {
     pub(crate) fn exception_class(&self) -> &'static str {
         match self {
             BridgeError::Core(mosaicrs::Error::Conflict { .. }) => CONFLICT_CLASS,
+            BridgeError::Core(mosaicrs::Error::VersionNotFound { .. }) => VERSION_NOT_FOUND_CLASS,
             BridgeError::Core(e) => match e.category() {
                 ErrorCategory::InvalidInput => INVALID_INPUT_CLASS,
                 ErrorCategory::Io => IO_CLASS,
@@ -187,6 +194,14 @@ mod tests {
         });
         assert_eq!(conflict.exception_class(), CONFLICT_CLASS);
         assert!(conflict.message().contains("replaced during the commit"));
+
+        let gone = BridgeError::from(mosaicrs::Error::VersionNotFound {
+            path: "/d".into(),
+            version: 3,
+            oldest_kept: Some(5),
+        });
+        assert_eq!(gone.exception_class(), VERSION_NOT_FOUND_CLASS);
+        assert!(gone.message().contains("version 3"), "{}", gone.message());
 
         let internal = BridgeError::from(mosaicrs::Error::Internal("bug".into()));
         assert_eq!(internal.exception_class(), INTERNAL_CLASS);

@@ -25,7 +25,7 @@ use arrow::datatypes::{
 use jni::objects::{JClass, JObject, JObjectArray, JString};
 use jni::sys::{jint, jlong, jobject, jobjectArray};
 use jni::JNIEnv;
-use mosaicrs::format::{Index, ShardEntry};
+use mosaicrs::format::{Index, ShardEntry, VersionSpec};
 use mosaicrs::reader::{ReadOptions, Shard};
 use mosaicrs::storage::Location;
 use mosaicrs::Error;
@@ -226,10 +226,14 @@ fn scan_partitions(
     Ok(partitions)
 }
 
-/// `ScanDescription describe(DatasetLocation location, long targetPartitionBytes)`
+/// `ScanDescription describe(DatasetLocation location, long targetPartitionBytes,
+/// long version, long asOfMs)`
 ///
-/// Everything the driver needs to scan the dataset, from one read of its
-/// index: the Spark schema (Spark's JSON of a `StructType`, read with
+/// Everything the driver needs to scan the dataset, from one read of the
+/// index of the version asked for (`version` when it is 0 or more, else the
+/// newest committed at or before `asOfMs` when that is 0 or more, else the
+/// newest; an unkept version throws `MosaicrsVersionNotFoundException`
+/// naming it and the oldest kept): the Spark schema (Spark's JSON of a `StructType`, read with
 /// `DataType.fromJson`), the Arrow schema (base64 IPC), the totals, and the
 /// scan partitions, each with its shard's index entry and batch range.
 /// Fails naming the path when there is no dataset, and naming the column
@@ -240,11 +244,18 @@ pub extern "system" fn Java_io_mosaicrs_spark_read_NativeScan_describe<'local>(
     _class: JClass<'local>,
     location: JObject<'local>,
     target_bytes: jlong,
+    version: jlong,
+    as_of_ms: jlong,
 ) -> jobject {
     guard(&mut env, std::ptr::null_mut(), |env| {
         let location = convert::location(env, &location)?;
         let target = convert::non_negative(target_bytes, "the scan partition size")?;
-        let index = location.load_index()?;
+        let spec = match (u64::try_from(version), u64::try_from(as_of_ms)) {
+            (Ok(v), _) => VersionSpec::Version(v),
+            (Err(_), Ok(ms)) => VersionSpec::AsOfTimestampMs(ms),
+            _ => VersionSpec::Latest,
+        };
+        let index = location.load_index_at(&spec)?;
         let schema = index.arrow_schema()?;
         let spark_schema = spark_schema_json(&schema)?;
         let partitions = scan_partitions(&location, &index, &schema, target)?

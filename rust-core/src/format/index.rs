@@ -12,7 +12,7 @@ use arrow::datatypes::{Schema, SchemaRef};
 use serde::{Deserialize, Serialize};
 
 use super::{
-    decode_schema, describe_schema, encode_schema, unique_token, Checksum, Compression,
+    decode_schema, describe_schema, encode_schema, unique_token, Checksum, CommitInfo, Compression,
     FieldSummary, FORMAT_NAME, FORMAT_VERSION, INDEX_FILE, TEMP_PREFIX,
 };
 use crate::{Error, Result};
@@ -71,10 +71,19 @@ pub struct Index {
     pub total_rows: u64,
     /// Sum of the shards' bytes.
     pub total_bytes: u64,
-    /// Commits that produced this dataset, oldest first.
+    /// Commits that produced this dataset, oldest first: all of them in
+    /// format 1, the newest 100 in format 2 (the version records keep the
+    /// rest).
     pub writes: Vec<WriteRecord>,
     /// The shards, in dataset order: global row `i` is found by walking them.
     pub shards: Vec<ShardEntry>,
+    /// The version this index is (0 for the first commit). Format 1
+    /// indexes have no field; their version is `writes.len() - 1`.
+    #[serde(default)]
+    pub version: u64,
+    /// What the commit that made this version did (absent in format 1).
+    #[serde(default)]
+    pub commit: Option<CommitInfo>,
 }
 
 /// Just enough of an index to check what it is before parsing the rest.
@@ -107,6 +116,8 @@ impl Index {
             total_bytes: shards.iter().map(|s| s.bytes).sum(),
             writes,
             shards,
+            version: 0,
+            commit: None,
         })
     }
 
@@ -182,8 +193,12 @@ impl Index {
         if version == 0 {
             return Err(invalid("format_version 0 does not exist".into()));
         }
-        let index: Index =
+        let mut index: Index =
             serde_json::from_slice(text).map_err(|e| invalid(format!("bad structure: {e}")))?;
+        if version == 1 {
+            // Format 1 keeps no history: its head is the last write.
+            index.version = index.writes.len().saturating_sub(1) as u64;
+        }
         index.check().map_err(invalid)?;
         decode_schema(&index.schema)
             .map_err(|e| invalid(format!("the schema cannot be decoded: {e}")))?;
@@ -269,12 +284,18 @@ impl Index {
     /// Fails with [`Error::InvalidIndex`], writing nothing, when the index
     /// would not pass the checks that readers make.
     pub fn store_atomic(&self, dir: &Path) -> Result<()> {
+        let bytes = self.checked_json(&Self::path_in(dir))?;
+        Self::store_bytes_atomic(dir, &bytes)
+    }
+
+    /// Atomically replaces `dir/index.json` with `bytes` (checked index
+    /// JSON, see [`Index::store_atomic`]).
+    pub(crate) fn store_bytes_atomic(dir: &Path, bytes: &[u8]) -> Result<()> {
         let target = Self::path_in(dir);
-        let bytes = self.checked_json(&target)?;
         let tmp = dir.join(format!("{TEMP_PREFIX}{INDEX_FILE}-{}", unique_token()));
         let result = (|| {
             let mut f = File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
-            f.write_all(&bytes).map_err(|e| Error::io(&tmp, e))?;
+            f.write_all(bytes).map_err(|e| Error::io(&tmp, e))?;
             f.sync_all().map_err(|e| Error::io(&tmp, e))?;
             fs::rename(&tmp, &target).map_err(|e| Error::io(&target, e))?;
             sync_dir(dir)

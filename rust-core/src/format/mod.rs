@@ -1,15 +1,21 @@
-//! Format v1 on disk: the index, shard naming, checksums and schema encoding.
+//! The format on disk: the index, the history of versions, shard naming,
+//! checksums and schema encoding.
 //!
 //! `docs/FORMAT.md` is the written specification; this module is its only
 //! implementation, shared by the writer, the reader, the loader and the JNI
 //! library.
 
 mod checksum;
+mod history;
 mod index;
 mod naming;
 mod schema;
 
 pub use checksum::{Checksum, ChecksumWriter, CHECKSUM_ALGORITHM};
+pub use history::{
+    format_timestamp_ms, parse_timestamp_ms, parse_version_record_name, version_record_name,
+    CommitInfo, VersionSpec, VERSIONS_DIR,
+};
 pub(crate) use index::sync_dir;
 pub use index::{Index, ShardEntry, WriteRecord};
 pub use naming::{is_temp_name, unique_token, ShardName, TEMP_PREFIX};
@@ -20,7 +26,10 @@ pub use schema::{
 };
 
 /// The format version this build writes, and the newest it reads.
-pub const FORMAT_VERSION: u32 = 1;
+///
+/// Version 2 added the history (`_versions/`, the index's `version` and
+/// `commit`); version 1 datasets are still read.
+pub const FORMAT_VERSION: u32 = 2;
 
 /// Name of the index file, the single entry point of a dataset.
 pub const INDEX_FILE: &str = "index.json";

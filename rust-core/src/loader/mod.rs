@@ -90,6 +90,8 @@ pub trait IntoLoaderSource {
 pub struct LoaderSource {
     table: GatherTable,
     shards: Vec<crate::format::ShardEntry>,
+    /// The dataset version read (recorded in the loader's state).
+    version: u64,
 }
 
 fn projection_of(schema: &SchemaRef, config: &LoaderConfig) -> Result<Vec<usize>> {
@@ -117,8 +119,13 @@ impl IntoLoaderSource for DataSource {
         }
         let projection = projection_of(&self.schema(), config)?;
         let shards = self.index().shards.clone();
+        let version = self.version();
         let table = GatherTable::new(self, projection)?;
-        Ok(LoaderSource { table, shards })
+        Ok(LoaderSource {
+            table,
+            shards,
+            version,
+        })
     }
 }
 
@@ -319,9 +326,15 @@ impl Loader {
     /// the size needed.
     pub fn new(dataset: impl IntoLoaderSource, config: LoaderConfig) -> Result<Self> {
         config.validate()?;
-        let LoaderSource { table, shards } = dataset.into_table(&config)?;
+        let LoaderSource {
+            table,
+            shards,
+            version,
+        } = dataset.into_table(&config)?;
         let space = SampleSpace::new(&shards, config.rows.clone())?;
-        let state = LoaderState::new(config.seed, space.fingerprint().to_string(), config.shuffle);
+        let mut state =
+            LoaderState::new(config.seed, space.fingerprint().to_string(), config.shuffle);
+        state.version = Some(version);
         Ok(Loader {
             table: Arc::new(table),
             space: Arc::new(space),
@@ -406,18 +419,15 @@ impl Loader {
                 columns: columns.clone(),
                 ..config.clone()
             };
-            let LoaderSource { table, shards } =
-                stream
-                    .source
-                    .into_table(&source_config)
-                    .map_err(|e| match e {
-                        Error::ColumnNotFound { name, available } => {
-                            Error::InvalidArgument(format!(
+            let LoaderSource { table, shards, .. } = stream
+                .source
+                .into_table(&source_config)
+                .map_err(|e| match e {
+                    Error::ColumnNotFound { name, available } => Error::InvalidArgument(format!(
                         "mix source {i}: column {name:?} is not in its schema (it has {available})"
-                    ))
-                        }
-                        e => e,
-                    })?;
+                    )),
+                    e => e,
+                })?;
             #[cfg(unix)]
             if table.streamed_dataset().is_some() {
                 return Err(Error::InvalidArgument(format!(
@@ -607,7 +617,11 @@ impl Loader {
     pub fn restore(&mut self, state: LoaderState) -> Result<()> {
         self.check_state(&state)?;
         self.algorithm = state.order_algorithm()?;
+        // The state names the version this loader reads: the same rows
+        // (the fingerprint matched) may be the content of another version.
+        let version = self.state.version;
         self.state = state;
+        self.state.version = version;
         Ok(())
     }
 

@@ -39,6 +39,11 @@ pub struct LoaderState {
     /// dataset).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mix_block: Option<u64>,
+    /// The dataset version the loader reads (absent for a mix and in states
+    /// written before versions were recorded). Python's `load_state_dict`
+    /// reopens this version when the loader was built from a path.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<u64>,
 }
 
 impl LoaderState {
@@ -52,6 +57,7 @@ impl LoaderState {
             dataset,
             shuffle,
             mix_block: None,
+            version: None,
         }
     }
 

@@ -12,7 +12,7 @@ use super::batch_cache::{BatchCache, BatchCacheStats};
 use super::options::ReadOptions;
 use super::rows::{RowIndex, RowLocation};
 use super::shard::Shard;
-use crate::format::{column_indices, Index};
+use crate::format::{column_indices, Index, VersionSpec};
 #[cfg(unix)]
 use crate::storage::{CacheOptions, Location};
 use crate::{Error, Result};
@@ -96,6 +96,35 @@ impl Dataset {
         };
         let index = location.load_index()?;
         Self::open_cached(store, index, cache, options)
+    }
+
+    /// Opens version `version` of the dataset at `location` (see
+    /// [`Location::load_index_at`]); otherwise as [`Dataset::open_at_with`].
+    ///
+    /// Fails with [`Error::VersionNotFound`] when that version is not kept.
+    ///
+    /// ```
+    /// use mosaicrs::format::VersionSpec;
+    /// use mosaicrs::reader::Dataset;
+    /// use mosaicrs::storage::Location;
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let spec: VersionSpec = "3".parse().unwrap();
+    /// let opened = Dataset::open_version(&Location::local(dir.path()), &Default::default(),
+    ///     &Default::default(), &spec);
+    /// assert!(opened.is_err()); // no dataset here
+    /// ```
+    #[cfg(unix)]
+    pub fn open_version(
+        location: &Location,
+        cache: &CacheOptions,
+        options: &ReadOptions,
+        version: &VersionSpec,
+    ) -> Result<Self> {
+        let index = location.load_index_at(version)?;
+        match location {
+            Location::Local(dir) => Self::from_index(dir.clone(), index, options),
+            Location::Remote(store) => Self::open_cached(store, index, cache, options),
+        }
     }
 
     /// Downloads what is missing of the dataset at `store` into the cache,
@@ -195,6 +224,11 @@ impl Dataset {
     /// The dataset folder.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// The version of the dataset this is (0 for the first commit).
+    pub fn version(&self) -> u64 {
+        self.index.version
     }
 
     /// The parsed index.

@@ -45,4 +45,4 @@ pub use shard::Shard;
 pub use source::DataSource;
 #[cfg(unix)]
 pub use streamed::StreamedDataset;
-pub use validate::{validate, ShardProblem, ValidationReport};
+pub use validate::{validate, validate_index, ShardProblem, ValidationReport};

@@ -11,6 +11,8 @@ use super::dataset::Dataset;
 use super::options::ReadOptions;
 #[cfg(unix)]
 use super::streamed::StreamedDataset;
+#[cfg(unix)]
+use crate::format::VersionSpec;
 use crate::format::{column_indices, Index};
 #[cfg(unix)]
 use crate::storage::{CacheOptions, Location};
@@ -63,6 +65,39 @@ impl DataSource {
             Location::Remote(store) => store,
         };
         let index = location.load_index()?;
+        Self::from_remote(store, index, cache, read)
+    }
+
+    /// [`DataSource::open_at`] of version `version` (see
+    /// [`Location::load_index_at`]); fails with
+    /// [`Error::VersionNotFound`](crate::Error::VersionNotFound) when that
+    /// version is not kept.
+    #[cfg(unix)]
+    pub fn open_version(
+        location: &Location,
+        cache: &CacheOptions,
+        read: &ReadOptions,
+        version: &VersionSpec,
+    ) -> Result<Self> {
+        match location {
+            Location::Local(_) => {
+                Ok(Dataset::open_version(location, cache, read, version)?.into_source())
+            }
+            Location::Remote(store) => {
+                let index = location.load_index_at(version)?;
+                Self::from_remote(store, index, cache, read)
+            }
+        }
+    }
+
+    /// A remote dataset of `index`: cached whole when it fits, else streamed.
+    #[cfg(unix)]
+    fn from_remote(
+        store: &crate::storage::RemoteStore,
+        index: Index,
+        cache: &CacheOptions,
+        read: &ReadOptions,
+    ) -> Result<Self> {
         if index.total_bytes <= cache.cache_limit {
             let dataset = Dataset::open_cached(store, index, cache, read)?;
             return Ok(dataset.into_source());
@@ -70,6 +105,11 @@ impl DataSource {
         Ok(DataSource::Streamed(Arc::new(StreamedDataset::open(
             store, index, cache, read,
         )?)))
+    }
+
+    /// The version of the dataset this is (0 for the first commit).
+    pub fn version(&self) -> u64 {
+        self.index().version
     }
 
     /// The parsed index.

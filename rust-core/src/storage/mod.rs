@@ -22,6 +22,7 @@ mod args;
 mod cache;
 mod location;
 mod options;
+mod records;
 mod remote;
 mod version;
 
@@ -32,5 +33,6 @@ pub use cache::{cache_usage, clear_cache, dataset_folder, CacheOptions};
 pub(crate) use cache::{fetch_all, fetch_one};
 pub use location::Location;
 pub use options::StorageOptions;
+pub(crate) use records::committed_at_ms;
 pub use remote::{RemoteFile, RemoteStore};
 pub use version::DatasetVersion;

@@ -154,8 +154,10 @@ impl RemoteStore {
         format!("{}/{name}", self.url)
     }
 
+    /// The object of `name`, a file name or `folder/name` inside the dataset.
     fn object(&self, name: &str) -> ObjectPath {
-        self.prefix.clone().join(name)
+        name.split('/')
+            .fold(self.prefix.clone(), |path, part| path.join(part))
     }
 
     fn err(&self, name: &str, e: object_store::Error) -> Error {
@@ -262,8 +264,19 @@ impl RemoteStore {
 
     /// Objects directly inside the dataset prefix: (name, size, age).
     pub fn list(&self) -> Result<Vec<(String, u64, Duration)>> {
-        let listing = block_on(self.store.list_with_delimiter(Some(&self.prefix)))?
-            .map_err(|e| self.err("", e))?;
+        self.list_in("")
+    }
+
+    /// Objects directly inside `folder` of the dataset (`""`: the dataset
+    /// prefix itself): (file name, size, age).
+    pub fn list_in(&self, folder: &str) -> Result<Vec<(String, u64, Duration)>> {
+        let prefix = if folder.is_empty() {
+            self.prefix.clone()
+        } else {
+            self.object(folder)
+        };
+        let listing = block_on(self.store.list_with_delimiter(Some(&prefix)))?
+            .map_err(|e| self.err(folder, e))?;
         let now = chrono_now_ms();
         Ok(listing
             .objects

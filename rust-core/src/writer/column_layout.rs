@@ -471,7 +471,7 @@ pub fn layout_hint(schema: &Schema) -> Option<String> {
     (!options.is_empty()).then(|| options.join(" "))
 }
 
-fn strip_prefix_ignore_case<'a>(key: &'a str, prefix: &str) -> Option<&'a str> {
+pub(super) fn strip_prefix_ignore_case<'a>(key: &'a str, prefix: &str) -> Option<&'a str> {
     let head = key.get(..prefix.len())?;
     head.eq_ignore_ascii_case(prefix)
         .then(|| &key[prefix.len()..])

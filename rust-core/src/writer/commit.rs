@@ -1,18 +1,20 @@
 //! The commit: one atomic index write that makes a write's shards visible.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
 
 use arrow::datatypes::Schema;
 
 use crate::format::{
-    added_columns, is_temp_name, schema_difference, unique_token, Index, ShardEntry, ShardName,
-    WriteRecord, INDEX_FILE, SHARD_EXTENSION, TEMP_PREFIX,
+    added_columns, describe_added_columns, is_temp_name, schema_difference, unique_token,
+    version_record_name, CommitInfo, Index, ShardEntry, ShardName, WriteRecord, INDEX_FILE,
+    SHARD_EXTENSION, TEMP_PREFIX,
 };
-use crate::storage::{DatasetVersion, Location};
+use crate::storage::{committed_at_ms, DatasetVersion, Location};
 use crate::writer::column_layout::layout_hint;
 use crate::writer::shard_writer::validate_write_id;
+use crate::writer::WriteOptions;
 use crate::{Error, Result};
 
 /// What to do when the target folder already holds a dataset.
@@ -23,7 +25,8 @@ pub enum SaveMode {
     ErrorIfExists,
     /// Add the new shards to the existing index; the schema must match.
     Append,
-    /// Replace the index; the old shards are deleted after the commit.
+    /// Replace the index. The old shards stay for the versions that list
+    /// them, until [`vacuum`](crate::history::vacuum) removes those versions.
     Overwrite,
     /// Keep the existing dataset and discard the new shards.
     Ignore,
@@ -59,8 +62,11 @@ pub struct CommitOutcome {
     pub committed: bool,
     /// Rows in the dataset after the commit.
     pub total_rows: u64,
-    /// Files deleted afterwards: replaced shards and leftovers of failed attempts.
+    /// Files deleted afterwards: leftovers of this write's failed attempts.
     pub removed: Vec<String>,
+    /// The version the commit made (`committed`), or the newest version it
+    /// found (`Ignore`); `None` when there is no dataset.
+    pub version: Option<u64>,
 }
 
 /// What a commit records and allows beyond its shards and save mode.
@@ -80,6 +86,30 @@ pub struct CommitOptions {
     pub metadata: BTreeMap<String, String>,
     /// An append may add nullable columns (`mergeSchema`).
     pub merge_schema: bool,
+}
+
+/// The commit side of [`WriteOptions`] (here rather than in `options.rs`,
+/// which the shard writer uses and which therefore uses nothing of the commit).
+impl WriteOptions {
+    /// What the commit of this write records: [`WriteOptions::committer`]
+    /// and the `metadata.<key>` options.
+    ///
+    /// ```
+    /// use mosaicrs::writer::WriteOptions;
+    /// let mut options = WriteOptions::from_options([("metadata.Run", "nightly")])?;
+    /// options.committer.insert("engine".into(), "python".into());
+    /// let commit = options.commit_options();
+    /// assert_eq!(commit.metadata["Run"], "nightly");
+    /// assert_eq!(commit.writer["engine"], "python");
+    /// # Ok::<(), mosaicrs::Error>(())
+    /// ```
+    pub fn commit_options(&self) -> CommitOptions {
+        CommitOptions {
+            writer: self.committer.clone(),
+            metadata: self.metadata.clone(),
+            merge_schema: self.merge_schema,
+        }
+    }
 }
 
 /// A fresh write id (32 hex digits, see [`unique_token`]).
@@ -186,9 +216,10 @@ pub fn commit(
 ///
 /// `base` is the version the writer read before it started
 /// ([`dataset_version`]). The commit holds an exclusive lock on the dataset
-/// folder while it reads the current index, publishes the new one (temp
-/// file, fsync, rename) and removes garbage, so concurrent commits take
-/// turns, across threads and processes:
+/// folder while it reads the current index, creates the next version's
+/// record (temp file, fsync, hard link: the commit point), replaces the
+/// head (temp file, fsync, rename) and removes garbage, so concurrent
+/// commits take turns, across threads and processes:
 ///
 /// - `Append` onto a dataset that changed since `base` re-applies the append
 ///   to the newer index (the schema is checked again): both writes land.
@@ -197,8 +228,9 @@ pub fn commit(
 ///
 /// The new index is checked before it is published. Afterwards the files of
 /// `write_id` that the index does not list are deleted (failed or
-/// speculative attempts, temp files), and `Overwrite` deletes the shards
-/// that the replaced index listed; no other file is ever deleted. A write
+/// speculative attempts, temp files); no other file is ever deleted (the
+/// shards an `Overwrite` replaced stay for the older versions, until
+/// [`vacuum`](crate::history::vacuum)). A write
 /// that does not commit removes its own files and leaves the dataset as it
 /// was.
 pub fn commit_from(
@@ -222,11 +254,11 @@ pub fn commit_from(
 /// [`commit_from`] for any [`Location`]; `base` `None` means the version
 /// found at commit time (as [`commit`]).
 ///
-/// On an object store the index is published with a conditional write:
-/// create-if-absent for a new dataset (`If-None-Match: *`), and a replace
-/// of exactly the index version read (`If-Match`) otherwise. A writer that
-/// loses that race reads the index again and decides again: an append is
-/// re-applied, anything else fails with [`Error::Conflict`].
+/// On an object store the version record is created with a conditional
+/// write (`If-None-Match: *`), and the head replaced with one conditional on
+/// the head read (`If-Match`). A writer that loses the record's race reads
+/// the winner's record and decides again: an append is re-applied, anything
+/// else fails with [`Error::Conflict`].
 pub fn commit_at(
     location: &Location,
     schema: &Schema,
@@ -248,6 +280,13 @@ pub fn commit_at(
 
 /// [`commit_at`] with [`CommitOptions`]: the writer and user metadata the
 /// commit records, and whether an append may add columns.
+///
+/// The commit creates the record of the next version
+/// (`_versions/<N>.json`, create-if-absent: the commit point) and then
+/// replaces the head `index.json` with the same bytes. A writer that finds
+/// the record already created by another commit re-reads it and decides
+/// again against it, as after a lost compare-and-swap; a head left behind
+/// its newest record (a crash between the two writes) is rolled forward.
 pub fn commit_at_with(
     location: &Location,
     schema: &Schema,
@@ -264,80 +303,202 @@ pub fn commit_at_with(
     for shard in &shards {
         check_shard(location, write_id, shard)?;
     }
-    let _lock = DirLock::acquire_at(location)?;
-    let mut base = base.cloned();
-    for attempt in 0..PUBLISH_ATTEMPTS {
-        let (current, existing) = location.load_index_versioned()?;
-        // After a lost race the first version read stays the base, so the
-        // plan sees that the dataset changed.
-        let changed = *base.get_or_insert_with(|| current.clone()) != current;
-        let plan = match plan_commit(
-            &location.display_path(),
-            schema,
-            mode,
-            existing,
-            changed,
-            options.merge_schema,
-        ) {
-            Ok(plan) => plan,
-            Err(e) => {
-                let _ = remove_own_files(location, write_id);
-                return Err(e);
-            }
-        };
-        let (mode_name, kept, writes, replaced) = match plan {
-            CommitAction::Skip { total_rows } => {
-                let removed = remove_own_files(location, write_id)?;
-                return Ok(CommitOutcome {
-                    committed: false,
-                    total_rows,
-                    removed,
-                });
-            }
+    let path = location.display_path();
+    commit_versioned(location, write_id, base, |current, changed| {
+        let previous = current.cloned();
+        let plan = plan_commit(&path, schema, mode, previous, changed, options.merge_schema)?;
+        Ok(match plan {
+            CommitAction::Skip { total_rows } => Decision::Skip { total_rows },
             CommitAction::Publish {
                 mode_name,
                 kept,
                 writes,
-                replaced,
-            } => (mode_name, kept, writes, replaced),
-        };
-        let index = build_index(schema, write_id, &shards, mode_name, kept, writes)?;
-        match publish(location, &index, &current) {
-            Ok(true) => {}
-            Ok(false) => {
-                // Another commit landed between our read and our write.
-                std::thread::sleep(std::time::Duration::from_millis(10 << attempt.min(6)));
-                continue;
-            }
-            Err(e) => {
-                // A failed rename publishes nothing, so the shards can go; a
-                // failed object-store request may still have landed, so they stay.
-                if matches!(location, Location::Local(_)) {
-                    let _ = remove_own_files(location, write_id);
+            } => {
+                let index = build_index(schema, write_id, &shards, mode_name, kept, writes)?;
+                let mut version = NewVersion::of(index, current, mode_name, write_id, options);
+                if let (Some(previous), "append") = (current, mode_name) {
+                    let previous_schema = previous.arrow_schema()?;
+                    let added = added_columns(&previous_schema, schema).unwrap_or(&[]);
+                    if let (Some(commit), false) = (version.index.commit.as_mut(), added.is_empty())
+                    {
+                        commit.schema_change = Some(describe_added_columns(added));
+                    }
                 }
-                return Err(e);
+                Decision::Publish(Box::new(version))
             }
-        }
-        // The commit point has passed: what follows only removes garbage, so a
-        // failure here must not be reported as a failed commit.
-        let listed = listed_names(Some(&index));
-        let mut removed = remove_unlisted(location, write_id, &listed).unwrap_or_default();
-        for name in replaced {
-            if !listed.contains(name.as_str()) && delete(location, &name) {
-                removed.push(name);
-            }
-        }
-        removed.sort();
-        return Ok(CommitOutcome {
-            committed: true,
-            total_rows: index.total_rows,
-            removed,
+        })
+    })
+}
+
+/// What a commit publishes: the index of the next version (its `version`
+/// and `commit.committed_at_ms` are set at publication).
+pub(crate) struct NewVersion {
+    pub(crate) index: Index,
+}
+
+impl NewVersion {
+    /// The next version `index`, made from `previous` by `operation`.
+    pub(crate) fn of(
+        mut index: Index,
+        previous: Option<&Index>,
+        operation: &str,
+        write_id: &str,
+        options: &CommitOptions,
+    ) -> Self {
+        let before: HashMap<&str, u64> = previous
+            .iter()
+            .flat_map(|p| p.shards.iter().map(|s| (s.path.as_str(), s.rows)))
+            .collect();
+        let after: HashSet<&str> = index.shards.iter().map(|s| s.path.as_str()).collect();
+        let added: Vec<&ShardEntry> = index
+            .shards
+            .iter()
+            .filter(|s| !before.contains_key(s.path.as_str()))
+            .collect();
+        let removed: Vec<u64> = before
+            .iter()
+            .filter(|(path, _)| !after.contains(*path))
+            .map(|(_, rows)| *rows)
+            .collect();
+        index.commit = Some(CommitInfo {
+            operation: operation.to_string(),
+            committed_at_ms: 0,
+            write_id: write_id.to_string(),
+            rows_added: added.iter().map(|s| s.rows).sum(),
+            rows_removed: removed.iter().sum(),
+            shards_added: added.len() as u64,
+            shards_removed: removed.len() as u64,
+            writer: options.writer.clone(),
+            metadata: options.metadata.clone(),
+            restored_from: None,
+            schema_change: None,
         });
+        NewVersion { index }
     }
-    let _ = abort_write_at(location, write_id);
+}
+
+/// What a commit decided against the newest version.
+pub(crate) enum Decision {
+    /// Publish nothing (`Ignore` over an existing dataset).
+    Skip { total_rows: u64 },
+    /// Publish this version.
+    Publish(Box<NewVersion>),
+}
+
+/// The commit protocol shared by every commit (writes, restore): under the
+/// folder lock (local), `decide` builds the next version from the newest
+/// one (`changed`: it is not the version `base` names), its record is
+/// created if absent, then the head is replaced. Before the commit point
+/// any failure removes the files of `write_id` that no version lists.
+pub(crate) fn commit_versioned(
+    location: &Location,
+    write_id: &str,
+    base: Option<&DatasetVersion>,
+    mut decide: impl FnMut(Option<&Index>, bool) -> Result<Decision>,
+) -> Result<CommitOutcome> {
+    let _lock = DirLock::acquire_at(location)?;
+    let fail = |e: Error| {
+        let _ = remove_own_files(location, write_id);
+        Err(e)
+    };
+    let mut base = base.cloned();
+    let mut lost = 0;
+    'read: while lost < PUBLISH_ATTEMPTS {
+        let (head_version, head) = location.load_index_versioned()?;
+        // After a lost race the first version read stays the base, so the
+        // plan sees that the dataset changed.
+        let head_changed = *base.get_or_insert_with(|| head_version.clone()) != head_version;
+        let mut current = head;
+        // True once `current` is a record newer than the head.
+        let mut walked = false;
+        loop {
+            let next = current.as_ref().map_or(0, |i| i.version + 1);
+            let decision = match decide(current.as_ref(), head_changed || walked) {
+                Ok(decision) => decision,
+                Err(e) => {
+                    if walked {
+                        roll_head_forward(location, &head_version, current.as_ref());
+                    }
+                    return fail(e);
+                }
+            };
+            let mut version = match decision {
+                Decision::Skip { total_rows } => {
+                    if walked {
+                        roll_head_forward(location, &head_version, current.as_ref());
+                    }
+                    let removed = remove_own_files(location, write_id)?;
+                    return Ok(CommitOutcome {
+                        committed: false,
+                        total_rows,
+                        removed,
+                        version: current.as_ref().map(|i| i.version),
+                    });
+                }
+                Decision::Publish(version) => version,
+            };
+            let index = &mut version.index;
+            index.version = next;
+            if let Some(commit) = index.commit.as_mut() {
+                // Versions are ordered in time as in number, even across
+                // hosts whose clocks disagree.
+                let previous = current.as_ref().map_or(0, committed_at_ms);
+                commit.committed_at_ms = now_ms().max(previous);
+            }
+            let bytes = match index.checked_json(&location.path_of(&version_record_name(next))) {
+                Ok(bytes) => bytes,
+                Err(e) => return fail(e),
+            };
+            match location.create_version_record(next, &bytes) {
+                Ok(true) => {}
+                Ok(false) => {
+                    // Another commit made version `next` first: decide
+                    // again against it.
+                    lost += 1;
+                    match location.read_version_record(next)? {
+                        Some(newer) => {
+                            current = Some(newer);
+                            walked = true;
+                            if lost >= PUBLISH_ATTEMPTS {
+                                break 'read;
+                            }
+                            continue;
+                        }
+                        // Gone again (a vacuum of an abandoned record):
+                        // start over from the head.
+                        None => continue 'read,
+                    }
+                }
+                Err(e) => {
+                    // A local record that is not there published nothing, so
+                    // the shards can go; a failed object-store request may
+                    // still have landed, so they stay.
+                    let absent = || matches!(location.read_version_record(next), Ok(None));
+                    if matches!(location, Location::Local(_)) && absent() {
+                        let _ = remove_own_files(location, write_id);
+                    }
+                    return Err(e);
+                }
+            }
+            // The commit point has passed: what follows publishes the head
+            // and removes garbage, so a failure here must not be reported
+            // as a failed commit (the next commit rolls the head forward).
+            let index = version.index;
+            let _ = publish_head(location, &head_version, index.version, &bytes);
+            let listed = listed_names(Some(&index));
+            let removed = remove_unlisted(location, write_id, &listed).unwrap_or_default();
+            return Ok(CommitOutcome {
+                committed: true,
+                total_rows: index.total_rows,
+                removed,
+                version: Some(index.version),
+            });
+        }
+    }
+    let _ = remove_own_files(location, write_id);
     Err(Error::Conflict {
         path: location.display_path(),
-        detail: format!("the index changed under {PUBLISH_ATTEMPTS} conditional writes in a row"),
+        detail: format!("other commits won {PUBLISH_ATTEMPTS} conditional writes in a row"),
     })
 }
 
@@ -345,28 +506,104 @@ pub fn commit_at_with(
 /// a local commit holds the lock and never loses one).
 const PUBLISH_ATTEMPTS: u32 = 20;
 
-/// Publishes `index` if the committed version is still `current`; false when
-/// another writer's conditional write got there first.
-fn publish(location: &Location, index: &Index, current: &DatasetVersion) -> Result<bool> {
+pub(crate) fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// Replaces the head (read at `head_version`) with `bytes`, the record of
+/// `version`, unless the head already is that version or newer.
+///
+/// Local: an atomic rename (under the folder lock). Object store: a put
+/// conditional on the head read; when another writer moved the head first,
+/// it is read again and replaced only if still older.
+fn publish_head(
+    location: &Location,
+    head_version: &DatasetVersion,
+    version: u64,
+    bytes: &[u8],
+) -> Result<()> {
     match location {
         Location::Local(dir) => {
-            // Optimistic re-check, for file systems where the lock is advisory
-            // only between cooperating hosts (NFS without lockd): the index we
-            // build on must still be the one on disk right before the rename.
-            if location.load_index_versioned()?.0 != *current {
-                return Err(Error::Conflict {
-                    path: dir.to_path_buf(),
-                    detail: "the index was replaced during the commit".into(),
-                });
+            // Without a working lock (NFS without lockd) another host may
+            // have moved the head meanwhile: never move it back.
+            if let (_, Some(head)) = location.load_index_versioned()? {
+                if head.version >= version {
+                    return Ok(());
+                }
             }
-            index.store_atomic(dir)?;
-            Ok(true)
+            Index::store_bytes_atomic(dir, bytes)
         }
         Location::Remote(store) => {
-            let bytes = index.checked_json(&PathBuf::from(store.url_of(INDEX_FILE)))?;
-            store.put_if(INDEX_FILE, bytes, current)
+            let mut expected = head_version.clone();
+            for _ in 0..PUBLISH_ATTEMPTS {
+                if store.put_if(INDEX_FILE, bytes.to_vec(), &expected)? {
+                    return Ok(());
+                }
+                let (now, head) = location.load_index_versioned()?;
+                if head.is_some_and(|h| h.version >= version) {
+                    return Ok(());
+                }
+                expected = now;
+            }
+            Ok(())
         }
     }
+}
+
+/// Rolls a head that was read at `head_version` forward to `newest`, a
+/// record found newer than it; best effort (the next commit retries).
+fn roll_head_forward(location: &Location, head_version: &DatasetVersion, newest: Option<&Index>) {
+    if let Some(newest) = newest {
+        let _ = publish_newest(location, head_version, newest);
+    }
+}
+
+/// Makes the head (read at `head_version`) the newest version `newest`
+/// unless it already is; the caller holds the lock.
+pub(crate) fn publish_newest(
+    location: &Location,
+    head_version: &DatasetVersion,
+    newest: &Index,
+) -> Result<()> {
+    publish_head(location, head_version, newest.version, &newest.to_json()?)
+}
+
+/// The newest committed version: the head, or a record newer than the head
+/// that a commit interrupted between its two writes left. Returns the head's
+/// own version (for conditional writes) with it.
+pub(crate) fn newest_version(location: &Location) -> Result<(DatasetVersion, Option<Index>)> {
+    let (head_version, head) = location.load_index_versioned()?;
+    let mut newest = head;
+    let mut next = newest.as_ref().map_or(0, |i| i.version + 1);
+    while let Some(record) = location.read_version_record(next)? {
+        newest = Some(record);
+        next += 1;
+    }
+    Ok((head_version, newest))
+}
+
+/// Brings the head (`index.json`) up to the newest version record, after a
+/// commit that was interrupted between creating its record and replacing
+/// the head; returns the version the head is at afterwards (`None`: no
+/// dataset). Commits do this on their own; readers never write.
+///
+/// ```
+/// use mosaicrs::storage::Location;
+/// use mosaicrs::writer::repair_head;
+/// let dir = tempfile::tempdir().unwrap();
+/// assert_eq!(repair_head(&Location::local(dir.path())).unwrap(), None);
+/// ```
+pub fn repair_head(location: &Location) -> Result<Option<u64>> {
+    let _lock = DirLock::acquire_if_dir(location)?;
+    let (head_version, newest) = newest_version(location)?;
+    let Some(newest) = newest else {
+        return Ok(None);
+    };
+    publish_newest(location, &head_version, &newest)?;
+    Ok(location.load_index_versioned()?.1.map(|i| i.version))
 }
 
 fn build_index(
@@ -382,16 +619,26 @@ fn build_index(
         mode: mode_name.to_string(),
         rows: shards.iter().map(|s| s.rows).sum(),
         shards: shards.len() as u64,
-        committed_at_ms: std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_millis() as u64)
-            .unwrap_or(0),
+        committed_at_ms: now_ms(),
     };
     let mut all_shards = kept;
     all_shards.extend(shards.iter().cloned());
     let mut writes = previous_writes;
-    writes.push(record);
+    push_write(&mut writes, record);
     Index::new(schema, all_shards, writes)
+}
+
+/// Write records an index keeps (the newest ones): the version records hold
+/// the whole history, so the head stays the size of its shard list however
+/// many commits a dataset has.
+pub const WRITES_KEPT: usize = 100;
+
+/// Appends `record` to an index's write records, dropping the oldest beyond
+/// [`WRITES_KEPT`].
+pub(crate) fn push_write(writes: &mut Vec<WriteRecord>, record: WriteRecord) {
+    writes.push(record);
+    let excess = writes.len().saturating_sub(WRITES_KEPT);
+    writes.drain(..excess);
 }
 
 /// What a commit will do, decided from the current index.
@@ -403,8 +650,6 @@ enum CommitAction {
         mode_name: &'static str,
         kept: Vec<ShardEntry>,
         writes: Vec<WriteRecord>,
-        /// Shards of the replaced index that no longer belong to the dataset.
-        replaced: Vec<String>,
     },
 }
 
@@ -462,7 +707,6 @@ fn plan_commit(
                 mode_name: "append",
                 kept: index.shards,
                 writes: index.writes,
-                replaced: Vec::new(),
             }
         }
         (SaveMode::Overwrite, Some(_)) if changed => {
@@ -474,7 +718,6 @@ fn plan_commit(
             mode_name: "overwrite",
             kept: Vec::new(),
             writes: index.writes,
-            replaced: index.shards.into_iter().map(|s| s.path).collect(),
         },
         (SaveMode::Append | SaveMode::Overwrite, None) if changed => {
             return Err(conflict("its index was removed"))
@@ -483,7 +726,6 @@ fn plan_commit(
             mode_name: "create",
             kept: Vec::new(),
             writes: Vec::new(),
-            replaced: Vec::new(),
         },
     })
 }
@@ -521,7 +763,7 @@ fn append_difference(existing: &Schema, incoming: &Schema, merge_schema: bool) -
 /// The folder itself is locked (`flock` on its descriptor), so no lock file
 /// is left in the dataset. Where the file system refuses `flock`, the
 /// commit still re-checks the index right before it renames.
-struct DirLock {
+pub(crate) struct DirLock {
     _dir: File,
 }
 
@@ -543,10 +785,19 @@ impl DirLock {
     }
 
     /// The lock for a local dataset; object stores rely on conditional writes.
-    fn acquire_at(location: &Location) -> Result<Option<Self>> {
+    pub(crate) fn acquire_at(location: &Location) -> Result<Option<Self>> {
         match location {
             Location::Local(dir) => Self::acquire(dir).map(Some),
             Location::Remote(_) => Ok(None),
+        }
+    }
+
+    /// [`DirLock::acquire_at`], with no lock for a local folder that does
+    /// not exist (there is nothing to change there).
+    pub(crate) fn acquire_if_dir(location: &Location) -> Result<Option<Self>> {
+        match location {
+            Location::Local(dir) if !dir.is_dir() => Ok(None),
+            _ => Self::acquire_at(location),
         }
     }
 }
@@ -569,9 +820,11 @@ pub fn abort_write_at(location: &Location, write_id: &str) -> Result<Vec<String>
     remove_own_files(location, write_id)
 }
 
-/// [`abort_write_at`] for a caller that holds the lock.
+/// [`abort_write_at`] for a caller that holds the lock. The newest version
+/// counts, even when the head is behind it, so a retried commit of a write
+/// whose record landed keeps its shards.
 fn remove_own_files(location: &Location, write_id: &str) -> Result<Vec<String>> {
-    let index = location.load_index_versioned()?.1;
+    let index = newest_version(location)?.1;
     remove_unlisted(location, write_id, &listed_names(index.as_ref()))
 }
 
@@ -635,14 +888,6 @@ fn remove_unlisted(
     }
     removed.sort();
     Ok(removed)
-}
-
-/// Deletes a replaced shard after a commit; true when it is gone.
-fn delete(location: &Location, name: &str) -> bool {
-    match location {
-        Location::Local(dir) => fs::remove_file(dir.join(name)).is_ok(),
-        Location::Remote(store) => store.delete(name).is_ok(),
-    }
 }
 
 /// A shard handed to commit must be a sealed shard of this write, stored

@@ -36,6 +36,7 @@
 
 mod column_layout;
 mod commit;
+pub mod history;
 mod options;
 mod pipeline;
 mod shard_writer;
@@ -48,13 +49,14 @@ pub use column_layout::{
 pub use commit::{
     abort_write, abort_write_at, check_append_schema, check_append_schema_at, check_save_mode_at,
     check_save_mode_with, commit, commit_at, commit_at_with, commit_from, dataset_version,
-    dataset_version_at, new_write_id, CommitOptions, CommitOutcome, SaveMode,
+    dataset_version_at, new_write_id, repair_head, CommitOptions, CommitOutcome, SaveMode,
+    WRITES_KEPT,
 };
 pub use options::{
     WriteOptions, WriterOptions, BATCH_ROWS_OPTION, COMPRESSION_OPTION, DEFAULT_BATCH_ROWS,
-    DEFAULT_COMPRESSED_BATCH_ROWS, DEFAULT_SPARK_BATCH_ROWS, MERGE_SCHEMA_OPTION,
+    DEFAULT_COMPRESSED_BATCH_ROWS, DEFAULT_SPARK_BATCH_ROWS, MERGE_SCHEMA_OPTION, METADATA_OPTION,
     SHARD_SIZE_OPTION,
 };
 pub use pipeline::{write_batches, WriteProgress, WriteReport};
 pub use shard_writer::ShardWriter;
-pub use vacuum::{is_writer_file, vacuum, VacuumReport};
+pub use vacuum::{is_writer_file, vacuum, vacuum_versions, Retention, VacuumReport};

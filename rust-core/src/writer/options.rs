@@ -2,7 +2,11 @@
 //! and the one parser of the options by name ([`WriteOptions`]) that every
 //! entry point (the Spark connectors, Python, the CLI) goes through.
 
-use super::column_layout::{ColumnLayout, FIXED_LENGTH_OPTION, PACK_OPTION};
+use std::collections::BTreeMap;
+
+use super::column_layout::{
+    strip_prefix_ignore_case, ColumnLayout, FIXED_LENGTH_OPTION, PACK_OPTION,
+};
 use crate::format::Compression;
 use crate::units::parse_byte_size;
 use crate::{Error, Result};
@@ -44,6 +48,10 @@ pub const COMPRESSION_OPTION: &str = "compression";
 pub const BATCH_ROWS_OPTION: &str = "batchRows";
 /// See [`SHARD_SIZE_OPTION`]: `true` lets an append add nullable columns.
 pub const MERGE_SCHEMA_OPTION: &str = "mergeSchema";
+
+/// The prefix of user metadata options: `metadata.<key>` = value is
+/// recorded with the commit (and shown by `mosaicrs log`).
+pub const METADATA_OPTION: &str = "metadata.";
 
 /// How shards are cut and encoded.
 ///
@@ -134,8 +142,10 @@ impl WriterOptions {
 /// (`none`, `zstd`, `lz4`), `batchRows` (rows per record batch),
 /// `mergeSchema` (`true` or `false`: whether an append may add columns), and the
 /// column layout options `pack.<name>` and `fixedLength.<column>`
-/// ([`ColumnLayout`]). Names are matched case-insensitively; a layout
-/// option keeps the case of the column it names.
+/// ([`ColumnLayout`]), and `metadata.<key>` (recorded with the commit,
+/// [`WriteOptions::commit_options`]). Names are matched case-insensitively;
+/// a layout option keeps the case of the column it names, a metadata option
+/// the case of its key.
 ///
 /// This is the one parser of writer options: the JVM connector, the
 /// `mosaicrs_py` Spark data source, Python's `write` and `PartitionWriter`
@@ -168,6 +178,12 @@ pub struct WriteOptions {
     /// default false); passed to the commit as
     /// [`CommitOptions::merge_schema`](crate::writer::CommitOptions::merge_schema).
     pub merge_schema: bool,
+    /// The `metadata.<key>` options, by key: recorded with the commit.
+    pub metadata: BTreeMap<String, String>,
+    /// Who writes (`engine` and its identifiers, see
+    /// [`CommitOptions::writer`]), recorded with the commit. Not an option:
+    /// the entry point (Python, the CLI, a Spark driver) sets it.
+    pub committer: BTreeMap<String, String>,
 }
 
 impl WriteOptions {
@@ -198,7 +214,7 @@ impl WriteOptions {
                 return Err(Error::InvalidArgument(format!(
                     "unknown {source} option '{key}'; the options are {SHARD_SIZE_OPTION}, \
                      {COMPRESSION_OPTION}, {BATCH_ROWS_OPTION}, {MERGE_SCHEMA_OPTION}, \
-                     {PACK_OPTION}<name> and {FIXED_LENGTH_OPTION}<column>"
+                     {PACK_OPTION}<name>, {FIXED_LENGTH_OPTION}<column> and {METADATA_OPTION}<key>"
                 )));
             }
         }
@@ -217,6 +233,16 @@ impl WriteOptions {
     /// ```
     pub fn set_option(&mut self, key: &str, value: &str) -> Result<bool> {
         if self.layout.set_option(key, value)? {
+            return Ok(true);
+        }
+        if let Some(name) = strip_prefix_ignore_case(key, METADATA_OPTION) {
+            if name.trim().is_empty() {
+                return Err(Error::InvalidArgument(format!(
+                    "option {key}={value:?}: name the metadata key after `{METADATA_OPTION}` \
+                     (e.g. metadata.run=nightly)"
+                )));
+            }
+            self.metadata.insert(name.to_string(), value.to_string());
             return Ok(true);
         }
         let Some(name) = [
@@ -323,10 +349,12 @@ mod tests {
             ("Compression", "ZSTD"),
             ("fixedlength.Emb", "4"),
             ("MERGESCHEMA", " True "),
+            ("METADATA.Run", "nightly"),
         ])
         .unwrap();
         assert!(set.merge_schema);
         assert!(!none.merge_schema);
+        assert_eq!(set.metadata["Run"], "nightly");
         assert_eq!(set.writer.max_shard_bytes, 1 << 20);
         assert_eq!(set.writer.max_batch_rows, Some(500));
         assert_eq!(set.writer.compression, Compression::Zstd);
@@ -351,6 +379,7 @@ mod tests {
                 ("mergeSchema", "yes"),
                 "option 'mergeSchema': expected true or false",
             ),
+            (("metadata.", "x"), "name the metadata key"),
         ];
         for ((key, value), expected) in cases {
             let message = parse(&[(key, value)]).unwrap_err();

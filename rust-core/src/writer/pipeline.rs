@@ -1,14 +1,14 @@
 //! The one-shot write: a stream of record batches into a dataset, in one
 //! commit. The CLI's `convert` and Python's `mosaicrs.write` are this
 //! pipeline; a Spark write runs its pieces apart (a [`ShardWriter`] per task
-//! attempt, one [`commit_at`] on the driver).
+//! attempt, one [`commit_at_with`] on the driver).
 
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 
 use crate::storage::Location;
 use crate::writer::commit::{abort_write_at, check_save_mode_with, commit_at_with, new_write_id};
-use crate::writer::{CommitOptions, CommitOutcome, SaveMode, ShardWriter, WriteOptions};
+use crate::writer::{CommitOutcome, SaveMode, ShardWriter, WriteOptions};
 use crate::Result;
 
 /// Where a write stands after one more input batch, for a progress display.
@@ -80,10 +80,7 @@ where
 {
     let layout = options.layout.plan(schema)?;
     let stored = layout.schema().clone();
-    let commit_options = CommitOptions {
-        merge_schema: options.merge_schema,
-        ..CommitOptions::default()
-    };
+    let commit_options = options.commit_options();
     // The version the commit compares against: a commit by another writer
     // from now on is either re-applied under (append) or refused.
     let base = check_save_mode_with(location, &stored, mode, &commit_options)?;

@@ -24,9 +24,17 @@ final class MosaicrsBatchWrite(job: MosaicrsWriteJob) extends BatchWrite {
 
   override def commit(messages: Array[WriterCommitMessage]): Unit = {
     val shards = messages.collect { case m: MosaicrsWriterCommitMessage => m.shards }.flatten
-    val outcome = NativeBridge.commit(
-      job.location, job.storedSchema, job.writeId, shards, job.saveMode,
-      job.options.writer.mergeSchema)
+    val (writerKeys, writerValues) = job.writer.toSeq.unzip
+    val outcome = NativeBridge.commitWith(
+      job.location,
+      job.storedSchema,
+      job.writeId,
+      shards,
+      job.saveMode,
+      job.options.commit.map(_._1).toArray,
+      job.options.commit.map(_._2).toArray,
+      writerKeys.toArray,
+      writerValues.toArray)
     log.info(s"mosaicrs: write ${job.writeId} (${job.saveModeName}) to ${job.location}: $outcome")
   }
 

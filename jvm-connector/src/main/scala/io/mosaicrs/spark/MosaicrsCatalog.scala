@@ -3,6 +3,7 @@ package io.mosaicrs.spark
 import java.util
 
 import io.mosaicrs.spark.jni.{MosaicrsInvalidInputException, NativeBridge, SparkLineCheck}
+import io.mosaicrs.spark.read.TimeTravel
 import io.mosaicrs.spark.shim.CatalogShim
 
 import org.apache.spark.sql.SparkSession
@@ -40,6 +41,27 @@ final class MosaicrsCatalog extends CatalogShim {
 
   override def loadTable(ident: Identifier): Table =
     MosaicrsTable.forPath(MosaicrsCatalog.path(ident), createOnly = false)
+
+  /** Spark's time travel by version (`versionAsOf`, SQL `VERSION AS OF`). */
+  override def loadTable(ident: Identifier, version: String): Table = {
+    val number =
+      try version.trim.toLong
+      catch {
+        case _: NumberFormatException =>
+          throw new MosaicrsInvalidInputException(
+            s"versionAsOf '$version' is not a version number (see `mosaicrs log`)")
+      }
+    MosaicrsTable.forPath(MosaicrsCatalog.path(ident), TimeTravel.ofVersion(number))
+  }
+
+  /**
+   * Spark's time travel by time (`timestampAsOf`, SQL `TIMESTAMP AS OF`):
+   * `timestamp` is microseconds since the epoch, as Spark evaluated it.
+   */
+  override def loadTable(ident: Identifier, timestamp: Long): Table =
+    MosaicrsTable.forPath(
+      MosaicrsCatalog.path(ident),
+      TimeTravel.asOf(Math.floorDiv(timestamp, 1000L)))
 
   override def tableExists(ident: Identifier): Boolean =
     NativeBridge.datasetExists(MosaicrsOptions.resolveLocation(Map("path" -> MosaicrsCatalog.path(ident))))

@@ -1,6 +1,7 @@
 package io.mosaicrs.spark
 
 import java.util
+import java.util.Optional
 
 import io.mosaicrs.spark.jni.{MosaicrsInvalidInputException, SparkLineCheck}
 import io.mosaicrs.spark.shim.{Collections, SessionCatalogShim}
@@ -68,6 +69,14 @@ final class MosaicrsDataSource
   }
 
   override def extractCatalog(options: CaseInsensitiveStringMap): String = MosaicrsCatalog.register()
+
+  /** `versionAsOf`: Spark loads the table at it ([[MosaicrsCatalog]]'s `loadTable`). */
+  override def extractTimeTravelVersion(options: CaseInsensitiveStringMap): Optional[String] =
+    Optional.ofNullable(options.get(MosaicrsScanBuilder.VERSION_AS_OF))
+
+  /** `timestampAsOf`, evaluated by Spark in the session's time zone. */
+  override def extractTimeTravelTimestamp(options: CaseInsensitiveStringMap): Optional[String] =
+    Optional.ofNullable(options.get(MosaicrsScanBuilder.TIMESTAMP_AS_OF))
 }
 
 object MosaicrsDataSource {

@@ -29,16 +29,22 @@ import org.apache.spark.sql.SparkSession
  * df.write.format("mosaicrs")
  *   .option("storage.aws_endpoint", "http://minio:9000")   // object-store settings
  *   .save("s3://bucket/train")
+ *
+ * df.write.format("mosaicrs").mode("append")
+ *   .option("metadata.run", "nightly")   // recorded with the commit; `mosaicrs log` shows it
+ *   .save("/data/train")
  * }}}
  *
  * @param location the dataset: a local folder or an object-store URL, with its storage options
  * @param writer   shard size, rows per batch and compression, as the native library checked them
  * @param layout   the column layout options (`pack.<name>`, `fixedLength.<column>`), as given
+ * @param commit   the options the driver's commit applies (`metadata.<key>`), as given
  */
 final case class MosaicrsOptions(
     location: DatasetLocation,
     writer: WriterSettings,
-    layout: Seq[(String, String)] = Seq.empty) {
+    layout: Seq[(String, String)] = Seq.empty,
+    commit: Seq[(String, String)] = Seq.empty) {
 
   /** Rows per record batch, from the JVM to Rust and in the shards. */
   def batchRows: Int = writer.batchRows
@@ -57,6 +63,15 @@ object MosaicrsOptions {
 
   /** Option key prefixes of the column layout (see `mosaicrs::writer::ColumnLayout`). */
   val LayoutPrefixes = Seq("pack.", "fixedlength.")
+
+  /** Option key prefix of the user metadata recorded with the commit. */
+  val MetadataPrefix = "metadata."
+
+  /** True for the options the driver's commit applies (`metadata.<key>`). */
+  def isCommitKey(key: String): Boolean = {
+    val lower = key.toLowerCase(Locale.ROOT)
+    lower.startsWith(MetadataPrefix) || lower == "mergeschema"
+  }
 
   /** True for the column layout options (`pack.<name>`, `fixedLength.<column>`). */
   def isLayoutKey(key: String): Boolean = {
@@ -117,7 +132,8 @@ object MosaicrsOptions {
       writerOptions.map(_._1).toArray,
       writerOptions.map(_._2).toArray)
     val layout = writerOptions.filter { case (key, _) => isLayoutKey(key) }
-    MosaicrsOptions(location, settings, layout)
+    val commit = writerOptions.filter { case (key, _) => isCommitKey(key) }
+    MosaicrsOptions(location, settings, layout, commit)
   }
 
   /**

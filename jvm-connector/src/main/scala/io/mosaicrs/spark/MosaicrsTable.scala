@@ -2,8 +2,8 @@ package io.mosaicrs.spark
 
 import java.util
 
-import io.mosaicrs.spark.jni.{DatasetLocation, MosaicrsIOException}
-import io.mosaicrs.spark.read.{CountPushDown, DatasetSnapshot, MosaicrsScanBuilder}
+import io.mosaicrs.spark.jni.{DatasetLocation, MosaicrsIOException, MosaicrsVersionNotFoundException}
+import io.mosaicrs.spark.read.{CountPushDown, DatasetSnapshot, MosaicrsScanBuilder, TimeTravel}
 import io.mosaicrs.spark.shim.Collections
 
 import org.apache.spark.sql.connector.catalog.{SupportsRead, SupportsWrite, TableCapability}
@@ -26,11 +26,14 @@ import org.apache.spark.sql.util.CaseInsensitiveStringMap
  * @param createOnly  created by Spark's CreateTableAsSelect (save modes
  *                    errorifexists and ignore): the commit fails if a
  *                    dataset appeared since Spark checked
+ * @param version     the version a read sees (Spark's time travel:
+ *                    `versionAsOf`, `timestampAsOf`); the newest by default
  */
 final class MosaicrsTable(
     tableSchema: StructType,
     val options: Map[String, String],
-    val createOnly: Boolean)
+    val createOnly: Boolean,
+    val version: TimeTravel = TimeTravel.LATEST)
     extends SupportsWrite
     with SupportsRead {
 
@@ -56,10 +59,15 @@ final class MosaicrsTable(
     if (tableSchema.nonEmpty) tableSchema
     else {
       try {
-        val snapshot = DatasetSnapshot.describe(location, MosaicrsScanBuilder.DEFAULT_PARTITION_BYTES)
+        val snapshot =
+          DatasetSnapshot.describe(location, MosaicrsScanBuilder.DEFAULT_PARTITION_BYTES, version)
         synchronized { resolved = Some(snapshot) }
         snapshot.schema()
-      } catch { case _: MosaicrsIOException | _: IllegalArgumentException => tableSchema }
+      } catch {
+        // A version that is not kept fails the read here, naming it.
+        case e: MosaicrsVersionNotFoundException => throw e
+        case _: MosaicrsIOException | _: IllegalArgumentException => tableSchema
+      }
     }
 
   override def schema(): StructType = knownSchema
@@ -69,7 +77,7 @@ final class MosaicrsTable(
       MosaicrsOptions.resolveLocation(this.options ++ Collections.toScala(options.asCaseSensitiveMap))
     val schema = knownSchema
     val first = synchronized { try resolved.orNull finally resolved = None }
-    new CountPushDown(new MosaicrsScanBuilder(readLocation, schema, options, first))
+    new CountPushDown(new MosaicrsScanBuilder(readLocation, schema, options, first, version))
   }
 
   /** The table's options without storage options, whose values may be secrets. */
@@ -91,4 +99,8 @@ object MosaicrsTable {
   /** The table of the dataset folder `path`, as the path catalog sees it. */
   def forPath(path: String, createOnly: Boolean): MosaicrsTable =
     new MosaicrsTable(new StructType(), Map("path" -> path), createOnly)
+
+  /** The table of `version` of the dataset folder `path`, for a read. */
+  def forPath(path: String, version: TimeTravel): MosaicrsTable =
+    new MosaicrsTable(new StructType(), Map("path" -> path), createOnly = false, version)
 }

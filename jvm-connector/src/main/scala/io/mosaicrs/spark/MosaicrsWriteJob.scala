@@ -16,6 +16,9 @@ import org.apache.spark.sql.types.StructType
  * @param arrowSchema the rows' Arrow schema, base64 IPC (see [[MosaicrsTypes.arrowSchemaBase64]])
  * @param storedSchema the dataset's Arrow schema, base64 IPC: the rows' under the
  *                    options' column layout (packed columns, fixed-size lists)
+ * @param writer      who writes, recorded with the commit: `engine` = spark, the
+ *                    application's id and name, Spark's version, the query id and
+ *                    the job description when the user set one
  */
 final case class MosaicrsWriteJob(
     writeId: String,
@@ -23,7 +26,8 @@ final case class MosaicrsWriteJob(
     sparkSchema: StructType,
     arrowSchema: String,
     storedSchema: String,
-    options: MosaicrsOptions) {
+    options: MosaicrsOptions,
+    writer: Map[String, String] = Map.empty) {
 
   /** Where the dataset lives (its `toString` shows no storage option values). */
   def location: DatasetLocation = options.location

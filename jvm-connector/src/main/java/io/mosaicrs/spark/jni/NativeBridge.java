@@ -125,13 +125,34 @@ public final class NativeBridge {
    * compare-and-swap: a lost race throws {@link MosaicrsConflictException}.
    * With {@code mergeSchema} an append may add nullable columns.
    */
-  public static native CommitOutcome commit(
+  public static CommitOutcome commit(
       DatasetLocation location,
       String schemaBase64,
       String writeId,
       ShardEntry[] shards,
       SaveMode saveMode,
       boolean mergeSchema)
+      throws MosaicrsIOException {
+    String[] none = new String[0];
+    return commitWith(location, schemaBase64, writeId, shards, saveMode,
+        new String[] {"mergeSchema"}, new String[] {Boolean.toString(mergeSchema)}, none, none);
+  }
+
+  /**
+   * {@link #commit}, recording with the commit the writer ({@code writerKeys}
+   * / {@code writerValues}: the engine, Spark's application id and query) and
+   * what the write options ask of a commit ({@code metadata.<key>}).
+   */
+  public static native CommitOutcome commitWith(
+      DatasetLocation location,
+      String schemaBase64,
+      String writeId,
+      ShardEntry[] shards,
+      SaveMode saveMode,
+      String[] optionKeys,
+      String[] optionValues,
+      String[] writerKeys,
+      String[] writerValues)
       throws MosaicrsIOException;
 
   /**

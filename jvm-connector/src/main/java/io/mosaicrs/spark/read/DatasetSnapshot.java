@@ -15,15 +15,18 @@ import org.apache.spark.sql.types.StructType;
 public final class DatasetSnapshot {
   private final DatasetLocation location;
   private final long partitionBytes;
+  private final TimeTravel version;
   private final StructType schema;
   private final String arrowSchema;
   private final long totalRows;
   private final long totalBytes;
   private final MosaicrsInputPartition[] partitions;
 
-  private DatasetSnapshot(DatasetLocation location, long partitionBytes, ScanDescription described) {
+  private DatasetSnapshot(
+      DatasetLocation location, long partitionBytes, TimeTravel version, ScanDescription described) {
     this.location = location;
     this.partitionBytes = partitionBytes;
+    this.version = version;
     this.schema = (StructType) DataType.fromJson(described.sparkSchemaJson);
     this.arrowSchema = described.arrowSchema;
     this.totalRows = described.totalRows;
@@ -42,12 +45,33 @@ public final class DatasetSnapshot {
    */
   public static DatasetSnapshot describe(DatasetLocation location, long partitionBytes)
       throws MosaicrsIOException {
-    return new DatasetSnapshot(location, partitionBytes, NativeScan.describe(location, partitionBytes));
+    return describe(location, partitionBytes, TimeTravel.LATEST);
   }
 
-  /** True when this snapshot was planned for the scan of {@code location} in such partitions. */
-  boolean plannedFor(DatasetLocation location, long partitionBytes) {
-    return this.location.equals(location) && this.partitionBytes == partitionBytes;
+  /**
+   * {@link #describe(DatasetLocation, long)} of one version of the dataset.
+   *
+   * @throws io.mosaicrs.spark.jni.MosaicrsVersionNotFoundException naming the
+   *     version and the oldest kept one when the version is not kept
+   */
+  public static DatasetSnapshot describe(
+      DatasetLocation location, long partitionBytes, TimeTravel version)
+      throws MosaicrsIOException {
+    return new DatasetSnapshot(
+        location,
+        partitionBytes,
+        version,
+        NativeScan.describe(location, partitionBytes, version.version(), version.asOfMs()));
+  }
+
+  /**
+   * True when this snapshot was planned for the scan of {@code version} of
+   * {@code location} in such partitions.
+   */
+  boolean plannedFor(DatasetLocation location, long partitionBytes, TimeTravel version) {
+    return this.location.equals(location)
+        && this.partitionBytes == partitionBytes
+        && this.version.equals(version);
   }
 
   /** The dataset's Spark schema. */

@@ -27,11 +27,24 @@ import org.apache.spark.sql.util.CaseInsensitiveStringMap;
  * spark.read().format("mosaicrs")
  *     .option("storage.aws_region", "eu-west-1")   // object-store settings, see README
  *     .load("s3://bucket/train");
+ * spark.read().format("mosaicrs")
+ *     .option("versionAsOf", 3)   // or timestampAsOf: "2026-12-07 18:00:00"
+ *     .load("/data/train");
  * }</pre>
+ *
+ * <p>{@code versionAsOf} and {@code timestampAsOf} reach the connector as
+ * Spark's time travel ({@code MosaicrsDataSource}'s {@code
+ * extractTimeTravelVersion}), which loads the table at that version: the
+ * builder reads the version its table names.
  */
 public final class MosaicrsScanBuilder implements ScanBuilder, SupportsPushDownRequiredColumns {
   /** Read option: the bytes of shard one task reads at most (split at batch boundaries). */
   public static final String PARTITION_SIZE = "partitionSize";
+
+  /** Read options that pick a version; Spark's time travel applies them (see the class docs). */
+  public static final String VERSION_AS_OF = "versionAsOf";
+  /** See {@link #VERSION_AS_OF}. */
+  public static final String TIMESTAMP_AS_OF = "timestampAsOf";
 
   /** The partition size when the read options set none (64 MiB). */
   public static final long DEFAULT_PARTITION_BYTES = 64L << 20;
@@ -50,8 +63,9 @@ public final class MosaicrsScanBuilder implements ScanBuilder, SupportsPushDownR
    *     Spark found no dataset then: the dataset's own
    * @param options the read options
    * @param resolved the snapshot read while Spark resolved the table, or null;
-   *     used when it was planned for this location and partition size, so
-   *     the driver reads the index once
+   *     used when it was planned for this location, partition size and
+   *     version, so the driver reads the index once
+   * @param version the dataset version to read
    * @throws MosaicrsInvalidInputException naming an unknown option, a bad value,
    *     or a column the dataset does not hold as the table declares it
    * @throws MosaicrsIOException naming the location when there is no dataset or
@@ -61,14 +75,15 @@ public final class MosaicrsScanBuilder implements ScanBuilder, SupportsPushDownR
       DatasetLocation location,
       StructType tableSchema,
       CaseInsensitiveStringMap options,
-      DatasetSnapshot resolved)
+      DatasetSnapshot resolved,
+      TimeTravel version)
       throws MosaicrsIOException {
     this.location = location;
     long partitionBytes = parseOptions(options);
     this.snapshot =
-        resolved != null && resolved.plannedFor(location, partitionBytes)
+        resolved != null && resolved.plannedFor(location, partitionBytes, version)
             ? resolved
-            : DatasetSnapshot.describe(location, partitionBytes);
+            : DatasetSnapshot.describe(location, partitionBytes, version);
     this.tableSchema =
         tableSchema.isEmpty() ? snapshot.schema() : checkedSchema(location, snapshot.schema(), tableSchema);
     this.readSchema = this.tableSchema;
@@ -80,9 +95,12 @@ public final class MosaicrsScanBuilder implements ScanBuilder, SupportsPushDownR
       String lower = key.toLowerCase(Locale.ROOT);
       if (!lower.equals("path")
           && !lower.startsWith("storage.")
-          && !lower.equals(PARTITION_SIZE.toLowerCase(Locale.ROOT))) {
+          && !lower.equals(PARTITION_SIZE.toLowerCase(Locale.ROOT))
+          && !lower.equals(VERSION_AS_OF.toLowerCase(Locale.ROOT))
+          && !lower.equals(TIMESTAMP_AS_OF.toLowerCase(Locale.ROOT))) {
         throw new MosaicrsInvalidInputException(
             "unknown mosaicrs read option '" + key + "'; the read options are " + PARTITION_SIZE
+                + ", " + VERSION_AS_OF + ", " + TIMESTAMP_AS_OF
                 + " and storage.<key> (object-store settings such as storage.aws_endpoint)");
       }
     }

@@ -35,10 +35,14 @@ public final class NativeScan {
   private NativeScan() {}
 
   /**
-   * Reads the dataset's index once and plans its scan partitions (ranges of
-   * record batches of one shard, about {@code targetPartitionBytes} each).
+   * Reads the index of one version of the dataset once and plans its scan
+   * partitions (ranges of record batches of one shard, about {@code
+   * targetPartitionBytes} each). The version: {@code version} when it is 0 or
+   * more, else the newest committed at or before {@code asOfMs} (milliseconds
+   * since the epoch) when that is 0 or more, else the newest.
    */
-  static native ScanDescription describe(DatasetLocation location, long targetPartitionBytes)
+  static native ScanDescription describe(
+      DatasetLocation location, long targetPartitionBytes, long version, long asOfMs)
       throws MosaicrsIOException;
 
   /**

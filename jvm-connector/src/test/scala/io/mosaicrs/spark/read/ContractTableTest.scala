@@ -55,12 +55,14 @@ class ContractTableTest {
       "InvalidInput" -> classOf[MosaicrsInvalidInputException],
       "Io" -> classOf[MosaicrsIOException],
       "Conflict" -> classOf[MosaicrsConflictException],
+      "VersionNotFound" -> classOf[MosaicrsVersionNotFoundException],
       "Internal" -> classOf[MosaicrsInternalException])
     assertEquals(group("exception"), expected.map { case (k, c) => k -> c.getName.replace('.', '/') })
     // The native side throws them with a (String) constructor.
     expected.values.foreach(c => assertNotNull(c.getConstructor(classOf[String])))
     // A lost commit race is an I/O error to callers that catch those.
     assertTrue(classOf[MosaicrsIOException].isAssignableFrom(classOf[MosaicrsConflictException]))
+    assertTrue(classOf[MosaicrsIOException].isAssignableFrom(classOf[MosaicrsVersionNotFoundException]))
     assertTrue(classOf[IllegalArgumentException].isAssignableFrom(classOf[MosaicrsInvalidInputException]))
   }
 }
