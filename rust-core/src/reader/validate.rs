@@ -4,7 +4,8 @@ use std::path::{Path, PathBuf};
 
 use super::options::{Access, ReadOptions};
 use super::shard::Shard;
-use crate::format::{Index, INDEX_FILE};
+use crate::format::{Index, INDEX_FILE, VERSIONS_DIR};
+use crate::storage::Location;
 use crate::{Error, Result};
 
 /// One shard that failed validation.
@@ -27,7 +28,7 @@ pub struct ValidationReport {
     pub bytes_checked: u64,
     /// Every shard that failed, in index order.
     pub problems: Vec<ShardProblem>,
-    /// Files in the dataset folder that the index does not list (leftovers
+    /// Files in the dataset folder that no kept version lists (leftovers
     /// of failed or killed writes, or unrelated files), with their sizes.
     /// They are not part of the dataset and do not fail validation.
     pub unlisted: Vec<(PathBuf, u64)>,
@@ -93,17 +94,25 @@ pub fn validate(dir: &Path) -> Result<ValidationReport> {
     Ok(report)
 }
 
-/// Files in `dir` that are neither the index nor a listed shard, with their
-/// sizes (of the entry itself: links are not followed), sorted by name.
+/// Files in `dir` that are neither the index, the version records nor a
+/// shard that the head or a kept version lists, with their sizes (of the
+/// entry itself: links are not followed), sorted by name.
 fn unlisted_files(dir: &Path, index: &Index) -> Result<Vec<(PathBuf, u64)>> {
-    let listed: std::collections::HashSet<&str> =
-        index.shards.iter().map(|s| s.path.as_str()).collect();
+    let mut listed: std::collections::HashSet<String> =
+        index.shards.iter().map(|s| s.path.clone()).collect();
+    let location = Location::local(dir);
+    for version in location.list_version_records()? {
+        if let Some(kept) = location.read_version_record(version)? {
+            listed.extend(kept.shards.into_iter().map(|s| s.path));
+        }
+    }
     let mut found = Vec::new();
     for item in std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))? {
         let item = item.map_err(|e| Error::io(dir, e))?;
         let name = item.file_name();
         let name_str = name.to_string_lossy();
-        if name_str == INDEX_FILE || listed.contains(name_str.as_ref()) {
+        if name_str == INDEX_FILE || name_str == VERSIONS_DIR || listed.contains(name_str.as_ref())
+        {
             continue;
         }
         let bytes = item.metadata().map(|m| m.len()).unwrap_or(0);
