@@ -57,10 +57,18 @@ fn writes_in_head(location: &Location) -> BTreeSet<String> {
     head.shards.iter().map(|s| s.write_id.clone()).collect()
 }
 
-/// `threads` writers that each append once at the same moment (and, with
-/// `overwrites`, every third one overwrites against the version it read).
-/// Returns (appends that landed, overwrites that landed).
+/// Creates a dataset (write `w0`), then `threads` writers each append once
+/// at the same moment (and, with `overwrites`, every third one overwrites
+/// against the version it read). Returns (appends that landed, overwrites
+/// that landed).
 fn race_commits(location: &Location, threads: usize, overwrites: bool) -> (Vec<String>, usize) {
+    publish_at(
+        location,
+        "w0",
+        &[simple_batch(10, 0)],
+        Default::default(),
+        SaveMode::ErrorIfExists,
+    );
     let barrier = Arc::new(Barrier::new(threads));
     let results: Vec<(String, SaveMode, Result<_, Error>)> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..threads)
@@ -102,13 +110,6 @@ fn race_commits(location: &Location, threads: usize, overwrites: bool) -> (Vec<S
 }
 
 fn concurrent_appends(location: &Location, threads: usize, cache: &CacheOptions) {
-    publish_at(
-        location,
-        "w0",
-        &[simple_batch(10, 0)],
-        Default::default(),
-        SaveMode::ErrorIfExists,
-    );
     let (appended, _) = race_commits(location, threads, false);
     assert_eq!(appended.len(), threads);
     assert_eq!(check_linear_history(location, cache), threads as u64);
@@ -123,13 +124,6 @@ fn concurrent_appends(location: &Location, threads: usize, cache: &CacheOptions)
 }
 
 fn concurrent_overwrites_and_appends(location: &Location, threads: usize, cache: &CacheOptions) {
-    publish_at(
-        location,
-        "w0",
-        &[simple_batch(10, 0)],
-        Default::default(),
-        SaveMode::ErrorIfExists,
-    );
     let (appended, overwritten) = race_commits(location, threads, true);
     let newest = check_linear_history(location, cache);
     assert_eq!(

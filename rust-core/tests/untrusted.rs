@@ -8,7 +8,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use common::*;
-use mosaicrs::format::{Checksum, Compression, Index, ShardEntry};
+use mosaicrs::format::{Checksum, Compression, Index, ShardEntry, FORMAT_VERSION};
 use mosaicrs::reader::{validate, Access, Dataset, ReadOptions};
 use mosaicrs::writer::WriterOptions;
 use mosaicrs::Error;
@@ -81,7 +81,7 @@ fn newer_format_version_is_refused_naming_both() {
             err,
             Error::UnsupportedVersion {
                 found: 7,
-                supported: 1,
+                supported: FORMAT_VERSION,
                 ..
             }
         ),

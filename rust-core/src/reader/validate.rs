@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use super::options::{Access, ReadOptions};
 use super::shard::Shard;
-use crate::format::{Index, VersionSpec, INDEX_FILE, VERSIONS_DIR};
+use crate::format::{Index, INDEX_FILE, VERSIONS_DIR};
 use crate::storage::Location;
 use crate::{Error, Result};
 
@@ -99,16 +99,15 @@ pub fn validate_index(dir: &Path, index: &Index) -> Result<ValidationReport> {
     Ok(report)
 }
 
-/// Files in `dir` that are neither the index, the version records' folder,
-/// nor a shard that `index` or a kept version lists, with their sizes (of
-/// the entry itself: links are not followed), sorted by name.
+/// Files in `dir` that are neither the index, the version records nor a
+/// shard that the head or a kept version lists, with their sizes (of the
+/// entry itself: links are not followed), sorted by name.
 fn unlisted_files(dir: &Path, index: &Index) -> Result<Vec<(PathBuf, u64)>> {
-    let location = Location::local(dir);
     let mut listed: std::collections::HashSet<String> =
         index.shards.iter().map(|s| s.path.clone()).collect();
+    let location = Location::local(dir);
     for version in location.list_version_records()? {
-        // A record vacuum removes meanwhile lists nothing to keep.
-        if let Ok(kept) = location.load_index_at(&VersionSpec::Version(version)) {
+        if let Some(kept) = location.read_version_record(version)? {
             listed.extend(kept.shards.into_iter().map(|s| s.path));
         }
     }

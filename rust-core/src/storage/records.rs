@@ -124,37 +124,46 @@ impl Location {
 
     /// Every file in the versions folder: (file name, size, age).
     pub(crate) fn list_versions_folder(&self) -> Result<Vec<(String, u64, Duration)>> {
-        match self {
-            Location::Remote(store) => store.list_in(VERSIONS_DIR),
-            Location::Local(dir) => {
-                let folder = dir.join(VERSIONS_DIR);
-                let entries = match fs::read_dir(&folder) {
-                    Ok(entries) => entries,
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-                    Err(e) => return Err(Error::io(&folder, e)),
-                };
-                let now = SystemTime::now();
-                let mut out = Vec::new();
-                for entry in entries {
-                    let entry = entry.map_err(|e| Error::io(&folder, e))?;
-                    let Ok(name) = entry.file_name().into_string() else {
-                        continue;
-                    };
-                    let meta = fs::symlink_metadata(entry.path())
-                        .map_err(|e| Error::io(entry.path(), e))?;
-                    if !meta.is_file() {
-                        continue;
-                    }
-                    let age = meta
-                        .modified()
-                        .ok()
-                        .and_then(|m| now.duration_since(m).ok())
-                        .unwrap_or_default();
-                    out.push((name, meta.len(), age));
-                }
-                Ok(out)
+        Ok(self.list_files_in(VERSIONS_DIR)?.unwrap_or_default())
+    }
+
+    /// The files directly inside `folder` of the dataset (`""`: the dataset
+    /// folder itself): (file name, size, age). `None` when a local folder
+    /// does not exist; links and folders are not listed.
+    pub(crate) fn list_files_in(
+        &self,
+        folder: &str,
+    ) -> Result<Option<Vec<(String, u64, Duration)>>> {
+        let dir = match self {
+            Location::Remote(store) => return store.list_in(folder).map(Some),
+            Location::Local(dir) if folder.is_empty() => dir.clone(),
+            Location::Local(dir) => dir.join(folder),
+        };
+        let entries = match fs::read_dir(&dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(Error::io(&dir, e)),
+        };
+        let now = SystemTime::now();
+        let mut out = Vec::new();
+        for entry in entries {
+            let entry = entry.map_err(|e| Error::io(&dir, e))?;
+            let Ok(name) = entry.file_name().into_string() else {
+                continue;
+            };
+            let meta =
+                fs::symlink_metadata(entry.path()).map_err(|e| Error::io(entry.path(), e))?;
+            if !meta.is_file() {
+                continue;
             }
+            let age = meta
+                .modified()
+                .ok()
+                .and_then(|m| now.duration_since(m).ok())
+                .unwrap_or_default();
+            out.push((name, meta.len(), age));
         }
+        Ok(Some(out))
     }
 
     /// The record of `version`, `None` when it is not stored. A record that

@@ -19,11 +19,11 @@
 //! let schema = Arc::new(Schema::new(vec![Field::new("id", DataType::Int64, false)]));
 //! let batch = RecordBatch::try_new(schema.clone(),
 //!     vec![Arc::new(Int64Array::from_iter_values(0..10))]).unwrap();
-//! for mode in [SaveMode::ErrorIfExists, SaveMode::Append] {
-//!     write_batches(dir.path(), schema.clone(), [Ok(batch.clone())], mode,
-//!         &WriteOptions::default(), None).unwrap();
-//! }
 //! let location = Location::local(dir.path());
+//! for mode in [SaveMode::ErrorIfExists, SaveMode::Append] {
+//!     write_batches(&location, &schema, [Ok(batch.clone())], &WriteOptions::default(),
+//!         mode, None).unwrap();
+//! }
 //! let log = history::log(&location).unwrap();
 //! assert_eq!(log.iter().map(|v| v.version).collect::<Vec<_>>(), [1, 0]);
 //! assert_eq!(log[0].commit.operation, "append");

@@ -2,8 +2,7 @@
 //! lists, and what failed or killed writes left behind.
 
 use std::collections::HashSet;
-use std::fs;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use crate::format::{
     is_temp_name, version_record_name, SHARD_EXTENSION, TEMP_PREFIX, VERSIONS_DIR,
@@ -241,39 +240,13 @@ pub fn vacuum_versions(
     Ok(report)
 }
 
+/// The files of the dataset folder; a missing local folder is no dataset.
 fn list(location: &Location) -> Result<Vec<(String, u64, Duration)>> {
-    match location {
-        Location::Remote(store) => store.list(),
-        Location::Local(dir) => {
-            let now = SystemTime::now();
-            let mut out = Vec::new();
-            let entries = match fs::read_dir(dir) {
-                Ok(e) => e,
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                    return Err(Error::NotADataset { path: dir.clone() })
-                }
-                Err(e) => return Err(Error::io(dir, e)),
-            };
-            for entry in entries {
-                let entry = entry.map_err(|e| Error::io(dir, e))?;
-                let Ok(name) = entry.file_name().into_string() else {
-                    continue;
-                };
-                let meta =
-                    fs::symlink_metadata(entry.path()).map_err(|e| Error::io(entry.path(), e))?;
-                if !meta.is_file() {
-                    continue;
-                }
-                let age = meta
-                    .modified()
-                    .ok()
-                    .and_then(|m| now.duration_since(m).ok())
-                    .unwrap_or_default();
-                out.push((name, meta.len(), age));
-            }
-            Ok(out)
-        }
-    }
+    location
+        .list_files_in("")?
+        .ok_or_else(|| Error::NotADataset {
+            path: location.display_path(),
+        })
 }
 
 #[cfg(test)]
