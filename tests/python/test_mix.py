@@ -3,7 +3,10 @@ the stream tensor, repeat/choose counts, resume (also on another world
 size), schema checks, ragged columns of a mix. Mirrors rust-core/tests/mix.rs."""
 
 import collections
+import json
+from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pytest
 
@@ -141,3 +144,50 @@ def test_ragged_columns_of_a_mix_with_the_stream(tmp_path, pipeline):
     mosaicrs.write(pa.table({"stream": pa.array([1, 2], pa.int64())}), clash)
     with pytest.raises(mosaicrs.InvalidInputError, match='"stream" entry'):
         mt.Loader(streams=[mosaicrs.Stream(clash)], batch_size=2, stream_index=True)
+
+
+def test_torchrun_two_ranks_resume_a_one_rank_mix(sources, tmp_path):
+    """World size 1 -> 2 under torchrun, for a sample mix and a token mix:
+    the ranks' steps, merged in rank order, continue the one-rank stream."""
+    from .conftest import run_torchrun
+    from .test_tokens import EOS, decode, write_mix_sources
+
+    weights = [0.6, 0.3, 0.1]
+    one = mt.Loader(streams=streams(sources, weights), batch_size=8, seed=5, stream_index=True)
+    whole = [b["id"].tolist() for b in one]
+    one = mt.Loader(streams=streams(sources, weights), batch_size=8, seed=5, stream_index=True)
+    head = [b["id"].tolist() for _, b in zip(range(5), one)]
+    token_paths, _ = write_mix_sources(tmp_path)
+    tokens = lambda: mt.TokenLoader(  # noqa: E731
+        streams=streams(token_paths, weights), seq_len=16, batch_size=4, eos_id=EOS, seed=7,
+        drop_last=False)
+    rows = lambda batch: [  # noqa: E731
+        (ids, n) for ids, n in zip(batch["input_ids"].numpy(), batch["attention_mask"].sum(1))]
+    token_whole = [r for b in tokens() for r in rows(b)]
+    first = tokens()
+    token_head = [r for _, b in zip(range(6), first) for r in rows(b)]
+    spec = tmp_path / "spec.json"
+    spec.write_text(json.dumps({
+        "samples": sources, "tokens": token_paths, "weights": weights,
+        "sample_state": one.state_dict(), "token_state": first.state_dict(),
+    }))
+    run_torchrun(Path(__file__).resolve().parent / "torchrun_mix_worker.py", spec, tmp_path)
+    ranks = [json.loads((tmp_path / f"mix{r}.json").read_text()) for r in range(2)]
+    assert [(r["rank"], r["world"]) for r in ranks] == [(0, 2), (1, 2)]
+    # Samples: every step on both ranks, the merged steps the global order.
+    steps = len(ranks[0]["ids"])
+    assert [len(r["ids"]) for r in ranks] == [steps, steps] == [r["max_sample_steps"] for r in ranks]
+    merged = [x for s in range(steps) for r in ranks for x in r["ids"][s]]
+    flat = [x for b in whole for x in b]
+    assert [x for b in head for x in b] + merged == flat[: 40 + len(merged)]
+    assert len(merged) == len(flat) - 40
+    for r in ranks:
+        for ids, src in zip(r["ids"], r["sources"]):
+            assert [i // 1000 for i in ids] == src
+    # Tokens: the merged rows carry the one-rank stream's documents on.
+    steps = len(ranks[0]["rows"])
+    assert [r["max_token_steps"] for r in ranks] == [steps, steps]
+    merged_rows = [(ids, n) for s in range(steps) for r in ranks
+                   for ids, n in zip(*r["rows"][s])]
+    got = token_head + [(np.array(ids), n) for ids, n in merged_rows]
+    assert decode(got) == decode(token_whole)
