@@ -191,3 +191,45 @@ def test_torchrun_two_ranks_resume_a_one_rank_mix(sources, tmp_path):
                    for ids, n in zip(*r["rows"][s])]
     got = token_head + [(np.array(ids), n) for ids, n in merged_rows]
     assert decode(got) == decode(token_whole)
+
+
+def test_two_s3_sources_and_a_local_one(moto_server, sources, tmp_path):
+    """A mix of two datasets on the S3 test server and a local one: exact
+    counts per source, each remote one through the shared cache; a cache
+    too small to hold a source is refused before the first batch, naming
+    the source and the cache."""
+    opts = moto_server.storage_options()
+    moto_server.create_bucket("mix")
+    urls = []
+    for k, n in enumerate([600, 300]):
+        ids = pa.array([k * 1000 + i for i in range(n)], pa.int64())
+        x = pa.array([float(i) / 2 for i in range(n)], pa.float32())
+        url = f"s3://mix/s{k}"
+        mosaicrs.write(pa.table({"id": ids, "x": x}), url, shard_size="1k", batch_rows=50,
+                       storage_options=opts)
+        urls.append(url)
+    mix = [mosaicrs.Stream(urls[0], weight=0.6, storage_options=opts),
+           mosaicrs.Stream(urls[1], weight=0.3, storage_options=opts),
+           mosaicrs.Stream(sources[2], weight=0.1)]
+    loader = mt.Loader(streams=mix, batch_size=10, stream_index=True, seed=3,
+                       cache_dir=tmp_path / "cache", cache_limit="64m")
+    seen = collections.Counter()
+    for batch in loader:
+        assert torch.equal(batch["id"] // 1000, batch["stream"])
+        assert torch.equal(batch["x"], (batch["id"] % 1000).float() / 2)
+        assert torch.bincount(batch["stream"], minlength=3).tolist() == [6, 3, 1]
+        seen.update(batch["id"].tolist())
+    # 564 of source 0's 600 rows and 282 of source 1's 300, each once; each
+    # of source 2's 40 rows 2 or 3 times.
+    per_source = collections.Counter(i // 1000 for i in seen.elements())
+    assert per_source == {0: 564, 1: 282, 2: 94}
+    assert max(seen[i] for i in seen if i < 2000) == 1
+    assert {seen[2000 + r] for r in range(40)} <= {2, 3}
+    loader.close()
+    index = json.loads(moto_server.get("mix", "s0/index.json"))
+    small = dict(batch_size=10, cache_dir=tmp_path / "small", cache_limit=index["total_bytes"] // 2)
+    with pytest.raises(Exception, match="raise cache_limit to at least") as refused:
+        mt.Loader(streams=mix, **small)
+    assert urls[0] in str(refused.value) and opts["aws_secret_access_key"] not in str(refused.value)
+    with pytest.raises(Exception, match="mix source 0 is streamed through a cache smaller"):
+        mt.Loader(streams=mix, shuffle="block-local:1", **small)
