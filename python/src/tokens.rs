@@ -21,9 +21,9 @@ use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 
 use crate::dataset::PyDataset;
-use crate::loader::{mix_streams, MixEntry};
 use crate::errors::{IntoPy, InvalidInputError};
 use crate::fork;
+use crate::loader::{mix_streams, MixEntry};
 
 /// The element type of the token ids (position ids and lengths are int64).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
