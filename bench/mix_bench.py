@@ -18,7 +18,9 @@ same process, their epochs alternating, and the best epoch of each is kept:
   sources' shares to within one sample;
 - mds-one, mds-mix: MosaicML ``StreamingDataset(shuffle=True)`` over one MDS dataset, and
   over three ``Stream(local=..., proportion=...)`` with ``epoch_size`` the row count, in a
-  torch ``DataLoader`` with 0 workers.
+  torch ``DataLoader`` with 0 workers. Their rate is taken over the first --mds-samples
+  samples of each epoch (default 100,000): at a few thousand samples/s on the 2-core
+  machine, whole epochs would take minutes each.
 
 The figure that matters is mosaicrs-mix / mosaicrs-one (target: the mix costs at most 10%
 of the one-source rate), measured in one process. Writes OUT (default
@@ -156,6 +158,8 @@ def role_read_mds(args: argparse.Namespace) -> Dict[str, Any]:
             n = 0
             for batch in loader:
                 n += batch["x"].shape[0]
+                if n >= args.mds_samples:
+                    break
             return n, time.perf_counter() - started
         return epoch
 
@@ -210,7 +214,8 @@ def run(args: argparse.Namespace, argv: List[str]) -> Dict[str, Any]:
     data = write_data(args)
     log(f"wrote {args.rows} rows as one and three mosaicrs datasets under {args.work}")
     common = [f"--work={args.work}", f"--batch={args.batch}", f"--rows={args.rows}",
-              f"--reps={args.reps}", f"--mds-reps={args.mds_reps}"]
+              f"--reps={args.reps}", f"--mds-reps={args.mds_reps}",
+              f"--mds-samples={args.mds_samples}"]
     me = str(Path(__file__).resolve())
     entries: Dict[str, Any] = {}
     log("mosaicrs-one and mosaicrs-mix in one process")
@@ -268,6 +273,7 @@ def run(args: argparse.Namespace, argv: List[str]) -> Dict[str, Any]:
             "batch_size": args.batch,
             "reps": args.reps,
             "mds_reps": args.mds_reps,
+            "mds_samples": args.mds_samples,
             "weights": list(WEIGHTS),
             "note": args.note,
             "streaming_python": str(streaming.python) if streaming.python else None,
@@ -302,6 +308,8 @@ def parse_args(argv: List[str]) -> argparse.Namespace:
     ap.add_argument("--batch", type=int, default=256)
     ap.add_argument("--reps", type=int, default=None, help="mosaicrs rounds")
     ap.add_argument("--mds-reps", type=int, default=None, help="MDS rounds")
+    ap.add_argument("--mds-samples", type=int, default=100_000,
+                    help="samples of each MDS epoch timed")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--work", type=Path, default=None)
     ap.add_argument("--json", type=Path, default=None)

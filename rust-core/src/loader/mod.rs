@@ -305,6 +305,8 @@ type MixCacheEntry = (u64, OrderAlgorithm, u64, Arc<MixedOrder>);
 /// The sources of a mixed loader.
 struct MixSet {
     tables: Vec<Arc<GatherTable>>,
+    /// Every source's resident batches, when all sources have them.
+    resident: Option<gather::ResidentSet>,
     sources: Vec<MixSource>,
     schema: SchemaRef,
     fingerprint: String,
@@ -463,6 +465,7 @@ impl Loader {
         let table = Arc::clone(&tables[0]);
         let space = Arc::clone(&sources[0].space);
         let set = MixSet {
+            resident: gather::ResidentSet::new(tables.iter().map(|t| &**t)),
             tables,
             sources,
             schema,
@@ -1072,7 +1075,8 @@ where
         .zip(part_rows)
         .map(|(&source, rows)| set.tables[source].gather(rows))
         .collect::<Result<Vec<_>>>()?;
-    let gathered = Gathered::merge(Arc::clone(&set.schema), &parts, &at)?;
+    let resident = set.resident.as_ref().map(|r| (r, part_sources.as_slice()));
+    let gathered = Gathered::merge(Arc::clone(&set.schema), &parts, &at, resident)?;
     let data = assemble(&gathered)?;
     // Fewer than 2^32 sources: they come from a Vec of tables.
     let sources = picks.iter().map(|&(s, _)| s as u32).collect();
