@@ -437,28 +437,9 @@ impl Loader {
             tables.push(Arc::new(table));
         }
         let schema = mixed_schema(&tables)?;
-        let rows: Vec<u64> = spaces.iter().map(|s| s.len()).collect();
-        let counts = mix::sample_counts(&weightings, &rows, mix.epoch_size, mix.exhausted)?;
-        let sources: Vec<MixSource> = spaces
-            .into_iter()
-            .zip(shuffles)
-            .zip(counts)
-            .map(|((space, shuffle), count)| MixSource {
-                space,
-                shuffle,
-                count,
-            })
-            .collect();
+        let sources = mix::sources_of(spaces, shuffles, &weightings, &mix)?;
         let fingerprint = mix::fingerprint(&sources);
-        let block = match mix.block {
-            Some(0) => {
-                return Err(Error::InvalidArgument(
-                    "mix option block must be at least 1".into(),
-                ))
-            }
-            Some(b) => b,
-            None => (config.batch_size as u64).saturating_mul(config.world_size as u64),
-        };
+        let block = mix::block_of(&mix, config.batch_size, config.world_size)?;
         let mut state = LoaderState::new(config.seed, fingerprint.clone(), config.shuffle);
         state.mix_block = Some(block);
         let len = sources.iter().map(|s| s.count).sum();

@@ -292,27 +292,8 @@ impl TokenLoader {
             tables.push(GatherTable::new(source, vec![index])?);
             datasets.push((dataset, index));
         }
-        let rows: Vec<u64> = spaces.iter().map(|s| s.len()).collect();
-        let counts = mix::sample_counts(&weightings, &rows, mix.epoch_size, mix.exhausted)?;
-        let sources: Vec<MixSource> = spaces
-            .into_iter()
-            .zip(shuffles)
-            .zip(counts)
-            .map(|((space, shuffle), count)| MixSource {
-                space,
-                shuffle,
-                count,
-            })
-            .collect();
-        let block = match mix.block {
-            Some(0) => {
-                return Err(Error::InvalidArgument(
-                    "mix option block must be at least 1".into(),
-                ))
-            }
-            Some(b) => b,
-            None => (config.batch_size as u64).saturating_mul(config.world_size as u64),
-        };
+        let sources = mix::sources_of(spaces, shuffles, &weightings, &mix)?;
+        let block = mix::block_of(&mix, config.batch_size, config.world_size)?;
         let fingerprint = mix::fingerprint(&sources);
         let mut state = TokenState::new(
             config.seed,
