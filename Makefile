@@ -217,9 +217,12 @@ bench-quick: setup
 # `make bench-smoke` is the same suite on tiny data without installing anything.
 # `make bench-tokens`: token packing (TokenLoader against HF datasets, MosaicML Streaming and
 # memcpy) and ragged id lists (Loader against a torch DataLoader) into bench/results/tokens.json.
+# `make bench-mix`: a three-source mix (0.6/0.3/0.1) against the same rows from one source,
+# mosaicrs and MosaicML Streaming, into bench/results/mix.json (and results.json's `mix`).
 BENCH_ARGS ?=
 TOKENS_BENCH_ARGS ?=
-.PHONY: bench-venvs bench-smoke bench-tokens
+MIX_BENCH_ARGS ?=
+.PHONY: bench-venvs bench-smoke bench-tokens bench-mix
 bench: setup jar bench-build
 	$(PYTHON) bench/run.py --update-doc $(BENCH_ARGS)
 
@@ -231,6 +234,9 @@ bench-smoke: setup jar bench-build
 
 bench-tokens: setup python
 	$(PYTHON) bench/tokens_bench.py $(TOKENS_BENCH_ARGS)
+
+bench-mix: setup python
+	$(PYTHON) bench/mix_bench.py $(MIX_BENCH_ARGS)
 
 # --- Python package (python/): `import mosaicrs`, built by maturin -------------------------
 # `make python` builds the wheel and installs it into $(VENV): abi3 (CPython

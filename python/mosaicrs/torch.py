@@ -269,6 +269,40 @@ def _open_dataset(
     )
 
 
+_MixArg = List[Tuple[Dataset, str, float, Optional[str]]]
+
+
+def _open_streams(
+    path: Union[str, "os.PathLike[str]", Dataset, None],
+    streams: Optional[Sequence[Stream]],
+    epoch_size: Optional[int],
+    exhausted: str,
+    cache_dir: Union[str, "os.PathLike[str]", None],
+    cache_limit: Optional[int],
+) -> Optional[_MixArg]:
+    """The opened sources of a mix (``streams``) as the native loaders take
+    them, or ``None`` for one dataset (``path``); checks that exactly one of
+    the two is given and that the mix options come with a mix."""
+    if streams is None:
+        if path is None:
+            raise InvalidInputError("pass a dataset path or streams=")
+        if epoch_size is not None or exhausted != "cycle":
+            raise InvalidInputError("epoch_size= and exhausted= apply to a mix (streams=)")
+        return None
+    if path is not None:
+        raise InvalidInputError("pass path or streams=, not both")
+    if not streams or not all(isinstance(s, Stream) for s in streams):
+        raise InvalidInputError("streams must be a non-empty list of mosaicrs.Stream")
+    return [
+        (
+            _open_dataset(s.path, s.storage_options, cache_dir, cache_limit),
+            *s.weighting(),
+            s.shuffle,
+        )
+        for s in streams
+    ]
+
+
 def _shuffle_mode(shuffle: Union[bool, str]) -> str:
     if isinstance(shuffle, bool):
         return "global" if shuffle else "sequential"
@@ -602,26 +636,13 @@ class Loader(_RustLoader[_native.NativeLoader]):
             raise InvalidInputError(f"batch_size must be a positive integer, got {batch_size!r}")
         self.cache_dir = cache_dir
         self.cache_limit = _byte_size(cache_limit, "cache_limit")
-        mix: Optional[List[Tuple[Dataset, str, float, Optional[str]]]] = None
-        if streams is not None:
-            if path is not None:
-                raise InvalidInputError("pass path or streams=, not both")
-            if not streams or not all(isinstance(s, Stream) for s in streams):
-                raise InvalidInputError("streams must be a non-empty list of mosaicrs.Stream")
-            if version is not None:
-                raise InvalidInputError("version= applies to one dataset (path=), not to streams=")
-            mix = [
-                (
-                    _open_dataset(s.path, s.storage_options, cache_dir, self.cache_limit),
-                    *s.weighting(),
-                    s.shuffle,
-                )
-                for s in streams
-            ]
+        if streams is not None and version is not None:
+            raise InvalidInputError("version= applies to one dataset (path=), not to streams=")
+        mix = _open_streams(path, streams, epoch_size, exhausted, cache_dir, self.cache_limit)
+        if mix is not None:
             dataset = mix[0][0]
-        elif path is None:
-            raise InvalidInputError("pass a dataset path or streams=")
         else:
+            assert path is not None
             dataset = _open_dataset(path, storage_options, cache_dir, self.cache_limit, version)
         self.dataset = dataset
         schema = dataset.schema
@@ -633,8 +654,6 @@ class Loader(_RustLoader[_native.NativeLoader]):
         self.stream_index = bool(stream_index)
         if self.stream_index and label is not None:
             raise InvalidInputError("stream_index=True adds to dict batches; it cannot be used with label=")
-        if (epoch_size is not None or exhausted != "cycle") and streams is None:
-            raise InvalidInputError("epoch_size= and exhausted= apply to a mix (streams=)")
         if label is not None:
             if label not in names:
                 raise ColumnNotFoundError(f"label column {label!r} not found; available columns: {', '.join(names)}")
@@ -1139,6 +1158,15 @@ class TokenLoader(_RustLoader[_native.NativeTokenLoader]):
     mid-epoch, mid-document, also on another world size or batch size (the
     state counts global sequences).
 
+    ``streams``: instead of ``path``, a list of :class:`mosaicrs.Stream`
+    mixed as in :class:`Loader` (``epoch_size``, ``exhausted`` too): the
+    documents are the mixed order's, every block of ``batch_size *
+    world_size`` documents holding each source's share to within one
+    document, each source's documents in its own permutation, then packed as
+    above. The state keeps the block, so a resume on another world size
+    continues the same stream. ``last_sources`` names the source of each of
+    ``last_documents``.
+
     Example::
 
         loader = mosaicrs.torch.TokenLoader("tokens.mosaicrs", seq_len=2048, batch_size=8,
@@ -1150,7 +1178,7 @@ class TokenLoader(_RustLoader[_native.NativeTokenLoader]):
 
     def __init__(
         self,
-        path: Union[str, "os.PathLike[str]", Dataset],
+        path: Union[str, "os.PathLike[str]", Dataset, None] = None,
         *,
         seq_len: int,
         batch_size: int,
@@ -1171,6 +1199,9 @@ class TokenLoader(_RustLoader[_native.NativeTokenLoader]):
         cache_dir: Union[str, "os.PathLike[str]", None] = None,
         cache_limit: Union[int, str, None] = None,
         storage_options: Optional[Mapping[str, str]] = None,
+        streams: Optional[Sequence[Stream]] = None,
+        epoch_size: Optional[int] = None,
+        exhausted: str = "cycle",
         _pipeline: Optional[bool] = None,
     ) -> None:
         self._native = None
@@ -1186,7 +1217,12 @@ class TokenLoader(_RustLoader[_native.NativeTokenLoader]):
             raise InvalidInputError(f"vocab_size must be positive, got {vocab_size}")
         self.cache_dir = cache_dir
         self.cache_limit = _byte_size(cache_limit, "cache_limit")
-        self.dataset = _open_dataset(path, storage_options, cache_dir, self.cache_limit)
+        mix = _open_streams(path, streams, epoch_size, exhausted, cache_dir, self.cache_limit)
+        if mix is not None:
+            self.dataset = mix[0][0]
+        else:
+            assert path is not None
+            self.dataset = _open_dataset(path, storage_options, cache_dir, self.cache_limit)
         rank_, world = resolve_rank_world(rank, world_size)
         self.device, self.pin_memory = _target(device, pin_memory)
         self.labels = bool(labels)
@@ -1206,6 +1242,9 @@ class TokenLoader(_RustLoader[_native.NativeTokenLoader]):
             world_size=world,
             rows=None if rows is None else [int(r) for r in rows],
             dtype=_TOKEN_DTYPES[dtype],
+            mix=mix,
+            epoch_size=None if epoch_size is None else int(epoch_size),
+            exhausted=exhausted,
         )
         self.seq_len = seq_len
         self.batch_size = batch_size
@@ -1238,6 +1277,16 @@ class TokenLoader(_RustLoader[_native.NativeTokenLoader]):
     def last_documents(self) -> List[int]:
         """Dataset rows of the documents that the last batch Rust filled touched."""
         return self._live().last_documents()
+
+    @property
+    def last_sources(self) -> List[int]:
+        """The index in ``streams`` of each of :attr:`last_documents` (0 without a mix)."""
+        return self._live().last_sources()
+
+    @property
+    def mix_counts(self) -> List[int]:
+        """Documents each source of the mix gives an epoch (empty without a mix)."""
+        return self._live().mix_counts()
 
     def __len__(self) -> int:
         """Batches per epoch for this rank."""
@@ -1416,7 +1465,7 @@ class TokenIterableDataset(IterableDataset):
 
     def __init__(
         self,
-        path: Union[str, "os.PathLike[str]", Dataset],
+        path: Union[str, "os.PathLike[str]", Dataset, None] = None,
         *,
         seq_len: int,
         batch_size: int,

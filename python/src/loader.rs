@@ -215,10 +215,10 @@ pub(crate) struct NativeLoader {
 
 /// One source of a mix as Python passes it: the dataset, `"weight"`,
 /// `"repeat"`, `"choose"` or `"rows"`, the value, and a shuffle mode or None.
-type MixEntry<'py> = (PyRef<'py, PyDataset>, String, f64, Option<String>);
+pub(crate) type MixEntry<'py> = (PyRef<'py, PyDataset>, String, f64, Option<String>);
 
 /// The mix's streams and options, checked (weights by the core crate).
-fn mix_streams(
+pub(crate) fn mix_streams(
     entries: Vec<MixEntry<'_>>,
     epoch_size: Option<u64>,
     exhausted: &str,

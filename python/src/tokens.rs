@@ -23,6 +23,7 @@ use pyo3::prelude::*;
 use crate::dataset::PyDataset;
 use crate::errors::{IntoPy, InvalidInputError};
 use crate::fork;
+use crate::loader::{mix_streams, MixEntry};
 
 /// The element type of the token ids (position ids and lengths are int64).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,8 +48,9 @@ pub(crate) struct NativeTokenLoader {
     /// `None` once closed. Locked with the GIL released only (a batch may
     /// wait for reads while holding it).
     loader: Mutex<Option<TokenLoader>>,
-    /// Dataset rows of the documents of the last batch written.
-    documents: Mutex<Vec<u64>>,
+    /// Dataset rows of the documents of the last batch written, and the mix
+    /// source of each.
+    documents: Mutex<(Vec<u64>, Vec<u32>)>,
     ids: IdType,
     generation: u64,
 }
@@ -62,7 +64,7 @@ impl NativeTokenLoader {
     #[pyo3(signature = (
         dataset, seq_len, batch_size, *, column="input_ids", eos_id=None, pad_id=None,
         vocab_size=None, drop_last=true, seed=0, shuffle="global", rank=0, world_size=1,
-        rows=None, dtype="int64"
+        rows=None, dtype="int64", mix=None, epoch_size=None, exhausted="cycle"
     ))]
     #[allow(clippy::too_many_arguments)]
     fn new(
@@ -81,7 +83,13 @@ impl NativeTokenLoader {
         world_size: usize,
         rows: Option<Vec<u64>>,
         dtype: &str,
+        mix: Option<Vec<MixEntry<'_>>>,
+        epoch_size: Option<u64>,
+        exhausted: &str,
     ) -> PyResult<Self> {
+        let mix = mix
+            .map(|m| mix_streams(m, epoch_size, exhausted))
+            .transpose()?;
         let ids = match dtype {
             "int64" => IdType::I64,
             "int32" => IdType::I32,
@@ -107,10 +115,13 @@ impl NativeTokenLoader {
             rows: rows.map(Into::into),
         };
         // Construction counts the tokens of every document: no GIL for that.
-        let loader = py.detach(move || TokenLoader::new(source, config).py_err())?;
+        let loader = py.detach(move || match mix {
+            Some((streams, mix)) => TokenLoader::mixed(streams, mix, config).py_err(),
+            None => TokenLoader::new(source, config).py_err(),
+        })?;
         Ok(NativeTokenLoader {
             loader: Mutex::new(Some(loader)),
-            documents: Mutex::new(Vec::new()),
+            documents: Mutex::new((Vec::new(), Vec::new())),
             ids,
             generation: fork::generation(),
         })
@@ -259,7 +270,7 @@ impl NativeTokenLoader {
             let Some(info) = loader.next_into(out).py_err()? else {
                 return Ok(None);
             };
-            *self.documents()? = info.documents;
+            *self.documents()? = (info.documents, info.sources);
             // SAFETY: as above; the core's mutable views of these three
             // buffers ended with `out`, so these shared views alias nothing.
             let (ids, pos, lens) = unsafe {
@@ -280,7 +291,18 @@ impl NativeTokenLoader {
     /// (every rank's part of the global step is walked, only this rank's
     /// rows are listed).
     fn last_documents(&self) -> PyResult<Vec<u64>> {
-        Ok(self.documents()?.clone())
+        Ok(self.documents()?.0.clone())
+    }
+
+    /// The mix source of each of `last_documents` (all 0 for one dataset).
+    fn last_sources(&self) -> PyResult<Vec<u32>> {
+        Ok(self.documents()?.1.clone())
+    }
+
+    /// Documents each source of a mix gives one epoch (empty for one
+    /// dataset).
+    fn mix_counts(&self, py: Python<'_>) -> PyResult<Vec<u64>> {
+        self.with(py, |l| Ok(l.mix_counts()))
     }
 
     /// The position after the last batch written, as JSON.
@@ -338,7 +360,7 @@ impl NativeTokenLoader {
         })
     }
 
-    fn documents(&self) -> PyResult<MutexGuard<'_, Vec<u64>>> {
+    fn documents(&self) -> PyResult<MutexGuard<'_, (Vec<u64>, Vec<u32>)>> {
         self.documents.lock().map_err(|_| {
             PyRuntimeError::new_err("the token loader is poisoned by an earlier panic")
         })

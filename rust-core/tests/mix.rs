@@ -21,10 +21,16 @@ use arrow::record_batch::RecordBatch;
 /// Three datasets of 600, 300 and 40 rows (the last compressed, so that a
 /// batch merges resident and decoded record batches).
 fn three(dir: &Path) -> Vec<Arc<Dataset>> {
+    three_with(dir, Compression::Zstd)
+}
+
+/// [`three`] with the last one's compression (`None`: every source
+/// resident, so that batches share one array of the sources' batches).
+fn three_with(dir: &Path, last: Compression) -> Vec<Arc<Dataset>> {
     [
         (600, Compression::None),
         (300, Compression::None),
-        (40, Compression::Zstd),
+        (40, last),
     ]
     .into_iter()
     .enumerate()
@@ -86,13 +92,15 @@ fn rank_loaders(
 #[test]
 fn every_global_batch_holds_each_share_and_the_counts_are_exact() {
     let dir = tempfile::tempdir().unwrap();
-    let datasets = three(dir.path());
-    for (weights, batch, world) in [
-        (vec![0.6, 0.3, 0.1], 8, 2),
-        (vec![1.0, 1.0, 1.0], 5, 3),
-        (vec![1000.0, 10.0, 1.0], 16, 1),
+    let resident = three_with(&dir.path().join("resident"), Compression::None);
+    let decoded = three(dir.path());
+    for (datasets, weights, batch, world) in [
+        (&decoded, vec![0.6, 0.3, 0.1], 8, 2),
+        (&decoded, vec![1.0, 1.0, 1.0], 5, 3),
+        (&decoded, vec![1000.0, 10.0, 1.0], 16, 1),
+        (&resident, vec![0.6, 0.3, 0.1], 8, 2),
     ] {
-        let mut loaders = rank_loaders(&datasets, &weights, batch, world, MixConfig::default());
+        let mut loaders = rank_loaders(datasets, &weights, batch, world, MixConfig::default());
         let counts = loaders[0].mix_counts();
         let total: u64 = counts.iter().sum();
         assert_eq!(total, 940, "the epoch keeps all rows together");

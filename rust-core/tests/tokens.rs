@@ -2,7 +2,7 @@
 //! on any world size and batch size, resumable mid-document; bad input is a
 //! clear error.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use arrow::array::{
@@ -14,6 +14,7 @@ use arrow::datatypes::{DataType, Field};
 use arrow::record_batch::RecordBatch;
 use mosaicrs::assemble::ElementsMut;
 use mosaicrs::format::Compression;
+use mosaicrs::loader::mix::{MixConfig, Stream as MixStream};
 use mosaicrs::loader::{EpochOrder, OrderAlgorithm, SampleSpace, ShuffleMode};
 use mosaicrs::reader::Dataset;
 use mosaicrs::testing::write_partitions;
@@ -130,6 +131,15 @@ fn run_ranks(
     config: &TokenConfig,
     state: Option<&TokenState>,
 ) -> (BTreeMap<u64, Row>, Vec<TokenState>) {
+    run_ranks_with(|cfg| TokenLoader::new(dataset.clone(), cfg), config, state)
+}
+
+/// [`run_ranks`] with loaders that `make` builds from each rank's config.
+fn run_ranks_with(
+    make: impl Fn(TokenConfig) -> mosaicrs::Result<TokenLoader>,
+    config: &TokenConfig,
+    state: Option<&TokenState>,
+) -> (BTreeMap<u64, Row>, Vec<TokenState>) {
     let (b, l) = (config.batch_size, config.seq_len);
     let mut rows = BTreeMap::new();
     let mut ends = Vec::new();
@@ -139,7 +149,7 @@ fn run_ranks(
             rank,
             ..config.clone()
         };
-        let mut loader = TokenLoader::new(dataset.clone(), cfg).unwrap();
+        let mut loader = make(cfg).unwrap();
         if let Some(s) = state {
             loader.restore(s.clone()).unwrap();
         }
@@ -752,4 +762,254 @@ fn an_epoch_shorter_than_a_step_moves_on() {
         padded.next_batch().unwrap().is_some(),
         "the next epoch begins"
     );
+}
+
+/// Three token datasets of 200, 120 and 40 documents (the last compressed);
+/// source `k`'s tokens are `k * 1_000_000 + doc(i)`, so a token names its
+/// source, document and place.
+fn mix_sources(dir: &std::path::Path) -> (Vec<Arc<Dataset>>, Vec<Vec<Vec<i64>>>) {
+    [
+        (200, Compression::None),
+        (120, Compression::None),
+        (40, Compression::Zstd),
+    ]
+    .into_iter()
+    .enumerate()
+    .map(|(k, (n, c))| {
+        let docs: Vec<Vec<i64>> = (0..n)
+            .map(|i| doc(i).iter().map(|t| t + k as i64 * 1_000_000).collect())
+            .collect();
+        let ids = Arc::new(Int64Array::from_iter_values(0..n as i64)) as ArrayRef;
+        let columns = vec![
+            ("id", ids),
+            ("input_ids", Arc::new(list_of(&docs)) as ArrayRef),
+        ];
+        (write(&dir.join(format!("s{k}")), columns, 32, c), docs)
+    })
+    .unzip()
+}
+
+fn mix_streams(datasets: &[Arc<Dataset>], weights: &[f64]) -> Vec<MixStream<Arc<Dataset>>> {
+    datasets
+        .iter()
+        .zip(weights)
+        .map(|(d, &w)| MixStream::new(Arc::clone(d)).weight(w))
+        .collect()
+}
+
+/// The stream of a mixed epoch: its mixed order's documents, each with its
+/// separator, and the source of each document.
+fn mixed_stream(
+    loader: &TokenLoader,
+    docs: &[Vec<Vec<i64>>],
+    config: &TokenConfig,
+    epoch: u64,
+) -> (Stream, Vec<(usize, u64)>) {
+    let order = loader.mixed_order(epoch).unwrap().unwrap();
+    let mut s = Stream {
+        tokens: Vec::new(),
+        doc_start: Vec::new(),
+    };
+    let picks = order.picks(0..order.len());
+    for &(k, row) in &picks {
+        let start = s.tokens.len();
+        s.tokens.extend(&docs[k][row as usize]);
+        s.tokens.extend(config.eos_id);
+        s.doc_start.resize(s.tokens.len(), start);
+    }
+    (s, picks)
+}
+
+#[test]
+fn a_mix_packs_each_sources_share_once_on_any_world_size() {
+    let dir = tempfile::tempdir().unwrap();
+    let (datasets, docs) = mix_sources(dir.path());
+    let weights = [0.6, 0.3, 0.1];
+    // 360 documents: 216 of source 0 (every row once, 16 twice), 108 of
+    // source 1's 120 and 36 of source 2's 40 (random subsets).
+    let mix = MixConfig {
+        block: Some(8),
+        ..MixConfig::default()
+    };
+    let make = |cfg: TokenConfig| TokenLoader::mixed(mix_streams(&datasets, &weights), mix, cfg);
+    let mut reference: Option<Stream> = None;
+    for (l, b, w, drop_last) in [(16, 2, 1, false), (16, 3, 2, false), (7, 1, 3, true)] {
+        let config = TokenConfig {
+            seq_len: l,
+            batch_size: b,
+            world_size: w,
+            drop_last,
+            eos_id: Some(EOS),
+            seed: 3,
+            ..TokenConfig::default()
+        };
+        let what = format!("L {l} B {b} W {w}");
+        let loader = make(config.clone()).unwrap();
+        assert_eq!(loader.mix_counts(), [216, 108, 36], "{what}");
+        assert_eq!(loader.documents(), 360);
+        let (s, picks) = mixed_stream(&loader, &docs, &config, 0);
+        assert_eq!(loader.total_tokens() as usize, s.tokens.len(), "{what}");
+        // The same stream whatever the shape: the block is fixed.
+        match &reference {
+            Some(r) => assert_eq!(r.tokens, s.tokens, "{what}"),
+            None => {
+                reference = Some(Stream {
+                    tokens: s.tokens.clone(),
+                    doc_start: s.doc_start.clone(),
+                })
+            }
+        }
+        // Each source's share: its rows `passes` or `passes + 1` times.
+        for (k, (&count, d)) in [216u64, 108, 36].iter().zip(&docs).enumerate() {
+            let mut seen = vec![0u64; d.len()];
+            for &(_, row) in picks.iter().filter(|p| p.0 == k) {
+                seen[row as usize] += 1;
+            }
+            let passes = count / d.len() as u64;
+            assert_eq!(seen.iter().sum::<u64>(), count, "source {k}");
+            assert!(
+                seen.iter().all(|&n| n == passes || n == passes + 1),
+                "source {k}"
+            );
+        }
+        // Every block of 8 documents holds each share within one.
+        for block in picks.chunks_exact(8) {
+            for (k, want) in [4.8, 2.4, 0.8].into_iter().enumerate() {
+                let n = block.iter().filter(|p| p.0 == k).count() as f64;
+                assert!((n - want).abs() < 1.0, "source {k}: {n} in a block of 8");
+            }
+        }
+        let (rows, ends) = run_ranks_with(make, &config, None);
+        check_rows(&rows, &s, &config, 0);
+        if !drop_last {
+            // Every token of each source's share exactly once.
+            let mut delivered: HashMap<i64, i64> = HashMap::new();
+            for (ids, _, len) in rows.values() {
+                for &t in &ids[..*len as usize] {
+                    *delivered.entry(t).or_default() += 1;
+                }
+            }
+            let mut expected: HashMap<i64, i64> = HashMap::new();
+            for &(k, row) in &picks {
+                for &t in &docs[k][row as usize] {
+                    *expected.entry(t).or_default() += 1;
+                }
+            }
+            expected.insert(EOS, 360);
+            assert_eq!(delivered, expected, "{what}");
+        }
+        for end in ends {
+            assert_eq!((end.epoch, end.mix_block), (1, Some(8)), "{what}");
+        }
+    }
+}
+
+#[test]
+fn a_mix_resumes_exactly_on_another_world_size_and_refuses_other_states() {
+    let dir = tempfile::tempdir().unwrap();
+    let (datasets, docs) = mix_sources(dir.path());
+    let weights = [0.6, 0.3, 0.1];
+    let make = |cfg: TokenConfig| {
+        TokenLoader::mixed(mix_streams(&datasets, &weights), MixConfig::default(), cfg)
+    };
+    let config = TokenConfig {
+        seq_len: 9,
+        batch_size: 2,
+        world_size: 2,
+        drop_last: false,
+        eos_id: Some(EOS),
+        seed: 11,
+        ..TokenConfig::default()
+    };
+    // Three steps on two ranks, then the state through JSON.
+    let mut first = make(config.clone()).unwrap();
+    for _ in 0..3 {
+        first.next_batch().unwrap().unwrap();
+    }
+    let state = TokenState::from_json(&first.state().to_json().unwrap()).unwrap();
+    assert_eq!(state.mix_block, Some(4));
+    assert!(state.cursor_token > 0 || state.cursor_document > 0);
+    let (s, _) = mixed_stream(&first, &docs, &config, 0);
+    for (b, w) in [(2, 2), (3, 3), (1, 1)] {
+        let other = TokenConfig {
+            batch_size: b,
+            world_size: w,
+            ..config.clone()
+        };
+        let (rows, _) = run_ranks_with(make, &other, Some(&state));
+        check_rows(&rows, &s, &other, state.sequences_consumed);
+    }
+    // The epoch after a resumed one is the mix's next epoch, block kept.
+    let mut resumed = make(TokenConfig {
+        world_size: 3,
+        ..config.clone()
+    })
+    .unwrap();
+    resumed.restore(state.clone()).unwrap();
+    resumed.set_epoch(1);
+    let (s1, _) = mixed_stream(&first, &docs, &config, 1);
+    assert_ne!(s1.tokens, s.tokens);
+    assert_eq!(resumed.total_tokens() as usize, s.tokens.len());
+    resumed.next_batch().unwrap().unwrap();
+    assert_eq!(resumed.total_tokens() as usize, s1.tokens.len());
+
+    // Another mix, a single dataset's state, a state without its block.
+    let other_mix = TokenLoader::mixed(
+        mix_streams(&datasets, &[0.5, 0.4, 0.1]),
+        MixConfig::default(),
+        config.clone(),
+    )
+    .unwrap();
+    let single = TokenLoader::new(datasets[0].clone(), config.clone()).unwrap();
+    let mut mixed = make(config.clone()).unwrap();
+    for (bad, what) in [
+        (other_mix.state().clone(), "dataset"),
+        (single.state().clone(), "dataset"),
+        (
+            TokenState {
+                mix_block: None,
+                ..state.clone()
+            },
+            "mix_block",
+        ),
+    ] {
+        let e = mixed.restore(bad).unwrap_err();
+        assert!(matches!(e, Error::ResumeMismatch(_)), "{e}");
+        assert!(message(e).contains(what), "{what}");
+    }
+    let mut single = single;
+    let e = single.restore(state).unwrap_err();
+    assert!(message(e).contains("mix"));
+}
+
+#[test]
+fn mix_sources_without_a_token_column_are_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut datasets, _) = mix_sources(dir.path());
+    let text = write(
+        &dir.path().join("text"),
+        vec![(
+            "input_ids",
+            Arc::new(StringArray::from(vec!["a", "b"])) as ArrayRef,
+        )],
+        32,
+        Compression::None,
+    );
+    let ids_only = write(
+        &dir.path().join("ids"),
+        vec![("id", Arc::new(Int64Array::from(vec![1, 2])) as ArrayRef)],
+        32,
+        Compression::None,
+    );
+    for (bad, what) in [(text, "mix source 1"), (ids_only, "mix source 1")] {
+        datasets[1] = bad;
+        let e = TokenLoader::mixed(
+            mix_streams(&datasets, &[0.6, 0.3, 0.1]),
+            MixConfig::default(),
+            TokenConfig::default(),
+        )
+        .err()
+        .unwrap();
+        assert!(message(e).contains(what), "{what}");
+    }
 }

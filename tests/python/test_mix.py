@@ -3,7 +3,10 @@ the stream tensor, repeat/choose counts, resume (also on another world
 size), schema checks, ragged columns of a mix. Mirrors rust-core/tests/mix.rs."""
 
 import collections
+import json
+from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pytest
 
@@ -141,3 +144,92 @@ def test_ragged_columns_of_a_mix_with_the_stream(tmp_path, pipeline):
     mosaicrs.write(pa.table({"stream": pa.array([1, 2], pa.int64())}), clash)
     with pytest.raises(mosaicrs.InvalidInputError, match='"stream" entry'):
         mt.Loader(streams=[mosaicrs.Stream(clash)], batch_size=2, stream_index=True)
+
+
+def test_torchrun_two_ranks_resume_a_one_rank_mix(sources, tmp_path):
+    """World size 1 -> 2 under torchrun, for a sample mix and a token mix:
+    the ranks' steps, merged in rank order, continue the one-rank stream."""
+    from .conftest import run_torchrun
+    from .test_tokens import EOS, decode, write_mix_sources
+
+    weights = [0.6, 0.3, 0.1]
+    one = mt.Loader(streams=streams(sources, weights), batch_size=8, seed=5, stream_index=True)
+    whole = [b["id"].tolist() for b in one]
+    one = mt.Loader(streams=streams(sources, weights), batch_size=8, seed=5, stream_index=True)
+    head = [b["id"].tolist() for _, b in zip(range(5), one)]
+    token_paths, _ = write_mix_sources(tmp_path)
+    tokens = lambda: mt.TokenLoader(  # noqa: E731
+        streams=streams(token_paths, weights), seq_len=16, batch_size=4, eos_id=EOS, seed=7,
+        drop_last=False)
+    rows = lambda batch: [  # noqa: E731
+        (ids, n) for ids, n in zip(batch["input_ids"].numpy(), batch["attention_mask"].sum(1))]
+    token_whole = [r for b in tokens() for r in rows(b)]
+    first = tokens()
+    token_head = [r for _, b in zip(range(6), first) for r in rows(b)]
+    spec = tmp_path / "spec.json"
+    spec.write_text(json.dumps({
+        "samples": sources, "tokens": token_paths, "weights": weights,
+        "sample_state": one.state_dict(), "token_state": first.state_dict(),
+    }))
+    run_torchrun(Path(__file__).resolve().parent / "torchrun_mix_worker.py", spec, tmp_path)
+    ranks = [json.loads((tmp_path / f"mix{r}.json").read_text()) for r in range(2)]
+    assert [(r["rank"], r["world"]) for r in ranks] == [(0, 2), (1, 2)]
+    # Samples: every step on both ranks, the merged steps the global order.
+    steps = len(ranks[0]["ids"])
+    assert [len(r["ids"]) for r in ranks] == [steps, steps] == [r["max_sample_steps"] for r in ranks]
+    merged = [x for s in range(steps) for r in ranks for x in r["ids"][s]]
+    flat = [x for b in whole for x in b]
+    assert [x for b in head for x in b] + merged == flat[: 40 + len(merged)]
+    assert len(merged) == len(flat) - 40
+    for r in ranks:
+        for ids, src in zip(r["ids"], r["sources"]):
+            assert [i // 1000 for i in ids] == src
+    # Tokens: the merged rows carry the one-rank stream's documents on.
+    steps = len(ranks[0]["rows"])
+    assert [r["max_token_steps"] for r in ranks] == [steps, steps]
+    merged_rows = [(ids, n) for s in range(steps) for r in ranks
+                   for ids, n in zip(*r["rows"][s])]
+    got = token_head + [(np.array(ids), n) for ids, n in merged_rows]
+    assert decode(got) == decode(token_whole)
+
+
+def test_two_s3_sources_and_a_local_one(moto_server, sources, tmp_path):
+    """A mix of two datasets on the S3 test server and a local one: exact
+    counts per source, each remote one through the shared cache; a cache
+    too small to hold a source is refused before the first batch, naming
+    the source and the cache."""
+    opts = moto_server.storage_options()
+    moto_server.create_bucket("mix")
+    urls = []
+    for k, n in enumerate([600, 300]):
+        ids = pa.array([k * 1000 + i for i in range(n)], pa.int64())
+        x = pa.array([float(i) / 2 for i in range(n)], pa.float32())
+        url = f"s3://mix/s{k}"
+        mosaicrs.write(pa.table({"id": ids, "x": x}), url, shard_size="1k", batch_rows=50,
+                       storage_options=opts)
+        urls.append(url)
+    mix = [mosaicrs.Stream(urls[0], weight=0.6, storage_options=opts),
+           mosaicrs.Stream(urls[1], weight=0.3, storage_options=opts),
+           mosaicrs.Stream(sources[2], weight=0.1)]
+    loader = mt.Loader(streams=mix, batch_size=10, stream_index=True, seed=3,
+                       cache_dir=tmp_path / "cache", cache_limit="64m")
+    seen = collections.Counter()
+    for batch in loader:
+        assert torch.equal(batch["id"] // 1000, batch["stream"])
+        assert torch.equal(batch["x"], (batch["id"] % 1000).float() / 2)
+        assert torch.bincount(batch["stream"], minlength=3).tolist() == [6, 3, 1]
+        seen.update(batch["id"].tolist())
+    # 564 of source 0's 600 rows and 282 of source 1's 300, each once; each
+    # of source 2's 40 rows 2 or 3 times.
+    per_source = collections.Counter(i // 1000 for i in seen.elements())
+    assert per_source == {0: 564, 1: 282, 2: 94}
+    assert max(seen[i] for i in seen if i < 2000) == 1
+    assert {seen[2000 + r] for r in range(40)} <= {2, 3}
+    loader.close()
+    index = json.loads(moto_server.get("mix", "s0/index.json"))
+    small = dict(batch_size=10, cache_dir=tmp_path / "small", cache_limit=index["total_bytes"] // 2)
+    with pytest.raises(Exception, match="raise cache_limit to at least") as refused:
+        mt.Loader(streams=mix, **small)
+    assert urls[0] in str(refused.value) and opts["aws_secret_access_key"] not in str(refused.value)
+    with pytest.raises(Exception, match="mix source 0 is streamed through a cache smaller"):
+        mt.Loader(streams=mix, shuffle="block-local:1", **small)

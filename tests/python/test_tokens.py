@@ -3,6 +3,7 @@ Python packing of the same documents (values, positions, padding, derived
 tensors), resume mid-document and on another world size, held batches,
 torchrun, torchdata, and bad input named."""
 
+import collections
 import json
 from pathlib import Path
 
@@ -464,3 +465,104 @@ def test_bad_input_is_named(tmp_path):
     loader.close()
     with pytest.raises(RuntimeError, match="closed"):
         next(iter(loader))
+
+
+# -- mixing -------------------------------------------------------------------
+
+
+def write_mix_sources(base, sizes=(120, 60, 30)):
+    """Three token datasets; token ``(k+1)*100000 + i*100 + j`` is token ``j``
+    of document ``i`` of source ``k``, so every token names its place."""
+    rng = np.random.default_rng(5)
+    paths, all_docs = [], []
+    for k, n in enumerate(sizes):
+        docs = [[(k + 1) * 100_000 + i * 100 + j for j in range(int(rng.integers(1, 40)))]
+                for i in range(n)]
+        path = base / f"tok{k}"
+        write_docs(path, docs)
+        paths.append(str(path))
+        all_docs.append(docs)
+    return paths, all_docs
+
+
+@pytest.fixture(scope="module")
+def mix_sources(tmp_path_factory):
+    return write_mix_sources(tmp_path_factory.mktemp("token-mix"))
+
+
+def mix_streams(paths, weights=(0.6, 0.3, 0.1)):
+    return [mosaicrs.Stream(p, weight=w) for p, w in zip(paths, weights)]
+
+
+def place(doc):
+    """(source, document) of a decoded document."""
+    return doc[0] // 100_000 - 1, (doc[0] % 100_000) // 100
+
+
+def test_a_mix_packs_each_sources_share_once(mix_sources):
+    paths, docs = mix_sources
+    B = 5
+    loader = mt.TokenLoader(streams=mix_streams(paths), seq_len=L, batch_size=B, eos_id=EOS,
+                            seed=1, drop_last=False)
+    # 210 documents: 126 of source 0 (6 of its 120 twice), 63 of 60, 21 of 30.
+    assert loader.mix_counts == [126, 63, 21]
+    rows, touched = [], []
+    for batch in loader:
+        ids, _, lengths = as_numpy(batch)
+        rows += list(zip(ids, lengths))
+        touched += list(zip(loader.last_sources, loader.last_documents))
+    back, tail = decode(rows)
+    assert tail == []
+    placed = [place(d) for d in back]
+    # Every document whole, each source's share exactly, rows once or twice.
+    assert all(d == docs[k][i] for d, (k, i) in zip(back, placed))
+    counts = collections.Counter(k for k, _ in placed)
+    assert [counts[k] for k in range(3)] == [126, 63, 21]
+    for k, (share, n) in enumerate(zip([126, 63, 21], [120, 60, 30])):
+        seen = collections.Counter(i for kk, i in placed if kk == k)
+        passes = share // n
+        assert set(seen.values()) <= {passes, passes + 1} and sum(seen.values()) == share
+    # Each block of B documents (the default block, W = 1): 3 / 1.5 / 0.5.
+    for s in range(0, len(placed) - len(placed) % B, B):
+        block = collections.Counter(k for k, _ in placed[s:s + B])
+        assert block[0] == 3 and block[1] in (1, 2) and block[2] in (0, 1)
+    # The documents each batch touched, with their sources, in stream order.
+    dedup = [p for j, p in enumerate(touched) if j == 0 or touched[j - 1] != p]
+    assert dedup == [p for j, p in enumerate(placed) if j == 0 or placed[j - 1] != p]
+    assert sum(len(d) + 1 for d in back) == loader.total_tokens
+
+
+def test_a_mix_resumes_on_another_world_size(mix_sources):
+    paths, _ = mix_sources
+    kw = dict(streams=mix_streams(paths), seq_len=L, eos_id=EOS, seed=8, drop_last=False)
+    whole = run(mt.TokenLoader(batch_size=4, **kw))
+    first = mt.TokenLoader(batch_size=4, **kw)
+    got = run(first, 3)
+    state = first.state_dict()
+    assert state["mix_block"] == 4
+    json.dumps(state)
+    ranks = [mt.TokenLoader(batch_size=2, rank=r, world_size=3, **kw) for r in range(3)]
+    for r in ranks:
+        r.load_state_dict(state)
+    rest = list(zip(*(run(r) for r in ranks)))
+    rows = [(ids[i], n[i]) for ids, _, n in got for i in range(4)]
+    rows += [(ids[i], n[i]) for step in rest for ids, _, n in step for i in range(2)]
+    want = [(ids[i], n[i]) for ids, _, n in whole for i in range(4)]
+    assert decode(rows) == decode(want)
+    # A mix's state is refused by one dataset's loader, and the reverse.
+    with pytest.raises(ValueError, match="mix"):
+        mt.TokenLoader(paths[0], seq_len=L, batch_size=4, eos_id=EOS, seed=8).load_state_dict(state)
+    single = mt.TokenLoader(paths[0], seq_len=L, batch_size=4, eos_id=EOS, seed=8)
+    with pytest.raises(ValueError, match="dataset"):
+        mt.TokenLoader(batch_size=4, **kw).load_state_dict(single.state_dict())
+
+
+def test_a_mix_source_without_the_column_is_named(mix_sources, tmp_path):
+    paths, _ = mix_sources
+    other = tmp_path / "other"
+    mosaicrs.write(pa.table({"text": pa.array(["a", "b"])}), other)
+    with pytest.raises(Exception, match="mix source 1"):
+        mt.TokenLoader(streams=mix_streams([paths[0], str(other), paths[2]]), seq_len=L,
+                       batch_size=2)
+    with pytest.raises(InvalidInputError, match="not both"):
+        mt.TokenLoader(paths[0], streams=mix_streams(paths), seq_len=L, batch_size=2)

@@ -132,6 +132,33 @@ impl GatherTable {
     }
 }
 
+/// The resident batches of several gather tables (a mix's sources) end to
+/// end, when every table has them: a merged gather then shares this one
+/// array (one reference count per batch of samples) instead of cloning a
+/// reference to each record batch it reads.
+pub(crate) struct ResidentSet {
+    batches: Arc<[Arc<RecordBatch>]>,
+    /// Table `t`'s entry `e` is `batches[bases[t] + e]`.
+    bases: Vec<usize>,
+}
+
+impl ResidentSet {
+    /// The set of `tables`, or `None` when one of them has no resident
+    /// batches (compressed or streamed).
+    pub(crate) fn new<'a>(tables: impl IntoIterator<Item = &'a GatherTable>) -> Option<Self> {
+        let mut batches = Vec::new();
+        let mut bases = Vec::new();
+        for table in tables {
+            bases.push(batches.len());
+            batches.extend(table.resident.as_ref()?.iter().cloned());
+        }
+        Some(ResidentSet {
+            batches: batches.into(),
+            bases,
+        })
+    }
+}
+
 /// The batch of each row index entry of `dataset`, when every shard is
 /// uncompressed (views into the mapping, costing no memory).
 fn resident_batches(dataset: &Dataset) -> Result<Option<Arc<[Arc<RecordBatch>]>>> {
@@ -250,10 +277,15 @@ impl Gathered {
     /// columns must have the data types of `schema` (checked once by the
     /// loader); each part's batches are projected to those columns (a few
     /// reference counts, no values copied).
+    ///
+    /// With `resident` (the resident batches of every table, and the table
+    /// of each part), the parts' batches are those tables' resident ones and
+    /// the merge shares the set's array.
     pub(crate) fn merge(
         schema: SchemaRef,
         parts: &[Gathered],
         at: &[(usize, usize)],
+        resident: Option<(&ResidentSet, &[usize])>,
     ) -> Result<Self> {
         // Sources with the same column numbers (the usual case: datasets of
         // one layout) share their batches as they are; projecting each
@@ -265,21 +297,26 @@ impl Gathered {
         let shared = parts
             .first()
             .is_some_and(|p| Arc::ptr_eq(&p.columns, &columns));
-        let mut batches = Vec::new();
         let mut first_source = Vec::with_capacity(parts.len());
-        for part in parts {
-            first_source.push(batches.len());
-            for &b in &part.used {
-                if shared {
-                    batches.push(Arc::clone(&part.batches[b]));
-                } else {
-                    let projected = part.batches[b]
-                        .project(&part.columns)
-                        .map_err(|e| Error::arrow("projecting a mixed batch", e))?;
-                    batches.push(Arc::new(projected));
+        let (batches, used) = match resident {
+            Some((set, tables)) if shared && tables.len() == parts.len() => {
+                let mut used = Vec::new();
+                for (part, &t) in parts.iter().zip(tables) {
+                    let base = set.bases.get(t).copied().ok_or_else(|| {
+                        Error::Internal(format!("merged part of table {t} has no resident base"))
+                    })?;
+                    first_source.push(used.len());
+                    used.extend(part.used.iter().map(|&e| base + e));
                 }
+                (Arc::clone(&set.batches), used)
             }
-        }
+            _ => {
+                first_source.clear();
+                let batches = Self::merged_batches(parts, shared, &mut first_source)?;
+                let used = (0..batches.len()).collect();
+                (batches.into(), used)
+            }
+        };
         let mut picks = Vec::with_capacity(at.len());
         let mut rows = Vec::with_capacity(at.len());
         for &(p, i) in at {
@@ -294,12 +331,36 @@ impl Gathered {
         }
         Ok(Gathered {
             columns,
-            used: (0..batches.len()).collect(),
-            batches: batches.into(),
+            used,
+            batches,
             schema,
             picks,
             rows,
         })
+    }
+
+    /// The parts' batches in one list (projected unless `shared`), and
+    /// where each part's start.
+    fn merged_batches(
+        parts: &[Gathered],
+        shared: bool,
+        first_source: &mut Vec<usize>,
+    ) -> Result<Vec<Arc<RecordBatch>>> {
+        let mut batches = Vec::new();
+        for part in parts {
+            first_source.push(batches.len());
+            for &b in &part.used {
+                if shared {
+                    batches.push(Arc::clone(&part.batches[b]));
+                } else {
+                    let projected = part.batches[b]
+                        .project(&part.columns)
+                        .map_err(|e| Error::arrow("projecting a mixed batch", e))?;
+                    batches.push(Arc::new(projected));
+                }
+            }
+        }
+        Ok(batches)
     }
 
     /// The (projected) schema of the sources.

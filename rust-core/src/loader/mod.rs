@@ -312,6 +312,8 @@ type MixCacheEntry = (u64, OrderAlgorithm, u64, Arc<MixedOrder>);
 /// The sources of a mixed loader.
 struct MixSet {
     tables: Vec<Arc<GatherTable>>,
+    /// Every source's resident batches, when all sources have them.
+    resident: Option<gather::ResidentSet>,
     sources: Vec<MixSource>,
     schema: SchemaRef,
     fingerprint: String,
@@ -445,34 +447,16 @@ impl Loader {
             tables.push(Arc::new(table));
         }
         let schema = mixed_schema(&tables)?;
-        let rows: Vec<u64> = spaces.iter().map(|s| s.len()).collect();
-        let counts = mix::sample_counts(&weightings, &rows, mix.epoch_size, mix.exhausted)?;
-        let sources: Vec<MixSource> = spaces
-            .into_iter()
-            .zip(shuffles)
-            .zip(counts)
-            .map(|((space, shuffle), count)| MixSource {
-                space,
-                shuffle,
-                count,
-            })
-            .collect();
+        let sources = mix::sources_of(spaces, shuffles, &weightings, &mix)?;
         let fingerprint = mix::fingerprint(&sources);
-        let block = match mix.block {
-            Some(0) => {
-                return Err(Error::InvalidArgument(
-                    "mix option block must be at least 1".into(),
-                ))
-            }
-            Some(b) => b,
-            None => (config.batch_size as u64).saturating_mul(config.world_size as u64),
-        };
+        let block = mix::block_of(&mix, config.batch_size, config.world_size)?;
         let mut state = LoaderState::new(config.seed, fingerprint.clone(), config.shuffle);
         state.mix_block = Some(block);
         let len = sources.iter().map(|s| s.count).sum();
         let table = Arc::clone(&tables[0]);
         let space = Arc::clone(&sources[0].space);
         let set = MixSet {
+            resident: gather::ResidentSet::new(tables.iter().map(|t| &**t)),
             tables,
             sources,
             schema,
@@ -1086,7 +1070,8 @@ where
         .zip(part_rows)
         .map(|(&source, rows)| set.tables[source].gather(rows))
         .collect::<Result<Vec<_>>>()?;
-    let gathered = Gathered::merge(Arc::clone(&set.schema), &parts, &at)?;
+    let resident = set.resident.as_ref().map(|r| (r, part_sources.as_slice()));
+    let gathered = Gathered::merge(Arc::clone(&set.schema), &parts, &at, resident)?;
     let data = assemble(&gathered)?;
     // Fewer than 2^32 sources: they come from a Vec of tables.
     let sources = picks.iter().map(|&(s, _)| s as u32).collect();

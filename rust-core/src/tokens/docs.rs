@@ -7,7 +7,8 @@ use arrow::buffer::OffsetBuffer;
 use arrow::datatypes::{ArrowNativeType, DataType};
 
 use super::fill::TokenValues;
-use crate::loader::{EpochOrder, GatherTable, SampleSpace};
+use crate::loader::mix::MixedOrder;
+use crate::loader::{EpochOrder, GatherTable, Gathered, SampleSpace};
 use crate::reader::Dataset;
 use crate::{Error, Result};
 
@@ -175,6 +176,8 @@ pub(crate) struct Doc {
     pub(crate) len: usize,
     /// Dataset row.
     pub(crate) row: u64,
+    /// The mix source it comes from (0 for one dataset).
+    pub(crate) stream: u32,
 }
 
 /// The documents of a window of epoch positions, resolved to their tokens.
@@ -234,44 +237,95 @@ impl Window {
     fn load(&mut self, at: &DocSource<'_>, start: u64) -> Result<()> {
         self.clear();
         let end = at.order.len().min(start.saturating_add(WINDOW_DOCS));
-        let mut rows = std::mem::take(&mut self.rows);
-        rows.clear();
-        rows.extend((start..end).map(|p| at.space.row(at.order.get(p))));
-        let gathered = at.table.gather(rows)?;
+        match at.order {
+            DocOrder::One { space, order } => {
+                let table = at
+                    .tables
+                    .first()
+                    .ok_or_else(|| Error::Internal("a token loader without a dataset".into()))?;
+                let mut rows = std::mem::take(&mut self.rows);
+                rows.clear();
+                rows.extend((start..end).map(|p| space.row(order.get(p))));
+                let gathered = table.gather(rows)?;
+                let mut docs = std::mem::take(&mut self.docs);
+                self.resolve(&gathered, 0, at.column, &mut docs)?;
+                self.docs = docs;
+                self.rows = gathered.into_rows();
+            }
+            DocOrder::Mixed(order) => {
+                // One gather per source present, each in its positions'
+                // order; the documents then go back into position order.
+                let picks = order.picks(start..end);
+                let mut rows: Vec<Vec<u64>> = vec![Vec::new(); at.tables.len()];
+                let mut at_pick = Vec::with_capacity(picks.len());
+                for &(s, row) in &picks {
+                    let part = rows.get_mut(s).ok_or_else(|| {
+                        Error::Internal(format!("the mixed order names source {s}"))
+                    })?;
+                    at_pick.push((s, part.len()));
+                    part.push(row);
+                }
+                let mut per_source: Vec<Vec<Doc>> = Vec::with_capacity(rows.len());
+                for (s, (table, rows)) in at.tables.iter().zip(rows).enumerate() {
+                    let mut docs = Vec::with_capacity(rows.len());
+                    if !rows.is_empty() {
+                        let gathered = table.gather(rows)?;
+                        // Fewer than 2^32 sources: they come from a Vec.
+                        self.resolve(&gathered, s as u32, at.column, &mut docs)?;
+                    }
+                    per_source.push(docs);
+                }
+                self.docs
+                    .extend(at_pick.iter().map(|&(s, j)| per_source[s][j]));
+            }
+        }
+        self.key = Some((at.epoch, start));
+        Ok(())
+    }
+
+    /// Appends the documents of `gathered` (of mix source `stream`) to
+    /// `docs`, in its order, and its token arrays to the window's sources.
+    fn resolve(
+        &mut self,
+        gathered: &Gathered,
+        stream: u32,
+        column: &str,
+        docs: &mut Vec<Doc>,
+    ) -> Result<()> {
+        let base = self.sources.len();
         let arrays = gathered.column_sources(0);
         let mut offsets = Vec::with_capacity(arrays.len());
         for array in arrays {
             let (values, offs) = match array.data_type() {
                 DataType::List(_) => {
-                    let list = array.as_list_opt::<i32>().ok_or_else(|| mixed(at.column))?;
+                    let list = array.as_list_opt::<i32>().ok_or_else(|| mixed(column))?;
                     (list.values(), Offsets::Small(list.offsets().clone()))
                 }
                 DataType::LargeList(_) => {
-                    let list = array.as_list_opt::<i64>().ok_or_else(|| mixed(at.column))?;
+                    let list = array.as_list_opt::<i64>().ok_or_else(|| mixed(column))?;
                     (list.values(), Offsets::Large(list.offsets().clone()))
                 }
-                _ => return Err(mixed(at.column)),
+                _ => return Err(mixed(column)),
             };
             self.sources
-                .push(TokenValues::of(values).ok_or_else(|| mixed(at.column))?);
+                .push(TokenValues::of(values).ok_or_else(|| mixed(column))?);
             offsets.push(offs);
         }
         for (&(s, r), &row) in gathered.picks().iter().zip(gathered.rows()) {
             let (begin, stop) = offsets[s].range(r);
-            if stop <= begin || stop > self.sources[s].len() {
+            if stop <= begin || stop > self.sources[base + s].len() {
                 // Checked when the loader was built; a shard that changed
                 // since is refused rather than read wrongly.
-                return Err(empty(at.column, row));
+                return Err(empty(column, row));
             }
-            self.docs.push(Doc {
-                source: s,
+            docs.push(Doc {
+                source: base + s,
                 start: begin,
                 len: stop - begin,
                 row,
+                stream,
             });
         }
-        self.rows = gathered.into_rows();
-        self.key = Some((at.epoch, start));
         Ok(())
     }
 }
@@ -294,11 +348,31 @@ impl Offsets {
 
 /// What a window resolves positions with.
 pub(crate) struct DocSource<'a> {
-    pub(crate) table: &'a GatherTable,
-    pub(crate) space: &'a SampleSpace,
-    pub(crate) order: &'a EpochOrder,
+    /// The dataset, or each source of a mix.
+    pub(crate) tables: &'a [GatherTable],
+    pub(crate) order: DocOrder<'a>,
     pub(crate) epoch: u64,
     pub(crate) column: &'a str,
+}
+
+/// The epoch order of the documents: one dataset's, or a mix's.
+#[derive(Clone, Copy)]
+pub(crate) enum DocOrder<'a> {
+    One {
+        space: &'a SampleSpace,
+        order: &'a EpochOrder,
+    },
+    Mixed(&'a MixedOrder),
+}
+
+impl DocOrder<'_> {
+    /// Documents in the epoch.
+    pub(crate) fn len(&self) -> u64 {
+        match self {
+            DocOrder::One { order, .. } => order.len(),
+            DocOrder::Mixed(order) => order.len(),
+        }
+    }
 }
 
 /// The length of the document at dataset row `row` (without separator),

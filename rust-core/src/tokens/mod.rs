@@ -58,17 +58,18 @@ mod docs;
 mod fill;
 mod state;
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 pub use config::{TokenConfig, TokenPlan};
 pub use state::TokenState;
 
-use docs::{check_column_type, count_tokens, doc_len_at, DocSource, Window};
+use docs::{check_column_type, count_tokens, doc_len_at, DocOrder, DocSource, Window};
 use fill::{Bounds, Out, Ramp};
 
 use crate::assemble::{ElementKind, ElementsMut};
+use crate::loader::mix::{self, MixConfig, MixSource, MixedOrder, Stream};
 use crate::loader::{EpochOrder, GatherTable, OrderAlgorithm, SampleSpace};
-use crate::reader::DataSource;
+use crate::reader::{DataSource, Dataset};
 use crate::{Error, Result};
 
 /// The buffers one batch is written into, each row-major `[B, L]`.
@@ -92,6 +93,8 @@ pub struct TokenBatchInfo {
     /// Dataset rows of the documents this rank's batch holds tokens of, in
     /// order, each once.
     pub documents: Vec<u64>,
+    /// The mix source of each of `documents` (all 0 for one dataset).
+    pub sources: Vec<u32>,
 }
 
 /// One batch in owned int64 vectors ([`TokenLoader::next_batch`]).
@@ -114,19 +117,24 @@ struct Cursor {
     token: u64,
 }
 
-/// Packs one dataset's documents into batches of sequences for one rank.
-/// See the [module docs](self).
+/// Packs one dataset's documents (or a mix's: [`TokenLoader::mixed`]) into
+/// batches of sequences for one rank. See the [module docs](self).
 pub struct TokenLoader {
-    table: GatherTable,
+    /// The dataset, or each source of a mix.
+    tables: Vec<GatherTable>,
+    /// The dataset's sample space (a mix's first source's).
     space: SampleSpace,
+    /// The sources of a mix.
+    mix: Option<TokenMix>,
     config: TokenConfig,
     state: TokenState,
     /// The order algorithm: the current one, or a restored state's.
     algorithm: OrderAlgorithm,
     /// The order of `order_key`'s epoch and algorithm.
-    order: EpochOrder,
+    order: Walk,
     order_key: (u64, OrderAlgorithm),
     window: Window,
+    /// Tokens of the epoch of `order` (every epoch's for one dataset).
     total_tokens: u64,
     ramp: Ramp,
     /// The last batch of an epoch was delivered: the next call reports the
@@ -144,18 +152,7 @@ impl TokenLoader {
     pub fn new(source: impl Into<DataSource>, config: TokenConfig) -> Result<Self> {
         config.validate()?;
         let source = source.into();
-        let dataset = match &source {
-            DataSource::Mapped(dataset) => Arc::clone(dataset),
-            #[cfg(unix)]
-            DataSource::Streamed(_) => {
-                return Err(Error::InvalidArgument(
-                    "token packing reads mapped datasets (local, or remote and no larger than \
-                     cache_limit); this one streams through the cache: raise cache_limit to \
-                     the dataset's size"
-                        .into(),
-                ))
-            }
-        };
+        let dataset = mapped(&source)?;
         let schema = source.schema();
         let index = source.column_indices(&[config.column.as_str()])?[0];
         check_column_type(&config.column, schema.field(index).data_type())?;
@@ -166,9 +163,7 @@ impl TokenLoader {
         } else {
             0
         };
-        let total_tokens = tokens.checked_add(separators).ok_or_else(|| {
-            Error::InvalidArgument("the dataset holds more than 2^64 tokens".into())
-        })?;
+        let total_tokens = tokens.checked_add(separators).ok_or_else(too_many)?;
         let table = GatherTable::new(source, vec![index])?;
         let state = TokenState::new(
             config.seed,
@@ -181,13 +176,153 @@ impl TokenLoader {
         let algorithm = OrderAlgorithm::CURRENT;
         let order = EpochOrder::new(&space, config.seed, 0, config.shuffle, algorithm);
         Ok(TokenLoader {
-            table,
+            tables: vec![table],
             ramp: Ramp::new(config.seq_len),
             space,
+            mix: None,
             config,
             state,
             algorithm,
-            order,
+            order: Walk::One(order),
+            order_key: (0, algorithm),
+            window: Window::default(),
+            total_tokens,
+            end_pending: false,
+        })
+    }
+
+    /// A loader over several datasets mixed in the proportions their
+    /// [`Stream`]s give, at the start of epoch 0: the document stream is the
+    /// mixed order's documents ([`MixedOrder`]: every allocation block of
+    /// `mix.block` documents, default `batch_size * world_size`, holds each
+    /// source's share to within one document, and each source's documents
+    /// follow its own permutation), packed as for one dataset. Every source
+    /// must be mapped and have `config.column` as a list of integers (a
+    /// mismatch names the source). The state adds the block length, so a
+    /// run resumes exactly, also on another world size or batch size.
+    /// `config.rows` is not supported with a mix.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use arrow::array::{Int32Builder, ListBuilder};
+    /// # use arrow::record_batch::RecordBatch;
+    /// # use mosaicrs::testing::write_batches;
+    /// use mosaicrs::loader::mix::{MixConfig, Stream};
+    /// use mosaicrs::reader::Dataset;
+    /// use mosaicrs::tokens::{TokenConfig, TokenLoader};
+    /// # let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    /// # for (i, d) in dirs.iter().enumerate() {
+    /// #     let mut docs = ListBuilder::new(Int32Builder::new());
+    /// #     for r in 0..100 { docs.append_value([Some(i as i32), Some(r)]); }
+    /// #     let batch = RecordBatch::try_from_iter([("input_ids", Arc::new(docs.finish()) as _)]).unwrap();
+    /// #     write_batches(d.path(), &[batch], Default::default()).unwrap();
+    /// # }
+    /// let open = |i: usize| Arc::new(Dataset::open(dirs[i].path()).unwrap());
+    /// let streams = vec![
+    ///     Stream::new(open(0)).weight(0.6),
+    ///     Stream::new(open(1)).weight(0.3),
+    ///     Stream::new(open(2)).weight(0.1),
+    /// ];
+    /// let config = TokenConfig { seq_len: 10, batch_size: 2, ..TokenConfig::default() };
+    /// let mut loader = TokenLoader::mixed(streams, MixConfig::default(), config).unwrap();
+    /// assert_eq!(loader.documents(), 300); // 180, 90 and 30 documents of 2 tokens
+    /// let batch = loader.next_batch().unwrap().unwrap();
+    /// assert_eq!(batch.info.documents.len(), batch.info.sources.len());
+    /// ```
+    pub fn mixed<S: Into<DataSource>>(
+        streams: Vec<Stream<S>>,
+        mix: MixConfig,
+        config: TokenConfig,
+    ) -> Result<Self> {
+        config.validate()?;
+        if config.rows.is_some() {
+            return Err(Error::InvalidArgument(
+                "token loader option rows selects rows of one dataset; it is not supported \
+                 with a mix"
+                    .into(),
+            ));
+        }
+        if streams.is_empty() {
+            return Err(Error::InvalidArgument(
+                "a mix needs at least one source".into(),
+            ));
+        }
+        let separator = u64::from(config.eos_id.is_some());
+        let mut tables = Vec::with_capacity(streams.len());
+        let mut datasets = Vec::with_capacity(streams.len());
+        let mut spaces = Vec::with_capacity(streams.len());
+        let mut shuffles = Vec::with_capacity(streams.len());
+        let mut weightings = Vec::with_capacity(streams.len());
+        let mut tokens = Vec::with_capacity(streams.len());
+        for (i, stream) in streams.into_iter().enumerate() {
+            let in_source = |e: Error| match e {
+                Error::InvalidArgument(m) => Error::InvalidArgument(format!("mix source {i}: {m}")),
+                Error::ColumnNotFound { name, available } => Error::InvalidArgument(format!(
+                    "mix source {i}: column {name:?} is not in its schema (it has {available})"
+                )),
+                Error::UnsupportedColumn {
+                    name,
+                    data_type,
+                    reason,
+                } => Error::UnsupportedColumn {
+                    name: format!("{name} (mix source {i})"),
+                    data_type,
+                    reason,
+                },
+                e => e,
+            };
+            let shuffle = stream.shuffle.unwrap_or(config.shuffle);
+            shuffle.validate()?;
+            let source: DataSource = stream.source.into();
+            let dataset = mapped(&source).map_err(in_source)?;
+            let index = source
+                .column_indices(&[config.column.as_str()])
+                .map_err(in_source)?[0];
+            check_column_type(&config.column, source.schema().field(index).data_type())
+                .map_err(in_source)?;
+            let space = SampleSpace::new(&source.index().shards, None)?;
+            let n = count_tokens(&dataset, index, &config.column, None).map_err(in_source)?;
+            tokens.push(
+                n.checked_add(separator * space.len())
+                    .ok_or_else(too_many)?,
+            );
+            spaces.push(Arc::new(space));
+            shuffles.push(shuffle);
+            weightings.push(stream.weighting);
+            tables.push(GatherTable::new(source, vec![index])?);
+            datasets.push((dataset, index));
+        }
+        let sources = mix::sources_of(spaces, shuffles, &weightings, &mix)?;
+        let block = mix::block_of(&mix, config.batch_size, config.world_size)?;
+        let fingerprint = mix::fingerprint(&sources);
+        let mut state = TokenState::new(
+            config.seed,
+            fingerprint,
+            config.shuffle,
+            config.column.clone(),
+            config.seq_len as u64,
+            config.eos_id,
+        );
+        state.mix_block = Some(block);
+        let space = SampleSpace::clone(&sources[0].space);
+        let token_mix = TokenMix {
+            datasets,
+            sources,
+            tokens,
+            separator,
+            cache: Mutex::new(None),
+        };
+        let algorithm = OrderAlgorithm::CURRENT;
+        let (order, total_tokens) = token_mix.epoch(config.seed, 0, algorithm, block)?;
+        Ok(TokenLoader {
+            tables,
+            ramp: Ramp::new(config.seq_len),
+            space,
+            mix: Some(token_mix),
+            config,
+            state,
+            algorithm,
+            order: Walk::Mixed(order),
             order_key: (0, algorithm),
             window: Window::default(),
             total_tokens,
@@ -206,14 +341,46 @@ impl TokenLoader {
         &self.state
     }
 
-    /// Tokens of one epoch's stream, separators included.
+    /// Tokens of one epoch's stream, separators included. For a mix whose
+    /// sources take part of a pass over their rows (fractional `repeat`,
+    /// weights), the epoch of the latest batch or plan: each epoch takes
+    /// another subset.
     pub fn total_tokens(&self) -> u64 {
         self.total_tokens
     }
 
     /// Documents of one epoch.
     pub fn documents(&self) -> u64 {
-        self.space.len()
+        match &self.mix {
+            Some(m) => m.sources.iter().map(|s| s.count).sum(),
+            None => self.space.len(),
+        }
+    }
+
+    /// Documents each source of a mix gives one epoch (empty for one
+    /// dataset).
+    pub fn mix_counts(&self) -> Vec<u64> {
+        self.mix
+            .as_ref()
+            .map(|m| m.sources.iter().map(|s| s.count).collect())
+            .unwrap_or_default()
+    }
+
+    /// The mixed order of `epoch` (`None` for one dataset): `(source, row)`
+    /// per document position.
+    pub fn mixed_order(&self, epoch: u64) -> Result<Option<Arc<MixedOrder>>> {
+        match &self.mix {
+            Some(m) => Ok(Some(
+                m.epoch(self.config.seed, epoch, self.algorithm, self.block())?
+                    .0,
+            )),
+            None => Ok(None),
+        }
+    }
+
+    /// The mix's allocation block (the state's; 1 for one dataset).
+    fn block(&self) -> u64 {
+        self.state.mix_block.unwrap_or(1)
     }
 
     /// Refuses a state this loader cannot continue: another dataset (or row
@@ -221,27 +388,39 @@ impl TokenLoader {
     /// ([`Error::ResumeMismatch`]), an unknown order algorithm, or a cursor
     /// that is not in the epoch's stream. Batch size and world size may differ.
     pub fn check_state(&self, state: &TokenState) -> Result<()> {
-        let expected = TokenState::new(
+        let dataset = match &self.mix {
+            Some(m) => mix::fingerprint(&m.sources),
+            None => self.space.fingerprint().to_string(),
+        };
+        let mut expected = TokenState::new(
             self.config.seed,
-            self.space.fingerprint().to_string(),
+            dataset,
             self.config.shuffle,
             self.config.column.clone(),
             self.config.seq_len as u64,
             self.config.eos_id,
         );
+        expected.mix_block = self.mix.as_ref().map(|_| 1);
         state.check_compatible(&expected)?;
-        let documents = self.space.len();
+        let algorithm = state.order_algorithm()?;
+        let (mixed, total_tokens) = match &self.mix {
+            Some(m) => {
+                let block = state.mix_block.unwrap_or(1);
+                let (order, total) = m.epoch(state.seed, state.epoch, algorithm, block)?;
+                (Some(order), total)
+            }
+            None => (None, self.total_tokens),
+        };
+        let documents = self.documents();
         let bad = |why: String| Err(Error::ResumeMismatch(why));
         if state
             .sequences_consumed
             .saturating_mul(self.config.seq_len as u64)
-            > self
-                .total_tokens
-                .next_multiple_of(self.config.seq_len as u64)
+            > total_tokens.next_multiple_of(self.config.seq_len as u64)
         {
             return bad(format!(
                 "the state has consumed {} sequences of {} tokens but an epoch holds {} tokens",
-                state.sequences_consumed, self.config.seq_len, self.total_tokens
+                state.sequences_consumed, self.config.seq_len, total_tokens
             ));
         }
         if state.cursor_document > documents
@@ -254,15 +433,24 @@ impl TokenLoader {
             ));
         }
         if state.cursor_document < documents {
-            let order = EpochOrder::new(
-                &self.space,
-                state.seed,
-                state.epoch,
-                state.shuffle,
-                state.order_algorithm()?,
-            );
-            let row = self.space.row(order.get(state.cursor_document));
-            let len = doc_len_at(&self.table, &self.config.column, row)? + self.separator_len();
+            let (source, row) = match &mixed {
+                Some(order) => order.get(state.cursor_document),
+                None => {
+                    let order = EpochOrder::new(
+                        &self.space,
+                        state.seed,
+                        state.epoch,
+                        state.shuffle,
+                        algorithm,
+                    );
+                    (0, self.space.row(order.get(state.cursor_document)))
+                }
+            };
+            let table = self
+                .tables
+                .get(source)
+                .ok_or_else(|| Error::Internal(format!("the mixed order names source {source}")))?;
+            let len = doc_len_at(table, &self.config.column, row)? + self.separator_len();
             if state.cursor_token >= len {
                 return bad(format!(
                     "the state's cursor is at token {} of document {} (dataset row {row}), \
@@ -295,14 +483,30 @@ impl TokenLoader {
     pub fn plan(&self) -> Result<TokenPlan> {
         Ok(TokenPlan::new(
             &self.config,
-            self.total_tokens,
+            self.epoch_tokens()?,
             self.state.sequences_consumed,
         ))
     }
 
-    /// The plan of a whole epoch (the same for every epoch).
+    /// The plan of the current epoch from its start (the same for every
+    /// epoch, but for a mix that takes part of a source's rows).
     pub fn epoch_plan(&self) -> Result<TokenPlan> {
-        Ok(TokenPlan::new(&self.config, self.total_tokens, 0))
+        Ok(TokenPlan::new(&self.config, self.epoch_tokens()?, 0))
+    }
+
+    /// Tokens of the current epoch's stream.
+    fn epoch_tokens(&self) -> Result<u64> {
+        match &self.mix {
+            Some(m) => Ok(m
+                .epoch(
+                    self.config.seed,
+                    self.state.epoch,
+                    self.algorithm,
+                    self.block(),
+                )?
+                .1),
+            None => Ok(self.total_tokens),
+        }
     }
 
     /// Fills this rank's next batch into `out` (`input_ids` and
@@ -347,25 +551,30 @@ impl TokenLoader {
             self.end_pending = false;
             return Ok(None);
         }
+        self.ensure_order()?;
         let plan = self.plan()?;
         if plan.steps == 0 {
             self.state.start_epoch(self.state.epoch + 1);
             return Ok(None);
         }
-        self.ensure_order();
 
         let eos_len = self.separator_len() as usize;
         let eos = self.config.eos_id.unwrap_or(0);
         let bounds = Bounds::new(self.config.vocab_size, ids.range());
         let kind = ids.kind();
-        let documents_total = self.space.len();
         let at = DocSource {
-            table: &self.table,
-            space: &self.space,
-            order: &self.order,
+            tables: &self.tables,
+            order: match &self.order {
+                Walk::One(order) => DocOrder::One {
+                    space: &self.space,
+                    order,
+                },
+                Walk::Mixed(order) => DocOrder::Mixed(order),
+            },
             epoch: self.state.epoch,
             column: &self.config.column,
         };
+        let documents_total = at.order.len();
         let window = &mut self.window;
         let ramp = &self.ramp;
         let (r, w) = (self.config.rank as u64, self.config.world_size as u64);
@@ -383,6 +592,7 @@ impl TokenLoader {
             documents_total,
         )?;
         let mut documents = Vec::new();
+        let mut sources = Vec::new();
         for (i, length) in out.lengths.iter_mut().enumerate() {
             let row_start = i * l;
             let mut filled = 0usize;
@@ -414,8 +624,9 @@ impl TokenLoader {
                     ids.fill(row_start + filled + copied, take - copied, eos);
                 }
                 pos.ramp(row_start + filled, take, ramp);
-                if documents.last() != Some(&doc.row) {
+                if documents.last() != Some(&doc.row) || sources.last() != Some(&doc.stream) {
                     documents.push(doc.row);
+                    sources.push(doc.stream);
                 }
                 filled += take;
                 if t + take == doc_len {
@@ -445,6 +656,7 @@ impl TokenLoader {
             epoch: self.state.epoch,
             step: self.state.sequences_consumed / global,
             documents,
+            sources,
         };
         if plan.steps == 1 {
             self.state.start_epoch(self.state.epoch + 1);
@@ -481,21 +693,119 @@ impl TokenLoader {
         u64::from(self.config.eos_id.is_some())
     }
 
-    /// Makes `order` the current epoch's (in the current algorithm).
-    fn ensure_order(&mut self) {
+    /// Makes `order` the current epoch's (in the current algorithm and, for
+    /// a mix, the state's block).
+    fn ensure_order(&mut self) -> Result<()> {
         let key = (self.state.epoch, self.algorithm);
+        if let Some(m) = &self.mix {
+            let (order, total) = m.epoch(self.config.seed, key.0, key.1, self.block())?;
+            let same = matches!(&self.order, Walk::Mixed(o) if Arc::ptr_eq(o, &order));
+            if !same {
+                self.order = Walk::Mixed(order);
+                self.total_tokens = total;
+                self.order_key = key;
+                self.window.clear();
+            }
+            return Ok(());
+        }
         if self.order_key != key {
-            self.order = EpochOrder::new(
+            self.order = Walk::One(EpochOrder::new(
                 &self.space,
                 self.config.seed,
                 key.0,
                 self.config.shuffle,
                 key.1,
-            );
+            ));
             self.order_key = key;
             self.window.clear();
         }
+        Ok(())
     }
+}
+
+/// The document order of the current epoch.
+enum Walk {
+    One(EpochOrder),
+    Mixed(Arc<MixedOrder>),
+}
+
+/// A token loader's mix: its sources and the order of the latest epoch.
+struct TokenMix {
+    /// Each source's dataset and token column.
+    datasets: Vec<(Arc<Dataset>, usize)>,
+    sources: Vec<MixSource>,
+    /// Tokens of each source's rows, separators included.
+    tokens: Vec<u64>,
+    /// 1 when documents end with `eos_id`, else 0.
+    separator: u64,
+    /// (epoch, algorithm, block) with its order and stream tokens.
+    cache: Mutex<Option<MixEpoch>>,
+}
+
+type MixEpoch = ((u64, OrderAlgorithm, u64), Arc<MixedOrder>, u64);
+
+impl TokenMix {
+    /// The mixed order of `epoch` and the tokens of its stream: per source,
+    /// its whole passes' tokens and those of its partial pass's documents
+    /// (offsets read, no token). Kept for the latest epoch.
+    fn epoch(
+        &self,
+        seed: u64,
+        epoch: u64,
+        algorithm: OrderAlgorithm,
+        block: u64,
+    ) -> Result<(Arc<MixedOrder>, u64)> {
+        let key = (epoch, algorithm, block);
+        let mut cache = self.cache.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some((k, order, total)) = &*cache {
+            if *k == key {
+                return Ok((Arc::clone(order), *total));
+            }
+        }
+        let order = Arc::new(MixedOrder::new(
+            self.sources.clone(),
+            seed,
+            epoch,
+            block,
+            algorithm,
+        ));
+        let mut total = 0u64;
+        for (i, ((dataset, index), tokens)) in self.datasets.iter().zip(&self.tokens).enumerate() {
+            let (passes, rows) = order.source_share(i);
+            let column = dataset.schema().field(*index).name().clone();
+            let part = if rows.is_empty() {
+                0
+            } else {
+                count_tokens(dataset, *index, &column, Some(&rows))?
+                    + self.separator * rows.len() as u64
+            };
+            total = passes
+                .checked_mul(*tokens)
+                .and_then(|t| t.checked_add(part))
+                .and_then(|t| t.checked_add(total))
+                .ok_or_else(too_many)?;
+        }
+        *cache = Some((key, Arc::clone(&order), total));
+        Ok((order, total))
+    }
+}
+
+/// The dataset of a mapped source; a streamed one is refused.
+fn mapped(source: &DataSource) -> Result<Arc<Dataset>> {
+    match source {
+        DataSource::Mapped(dataset) => Ok(Arc::clone(dataset)),
+        #[cfg(unix)]
+        DataSource::Streamed(_) => Err(Error::InvalidArgument(
+            "token packing reads mapped datasets (local, or remote and no larger than \
+             cache_limit); this one streams through the cache: raise cache_limit to the \
+             dataset's size"
+                .into(),
+        )),
+    }
+}
+
+fn too_many() -> Error {
+    Error::InvalidArgument("the dataset holds more than 2^64 tokens".into())
 }
 
 /// Moves `cur` on by `tokens` tokens of the stream (by document lengths,

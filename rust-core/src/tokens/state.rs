@@ -42,6 +42,10 @@ pub struct TokenState {
     pub column: String,
     pub seq_len: u64,
     pub eos_id: Option<i64>,
+    /// A mix's allocation block (documents), kept when the run resumes on
+    /// another world size (absent for one dataset).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mix_block: Option<u64>,
 }
 
 impl TokenState {
@@ -66,6 +70,7 @@ impl TokenState {
             column,
             seq_len,
             eos_id,
+            mix_block: None,
         }
     }
 
@@ -95,8 +100,9 @@ impl TokenState {
         self.cursor_token = 0;
     }
 
-    /// Refuses a state of another dataset, seed, shuffle mode, column,
-    /// `seq_len` or `eos_id`, or of an unknown order algorithm
+    /// Refuses a state of another dataset (or mix), seed, shuffle mode,
+    /// column, `seq_len` or `eos_id`, a mix's state without its block (or
+    /// the reverse), or of an unknown order algorithm
     /// ([`Error::ResumeMismatch`]).
     pub(crate) fn check_compatible(&self, expected: &TokenState) -> Result<()> {
         self.order_algorithm()?;
@@ -143,6 +149,14 @@ impl TokenState {
                 format!("{:?}", expected.eos_id),
             );
         }
-        Ok(())
+        match (self.mix_block, expected.mix_block) {
+            (None | Some(0), Some(_)) => Err(Error::ResumeMismatch(
+                "the state of a mix has no block length (mix_block)".into(),
+            )),
+            (Some(_), None) => Err(Error::ResumeMismatch(
+                "the state is a mix's (it has mix_block) but this loader reads one dataset".into(),
+            )),
+            _ => Ok(()),
+        }
     }
 }

@@ -37,8 +37,47 @@ pub(crate) fn floor_sum(n: i128, m: i128, a: i128, b: i128) -> i128 {
     ans + floor_sum_unsigned(n, m, a, b)
 }
 
-/// The non-negative case (the AtCoder Library's iteration).
-fn floor_sum_unsigned(mut n: i128, mut m: i128, mut a: i128, mut b: i128) -> i128 {
+/// The non-negative case (the AtCoder Library's iteration), in `u64` when
+/// every step fits (the usual case: 128-bit division costs several times
+/// more, and a batch of a mix computes a few of these sums), else in `i128`.
+fn floor_sum_unsigned(n: i128, m: i128, a: i128, b: i128) -> i128 {
+    if let (Ok(n64), Ok(m64), Ok(a64), Ok(b64)) = (
+        u64::try_from(n),
+        u64::try_from(m),
+        u64::try_from(a),
+        u64::try_from(b),
+    ) {
+        if let Some(sum) = floor_sum_u64(n64, m64, a64, b64) {
+            return i128::from(sum);
+        }
+    }
+    floor_sum_wide(n, m, a, b)
+}
+
+/// [`floor_sum_unsigned`] in `u64`; `None` when a step would overflow.
+fn floor_sum_u64(mut n: u64, mut m: u64, mut a: u64, mut b: u64) -> Option<u64> {
+    let mut ans = 0u64;
+    loop {
+        if a >= m {
+            let pairs = if n == 0 { 0 } else { n.checked_mul(n - 1)? / 2 };
+            ans = ans.checked_add(pairs.checked_mul(a / m)?)?;
+            a %= m;
+        }
+        if b >= m {
+            ans = ans.checked_add(n.checked_mul(b / m)?)?;
+            b %= m;
+        }
+        let y_max = a.checked_mul(n)?.checked_add(b)?;
+        if y_max < m {
+            return Some(ans);
+        }
+        n = y_max / m;
+        b = y_max % m;
+        std::mem::swap(&mut m, &mut a);
+    }
+}
+
+fn floor_sum_wide(mut n: i128, mut m: i128, mut a: i128, mut b: i128) -> i128 {
     let mut ans = 0;
     loop {
         if a >= m {

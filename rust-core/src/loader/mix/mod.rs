@@ -19,12 +19,16 @@ mod alloc;
 mod order;
 mod weights;
 
+use std::sync::Arc;
+
 use xxhash_rust::xxh3::Xxh3;
 
 pub use order::{MixSource, MixedOrder};
 pub use weights::{sample_counts, Exhausted, Weighting};
 
 use super::order::ShuffleMode;
+use super::space::SampleSpace;
+use crate::{Error, Result};
 
 /// One source of a mix: a dataset (anything a [`Loader`](super::Loader)
 /// reads) and how much of each epoch it gives.
@@ -87,6 +91,40 @@ pub struct MixConfig {
     /// `batch_size * world_size`). Recorded in the loader state, so that a
     /// run resumed on another world size keeps the same order.
     pub block: Option<u64>,
+}
+
+/// The sources of a mix: each source's sample space and shuffle mode with
+/// the samples its weighting gives an epoch ([`sample_counts`]).
+pub(crate) fn sources_of(
+    spaces: Vec<Arc<SampleSpace>>,
+    shuffles: Vec<ShuffleMode>,
+    weightings: &[Weighting],
+    mix: &MixConfig,
+) -> Result<Vec<MixSource>> {
+    let rows: Vec<u64> = spaces.iter().map(|s| s.len()).collect();
+    let counts = sample_counts(weightings, &rows, mix.epoch_size, mix.exhausted)?;
+    Ok(spaces
+        .into_iter()
+        .zip(shuffles)
+        .zip(counts)
+        .map(|((space, shuffle), count)| MixSource {
+            space,
+            shuffle,
+            count,
+        })
+        .collect())
+}
+
+/// The block length of a mix: `mix.block`, or the global batch
+/// `batch_size * world_size`.
+pub(crate) fn block_of(mix: &MixConfig, batch_size: usize, world_size: usize) -> Result<u64> {
+    match mix.block {
+        Some(0) => Err(Error::InvalidArgument(
+            "mix option block must be at least 1".into(),
+        )),
+        Some(b) => Ok(b),
+        None => Ok((batch_size as u64).saturating_mul(world_size as u64)),
+    }
 }
 
 /// The fingerprint of a mix: its sources' sample spaces, shuffle modes and

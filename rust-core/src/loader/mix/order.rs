@@ -132,6 +132,35 @@ impl MixedOrder {
             .collect()
     }
 
+    /// Source `i`'s samples of the epoch as whole passes over its rows and
+    /// the dataset rows (sorted) of its partial last pass: `(passes, rows)`.
+    /// The sum of a per-row quantity over the source's share is `passes`
+    /// times its sum over all rows plus its sum over `rows`.
+    pub fn source_share(&self, i: usize) -> (u64, Vec<u64>) {
+        let Some(s) = self.sources.get(i) else {
+            return (0, Vec::new());
+        };
+        let rows = s.space.len();
+        if rows == 0 {
+            return (0, Vec::new());
+        }
+        let (passes, rest) = (s.count / rows, s.count % rows);
+        if rest == 0 {
+            return (passes, Vec::new());
+        }
+        let built;
+        let order = match self.passes[i].get(passes as usize) {
+            Some(order) => order,
+            None => {
+                built = pass_order(s, self.seed, self.epoch, i, passes, self.algorithm);
+                &built
+            }
+        };
+        let mut picked: Vec<u64> = (0..rest).map(|u| s.space.row(order.get(u))).collect();
+        picked.sort_unstable();
+        (passes, picked)
+    }
+
     /// Samples of each source in block `k` (for tests and inspection).
     pub fn block_counts(&self, k: u64) -> Vec<u64> {
         self.alloc.block_counts(k).counts
