@@ -158,6 +158,8 @@ class NativeTokenLoader:
         world_size: int = 1,
         rows: Optional[Sequence[int]] = None,
         dtype: str = "int64",
+        position_ids: Optional[str] = "int64",
+        attention_mask: Optional[str] = None,
     ) -> None: ...
     @property
     def seq_len(self) -> int: ...
@@ -172,6 +174,10 @@ class NativeTokenLoader:
     @property
     def dtype(self) -> str: ...
     @property
+    def position_ids(self) -> Optional[str]: ...
+    @property
+    def attention_mask(self) -> Optional[str]: ...
+    @property
     def total_tokens(self) -> int: ...
     @property
     def epoch(self) -> int: ...
@@ -183,10 +189,10 @@ class NativeTokenLoader:
     def next_into(
         self,
         input_ids: tuple[int, int],
-        position_ids: tuple[int, int],
         lengths: tuple[int, int],
-        attention_mask: tuple[int, int],
         cu_seqlens: tuple[int, int],
+        position_ids: Optional[tuple[int, int]] = None,
+        attention_mask: Optional[tuple[int, int]] = None,
         labels: Optional[tuple[int, int]] = None,
     ) -> Optional[tuple[int, int]]: ...
     def last_documents(self) -> list[int]: ...
