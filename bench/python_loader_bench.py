@@ -202,7 +202,7 @@ def main():
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"args": vars(args), "threads": threads, "samples_per_s": results,
-                       "cpu_ns_per_sample": cpu_ns}, f, indent=1)
+                       "cpu_ns_per_sample": cpu_ns}, f, indent=1, default=str)
 
 
 if __name__ == "__main__":

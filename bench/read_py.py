@@ -22,7 +22,8 @@ Contenders:
   alternates whole epochs of that loader and of the same loader driven in Rust without
   Python (``mosaicrs-loader-bench --epochs-from-stdin``, ``--loader-bench``; see
   rust_epochs.py), best of 3 each, and reports both under ``same_process`` with their
-  ratio (or why the Rust side could not run).
+  ratio and each process's CPU time per sample (all its threads, median of the epochs),
+  or why the Rust side could not run.
 - mds-w0, mds-w2: MosaicML StreamingDataset(shuffle=True) over the MDS output of the
   write side, in a torch DataLoader with 0 or 2 workers; the 16 scalar columns are
   stacked into [B, 16] (the embedding is one ndarray column already).
@@ -38,6 +39,7 @@ import json
 import sys
 import time
 from pathlib import Path
+from typing import List, Tuple
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -166,15 +168,19 @@ def mosaicrs_python_vs_rust(
         loader.close()
         return {"error": str(exc)}
 
-    def python_epoch(epoch: int) -> float:
+    def python_epoch(epoch: int) -> Tuple[float, float]:
+        """(samples/s, CPU ns per sample of this process, every thread)."""
         loader.set_epoch(epoch)
+        cpu = time.process_time()
         started = time.perf_counter()
         samples = sum(int(x.shape[0]) for x, _ in loader)
-        return samples / (time.perf_counter() - started)
+        seconds = time.perf_counter() - started
+        return samples / seconds, 1e9 * (time.process_time() - cpu) / samples
 
-    def rust_epoch(epoch: int) -> float:
+    def rust_epoch(epoch: int) -> Tuple[float, float]:
         figures = rust.run(epoch)
-        return figures["samples"] / figures["seconds"]
+        return (figures["samples"] / figures["seconds"],
+                1e9 * figures["cpu_seconds"] / figures["samples"])
 
     with rust:
         rust_epoch(100)  # warm both paths once
@@ -184,10 +190,17 @@ def mosaicrs_python_vs_rust(
             rust_runs.append(rust_epoch(rep))
             python.append(python_epoch(rep))
     loader.close()
+
+    def median_cpu(runs: List[Tuple[float, float]]) -> float:
+        return sorted(c for _, c in runs)[len(runs) // 2]
+
+    rust_best, python_best = max(r for r, _ in rust_runs), max(r for r, _ in python)
     return {
-        "rust_samples_per_s": max(rust_runs),
-        "python_samples_per_s": max(python),
-        "python_over_rust": max(python) / max(rust_runs),
+        "rust_samples_per_s": rust_best,
+        "python_samples_per_s": python_best,
+        "python_over_rust": python_best / rust_best,
+        "rust_cpu_ns_per_sample": median_cpu(rust_runs),
+        "python_cpu_ns_per_sample": median_cpu(python),
         "loader_threads": native.workers,
         "reps": reps,
     }

@@ -130,6 +130,10 @@ def read_table(shape: str, block: dict) -> list[str]:
                 f"{rate(same['rust_samples_per_s'])} samples/s, Python ÷ Rust "
                 f"{same['python_over_rust']:.2f}× (target ≥ 0.9×).",
             ]
+            if "python_cpu_ns_per_sample" in same:
+                lines[-1] += (f" CPU per sample (all threads of each process): Python "
+                              f"{same['python_cpu_ns_per_sample']:.0f} ns, Rust "
+                              f"{same['rust_cpu_ns_per_sample']:.0f} ns.")
     return lines + [""] + _failures(reads)
 
 

@@ -24,8 +24,11 @@ contender packs the same way, each document followed by the eos, the stream cut 
 - memcpy: one numpy copy of one contiguous int32 array of all the tokens, the ceiling, in
   the same process as mosaicrs.
 - mosaicrs: ``mosaicrs.torch.TokenLoader(path, seq_len=L, batch_size=B, eos_id=...,
-  shuffle=True)``, which also yields position_ids, cu_seqlens and attention_mask;
-  mosaicrs-int32 is the same with ``dtype=torch.int32``.
+  shuffle=True)`` with its default outputs: int64 input_ids and position_ids, cu_seqlens
+  and max_seqlen (16 bytes written per token). Variants: mosaicrs-int32 (``dtype`` and
+  ``position_ids`` int32, 8 bytes), mosaicrs-ids (``position_ids=False``, 8 bytes),
+  mosaicrs-full (``attention_mask=True`` as well, int64, 24 bytes), and
+  mosaicrs-dataloader (``TokenIterableDataset`` in ``DataLoader(batch_size=None)``).
 
 Ragged id lists (the recommender shape). 13 float32 dense columns, an int64 label and two
 ``list<int64>`` id columns (lengths 1..50, long-tailed, mean about 7.5), written as Parquet and
@@ -82,12 +85,22 @@ TOKEN_CONTENDERS: Dict[str, Tuple[str, str]] = {
     "mds-w0": ("streaming", "MosaicML StreamingDataset + packing in Python, 0 workers"),
     "mds-w2": ("streaming", "MosaicML StreamingDataset + packing in Python, 2 workers"),
     "memcpy": ("shared", "memcpy of the token bytes (numpy copy, int32)"),
-    "mosaicrs": ("shared", "mosaicrs.torch.TokenLoader"),
-    "mosaicrs-int32": ("shared", "mosaicrs.torch.TokenLoader, dtype=torch.int32"),
+    "mosaicrs": ("shared", "mosaicrs.torch.TokenLoader (int64 input_ids, position_ids)"),
+    "mosaicrs-int32": ("shared", "mosaicrs.torch.TokenLoader, int32 input_ids, position_ids"),
+    "mosaicrs-ids": ("shared", "mosaicrs.torch.TokenLoader, position_ids=False"),
+    "mosaicrs-full": ("shared", "mosaicrs.torch.TokenLoader, attention_mask=True (int64)"),
     "mosaicrs-dataloader": ("shared", "DataLoader(mosaicrs.torch.TokenIterableDataset, "
                                       "batch_size=None)"),
 }
-MOSAICRS_TOKEN_VARIANTS = ("mosaicrs", "mosaicrs-int32", "mosaicrs-dataloader")
+MOSAICRS_TOKEN_VARIANTS = ("mosaicrs", "mosaicrs-int32", "mosaicrs-ids", "mosaicrs-full",
+                           "mosaicrs-dataloader")
+# Each variant's TokenLoader options besides the shared ones (dtypes by name: torch is
+# imported in the contender's process only).
+MOSAICRS_TOKEN_OPTIONS: Dict[str, Dict[str, Any]] = {
+    "mosaicrs-int32": {"dtype": "int32", "position_ids": "int32"},
+    "mosaicrs-ids": {"position_ids": False},
+    "mosaicrs-full": {"attention_mask": True},
+}
 RAGGED_CONTENDERS: Dict[str, Tuple[str, str]] = {
     "torch-w0": ("shared", "torch DataLoader, map-style rows + offsets collate, 0 workers"),
     "torch-w2": ("shared", "torch DataLoader, map-style rows + offsets collate, 2 workers"),
@@ -386,7 +399,9 @@ def mosaicrs_token_figures(args: argparse.Namespace, names: List[str]) -> Dict[s
     same = dict(seq_len=L, batch_size=B, eos_id=EOS_ID, shuffle=True, seed=SEED)
     out: Dict[str, Any] = {}
     for name in names:
-        dtype = torch.int32 if name == "mosaicrs-int32" else torch.int64
+        options = {k: getattr(torch, v) if isinstance(v, str) else v
+                   for k, v in MOSAICRS_TOKEN_OPTIONS.get(name, {}).items()}
+        dtype = options.get("dtype", torch.int64)
         started = time.perf_counter()
         if name == "mosaicrs-dataloader":
             if not hasattr(mt, "TokenIterableDataset"):
@@ -395,7 +410,7 @@ def mosaicrs_token_figures(args: argparse.Namespace, names: List[str]) -> Dict[s
             source: Any = mt.TokenIterableDataset(path, **same)
             batches: Any = DataLoader(source, batch_size=None, num_workers=0)
         else:
-            source = batches = mt.TokenLoader(path, dtype=dtype, **same)
+            source = batches = mt.TokenLoader(path, **options, **same)
         opened = time.perf_counter() - started
 
         def epoch(e: int, source: Any = source, batches: Any = batches,
@@ -705,7 +720,8 @@ def run_tokens(runner: Runner, args: argparse.Namespace, corpus: Any) -> Dict[st
             entries.append(entry(r, T, ok=True, tokens=figures["count"],
                                  tokens_per_s=figures["per_s"], epoch_s=figures["epoch_s"],
                                  memory=doc["memory"], **extra))
-    groups = [("mosaicrs", "memcpy"), ("mosaicrs-int32",), ("mosaicrs-dataloader",)]
+    groups = [("mosaicrs", "memcpy"), ("mosaicrs-int32",), ("mosaicrs-ids",), ("mosaicrs-full",),
+              ("mosaicrs-dataloader",)]
     for group in groups:
         names = tuple(n for n in group if n in want)
         if not names:

@@ -236,7 +236,7 @@ def train(path: str, steps: int = 200, seq_len: int = 128, batch_size: int = 8,
             opt.step()
             schedule.step()
             losses.append(loss.item())
-            tokens += int(batch["attention_mask"].sum())
+            tokens += batch["input_ids"].numel()
             step += 1
             if not quiet and (step % log_every == 0 or step == 1):
                 window = losses[-log_every:]

@@ -167,6 +167,8 @@ class NativeTokenLoader:
         mix: Optional[Sequence[tuple[Dataset, str, float, Optional[str]]]] = None,
         epoch_size: Optional[int] = None,
         exhausted: str = "cycle",
+        position_ids: Optional[str] = "int64",
+        attention_mask: Optional[str] = None,
     ) -> None: ...
     @property
     def seq_len(self) -> int: ...
@@ -181,6 +183,10 @@ class NativeTokenLoader:
     @property
     def dtype(self) -> str: ...
     @property
+    def position_ids(self) -> Optional[str]: ...
+    @property
+    def attention_mask(self) -> Optional[str]: ...
+    @property
     def total_tokens(self) -> int: ...
     @property
     def epoch(self) -> int: ...
@@ -192,10 +198,10 @@ class NativeTokenLoader:
     def next_into(
         self,
         input_ids: tuple[int, int],
-        position_ids: tuple[int, int],
         lengths: tuple[int, int],
-        attention_mask: tuple[int, int],
         cu_seqlens: tuple[int, int],
+        position_ids: Optional[tuple[int, int]] = None,
+        attention_mask: Optional[tuple[int, int]] = None,
         labels: Optional[tuple[int, int]] = None,
     ) -> Optional[tuple[int, int]]: ...
     def last_documents(self) -> list[int]: ...

@@ -1096,21 +1096,61 @@ class Loader(_RustLoader[_native.NativeLoader]):
 
 class _TokenSlot(_Slot):
     """A token batch's host buffers, all filled by Rust: ``[B, L]`` ids,
-    positions and attention mask, ``[B]`` lengths, ``B * L + 1`` segment
-    boundaries (the batch uses the first ``S + 1``), ``[B, L]`` labels."""
+    ``[B]`` lengths, ``B * L + 1`` segment boundaries (the batch uses the
+    first ``S + 1``), then those asked for: ``[B, L]`` positions, attention
+    mask and labels."""
 
-    __slots__ = ("buffers", "user_tensors", "cu")
+    __slots__ = ("buffers", "named", "cu", "lengths", "cu_views")
 
-    def __init__(self, id: int, tensors: List[torch.Tensor]):
-        super().__init__(id, tensors)
-        # (address, bytes) per buffer, in NativeTokenLoader.next_into's order.
-        self.buffers = [(t.data_ptr(), t.numel() * t.element_size()) for t in tensors]
-        # What the user gets besides cu_seqlens: ids, positions, attention mask[, labels].
-        self.user_tensors = [tensors[0], tensors[1], tensors[3], *tensors[5:]]
-        self.cu = tensors[4]
+    # Prefixes of the segment boundaries kept per slot (a batch's segment
+    # count takes few distinct values).
+    _MAX_CU_VIEWS = 128
+
+    def __init__(self, id: int, tensors: List[Optional[torch.Tensor]],
+                 names: Sequence[Optional[str]]):
+        # Only the tensors that the user gets are checked for references.
+        super().__init__(id, [t for n, t in zip(names, tensors) if n is not None and t is not None]
+                         + [tensors[2]])
+        # (address, bytes) or None per argument of NativeTokenLoader.next_into.
+        self.buffers = tuple(
+            None if t is None else (t.data_ptr(), t.numel() * t.element_size()) for t in tensors
+        )
+        # What the user gets besides cu_seqlens and max_seqlen, by name.
+        self.named = [(n, t) for n, t in zip(names, tensors) if n is not None and t is not None]
+        self.lengths = tensors[1]  # kept alive: Rust writes it
+        self.cu = tensors[2]
+        self.cu_views: Dict[int, torch.Tensor] = {}
+
+    def cu_seqlens(self, segments: int) -> torch.Tensor:
+        """A fresh alias of the first ``segments + 1`` boundaries. Slicing
+        costs several times an alias, so each prefix is sliced once per
+        slot; called only while nothing outside the slot references it."""
+        view = self.cu_views.get(segments)
+        if view is None:
+            view = self.cu[: segments + 1]
+            if len(self.cu_views) < self._MAX_CU_VIEWS:
+                self.cu_views[segments] = view
+                # The kept view holds the storage too: the baseline moves.
+                self.replace(len(self.tensors) - 1, self.cu)
+        return view.detach()
 
 
 _TOKEN_DTYPES = {torch.int64: "int64", torch.int32: "int32"}
+_MASK_DTYPES = {**_TOKEN_DTYPES, torch.bool: "bool"}
+
+
+def _token_output(value: Union[bool, torch.dtype, None], name: str,
+                  dtypes: Mapping[torch.dtype, str]) -> Optional[torch.dtype]:
+    """The dtype of an optional token output: ``True`` is int64, ``False`` or
+    ``None`` leaves it out."""
+    if value is True:
+        return torch.int64
+    if value is False or value is None:
+        return None
+    if value not in dtypes:
+        allowed = ", ".join(str(d) for d in dtypes)
+        raise InvalidInputError(f"{name}={value!r} is not True, False or one of {allowed}")
+    return value
 
 
 def _positive(value: Any, name: str) -> int:
@@ -1138,13 +1178,20 @@ class TokenLoader(_RustLoader[_native.NativeTokenLoader]):
     Each batch is a dict:
 
     - ``input_ids`` ``[B, L]`` (``dtype``: ``torch.int64`` or ``torch.int32``);
-    - ``position_ids`` ``[B, L]`` int64, restarting at 0 at each document and
-      at each row (a document split across rows restarts in the next row);
+    - ``position_ids`` ``[B, L]``, restarting at 0 at each document and at
+      each row (a document split across rows restarts in the next row):
+      int64 by default, as Hugging Face models take them;
+      ``position_ids=torch.int32`` halves their bytes, ``False`` leaves them
+      out;
     - ``cu_seqlens`` int32 ``[S + 1]``: the segment boundaries over the
       flattened ``B * L`` tokens (one segment per document piece per row,
       padding its own segment), and ``max_seqlen`` (an int), as
       flash-attention's variable-length kernels take them;
-    - ``attention_mask`` ``[B, L]`` int64 (1 for tokens, 0 for padding);
+    - ``attention_mask`` ``[B, L]`` (1 for tokens, 0 for padding) only when
+      asked: ``attention_mask=True`` (int64), or ``torch.int32`` /
+      ``torch.bool``. Left out by default: padding only ever ends a row
+      (``drop_last=False``, last batch), so under a causal mask no token
+      attends to it, and ``labels`` already hold -100 there;
     - ``labels`` ``[B, L]`` int64 when ``labels=True``: ``input_ids`` with
       -100 at each segment's first token and at padding (Hugging Face causal
       models shift the labels themselves, so no token is predicted across a
@@ -1195,6 +1242,8 @@ class TokenLoader(_RustLoader[_native.NativeTokenLoader]):
         device: Union[str, torch.device, None] = None,
         pin_memory: Optional[bool] = None,
         dtype: torch.dtype = torch.int64,
+        position_ids: Union[bool, torch.dtype] = True,
+        attention_mask: Union[bool, torch.dtype] = False,
         rows: Optional[Sequence[int]] = None,
         cache_dir: Union[str, "os.PathLike[str]", None] = None,
         cache_limit: Union[int, str, None] = None,
@@ -1206,10 +1255,13 @@ class TokenLoader(_RustLoader[_native.NativeTokenLoader]):
     ) -> None:
         self._native = None
         self._slots: List[_TokenSlot] = []
+        self._turn = 0  # where the search for a free slot starts
         _positive(seq_len, "seq_len")
         _positive(batch_size, "batch_size")
         if dtype not in _TOKEN_DTYPES:
             raise InvalidInputError(f"dtype {dtype} is not torch.int64 or torch.int32")
+        self.position_dtype = _token_output(position_ids, "position_ids", _TOKEN_DTYPES)
+        self.mask_dtype = _token_output(attention_mask, "attention_mask", _MASK_DTYPES)
         for name, value in (("eos_id", eos_id), ("pad_id", pad_id), ("vocab_size", vocab_size)):
             if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
                 raise InvalidInputError(f"{name} must be an integer or None, got {value!r}")
@@ -1245,6 +1297,8 @@ class TokenLoader(_RustLoader[_native.NativeTokenLoader]):
             mix=mix,
             epoch_size=None if epoch_size is None else int(epoch_size),
             exhausted=exhausted,
+            position_ids=None if self.position_dtype is None else _TOKEN_DTYPES[self.position_dtype],
+            attention_mask=None if self.mask_dtype is None else _MASK_DTYPES[self.mask_dtype],
         )
         self.seq_len = seq_len
         self.batch_size = batch_size
@@ -1295,25 +1349,38 @@ class TokenLoader(_RustLoader[_native.NativeTokenLoader]):
     # -- buffers ------------------------------------------------------------------
     def _new_slot(self) -> _TokenSlot:
         b, l, pin = self.batch_size, self.seq_len, self.pin_memory
+
+        def maybe(dtype: Optional[torch.dtype]) -> Optional[torch.Tensor]:
+            # zeros, not empty: a bool buffer must hold valid bools before Rust views it.
+            return None if dtype is None else torch.zeros((b, l), dtype=dtype, pin_memory=pin)
+
+        # In NativeTokenLoader.next_into's order.
         tensors = [
-            torch.zeros((b, l), dtype=self.dtype, pin_memory=pin),  # input_ids
-            torch.zeros((b, l), dtype=torch.int64, pin_memory=pin),  # position_ids
-            torch.zeros((b,), dtype=torch.int64, pin_memory=pin),  # lengths
-            torch.zeros((b, l), dtype=torch.int64, pin_memory=pin),  # attention_mask
-            torch.zeros((b * l + 1,), dtype=torch.int32, pin_memory=pin),  # cu_seqlens
+            torch.zeros((b, l), dtype=self.dtype, pin_memory=pin),
+            torch.zeros((b,), dtype=torch.int64, pin_memory=pin),
+            torch.zeros((b * l + 1,), dtype=torch.int32, pin_memory=pin),
+            maybe(self.position_dtype),
+            maybe(self.mask_dtype),
+            maybe(torch.int64 if self.labels else None),
         ]
-        if self.labels:
-            tensors.append(torch.zeros((b, l), dtype=torch.int64, pin_memory=pin))
-        slot = _TokenSlot(len(self._slots), tensors)
+        names = ["input_ids", None, None, "position_ids", "attention_mask", "labels"]
+        slot = _TokenSlot(len(self._slots), tensors, names)
         self._slots.append(slot)
         return slot
 
     def _free_slot(self) -> _TokenSlot:
         """A slot that nothing references (no batch the user holds, no copy
-        in flight), else a fresh one: a held batch is never overwritten."""
-        for s in self._slots:
-            if not s.referenced():
-                return s
+        in flight), else a fresh one: a held batch is never overwritten.
+        The search starts after the slot filled last: the user usually holds
+        only the newest batch, so the first slot looked at is free."""
+        slots = self._slots
+        n = len(slots)
+        for k in range(n):
+            i = (self._turn + k) % n
+            if not slots[i].referenced():
+                self._turn = i + 1
+                return slots[i]
+        self._turn = n + 1
         return self._new_slot()
 
     def _fill(self, native: _native.NativeTokenLoader) -> Optional[Tuple[_TokenSlot, torch.Tensor, int]]:
@@ -1328,24 +1395,7 @@ class TokenLoader(_RustLoader[_native.NativeTokenLoader]):
         if got is None:
             return None
         segments, max_seqlen = got
-        return slot, slot.cu[: segments + 1], max_seqlen
-
-    def _assemble(
-        self, tensors: Sequence[torch.Tensor], cu: torch.Tensor, max_seqlen: int
-    ) -> Dict[str, Any]:
-        """The user's dict from ``(input_ids, position_ids, attention_mask[,
-        labels])``: fresh tensor objects (``detach()`` aliases) over the
-        slot's storage, so that holding them shows in its use count."""
-        batch: Dict[str, Any] = {
-            "input_ids": tensors[0].detach(),
-            "position_ids": tensors[1].detach(),
-            "cu_seqlens": cu,
-            "max_seqlen": max_seqlen,
-            "attention_mask": tensors[2].detach(),
-        }
-        if self.labels:
-            batch["labels"] = tensors[3].detach()
-        return batch
+        return slot, slot.cu_seqlens(segments), max_seqlen
 
     # -- iteration ---------------------------------------------------------------
     def __iter__(self) -> Iterator[Dict[str, Any]]:
@@ -1355,25 +1405,39 @@ class TokenLoader(_RustLoader[_native.NativeTokenLoader]):
         if self._pipelined:
             yield from self._iter_pipelined(native)
             return
+        # Per batch: a free slot, one native call, and a dict of fresh tensor
+        # objects (``detach()`` aliases) over the slot's storage, so that
+        # holding them shows in its use count.
+        free_slot, next_into = self._free_slot, native.next_into
         while True:
-            got = self._fill(native)
+            slot = free_slot()
+            got = next_into(*slot.buffers)
             if got is None:
                 return
-            slot, cu, max_seqlen = got
-            yield self._assemble(slot.user_tensors, cu, max_seqlen)
+            segments, max_seqlen = got
+            batch: Dict[str, Any] = {n: t.detach() for n, t in slot.named}
+            batch["cu_seqlens"] = slot.cu_seqlens(segments)
+            batch["max_seqlen"] = max_seqlen
+            yield batch
 
     def _iter_pipelined(self, native: _native.NativeTokenLoader) -> Iterator[Dict[str, Any]]:
         """The device pipeline (:meth:`_one_ahead`): the derived tensors are
         computed on the host batch, then everything is copied together."""
+        names: List[str] = []
+
         def fetch() -> Optional[Tuple[_Slot, List[torch.Tensor], Any]]:
             got = self._fill(native)
             if got is None:
                 return None
             slot, cu, max_seqlen = got
-            return slot, slot.user_tensors + [cu], max_seqlen
+            names[:] = [n for n, _ in slot.named]
+            return slot, [t for _, t in slot.named] + [cu], max_seqlen
 
         def assemble(out: List[torch.Tensor], max_seqlen: Any) -> Dict[str, Any]:
-            return self._assemble(out[:-1], out[-1], max_seqlen)
+            batch: Dict[str, Any] = dict(zip(names, out))
+            batch["cu_seqlens"] = out[-1]
+            batch["max_seqlen"] = max_seqlen
+            return batch
 
         yield from self._one_ahead(fetch, assemble)
 

@@ -2,9 +2,9 @@
 //! rust-core [`TokenLoader`] that writes each packed batch straight into
 //! buffers that Python owns (torch tensors, pinned when the target is CUDA).
 //!
-//! The batch has a fixed size (`[B, L]` token ids, `[B, L]` position ids,
-//! `[B]` lengths, and what is derived from them: the `[B, L]` attention mask
-//! and labels, at most `B * L + 1` segment boundaries), so there are no
+//! The batch has a fixed size (`[B, L]` token ids, `[B]` lengths, at most
+//! `B * L + 1` segment boundaries, and what the caller asked for: `[B, L]`
+//! position ids, attention mask and labels), so there are no
 //! registered slots here: Python picks a buffer set that nothing references
 //! any more (its ring) and passes the addresses to
 //! [`NativeTokenLoader::next_into`], which fills them with the GIL released
@@ -25,11 +25,13 @@ use crate::errors::{IntoPy, InvalidInputError};
 use crate::fork;
 use crate::loader::{mix_streams, MixEntry};
 
-/// The element type of the token ids (position ids and lengths are int64).
+/// The element type of an optional `[B, L]` output (token ids and position
+/// ids: int64 or int32; the attention mask also bool). Lengths are int64.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum IdType {
     I64,
     I32,
+    Bool,
 }
 
 impl IdType {
@@ -37,6 +39,49 @@ impl IdType {
         match self {
             IdType::I64 => 8,
             IdType::I32 => 4,
+            IdType::Bool => 1,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            IdType::I64 => "int64",
+            IdType::I32 => "int32",
+            IdType::Bool => "bool",
+        }
+    }
+
+    /// `dtype` of output `what`, one of the names in `allowed`.
+    fn parse(what: &str, dtype: &str, allowed: &[IdType]) -> PyResult<Self> {
+        allowed
+            .iter()
+            .copied()
+            .find(|t| t.name() == dtype)
+            .ok_or_else(|| {
+                let names: Vec<&str> = allowed.iter().map(|t| t.name()).collect();
+                InvalidInputError::new_err(format!(
+                    "{what} dtype {dtype:?} is not one of {}",
+                    names.join(", ")
+                ))
+            })
+    }
+}
+
+/// The attention mask buffer, by its element type.
+enum MaskMut<'a> {
+    I64(&'a mut [i64]),
+    I32(&'a mut [i32]),
+    /// `torch.bool`: one byte, 0 or 1.
+    Bool(&'a mut [u8]),
+}
+
+impl MaskMut<'_> {
+    /// Sets `range` to 1 (`on`) or 0.
+    fn fill(&mut self, range: std::ops::Range<usize>, on: bool) {
+        match self {
+            MaskMut::I64(m) => m[range].fill(i64::from(on)),
+            MaskMut::I32(m) => m[range].fill(i32::from(on)),
+            MaskMut::Bool(m) => m[range].fill(u8::from(on)),
         }
     }
 }
@@ -52,6 +97,14 @@ pub(crate) struct NativeTokenLoader {
     /// source of each.
     documents: Mutex<(Vec<u64>, Vec<u32>)>,
     ids: IdType,
+    /// `None`: the caller does not take position ids; they are written to
+    /// `scratch`, since the segment boundaries are derived from them.
+    positions: Option<IdType>,
+    /// `None`: no attention mask.
+    mask: Option<IdType>,
+    /// Position ids of a batch when the caller takes none: int32, reused
+    /// (a batch's worth stays in cache). Locked after `loader`.
+    scratch: Mutex<Vec<i32>>,
     generation: u64,
 }
 
@@ -64,7 +117,8 @@ impl NativeTokenLoader {
     #[pyo3(signature = (
         dataset, seq_len, batch_size, *, column="input_ids", eos_id=None, pad_id=None,
         vocab_size=None, drop_last=true, seed=0, shuffle="global", rank=0, world_size=1,
-        rows=None, dtype="int64", mix=None, epoch_size=None, exhausted="cycle"
+        rows=None, dtype="int64", mix=None, epoch_size=None, exhausted="cycle",
+        position_ids=Some("int64"), attention_mask=None
     ))]
     #[allow(clippy::too_many_arguments)]
     fn new(
@@ -86,19 +140,26 @@ impl NativeTokenLoader {
         mix: Option<Vec<MixEntry<'_>>>,
         epoch_size: Option<u64>,
         exhausted: &str,
+        position_ids: Option<&str>,
+        attention_mask: Option<&str>,
     ) -> PyResult<Self> {
+        let ints = [IdType::I64, IdType::I32];
+        let ids = IdType::parse("input_ids", dtype, &ints)?;
+        let positions = position_ids
+            .map(|d| IdType::parse("position_ids", d, &ints))
+            .transpose()?;
+        let mask = attention_mask
+            .map(|d| {
+                IdType::parse(
+                    "attention_mask",
+                    d,
+                    &[IdType::I64, IdType::I32, IdType::Bool],
+                )
+            })
+            .transpose()?;
         let mix = mix
             .map(|m| mix_streams(m, epoch_size, exhausted))
             .transpose()?;
-        let ids = match dtype {
-            "int64" => IdType::I64,
-            "int32" => IdType::I32,
-            other => {
-                return Err(InvalidInputError::new_err(format!(
-                    "dtype {other:?} is not int64 or int32 (the token ids' type)"
-                )))
-            }
-        };
         let source = dataset.source();
         let config = TokenConfig {
             column: column.to_string(),
@@ -123,6 +184,9 @@ impl NativeTokenLoader {
             loader: Mutex::new(Some(loader)),
             documents: Mutex::new((Vec::new(), Vec::new())),
             ids,
+            positions,
+            mask,
+            scratch: Mutex::new(Vec::new()),
             generation: fork::generation(),
         })
     }
@@ -155,10 +219,19 @@ impl NativeTokenLoader {
     /// The token ids' element type: `"int64"` or `"int32"`.
     #[getter]
     fn dtype(&self) -> &'static str {
-        match self.ids {
-            IdType::I64 => "int64",
-            IdType::I32 => "int32",
-        }
+        self.ids.name()
+    }
+
+    /// The position ids' element type, or `None` when they are not output.
+    #[getter]
+    fn position_ids(&self) -> Option<&'static str> {
+        self.positions.map(IdType::name)
+    }
+
+    /// The attention mask's element type, or `None` when it is not output.
+    #[getter]
+    fn attention_mask(&self) -> Option<&'static str> {
+        self.mask.map(IdType::name)
     }
 
     /// Tokens of one epoch, eos included (every rank's).
@@ -197,25 +270,28 @@ impl NativeTokenLoader {
     }
 
     /// Fills this rank's next batch into buffers given as `(address,
-    /// bytes)`: the token ids (`[B, L]` of `dtype`), the position ids and
-    /// attention mask (`[B, L]` int64), the lengths (`[B]` int64), the
-    /// segment boundaries (`B * L + 1` int32, of which the batch uses the
-    /// first `S + 1`) and, when given, the labels (`[B, L]` int64). The
-    /// buffers must stay valid, and untouched by anyone else, for the
-    /// duration of the call.
+    /// bytes)`: the token ids (`[B, L]` of `dtype`), the lengths (`[B]`
+    /// int64), the segment boundaries (`B * L + 1` int32, of which the batch
+    /// uses the first `S + 1`) and, exactly when the loader was built to
+    /// output them, the position ids (`[B, L]` of `position_ids`), the
+    /// attention mask (`[B, L]` of `attention_mask`) and, when given, the
+    /// labels (`[B, L]` int64). The buffers must stay valid, and untouched by
+    /// anyone else, for the duration of the call.
     ///
     /// Returns `(S, max_seqlen)`, or `None` at the end of the epoch (the
     /// state then points at the start of the next one).
-    #[pyo3(signature = (input_ids, position_ids, lengths, attention_mask, cu_seqlens, labels=None))]
+    #[pyo3(signature = (
+        input_ids, lengths, cu_seqlens, position_ids=None, attention_mask=None, labels=None
+    ))]
     #[allow(clippy::too_many_arguments)]
     fn next_into(
         &self,
         py: Python<'_>,
         input_ids: Buffer,
-        position_ids: Buffer,
         lengths: Buffer,
-        attention_mask: Buffer,
         cu_seqlens: Buffer,
+        position_ids: Option<Buffer>,
+        attention_mask: Option<Buffer>,
         labels: Option<Buffer>,
     ) -> PyResult<Option<(usize, usize)>> {
         self.check_forked()?;
@@ -232,58 +308,107 @@ impl NativeTokenLoader {
                     ))
                 })?;
             check_buffer("input_ids", input_ids, n, self.ids.size())?;
-            check_buffer("position_ids", position_ids, n, 8)?;
             check_buffer("lengths", lengths, b, 8)?;
-            check_buffer("attention_mask", attention_mask, n, 8)?;
             check_buffer("cu_seqlens", cu_seqlens, n + 1, 4)?;
-            let mut all = vec![input_ids, position_ids, lengths, attention_mask, cu_seqlens];
+            let mut all = vec![input_ids, lengths, cu_seqlens];
+            for (name, buffer, kind) in [
+                ("position_ids", position_ids, self.positions),
+                ("attention_mask", attention_mask, self.mask),
+            ] {
+                match (buffer, kind) {
+                    (Some(buffer), Some(kind)) => {
+                        check_buffer(name, buffer, n, kind.size())?;
+                        all.push(buffer);
+                    }
+                    (None, None) => {}
+                    (Some(_), None) => {
+                        return Err(PyValueError::new_err(format!(
+                            "a {name} buffer was given to a loader built without {name}"
+                        )))
+                    }
+                    (None, Some(_)) => {
+                        return Err(PyValueError::new_err(format!(
+                            "the loader outputs {name} but no buffer was given for it"
+                        )))
+                    }
+                }
+            }
             if let Some(labels) = labels {
                 check_buffer("labels", labels, n, 8)?;
                 all.push(labels);
             }
             check_disjoint(&all)?;
+            let mut scratch = self.scratch()?;
+            if position_ids.is_none() && scratch.len() != n {
+                *scratch = vec![0; n];
+            }
             // SAFETY: each buffer was checked above to be non-null, aligned
             // for its element type and exactly as long as a batch needs, and
             // no two share a byte. The caller (mosaicrs.torch.TokenLoader)
             // passes the storage of tensors that its frame keeps alive for
             // this call and that no other Python object references (the
             // ring's use-count check): nothing else reads or writes them until
-            // this call returns. Every bit pattern is a valid integer.
-            let (ids, pos, lens, mask, cu, labels) = unsafe {
+            // this call returns. Every bit pattern is a valid integer, and
+            // only 0 and 1 are written to a bool mask.
+            let (ids, lens, cu, mask, labels) = unsafe {
                 (
                     match self.ids {
-                        IdType::I64 => ElementsMut::I64(slice_mut::<i64>(input_ids)),
                         IdType::I32 => ElementsMut::I32(slice_mut::<i32>(input_ids)),
+                        _ => ElementsMut::I64(slice_mut::<i64>(input_ids)),
                     },
-                    slice_mut::<i64>(position_ids),
                     slice_mut::<i64>(lengths),
-                    slice_mut::<i64>(attention_mask),
                     slice_mut::<i32>(cu_seqlens),
+                    attention_mask
+                        .zip(self.mask)
+                        .map(|(buffer, kind)| match kind {
+                            IdType::I64 => MaskMut::I64(slice_mut::<i64>(buffer)),
+                            IdType::I32 => MaskMut::I32(slice_mut::<i32>(buffer)),
+                            IdType::Bool => MaskMut::Bool(slice_mut::<u8>(buffer)),
+                        }),
                     labels.map(|buffer| slice_mut::<i64>(buffer)),
                 )
             };
+            let pos_out = match position_ids.zip(self.positions) {
+                // SAFETY: as above.
+                Some((buffer, IdType::I32)) => ElementsMut::I32(unsafe { slice_mut(buffer) }),
+                // SAFETY: as above.
+                Some((buffer, _)) => ElementsMut::I64(unsafe { slice_mut(buffer) }),
+                None => ElementsMut::I32(&mut scratch[..]),
+            };
             let out = TokenBatchMut {
                 input_ids: ids,
-                position_ids: ElementsMut::I64(pos),
+                position_ids: pos_out,
                 lengths: lens,
             };
             let Some(info) = loader.next_into(out).py_err()? else {
                 return Ok(None);
             };
             *self.documents()? = (info.documents, info.sources);
-            // SAFETY: as above; the core's mutable views of these three
-            // buffers ended with `out`, so these shared views alias nothing.
-            let (ids, pos, lens) = unsafe {
+            // SAFETY: as above; the core's mutable views of these buffers
+            // ended with `out`, so these shared views alias nothing.
+            let (ids, lens) = unsafe {
                 (
                     match self.ids {
-                        IdType::I64 => Ids::I64(slice_ref::<i64>(input_ids)),
                         IdType::I32 => Ids::I32(slice_ref::<i32>(input_ids)),
+                        _ => Ids::I64(slice_ref::<i64>(input_ids)),
                     },
-                    slice_ref::<i64>(position_ids),
                     slice_ref::<i64>(lengths),
                 )
             };
-            Ok(Some(derive(l, &ids, pos, lens, mask, cu, labels)))
+            let derived = match position_ids.zip(self.positions) {
+                Some((buffer, IdType::I32)) => {
+                    // SAFETY: as above.
+                    let pos = unsafe { slice_ref::<i32>(buffer) };
+                    derive(l, &ids, pos, lens, mask, cu, labels)
+                }
+                Some((buffer, _)) => {
+                    // SAFETY: as above.
+                    let pos = unsafe { slice_ref::<i64>(buffer) };
+                    derive(l, &ids, pos, lens, mask, cu, labels)
+                }
+                None => derive(l, &ids, &scratch[..], lens, mask, cu, labels),
+            };
+            Ok(Some(derived))
         })
     }
 
@@ -356,6 +481,12 @@ impl NativeTokenLoader {
 impl NativeTokenLoader {
     fn lock(&self) -> PyResult<MutexGuard<'_, Option<TokenLoader>>> {
         self.loader.lock().map_err(|_| {
+            PyRuntimeError::new_err("the token loader is poisoned by an earlier panic")
+        })
+    }
+
+    fn scratch(&self) -> PyResult<MutexGuard<'_, Vec<i32>>> {
+        self.scratch.lock().map_err(|_| {
             PyRuntimeError::new_err("the token loader is poisoned by an earlier panic")
         })
     }
@@ -444,8 +575,8 @@ impl Ids<'_> {
 }
 
 /// What attention kernels and the loss take, from one batch's positions
-/// and lengths: the attention mask (1 for the first `lengths[r]` tokens of
-/// row `r`), the segment boundaries over the flattened `B * L` tokens, and
+/// and lengths: the attention mask when asked (1 for the first `lengths[r]`
+/// tokens of row `r`), the segment boundaries over the flattened `B * L` tokens, and
 /// the labels (the ids, with -100 at each segment's first token and at
 /// padding). Returns `(segments, max_seqlen)`. In Rust: a handful of torch
 /// operations per batch cost more than the packing itself.
@@ -456,12 +587,12 @@ impl Ids<'_> {
 /// that holds token `e` starts at `e - pos[e]`: each row's starts are found
 /// walking back from its last token, one step per segment, without
 /// scanning the row.
-fn derive(
+fn derive<P: Copy + Into<i64>>(
     l: usize,
     ids: &Ids<'_>,
-    pos: &[i64],
+    pos: &[P],
     lengths: &[i64],
-    mask: &mut [i64],
+    mut mask: Option<MaskMut<'_>>,
     cu: &mut [i32],
     mut labels: Option<&mut [i64]>,
 ) -> (usize, usize) {
@@ -473,8 +604,10 @@ fn derive(
     for (r, &len) in lengths.iter().enumerate() {
         let row = r * l;
         let real = usize::try_from(len).unwrap_or(0).min(l);
-        mask[row..row + real].fill(1);
-        mask[row + real..row + l].fill(0);
+        if let Some(mask) = mask.as_mut() {
+            mask.fill(row..row + real, true);
+            mask.fill(row + real..row + l, false);
+        }
         if let Some(labels) = labels.as_deref_mut() {
             ids.copy_to(row..row + real, &mut labels[row..row + real]);
             labels[row + real..row + l].fill(-100);
@@ -484,7 +617,9 @@ fn derive(
         loop {
             // A position past the row's start would be a broken ramp: the
             // segment is then cut at the row's start.
-            let back = usize::try_from(pos[last]).unwrap_or(0).min(last - row);
+            let back = usize::try_from(pos[last].into())
+                .unwrap_or(0)
+                .min(last - row);
             let start = last - back;
             starts.push(start);
             if start == row {

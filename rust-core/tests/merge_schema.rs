@@ -116,9 +116,18 @@ fn an_append_adds_nullable_columns_and_older_rows_read_nulls() {
     assert_eq!(names, ["id", "x", "label", "tag"]);
     assert_eq!(dataset.num_rows(), 26);
     // The commit that added them says so in the history.
-    let change = dataset.index().commit.as_ref().unwrap().schema_change.clone();
+    let change = dataset
+        .index()
+        .commit
+        .as_ref()
+        .unwrap()
+        .schema_change
+        .clone();
     let change = change.unwrap();
-    assert!(change.contains("label") && change.contains("tag"), "{change}");
+    assert!(
+        change.contains("label") && change.contains("tag"),
+        "{change}"
+    );
     assert_eq!(dataset.version(), 2);
 
     // Every batch of every shard has the dataset's schema; the older ones

@@ -125,7 +125,7 @@ def decode(rows, eos=EOS):
 def test_batches_equal_the_packed_documents(docs_dataset, drop_last):
     path, docs = docs_dataset
     loader = mt.TokenLoader(path, seq_len=L, batch_size=4, eos_id=EOS, seed=3,
-                            drop_last=drop_last, labels=True)
+                            drop_last=drop_last, labels=True, attention_mask=True)
     in_order = [docs[r] for r in order(path, seed=3)]
     seqs, total = pack(in_order, L)
     assert loader.total_tokens == total == sum(len(d) + 1 for d in docs)
@@ -155,7 +155,7 @@ def test_documents_longer_than_a_sequence_continue(tmp_path):
     docs = [list(range(1, 40)), [7], list(range(100, 150))]
     path = write_docs(tmp_path / "long", docs)
     loader = mt.TokenLoader(path, seq_len=L, batch_size=2, eos_id=EOS, shuffle=False,
-                            drop_last=False)
+                            drop_last=False, attention_mask=True)
     rows = [(b["input_ids"][r], int(b["attention_mask"][r].sum())) for b in loader for r in range(2)]
     back, tail = decode(rows)
     assert back == docs and tail == []
@@ -164,7 +164,7 @@ def test_documents_longer_than_a_sequence_continue(tmp_path):
 def test_exact_derived_tensors_on_a_tiny_dataset(tmp_path):
     path = write_docs(tmp_path / "tiny", [[1, 2, 3], [4, 5], [6, 7, 8, 9, 10]])
     loader = mt.TokenLoader(path, seq_len=4, batch_size=2, eos_id=0, shuffle=False,
-                            drop_last=False, labels=True)
+                            drop_last=False, labels=True, attention_mask=True)
     first, second = list(loader)
     assert first["input_ids"].tolist() == [[1, 2, 3, 0], [4, 5, 0, 6]]
     assert first["position_ids"].tolist() == [[0, 1, 2, 3], [0, 1, 2, 0]]
@@ -184,22 +184,59 @@ def test_exact_derived_tensors_on_a_tiny_dataset(tmp_path):
     assert set(first) == {"input_ids", "position_ids", "cu_seqlens", "max_seqlen",
                           "attention_mask", "labels"}
     # drop_last: only whole global steps of whole sequences.
-    dropped = mt.TokenLoader(path, seq_len=4, batch_size=2, eos_id=0, shuffle=False)
+    dropped = mt.TokenLoader(path, seq_len=4, batch_size=2, eos_id=0, shuffle=False,
+                             attention_mask=True)
     assert [b["input_ids"].tolist() for b in dropped] == [[[1, 2, 3, 0], [4, 5, 0, 6]]]
     assert len(dropped) == 1 and "labels" not in next(iter(dropped))
     # Without eos the documents run into each other, positions still restart.
     plain = mt.TokenLoader(path, seq_len=5, batch_size=2, shuffle=False, pad_id=99,
-                           drop_last=False)
+                           drop_last=False, attention_mask=True)
     b = next(iter(plain))
     assert b["input_ids"].tolist() == [[1, 2, 3, 4, 5], [6, 7, 8, 9, 10]]
     assert b["position_ids"].tolist() == [[0, 1, 2, 0, 1], [0, 1, 2, 3, 4]]
     assert b["cu_seqlens"].tolist() == [0, 3, 5, 10] and b["max_seqlen"] == 5
     # max_seqlen is the longest segment, not L.
-    six = mt.TokenLoader(path, seq_len=6, batch_size=1, eos_id=0, shuffle=False, labels=True)
+    six = mt.TokenLoader(path, seq_len=6, batch_size=1, eos_id=0, shuffle=False, labels=True,
+                         attention_mask=True)
     b = next(iter(six))
     assert b["input_ids"].tolist() == [[1, 2, 3, 0, 4, 5]]
     assert b["cu_seqlens"].tolist() == [0, 4, 6] and b["max_seqlen"] == 4
     assert b["labels"].tolist() == [[-100, 2, 3, 0, -100, 5]]
+
+
+@pytest.mark.parametrize("pipeline", [False, True])
+def test_outputs_on_request_and_narrow_types(docs_dataset, pipeline):
+    """position_ids and attention_mask as asked: left out, int32 or bool, and
+    the same values as the int64 outputs; cu_seqlens also without positions."""
+    path, _ = docs_dataset
+    kw = dict(seq_len=L, batch_size=3, eos_id=EOS, seed=2, drop_last=False, labels=True,
+              _pipeline=pipeline)
+    full = list(mt.TokenLoader(path, attention_mask=True, **kw))
+    assert full[-1]["attention_mask"].dtype == torch.int64
+    assert int((full[-1]["attention_mask"] == 0).sum()) > 0  # the last batch is padded
+    cases = [
+        (dict(), {"input_ids": torch.int64, "position_ids": torch.int64}),
+        (dict(dtype=torch.int32, position_ids=torch.int32, attention_mask=torch.bool),
+         {"input_ids": torch.int32, "position_ids": torch.int32, "attention_mask": torch.bool}),
+        (dict(position_ids=False, attention_mask=torch.int32),
+         {"input_ids": torch.int64, "attention_mask": torch.int32}),
+        (dict(position_ids=None, attention_mask=None), {"input_ids": torch.int64}),
+    ]
+    for options, dtypes in cases:
+        got = list(mt.TokenLoader(path, **kw, **options))
+        assert len(got) == len(full)
+        for b, f in zip(got, full):
+            assert set(b) == set(dtypes) | {"cu_seqlens", "max_seqlen", "labels"}, options
+            for name, dtype in dtypes.items():
+                assert b[name].dtype == dtype, (options, name)
+                assert b[name].long().tolist() == f[name].tolist(), (options, name)
+            assert b["cu_seqlens"].tolist() == f["cu_seqlens"].tolist()
+            assert b["max_seqlen"] == f["max_seqlen"]
+            assert b["labels"].tolist() == f["labels"].tolist()
+    for bad in (dict(position_ids=torch.float32), dict(attention_mask=torch.int16),
+                dict(attention_mask="yes")):
+        with pytest.raises(InvalidInputError, match=next(iter(bad))):
+            mt.TokenLoader(path, seq_len=L, batch_size=2, **bad)
 
 
 @pytest.mark.parametrize("value_type,large,dtype", [
@@ -210,7 +247,7 @@ def test_integer_types_and_dtypes(tmp_path, value_type, large, dtype):
     docs = make_docs(40, seed=2, vocab=100)
     path = write_docs(tmp_path / "t", docs, value_type, large)
     loader = mt.TokenLoader(path, seq_len=L, batch_size=3, eos_id=EOS, seed=1, dtype=dtype,
-                            drop_last=False, vocab_size=100)
+                            drop_last=False, vocab_size=100, attention_mask=True)
     got = [as_numpy(b) for b in loader]
     assert next(iter(loader))["input_ids"].dtype == dtype
     seqs, total = pack([docs[r] for r in order(path, seed=1)], L)
@@ -224,7 +261,7 @@ def test_ranks_take_their_block_of_each_global_step(docs_dataset):
         want = expected_steps(seqs, total, 2, 3, drop_last)
         for r in range(3):
             loader = mt.TokenLoader(path, seq_len=L, batch_size=2, eos_id=EOS, seed=5,
-                                    rank=r, world_size=3, drop_last=drop_last)
+                                    rank=r, world_size=3, drop_last=drop_last, attention_mask=True)
             assert len(loader) == len(want)
             assert_batches([as_numpy(b) for b in loader], [w[r] for w in want])
 
@@ -233,7 +270,7 @@ def test_rows_selection_and_pipeline(docs_dataset):
     path, docs = docs_dataset
     rows = list(range(0, 300, 3))
     loader = mt.TokenLoader(path, seq_len=L, batch_size=4, eos_id=EOS, rows=rows,
-                            shuffle=False, drop_last=False, _pipeline=True)
+                            shuffle=False, drop_last=False, _pipeline=True, attention_mask=True)
     back, tail = decode([(b["input_ids"][r], int(b["attention_mask"][r].sum()))
                          for b in loader for r in range(4)])
     assert back == [docs[r] for r in rows] and tail == []
@@ -254,7 +291,8 @@ def run(loader, limit=None):
 @pytest.mark.parametrize("pipeline", [False, True])
 def test_resume_mid_document_continues_exactly(docs_dataset, pipeline):
     path, _ = docs_dataset
-    kw = dict(seq_len=L, batch_size=3, eos_id=EOS, seed=2, _pipeline=pipeline)
+    kw = dict(seq_len=L, batch_size=3, eos_id=EOS, seed=2, _pipeline=pipeline,
+              attention_mask=True)
     full = mt.TokenLoader(path, **kw)
     whole = run(full) + run(full)  # two epochs
     first = mt.TokenLoader(path, **kw)
@@ -276,7 +314,7 @@ def test_resume_mid_document_continues_exactly(docs_dataset, pipeline):
 def test_segments_and_labels_follow_the_positions(docs_dataset):
     path, _ = docs_dataset
     loader = mt.TokenLoader(path, seq_len=L, batch_size=3, eos_id=EOS, seed=9, labels=True,
-                            drop_last=False)
+                            drop_last=False, attention_mask=True)
     padded = 0
     for batch in loader:
         pos = batch["position_ids"].flatten().numpy()
@@ -295,14 +333,14 @@ def test_segments_and_labels_follow_the_positions(docs_dataset):
 def test_resume_on_another_world_size_continues_the_global_stream(docs_dataset):
     path, docs = docs_dataset
     seqs, total = pack([docs[r] for r in order(path, seed=4)], L)
-    one = mt.TokenLoader(path, seq_len=L, batch_size=4, eos_id=EOS, seed=4)
+    one = mt.TokenLoader(path, seq_len=L, batch_size=4, eos_id=EOS, seed=4, attention_mask=True)
     seen = run(one, 5)
     state = one.state_dict()
     assert_batches(seen, [w[0] for w in expected_steps(seqs, total, 4, 1)[:5]])
     # Three ranks of one row each, in one process: sequence 20 onwards.
     want = expected_steps(seqs, total, 1, 3, start=20)
     loaders = [mt.TokenLoader(path, seq_len=L, batch_size=1, eos_id=EOS, seed=4,
-                              rank=r, world_size=3) for r in range(3)]
+                              rank=r, world_size=3, attention_mask=True) for r in range(3)]
     for r, loader in enumerate(loaders):
         loader.load_state_dict(state)
         assert len(loader) == (total // L) // 3  # a whole epoch
@@ -312,7 +350,7 @@ def test_resume_on_another_world_size_continues_the_global_stream(docs_dataset):
 
 def test_set_epoch_and_len(docs_dataset):
     path, docs = docs_dataset
-    loader = mt.TokenLoader(path, seq_len=L, batch_size=4, eos_id=EOS, seed=6)
+    loader = mt.TokenLoader(path, seq_len=L, batch_size=4, eos_id=EOS, seed=6, attention_mask=True)
     run(loader, 3)
     loader.set_epoch(2)
     assert loader.state_dict()["sequences_consumed"] == 0 and loader.epoch == 2
@@ -350,7 +388,8 @@ def test_a_state_of_another_setup_is_refused(docs_dataset, tmp_path):
 
 def test_held_batches_are_never_overwritten(docs_dataset):
     path, docs = docs_dataset
-    loader = mt.TokenLoader(path, seq_len=L, batch_size=4, eos_id=EOS, seed=8, labels=True)
+    loader = mt.TokenLoader(path, seq_len=L, batch_size=4, eos_id=EOS, seed=8, labels=True,
+                            attention_mask=True)
     kept, views = [], []
     for batch in loader:
         kept.append(batch)
@@ -405,7 +444,8 @@ def test_torchrun_two_ranks_resume_a_one_rank_run(docs_dataset, tmp_path):
     tokens is the source, each token once, in the global stream's order."""
     path, docs = docs_dataset
     seqs, total = pack([docs[r] for r in order(path, seed=7)], L)
-    one = mt.TokenLoader(path, seq_len=L, batch_size=4, eos_id=EOS, seed=7, drop_last=False)
+    one = mt.TokenLoader(path, seq_len=L, batch_size=4, eos_id=EOS, seed=7, drop_last=False,
+                         attention_mask=True)
     first = run(one, 9)
     state_file = tmp_path / "state.json"
     state_file.write_text(json.dumps(one.state_dict()))

@@ -52,7 +52,7 @@ def token_path(tmp_path) -> Path:
 
 def token_kwargs() -> Dict[str, Any]:
     return dict(seq_len=SEQ_LEN, batch_size=BATCH, eos_id=EOS, vocab_size=VOCAB, labels=True,
-                shuffle=True, seed=11)
+                attention_mask=True, shuffle=True, seed=11)
 
 
 def assert_epoch_is_every_document_once(steps: List[torch.Tensor], dropped: int) -> None:

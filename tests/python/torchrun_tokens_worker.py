@@ -16,7 +16,8 @@ import mosaicrs.torch as mt
 def main(path, out, state_file):
     dist.init_process_group("gloo")
     # Rank and world size from torch.distributed.
-    loader = mt.TokenLoader(path, seq_len=16, batch_size=2, eos_id=0, seed=7, drop_last=False)
+    loader = mt.TokenLoader(path, seq_len=16, batch_size=2, eos_id=0, seed=7, drop_last=False,
+                            attention_mask=True)
     with open(state_file) as f:
         loader.load_state_dict(json.load(f))
     ids, positions, lengths = [], [], []
