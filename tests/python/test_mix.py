@@ -160,7 +160,7 @@ def test_torchrun_two_ranks_resume_a_one_rank_mix(sources, tmp_path):
     token_paths, _ = write_mix_sources(tmp_path)
     tokens = lambda: mt.TokenLoader(  # noqa: E731
         streams=streams(token_paths, weights), seq_len=16, batch_size=4, eos_id=EOS, seed=7,
-        drop_last=False)
+        drop_last=False, attention_mask=True)
     rows = lambda batch: [  # noqa: E731
         (ids, n) for ids, n in zip(batch["input_ids"].numpy(), batch["attention_mask"].sum(1))]
     token_whole = [r for b in tokens() for r in rows(b)]

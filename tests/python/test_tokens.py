@@ -543,7 +543,7 @@ def test_a_mix_packs_each_sources_share_once(mix_sources):
     paths, docs = mix_sources
     B = 5
     loader = mt.TokenLoader(streams=mix_streams(paths), seq_len=L, batch_size=B, eos_id=EOS,
-                            seed=1, drop_last=False)
+                            seed=1, drop_last=False, attention_mask=True)
     # 210 documents: 126 of source 0 (6 of its 120 twice), 63 of 60, 21 of 30.
     assert loader.mix_counts == [126, 63, 21]
     rows, touched = [], []
@@ -574,7 +574,8 @@ def test_a_mix_packs_each_sources_share_once(mix_sources):
 
 def test_a_mix_resumes_on_another_world_size(mix_sources):
     paths, _ = mix_sources
-    kw = dict(streams=mix_streams(paths), seq_len=L, eos_id=EOS, seed=8, drop_last=False)
+    kw = dict(streams=mix_streams(paths), seq_len=L, eos_id=EOS, seed=8, drop_last=False,
+              attention_mask=True)
     whole = run(mt.TokenLoader(batch_size=4, **kw))
     first = mt.TokenLoader(batch_size=4, **kw)
     got = run(first, 3)

@@ -39,7 +39,8 @@ def main(spec_file, out):
         sources.append(batch["stream"].tolist())
         dist.all_reduce(torch.ones(1))  # a collective per step, as in DDP
     tokens = mt.TokenLoader(streams=streams(spec["tokens"], spec["weights"]), seq_len=16,
-                            batch_size=2, eos_id=0, seed=7, drop_last=False)
+                            batch_size=2, eos_id=0, seed=7, drop_last=False,
+                            attention_mask=True)
     tokens.load_state_dict(spec["token_state"])
     rows = []
     for batch in tokens:
