@@ -97,6 +97,9 @@ pub struct Figures {
     pub batches_per_s: f64,
     pub samples_per_s: f64,
     pub time_to_first_batch_s: f64,
+    /// Samples/s of the first round alone (for the loader: cold caches,
+    /// row blocks built as the epoch reaches them).
+    pub first_round_samples_per_s: f64,
     /// Peak resident memory of the process while this contender ran
     /// (VmHWM, reset before each contender where the kernel allows).
     pub max_rss_bytes: u64,
@@ -570,6 +573,7 @@ fn figures(
         batches_per_s: batches as f64 / seconds,
         samples_per_s: (batches * batch as u64) as f64 / seconds,
         time_to_first_batch_s: first.as_secs_f64(),
+        first_round_samples_per_s: (batches * batch as u64) as f64 / seconds,
         max_rss_bytes: peak_rss(),
         label_checksum: checksum,
     }

@@ -294,14 +294,14 @@ fn fill_with<A: Array, T: Elem>(
 }
 
 /// How many samples ahead the gathers ask for their values (see [`prefetch`]).
-const PREFETCH_AHEAD: usize = 4;
+pub(crate) const PREFETCH_AHEAD: usize = 4;
 
 /// Asks the CPU to start loading `value`'s cache line; a hint with no effect
 /// on results. Random gathers from mapped shards wait on memory: issuing the
 /// loads of sample `i + PREFETCH_AHEAD` while copying sample `i` keeps more of
 /// them in flight (1.6x for a 16-column gather on a 2-core EPYC, BENCHMARKS.md).
 #[inline(always)]
-fn prefetch<T>(value: &T) {
+pub(crate) fn prefetch<T>(value: &T) {
     #[cfg(target_arch = "x86_64")]
     // SAFETY: a prefetch never faults or changes memory, and SSE, which
     // provides it, is part of the x86_64 baseline.

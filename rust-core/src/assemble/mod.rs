@@ -47,6 +47,7 @@ mod features;
 mod fill;
 mod plan;
 mod ragged;
+mod row_blocks;
 
 pub use features::{inner_width, is_numeric_list, list_width, FeatureLayout, RowSource};
 pub use fill::is_numeric;

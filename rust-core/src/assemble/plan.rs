@@ -6,6 +6,7 @@ use arrow::datatypes::{DataType, SchemaRef};
 
 use super::fill::{fill, fill_rows, is_numeric, Column, Dest, Input};
 use super::ragged::RaggedColumn;
+use super::row_blocks;
 use super::{
     natural_kind, with_elements, Element, ElementKind, ElementsMut, NullPolicy, TensorSpec,
 };
@@ -157,6 +158,10 @@ impl BatchPlan {
     }
 
     fn fill_features_typed<T: Element>(&self, g: &Gathered, out: &mut [T]) -> Result<()> {
+        let positions: Vec<usize> = self.features.iter().map(|(index, _)| *index).collect();
+        if row_blocks::fill_features(&positions, g, out)? {
+            return Ok(());
+        }
         let (n, f) = (g.len(), self.features.len());
         let sources: Vec<Vec<&dyn Array>> = self
             .features

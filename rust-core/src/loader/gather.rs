@@ -14,11 +14,24 @@ use arrow::compute::interleave;
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::{RecordBatch, RecordBatchOptions};
 
+use super::ShuffleMode;
 use crate::format::Compression;
 #[cfg(unix)]
 use crate::reader::StreamedDataset;
-use crate::reader::{DataSource, Dataset, Picks};
+use crate::reader::{BatchCache, DataSource, Dataset, Picks};
 use crate::{Error, Result};
+
+/// Where the sources of a gather may keep row blocks (row-major copies of
+/// the feature columns, built by the assembler): the dataset's
+/// decoded-batch cache, and the rows that the epoch's order keeps reading
+/// at once, against which the assembler weighs the cache's limit.
+#[derive(Debug)]
+pub(crate) struct RowBlockSource {
+    pub(crate) cache: Arc<BatchCache>,
+    /// Rows of the record batches a stretch of the order comes back to:
+    /// the whole dataset for a global shuffle, two blocks for block-local.
+    pub(crate) working_rows: u64,
+}
 
 /// The loader's gather: rows to picks through the reader's row index,
 /// then the projected record batches they read. For uncompressed mapped
@@ -35,6 +48,8 @@ pub(crate) struct GatherTable {
     /// The batch of each row index entry, when every shard of a mapped
     /// dataset is uncompressed.
     resident: Option<Arc<[Arc<RecordBatch>]>>,
+    /// Set by [`with_row_blocks`](Self::with_row_blocks).
+    row_blocks: Option<Arc<RowBlockSource>>,
 }
 
 impl GatherTable {
@@ -51,7 +66,42 @@ impl GatherTable {
             projection: projection.into(),
             schema,
             resident,
+            row_blocks: None,
         })
+    }
+
+    /// Lets the assembler keep row-major copies of its feature columns in
+    /// the dataset's decoded-batch cache: for a mapped dataset of
+    /// uncompressed shards, under a shuffle that comes back to the same
+    /// record batches (global or block-local; a sequential read copies
+    /// contiguous runs anyway). Compressed and streamed shards keep their
+    /// decoded batches in that cache and are read column by column.
+    pub(crate) fn with_row_blocks(mut self, shuffle: ShuffleMode) -> Self {
+        let DataSource::Mapped(dataset) = &self.source else {
+            return self;
+        };
+        if self.resident.is_none() {
+            return self;
+        }
+        let working_rows = match shuffle {
+            ShuffleMode::Global => dataset.num_rows(),
+            ShuffleMode::BlockLocal { shards_per_block } => {
+                // The block being read and the next one.
+                let mut rows: Vec<u64> = dataset.shards().iter().map(|s| s.entry().rows).collect();
+                rows.sort_unstable_by(|a, b| b.cmp(a));
+                let block = rows
+                    .iter()
+                    .take(shards_per_block.max(1) as usize)
+                    .sum::<u64>();
+                (2 * block).min(dataset.num_rows())
+            }
+            ShuffleMode::Sequential => return self,
+        };
+        self.row_blocks = Some(Arc::new(RowBlockSource {
+            cache: Arc::clone(dataset.batch_cache()),
+            working_rows,
+        }));
+        self
     }
 
     /// The projected schema.
@@ -92,6 +142,10 @@ impl GatherTable {
                 (decoded, used)
             }
         };
+        let (row_blocks, ids) = match &self.row_blocks {
+            Some(source) => (Some(Arc::clone(source)), ids),
+            None => (None, Vec::new()),
+        };
         Ok(Gathered {
             schema: Arc::clone(&self.schema),
             batches,
@@ -99,6 +153,8 @@ impl GatherTable {
             columns: Arc::clone(&self.projection),
             picks,
             rows,
+            row_blocks,
+            ids,
         })
     }
 
@@ -212,6 +268,10 @@ pub struct Gathered {
     columns: Arc<[usize]>,
     picks: Vec<(usize, usize)>,
     rows: Vec<u64>,
+    /// Where the assembler may keep row blocks of the sources, whose
+    /// `(shard, record batch)` are `ids` (in source order).
+    row_blocks: Option<Arc<RowBlockSource>>,
+    ids: Vec<(usize, usize)>,
 }
 
 impl Gathered {
@@ -225,6 +285,8 @@ impl Gathered {
             columns: (0..batch.num_columns()).collect(),
             picks: (0..n).map(|i| (0, i)).collect(),
             rows: (0..n as u64).collect(),
+            row_blocks: None,
+            ids: Vec::new(),
         }
     }
 
@@ -269,6 +331,8 @@ impl Gathered {
             batches: sources.into_iter().map(Arc::new).collect(),
             picks,
             rows,
+            row_blocks: None,
+            ids: Vec::new(),
         })
     }
 
@@ -336,6 +400,10 @@ impl Gathered {
             schema,
             picks,
             rows,
+            // The sources come from several datasets, each with its own
+            // cache: read column by column.
+            row_blocks: None,
+            ids: Vec::new(),
         })
     }
 
@@ -406,6 +474,26 @@ impl Gathered {
             .iter()
             .map(|&b| self.batches[b].column(at))
             .collect()
+    }
+
+    /// Where row blocks of the sources may be kept, and the `(shard, record
+    /// batch)` of each source; `None` when the gather allows none.
+    pub(crate) fn row_blocks(&self) -> Option<(&RowBlockSource, &[(usize, usize)])> {
+        match &self.row_blocks {
+            Some(source) if self.ids.len() == self.used.len() => Some((source, &self.ids)),
+            _ => None,
+        }
+    }
+
+    /// Source `source` whole (every column of the shards' schema).
+    pub(crate) fn source_batch(&self, source: usize) -> &RecordBatch {
+        &self.batches[self.used[source]]
+    }
+
+    /// The number in the sources' schema of column `column` (of
+    /// [`schema`](Self::schema)).
+    pub(crate) fn source_column(&self, column: usize) -> usize {
+        self.columns[column]
     }
 
     /// Column `column` of the samples as one array (Arrow `interleave`).

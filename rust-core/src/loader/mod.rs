@@ -120,7 +120,7 @@ impl IntoLoaderSource for DataSource {
         let projection = projection_of(&self.schema(), config)?;
         let shards = self.index().shards.clone();
         let version = self.version();
-        let table = GatherTable::new(self, projection)?;
+        let table = GatherTable::new(self, projection)?.with_row_blocks(config.shuffle);
         Ok(LoaderSource {
             table,
             shards,

@@ -15,11 +15,20 @@
 //! the batches a shuffle keeps reusing), and its placeholders make a miss
 //! single-flight: threads asking for a batch that another thread is
 //! decoding wait for that decode instead of repeating it.
+//!
+//! The same cache, under the same byte limit, also keeps *row blocks*: a
+//! copy of some columns of one record batch in another form, built by the
+//! layer above (the assembler's row-major copy of a plan's feature columns,
+//! see `docs/LOADER.md`, "Row-major blocks"). A row block is keyed by its
+//! batch and a [`RowLayout`] id, and is dropped like a decoded batch when
+//! the limit needs room; a build that finds the batch unsuitable (nulls,
+//! say) is remembered as `None` so that it is not tried again.
 
+use std::any::{Any, TypeId};
 use std::collections::HashSet;
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use arrow::array::{Array, ArrayData};
 use arrow::record_batch::RecordBatch;
@@ -41,15 +50,39 @@ pub const DEFAULT_BATCH_CACHE_BYTES: u64 = 256 << 20;
 /// are enough for a loader's handful of threads.
 const MIN_PART_BYTES: u64 = 64 << 20;
 
-/// (shard position in the index, record batch within the shard).
-type Key = (usize, usize);
+/// (shard position in the index, record batch within the shard, what of
+/// it: [`DECODED`] for the decoded batch, a [`RowLayout`] id for a row block).
+type Key = (usize, usize, u32);
 
-/// A decoded batch and the bytes it holds, weighed once when inserted.
+/// The third part of the key of a decoded batch.
+const DECODED: u32 = 0;
+
+/// A row block: a form of one record batch's values that the layer above
+/// builds and reads (the cache only weighs and keeps it).
+pub(crate) type RowBlock = Arc<dyn Any + Send + Sync>;
+
+/// What a row block holds: these columns (numbers in the shards' schema) of
+/// a record batch, as the Rust type `element`. One id per layout and cache
+/// ([`BatchCache::layout_id`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct RowLayout {
+    pub(crate) columns: Vec<usize>,
+    pub(crate) element: TypeId,
+}
+
+/// An entry and the bytes it holds, weighed once when inserted.
 #[derive(Clone)]
 struct Cached {
-    /// Shared, so that a hit costs one reference count, not one per column.
-    batch: Arc<RecordBatch>,
+    value: Entry,
     bytes: u64,
+}
+
+#[derive(Clone)]
+enum Entry {
+    /// Shared, so that a hit costs one reference count, not one per column.
+    Batch(Arc<RecordBatch>),
+    /// `None`: the batch cannot take this layout (remembered, not retried).
+    Rows(Option<RowBlock>),
 }
 
 #[derive(Clone)]
@@ -94,7 +127,11 @@ pub struct BatchCacheStats {
     /// Batches dropped to stay within the limit, including those too large
     /// to be kept at all.
     pub evictions: u64,
-    /// Bytes the cached batches hold now.
+    /// Row blocks served from the cache (see the [module docs](self)).
+    pub row_block_hits: u64,
+    /// Row blocks built.
+    pub row_block_misses: u64,
+    /// Bytes the cached batches and row blocks hold now.
     pub bytes: u64,
     /// Batches cached now.
     pub entries: u64,
@@ -139,7 +176,11 @@ pub struct BatchCache {
     capacity: u64,
     hits: AtomicU64,
     misses: AtomicU64,
+    row_hits: AtomicU64,
+    row_misses: AtomicU64,
     evictions: Arc<AtomicU64>,
+    /// Row layouts by id - 1; a loader has one or two.
+    layouts: Mutex<Vec<RowLayout>>,
 }
 
 impl std::fmt::Debug for BatchCache {
@@ -184,8 +225,16 @@ impl BatchCache {
             capacity,
             hits: AtomicU64::new(0),
             misses: AtomicU64::new(0),
+            row_hits: AtomicU64::new(0),
+            row_misses: AtomicU64::new(0),
             evictions,
+            layouts: Mutex::new(Vec::new()),
         })
+    }
+
+    /// The limit on the bytes held; 0 when caching is off.
+    pub(crate) fn capacity(&self) -> u64 {
+        self.capacity
     }
 
     /// Batch `batch` of shard `shard`: the cached one, or `decode`'s result,
@@ -202,11 +251,17 @@ impl BatchCache {
             self.misses.fetch_add(1, Ordering::Relaxed);
             return decode().map(Arc::new);
         };
-        match cache.get_value_or_guard(&(shard, batch), None) {
-            GuardResult::Value(cached) => {
+        match cache.get_value_or_guard(&(shard, batch, DECODED), None) {
+            GuardResult::Value(Cached {
+                value: Entry::Batch(batch),
+                ..
+            }) => {
                 self.hits.fetch_add(1, Ordering::Relaxed);
-                Ok(cached.batch)
+                Ok(batch)
             }
+            GuardResult::Value(_) => Err(Error::Internal(format!(
+                "the batch cache holds a row block under batch {batch} of shard {shard}"
+            ))),
             GuardResult::Guard(guard) => {
                 self.misses.fetch_add(1, Ordering::Relaxed);
                 let decoded = Arc::new(decode()?);
@@ -214,7 +269,7 @@ impl BatchCache {
                 // Err only when the entry was replaced meanwhile; the batch
                 // read is the same either way.
                 let _ = guard.insert(Cached {
-                    batch: Arc::clone(&decoded),
+                    value: Entry::Batch(Arc::clone(&decoded)),
                     bytes,
                 });
                 Ok(decoded)
@@ -223,6 +278,69 @@ impl BatchCache {
             GuardResult::Timeout => {
                 self.misses.fetch_add(1, Ordering::Relaxed);
                 decode().map(Arc::new)
+            }
+        }
+    }
+
+    /// The id of `layout` in this cache (the same for equal layouts), for
+    /// [`row_block`](Self::row_block).
+    pub(crate) fn layout_id(&self, layout: &RowLayout) -> Result<u32> {
+        // A panic elsewhere cannot leave the list half-changed.
+        let mut layouts = self.layouts.lock().unwrap_or_else(|e| e.into_inner());
+        let at = match layouts.iter().position(|l| l == layout) {
+            Some(at) => at,
+            None => {
+                layouts.push(layout.clone());
+                layouts.len() - 1
+            }
+        };
+        u32::try_from(at + 1)
+            .map_err(|_| Error::Internal("more row layouts than a u32 numbers".into()))
+    }
+
+    /// The row block of layout `layout` (an id from
+    /// [`layout_id`](Self::layout_id)) of batch `batch` of shard `shard`:
+    /// the cached one, or `build`'s, kept with the bytes it reports. `build`
+    /// returns `None` for a batch that cannot take the layout; that answer is
+    /// kept too (weighing one byte). Caching off: `build` runs every time.
+    pub(crate) fn row_block(
+        &self,
+        shard: usize,
+        batch: usize,
+        layout: u32,
+        build: impl FnOnce() -> Result<Option<(RowBlock, u64)>>,
+    ) -> Result<Option<RowBlock>> {
+        let Some(cache) = &self.cache else {
+            self.row_misses.fetch_add(1, Ordering::Relaxed);
+            return Ok(build()?.map(|(block, _)| block));
+        };
+        match cache.get_value_or_guard(&(shard, batch, layout), None) {
+            GuardResult::Value(Cached {
+                value: Entry::Rows(block),
+                ..
+            }) => {
+                self.row_hits.fetch_add(1, Ordering::Relaxed);
+                Ok(block)
+            }
+            GuardResult::Value(_) => Err(Error::Internal(format!(
+                "the batch cache holds a decoded batch under row layout {layout}"
+            ))),
+            GuardResult::Guard(guard) => {
+                self.row_misses.fetch_add(1, Ordering::Relaxed);
+                let (block, bytes) = match build()? {
+                    Some((block, bytes)) => (Some(block), bytes),
+                    None => (None, 1),
+                };
+                // Err only when the entry was replaced meanwhile.
+                let _ = guard.insert(Cached {
+                    value: Entry::Rows(block.clone()),
+                    bytes,
+                });
+                Ok(block)
+            }
+            GuardResult::Timeout => {
+                self.row_misses.fetch_add(1, Ordering::Relaxed);
+                Ok(build()?.map(|(block, _)| block))
             }
         }
     }
@@ -236,6 +354,8 @@ impl BatchCache {
         BatchCacheStats {
             hits: self.hits.load(Ordering::Relaxed),
             misses: self.misses.load(Ordering::Relaxed),
+            row_block_hits: self.row_hits.load(Ordering::Relaxed),
+            row_block_misses: self.row_misses.load(Ordering::Relaxed),
             evictions: self.evictions.load(Ordering::Relaxed),
             bytes,
             entries,

@@ -221,6 +221,11 @@ impl Dataset {
         self.batch_cache.stats()
     }
 
+    /// The decoded-batch cache, which also keeps the loader's row blocks.
+    pub(crate) fn batch_cache(&self) -> &Arc<BatchCache> {
+        &self.batch_cache
+    }
+
     /// The dataset folder.
     pub fn path(&self) -> &Path {
         &self.path

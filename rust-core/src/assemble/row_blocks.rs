@@ -1,0 +1,474 @@
+//! Row-major blocks: the feature columns of one record batch copied once,
+//! sample after sample and cast to the feature array's type, and kept in
+//! the dataset's decoded-batch cache. A sample's features are then one
+//! contiguous copy, as from a packed (`pack.<name>`) column, instead of one
+//! random read per column.
+//!
+//! The loader allows them ([`Gathered::row_blocks`]) for mapped datasets of
+//! uncompressed shards under a global or block-local shuffle. They are used
+//! when the rows the order keeps reading at once fit in half of the cache's
+//! limit in this form, so that the blocks of an epoch stay cached instead
+//! of being built again for a sample or two; otherwise, and for any record
+//! batch with nulls in these columns, the features are read column by
+//! column as before.
+
+use std::any::TypeId;
+use std::sync::Arc;
+
+use arrow::array::{Array, RecordBatch};
+
+use super::fill::{fill, fill_rows, prefetch, Column, Dest, Input, PREFETCH_AHEAD};
+use super::{Element, NullPolicy};
+use crate::loader::Gathered;
+use crate::reader::{RowBlock, RowLayout};
+use crate::{Error, Result};
+
+/// Alignment of a block's first value: a cache line, so that a row of 64
+/// bytes is one line.
+const ALIGN: usize = 64;
+
+/// The values of one record batch's feature columns, row-major.
+pub(crate) struct Rows<T> {
+    /// `start` elements of padding, then `rows * width` values.
+    values: Vec<T>,
+    start: usize,
+}
+
+impl<T: Element> Rows<T> {
+    /// The values of `columns` of `batch`, row after row, cast to `T`;
+    /// `None` when a column has nulls (the column path then applies the null
+    /// policy) or is not numeric.
+    pub(crate) fn build(batch: &RecordBatch, columns: &[usize]) -> Result<Option<Self>> {
+        let (n, f) = (batch.num_rows(), columns.len());
+        let mut arrays = Vec::with_capacity(f);
+        for &c in columns {
+            let array = batch.columns().get(c).ok_or_else(|| {
+                Error::Internal(format!("a row block reads column {c} of a batch of {f}"))
+            })?;
+            if array.null_count() > 0 || !super::is_numeric(array.data_type()) {
+                return Ok(None);
+            }
+            arrays.push(array.as_ref());
+        }
+        let pad = ALIGN / std::mem::size_of::<T>().max(1);
+        let mut values = vec![T::from_i64(0); n * f + pad];
+        // Element types are 1 to 8 bytes and their sizes divide ALIGN, so
+        // the misalignment is a whole number of elements.
+        let start = (values.as_ptr().align_offset(ALIGN)).min(pad);
+        let out = &mut values[start..start + n * f];
+        let picks: Vec<(usize, usize)> = (0..n).map(|r| (0, r)).collect();
+        let sources: Vec<Vec<&dyn Array>> = arrays.iter().map(|&a| vec![a]).collect();
+        if !fill_rows(&sources, &picks, out) {
+            // Columns of different types: one strided pass per column.
+            let column = Column {
+                name: "",
+                rows: &[],
+                nulls: NullPolicy::Error,
+            };
+            for (j, source) in sources.iter().enumerate() {
+                let input = Input {
+                    values: source,
+                    row_nulls: &[],
+                    picks: &picks,
+                    width: 1,
+                    starts: None,
+                };
+                let mut dest = Dest {
+                    out: &mut *out,
+                    stride: f,
+                    offset: j,
+                };
+                fill(&input, &mut dest, &column)?;
+            }
+        }
+        Ok(Some(Rows { values, start }))
+    }
+
+    /// The bytes the block holds.
+    pub(crate) fn bytes(&self) -> u64 {
+        (self.values.capacity() * std::mem::size_of::<T>()) as u64
+    }
+
+    /// Every row's values, row after row.
+    pub(crate) fn values(&self) -> &[T] {
+        &self.values[self.start..]
+    }
+}
+
+/// Writes the `[B, F]` features of `g` (`features`: their positions in
+/// `g`'s schema) into `out` from the row blocks of its sources, building
+/// those not cached yet. False, with nothing written, when `g` allows no
+/// row blocks, they would not fit the cache, or a source has none.
+pub(crate) fn fill_features<T: Element>(
+    features: &[usize],
+    g: &Gathered,
+    out: &mut [T],
+) -> Result<bool> {
+    let f = features.len();
+    let Some((source, ids)) = g.row_blocks() else {
+        return Ok(false);
+    };
+    // One column is one read per sample already.
+    if f < 2 || g.is_empty() {
+        return Ok(false);
+    }
+    let row_bytes = (f * std::mem::size_of::<T>()) as u64;
+    if source.working_rows.saturating_mul(row_bytes) > source.cache.capacity() / 2 {
+        return Ok(false);
+    }
+    let layout = RowLayout {
+        columns: features.iter().map(|&c| g.source_column(c)).collect(),
+        element: TypeId::of::<T>(),
+    };
+    let id = source.cache.layout_id(&layout)?;
+    let mut blocks: Vec<RowBlock> = Vec::with_capacity(ids.len());
+    let mut complete = true;
+    // Every source's block is looked up (and built) even after one is
+    // missing: later batches need them.
+    for (s, &(shard, batch)) in ids.iter().enumerate() {
+        let block = source.cache.row_block(shard, batch, id, || {
+            Ok(
+                Rows::<T>::build(g.source_batch(s), &layout.columns)?.map(|rows| {
+                    let bytes = rows.bytes();
+                    (Arc::new(rows) as RowBlock, bytes)
+                }),
+            )
+        })?;
+        match block {
+            Some(block) => blocks.push(block),
+            None => complete = false,
+        }
+    }
+    if !complete {
+        return Ok(false);
+    }
+    let slices = blocks
+        .iter()
+        .map(|b| {
+            b.downcast_ref::<Rows<T>>()
+                .map(Rows::values)
+                .ok_or_else(|| Error::Internal("a row block of another element type".into()))
+        })
+        .collect::<Result<Vec<&[T]>>>()?;
+    let picks = g.picks();
+    for (i, (row, &(s, r))) in out.chunks_exact_mut(f).zip(picks).enumerate() {
+        if let Some(&(s, r)) = picks.get(i + PREFETCH_AHEAD) {
+            // The row's first and last values: one line when the row is a
+            // line, two when it straddles one.
+            for value in [slices[s].get(r * f), slices[s].get(r * f + f - 1)]
+                .into_iter()
+                .flatten()
+            {
+                prefetch(value);
+            }
+        }
+        let values = slices[s].get(r * f..(r + 1) * f).ok_or_else(|| {
+            Error::Internal(format!("sample {i} reads past its source's row block"))
+        })?;
+        row.copy_from_slice(values);
+    }
+    Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use arrow::array::{AsArray, Float32Array, Float64Array, Int32Array, Int64Array};
+    use arrow::datatypes::{DataType, Field, Float32Type, Schema};
+
+    use super::*;
+    use crate::assemble::{BatchPlan, ElementKind, ElementsMut, TensorSpec};
+    use crate::loader::{Loader, LoaderConfig, ShuffleMode};
+    use crate::reader::{Dataset, ReadOptions};
+    use crate::testing::write_partitions;
+    use crate::writer::{SaveMode, WriterOptions};
+
+    /// `n` rows in record batches of 100: `a` float32, `b` float64, `c`
+    /// int32 (row-derived values), `label` int64; `nulls` puts a null in
+    /// `b` of row 150.
+    fn dataset(dir: &std::path::Path, n: i64, nulls: bool) {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("a", DataType::Float32, true),
+            Field::new("b", DataType::Float64, true),
+            Field::new("c", DataType::Int32, true),
+            Field::new("label", DataType::Int64, false),
+        ]));
+        let batches: Vec<RecordBatch> = (0..n)
+            .step_by(100)
+            .map(|start| {
+                let rows = start..(start + 100).min(n);
+                let b = Float64Array::from_iter(
+                    rows.clone()
+                        .map(|r| (!(nulls && r == 150)).then_some(r as f64 * 0.25 - 3.0)),
+                );
+                RecordBatch::try_new(
+                    Arc::clone(&schema),
+                    vec![
+                        Arc::new(Float32Array::from_iter_values(
+                            rows.clone().map(|r| r as f32 + 0.5),
+                        )),
+                        Arc::new(b),
+                        Arc::new(Int32Array::from_iter_values(
+                            rows.clone().map(|r| (r * 7 % 1000) as i32),
+                        )),
+                        Arc::new(Int64Array::from_iter_values(rows.map(|r| r % 10))),
+                    ],
+                )
+                .unwrap()
+            })
+            .collect();
+        write_partitions(
+            dir,
+            &schema,
+            "w",
+            [&batches[..]],
+            WriterOptions::default(),
+            SaveMode::ErrorIfExists,
+        )
+        .unwrap();
+    }
+
+    fn open(dir: &std::path::Path, cache_bytes: u64) -> Arc<Dataset> {
+        let read = ReadOptions {
+            batch_cache_bytes: cache_bytes,
+            ..Default::default()
+        };
+        Arc::new(Dataset::open_with(dir, &read).unwrap())
+    }
+
+    /// Every batch of one epoch: the features by the plan (`kind`) and by
+    /// the column path (Arrow `interleave`, then the same casts), equal.
+    fn check_epoch<T: Element + PartialEq + std::fmt::Debug>(
+        dataset: &Arc<Dataset>,
+        shuffle: ShuffleMode,
+        kind: ElementKind,
+        wrap: fn(&mut [T]) -> ElementsMut<'_>,
+    ) -> usize {
+        let config = LoaderConfig {
+            batch_size: 64,
+            seed: 3,
+            shuffle,
+            workers: 2,
+            ..LoaderConfig::default()
+        };
+        let mut loader = Loader::new(Arc::clone(dataset), config).unwrap();
+        let spec = TensorSpec::features(["c", "a", "b"], kind).with_column("label");
+        let plan = BatchPlan::new(loader.schema(), &spec).unwrap();
+        let epoch = loader
+            .epoch_with(move |g| {
+                let mut out = vec![T::from_i64(0); g.len() * 3];
+                plan.fill_features(g, wrap(&mut out))?;
+                Ok((out, g.to_record_batch()?))
+            })
+            .unwrap();
+        let mut batches = 0;
+        for batch in epoch {
+            let (out, table) = batch.unwrap().data;
+            let a = table
+                .column_by_name("a")
+                .unwrap()
+                .as_primitive::<Float32Type>();
+            let b = table
+                .column_by_name("b")
+                .unwrap()
+                .as_primitive::<arrow::datatypes::Float64Type>();
+            let c = table
+                .column_by_name("c")
+                .unwrap()
+                .as_primitive::<arrow::datatypes::Int32Type>();
+            for i in 0..table.num_rows() {
+                let want = [
+                    T::from_i64(i64::from(c.value(i))),
+                    T::from_f64(f64::from(a.value(i))),
+                    T::from_f64(b.value(i)),
+                ];
+                assert_eq!(&out[i * 3..i * 3 + 3], &want, "sample {i}");
+            }
+            batches += 1;
+        }
+        batches
+    }
+
+    #[test]
+    fn row_blocks_hold_the_values_of_the_column_path_in_every_kind() {
+        let dir = tempfile::tempdir().unwrap();
+        dataset(dir.path(), 1000, false);
+        let ds = open(dir.path(), 1 << 20);
+        assert_eq!(
+            check_epoch::<f32>(&ds, ShuffleMode::Global, ElementKind::F32, |o| {
+                ElementsMut::F32(o)
+            }),
+            15
+        );
+        let built = ds.batch_cache_stats();
+        // One block per record batch, built once, then served.
+        assert_eq!(built.row_block_misses, 10, "{built:?}");
+        assert!(built.row_block_hits > 0, "{built:?}");
+        check_epoch::<f32>(&ds, ShuffleMode::Global, ElementKind::F32, |o| {
+            ElementsMut::F32(o)
+        });
+        assert_eq!(ds.batch_cache_stats().row_block_misses, 10);
+        // Other kinds are other layouts, each cast once.
+        check_epoch::<f64>(&ds, ShuffleMode::Global, ElementKind::F64, |o| {
+            ElementsMut::F64(o)
+        });
+        check_epoch::<i32>(
+            &ds,
+            ShuffleMode::BlockLocal {
+                shards_per_block: 1,
+            },
+            ElementKind::I32,
+            |o| ElementsMut::I32(o),
+        );
+        check_epoch::<i16>(&ds, ShuffleMode::Global, ElementKind::I16, |o| {
+            ElementsMut::I16(o)
+        });
+        let stats = ds.batch_cache_stats();
+        assert_eq!(stats.row_block_misses, 40, "{stats:?}");
+        assert!(stats.bytes <= stats.capacity_bytes);
+        // A sequential read copies runs: no blocks.
+        check_epoch::<f32>(&ds, ShuffleMode::Sequential, ElementKind::F32, |o| {
+            ElementsMut::F32(o)
+        });
+        assert_eq!(ds.batch_cache_stats().row_block_misses, 40);
+    }
+
+    #[test]
+    fn a_cache_too_small_for_the_epoch_keeps_the_column_path() {
+        let dir = tempfile::tempdir().unwrap();
+        dataset(dir.path(), 1000, false);
+        // 1,000 rows of 3 f32 need 12,000 bytes: more than half of 20,000.
+        let ds = open(dir.path(), 20_000);
+        check_epoch::<f32>(&ds, ShuffleMode::Global, ElementKind::F32, |o| {
+            ElementsMut::F32(o)
+        });
+        let stats = ds.batch_cache_stats();
+        assert_eq!((stats.row_block_misses, stats.row_block_hits), (0, 0));
+        assert_eq!(stats.bytes, 0);
+        let off = open(dir.path(), 0);
+        check_epoch::<f32>(&off, ShuffleMode::Global, ElementKind::F32, |o| {
+            ElementsMut::F32(o)
+        });
+        assert_eq!(off.batch_cache_stats().row_block_misses, 0);
+    }
+
+    #[test]
+    fn a_batch_with_nulls_is_read_column_by_column_under_the_null_policy() {
+        let dir = tempfile::tempdir().unwrap();
+        dataset(dir.path(), 1000, true);
+        let ds = open(dir.path(), 1 << 20);
+        let spec = TensorSpec::features(["a", "b"], ElementKind::F32)
+            .with_nulls(crate::assemble::NullPolicy::Fill(-1.0));
+        let config = LoaderConfig {
+            batch_size: 1000,
+            seed: 3,
+            workers: 1,
+            columns: Some(vec!["a".into(), "b".into()]),
+            ..LoaderConfig::default()
+        };
+        let mut loader = Loader::new(Arc::clone(&ds), config).unwrap();
+        let plan = BatchPlan::new(loader.schema(), &spec).unwrap();
+        let batch = loader
+            .epoch_with(move |g| {
+                let mut out = vec![0f32; g.len() * 2];
+                plan.fill_features(g, ElementsMut::F32(&mut out))?;
+                Ok(out)
+            })
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap();
+        for (i, &row) in batch.rows.iter().enumerate() {
+            let b = if row == 150 {
+                -1.0
+            } else {
+                row as f32 * 0.25 - 3.0
+            };
+            assert_eq!(
+                batch.data[i * 2..i * 2 + 2],
+                [row as f32 + 0.5, b],
+                "row {row}"
+            );
+        }
+        // The batch holding row 150 has no block; that answer is kept.
+        let stats = ds.batch_cache_stats();
+        assert_eq!(stats.row_block_misses, 10, "{stats:?}");
+        // Under the error policy, the row is named as on the column path.
+        let spec = TensorSpec::features(["a", "b"], ElementKind::F32);
+        let plan = BatchPlan::new(loader.schema(), &spec).unwrap();
+        let err = loader
+            .epoch_with(move |g| {
+                let mut out = vec![0f32; g.len() * 2];
+                plan.fill_features(g, ElementsMut::F32(&mut out))
+            })
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap_err();
+        assert!(
+            matches!(err, Error::NullValue { ref column, row: 150 } if column == "b"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn row_blocks_stay_within_the_limit_and_are_evicted() {
+        let cache = crate::reader::BatchCache::new(10_000).unwrap();
+        let layout = RowLayout {
+            columns: vec![0, 1],
+            element: TypeId::of::<f32>(),
+        };
+        let id = cache.layout_id(&layout).unwrap();
+        assert_eq!(cache.layout_id(&layout.clone()).unwrap(), id);
+        let other = RowLayout {
+            element: TypeId::of::<f64>(),
+            ..layout
+        };
+        assert_ne!(cache.layout_id(&other).unwrap(), id);
+        let block = |b: usize| {
+            cache
+                .row_block(0, b, id, || {
+                    let rows = Rows::<f32> {
+                        values: vec![b as f32; 500],
+                        start: 0,
+                    };
+                    let bytes = rows.bytes();
+                    Ok(Some((Arc::new(rows) as RowBlock, bytes)))
+                })
+                .unwrap()
+                .unwrap()
+        };
+        let first = block(0);
+        assert_eq!(first.downcast_ref::<Rows<f32>>().unwrap().values()[0], 0.0);
+        block(0);
+        assert_eq!(cache.stats().row_block_hits, 1);
+        for b in 1..20 {
+            assert_eq!(
+                block(b).downcast_ref::<Rows<f32>>().unwrap().values()[7],
+                b as f32
+            );
+            assert!(cache.stats().bytes <= 10_000, "{:?}", cache.stats());
+        }
+        let stats = cache.stats();
+        assert_eq!(stats.row_block_misses, 20);
+        assert!(stats.evictions >= 15, "{stats:?}");
+        // A batch that cannot take the layout is answered from the cache
+        // the second time: the build runs once.
+        let mut builds = 0;
+        for _ in 0..2 {
+            let none = cache.row_block(1, 0, id, || {
+                builds += 1;
+                Ok(None)
+            });
+            assert!(none.unwrap().is_none());
+        }
+        assert_eq!(builds, 1);
+        // Decoded batches and row blocks of one batch are apart.
+        let decoded = cache.get_or_decode(0, 19, None, || {
+            RecordBatch::try_from_iter([("x", Arc::new(Int64Array::from(vec![1])) as _)])
+                .map_err(|e| Error::arrow("test", e))
+        });
+        assert_eq!(decoded.unwrap().num_rows(), 1);
+    }
+}
