@@ -57,12 +57,15 @@ def test_cluster_writes_to_s3_survives_a_killed_executor_and_reads_back(
     assert result["distinct_ids"] == ROWS
     assert result["id_sum"] == ROWS * (ROWS - 1) // 2
 
-    # The committed index lists exactly the objects in the bucket: the killed
-    # attempt's uploaded shards were removed by the commit.
+    # The committed index lists exactly the shards in the bucket: the killed
+    # attempt's uploaded shards were removed by the commit. The one version
+    # record is the head's copy.
     index = json.loads(moto_server.get("cluster", "train/index.json"))
     objects = moto_server.list_keys("cluster", "train/")
-    assert sorted([f"train/{s['path']}" for s in index["shards"]] + ["train/index.json"]) == \
-        objects
+    record = f"train/_versions/{index['version']:020d}.json"
+    assert sorted([f"train/{s['path']}" for s in index["shards"]]
+                  + ["train/index.json", record]) == objects
+    assert json.loads(moto_server.get("cluster", record)) == index
     assert index["total_rows"] == ROWS
     assert len({(s["partition"]) for s in index["shards"]}) == 6
     # Shards went straight to the store: no worker folder holds one.
