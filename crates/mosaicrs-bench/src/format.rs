@@ -11,7 +11,7 @@ use arrow::array::{Array, Float32Array, Int32Array, Int64Array};
 use arrow::datatypes::{DataType, SchemaRef};
 use arrow::record_batch::RecordBatch;
 use clap::Parser;
-use mosaicrs::format::{Checksum, Compression, Index, ShardEntry};
+use mosaicrs::format::{Checksum, Compression, Index, ShardEntry, VERSIONS_DIR};
 use mosaicrs::loader::SplitMix64;
 use mosaicrs::reader::{BatchCacheStats, Dataset, ReadOptions};
 use mosaicrs::testing::{write_partitions, FeatureTable};
@@ -338,10 +338,15 @@ fn clear_own_output(dir: &Path) -> Result<()> {
     for entry in entries {
         let entry = entry.with_context(|| format!("--dir {}", dir.display()))?;
         let name = entry.file_name().to_string_lossy().into_owned();
-        let is_own = entry.file_type().is_ok_and(|t| t.is_file())
-            && (name == "index.json"
-                || (name.starts_with("part-bench-") && name.ends_with(".arrow"))
-                || name.starts_with(".tmp-"));
+        let is_file = entry.file_type().is_ok_and(|t| t.is_file());
+        let is_own = if name == VERSIONS_DIR {
+            own_version_records(&entry.path())?
+        } else {
+            is_file
+                && (name == "index.json"
+                    || (name.starts_with("part-bench-") && name.ends_with(".arrow"))
+                    || name.starts_with(".tmp-"))
+        };
         if !is_own {
             anyhow::bail!(
                 "--dir {} holds {name:?}, which an earlier `mosaicrs bench` did not write; \
@@ -352,7 +357,31 @@ fn clear_own_output(dir: &Path) -> Result<()> {
         own.push(entry.path());
     }
     for path in own {
-        std::fs::remove_file(&path).with_context(|| format!("removing {}", path.display()))?;
+        let removed = match path.is_dir() {
+            true => std::fs::remove_dir_all(&path),
+            false => std::fs::remove_file(&path),
+        };
+        removed.with_context(|| format!("removing {}", path.display()))?;
     }
     Ok(())
+}
+
+/// True when `dir` (a dataset's version records' folder) holds only version
+/// records (`<20 digits>.json`) and the temp files of their writes.
+fn own_version_records(dir: &Path) -> Result<bool> {
+    if !std::fs::symlink_metadata(dir).is_ok_and(|m| m.is_dir()) {
+        return Ok(false);
+    }
+    for entry in std::fs::read_dir(dir).with_context(|| format!("--dir {}", dir.display()))? {
+        let entry = entry.with_context(|| format!("--dir {}", dir.display()))?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let record = name
+            .strip_suffix(".json")
+            .is_some_and(|n| n.len() == 20 && n.bytes().all(|b| b.is_ascii_digit()));
+        if !(entry.file_type().is_ok_and(|t| t.is_file()) && (record || name.starts_with(".tmp-")))
+        {
+            return Ok(false);
+        }
+    }
+    Ok(true)
 }

@@ -31,4 +31,11 @@ fn bench_dir_refuses_a_folder_it_did_not_fill() {
         let out = bench_into(&own);
         assert!(out.status.success(), "{}", text(&out.stderr));
     }
+    // Its version records are its own too, but not a stranger among them.
+    let stranger = own.join("_versions").join("notes.txt");
+    fs::write(&stranger, b"mine").unwrap();
+    let out = bench_into(&own);
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("_versions"));
+    assert_eq!(fs::read(&stranger).unwrap(), b"mine");
 }
