@@ -1,12 +1,11 @@
 """Versions through Spark: versionAsOf / timestampAsOf reads, and what a
 commit records (metadata.<key> options, the application), as `mosaicrs log`
-and Python's `mosaicrs.log` show it."""
+shows it."""
 
+import datetime
 import json
 
 import pytest
-
-import mosaicrs
 
 from conftest import run_cli
 
@@ -34,26 +33,23 @@ def test_time_travel_reads_and_commit_metadata(spark, mosaicrs_cli, tmp_path):
     assert ids(read().option("versionAsOf", 0).load(out)) == list(range(6))
     assert ids(read().option("versionAsOf", "1").load(out)) == list(range(10))
 
-    log = mosaicrs.log(out)
-    assert [(v.version, v.operation, v.total_rows) for v in log] == [
+    log = json.loads(run_cli(mosaicrs_cli, "log", out, "--json").stdout)
+    assert [(v["version"], v["commit"]["operation"], v["rows"]) for v in log] == [
         (2, "overwrite", 3), (1, "append", 10), (0, "create", 6)]
-    appended = log[1]
-    assert appended.metadata == {"run": "nightly", "Owner": "ml-team"}
-    assert appended.writer["engine"] == "spark"
-    assert appended.writer["spark.app.id"] == spark.sparkContext.applicationId
-    assert appended.writer["spark.app.name"] == spark.sparkContext.appName
-    assert appended.writer["spark.version"] == spark.version
-    assert appended.writer["query"] == "nightly append"
-    assert "query" not in log[0].writer
+    appended = log[1]["commit"]
+    assert appended["metadata"] == {"run": "nightly", "Owner": "ml-team"}
+    assert appended["writer"]["engine"] == "spark"
+    assert appended["writer"]["spark.app.id"] == spark.sparkContext.applicationId
+    assert appended["writer"]["spark.app.name"] == spark.sparkContext.appName
+    assert appended["writer"]["spark.version"] == spark.version
+    assert appended["writer"]["query"] == "nightly append"
+    assert "query" not in log[0]["commit"]["writer"]
 
     # timestampAsOf: the newest version committed at or before the time
     # (Spark evaluates the string in the session's time zone; UTC given here).
-    when = appended.committed_at.strftime("%Y-%m-%d %H:%M:%S.%f")[:-3] + "Z"
+    at = datetime.datetime.fromtimestamp(appended["committed_at_ms"] / 1000, datetime.timezone.utc)
+    when = at.strftime("%Y-%m-%d %H:%M:%S.%f")[:-3] + "Z"
     assert ids(read().option("timestampAsOf", when).load(out)) == list(range(10))
-
-    shown = json.loads(run_cli(mosaicrs_cli, "log", out, "--json").stdout)
-    assert shown[1]["commit"]["metadata"] == {"Owner": "ml-team", "run": "nightly"}
-    assert shown[1]["commit"]["writer"]["spark.app.id"] == spark.sparkContext.applicationId
 
     with pytest.raises(Exception, match="version 7") as missing:
         read().option("versionAsOf", 7).load(out).collect()
