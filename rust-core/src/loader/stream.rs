@@ -207,7 +207,7 @@ impl StepBlocks for MixBlocks<'_> {
                         .entry((i, pass))
                         .or_insert_with(|| order.pass_blocks(i, pass));
                     let first = blocks.partition_point(|b| b.positions.end <= lo);
-                    let last = blocks.partition_point(|b| b.positions.end <= hi - 1);
+                    let last = blocks.partition_point(|b| b.positions.end < hi);
                     out.extend((first..=last).map(|b| (j, pass, b)));
                 }
             }
