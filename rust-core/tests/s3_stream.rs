@@ -9,6 +9,7 @@ use std::sync::{Arc, Barrier};
 use std::time::Duration;
 
 use common::*;
+use mosaicrs::loader::mix::{MixConfig, Stream};
 use mosaicrs::loader::{Loader, LoaderConfig, LoaderState, ShuffleMode};
 use mosaicrs::reader::{DataSource, ReadOptions};
 use mosaicrs::storage::{cache_usage, clear_cache, CacheOptions, Location};
@@ -301,8 +302,9 @@ const MIX_FIRST_ID: [u64; 2] = [0, 1_000_000];
 
 /// Two sources at `s3://<bucket><i>/ds`, twelve shards each (1000 and 800
 /// rows, `id` = the first id of the source + the row), to stream through
-/// a cache; their locations, total bytes and largest shards.
-fn mix_sources(moto: &Moto, bucket: &str) -> (Vec<Location>, Vec<u64>, Vec<u64>) {
+/// a cache; their locations, total bytes, and the cache both need with
+/// `BLOCK` (each source's two blocks of two shards: the one read, one ahead).
+fn mix_sources(moto: &Moto, bucket: &str) -> (Vec<Location>, Vec<u64>, u64) {
     let mut locations = Vec::new();
     let (mut totals, mut largest) = (Vec::new(), Vec::new());
     for (i, rows) in [1000usize, 800].into_iter().enumerate() {
@@ -319,20 +321,17 @@ fn mix_sources(moto: &Moto, bucket: &str) -> (Vec<Location>, Vec<u64>, Vec<u64>)
         largest.push(index.shards.iter().map(|s| s.bytes).max().unwrap());
         locations.push(location);
     }
-    (locations, totals, largest)
+    (locations, totals, largest.iter().map(|l| 4 * l).sum())
 }
 
-fn open_streams(
-    locations: &[Location],
-    options: &CacheOptions,
-) -> Vec<mosaicrs::loader::mix::Stream<DataSource>> {
+fn open_streams(locations: &[Location], options: &CacheOptions) -> Vec<Stream<DataSource>> {
     locations
         .iter()
         .enumerate()
         .map(|(i, at)| {
             let source = DataSource::open_at(at, options, &ReadOptions::default()).unwrap();
             assert!(source.is_streamed(), "source {i} is larger than the cache");
-            let stream = mosaicrs::loader::mix::Stream::new(source);
+            let stream = Stream::new(source);
             // Source 1 gives one and a half passes: a pass boundary mid-epoch.
             if i == 1 {
                 stream.repeat(1.5)
@@ -360,12 +359,9 @@ fn consume_mix(loader: &mut Loader, steps: Option<usize>) -> (Vec<(usize, u64)>,
 
 #[test]
 fn s3_two_sources_each_larger_than_the_cache_mix_through_it_and_resume_exactly() {
-    use mosaicrs::loader::mix::MixConfig;
     let Some(moto) = Moto::start() else { return };
     let cache = tempfile::tempdir().unwrap();
-    let (locations, totals, largest) = mix_sources(&moto, "mixstream");
-    // Each source's two blocks of two shards (the one read, one ahead).
-    let needed: u64 = largest.iter().map(|l| 4 * l).sum();
+    let (locations, totals, needed) = mix_sources(&moto, "mixstream");
     let options = CacheOptions::new(cache.path(), needed + 1024);
     assert!(options.cache_limit < *totals.iter().min().unwrap());
     let mut loader = Loader::mixed(
@@ -428,11 +424,9 @@ fn s3_two_sources_each_larger_than_the_cache_mix_through_it_and_resume_exactly()
 
 #[test]
 fn s3_a_cache_too_small_for_a_mix_of_streamed_sources_is_refused_naming_them() {
-    use mosaicrs::loader::mix::MixConfig;
     let Some(moto) = Moto::start() else { return };
     let cache = tempfile::tempdir().unwrap();
-    let (locations, _, largest) = mix_sources(&moto, "mixrefuse");
-    let needed: u64 = largest.iter().map(|l| 4 * l).sum();
+    let (locations, _, needed) = mix_sources(&moto, "mixrefuse");
     // Each source alone fits; both together do not.
     let options = CacheOptions::new(cache.path(), needed - 1);
     let err = match Loader::mixed(
