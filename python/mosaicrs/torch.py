@@ -575,7 +575,11 @@ class Loader(_RustLoader[_native.NativeLoader]):
     rows); ``exhausted``: ``"cycle"`` (a source whose share exceeds its rows
     starts over in a fresh permutation) or ``"stop"`` (the epoch ends when
     the first source runs out). ``stream_index=True`` adds a ``"stream"``
-    int64 tensor to dict batches: each sample's index in ``streams``.
+    int64 tensor to dict batches: each sample's index in ``streams``. The
+    remote sources share the cache: one larger than ``cache_limit`` streams
+    through it (``shuffle="block-local:K"``), and a cache too small for all
+    of them together is refused before any download, naming the sources and
+    the size needed.
 
     ``state_dict()`` / ``load_state_dict()`` resume exactly mid-epoch, also on
     another world size (torchdata's ``Stateful`` protocol).

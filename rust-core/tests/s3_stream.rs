@@ -9,6 +9,7 @@ use std::sync::{Arc, Barrier};
 use std::time::Duration;
 
 use common::*;
+use mosaicrs::loader::mix::{MixConfig, Stream};
 use mosaicrs::loader::{Loader, LoaderConfig, LoaderState, ShuffleMode};
 use mosaicrs::reader::{DataSource, ReadOptions};
 use mosaicrs::storage::{cache_usage, clear_cache, CacheOptions, Location};
@@ -294,4 +295,162 @@ fn s3_two_ranks_sharing_one_cache_download_each_shard_once() {
     );
     assert_eq!(downloaded, total, "each shard downloaded once in all");
     assert!(probe.peak() <= options.cache_limit);
+}
+
+/// Where the ids of mix source `i` start.
+const MIX_FIRST_ID: [u64; 2] = [0, 1_000_000];
+
+/// Two sources at `s3://<bucket><i>/ds`, twelve shards each (1000 and 800
+/// rows, `id` = the first id of the source + the row), to stream through
+/// a cache; their locations, total bytes, and the cache both need with
+/// `BLOCK` (each source's two blocks of two shards: the one read, one ahead).
+fn mix_sources(moto: &Moto, bucket: &str) -> (Vec<Location>, Vec<u64>, u64) {
+    let mut locations = Vec::new();
+    let (mut totals, mut largest) = (Vec::new(), Vec::new());
+    for (i, rows) in [1000usize, 800].into_iter().enumerate() {
+        let bucket = format!("{bucket}{i}");
+        moto.create_bucket(&bucket);
+        let location = moto.location(&format!("s3://{bucket}/ds"));
+        let first = MIX_FIRST_ID[i] as usize;
+        publish_each_at(
+            &location,
+            (0..SHARDS).map(|s| simple_batch(rows, (first + s * rows) as i64)),
+        );
+        let index = location.load_index().unwrap();
+        totals.push(index.total_bytes);
+        largest.push(index.shards.iter().map(|s| s.bytes).max().unwrap());
+        locations.push(location);
+    }
+    (locations, totals, largest.iter().map(|l| 4 * l).sum())
+}
+
+fn open_streams(locations: &[Location], options: &CacheOptions) -> Vec<Stream<DataSource>> {
+    locations
+        .iter()
+        .enumerate()
+        .map(|(i, at)| {
+            let source = DataSource::open_at(at, options, &ReadOptions::default()).unwrap();
+            assert!(source.is_streamed(), "source {i} is larger than the cache");
+            let stream = Stream::new(source);
+            // Source 1 gives one and a half passes: a pass boundary mid-epoch.
+            if i == 1 {
+                stream.repeat(1.5)
+            } else {
+                stream
+            }
+        })
+        .collect()
+}
+
+/// Delivers `steps` batches of the current epoch (all when `None`),
+/// checking each sample's id against its source and row; the (source, row)
+/// picks and the state after them.
+fn consume_mix(loader: &mut Loader, steps: Option<usize>) -> (Vec<(usize, u64)>, LoaderState) {
+    let mut picks = Vec::new();
+    for batch in loader.epoch().unwrap().take(steps.unwrap_or(usize::MAX)) {
+        let batch = batch.unwrap();
+        for ((id, &row), &s) in ids(&batch).into_iter().zip(&batch.rows).zip(&batch.sources) {
+            assert_eq!(id, MIX_FIRST_ID[s as usize] + row, "source {s} row {row}");
+            picks.push((s as usize, row));
+        }
+    }
+    (picks, loader.state().clone())
+}
+
+#[test]
+fn s3_two_sources_each_larger_than_the_cache_mix_through_it_and_resume_exactly() {
+    let Some(moto) = Moto::start() else { return };
+    let cache = tempfile::tempdir().unwrap();
+    let (locations, totals, needed) = mix_sources(&moto, "mixstream");
+    let options = CacheOptions::new(cache.path(), needed + 1024);
+    assert!(options.cache_limit < *totals.iter().min().unwrap());
+    let mut loader = Loader::mixed(
+        open_streams(&locations, &options),
+        MixConfig::default(),
+        block_config(100, 1, 0),
+    )
+    .unwrap();
+    let counts = loader.mix_counts();
+    assert_eq!(counts, vec![12_000, 14_400]);
+    let order = loader.mixed_order(0).unwrap();
+    let expected: Vec<(usize, u64)> = (0..order.len()).map(|p| order.get(p)).collect();
+    let probe = UsageProbe::start(cache.path());
+    let (picks, state) = consume_mix(&mut loader, None);
+    assert_eq!(state.epoch, 1);
+    assert_eq!(picks, expected, "the mixed order, whole");
+    // Exact counts per source; source 0's rows once, source 1's once or twice.
+    for (s, rows) in [(0usize, 12_000u64), (1, 9_600)] {
+        let mut seen = vec![0u32; rows as usize];
+        picks
+            .iter()
+            .filter(|p| p.0 == s)
+            .for_each(|p| seen[p.1 as usize] += 1);
+        assert_eq!(seen.iter().map(|&n| u64::from(n)).sum::<u64>(), counts[s]);
+        let most = if s == 0 { 1 } else { 2 };
+        assert!(seen.iter().all(|&n| (1..=most).contains(&n)), "source {s}");
+    }
+    let peak = probe.peak();
+    eprintln!(
+        "mix: cache peak {peak} of limit {} (sources {totals:?})",
+        options.cache_limit
+    );
+    assert!(peak <= options.cache_limit);
+
+    // Resume mid-epoch 1 in a new process: its own sources, the state as JSON.
+    let (head, state) = consume_mix(&mut loader, Some(97));
+    assert_eq!(state.samples_consumed, 9_700);
+    let json = serde_json::to_string(&state).unwrap();
+    let expected = loader.mixed_order(1).unwrap();
+    drop(loader);
+    let state: LoaderState = serde_json::from_str(&json).unwrap();
+    let mut resumed = Loader::resume_mixed(
+        open_streams(&locations, &options),
+        MixConfig::default(),
+        block_config(100, 1, 0),
+        state,
+    )
+    .unwrap();
+    let (rest, after) = consume_mix(&mut resumed, None);
+    assert_eq!(after.epoch, 2);
+    let whole: Vec<(usize, u64)> = head.into_iter().chain(rest).collect();
+    // 26,400 = 264 × 100: nothing dropped.
+    assert_eq!(
+        whole,
+        (0..expected.len())
+            .map(|p| expected.get(p))
+            .collect::<Vec<_>>()
+    );
+}
+
+#[test]
+fn s3_a_cache_too_small_for_a_mix_of_streamed_sources_is_refused_naming_them() {
+    let Some(moto) = Moto::start() else { return };
+    let cache = tempfile::tempdir().unwrap();
+    let (locations, _, needed) = mix_sources(&moto, "mixrefuse");
+    // Each source alone fits; both together do not.
+    let options = CacheOptions::new(cache.path(), needed - 1);
+    let err = match Loader::mixed(
+        open_streams(&locations, &options),
+        MixConfig::default(),
+        block_config(100, 1, 0),
+    ) {
+        Err(e) => e,
+        Ok(_) => panic!("a cache of {} bytes was accepted", needed - 1),
+    };
+    assert!(
+        matches!(err, Error::CacheTooSmall { needed: n, .. } if n == needed),
+        "{err}"
+    );
+    let message = err.to_string();
+    assert!(
+        message.contains(&format!("at least {needed} bytes")),
+        "{message}"
+    );
+    for i in 0..2 {
+        assert!(
+            message.contains(&format!("s3://mixrefuse{i}/ds")),
+            "{message}"
+        );
+    }
+    assert_eq!(cache_usage(cache.path()).unwrap(), 0, "nothing downloaded");
 }

@@ -193,21 +193,30 @@ def test_torchrun_two_ranks_resume_a_one_rank_mix(sources, tmp_path):
     assert decode(got) == decode(token_whole)
 
 
+def write_s3_sources(moto_server, bucket, rows, step):
+    """Datasets of `rows[k]` rows at s3://<bucket>/s<k> in shards of about 1 KiB,
+    ids `k * step + row`; their URLs and indexes."""
+    opts = moto_server.storage_options()
+    moto_server.create_bucket(bucket)
+    urls, indexes = [], []
+    for k, n in enumerate(rows):
+        ids = pa.array([k * step + i for i in range(n)], pa.int64())
+        x = pa.array([float(i) / 2 for i in range(n)], pa.float32())
+        url = f"s3://{bucket}/s{k}"
+        mosaicrs.write(pa.table({"id": ids, "x": x}), url, shard_size="1k", batch_rows=50,
+                       storage_options=opts)
+        urls.append(url)
+        indexes.append(json.loads(moto_server.get(bucket, f"s{k}/index.json")))
+    return urls, indexes
+
+
 def test_two_s3_sources_and_a_local_one(moto_server, sources, tmp_path):
     """A mix of two datasets on the S3 test server and a local one: exact
     counts per source, each remote one through the shared cache; a cache
     too small to hold a source is refused before the first batch, naming
     the source and the cache."""
     opts = moto_server.storage_options()
-    moto_server.create_bucket("mix")
-    urls = []
-    for k, n in enumerate([600, 300]):
-        ids = pa.array([k * 1000 + i for i in range(n)], pa.int64())
-        x = pa.array([float(i) / 2 for i in range(n)], pa.float32())
-        url = f"s3://mix/s{k}"
-        mosaicrs.write(pa.table({"id": ids, "x": x}), url, shard_size="1k", batch_rows=50,
-                       storage_options=opts)
-        urls.append(url)
+    urls, indexes = write_s3_sources(moto_server, "mix", [600, 300], 1000)
     mix = [mosaicrs.Stream(urls[0], weight=0.6, storage_options=opts),
            mosaicrs.Stream(urls[1], weight=0.3, storage_options=opts),
            mosaicrs.Stream(sources[2], weight=0.1)]
@@ -226,10 +235,48 @@ def test_two_s3_sources_and_a_local_one(moto_server, sources, tmp_path):
     assert max(seen[i] for i in seen if i < 2000) == 1
     assert {seen[2000 + r] for r in range(40)} <= {2, 3}
     loader.close()
-    index = json.loads(moto_server.get("mix", "s0/index.json"))
-    small = dict(batch_size=10, cache_dir=tmp_path / "small", cache_limit=index["total_bytes"] // 2)
+    small = dict(batch_size=10, cache_dir=tmp_path / "small",
+                 cache_limit=indexes[0]["total_bytes"] // 2)
     with pytest.raises(Exception, match="raise cache_limit to at least") as refused:
         mt.Loader(streams=mix, **small)
     assert urls[0] in str(refused.value) and opts["aws_secret_access_key"] not in str(refused.value)
-    with pytest.raises(Exception, match="mix source 0 is streamed through a cache smaller"):
-        mt.Loader(streams=mix, shuffle="block-local:1", **small)
+
+
+def test_s3_sources_larger_than_the_cache_stream_through_it(moto_server, sources, tmp_path):
+    """Two S3 sources, each larger than the cache, and a local one: every
+    row once per epoch with its values, the remote ones streamed through one
+    cache; a cache that holds each streamed source alone but not both is
+    refused before the first batch, naming both and the size."""
+    opts = moto_server.storage_options()
+    urls, indexes = write_s3_sources(moto_server, "mixstream", [1200, 900], 10000)
+    largest = [max(s["bytes"] for s in index["shards"]) for index in indexes]
+    totals = [index["total_bytes"] for index in indexes]
+    # block-local:1 needs, per streamed source, its largest shard twice (the
+    # block read and one fetched ahead).
+    needed = 2 * sum(largest)
+    limit = min(totals) - 1
+    assert needed <= limit, (needed, totals)
+    mix = [mosaicrs.Stream(urls[0], storage_options=opts),
+           mosaicrs.Stream(urls[1], storage_options=opts),
+           mosaicrs.Stream(sources[2])]
+    cache = dict(cache_dir=tmp_path / "cache", cache_limit=limit)
+    assert mosaicrs.Dataset(urls[0], opts, **cache).is_streamed
+    loader = mt.Loader(streams=mix, batch_size=10, stream_index=True, seed=3,
+                       shuffle="block-local:1", **cache)
+    seen = collections.Counter()
+    for batch in loader:
+        # ids: source 0 from 0, source 1 from 10000, the local source 2 from 2000.
+        ids = batch["id"]
+        first = torch.where(ids >= 10000, 10000, torch.where(ids >= 2000, 2000, 0))
+        assert torch.equal(torch.where(ids >= 10000, 1, torch.where(ids >= 2000, 2, 0)),
+                           batch["stream"])
+        assert torch.equal(batch["x"], (ids - first).float() / 2)
+        seen.update(batch["id"].tolist())
+    loader.close()
+    expected = [k * 10000 + i for k, n in enumerate([1200, 900]) for i in range(n)]
+    assert sorted(seen) == sorted(expected + list(range(2000, 2040)))
+    assert set(seen.values()) == {1}
+    with pytest.raises(Exception, match=f"raise cache_limit to at least {needed} bytes") as refused:
+        mt.Loader(streams=mix, batch_size=10, shuffle="block-local:1",
+                  cache_dir=tmp_path / "small", cache_limit=needed - 1)
+    assert all(u in str(refused.value) for u in urls), refused.value

@@ -115,6 +115,15 @@ impl GatherTable {
         self.source.as_streamed()
     }
 
+    /// The mapped dataset, when every shard is mapped.
+    #[cfg(unix)]
+    pub(crate) fn mapped_dataset(&self) -> Option<&Arc<Dataset>> {
+        match &self.source {
+            DataSource::Mapped(dataset) => Some(dataset),
+            DataSource::Streamed(_) => None,
+        }
+    }
+
     /// Resolves `rows` (in batch order) to source batches and picks.
     ///
     /// Resident batches are shared (one `Arc` for them all); otherwise each

@@ -71,7 +71,7 @@ pub use rng::{mix64, SplitMix64};
 pub use space::SampleSpace;
 pub use state::{LoaderState, ORDER_ALGORITHM};
 #[cfg(unix)]
-pub use stream::{cache_needed, check_cache_for};
+pub use stream::{cache_needed, check_cache_for, mix_cache_needed};
 
 pub(crate) use gather::GatherTable;
 
@@ -318,6 +318,45 @@ struct MixSet {
     schema: SchemaRef,
     fingerprint: String,
     len: u64,
+    /// The sources streamed through the cache: (source, dataset).
+    #[cfg(unix)]
+    streamed: Vec<(usize, Arc<crate::reader::StreamedDataset>)>,
+    /// Bytes of the other sources held whole in the streamed sources' cache.
+    #[cfg(unix)]
+    held: u64,
+}
+
+/// The streamed sources of a mix and the bytes its other sources hold in
+/// their cache (remote sources cached whole stay pinned while the loader
+/// reads them), checked against the cache before anything is downloaded:
+/// the cache's limit covers every source.
+#[cfg(unix)]
+type StreamedSources = (Vec<(usize, Arc<crate::reader::StreamedDataset>)>, u64);
+
+#[cfg(unix)]
+fn streamed_sources(
+    tables: &[Arc<GatherTable>],
+    shuffles: &[ShuffleMode],
+) -> Result<StreamedSources> {
+    let streamed: Vec<(usize, Arc<crate::reader::StreamedDataset>)> = tables
+        .iter()
+        .enumerate()
+        .filter_map(|(i, t)| t.streamed_dataset().map(|d| (i, Arc::clone(d))))
+        .collect();
+    let Some((_, first)) = streamed.first() else {
+        return Ok((streamed, 0));
+    };
+    let cache_dir = &first.cache_options().cache_dir;
+    let held = tables
+        .iter()
+        .filter_map(|t| t.mapped_dataset())
+        .filter(|d| d.path().parent() == Some(cache_dir.as_path()))
+        .map(|d| d.index().total_bytes)
+        .sum();
+    let needs: Vec<(&crate::reader::StreamedDataset, ShuffleMode)> =
+        streamed.iter().map(|(i, d)| (&**d, shuffles[*i])).collect();
+    stream::check_mix_cache(&needs, held)?;
+    Ok((streamed, held))
 }
 
 impl Loader {
@@ -354,10 +393,15 @@ impl Loader {
     /// loader's columns (`config.columns`, or the first source's columns)
     /// with the same data types: a mismatch is an error naming the source
     /// and the column, before any batch. Each batch's
-    /// [`LoadedBatch::sources`] names the source of each sample. Sources
-    /// streamed through a cache smaller than them are not supported here
-    /// (give the cache room for each whole dataset), nor a row selection.
-    /// See the [`mix`] module and `docs/LOADER.md` ("Mixing").
+    /// [`LoadedBatch::sources`] names the source of each sample. A source
+    /// may be a [`DataSource`] streamed through a cache smaller than it: the
+    /// streamed sources share the cache, whose limit must hold what each
+    /// needs ([`cache_needed`] for its shuffle mode) plus the other remote
+    /// sources cached whole, else [`Error::CacheTooSmall`] names the
+    /// streamed sources and the size ([`mix_cache_needed`]) before anything
+    /// is downloaded; their shards are fetched ahead in the order the mix
+    /// reads them. A row selection (`config.rows`) is not supported. See
+    /// the [`mix`] module and `docs/LOADER.md` ("Mixing").
     ///
     /// ```
     /// # use std::sync::Arc;
@@ -430,13 +474,6 @@ impl Loader {
                     )),
                     e => e,
                 })?;
-            #[cfg(unix)]
-            if table.streamed_dataset().is_some() {
-                return Err(Error::InvalidArgument(format!(
-                    "mix source {i} is streamed through a cache smaller than it; a mix reads \
-                     whole datasets: raise the cache limit"
-                )));
-            }
             if columns.is_none() {
                 let names = table.schema().fields().iter().map(|f| f.name().clone());
                 columns = Some(names.collect());
@@ -447,6 +484,8 @@ impl Loader {
             tables.push(Arc::new(table));
         }
         let schema = mixed_schema(&tables)?;
+        #[cfg(unix)]
+        let (streamed, held) = streamed_sources(&tables, &shuffles)?;
         let sources = mix::sources_of(spaces, shuffles, &weightings, &mix)?;
         let fingerprint = mix::fingerprint(&sources);
         let block = mix::block_of(&mix, config.batch_size, config.world_size)?;
@@ -462,6 +501,10 @@ impl Loader {
             schema,
             fingerprint,
             len,
+            #[cfg(unix)]
+            streamed,
+            #[cfg(unix)]
+            held,
         };
         Ok(Loader {
             table,
@@ -765,10 +808,23 @@ impl Loader {
     {
         let plan = self.plan()?;
         let order = self.cached_order(plan.epoch);
+        let mixed = match &self.mix {
+            Some(set) if plan.steps > 0 => self
+                .mixed_order(plan.epoch)
+                .map(|order| (order, Arc::clone(set))),
+            _ => None,
+        };
         #[cfg(unix)]
-        let (schedule, prefetcher) = match self.table.streamed_dataset() {
-            Some(dataset) if plan.steps > 0 => {
-                let schedule = Arc::new(stream::Schedule::new(
+        let schedule = match (&mixed, self.table.streamed_dataset()) {
+            (Some((order, set)), _) if !set.streamed.is_empty() => Some(stream::Schedule::mixed(
+                order,
+                &set.streamed,
+                &plan,
+                self.config.rank as u64,
+                set.held,
+            )?),
+            (None, Some(dataset)) if self.mix.is_none() && plan.steps > 0 => {
+                Some(stream::Schedule::new(
                     Arc::clone(dataset),
                     &self.space,
                     order.len(),
@@ -776,7 +832,14 @@ impl Loader {
                     self.config.rank as u64,
                     self.config.seed,
                     self.config.shuffle,
-                )?);
+                )?)
+            }
+            _ => None,
+        };
+        #[cfg(unix)]
+        let (schedule, prefetcher) = match schedule {
+            Some(schedule) => {
+                let schedule = Arc::new(schedule);
                 let run = Arc::clone(&schedule);
                 let handle = std::thread::Builder::new()
                     .name("mosaicrs-fetch".into())
@@ -786,13 +849,7 @@ impl Loader {
                     })?;
                 (Some(schedule), Some(handle))
             }
-            _ => (None, None),
-        };
-        let mixed = match &self.mix {
-            Some(set) if plan.steps > 0 => self
-                .mixed_order(plan.epoch)
-                .map(|order| (order, Arc::clone(set))),
-            _ => None,
+            None => (None, None),
         };
         let assemble = Arc::new(assemble);
         // An epoch with nothing left starts no threads.
@@ -983,7 +1040,7 @@ impl WorkerJob {
         let (data, rows, sources) = match &self.mixed {
             Some((order, set)) => {
                 let picks = order.picks(positions.map(|p| self.plan.resolve(p)));
-                gather_mixed(set, &picks, assemble)?
+                self.scheduled(step, || gather_mixed(set, &picks, assemble))?
             }
             None => {
                 let rows: Vec<u64> = positions
@@ -1007,9 +1064,7 @@ impl WorkerJob {
         })
     }
 
-    /// The assembled `rows` and the rows themselves. A streamed step first
-    /// waits until its shards are fetched, and counts itself done once
-    /// assembled, when the batch no longer reads them.
+    /// The assembled `rows` and the rows themselves (see [`scheduled`](Self::scheduled)).
     fn gather_assemble<T, F>(
         &self,
         step: u64,
@@ -1019,25 +1074,33 @@ impl WorkerJob {
     where
         F: Fn(&Gathered) -> Result<T>,
     {
-        let run = |rows| {
+        #[cfg(unix)]
+        if self.table.streamed_dataset().is_some() && self.schedule.is_none() {
+            return Err(Error::Internal("a streamed epoch has no schedule".into()));
+        }
+        self.scheduled(step, || {
             let gathered = self.table.gather(rows)?;
             let data = assemble(&gathered)?;
             Ok((data, gathered.into_rows()))
-        };
+        })
+    }
+
+    /// Runs `read` (the gather and assembly of `step`); when shards stream
+    /// through the cache, first waits until the step's shards are fetched,
+    /// and counts the step done once read, when the batch no longer reads
+    /// them.
+    fn scheduled<R>(&self, step: u64, read: impl FnOnce() -> Result<R>) -> Result<R> {
         #[cfg(unix)]
-        if self.table.streamed_dataset().is_some() {
-            let schedule = self
-                .schedule
-                .as_ref()
-                .ok_or_else(|| Error::Internal("a streamed epoch has no schedule".into()))?;
+        if let Some(schedule) = &self.schedule {
             schedule.wait(step)?;
-            let result = run(rows);
+            let result = read();
             if result.is_ok() {
                 schedule.done(step);
             }
             return result;
         }
-        run(rows)
+        let _ = step;
+        read()
     }
 }
 

@@ -10,13 +10,21 @@
 //! worker waits until the jobs of its step are fetched, gathers, assembles,
 //! then counts the step done, and the last step of a job unpins its shards.
 //!
+//! A mix ([`Schedule::mixed`]) streams several sources through one cache:
+//! its jobs are blocks of each streamed source's order (per pass, when a
+//! source is read more than once an epoch), met in the order the mixed
+//! order reads them (each global batch's share of a source is a run of the
+//! source's own order), and share one budget.
+//!
 //! It never deadlocks when the budget holds the jobs of any single step:
 //! the jobs pinned while the next one waits all start at or before it, and
 //! every step before it can finish, so what stays pinned is what that one
 //! step needs with it.
 
+use std::collections::HashMap;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
+use super::mix::MixedOrder;
 use super::order::{epoch_blocks, OrderBlock, ShuffleMode};
 use super::plan::EpochPlan;
 use super::space::SampleSpace;
@@ -67,15 +75,165 @@ pub fn check_cache_for(dataset: &StreamedDataset, mode: ShuffleMode) -> Result<(
     })
 }
 
+/// The smallest `cache_limit` that streams the streamed sources of a mix
+/// together through one cache: the sum of what each needs alone
+/// ([`cache_needed`] with its shuffle mode), plus `held`, the bytes of the
+/// mix's other remote sources, cached whole in the same cache and pinned
+/// while the loader reads them.
+pub fn mix_cache_needed(streamed: &[(&StreamedDataset, ShuffleMode)], held: u64) -> u64 {
+    streamed
+        .iter()
+        .map(|&(dataset, mode)| cache_needed(dataset, mode))
+        .fold(held, u64::saturating_add)
+}
+
+/// Refuses a mix whose streamed sources (with `held` bytes of its other
+/// sources cached whole) do not fit the cache together, naming every
+/// streamed source and the size needed ([`Error::CacheTooSmall`]).
+pub(crate) fn check_mix_cache(
+    streamed: &[(&StreamedDataset, ShuffleMode)],
+    held: u64,
+) -> Result<()> {
+    let Some(&(first, _)) = streamed.first() else {
+        return Ok(());
+    };
+    let needed = mix_cache_needed(streamed, held);
+    let limit = first.cache_options().cache_limit;
+    if needed <= limit {
+        return Ok(());
+    }
+    let shares: Vec<String> = streamed
+        .iter()
+        .map(|&(dataset, mode)| {
+            format!(
+                "{} bytes for {} ({mode})",
+                cache_needed(dataset, mode),
+                dataset.url()
+            )
+        })
+        .collect();
+    let held = if held > 0 {
+        format!(", plus {held} bytes of the sources cached whole")
+    } else {
+        String::new()
+    };
+    Err(Error::CacheTooSmall {
+        location: streamed
+            .iter()
+            .map(|(d, _)| d.url())
+            .collect::<Vec<_>>()
+            .join(", "),
+        limit,
+        needed,
+        reason: format!(
+            "a mix streams its sources through one cache, each with room for {} blocks \
+             (the one read and {} fetched ahead) of its largest shards: {}{held}",
+            1 + first.cache_options().prefetch_blocks,
+            first.cache_options().prefetch_blocks,
+            shares.join(", ")
+        ),
+    })
+}
+
+/// A block of shards of one streamed dataset: (dataset, pass, block of
+/// that pass's order).
+type BlockKey = (usize, u64, usize);
+
+/// Which blocks of shards the positions of an epoch read.
+trait StepBlocks {
+    /// Adds the blocks that `positions` (a range of the epoch order) read.
+    fn touch(&mut self, positions: std::ops::Range<u64>, out: &mut Vec<BlockKey>);
+    /// The shards of block `key` (one that [`touch`](Self::touch) gave).
+    fn shards(&self, key: BlockKey) -> &[usize];
+}
+
+/// One streamed dataset: its epoch order's blocks.
+struct SingleBlocks {
+    blocks: Vec<OrderBlock>,
+}
+
+impl StepBlocks for SingleBlocks {
+    fn touch(&mut self, positions: std::ops::Range<u64>, out: &mut Vec<BlockKey>) {
+        if positions.is_empty() {
+            return;
+        }
+        let block_of = |position: u64| -> usize {
+            self.blocks
+                .partition_point(|b: &OrderBlock| b.positions.end <= position)
+        };
+        out.extend((block_of(positions.start)..=block_of(positions.end - 1)).map(|b| (0, 0, b)));
+    }
+
+    fn shards(&self, key: BlockKey) -> &[usize] {
+        self.blocks.get(key.2).map_or(&[], |b| &b.shards)
+    }
+}
+
+/// The streamed sources of a mix: each mix block's samples of a source are
+/// a range of that source's epoch samples, which lie in blocks of its passes.
+struct MixBlocks<'a> {
+    order: &'a MixedOrder,
+    /// The dataset number of each streamed source.
+    dataset_of: Vec<Option<usize>>,
+    /// The source of each dataset number.
+    source_of: Vec<usize>,
+    /// The blocks of each (source, pass) met so far.
+    passes: HashMap<(usize, u64), Vec<OrderBlock>>,
+}
+
+impl StepBlocks for MixBlocks<'_> {
+    fn touch(&mut self, positions: std::ops::Range<u64>, out: &mut Vec<BlockKey>) {
+        if positions.is_empty() {
+            return;
+        }
+        // Every rank holds the shards of the whole mix block (the global
+        // batch) of each source: the ranks read them together.
+        let block = self.order.block().max(1);
+        for k in positions.start / block..=(positions.end - 1) / block {
+            for (i, u) in self.order.block_samples(k).into_iter().enumerate() {
+                let Some(j) = self.dataset_of.get(i).copied().flatten() else {
+                    continue;
+                };
+                if u.is_empty() {
+                    continue;
+                }
+                let rows = self.order.sources()[i].space.len().max(1);
+                for pass in u.start / rows..=(u.end - 1) / rows {
+                    let lo = u.start.max(pass * rows) - pass * rows;
+                    let hi = u.end.min((pass + 1) * rows) - pass * rows;
+                    let order = self.order;
+                    let blocks = self
+                        .passes
+                        .entry((i, pass))
+                        .or_insert_with(|| order.pass_blocks(i, pass));
+                    let first = blocks.partition_point(|b| b.positions.end <= lo);
+                    let last = blocks.partition_point(|b| b.positions.end < hi);
+                    out.extend((first..=last).map(|b| (j, pass, b)));
+                }
+            }
+        }
+    }
+
+    fn shards(&self, (j, pass, b): BlockKey) -> &[usize] {
+        self.source_of
+            .get(j)
+            .and_then(|&i| self.passes.get(&(i, pass)))
+            .and_then(|blocks| blocks.get(b))
+            .map_or(&[], |b| &b.shards)
+    }
+}
+
 /// One block of shards needed by a run of this rank's steps.
 struct Job {
+    /// The dataset (its number in [`Schedule::datasets`]).
+    dataset: usize,
     shards: Vec<usize>,
     bytes: u64,
 }
 
 /// What the prefetch thread and the workers share for one epoch.
 pub(crate) struct Schedule {
-    dataset: Arc<StreamedDataset>,
+    datasets: Vec<Arc<StreamedDataset>>,
     jobs: Vec<Job>,
     /// Jobs of step `s`: `step_jobs[step_starts[s]..step_starts[s + 1]]`.
     step_starts: Vec<usize>,
@@ -112,43 +270,84 @@ impl Schedule {
     ) -> Result<Self> {
         let blocks = epoch_blocks(space, seed, plan.epoch, mode);
         debug_assert_eq!(blocks.last().map_or(0, |b| b.positions.end), order_len);
-        let block_of = |position: u64| -> usize {
-            blocks.partition_point(|b: &OrderBlock| b.positions.end <= position)
+        Self::plan(vec![dataset], SingleBlocks { blocks }, plan, rank, 0)
+    }
+
+    /// Plans the jobs of `rank` for `plan` over a mix's `order`, whose
+    /// sources `streamed` (source number, dataset) stream through one
+    /// cache that also holds `held` bytes of its other sources; a job is a
+    /// block of one source's order, fetched ahead in the order the mix
+    /// reads it.
+    pub(crate) fn mixed(
+        order: &MixedOrder,
+        streamed: &[(usize, Arc<StreamedDataset>)],
+        plan: &EpochPlan,
+        rank: u64,
+        held: u64,
+    ) -> Result<Self> {
+        let mut dataset_of = vec![None; order.sources().len()];
+        for (j, (i, _)) in streamed.iter().enumerate() {
+            if let Some(slot) = dataset_of.get_mut(*i) {
+                *slot = Some(j);
+            }
+        }
+        let blocks = MixBlocks {
+            order,
+            dataset_of,
+            source_of: streamed.iter().map(|(i, _)| *i).collect(),
+            passes: HashMap::new(),
         };
-        let index = dataset.index();
+        let datasets = streamed.iter().map(|(_, d)| Arc::clone(d)).collect();
+        Self::plan(datasets, blocks, plan, rank, held)
+    }
+
+    fn plan(
+        datasets: Vec<Arc<StreamedDataset>>,
+        mut blocks: impl StepBlocks,
+        plan: &EpochPlan,
+        rank: u64,
+        held: u64,
+    ) -> Result<Self> {
         let mut jobs: Vec<Job> = Vec::new();
-        let mut job_block: Vec<usize> = Vec::new();
         let mut last_step: Vec<u64> = Vec::new();
         let mut remaining: Vec<u64> = Vec::new();
-        // The open job of each block: (job, last step).
-        let mut open: Vec<Option<usize>> = vec![None; blocks.len()];
+        // The open job of each block.
+        let mut open: HashMap<BlockKey, usize> = HashMap::new();
         let mut step_starts = Vec::with_capacity(plan.steps as usize + 1);
         let mut step_jobs: Vec<u32> = Vec::new();
-        let mut touched: Vec<usize> = Vec::new();
+        let mut touched: Vec<BlockKey> = Vec::new();
         for step in 0..plan.steps {
             step_starts.push(step_jobs.len());
             let positions = plan.positions(rank, step);
             touched.clear();
-            let real_end = positions.end.min(plan.samples);
-            if positions.start < real_end {
-                touched.extend(block_of(positions.start)..=block_of(real_end - 1));
-            }
+            blocks.touch(
+                positions.start..positions.end.min(plan.samples),
+                &mut touched,
+            );
             for p in positions.start.max(plan.samples)..positions.end {
-                touched.push(block_of(plan.resolve(p)));
+                let at = plan.resolve(p);
+                blocks.touch(at..at + 1, &mut touched);
             }
             touched.sort_unstable();
             touched.dedup();
-            for &b in &touched {
-                let job = match open[b] {
-                    Some(j) if last_step[j] + 1 >= step => j,
+            for &key in &touched {
+                let job = match open.get(&key) {
+                    Some(&j) if last_step[j] + 1 >= step => j,
                     _ => {
-                        let shards = blocks[b].shards.clone();
+                        let shards = blocks.shards(key).to_vec();
+                        let index = datasets
+                            .get(key.0)
+                            .ok_or_else(|| Error::Internal("a block of no dataset".into()))?
+                            .index();
                         let bytes = shards.iter().map(|&s| index.shards[s].bytes).sum();
-                        jobs.push(Job { shards, bytes });
-                        job_block.push(b);
+                        jobs.push(Job {
+                            dataset: key.0,
+                            shards,
+                            bytes,
+                        });
                         last_step.push(step);
                         remaining.push(0);
-                        open[b] = Some(jobs.len() - 1);
+                        open.insert(key, jobs.len() - 1);
                         jobs.len() - 1
                     }
                 };
@@ -158,21 +357,35 @@ impl Schedule {
             }
         }
         step_starts.push(step_jobs.len());
-        let cache = dataset.cache_options();
-        let needed = (0..plan.steps as usize)
+        let Some(cache) = datasets.first().map(|d| d.cache_options().clone()) else {
+            return Err(Error::Internal("a streamed epoch has no dataset".into()));
+        };
+        let room = cache.cache_limit.saturating_sub(held);
+        let (needed, worst) = (0..plan.steps as usize)
             .map(|s| {
-                step_jobs[step_starts[s]..step_starts[s + 1]]
+                let bytes = step_jobs[step_starts[s]..step_starts[s + 1]]
                     .iter()
                     .map(|&j| jobs[j as usize].bytes)
-                    .sum::<u64>()
+                    .sum::<u64>();
+                (bytes, s)
             })
             .max()
-            .unwrap_or(0);
-        if needed > cache.cache_limit {
+            .unwrap_or((0, 0));
+        if needed > room {
+            let location = if datasets.len() == 1 {
+                cache.cache_dir.display().to_string()
+            } else {
+                let mut urls: Vec<&str> = step_jobs[step_starts[worst]..step_starts[worst + 1]]
+                    .iter()
+                    .map(|&j| datasets[jobs[j as usize].dataset].url())
+                    .collect();
+                urls.dedup();
+                urls.join(", ")
+            };
             return Err(Error::CacheTooSmall {
-                location: cache.cache_dir.display().to_string(),
+                location,
                 limit: cache.cache_limit,
-                needed,
+                needed: needed.saturating_add(held),
                 reason: format!(
                     "a batch of {} samples spans blocks of shards that together take \
                      {needed} bytes",
@@ -180,12 +393,17 @@ impl Schedule {
                 ),
             });
         }
-        let largest = jobs.iter().map(|j| j.bytes).max().unwrap_or(0);
-        let ahead = (1 + u64::from(cache.prefetch_blocks)).saturating_mul(largest);
-        let budget = needed.max(ahead).min(cache.cache_limit);
+        // Room to fetch each dataset's blocks ahead of the one being read.
+        let mut largest = vec![0u64; datasets.len()];
+        for job in &jobs {
+            largest[job.dataset] = largest[job.dataset].max(job.bytes);
+        }
+        let ahead = (1 + u64::from(cache.prefetch_blocks))
+            .saturating_mul(largest.iter().fold(0u64, |a, &b| a.saturating_add(b)));
+        let budget = needed.max(ahead).min(room);
         let n = jobs.len();
         Ok(Schedule {
-            dataset,
+            datasets,
             jobs,
             step_starts,
             step_jobs,
@@ -232,9 +450,10 @@ impl Schedule {
                 }
                 progress.pinned_bytes += job.bytes;
             }
+            let dataset = &self.datasets[job.dataset];
             let mut held = 0;
             let result = job.shards.iter().try_for_each(|&s| {
-                self.dataset.acquire(s)?;
+                dataset.acquire(s)?;
                 held += 1;
                 Ok::<(), Error>(())
             });
@@ -243,7 +462,7 @@ impl Schedule {
                 Ok(()) => progress.fetched[j] = true,
                 Err(e) => {
                     for &s in &job.shards[..held] {
-                        self.dataset.release(s);
+                        dataset.release(s);
                     }
                     progress.pinned_bytes -= job.bytes;
                     progress.failed = Some(e.to_string());
@@ -262,7 +481,14 @@ impl Schedule {
         loop {
             if let Some(message) = &progress.failed {
                 return Err(Error::Storage {
-                    location: self.dataset.cache_folder().display().to_string(),
+                    location: match self.datasets.as_slice() {
+                        [one] => one.cache_folder().display().to_string(),
+                        _ => self.datasets[0]
+                            .cache_options()
+                            .cache_dir
+                            .display()
+                            .to_string(),
+                    },
                     message: format!("fetching the shards of step {step} failed: {message}"),
                 });
             }
@@ -293,8 +519,9 @@ impl Schedule {
     }
 
     fn release_job(&self, progress: &mut Progress, j: usize) {
+        let dataset = &self.datasets[self.jobs[j].dataset];
         for &s in &self.jobs[j].shards {
-            self.dataset.release(s);
+            dataset.release(s);
         }
         progress.released[j] = true;
         progress.pinned_bytes -= self.jobs[j].bytes;

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use super::super::order::{EpochOrder, OrderAlgorithm, ShuffleMode};
+use super::super::order::{epoch_blocks, EpochOrder, OrderAlgorithm, OrderBlock, ShuffleMode};
 use super::super::rng::{mix64, SplitMix64};
 use super::super::space::SampleSpace;
 use super::alloc::{golden_stride, Allocation, BlockCounts};
@@ -166,6 +166,29 @@ impl MixedOrder {
         self.alloc.block_counts(k).counts
     }
 
+    /// Per source, the range of its epoch samples `u` that block `k` reads
+    /// (empty when it has none there): what a streamed source must hold
+    /// while the block is read.
+    pub(crate) fn block_samples(&self, k: u64) -> Vec<std::ops::Range<u64>> {
+        let BlockCounts { counts, before, .. } = self.alloc.block_counts(k);
+        before
+            .iter()
+            .zip(&counts)
+            .map(|(&b, &c)| b..b + c)
+            .collect()
+    }
+
+    /// The blocks of source `i`'s order in pass `pass` (see
+    /// [`epoch_blocks`]): which shards its samples `pass·rows + q` come
+    /// from, `q` being a position of the pass.
+    pub(crate) fn pass_blocks(&self, i: usize, pass: u64) -> Vec<OrderBlock> {
+        let Some(s) = self.sources.get(i) else {
+            return Vec::new();
+        };
+        let (seed, key) = pass_seed(self.seed, self.epoch, i, pass);
+        epoch_blocks(&s.space, seed, key, s.shuffle)
+    }
+
     /// What the positions of block `k` need, computed once per block.
     fn block_view(&self, k: u64) -> BlockView {
         let BlockCounts {
@@ -249,11 +272,18 @@ fn pass_order(
     pass: u64,
     algorithm: OrderAlgorithm,
 ) -> EpochOrder {
+    let (source_seed, key) = pass_seed(seed, epoch, i, pass);
+    EpochOrder::new(&s.space, source_seed, key, s.shuffle, algorithm)
+}
+
+/// The seed and epoch key of source `i`'s pass `pass`: the source's own
+/// seed, and the epoch for pass 0 (a fresh key for each further pass).
+fn pass_seed(seed: u64, epoch: u64, i: usize, pass: u64) -> (u64, u64) {
     let source_seed = SplitMix64::from_words(&[seed, i as u64]).next_u64();
     let key = if pass == 0 {
         epoch
     } else {
         SplitMix64::from_words(&[epoch, pass]).next_u64()
     };
-    EpochOrder::new(&s.space, source_seed, key, s.shuffle, algorithm)
+    (source_seed, key)
 }
