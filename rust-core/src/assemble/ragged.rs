@@ -192,6 +192,15 @@ impl RaggedColumn {
     ) -> Result<Self> {
         let mixed = || mixed_types(column);
         let row_of = |i: usize| column.rows.get(i).copied().unwrap_or(i as u64);
+        // A null (sample or inner list) of sample `i`: an error naming its
+        // row, or empty under a fill policy.
+        let null_at = |i: usize| match column.nulls {
+            NullPolicy::Error => Err(Error::NullValue {
+                column: column.name.to_string(),
+                row: row_of(i),
+            }),
+            NullPolicy::Fill(_) => Ok(()),
+        };
         let mut outer = Vec::with_capacity(sources.len());
         let mut inner_levels = Vec::new();
         let mut arrays = Vec::new();
@@ -243,12 +252,7 @@ impl RaggedColumn {
         for (i, &(s, r)) in picks.iter().enumerate() {
             let level = outer.get(s).ok_or_else(mixed)?;
             if level.is_null(r) {
-                if column.nulls == NullPolicy::Error {
-                    return Err(Error::NullValue {
-                        column: column.name.to_string(),
-                        row: row_of(i),
-                    });
-                }
+                null_at(i)?;
                 spans.push(Span::Empty);
                 offsets.push(total);
                 continue;
@@ -277,12 +281,7 @@ impl RaggedColumn {
                     let mut next = 0;
                     for k in start..end {
                         if lists.is_null(k) {
-                            if column.nulls == NullPolicy::Error {
-                                return Err(Error::NullValue {
-                                    column: column.name.to_string(),
-                                    row: row_of(i),
-                                });
-                            }
+                            null_at(i)?;
                             // Empty under a fill policy, like a null sample.
                             ends.push(values_total);
                             items.push(None);
@@ -325,12 +324,7 @@ impl RaggedColumn {
                     let first = next;
                     for k in start..end {
                         if lists.is_null(k) {
-                            if column.nulls == NullPolicy::Error {
-                                return Err(Error::NullValue {
-                                    column: column.name.to_string(),
-                                    row: row_of(i),
-                                });
-                            }
+                            null_at(i)?;
                             contiguous = false;
                             continue;
                         }
