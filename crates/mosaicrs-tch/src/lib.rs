@@ -40,10 +40,12 @@
 
 mod assemble;
 mod device;
+mod tokens;
 
 pub use assemble::{element_kind, natural_kind, to_kind, TensorAssembler};
 pub use device::{choose_device, DeviceFeeder};
 pub use mosaicrs::assemble::{ElementKind, NullPolicy, TensorSpec};
+pub use tokens::{TokenLoader, TokenTensors};
 
 use std::collections::BTreeMap;
 
