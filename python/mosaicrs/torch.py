@@ -20,7 +20,9 @@ allocated when all are held.
 Variable-length lists, strings and binary columns come as tensors in the
 form named per column by ``ragged=``: ``"offsets"`` (a :class:`Ragged` of
 values and int64 offsets), ``"jagged"`` (``torch.nested`` with
-``layout=torch.jagged``) or ``"padded"`` (``[B, L]`` plus a ``<col>_mask``).
+``layout=torch.jagged``) or ``"padded"`` (``[B, L]`` plus a ``<col>_mask``);
+lists of lists whose inner lists vary in length (``nested=True``) come as a
+:class:`NestedRagged` (two levels of offsets) or padded ``[B, L, M]``.
 Their values buffers in the ring grow when a batch needs more: the batch is
 written to a spill buffer on the Rust side, and on delivery this module
 allocates a larger tensor (twice the size, pinned for CUDA) that the spill
@@ -64,6 +66,7 @@ __all__ = [
     "TokenLoader",
     "TokenIterableDataset",
     "Ragged",
+    "NestedRagged",
     "concat_ragged",
     "decode_strings",
     "resolve_rank_world",
@@ -83,7 +86,8 @@ _DTYPE_NAMES = {v: k for k, v in _DTYPES.items()}
 
 _FEATURES = "__features__"
 
-# Items per sample a ragged values buffer starts with room for.
+# Items per sample a ragged values buffer starts with room for (and values per
+# inner list of nested lists).
 _RAGGED_START_LEN = 16
 
 _use_count = getattr(torch._C, "_storage_Use_Count", None)
@@ -176,6 +180,43 @@ class Ragged(NamedTuple):
         """Items per sample, int64 ``[B]``."""
         return self.offsets[1:] - self.offsets[:-1]
 
+    @property
+    def inner_offsets(self) -> Optional[torch.Tensor]:
+        """``None``: one level of offsets (see :class:`NestedRagged`)."""
+        return None
+
+
+class NestedRagged(NamedTuple):
+    """A column of lists of lists of any lengths (``nested=True``) in one
+    batch: sample ``i`` holds inner lists ``offsets[i]:offsets[i + 1]``, and
+    inner list ``j`` is ``values[inner_offsets[j]:inner_offsets[j + 1]]``.
+
+    ``values`` is ``[V]``, ``offsets`` int64 ``[B + 1]`` (into the inner
+    lists), ``inner_offsets`` int64 ``[n_lists + 1]`` (into the values), both
+    starting at 0. A :class:`Ragged` has ``inner_offsets`` ``None``, so
+    ``batch[col].inner_offsets is None`` tells the two apart.
+
+    >>> r = NestedRagged(torch.tensor([1, 2, 3]), torch.tensor([0, 2, 2, 3]),
+    ...                  torch.tensor([0, 2, 2, 3]))
+    >>> [[r.values[a:b].tolist() for a, b in zip(r.inner_offsets[s:e], r.inner_offsets[s + 1:e + 1])]
+    ...  for s, e in zip(r.offsets[:-1].tolist(), r.offsets[1:].tolist())]
+    [[[1, 2], []], [], [[3]]]
+    """
+
+    values: torch.Tensor
+    offsets: torch.Tensor
+    inner_offsets: torch.Tensor
+
+    @property
+    def lengths(self) -> torch.Tensor:
+        """Inner lists per sample, int64 ``[B]``."""
+        return self.offsets[1:] - self.offsets[:-1]
+
+    @property
+    def inner_lengths(self) -> torch.Tensor:
+        """Values per inner list, int64 ``[n_lists]``."""
+        return self.inner_offsets[1:] - self.inner_offsets[:-1]
+
 
 def decode_strings(ragged: Ragged, errors: str = "strict") -> List[str]:
     """The rows of a string column (``Ragged`` of ``uint8`` bytes) as Python
@@ -237,11 +278,38 @@ def _per_column(value: Any, name: str, columns: Sequence[str], check: Any) -> Di
 
 def _map_tensors(items: List[Any], fn: Any) -> List[Any]:
     """``fn`` applied to each tensor of per-output items (a tensor, or a ragged
-    column's ``(values, offsets, pad_len)``)."""
+    column's ``(values, offsets, pad_len, inner_offsets or None, pad_inner)``)."""
     return [
-        (fn(x[0]), fn(x[1]), x[2]) if isinstance(x, tuple) else fn(x)
+        (fn(x[0]), fn(x[1]), x[2], None if x[3] is None else fn(x[3]), x[4])
+        if isinstance(x, tuple) else fn(x)
         for x in items
     ]
+
+
+def _nested_entries(
+    name: str,
+    layout: str,
+    values: torch.Tensor,
+    offsets: torch.Tensor,
+    inner: torch.Tensor,
+    pad_len: int,
+) -> Dict[str, Any]:
+    """The batch entries of a nested-lists column: a :class:`NestedRagged`, or
+    padded ``[B, L, M]`` values and their mask (``name + "_mask"``)."""
+    inner = inner.detach()
+    if layout != "padded":
+        return {name: NestedRagged(values, offsets, inner)}
+    m = values.shape[2]
+    # Inner list k of sample i is list offsets[i] + k, present when k < L_i.
+    k = torch.arange(pad_len, device=values.device)
+    present = k < (offsets[1:] - offsets[:-1]).unsqueeze(1)
+    lists = torch.where(present, offsets[:-1].unsqueeze(1) + k, 0)
+    lengths = inner[1:] - inner[:-1]
+    inner_len = (
+        torch.where(present, lengths[lists], 0) if lengths.numel() else torch.zeros_like(lists)
+    )
+    mask = torch.arange(m, device=values.device) < inner_len.unsqueeze(-1)
+    return {name: values, name + "_mask": mask}
 
 
 def _open_dataset(
@@ -334,7 +402,7 @@ class _ToDevice:
 
     def start(self, items: Sequence[Any]) -> Tuple[List[Any], Any]:
         """Starts the copies of ``items`` (tensors, or a ragged column's
-        ``(values, offsets, pad_len)``); returns them and an event that
+        ``(values, offsets, pad_len, inner_offsets, pad_inner)``); returns them and an event that
         completes when the host buffers may be reused."""
         if self.cuda:
             with torch.cuda.stream(self.stream):
@@ -566,6 +634,14 @@ class Loader(_RustLoader[_native.NativeLoader]):
     ``truncate`` (bool or dict): cut longer rows instead of raising a
     ``ValueError`` naming the column and row; ``pad_value``: the padding.
     A list column not named in ``ragged`` is stacked as ``[B, D]``.
+    A list-of-lists column is values ``[N, D]`` when its inner lists all
+    hold ``D`` values; ``nested`` (bool or dict by column) takes inner lists
+    of any length: ``"offsets"`` gives a :class:`NestedRagged` (values,
+    offsets into the inner lists, inner offsets into the values),
+    ``"padded"`` gives ``[B, L, M]`` and a ``[B, L, M]`` mask, ``max_len``
+    being ``L`` and ``max_inner_len`` (int or dict) ``M`` (default the
+    batch's longest inner list; ``truncate`` cuts both); ``"jagged"`` is
+    refused (``torch.nested`` has one ragged dimension).
 
     ``streams``: instead of ``path``, a list of :class:`mosaicrs.Stream`
     (each a path or URL with its ``weight``, ``repeat`` or ``choose`` and its
@@ -622,6 +698,8 @@ class Loader(_RustLoader[_native.NativeLoader]):
         max_len: Union[int, Mapping[str, int], None] = None,
         truncate: Union[bool, Mapping[str, bool]] = False,
         pad_value: Union[float, Mapping[str, float]] = 0,
+        nested: Union[bool, Mapping[str, bool]] = False,
+        max_inner_len: Union[int, Mapping[str, int], None] = None,
         streams: Optional[Sequence[Stream]] = None,
         epoch_size: Optional[int] = None,
         exhausted: str = "cycle",
@@ -682,7 +760,9 @@ class Loader(_RustLoader[_native.NativeLoader]):
                 chosen = [f.name for f in schema if _numeric_or_list(f.type)]
                 chosen += [c for c in (ragged or {}) if c not in chosen]
             stacked, own = [], list(chosen)
-        self._ragged = self._ragged_args(ragged, max_len, truncate, pad_value, names, own)
+        self._ragged = self._ragged_args(
+            ragged, max_len, truncate, pad_value, names, own, nested, max_inner_len
+        )
         if self.stream_index and "stream" in own:
             raise InvalidInputError(
                 'stream_index=True adds a "stream" entry; the batch has a column of that name'
@@ -704,9 +784,7 @@ class Loader(_RustLoader[_native.NativeLoader]):
             prefetch=prefetch,
             null_fill=_null_fill(null_policy),
             rows=None if rows is None else [int(r) for r in rows],
-            ragged=[
-                (c, layout, ml, tr, pv) for c, (layout, ml, tr, pv) in self._ragged.items()
-            ] or None,
+            ragged=[(c, *args) for c, args in self._ragged.items()] or None,
             mix=mix,
             epoch_size=None if epoch_size is None else int(epoch_size),
             exhausted=exhausted,
@@ -795,11 +873,18 @@ class Loader(_RustLoader[_native.NativeLoader]):
         pad_value: Any,
         names: Sequence[str],
         columns: Sequence[str],
-    ) -> Dict[str, Tuple[str, Optional[int], bool, float]]:
-        """``{column: (layout, max_len, truncate, pad_value)}``, checked."""
+        nested: Any = False,
+        max_inner_len: Any = None,
+    ) -> Dict[str, Tuple[str, Optional[int], bool, float, bool, Optional[int]]]:
+        """``{column: (layout, max_len, truncate, pad_value, nested,
+        max_inner_len)}``, checked."""
         if ragged is None:
-            if not (max_len is None and truncate is False and pad_value == 0):
-                raise InvalidInputError("max_len=, truncate= and pad_value= apply to ragged= columns")
+            if not (max_len is None and truncate is False and pad_value == 0
+                    and nested is False and max_inner_len is None):
+                raise InvalidInputError(
+                    "max_len=, truncate=, pad_value=, nested= and max_inner_len= apply to "
+                    "ragged= columns"
+                )
             return {}
         if not isinstance(ragged, Mapping):
             raise InvalidInputError(
@@ -818,11 +903,13 @@ class Loader(_RustLoader[_native.NativeLoader]):
                 )
         cols = list(ragged)
 
-        def check_max_len(v: Any, c: str) -> Optional[int]:
+        def check_max_len(v: Any, c: str, option: str = "max_len") -> Optional[int]:
             if v is None:
                 return None
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise InvalidInputError(f"max_len for column {c!r} must be a positive integer or None, got {v!r}")
+                raise InvalidInputError(
+                    f"{option} for column {c!r} must be a positive integer or None, got {v!r}"
+                )
             return v
 
         def check_truncate(v: Any, c: str) -> bool:
@@ -839,10 +926,23 @@ class Loader(_RustLoader[_native.NativeLoader]):
                 raise InvalidInputError(f"pad_value for column {c!r} must be a number, got {v!r}")
             return float(v)
 
+        def check_nested(v: Any, c: str) -> bool:
+            if v is None:
+                return False
+            if not isinstance(v, bool):
+                raise InvalidInputError(f"nested for column {c!r} must be a bool, got {v!r}")
+            return v
+
         lens = _per_column(max_len, "max_len", cols, check_max_len)
         cuts = _per_column(truncate, "truncate", cols, check_truncate)
         pads = _per_column(pad_value, "pad_value", cols, check_pad)
-        return {c: (ragged[c], lens[c], cuts[c], pads[c]) for c in cols}
+        nests = _per_column(nested, "nested", cols, check_nested)
+        inner = _per_column(
+            max_inner_len, "max_inner_len", cols,
+            lambda v, c: check_max_len(v, c, "max_inner_len") if nests[c] and ragged[c] == "padded"
+            else v,
+        )
+        return {c: (ragged[c], lens[c], cuts[c], pads[c], nests[c], inner[c]) for c in cols}
 
     # -- properties -------------------------------------------------------
     @property
@@ -877,6 +977,11 @@ class Loader(_RustLoader[_native.NativeLoader]):
                 # A first guess at the batch's values; a batch that needs more
                 # spills and the buffer grows (see _grow).
                 per_row = self._ragged[name][1] or _RAGGED_START_LEN
+                if inner == 0:
+                    # Nested lists: the inner offsets, then the values.
+                    tensors.append(torch.zeros(b * per_row + 1, dtype=torch.int64,
+                                               pin_memory=self.pin_memory))
+                    inner = self._ragged[name][5] or _RAGGED_START_LEN
                 tensors.append(torch.zeros(b * per_row * inner, dtype=_DTYPES[dtype],
                                            pin_memory=self.pin_memory))
                 continue
@@ -942,9 +1047,11 @@ class Loader(_RustLoader[_native.NativeLoader]):
                     if layout is None:
                         out[n] = item.detach()
                         continue
-                    values, offsets, pad_len = item
+                    values, offsets, pad_len, inner, pad_inner = item
                     offsets = offsets.detach()
-                    if layout == "offsets":
+                    if inner is not None:
+                        out.update(_nested_entries(n, layout, values, offsets, inner, pad_len))
+                    elif layout == "offsets":
                         out[n] = Ragged(values, offsets)
                     elif layout == "jagged":
                         out[n] = torch.nested.nested_tensor_from_jagged(values, offsets)
@@ -987,9 +1094,11 @@ class Loader(_RustLoader[_native.NativeLoader]):
 
     def _items(self, slot: _Slot) -> List[Any]:
         """Per output of a delivered slot: its tensor (dense), or for a ragged
-        column ``(values, offsets, pad_len)`` where ``values`` is a view of the
-        written part of the slot's values buffer (``[N]``, ``[N, D]``, or
-        ``[B, L(, D)]`` padded). Grows the values buffers whose batch spilled.
+        column ``(values, offsets, pad_len, inner_offsets, pad_inner)`` where
+        ``values`` is a view of the written part of the slot's values buffer
+        (``[N]``, ``[N, D]``, or ``[B, L(, D)]`` padded; nested lists ``[V]``
+        or ``[B, L, M]``) and ``inner_offsets`` that of nested lists' inner
+        offsets (``None`` for one level). Grows the values buffers whose batch spilled.
         With ``stream_index``, then each sample's source (int64 ``[B]``): a
         host tensor that travels to the device with the batch."""
         native = self._live()
@@ -1002,32 +1111,40 @@ class Loader(_RustLoader[_native.NativeLoader]):
                 items.append(slot.tensors[at])
                 at += 1
                 continue
-            n, pad_len, spilled = fills[k]
+            n, pad_len, spilled, n_inner, pad_inner, inner_spilled = fills[k]
             layout = self._ragged_layouts[k]
+            inner_offsets = None
+            if inner == 0:
+                if inner_spilled:
+                    self._grow(slot, k, at + 1, n_inner, inner=True)
+                inner_offsets = slot.tensors[at + 1][:n_inner]
+                at += 1
             if spilled:
                 self._grow(slot, k, at + 1, n)
             values = slot.tensors[at + 1][:n]
             if layout == "padded":
-                values = values.view(b, pad_len) if inner == 1 else values.view(b, pad_len, inner)
+                width = pad_inner if inner == 0 else inner
+                values = values.view(b, pad_len) if inner == 1 else values.view(b, pad_len, width)
             elif inner > 1:
                 values = values.view(-1, inner)
-            items.append((values, slot.tensors[at], pad_len))
+            items.append((values, slot.tensors[at - (inner == 0)], pad_len, inner_offsets, pad_inner))
             at += 2
             k += 1
         if self.stream_index:
             items.append(torch.tensor(native.last_sources(), dtype=torch.int64))
         return items
 
-    def _grow(self, slot: _Slot, k: int, i: int, need: int) -> None:
-        """Replaces values buffer ``i`` (ragged output ``k``) of a held slot by a
-        larger one, geometric so that few batches spill, and has the Rust side
-        copy the spilled batch into it. The old buffer is not referenced: the
-        slot was free when its batch was written."""
+    def _grow(self, slot: _Slot, k: int, i: int, need: int, inner: bool = False) -> None:
+        """Replaces values buffer ``i`` (the inner offsets buffer when ``inner``)
+        of ragged output ``k`` of a held slot by a larger one, geometric so that
+        few batches spill, and has the Rust side copy the spilled batch into it.
+        The old buffer is not referenced: the slot was free when its batch was
+        written."""
         old = slot.tensors[i]
         size = max(2 * old.numel(), need)
         make = torch.zeros if old.dtype == torch.bool else torch.empty
         t = make(size, dtype=old.dtype, pin_memory=self.pin_memory)
-        self._live().adopt_spill(slot.id, k, t.data_ptr(), t.numel() * t.element_size())
+        self._live().adopt_spill(slot.id, k, t.data_ptr(), t.numel() * t.element_size(), inner)
         slot.replace(i, t)
 
     def __iter__(self) -> Iterator[Any]:

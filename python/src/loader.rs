@@ -27,10 +27,12 @@
 //!
 //! A ragged column (a list, list-of-lists, string or binary column named in
 //! `ragged=`) has two buffers per slot: int64 offsets `[B + 1]`, whose size
-//! is fixed, and values, whose size a batch does not know in advance. The
-//! values buffer has a capacity; a worker whose batch needs more writes the
-//! values into a spill buffer that the slot keeps ([`RaggedFill`]) and
-//! delivers the batch as usual. Python, which holds the slot then, allocates
+//! is fixed, and values, whose size a batch does not know in advance; nested
+//! lists (inner lists of any length) have a third between them, the int64
+//! inner offsets `[n_lists + 1]`, whose size is not known either. Such a
+//! buffer has a capacity; a worker whose batch needs more writes it into a
+//! spill buffer that the slot keeps ([`RaggedFill`]) and delivers the batch
+//! as usual. Python, which holds the slot then, allocates
 //! a larger tensor (pinned for CUDA), and [`NativeLoader::adopt_spill`]
 //! copies the spill into it once and registers it as the slot's values
 //! buffer: later batches in that slot fit. The old buffer is referenced by
@@ -84,6 +86,7 @@ enum Filler {
     Ragged {
         column: usize,
         index: usize,
+        /// Values per item `D`; 0 for nested lists (inner offsets).
         inner: usize,
         layout: RaggedLayout,
     },
@@ -96,8 +99,11 @@ enum RaggedLayout {
     Flat,
     /// `[B, L, D]` with `L` fixed or the batch's longest sample, padded
     /// with `pad`; a longer sample is cut when `truncate`, else an error.
+    /// Nested lists are `[B, L, M]`, `M` being `max_inner` or the batch's
+    /// longest inner list (cut the same way).
     Padded {
         max_len: Option<usize>,
+        max_inner: Option<usize>,
         truncate: bool,
         pad: f64,
     },
@@ -114,6 +120,13 @@ struct RaggedFill {
     /// registers a larger buffer with `adopt_spill`, which copies them in.
     /// `u64` words keep every element kind aligned.
     spill: Option<Vec<u64>>,
+    /// Nested lists: inner offsets written (`n_lists + 1`).
+    inner_offsets: usize,
+    /// Nested lists: `M` of a padded layout.
+    pad_inner: usize,
+    /// Nested lists: the inner offsets, when they did not fit the slot's
+    /// inner offsets buffer (adopted like `spill`).
+    inner_spill: Option<Vec<i64>>,
 }
 
 /// One registered slot: `(address, bytes)` per buffer (one per dense
@@ -367,7 +380,8 @@ impl NativeLoader {
     /// The arrays of a batch in slot order: `(name, dtype, width or None,
     /// inner)`, `inner` being `None` for a dense array (one buffer) and the
     /// values per item `D` for a ragged one (two buffers: int64 offsets
-    /// `[B + 1]`, then the values).
+    /// `[B + 1]`, then the values), or 0 for nested lists (three buffers:
+    /// int64 offsets `[B + 1]`, int64 inner offsets, then the values).
     fn outputs(&self) -> Vec<(String, &'static str, Option<usize>, Option<usize>)> {
         self.outputs
             .iter()
@@ -453,18 +467,24 @@ impl NativeLoader {
         let mut ragged = 0;
         for o in self.outputs.iter() {
             let mut next = || at.next().copied().unwrap_or((0, 0));
-            if o.buffers() == 2 {
+            if o.buffers() >= 2 {
                 ragged += 1;
                 check_buffer(&o.name, next(), (batch_size + 1) * 8, 8)?;
-                let (addr, bytes) = next();
-                let size = o.kind.size_in_bytes();
-                if bytes == 0 || !bytes.is_multiple_of(size) {
-                    return Err(PyValueError::new_err(format!(
-                        "values buffer for {:?} has {bytes} bytes, not a positive multiple of {size}",
-                        o.name
-                    )));
+                let mut growable = |size: usize, what: &str| -> PyResult<()> {
+                    let (addr, bytes) = next();
+                    if bytes == 0 || !bytes.is_multiple_of(size) {
+                        return Err(PyValueError::new_err(format!(
+                            "{what} buffer for {:?} has {bytes} bytes, not a positive multiple \
+                             of {size}",
+                            o.name
+                        )));
+                    }
+                    check_buffer(&o.name, (addr, bytes), bytes, size)
+                };
+                if o.buffers() == 3 {
+                    growable(8, "inner offsets")?;
                 }
-                check_buffer(&o.name, (addr, bytes), bytes, size)?;
+                growable(o.kind.size_in_bytes(), "values")?;
             } else {
                 let need = batch_size * o.width.unwrap_or(1) * o.kind.size_in_bytes();
                 check_buffer(&o.name, next(), need, o.kind.size_in_bytes())?;
@@ -486,25 +506,47 @@ impl NativeLoader {
     }
 
     /// For each ragged output of slot `id` (delivered, held by Python), in
-    /// output order: `(elements, pad_len, spilled)`. `elements` values were
-    /// written (`N * D`, or `B * L * D` padded with `L = pad_len`); when
-    /// `spilled`, they did not fit the slot's values buffer and wait for
-    /// [`adopt_spill`](Self::adopt_spill).
-    fn ragged_fills(&self, id: usize) -> PyResult<Vec<(usize, usize, bool)>> {
+    /// output order: `(elements, pad_len, spilled, inner_offsets, pad_inner,
+    /// inner_spilled)`. `elements` values were written (`N * D`, or
+    /// `B * L * D` padded with `L = pad_len`; nested lists padded:
+    /// `B * L * M` with `M = pad_inner`); when `spilled`, they did not fit
+    /// the slot's values buffer and wait for [`adopt_spill`](Self::adopt_spill).
+    /// Nested lists wrote `inner_offsets` inner offsets (0 otherwise), which
+    /// wait for `adopt_spill(..., inner=True)` when `inner_spilled`.
+    #[allow(clippy::type_complexity)]
+    fn ragged_fills(&self, id: usize) -> PyResult<Vec<(usize, usize, bool, usize, usize, bool)>> {
         let slot = self.held_slot(id)?;
         let fills = lock(&slot.fills)?;
         Ok(fills
             .iter()
-            .map(|f| (f.elements, f.pad_len, f.spill.is_some()))
+            .map(|f| {
+                (
+                    f.elements,
+                    f.pad_len,
+                    f.spill.is_some(),
+                    f.inner_offsets,
+                    f.pad_inner,
+                    f.inner_spill.is_some(),
+                )
+            })
             .collect())
     }
 
-    /// Registers `(addr, bytes)` as the values buffer of ragged output
-    /// `index` of slot `id` (delivered, held by Python) and copies the
-    /// values that spilled into it. Python allocated it larger than the old
-    /// one (which nothing references: the slot was free when it was filled)
-    /// and keeps it alive like every registered buffer.
-    fn adopt_spill(&self, id: usize, index: usize, addr: usize, bytes: usize) -> PyResult<()> {
+    /// Registers `(addr, bytes)` as the values buffer (the inner offsets
+    /// buffer when `inner`) of ragged output `index` of slot `id`
+    /// (delivered, held by Python) and copies what spilled into it. Python
+    /// allocated it larger than the old one (which nothing references: the
+    /// slot was free when it was filled) and keeps it alive like every
+    /// registered buffer.
+    #[pyo3(signature = (id, index, addr, bytes, inner=false))]
+    fn adopt_spill(
+        &self,
+        id: usize,
+        index: usize,
+        addr: usize,
+        bytes: usize,
+        inner: bool,
+    ) -> PyResult<()> {
         let slot = self.held_slot(id)?;
         let (buffer, output) = self
             .outputs
@@ -515,27 +557,53 @@ impl NativeLoader {
                 Some((here, o))
             })
             .filter_map(|(at, o)| match o.source {
-                Filler::Ragged { index: i, .. } if i == index => Some((at + 1, o)),
+                // Offsets, (inner offsets,) values.
+                Filler::Ragged { index: i, .. } if i == index => Some((at + o.buffers() - 1, o)),
                 _ => None,
             })
             .next()
             .ok_or_else(|| PyValueError::new_err(format!("no ragged output {index}")))?;
-        let size = output.kind.size_in_bytes();
+        if inner && output.buffers() != 3 {
+            return Err(PyValueError::new_err(format!(
+                "ragged output {index} ({:?}) has no inner offsets",
+                output.name
+            )));
+        }
+        let (buffer, size) = match inner {
+            true => (buffer - 1, 8),
+            false => (buffer, output.kind.size_in_bytes()),
+        };
         // The workers' lock order: buffers, then fills.
         let mut buffers = lock(&slot.buffers)?;
         let mut fills = lock(&slot.fills)?;
         let fill = fills
             .get_mut(index)
             .ok_or_else(|| PyValueError::new_err(format!("no ragged output {index}")))?;
-        let need = fill.elements * size;
+        let need = match inner {
+            true => fill.inner_offsets * size,
+            false => fill.elements * size,
+        };
         if bytes < need.max(1) || !bytes.is_multiple_of(size) {
             return Err(PyValueError::new_err(format!(
-                "values buffer for {:?} has {bytes} bytes, the batch needs {need}",
+                "{} buffer for {:?} has {bytes} bytes, the batch needs {need}",
+                if inner { "inner offsets" } else { "values" },
                 output.name
             )));
         }
         check_buffer(&output.name, (addr, bytes), bytes, size)?;
-        if let Some(spill) = fill.spill.take() {
+        if inner {
+            if let Some(spill) = fill.inner_spill.take() {
+                // SAFETY: as below; `spill` holds `inner_offsets` int64
+                // values, `need` bytes.
+                unsafe {
+                    std::ptr::copy_nonoverlapping(
+                        spill.as_ptr().cast::<u8>(),
+                        addr as *mut u8,
+                        need.min(spill.len() * 8),
+                    );
+                }
+            }
+        } else if let Some(spill) = fill.spill.take() {
             // SAFETY: `addr..addr + bytes` is a buffer Python allocated for
             // this slot and no one else has seen (checked non-null and
             // aligned above), at least `need` bytes long; `spill` holds at
@@ -818,45 +886,75 @@ impl Drop for NativeLoader {
 }
 
 impl Output {
-    /// Buffers per slot: offsets and values for a ragged output, else one.
+    /// Buffers per slot: offsets and values for a ragged output (with inner
+    /// offsets between them for nested lists), else one.
     fn buffers(&self) -> usize {
         match self.source {
+            Filler::Ragged { inner: 0, .. } => 3,
             Filler::Ragged { .. } => 2,
             _ => 1,
         }
     }
 }
 
-/// `(column, layout, max_len, truncate, pad_value)` as Python passes it.
-type RaggedArg = (String, String, Option<usize>, bool, f64);
+/// `(column, layout, max_len, truncate, pad_value, nested, max_inner_len)`
+/// as Python passes it.
+type RaggedArg = (
+    String,
+    String,
+    Option<usize>,
+    bool,
+    f64,
+    bool,
+    Option<usize>,
+);
+
+/// A ragged column: its name, layout, and whether it holds nested lists.
+type RaggedColumnArg = (String, RaggedLayout, bool);
 
 /// The ragged columns by name, their layouts checked.
-fn parse_ragged(args: Vec<RaggedArg>) -> PyResult<Vec<(String, RaggedLayout)>> {
+fn parse_ragged(args: Vec<RaggedArg>) -> PyResult<Vec<RaggedColumnArg>> {
     args.into_iter()
-        .map(|(name, layout, max_len, truncate, pad)| {
-            let layout = match layout.as_str() {
-                "jagged" | "offsets" => RaggedLayout::Flat,
-                "padded" => {
-                    if max_len == Some(0) {
-                        return Err(PyValueError::new_err(format!(
-                            "max_len for column {name:?} must be at least 1"
-                        )));
-                    }
-                    RaggedLayout::Padded {
-                        max_len,
-                        truncate,
-                        pad,
-                    }
-                }
-                other => {
+        .map(
+            |(name, layout, max_len, truncate, pad, nested, max_inner)| {
+                if max_inner.is_some() && !(nested && layout == "padded") {
                     return Err(PyValueError::new_err(format!(
-                        "ragged layout {other:?} for column {name:?} is not one of \
-                         'jagged', 'offsets', 'padded'"
-                    )))
+                        "max_inner_len for column {name:?} applies to nested lists in the padded \
+                     layout (nested=True, ragged={{{name:?}: 'padded'}})"
+                    )));
                 }
-            };
-            Ok((name, layout))
-        })
+                let layout = match layout.as_str() {
+                    "jagged" if nested => {
+                        return Err(PyValueError::new_err(format!(
+                            "column {name:?} holds nested lists (nested=True), which have two \
+                         ragged dimensions; a torch.nested jagged tensor has one: use \
+                         ragged={{{name:?}: 'offsets'}} (a NestedRagged) or 'padded'"
+                        )))
+                    }
+                    "jagged" | "offsets" => RaggedLayout::Flat,
+                    "padded" => {
+                        if max_len == Some(0) || max_inner == Some(0) {
+                            return Err(PyValueError::new_err(format!(
+                                "max_len and max_inner_len for column {name:?} must be at least 1"
+                            )));
+                        }
+                        RaggedLayout::Padded {
+                            max_len,
+                            max_inner,
+                            truncate,
+                            pad,
+                        }
+                    }
+                    other => {
+                        return Err(PyValueError::new_err(format!(
+                            "ragged layout {other:?} for column {name:?} is not one of \
+                         'jagged', 'offsets', 'padded'"
+                        )))
+                    }
+                };
+                Ok((name, layout, nested))
+            },
+        )
         .collect()
 }
 
@@ -893,7 +991,7 @@ fn build_spec(
     dataset: &DataSource,
     features: &[String],
     columns: &[String],
-    ragged: &[(String, RaggedLayout)],
+    ragged: &[RaggedColumnArg],
     kind: ElementKind,
     nulls: NullPolicy,
 ) -> PyResult<(TensorSpec, OutputsOf)> {
@@ -904,18 +1002,23 @@ fn build_spec(
         spec = spec.with_fixed_list(name.clone(), *width);
     }
     let schema = dataset.schema();
-    for (name, _) in ragged {
+    for (name, _, _) in ragged {
         if !columns.contains(name) {
             return Err(PyValueError::new_err(format!(
                 "ragged= names column {name:?}, which is not among the batch's columns"
             )));
         }
     }
-    let layouts: Vec<(String, RaggedLayout)> = ragged.to_vec();
+    let layouts: Vec<(String, RaggedLayout)> =
+        ragged.iter().map(|(n, l, _)| (n.clone(), *l)).collect();
     for name in columns {
         let index = dataset.column_indices(&[name.as_str()]).py_err()?[0];
         let data_type = schema.field(index).data_type();
-        if ragged.iter().any(|(n, _)| n == name) {
+        let named = ragged.iter().find(|(n, _, _)| n == name);
+        if let Some((_, _, true)) = named {
+            // The plan checks that it is a list of lists of numbers.
+            spec = spec.with_nested_list(name.clone());
+        } else if named.is_some() {
             match data_type {
                 DataType::Utf8 | DataType::LargeUtf8 | DataType::Binary | DataType::LargeBinary => {
                     spec = spec.with_column(name.clone());
@@ -956,6 +1059,7 @@ fn build_spec(
             if let Some((_, layout)) = layouts.iter().find(|(n, _)| *n == c.name) {
                 let (kind, inner) = match c.conversion {
                     Conversion::List { kind, inner, .. } => (kind, inner.unwrap_or(1)),
+                    Conversion::NestedList { kind, .. } => (kind, 0),
                     Conversion::Bytes => (ElementKind::U8, 1),
                     _ => {
                         return Err(PyValueError::new_err(format!(
@@ -1070,6 +1174,10 @@ fn fill_slot(
                 layout,
             } => {
                 let (offsets_addr, offsets_bytes) = next()?;
+                let inner_buffer = match inner {
+                    0 => Some(next()?),
+                    _ => None,
+                };
                 let (values_addr, capacity) = next()?;
                 let plan_column = &plan.columns()[column];
                 let ragged = plan.ragged(plan_column, g)?;
@@ -1088,11 +1196,64 @@ fn fill_slot(
                     )));
                 }
                 offsets.copy_from_slice(ragged.offsets());
+                // Nested lists: the inner offsets, into the slot's buffer or
+                // a spill when they do not fit.
+                let mut inner_spill = None;
+                let inner_count = match (inner_buffer, ragged.inner_offsets()) {
+                    (Some((addr, capacity)), Some(src)) => {
+                        if src.len() * 8 <= capacity {
+                            // SAFETY: as for the dense buffers above: the
+                            // registered inner offsets buffer of `capacity`
+                            // bytes (non-null, 8-byte aligned), of which the
+                            // first `src.len() * 8` are used.
+                            let dst = unsafe { elements(ElementKind::I64, addr, src.len() * 8) };
+                            let ElementsMut::I64(dst) = dst else {
+                                return Err(Error::Internal("offsets buffer is not int64".into()));
+                            };
+                            dst.copy_from_slice(src);
+                        } else {
+                            inner_spill = Some(src.to_vec());
+                        }
+                        src.len()
+                    }
+                    (None, None) => 0,
+                    _ => {
+                        return Err(Error::Internal(format!(
+                            "column {:?}: nested lists without inner offsets",
+                            o.name
+                        )))
+                    }
+                };
+                let mut pad_inner = 0;
                 let (elements_needed, pad_len) = match layout {
                     RaggedLayout::Flat => (ragged.value_count(), 0),
                     RaggedLayout::Padded {
-                        max_len, truncate, ..
+                        max_len,
+                        max_inner,
+                        truncate,
+                        ..
                     } => {
+                        if inner == 0 {
+                            pad_inner = match max_inner {
+                                Some(m) => {
+                                    if !truncate {
+                                        if let Some((row, found)) =
+                                            ragged.first_inner_longer_than(m)
+                                        {
+                                            return Err(Error::InvalidArgument(format!(
+                                                "column {:?} holds an inner list of {found} \
+                                                 values at dataset row {row}, more than \
+                                                 max_inner_len={m}; pass truncate=True to cut \
+                                                 such lists, or a larger max_inner_len",
+                                                o.name
+                                            )));
+                                        }
+                                    }
+                                    m
+                                }
+                                None => ragged.longest_inner(),
+                            };
+                        }
                         let len = match max_len {
                             Some(max_len) => {
                                 if !truncate {
@@ -1109,7 +1270,7 @@ fn fill_slot(
                             }
                             None => ragged.longest(),
                         };
-                        (batch_size * len * inner, len)
+                        (batch_size * len * inner.max(pad_inner), len)
                     }
                 };
                 let size = o.kind.size_in_bytes();
@@ -1134,12 +1295,18 @@ fn fill_slot(
                 };
                 match layout {
                     RaggedLayout::Flat => ragged.fill_values(out)?,
+                    RaggedLayout::Padded { pad, .. } if inner == 0 => {
+                        ragged.fill_padded_nested(out, pad_len, pad_inner, pad)?
+                    }
                     RaggedLayout::Padded { pad, .. } => ragged.fill_padded(out, pad_len, pad)?,
                 }
                 *fill = RaggedFill {
                     elements: elements_needed,
                     pad_len,
                     spill,
+                    inner_offsets: inner_count,
+                    pad_inner,
+                    inner_spill,
                 };
             }
         }

@@ -16,7 +16,9 @@ use std::sync::{Mutex, MutexGuard};
 
 use mosaicrs::assemble::ElementsMut;
 use mosaicrs::loader::ShuffleMode;
-use mosaicrs::tokens::{TokenBatchMut, TokenConfig, TokenLoader, TokenPlan, TokenState};
+use mosaicrs::tokens::{
+    segment_starts, TokenBatchMut, TokenConfig, TokenLoader, TokenPlan, TokenState,
+};
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 
@@ -582,11 +584,8 @@ impl Ids<'_> {
 /// operations per batch cost more than the packing itself.
 ///
 /// A segment starts where the position is 0: at each document and row
-/// start, and where padding begins. The core writes positions as ramps
-/// (0, 1, 2, ... within each segment, padding included), so the segment
-/// that holds token `e` starts at `e - pos[e]`: each row's starts are found
-/// walking back from its last token, one step per segment, without
-/// scanning the row.
+/// start, and where padding begins ([`segment_starts`], shared with the tch
+/// `TokenLoader`).
 fn derive<P: Copy + Into<i64>>(
     l: usize,
     ids: &Ids<'_>,
@@ -612,21 +611,7 @@ fn derive<P: Copy + Into<i64>>(
             ids.copy_to(row..row + real, &mut labels[row..row + real]);
             labels[row + real..row + l].fill(-100);
         }
-        starts.clear();
-        let mut last = row + l - 1;
-        loop {
-            // A position past the row's start would be a broken ramp: the
-            // segment is then cut at the row's start.
-            let back = usize::try_from(pos[last].into())
-                .unwrap_or(0)
-                .min(last - row);
-            let start = last - back;
-            starts.push(start);
-            if start == row {
-                break;
-            }
-            last = start - 1;
-        }
+        segment_starts(pos, row, l, &mut starts);
         let mut end = row + l;
         for &start in &starts {
             max_seqlen = max_seqlen.max(end - start);

@@ -316,7 +316,7 @@ pub fn assemble(data: &[u8]) -> Option<u64> {
 /// Converts one column of `g` the way its plan says, into fresh buffers.
 fn convert(plan: &BatchPlan, column: &ColumnPlan, g: &Gathered) -> crate::Result<()> {
     let n = match column.conversion {
-        Conversion::List { .. } => {
+        Conversion::List { .. } | Conversion::NestedList { .. } => {
             let ragged = plan.ragged(column, g)?;
             let mut values = vec![0f64; ragged.value_count()];
             return ragged.fill_values(ElementsMut::F64(&mut values));

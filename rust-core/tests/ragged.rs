@@ -303,3 +303,188 @@ fn lists_of_fixed_size_lists_need_no_width() {
     ragged.fill_values(ElementsMut::I64(&mut out)).unwrap();
     assert_eq!(out, [1, 2, 3, 4, 5, 6]);
 }
+
+type Nested = Vec<Option<Vec<Option<Vec<Option<i64>>>>>>;
+
+/// Lists of lists of every shape: null and empty samples, null and empty
+/// inner lists, null values.
+fn nested_rows(seed: i64, n: usize) -> Nested {
+    (0..n as i64)
+        .map(|r| {
+            (r % 7 != 4).then(|| {
+                (0..(r + seed) % 4)
+                    .map(|k| {
+                        ((r + k) % 5 != 2).then(|| {
+                            (0..(r * 3 + k + seed) % 5)
+                                .map(|v| ((r + k + v) % 11 != 10).then_some(r * 100 + k * 10 + v))
+                                .collect()
+                        })
+                    })
+                    .collect()
+            })
+        })
+        .collect()
+}
+
+fn nested_array(rows: &Nested) -> ArrayRef {
+    use arrow::array::{Int64Builder, ListBuilder};
+    let mut b = ListBuilder::new(ListBuilder::new(Int64Builder::new()));
+    for row in rows {
+        match row {
+            None => b.append(false),
+            Some(lists) => {
+                for list in lists {
+                    match list {
+                        None => b.values().append(false),
+                        Some(values) => {
+                            b.values().values().extend(values.iter().copied());
+                            b.values().append(true);
+                        }
+                    }
+                }
+                b.append(true);
+            }
+        }
+    }
+    Arc::new(b.finish())
+}
+
+#[test]
+fn nested_lists_have_two_levels_of_offsets() {
+    let (a, b) = (nested_rows(0, 12), nested_rows(3, 9));
+    let g = gathered(nested_array(&a), nested_array(&b));
+    let picks = [(1, 2), (0, 0), (0, 3), (1, 0), (0, 1), (1, 5), (0, 2)];
+    // Expected under a fill of -1: null samples and inner lists are empty.
+    let samples: Vec<Vec<Vec<i64>>> = picks
+        .iter()
+        .map(|&(s, r)| {
+            let src = if s == 0 { &a } else { &b };
+            src[r]
+                .clone()
+                .unwrap_or_default()
+                .into_iter()
+                .map(|l| {
+                    l.unwrap_or_default()
+                        .into_iter()
+                        .map(|v| v.unwrap_or(-1))
+                        .collect()
+                })
+                .collect()
+        })
+        .collect();
+    let spec = |nulls| {
+        TensorSpec::features(Vec::<String>::new(), ElementKind::F32)
+            .with_nested_list("c")
+            .with_nulls(nulls)
+    };
+    let plan = BatchPlan::new(g.schema(), &spec(NullPolicy::Fill(-1.0))).unwrap();
+    let ragged = plan.ragged(&plan.columns()[0], &g).unwrap();
+    let inner = ragged.inner_offsets().unwrap().to_vec();
+    let mut values = vec![0i64; ragged.value_count()];
+    ragged.fill_values(ElementsMut::I64(&mut values)).unwrap();
+    let got: Vec<Vec<Vec<i64>>> = ragged
+        .offsets()
+        .windows(2)
+        .map(|w| {
+            (w[0] as usize..w[1] as usize)
+                .map(|j| values[inner[j] as usize..inner[j + 1] as usize].to_vec())
+                .collect()
+        })
+        .collect();
+    assert_eq!(got, samples);
+    let longest = samples.iter().map(Vec::len).max().unwrap();
+    let longest_inner = samples.iter().flatten().map(Vec::len).max().unwrap();
+    assert_eq!(
+        (ragged.longest(), ragged.longest_inner()),
+        (longest, longest_inner)
+    );
+    assert!(
+        longest >= 2 && longest_inner >= 3,
+        "the data covers cutting"
+    );
+
+    // Padded [B, L, M], cut to L = 2 lists of M = 2 values, the rest 9.
+    let (l, m) = (2, 2);
+    let mut padded = vec![0f32; picks.len() * l * m];
+    ragged
+        .fill_padded_nested(ElementsMut::F32(&mut padded), l, m, 9.0)
+        .unwrap();
+    for (i, sample) in samples.iter().enumerate() {
+        for k in 0..l {
+            for v in 0..m {
+                let want = sample
+                    .get(k)
+                    .and_then(|list| list.get(v))
+                    .map_or(9.0, |&x| x as f32);
+                assert_eq!(
+                    padded[(i * l + k) * m + v],
+                    want,
+                    "sample {i} list {k} value {v}"
+                );
+            }
+        }
+    }
+    let (row, n) = ragged.first_inner_longer_than(m).unwrap();
+    let i = samples
+        .iter()
+        .position(|s| s.iter().any(|x| x.len() > m))
+        .unwrap();
+    let (s, r) = picks[i];
+    assert_eq!(row, (s * 100 + r) as u64);
+    assert_eq!(n, samples[i].iter().map(Vec::len).find(|&x| x > m).unwrap());
+    assert!(ragged.first_inner_longer_than(longest_inner).is_none());
+    assert!(ragged
+        .fill_padded(ElementsMut::F32(&mut padded), l, 0.0)
+        .is_err());
+
+    // Under the error policy the first null (sample, inner list or value) is
+    // named with its dataset row.
+    let plan = BatchPlan::new(g.schema(), &spec(NullPolicy::Error)).unwrap();
+    let err = plan.ragged(&plan.columns()[0], &g).unwrap_err();
+    assert!(matches!(err, Error::NullValue { .. }), "{err}");
+    // A column that is not a list of lists is refused by name.
+    let flat = gathered(
+        list_of!(Int64Type, rows(0, 8), false),
+        list_of!(Int64Type, rows(1, 8), false),
+    );
+    let refused = BatchPlan::new(
+        flat.schema(),
+        &TensorSpec::features(Vec::<String>::new(), ElementKind::F32).with_nested_list("c"),
+    );
+    assert!(matches!(refused, Err(Error::UnsupportedColumn { ref name, .. }) if name == "c"));
+}
+
+#[test]
+fn nested_lists_skip_the_values_of_null_inner_lists() {
+    // Inner list 1 is null but spans one value (7): it must not be copied.
+    let inner = ListArray::new(
+        Arc::new(Field::new("item", DataType::Int32, true)),
+        OffsetBuffer::from_lengths([2, 1, 0, 3]),
+        Arc::new(Int32Array::from(vec![1, 2, 7, 4, 5, 6])),
+        Some(vec![true, false, true, true].into()),
+    );
+    let field = Arc::new(Field::new("item", inner.data_type().clone(), true));
+    let outer = ListArray::new(
+        field,
+        OffsetBuffer::from_lengths([3, 1]),
+        Arc::new(inner),
+        None,
+    );
+    let batch = RecordBatch::try_from_iter([("c", Arc::new(outer) as ArrayRef)]).unwrap();
+    let g = Gathered::from_record_batch(&batch);
+    let spec = TensorSpec::features(Vec::<String>::new(), ElementKind::F32)
+        .with_nested_list("c")
+        .with_nulls(NullPolicy::Fill(0.0));
+    let plan = BatchPlan::new(g.schema(), &spec).unwrap();
+    let ragged = plan.ragged(&plan.columns()[0], &g).unwrap();
+    assert_eq!(ragged.offsets(), [0, 3, 4]);
+    assert_eq!(ragged.inner_offsets().unwrap(), [0, 2, 2, 2, 5]);
+    let mut out = vec![0i32; ragged.value_count()];
+    ragged.fill_values(ElementsMut::I32(&mut out)).unwrap();
+    assert_eq!(out, [1, 2, 4, 5, 6]);
+    let mut padded = vec![0i32; 2 * 3 * 2];
+    ragged
+        .fill_padded_nested(ElementsMut::I32(&mut padded), 3, 2, -1.0)
+        .unwrap();
+    assert_eq!(padded, [1, 2, -1, -1, -1, -1, 4, 5, -1, -1, -1, -1]);
+}

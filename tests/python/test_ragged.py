@@ -267,3 +267,118 @@ def test_bad_input_named(ragged_ds, tmp_path):
     mosaicrs.write(bad, p)
     with pytest.raises(ValueError, match=r"nest.*row 1.*1 values.*hold 2"):
         list(mt.Loader(p, 2, columns=["nest"], ragged={"nest": "jagged"}, shuffle=False))
+
+
+# Lists of lists whose inner lists vary in length (nested=True): null and
+# empty lists at both levels, null values, and a few rows of 200 long inner
+# lists so that both the values and the inner offsets buffers of the ring grow.
+NESTED_N = 120
+
+
+def _nested_row(r: int) -> Any:
+    if r % 13 == 6:
+        return None
+    big = r % 29 == 0 and r > 0
+    lists = 200 if big else r % 4
+    return [
+        None if (r + k) % 7 == 3 else
+        [None if (r + k + v) % 19 == 18 else r * 1000 + k * 10 + v
+         for v in range(20 + k % 10 if big else (r * 3 + k) % 6)]
+        for k in range(lists)
+    ]
+
+
+@pytest.fixture(scope="module")
+def nested_ds(tmp_path_factory) -> Any:
+    rows = [_nested_row(r) for r in range(NESTED_N)]
+    table = pa.table({
+        "id": pa.array(np.arange(NESTED_N), pa.int64()),
+        "ni": pa.array(rows, pa.list_(pa.list_(pa.int32()))),
+        "nf": pa.array(rows, pa.large_list(pa.list_(pa.float64()))),
+    })
+    path = tmp_path_factory.mktemp("nested") / "nested.mosaicrs"
+    mosaicrs.write(table, path, batch_rows=32)
+    return path, table
+
+
+def nested_expected(table: pa.Table, col: str, r: int, fill: float = 0) -> List[List[Any]]:
+    """A row as the loader gives it under a fill policy: null lists empty,
+    null values ``fill``."""
+    v = table.column(col)[r].as_py() or []
+    return [[fill if x is None else x for x in (inner or [])] for inner in v]
+
+
+@pytest.mark.parametrize("layout, max_len, max_inner, truncate", [
+    ("offsets", None, None, False),
+    ("padded", None, None, False),
+    ("padded", 2, 3, True),
+])
+def test_nested_lists_equal_source(nested_ds, layout, max_len, max_inner, truncate):
+    path, table = nested_ds
+    loader = mt.Loader(path, 5, columns=["id", "ni", "nf"], ragged={"ni": layout, "nf": layout},
+                       nested=True, max_len=max_len, max_inner_len=max_inner, truncate=truncate,
+                       pad_value=-7, null_policy=0, shuffle=True, seed=2, drop_last=False,
+                       _pipeline=layout == "padded")
+    seen, held = [], []
+    for batch in loader:
+        held.append(batch)  # held batches must survive the ring's growth
+    for batch in held:
+        ids = batch["id"].tolist()
+        for col, dtype in (("ni", torch.int32), ("nf", torch.float64)):
+            want = [nested_expected(table, col, r) for r in ids]
+            if truncate:
+                want = [[inner[:max_inner] for inner in w[:max_len]] for w in want]
+            item = batch[col]
+            if layout == "offsets":
+                assert isinstance(item, mt.NestedRagged) and item.values.dtype == dtype
+                o, io = item.offsets.tolist(), item.inner_offsets.tolist()
+                got = [[item.values[io[j]:io[j + 1]].tolist() for j in range(a, b)]
+                       for a, b in zip(o[:-1], o[1:])]
+                assert got == want, col
+                assert item.lengths.tolist() == [len(w) for w in want]
+                assert item.inner_lengths.tolist() == [len(x) for w in want for x in w]
+                continue
+            mask = batch[col + "_mask"]
+            assert item.dtype == dtype and mask.shape == item.shape
+            b, lists, values = item.shape
+            assert lists == (max_len or max(len(w) for w in want))
+            assert values == (max_inner or max((len(x) for w in want for x in w), default=0))
+            for i, w in enumerate(want):
+                for k in range(lists):
+                    inner = w[k] if k < len(w) else []
+                    assert item[i, k][mask[i, k]].tolist() == inner, (col, ids[i], k)
+            assert (item[~mask] == -7).all()
+        seen += ids
+    assert sorted(seen) == list(range(NESTED_N))
+    if layout == "offsets":
+        # Both growable buffers of the nested outputs grew past their first size.
+        first = 5 * 16
+        assert max(s.tensors[2].numel() for s in loader._slots) > first + 1
+        assert max(s.tensors[3].numel() for s in loader._slots) > first * 16
+    loader.close()
+
+
+def test_nested_lists_bad_input_named(nested_ds, ragged_ds):
+    path, _ = nested_ds
+    # Row 2 holds a null inner list.
+    with pytest.raises(ValueError, match=r"ni.*row 2"):
+        list(mt.Loader(path, 4, columns=["ni"], ragged={"ni": "offsets"}, nested=True,
+                       shuffle=False))
+    with pytest.raises(ValueError, match=r".ni.*nested lists.*'offsets'.*'padded'"):
+        mt.Loader(path, 4, columns=["ni"], ragged={"ni": "jagged"}, nested=True)
+    with pytest.raises(ValueError, match=r"max_inner_len for column .ni..*nested"):
+        mt.Loader(path, 4, columns=["ni"], ragged={"ni": "offsets"}, max_inner_len=2)
+    with pytest.raises(ValueError, match=r"max_inner_len for column 'ni'"):
+        mt.Loader(path, 4, columns=["ni"], ragged={"ni": "padded"}, nested=True,
+                  max_inner_len=0)
+    with pytest.raises(ValueError, match=r"ni.*inner list of \d values at dataset row \d+.*"
+                                         r"max_inner_len=1.*truncate=True"):
+        list(mt.Loader(path, 4, columns=["ni"], ragged={"ni": "padded"}, nested=True,
+                       max_inner_len=1, null_policy=0, shuffle=False))
+    # Without nested=, varying inner lists are named with the option to use.
+    with pytest.raises(ValueError, match=r"ni.*row \d+.*nested=True"):
+        list(mt.Loader(path, 4, columns=["ni"], ragged={"ni": "offsets"}, null_policy=0,
+                       shuffle=False))
+    flat_path, _ = ragged_ds
+    with pytest.raises(ValueError, match=r"l_i8.*list of lists"):
+        mt.Loader(flat_path, 4, columns=["l_i8"], ragged={"l_i8": "offsets"}, nested=True)

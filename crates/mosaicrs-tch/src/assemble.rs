@@ -98,11 +98,13 @@ impl TensorAssembler {
                 Conversion::Scalar(_)
                 | Conversion::Fixed { .. }
                 | Conversion::StackedList { .. } => self.dense(column, g)?,
-                Conversion::List { kind, .. } => self.ragged(column, kind, g)?,
-                Conversion::Bytes => {
-                    let (values, offsets) = self.plan.bytes(column, g)?;
-                    ColumnData::Bytes { values, offsets }
+                Conversion::List { kind, .. } | Conversion::NestedList { kind, .. } => {
+                    self.ragged(column, kind, g)?
                 }
+                Conversion::Bytes => match self.ragged(column, ElementKind::U8, g)? {
+                    ColumnData::Ragged { values, offsets } => ColumnData::Bytes { values, offsets },
+                    other => other,
+                },
             };
             columns.insert(column.name.clone(), data);
         }
@@ -135,9 +137,12 @@ impl TensorAssembler {
         Ok(ColumnData::Dense(t))
     }
 
-    /// Values `[N]` (`[N, D]` for a list of `D`-value lists) and offsets
-    /// `[B + 1]` of a variable-length list column, the values written
-    /// straight from the mapped sources into the tensor.
+    /// Values `[N]` (`[N, D]` for a list of `D`-value lists; uint8 bytes for
+    /// strings and binary) and offsets `[B + 1]` of a variable-length
+    /// column (plus the inner offsets of nested lists), the values written
+    /// straight from the mapped sources into the tensor by the core's
+    /// [`RaggedColumn`](mosaicrs::assemble::RaggedColumn), as in the
+    /// Python loader.
     fn ragged(&self, column: &ColumnPlan, kind: ElementKind, g: &Gathered) -> Result<ColumnData> {
         let ragged = self.plan.ragged(column, g)?;
         let mut values = match ragged.inner_width() {
@@ -145,29 +150,47 @@ impl TensorAssembler {
             d => self.alloc(&[ragged.item_count() as i64, d as i64], kind)?,
         };
         ragged.fill_values(elements_mut(&mut values)?)?;
-        let offsets = Tensor::f_from_slice(ragged.offsets()).map_err(torch_error)?;
-        let offsets = match self.pin_for {
-            Some(device) => offsets.f_pin_memory(device).map_err(torch_error)?,
-            None => offsets,
-        };
-        Ok(ColumnData::Ragged { values, offsets })
+        let offsets = self.offsets(ragged.offsets())?;
+        Ok(match ragged.inner_offsets() {
+            Some(inner) => ColumnData::Nested {
+                values,
+                offsets,
+                inner_offsets: self.offsets(inner)?,
+            },
+            None => ColumnData::Ragged { values, offsets },
+        })
+    }
+
+    /// An int64 offsets tensor, pinned when the target is a CUDA device.
+    fn offsets(&self, offsets: &[i64]) -> Result<Tensor> {
+        let mut t = self.alloc(&[offsets.len() as i64], ElementKind::I64)?;
+        match elements_mut(&mut t)? {
+            ElementsMut::I64(dst) => dst.copy_from_slice(offsets),
+            _ => return Err(Error::Internal("offsets tensor is not int64".into())),
+        }
+        Ok(t)
     }
 
     /// A host tensor, pinned when the target is a CUDA device.
     fn alloc(&self, size: &[i64], kind: ElementKind) -> Result<Tensor> {
-        let t = Tensor::f_empty(size, (to_kind(kind), Device::Cpu)).map_err(torch_error)?;
-        match self.pin_for {
-            // libtorch has no pinned `empty` in tch's API: pinning a fresh
-            // tensor allocates from the caching host allocator (which keeps
-            // blocks alive until pending non-blocking copies finish).
-            Some(device) => t.f_pin_memory(device).map_err(torch_error),
-            None => Ok(t),
-        }
+        alloc(size, kind, self.pin_for)
+    }
+}
+
+/// A host tensor, pinned for `pin_for` (a CUDA device) when given.
+pub(crate) fn alloc(size: &[i64], kind: ElementKind, pin_for: Option<Device>) -> Result<Tensor> {
+    let t = Tensor::f_empty(size, (to_kind(kind), Device::Cpu)).map_err(torch_error)?;
+    match pin_for {
+        // libtorch has no pinned `empty` in tch's API: pinning a fresh
+        // tensor allocates from the caching host allocator (which keeps
+        // blocks alive until pending non-blocking copies finish).
+        Some(device) => t.f_pin_memory(device).map_err(torch_error),
+        None => Ok(t),
     }
 }
 
 /// The memory of a freshly allocated CPU tensor, typed by its kind.
-fn elements_mut(t: &mut Tensor) -> Result<ElementsMut<'_>> {
+pub(crate) fn elements_mut(t: &mut Tensor) -> Result<ElementsMut<'_>> {
     Ok(match element_kind(t.kind())? {
         ElementKind::F32 => ElementsMut::F32(slice_mut(t)?),
         ElementKind::F64 => ElementsMut::F64(slice_mut(t)?),

@@ -4,8 +4,14 @@
 //! each tensor and lets the core's [`BatchPlan`](mosaicrs::assemble::BatchPlan)
 //! write every value once, from the mapped shards straight into the tensor's
 //! memory. Which column becomes which tensor is the core's
-//! [`TensorSpec`] (see [`mosaicrs::assemble`] for the table); strings and
-//! binary stay bytes + offsets on the host.
+//! [`TensorSpec`] (see [`mosaicrs::assemble`] for the table); variable-length
+//! lists, strings and binary become values + int64 offsets tensors, written
+//! by the same core code ([`RaggedColumn`](mosaicrs::assemble::RaggedColumn))
+//! as the Python loader's.
+//!
+//! A [`TokenLoader`] packs documents of tokens into `[B, L]` tensors for
+//! language models (`input_ids`, `position_ids`, `cu_seqlens`, `labels`),
+//! over the core's [`mosaicrs::tokens::TokenLoader`] and its state.
 //!
 //! When the target device is CUDA, host tensors are allocated in pinned
 //! memory, and a [`DeviceFeeder`] copies each batch to the device without
@@ -34,10 +40,12 @@
 
 mod assemble;
 mod device;
+mod tokens;
 
 pub use assemble::{element_kind, natural_kind, to_kind, TensorAssembler};
 pub use device::{choose_device, DeviceFeeder};
 pub use mosaicrs::assemble::{ElementKind, NullPolicy, TensorSpec};
+pub use tokens::{TokenLoader, TokenTensors};
 
 use std::collections::BTreeMap;
 
@@ -55,9 +63,35 @@ pub enum ColumnData {
     /// (values `[N]`, or `[N, D]` for a list of `D`-value lists named by
     /// `TensorSpec::with_inner_width` or of fixed-size lists).
     Ragged { values: Tensor, offsets: Tensor },
-    /// Strings or binary (host memory): sample `i` is
-    /// `values[offsets[i]..offsets[i + 1]]`.
-    Bytes { values: Vec<u8>, offsets: Vec<u64> },
+    /// Lists of lists of any lengths (`TensorSpec::with_nested_list`):
+    /// sample `i` holds inner lists `offsets[i]..offsets[i + 1]`, inner list
+    /// `j` is `values[inner_offsets[j]..inner_offsets[j + 1]]` (values `[V]`,
+    /// int64 offsets `[B + 1]` and inner offsets `[n_lists + 1]`).
+    Nested {
+        values: Tensor,
+        offsets: Tensor,
+        inner_offsets: Tensor,
+    },
+    /// Strings or binary: uint8 `values` `[N]` and int64 `offsets`
+    /// `[B + 1]`; sample `i` is `values[offsets[i]..offsets[i + 1]]`.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use arrow::array::{RecordBatch, StringArray};
+    /// use mosaicrs_tch::{ColumnData, ElementKind, TensorAssembler, TensorSpec};
+    ///
+    /// let text = StringArray::from(vec!["hi", "", "yo"]);
+    /// let batch = RecordBatch::try_from_iter([("text", Arc::new(text) as _)])?;
+    /// let spec = TensorSpec::features(Vec::<String>::new(), ElementKind::F32).with_column("text");
+    /// let asm = TensorAssembler::new(&batch.schema(), &spec, tch::Device::Cpu)?;
+    /// let t = asm.convert(&batch)?;
+    /// let ColumnData::Bytes { values, offsets } = t.column("text")? else { unreachable!() };
+    /// assert_eq!(Vec::<i64>::try_from(offsets).unwrap(), [0, 2, 2, 4]);
+    /// let row2 = values.narrow(0, 2, 2); // offsets[2]..offsets[3]
+    /// assert_eq!(String::from_utf8(Vec::<u8>::try_from(&row2).unwrap()).unwrap(), "yo");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    Bytes { values: Tensor, offsets: Tensor },
 }
 
 impl ColumnData {
@@ -68,9 +102,18 @@ impl ColumnData {
                 values: to_device(values, device, non_blocking)?,
                 offsets: to_device(offsets, device, non_blocking)?,
             },
+            ColumnData::Nested {
+                values,
+                offsets,
+                inner_offsets,
+            } => ColumnData::Nested {
+                values: to_device(values, device, non_blocking)?,
+                offsets: to_device(offsets, device, non_blocking)?,
+                inner_offsets: to_device(inner_offsets, device, non_blocking)?,
+            },
             ColumnData::Bytes { values, offsets } => ColumnData::Bytes {
-                values: values.clone(),
-                offsets: offsets.clone(),
+                values: to_device(values, device, non_blocking)?,
+                offsets: to_device(offsets, device, non_blocking)?,
             },
         })
     }
@@ -100,7 +143,7 @@ impl TensorBatch {
         match self.columns.get(name) {
             Some(ColumnData::Dense(t)) => Ok(t),
             Some(_) => Err(Error::InvalidArgument(format!(
-                "column {name:?} is not a dense tensor (it is ragged or bytes)"
+                "column {name:?} is not a dense tensor (it is ragged, nested or bytes)"
             ))),
             None => Err(self.missing(name)),
         }
@@ -118,7 +161,7 @@ impl TensorBatch {
         ))
     }
 
-    /// Copies every tensor to `device` (bytes columns stay on the host).
+    /// Copies every tensor to `device`.
     /// With `non_blocking` and pinned sources the copies overlap other work.
     pub fn f_to_device(&self, device: Device, non_blocking: bool) -> Result<TensorBatch> {
         let features = match &self.features {

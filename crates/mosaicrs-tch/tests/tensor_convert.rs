@@ -223,9 +223,13 @@ fn every_supported_type_converts_to_its_source_values() {
         other => panic!("llist became {other:?}"),
     }
     let bytes = |name: &str| match t.column(name).unwrap() {
-        ColumnData::Bytes { values, offsets } => (0..5)
-            .map(|i| values[offsets[i] as usize..offsets[i + 1] as usize].to_vec())
-            .collect::<Vec<_>>(),
+        ColumnData::Bytes { values, offsets } => {
+            assert_eq!((values.kind(), offsets.kind()), (Kind::Uint8, Kind::Int64));
+            let (values, offsets) = (Vec::<u8>::try_from(values).unwrap(), vec_i64(offsets));
+            (0..5)
+                .map(|i| values[offsets[i] as usize..offsets[i + 1] as usize].to_vec())
+                .collect::<Vec<_>>()
+        }
         other => panic!("{name} became {other:?}"),
     };
     assert_eq!(
@@ -598,8 +602,8 @@ fn nulls_are_an_error_naming_the_column_or_filled() {
     }
     match t.column("s").unwrap() {
         ColumnData::Bytes { values, offsets } => {
-            assert_eq!(values, b"xz");
-            assert_eq!(offsets, &[0, 1, 1, 2]);
+            assert_eq!(Vec::<u8>::try_from(values).unwrap(), b"xz");
+            assert_eq!(vec_i64(offsets), [0, 1, 1, 2]);
         }
         other => panic!("{other:?}"),
     }
@@ -712,5 +716,40 @@ fn lists_of_lists_are_values_n_by_d() {
             assert_eq!(vec_i64(offsets), vec![0, 1, 1, 3]);
         }
         other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn nested_lists_are_values_and_two_offsets_tensors() {
+    // [[1, 2], null, []], null, [[], [3]] under a fill: null lists are empty.
+    let mut b = ListBuilder::new(ListBuilder::new(Int32Builder::new()));
+    b.values().values().append_slice(&[1, 2]);
+    b.values().append(true);
+    b.values().append(false);
+    b.values().append(true);
+    b.append(true);
+    b.append(false);
+    b.values().append(true);
+    b.values().values().append_value(3);
+    b.values().append(true);
+    b.append(true);
+    let batch = RecordBatch::try_from_iter([("n", Arc::new(b.finish()) as ArrayRef)]).unwrap();
+    let spec = TensorSpec::features(Vec::<String>::new(), ElementKind::F32)
+        .with_nested_list("n")
+        .with_nulls(NullPolicy::Fill(0.0));
+    let asm = TensorAssembler::new(&batch.schema(), &spec, Device::Cpu).unwrap();
+    let t = asm.convert(&batch).unwrap();
+    match t.column("n").unwrap() {
+        ColumnData::Nested {
+            values,
+            offsets,
+            inner_offsets,
+        } => {
+            assert_eq!(values.kind(), Kind::Int);
+            assert_eq!(vec_i64(values), [1, 2, 3]);
+            assert_eq!(vec_i64(offsets), [0, 3, 3, 5]);
+            assert_eq!(vec_i64(inner_offsets), [0, 2, 2, 2, 2, 3]);
+        }
+        other => panic!("n became {other:?}"),
     }
 }

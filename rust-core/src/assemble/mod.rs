@@ -15,6 +15,7 @@
 //! | list / large list of numbers, named by [`TensorSpec::with_fixed_list`] | `[B, D]`; a row of another length is [`Error::ListLength`] |
 //! | list / large list of numbers | values `[N]` + offsets `[B + 1]` (int64) ([`RaggedColumn`]) |
 //! | list of lists (fixed-size, or named by [`TensorSpec::with_inner_width`]) of `D` numbers | values `[N, D]` + offsets `[B + 1]` |
+//! | list of lists of any lengths, named by [`TensorSpec::with_nested_list`] | values `[V]` + offsets `[B + 1]` (into the inner lists) + inner offsets `[n_lists + 1]` (into the values) |
 //! | utf8, large utf8, binary, large binary | bytes + offsets ([`RaggedColumn`]) |
 //!
 //! Nulls are an error naming the column and dataset row ([`NullPolicy::Error`],
@@ -54,7 +55,7 @@ pub use fill::is_numeric;
 pub use plan::{BatchPlan, ColumnPlan, Conversion};
 pub use ragged::RaggedColumn;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::str::FromStr;
 
@@ -285,6 +286,9 @@ pub struct TensorSpec {
     /// Columns of lists of lists among `columns`, with the width `D` that
     /// every inner list holds: their values become `[N, D]`.
     pub inner_widths: BTreeMap<String, usize>,
+    /// Columns of lists of lists among `columns` whose inner lists may
+    /// hold any number of values: two levels of offsets.
+    pub nested: BTreeSet<String>,
     pub nulls: NullPolicy,
 }
 
@@ -300,6 +304,7 @@ impl TensorSpec {
             columns: Vec::new(),
             list_widths: BTreeMap::new(),
             inner_widths: BTreeMap::new(),
+            nested: BTreeSet::new(),
             nulls: NullPolicy::Error,
         }
     }
@@ -346,6 +351,26 @@ impl TensorSpec {
     pub fn with_inner_width(mut self, name: impl Into<String>, width: usize) -> Self {
         let name = name.into();
         self.inner_widths.insert(name.clone(), width);
+        self.columns.push(name);
+        self
+    }
+
+    /// Adds a column of lists of lists (Spark `array<array<int>>`) whose
+    /// inner lists hold any number of values: values `[V]`, offsets
+    /// `[B + 1]` into the inner lists and inner offsets `[n_lists + 1]` into
+    /// the values ([`RaggedColumn::inner_offsets`]). A null inner list
+    /// follows the null policy like a null sample (empty under a fill).
+    ///
+    /// ```
+    /// use mosaicrs::assemble::{ElementKind, TensorSpec};
+    /// let spec = TensorSpec::features(Vec::<String>::new(), ElementKind::F32)
+    ///     .with_nested_list("tokens_per_turn");
+    /// assert_eq!(spec.columns, ["tokens_per_turn"]);
+    /// assert!(spec.nested.contains("tokens_per_turn"));
+    /// ```
+    pub fn with_nested_list(mut self, name: impl Into<String>) -> Self {
+        let name = name.into();
+        self.nested.insert(name.clone());
         self.columns.push(name);
         self
     }

@@ -5,7 +5,7 @@ use arrow::buffer::NullBuffer;
 use arrow::datatypes::{DataType, SchemaRef};
 
 use super::fill::{fill, fill_rows, is_numeric, Column, Dest, Input};
-use super::ragged::RaggedColumn;
+use super::ragged::{Inner, RaggedColumn};
 use super::row_blocks;
 use super::{
     natural_kind, with_elements, Element, ElementKind, ElementsMut, NullPolicy, TensorSpec,
@@ -37,6 +37,9 @@ pub enum Conversion {
         kind: ElementKind,
         inner: Option<usize>,
     },
+    /// A list of lists whose inner lists vary in length: values, offsets
+    /// into the inner lists and inner offsets into the values.
+    NestedList { large: bool, kind: ElementKind },
     /// bytes + offsets.
     Bytes,
 }
@@ -50,7 +53,7 @@ impl Conversion {
             Conversion::Fixed { width, kind } | Conversion::StackedList { width, kind, .. } => {
                 Some((kind, width))
             }
-            Conversion::List { .. } | Conversion::Bytes => None,
+            Conversion::List { .. } | Conversion::NestedList { .. } | Conversion::Bytes => None,
         }
     }
 }
@@ -103,10 +106,15 @@ impl BatchPlan {
             let data_type = schema.field(index).data_type();
             let width = spec.list_widths.get(name).copied();
             let inner = spec.inner_widths.get(name).copied();
+            let conversion = if spec.nested.contains(name) {
+                nested_conversion(name, data_type)?
+            } else {
+                conversion(name, data_type, width, inner)?
+            };
             columns.push(ColumnPlan {
                 index,
                 name: name.clone(),
-                conversion: conversion(name, data_type, width, inner)?,
+                conversion,
             });
         }
         Ok(BatchPlan {
@@ -271,10 +279,9 @@ impl BatchPlan {
                 };
                 fill(&input, &mut Dest::rows(out, width), &column)
             }
-            Conversion::List { .. } | Conversion::Bytes => Err(Error::Internal(format!(
-                "column {:?} reached the dense fill",
-                column.name
-            ))),
+            Conversion::List { .. } | Conversion::NestedList { .. } | Conversion::Bytes => Err(
+                Error::Internal(format!("column {:?} reached the dense fill", column.name)),
+            ),
         }
     }
 
@@ -287,7 +294,8 @@ impl BatchPlan {
     /// column and dataset row, or empty under a fill policy.
     pub fn ragged(&self, column: &ColumnPlan, g: &Gathered) -> Result<RaggedColumn> {
         let inner = match column.conversion {
-            Conversion::List { inner, .. } => inner,
+            Conversion::List { inner, .. } => inner.map(Inner::Width),
+            Conversion::NestedList { .. } => Some(Inner::Nested),
             Conversion::Bytes => None,
             _ => {
                 return Err(Error::InvalidArgument(format!(
@@ -396,7 +404,8 @@ fn conversion(
                     let Some(width) = inner_width.filter(|&w| w > 0) else {
                         return Err(unsupported(
                             "a list of lists becomes values [N, D] only with the width D of \
-                             its inner lists (TensorSpec::with_inner_width)",
+                             its inner lists (TensorSpec::with_inner_width), or values plus two \
+                             levels of offsets (TensorSpec::with_nested_list)",
                         ));
                     };
                     Conversion::List {
@@ -429,6 +438,32 @@ fn conversion(
             )
         })?),
     })
+}
+
+/// The conversion of a column named by [`TensorSpec::with_nested_list`]:
+/// it must be a list of variable-length lists of numbers.
+fn nested_conversion(name: &str, data_type: &DataType) -> Result<Conversion> {
+    let unsupported = |reason: &str| Error::UnsupportedColumn {
+        name: name.to_string(),
+        data_type: data_type.to_string(),
+        reason: reason.to_string(),
+    };
+    let large = matches!(data_type, DataType::LargeList(_));
+    let (DataType::List(outer) | DataType::LargeList(outer)) = data_type else {
+        return Err(unsupported(
+            "only a list of lists converts as nested lists (two levels of offsets)",
+        ));
+    };
+    let (DataType::List(inner) | DataType::LargeList(inner) | DataType::FixedSizeList(inner, _)) =
+        outer.data_type()
+    else {
+        return Err(unsupported(
+            "only a list of lists converts as nested lists (two levels of offsets)",
+        ));
+    };
+    let kind = natural_kind(inner.data_type())
+        .ok_or_else(|| unsupported("list elements must be numeric to become a tensor"))?;
+    Ok(Conversion::NestedList { large, kind })
 }
 
 fn mixed(name: &str) -> Error {

@@ -27,6 +27,15 @@ enum Span {
     Items { source: usize, first: usize },
 }
 
+/// The inner level of a list-of-lists column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Inner {
+    /// Every inner list holds this many values: values `[N, D]`.
+    Width(usize),
+    /// Inner lists of any length: a second level of offsets.
+    Nested,
+}
+
 /// The values each source holds: the innermost child array of a list column,
 /// or the byte data of a string or binary column.
 #[derive(Debug)]
@@ -78,6 +87,8 @@ pub struct RaggedColumn {
     /// The dataset row of each sample (for error messages).
     rows: Vec<u64>,
     offsets: Vec<i64>,
+    /// Nested lists: `n_lists + 1` offsets of the inner lists into the values.
+    inner_offsets: Option<Vec<i64>>,
 }
 
 /// Offsets and validity of one source's (outer or inner) lists or strings.
@@ -169,23 +180,35 @@ impl<'a> Level<'a> {
 
 impl RaggedColumn {
     /// Reads the offsets of the picked samples of `sources` (one array per
-    /// source record batch). `inner` is the width `D` of a column of lists
-    /// of lists (`None` for lists of numbers, strings and binary): every
-    /// non-null inner list must hold `D` values.
+    /// source record batch). `inner` is the inner level of a column of lists
+    /// of lists (`None` for lists of numbers, strings and binary): a width
+    /// `D` that every non-null inner list must hold, or nested lists of any
+    /// length.
     pub(crate) fn new(
         sources: &[&ArrayRef],
         picks: &[(usize, usize)],
         column: &Column<'_>,
-        inner: Option<usize>,
+        inner: Option<Inner>,
     ) -> Result<Self> {
         let mixed = || mixed_types(column);
         let row_of = |i: usize| column.rows.get(i).copied().unwrap_or(i as u64);
+        // A null (sample or inner list) of sample `i`: an error naming its
+        // row, or empty under a fill policy.
+        let null_at = |i: usize| match column.nulls {
+            NullPolicy::Error => Err(Error::NullValue {
+                column: column.name.to_string(),
+                row: row_of(i),
+            }),
+            NullPolicy::Fill(_) => Ok(()),
+        };
         let mut outer = Vec::with_capacity(sources.len());
         let mut inner_levels = Vec::new();
         let mut arrays = Vec::new();
         let mut buffers = Vec::new();
         // Items (values, bytes or inner lists) each source's offsets index.
         let mut items_per_source = Vec::with_capacity(sources.len());
+        // Values each source's inner lists index (lists of lists).
+        let mut values_per_source = Vec::new();
         for a in sources {
             let (level, child, bytes) = Level::of(a.as_ref()).ok_or_else(mixed)?;
             outer.push(level);
@@ -202,6 +225,7 @@ impl RaggedColumn {
                     items_per_source.push(child.len());
                     let (level, values, _) = Level::of(child.as_ref()).ok_or_else(mixed)?;
                     let values = values.ok_or_else(mixed)?;
+                    values_per_source.push(values.len());
                     inner_levels.push(level);
                     arrays.push(values.clone());
                 }
@@ -213,7 +237,13 @@ impl RaggedColumn {
         } else {
             Values::Bytes(buffers)
         };
-        let width = inner.unwrap_or(1);
+        let nested = inner == Some(Inner::Nested);
+        let width = match inner {
+            Some(Inner::Width(d)) => d,
+            _ => 1,
+        };
+        let mut inner_offsets = nested.then(|| vec![0i64]);
+        let mut values_total = 0i64;
         let mut spans = Vec::with_capacity(picks.len());
         let mut items = Vec::new();
         let mut offsets = Vec::with_capacity(picks.len() + 1);
@@ -222,12 +252,7 @@ impl RaggedColumn {
         for (i, &(s, r)) in picks.iter().enumerate() {
             let level = outer.get(s).ok_or_else(mixed)?;
             if level.is_null(r) {
-                if column.nulls == NullPolicy::Error {
-                    return Err(Error::NullValue {
-                        column: column.name.to_string(),
-                        row: row_of(i),
-                    });
-                }
+                null_at(i)?;
                 spans.push(Span::Empty);
                 offsets.push(total);
                 continue;
@@ -247,18 +272,59 @@ impl RaggedColumn {
                 None if n == 0 => Span::Empty,
                 None => Span::Run { source: s, start },
                 Some(_) if n == 0 => Span::Empty,
+                Some(lists) if nested => {
+                    let ends = inner_offsets.as_mut().ok_or_else(mixed)?;
+                    let values_len = values_per_source.get(s).copied().unwrap_or(0);
+                    let at = items.len();
+                    let mut contiguous = true;
+                    let mut first = None;
+                    let mut next = 0;
+                    for k in start..end {
+                        if lists.is_null(k) {
+                            null_at(i)?;
+                            // Empty under a fill policy, like a null sample.
+                            ends.push(values_total);
+                            items.push(None);
+                            continue;
+                        }
+                        let (a, b) = lists.offsets.span(k);
+                        if b < a || b > values_len {
+                            return Err(Error::Internal(format!(
+                                "column {:?}: dataset row {} has inner offsets outside its values",
+                                column.name,
+                                row_of(i)
+                            )));
+                        }
+                        match first {
+                            None => first = Some(a),
+                            Some(_) => contiguous &= a == next,
+                        }
+                        next = b;
+                        values_total += (b - a) as i64;
+                        ends.push(values_total);
+                        items.push(Some(a));
+                    }
+                    if contiguous {
+                        // Null inner lists hold no values: the others are one run.
+                        items.truncate(at);
+                        Span::Run {
+                            source: s,
+                            start: first.unwrap_or(0),
+                        }
+                    } else {
+                        Span::Items {
+                            source: s,
+                            first: at,
+                        }
+                    }
+                }
                 Some(lists) => {
                     let mut contiguous = true;
                     let mut next = lists.offsets.span(start).0;
                     let first = next;
                     for k in start..end {
                         if lists.is_null(k) {
-                            if column.nulls == NullPolicy::Error {
-                                return Err(Error::NullValue {
-                                    column: column.name.to_string(),
-                                    row: row_of(i),
-                                });
-                            }
+                            null_at(i)?;
                             contiguous = false;
                             continue;
                         }
@@ -267,7 +333,9 @@ impl RaggedColumn {
                             return Err(Error::InvalidArgument(format!(
                                 "column {:?}: dataset row {} holds an inner list of {} values; \
                                  every inner list of a list-of-lists column must hold {width} \
-                                 (the width taken from its first rows)",
+                                 (the width taken from its first rows), unless it is converted \
+                                 as nested lists (TensorSpec::with_nested_list; nested=True in \
+                                 mosaicrs.torch.Loader)",
                                 column.name,
                                 row_of(i),
                                 b.saturating_sub(a)
@@ -307,6 +375,41 @@ impl RaggedColumn {
             items,
             rows: picks.iter().enumerate().map(|(i, _)| row_of(i)).collect(),
             offsets,
+            inner_offsets,
+        })
+    }
+
+    /// Nested lists: the `n_lists + 1` offsets of the inner lists into the
+    /// values (inner list `j` is values `inner[j]..inner[j + 1]`; sample
+    /// `i` holds inner lists `offsets[i]..offsets[i + 1]`). `None` for one
+    /// level of offsets.
+    pub fn inner_offsets(&self) -> Option<&[i64]> {
+        self.inner_offsets.as_deref()
+    }
+
+    /// Values in the longest inner list of nested lists (0 for one level or
+    /// no inner lists).
+    pub fn longest_inner(&self) -> usize {
+        self.inner_offsets.as_deref().map_or(0, |inner| {
+            inner
+                .windows(2)
+                .map(|w| (w[1] - w[0]) as usize)
+                .max()
+                .unwrap_or(0)
+        })
+    }
+
+    /// The dataset row and length of the first inner list of nested lists
+    /// with more than `max_inner` values, if any.
+    pub fn first_inner_longer_than(&self, max_inner: usize) -> Option<(u64, usize)> {
+        let inner = self.inner_offsets.as_deref()?;
+        self.offsets.windows(2).enumerate().find_map(|(i, w)| {
+            let lists = inner.get(w[0] as usize..=w[1] as usize)?;
+            lists
+                .windows(2)
+                .map(|v| (v[1] - v[0]) as usize)
+                .find(|&n| n > max_inner)
+                .map(|n| (self.rows[i], n))
         })
     }
 
@@ -336,10 +439,14 @@ impl RaggedColumn {
         self.offsets.last().map_or(0, |&n| n as usize)
     }
 
-    /// The number of values, `N * D`: the length of the buffer that
+    /// The number of values, `N * D` (the last inner offset of nested
+    /// lists): the length of the buffer that
     /// [`fill_values`](Self::fill_values) writes.
     pub fn value_count(&self) -> usize {
-        self.item_count() * self.width
+        match &self.inner_offsets {
+            Some(inner) => inner.last().map_or(0, |&n| n as usize),
+            None => self.item_count() * self.width,
+        }
     }
 
     /// Items in the longest sample (0 for an empty batch).
@@ -371,11 +478,39 @@ impl RaggedColumn {
     /// `max_len` items (check [`first_longer_than`](Self::first_longer_than)
     /// first where cutting is an error) and followed by `pad`.
     pub fn fill_padded(&self, out: ElementsMut<'_>, max_len: usize, pad: f64) -> Result<()> {
+        if self.inner_offsets.is_some() {
+            return Err(Error::InvalidArgument(format!(
+                "column {:?} holds nested lists: pad them with fill_padded_nested",
+                self.name
+            )));
+        }
         check(&self.name, out.len(), self.len() * max_len * self.width)?;
-        with_elements!(out, out => self.fill(out, Some((max_len, pad))))
+        with_elements!(out, out => self.fill(out, Some((max_len, 0, pad))))
     }
 
-    fn fill<T: Element>(&self, out: &mut [T], padded: Option<(usize, f64)>) -> Result<()> {
+    /// Writes nested lists as `[B, max_len, max_inner]` into `out`: each
+    /// sample cut to `max_len` inner lists and each inner list to
+    /// `max_inner` values (check [`first_longer_than`](Self::first_longer_than)
+    /// and [`first_inner_longer_than`](Self::first_inner_longer_than) first
+    /// where cutting is an error), the rest `pad`.
+    pub fn fill_padded_nested(
+        &self,
+        out: ElementsMut<'_>,
+        max_len: usize,
+        max_inner: usize,
+        pad: f64,
+    ) -> Result<()> {
+        if self.inner_offsets.is_none() {
+            return Err(Error::InvalidArgument(format!(
+                "column {:?} does not hold nested lists: pad it with fill_padded",
+                self.name
+            )));
+        }
+        check(&self.name, out.len(), self.len() * max_len * max_inner)?;
+        with_elements!(out, out => self.fill(out, Some((max_len, max_inner, pad))))
+    }
+
+    fn fill<T: Element>(&self, out: &mut [T], padded: Option<Padding>) -> Result<()> {
         let column = Column {
             name: &self.name,
             rows: &self.rows,
@@ -420,7 +555,7 @@ impl RaggedColumn {
         &self,
         arrays: &[ArrayRef],
         out: &mut [T],
-        padded: Option<(usize, f64)>,
+        padded: Option<Padding>,
         column: &Column<'_>,
     ) -> Result<()> {
         let arrays: Vec<&PrimitiveArray<S>> = arrays
@@ -450,7 +585,7 @@ impl RaggedColumn {
         &self,
         arrays: &[ArrayRef],
         out: &mut [T],
-        padded: Option<(usize, f64)>,
+        padded: Option<Padding>,
         column: &Column<'_>,
     ) -> Result<()> {
         let arrays: Vec<&BooleanArray> = arrays
@@ -479,17 +614,20 @@ impl RaggedColumn {
     fn fill_runs<T: Element>(
         &self,
         out: &mut [T],
-        padded: Option<(usize, f64)>,
+        padded: Option<Padding>,
         column: &Column<'_>,
         mut copy: impl FnMut(usize, usize, &mut [T], usize) -> Result<()>,
     ) -> Result<()> {
+        if let Some(inner) = &self.inner_offsets {
+            return self.fill_nested(out, padded, column, inner, copy);
+        }
         let d = self.width;
         for (i, span) in self.spans.iter().enumerate() {
             let (a, b) = (self.offsets[i] as usize, self.offsets[i + 1] as usize);
             let len = b.saturating_sub(a);
             let (base, take, room) = match padded {
                 None => (a * d, len, len),
-                Some((max_len, _)) => (i * max_len * d, len.min(max_len), max_len),
+                Some((max_len, _, _)) => (i * max_len * d, len.min(max_len), max_len),
             };
             let dst = out
                 .get_mut(base..base + room * d)
@@ -510,13 +648,91 @@ impl RaggedColumn {
                     }
                 }
             }
-            if let Some((_, pad)) = padded {
+            if let Some((_, _, pad)) = padded {
                 rest.fill(T::from_f64(pad));
             }
         }
         Ok(())
     }
+
+    /// [`fill_runs`](Self::fill_runs) for nested lists: flat, each sample's
+    /// values at its inner offsets; padded, each inner list in its own
+    /// `max_inner` row.
+    fn fill_nested<T: Element>(
+        &self,
+        out: &mut [T],
+        padded: Option<Padding>,
+        column: &Column<'_>,
+        inner: &[i64],
+        mut copy: impl FnMut(usize, usize, &mut [T], usize) -> Result<()>,
+    ) -> Result<()> {
+        let at = |j: usize| {
+            inner
+                .get(j)
+                .map(|&o| o as usize)
+                .ok_or_else(|| past_end(column))
+        };
+        // Where inner list `k` of sample `i` (of `span`) starts in its source.
+        let source_of = |span: Span, base: usize, j: usize, k: usize| -> Result<Option<_>> {
+            Ok(match span {
+                Span::Empty => None,
+                Span::Run { source, start } => Some((source, start + at(j)? - base)),
+                Span::Items { source, first } => self
+                    .items
+                    .get(first + k)
+                    .copied()
+                    .flatten()
+                    .map(|start| (source, start)),
+            })
+        };
+        for (i, &span) in self.spans.iter().enumerate() {
+            let (a, b) = (self.offsets[i] as usize, self.offsets[i + 1] as usize);
+            let base = at(a)?;
+            match padded {
+                None => {
+                    let dst = out.get_mut(base..at(b)?).ok_or_else(|| past_end(column))?;
+                    if let Span::Run { source, start } = span {
+                        copy(source, start, dst, i)?;
+                        continue;
+                    }
+                    for (k, j) in (a..b).enumerate() {
+                        if let Some((source, start)) = source_of(span, base, j, k)? {
+                            let list = dst
+                                .get_mut(at(j)? - base..at(j + 1)? - base)
+                                .ok_or_else(|| past_end(column))?;
+                            copy(source, start, list, i)?;
+                        }
+                    }
+                }
+                Some((max_len, max_inner, pad)) => {
+                    let row = max_len * max_inner;
+                    if row == 0 {
+                        continue;
+                    }
+                    let dst = out
+                        .get_mut(i * row..(i + 1) * row)
+                        .ok_or_else(|| past_end(column))?;
+                    for (k, list) in dst.chunks_exact_mut(max_inner).enumerate() {
+                        let j = a + k;
+                        let mut take = 0;
+                        if j < b {
+                            take = (at(j + 1)? - at(j)?).min(max_inner);
+                            if let Some((source, start)) = source_of(span, base, j, k)? {
+                                copy(source, start, &mut list[..take], i)?;
+                            }
+                        }
+                        list[take..].fill(T::from_f64(pad));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
 }
+
+/// `(max_len, max_inner, pad)` of a padded fill (`max_inner` only for
+/// nested lists).
+type Padding = (usize, usize, f64);
 
 /// `len` elements of source `s` from `start`.
 #[inline]

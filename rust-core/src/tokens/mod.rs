@@ -56,11 +56,13 @@
 mod config;
 mod docs;
 mod fill;
+mod segments;
 mod state;
 
 use std::sync::{Arc, Mutex, PoisonError};
 
 pub use config::{TokenConfig, TokenPlan};
+pub use segments::segment_starts;
 pub use state::TokenState;
 
 use docs::{check_column_type, count_tokens, doc_len_at, DocOrder, DocSource, Window};
