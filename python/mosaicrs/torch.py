@@ -91,6 +91,10 @@ _FEATURES = "__features__"
 _RAGGED_START_LEN = 16
 
 _use_count = getattr(torch._C, "_storage_Use_Count", None)
+# C++ references to a tensor object (an autograd graph that saved it).
+_tensor_use_count = getattr(torch.Tensor, "_use_count", None)
+if _use_count is None:
+    _tensor_use_count = None
 
 
 def resolve_rank_world(rank: Optional[int], world_size: Optional[int]) -> Tuple[int, int]:
@@ -1219,9 +1223,19 @@ class _TokenSlot(_Slot):
     """A token batch's host buffers, all filled by Rust: ``[B, L]`` ids,
     ``[B]`` lengths, ``B * L + 1`` segment boundaries (the batch uses the
     first ``S + 1``), then those asked for: ``[B, L]`` positions, attention
-    mask and labels."""
+    mask and labels.
 
-    __slots__ = ("buffers", "named", "cu", "lengths", "cu_views")
+    A batch hands out the slot's own tensor objects (and a kept prefix of
+    the boundaries) rather than fresh aliases: creating an alias costs more
+    than a batch's whole Python side. The slot is then held while any of
+    them is referenced from Python (its reference count), from C++ (its
+    TensorImpl use count: an autograd graph that saved it) or through a view
+    (its storage's use count). Where torch lacks the TensorImpl use count,
+    each batch gets fresh ``detach()`` aliases instead, which show in the
+    storage's use count alone."""
+
+    __slots__ = ("buffers", "named", "cu", "lengths", "cu_views", "out", "out_refs", "out_uses",
+                 "last_cu", "last_cu_refs")
 
     # Prefixes of the segment boundaries kept per slot (a batch's segment
     # count takes few distinct values).
@@ -1238,14 +1252,33 @@ class _TokenSlot(_Slot):
         )
         # What the user gets besides cu_seqlens and max_seqlen, by name.
         self.named = [(n, t) for n, t in zip(names, tensors) if n is not None and t is not None]
+        self.out = tuple(t for _, t in self.named)
         self.lengths = tensors[1]  # kept alive: Rust writes it
         self.cu = tensors[2]
         self.cu_views: Dict[int, torch.Tensor] = {}
+        # Python reference counts and C++ use counts of `out` with only the
+        # slot's own references (set by `settle`), and the reference count of
+        # the boundaries handed out last (set by `batch`).
+        self.out_refs: Tuple[int, ...] = ()
+        self.out_uses: Tuple[int, ...] = ()
+        self.last_cu: Optional[torch.Tensor] = None
+        self.last_cu_refs = 0
 
-    def cu_seqlens(self, segments: int) -> torch.Tensor:
-        """A fresh alias of the first ``segments + 1`` boundaries. Slicing
-        costs several times an alias, so each prefix is sliced once per
-        slot; called only while nothing outside the slot references it."""
+    def settle(self) -> None:
+        """Takes the reference counts of the tensors handed out, once the
+        slot's creator has let go of them."""
+        self.out_refs = self._out_refs()
+        if _tensor_use_count is not None:
+            self.out_uses = tuple(map(_tensor_use_count, self.out))
+        self.last_cu = None
+
+    def _out_refs(self) -> Tuple[int, ...]:
+        # Called the same way for the baseline and the check: the counts include
+        # the same temporary references.
+        return tuple(map(sys.getrefcount, self.out))
+
+    def _cu_view(self, segments: int) -> torch.Tensor:
+        """The first ``segments + 1`` boundaries, sliced once per prefix."""
         view = self.cu_views.get(segments)
         if view is None:
             view = self.cu[: segments + 1]
@@ -1253,7 +1286,38 @@ class _TokenSlot(_Slot):
                 self.cu_views[segments] = view
                 # The kept view holds the storage too: the baseline moves.
                 self.replace(len(self.tensors) - 1, self.cu)
-        return view.detach()
+        return view
+
+    def cu_seqlens(self, segments: int) -> torch.Tensor:
+        """A fresh alias of the first ``segments + 1`` boundaries (the device
+        pipeline's and the fallback's hand-off)."""
+        return self._cu_view(segments).detach()
+
+    def batch(self, segments: int, max_seqlen: int) -> Dict[str, Any]:
+        """The batch dict over the slot's tensors, after a fill."""
+        if _tensor_use_count is None:
+            batch = {n: t.detach() for n, t in self.named}
+            batch["cu_seqlens"] = self.cu_seqlens(segments)
+        else:
+            # `cu` bound as in `referenced`: the counts include the same local.
+            cu = self.last_cu = self._cu_view(segments)
+            self.last_cu_refs = sys.getrefcount(cu)
+            batch = dict(self.named)
+            batch["cu_seqlens"] = cu
+        batch["max_seqlen"] = max_seqlen
+        return batch
+
+    def referenced(self) -> bool:
+        if _tensor_use_count is not None:
+            if (self._out_refs() != self.out_refs
+                    or tuple(map(_tensor_use_count, self.out)) != self.out_uses):
+                return True
+            # The boundaries handed out last (views of them show in the storage count).
+            cu = self.last_cu
+            if cu is not None and (sys.getrefcount(cu) != self.last_cu_refs
+                                   or _tensor_use_count(cu) != 1):
+                return True
+        return super().referenced()
 
 
 _TOKEN_DTYPES = {torch.int64: "int64", torch.int32: "int32"}
@@ -1502,7 +1566,9 @@ class TokenLoader(_RustLoader[_native.NativeTokenLoader]):
                 self._turn = i + 1
                 return slots[i]
         self._turn = n + 1
-        return self._new_slot()
+        slot = self._new_slot()
+        slot.settle()
+        return slot
 
     def _fill(self, native: _native.NativeTokenLoader) -> Optional[Tuple[_TokenSlot, torch.Tensor, int]]:
         """The next batch in a free slot, with its derived tensors: the slot,
@@ -1526,20 +1592,15 @@ class TokenLoader(_RustLoader[_native.NativeTokenLoader]):
         if self._pipelined:
             yield from self._iter_pipelined(native)
             return
-        # Per batch: a free slot, one native call, and a dict of fresh tensor
-        # objects (``detach()`` aliases) over the slot's storage, so that
-        # holding them shows in its use count.
+        # Per batch: a free slot, one native call, and a dict over the slot's
+        # tensors (see _TokenSlot for how a held batch shows).
         free_slot, next_into = self._free_slot, native.next_into
         while True:
             slot = free_slot()
             got = next_into(*slot.buffers)
             if got is None:
                 return
-            segments, max_seqlen = got
-            batch: Dict[str, Any] = {n: t.detach() for n, t in slot.named}
-            batch["cu_seqlens"] = slot.cu_seqlens(segments)
-            batch["max_seqlen"] = max_seqlen
-            yield batch
+            yield slot.batch(*got)
 
     def _iter_pipelined(self, native: _native.NativeTokenLoader) -> Iterator[Dict[str, Any]]:
         """The device pipeline (:meth:`_one_ahead`): the derived tensors are

@@ -410,6 +410,36 @@ def test_held_batches_are_never_overwritten(docs_dataset):
     assert len(loader._slots) == slots
 
 
+def test_batches_held_from_cpp_or_by_one_tensor_are_kept(docs_dataset):
+    # Batches hand out the ring's own tensor objects: an autograd graph that saved
+    # input_ids itself (no Python reference, no other tensor over its storage), a
+    # lone cu_seqlens or a lone view must each keep their batch from being refilled.
+    path, _ = docs_dataset
+    loader = mt.TokenLoader(path, seq_len=L, batch_size=4, eos_id=EOS, seed=8)
+    w = torch.ones(L, requires_grad=True)
+    held = []  # (what is kept, a copy of its values when the batch came)
+    for i, batch in enumerate(loader):
+        if i % 3 == 0:
+            out = (batch["input_ids"] * w).sum()  # the graph saves input_ids itself
+            held.append((out, batch["input_ids"].clone()))
+        elif i % 3 == 1:
+            held.append((batch["cu_seqlens"], batch["cu_seqlens"].clone()))
+        else:
+            held.append((batch["position_ids"][1], batch["position_ids"][1].clone()))
+        del batch
+    graphs = 0
+    for kept, values in held:
+        if kept.requires_grad:
+            # The gradient is computed from the saved ids.
+            w.grad = None
+            kept.backward()
+            assert torch.equal(w.grad, values.sum(0).to(torch.float32))
+            graphs += 1
+        else:
+            assert torch.equal(kept, values)
+    assert graphs > 3
+
+
 # -- trainers ------------------------------------------------------------------
 
 
