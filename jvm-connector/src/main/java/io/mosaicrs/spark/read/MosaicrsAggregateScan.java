@@ -274,115 +274,69 @@ final class MosaicrsAggregateScan implements Scan, Batch {
       return true;
     }
 
-    /** Adds a batch's non-null values to sum {@code i}; one loop per type keeps each call site monomorphic. */
+    /**
+     * Adds a batch's non-null values to sum {@code i}. One loop per type keeps
+     * each accessor call monomorphic and the values primitive; the JIT hoists
+     * the invariant {@code nulls} test out of the loop.
+     */
     private void add(int i, ColumnVector v, int rows) {
       boolean nulls = v.hasNull();
       DataType type = types[i];
+      long s = longs[i];
+      double d = doubles[i];
+      int added = 0;
       try {
         if (type instanceof LongType) {
-          longs[i] = sumLongs(v, rows, nulls, i);
+          for (int r = 0; r < rows; r++) {
+            if (!nulls || !v.isNullAt(r)) {
+              s = Math.addExact(s, v.getLong(r));
+              added++;
+            }
+          }
         } else if (type instanceof IntegerType) {
-          longs[i] = sumInts(v, rows, nulls, i);
+          for (int r = 0; r < rows; r++) {
+            if (!nulls || !v.isNullAt(r)) {
+              s = Math.addExact(s, (long) v.getInt(r));
+              added++;
+            }
+          }
         } else if (type instanceof ShortType) {
-          long s = longs[i];
           for (int r = 0; r < rows; r++) {
             if (!nulls || !v.isNullAt(r)) {
-              s += v.getShort(r);
-              seen[i] = true;
+              s = Math.addExact(s, (long) v.getShort(r));
+              added++;
             }
           }
-          longs[i] = s;
         } else if (type instanceof ByteType) {
-          long s = longs[i];
           for (int r = 0; r < rows; r++) {
             if (!nulls || !v.isNullAt(r)) {
-              s += v.getByte(r);
-              seen[i] = true;
+              s = Math.addExact(s, (long) v.getByte(r));
+              added++;
             }
           }
-          longs[i] = s;
         } else if (type instanceof FloatType) {
-          doubles[i] = sumFloats(v, rows, nulls, i);
+          for (int r = 0; r < rows; r++) {
+            if (!nulls || !v.isNullAt(r)) {
+              d += (double) v.getFloat(r);
+              added++;
+            }
+          }
         } else {
-          doubles[i] = sumDoubles(v, rows, nulls, i);
+          for (int r = 0; r < rows; r++) {
+            if (!nulls || !v.isNullAt(r)) {
+              d += v.getDouble(r);
+              added++;
+            }
+          }
         }
       } catch (ArithmeticException e) {
         throw new ArithmeticException(
             "SUM(" + columns[i] + ") of a mosaicrs scan overflows a bigint; "
                 + "cast the column to a decimal to sum it");
       }
-    }
-
-    private long sumLongs(ColumnVector v, int rows, boolean nulls, int i) {
-      long s = longs[i];
-      if (!nulls) {
-        for (int r = 0; r < rows; r++) {
-          s = Math.addExact(s, v.getLong(r));
-        }
-        seen[i] |= rows > 0;
-        return s;
-      }
-      for (int r = 0; r < rows; r++) {
-        if (!v.isNullAt(r)) {
-          s = Math.addExact(s, v.getLong(r));
-          seen[i] = true;
-        }
-      }
-      return s;
-    }
-
-    private long sumInts(ColumnVector v, int rows, boolean nulls, int i) {
-      long s = longs[i];
-      if (!nulls) {
-        for (int r = 0; r < rows; r++) {
-          s = Math.addExact(s, (long) v.getInt(r));
-        }
-        seen[i] |= rows > 0;
-        return s;
-      }
-      for (int r = 0; r < rows; r++) {
-        if (!v.isNullAt(r)) {
-          s = Math.addExact(s, (long) v.getInt(r));
-          seen[i] = true;
-        }
-      }
-      return s;
-    }
-
-    private double sumFloats(ColumnVector v, int rows, boolean nulls, int i) {
-      double s = doubles[i];
-      if (!nulls) {
-        for (int r = 0; r < rows; r++) {
-          s += (double) v.getFloat(r);
-        }
-        seen[i] |= rows > 0;
-        return s;
-      }
-      for (int r = 0; r < rows; r++) {
-        if (!v.isNullAt(r)) {
-          s += (double) v.getFloat(r);
-          seen[i] = true;
-        }
-      }
-      return s;
-    }
-
-    private double sumDoubles(ColumnVector v, int rows, boolean nulls, int i) {
-      double s = doubles[i];
-      if (!nulls) {
-        for (int r = 0; r < rows; r++) {
-          s += v.getDouble(r);
-        }
-        seen[i] |= rows > 0;
-        return s;
-      }
-      for (int r = 0; r < rows; r++) {
-        if (!v.isNullAt(r)) {
-          s += v.getDouble(r);
-          seen[i] = true;
-        }
-      }
-      return s;
+      longs[i] = s;
+      doubles[i] = d;
+      seen[i] |= added > 0;
     }
 
     @Override
