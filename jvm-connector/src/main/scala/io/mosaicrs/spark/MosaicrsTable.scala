@@ -3,7 +3,7 @@ package io.mosaicrs.spark
 import java.util
 
 import io.mosaicrs.spark.jni.{DatasetLocation, MosaicrsIOException, MosaicrsVersionNotFoundException}
-import io.mosaicrs.spark.read.{CountPushDown, DatasetSnapshot, MosaicrsScanBuilder, TimeTravel}
+import io.mosaicrs.spark.read.{AggregatePushDown, DatasetSnapshot, MosaicrsScanBuilder, TimeTravel}
 import io.mosaicrs.spark.shim.Collections
 
 import org.apache.spark.sql.connector.catalog.{SupportsRead, SupportsWrite, TableCapability}
@@ -77,7 +77,7 @@ final class MosaicrsTable(
       MosaicrsOptions.resolveLocation(this.options ++ Collections.toScala(options.asCaseSensitiveMap))
     val schema = knownSchema
     val first = synchronized { try resolved.orNull finally resolved = None }
-    new CountPushDown(new MosaicrsScanBuilder(readLocation, schema, options, first, version))
+    new AggregatePushDown(new MosaicrsScanBuilder(readLocation, schema, options, first, version))
   }
 
   /** The table's options without storage options, whose values may be secrets. */

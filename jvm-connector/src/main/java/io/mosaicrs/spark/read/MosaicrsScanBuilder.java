@@ -165,10 +165,24 @@ public final class MosaicrsScanBuilder implements ScanBuilder, SupportsPushDownR
 
   /**
    * The scan that answers {@code counts} pushed {@code COUNT(*)}s from the
-   * index's row count (see {@code CountPushDown}), opening no shard.
+   * index's row count (see {@code AggregatePushDown}), opening no shard.
    */
   Scan countScan(int counts) {
     return new MosaicrsCountScan(location, snapshot.totalRows(), counts);
+  }
+
+  /**
+   * The scan whose tasks fold their rows into partial aggregates (see {@code
+   * AggregatePushDown}); {@code kinds} and {@code columns} as {@link
+   * MosaicrsAggregateScan} takes them.
+   */
+  Scan aggregateScan(int[] kinds, String[] columns) {
+    return new MosaicrsAggregateScan(location, snapshot, packBytes, tableSchema, kinds, columns);
+  }
+
+  /** The table's columns, before any pruning. */
+  StructType tableSchema() {
+    return tableSchema;
   }
 
   @Override
