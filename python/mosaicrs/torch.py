@@ -888,10 +888,26 @@ class Loader(_RustLoader[_native.NativeLoader]):
             # zeros, not empty: a bool buffer must hold valid bools before Rust views it.
             t = torch.zeros(shape, dtype=_DTYPES[dtype], pin_memory=self.pin_memory)
             tensors.append(t)
+        if not self._ragged:
+            tensors = self._one_storage(tensors)
         sid = native.add_slot([(t.data_ptr(), t.numel() * t.element_size()) for t in tensors])
         slot = _Slot(sid, tensors)
         self._slots.append(slot)
         return slot
+
+    def _one_storage(self, tensors: List[torch.Tensor]) -> List[torch.Tensor]:
+        """``tensors`` as views of one buffer (each at a 64-byte boundary),
+        so that a slot has one storage to check per batch, not one per
+        output."""
+        offsets, total = [], 0
+        for t in tensors:
+            offsets.append(total)
+            total += -(-t.numel() * t.element_size() // 64) * 64
+        buffer = torch.zeros(total, dtype=torch.uint8, pin_memory=self.pin_memory)
+        return [
+            buffer[at: at + t.numel() * t.element_size()].view(t.dtype).view(t.shape)
+            for at, t in zip(offsets, tensors)
+        ]
 
     def _reclaim(self, release: bool = True) -> Optional[int]:
         """Hands back held slots that nothing references any more, and
@@ -1008,7 +1024,7 @@ class Loader(_RustLoader[_native.NativeLoader]):
         def arm(sid: int) -> Tuple[Tuple[torch.Tensor, ...], List[int]]:
             tensors = me()._slots[sid].tensors  # type: ignore[union-attr]
             return (tuple(t.detach() for t in tensors),
-                    [t.untyped_storage()._cdata for t in tensors])
+                    list(dict.fromkeys(t.untyped_storage()._cdata for t in tensors)))
 
         def top_up(n: int) -> None:
             for _ in range(n):
