@@ -8,6 +8,9 @@ in-memory numpy gather, in one run on the same data.
   ``cargo build --release -p mosaicrs-bench``): no Python per batch. Its epochs
   alternate with the Python loader's, so both see the same machine state.
 - python: ``for x, y in mosaicrs.torch.Loader(...)``, torch tensors out.
+- python-frames: the same loader with each batch made by a Python frame (the
+  path that batches with ragged columns take: fresh aliases per batch, the
+  held-slot check in Python), to show what the native per-batch path saves.
 - numpy-gather: the table held in memory as one numpy array; each batch is
   ``X[perm[i:i+B]]`` then ``torch.from_numpy`` (the fastest a Python loop can
   be with everything in RAM and one thread).
@@ -139,6 +142,8 @@ def main():
     p.add_argument("--json", default=None, help="also write the figures here")
     p.add_argument("--loader-bench", type=Path, default=default_binary(),
                    help="the mosaicrs-loader-bench binary that runs the Rust epochs")
+    p.add_argument("--no-rust", action="store_true",
+                   help="leave the Rust epochs out (ratios against python-frames)")
     args = p.parse_args()
     tmp = args.dir or tempfile.mkdtemp(prefix="mosaicrs-pybench-")
     path = os.path.join(tmp, "data.mosaicrs")
@@ -147,23 +152,36 @@ def main():
     feats = [f"f{j}" for j in range(args.features)]
     loader = mt.Loader(path, args.batch, features=feats, label="label", seed=0,
                        num_threads=args.threads)
+    framed = mt.Loader(path, args.batch, features=feats, label="label", seed=0,
+                       num_threads=args.threads)
+    framed._dense = None  # the Python per-batch path
     native = loader._native
-    rust = RustEpochs(path, args.batch, seed=0, workers=native.workers,
-                      prefetch=native.prefetch, binary=args.loader_bench)
+    rust = None if args.no_rust else RustEpochs(
+        path, args.batch, seed=0, workers=native.workers, prefetch=native.prefetch,
+        binary=args.loader_bench)
     results = {}
     best = lambda runs: max(n / s for n, s in runs)  # noqa: E731
     # Warm the page cache and both paths once.
-    rust_epoch(rust, 99)
+    if rust is not None:
+        rust_epoch(rust, 99)
     python_epoch(loader, 98)
-    rust_runs, py_runs = [], []
-    for rep in range(args.reps):  # interleaved, so both see the same machine state
-        rust_runs.append(rust_epoch(rust, rep))
+    python_epoch(framed, 98)
+    rust_runs, py_runs, framed_runs = [], [], []
+    for rep in range(args.reps):  # interleaved, so all see the same machine state
+        if rust is not None:
+            rust_runs.append(rust_epoch(rust, rep))
         py_runs.append(python_epoch(loader, rep))
-    rust.close()
-    results["rust"] = best([(n, s) for n, s, _ in rust_runs])
+        framed_runs.append(python_epoch(framed, rep))
+    if rust is not None:
+        rust.close()
+        results["rust"] = best([(n, s) for n, s, _ in rust_runs])
+    framed.close()
     results["python"] = best([(n, s) for n, s, _ in py_runs])
+    results["python-frames"] = best([(n, s) for n, s, _ in framed_runs])
     cpu_ns = {}
-    for k, runs in (("rust", rust_runs), ("python", py_runs)):
+    for k, runs in (("rust", rust_runs), ("python", py_runs), ("python-frames", framed_runs)):
+        if not runs:
+            continue
         per = sorted(1e9 * c / n for n, _, c in runs)
         cpu_ns[k] = per[len(per) // 2]
 
@@ -188,12 +206,14 @@ def main():
     threads = loader.num_threads
     print(f"rows={args.rows} features={args.features} batch={args.batch} "
           f"loader_threads={threads} cores={os.cpu_count()} reps={args.reps}")
-    for k in ("rust", "python", "numpy-gather", "python-cuda"):
+    base = "rust" if "rust" in results else "python-frames"
+    for k in ("rust", "python", "python-frames", "numpy-gather", "python-cuda"):
         if k in results:
             cpu = f"   cpu {cpu_ns[k]:,.0f} ns/sample" if k in cpu_ns else ""
-            print(f"{k:>14}: {results[k]:>14,.0f} samples/s   {results[k] / results['rust']:.3f}x rust{cpu}")
-    print(f"python CPU efficiency (rust cpu / python cpu): {cpu_ns['rust'] / cpu_ns['python']:.3f}  "
-          f"load average {os.getloadavg()[0]:.1f}")
+            print(f"{k:>14}: {results[k]:>14,.0f} samples/s   {results[k] / results[base]:.3f}x "
+                  f"{base}{cpu}")
+    print(f"python CPU efficiency ({base} cpu / python cpu): "
+          f"{cpu_ns[base] / cpu_ns['python']:.3f}  load average {os.getloadavg()[0]:.1f}")
     if "python-cuda-wait-share" in results:
         print(f"python-cuda data wait: {100 * results['python-cuda-wait-share']:.1f}% of the epoch")
         reached, pinned = results["python-cuda-bytes-per-s"], results["pinned-memcpy-bytes-per-s"]
@@ -202,7 +222,8 @@ def main():
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"args": vars(args), "threads": threads, "samples_per_s": results,
-                       "cpu_ns_per_sample": cpu_ns}, f, indent=1, default=str)
+                       "cpu_ns_per_sample": cpu_ns, "load_average": os.getloadavg()[0]},
+                      f, indent=1, default=str)
 
 
 if __name__ == "__main__":

@@ -14,8 +14,12 @@ that this module allocated once (pinned when the target is CUDA) and reuses
 as a ring: nothing on the hot path runs in Python, and there are no worker
 processes, no pickling and no shared-memory files. A batch that you still
 hold (or a view of it, or a numpy array over it) is never overwritten: its
-slot is reused only once nothing references it, and a fresh slot is
-allocated when all are held.
+slot is reused only once nothing references it (autograd's saved tensors
+included), and a fresh slot is allocated when all are held. Dense batches
+come from one native call each, as the same tensor objects each time their
+slot comes round; a batch whose tensors you changed (in place, including
+``unsqueeze_``, ``requires_grad_``, attributes) gets fresh ones, so nothing
+done to one batch reaches another.
 
 Variable-length lists, strings and binary columns come as tensors in the
 form named per column by ``ragged=``: ``"offsets"`` (a :class:`Ragged` of
@@ -38,6 +42,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import weakref
 from typing import (
     Any, Callable, Dict, Generic, Iterator, List, Mapping, NamedTuple, Optional, Sequence, Tuple,
     TypeVar, Union,
@@ -813,6 +818,9 @@ class Loader(_RustLoader[_native.NativeLoader]):
         # State of the last batch handed to the user when the CUDA path has
         # fetched one batch ahead of it.
         self._delivered_state: Optional[str] = None
+        # Dense batches on the host come from the native side whole: no
+        # Python frame per batch, a slot's aliases reused while untouched.
+        self._dense = self._dense_batches()
 
     @property
     def version(self) -> Optional[int]:
@@ -993,10 +1001,26 @@ class Loader(_RustLoader[_native.NativeLoader]):
             # zeros, not empty: a bool buffer must hold valid bools before Rust views it.
             t = torch.zeros(shape, dtype=_DTYPES[dtype], pin_memory=self.pin_memory)
             tensors.append(t)
+        if not self._ragged:
+            tensors = self._one_storage(tensors)
         sid = native.add_slot([(t.data_ptr(), t.numel() * t.element_size()) for t in tensors])
         slot = _Slot(sid, tensors)
         self._slots.append(slot)
         return slot
+
+    def _one_storage(self, tensors: List[torch.Tensor]) -> List[torch.Tensor]:
+        """``tensors`` as views of one buffer (each at a 64-byte boundary),
+        so that a slot has one storage to check per batch, not one per
+        output."""
+        offsets, total = [], 0
+        for t in tensors:
+            offsets.append(total)
+            total += -(-t.numel() * t.element_size() // 64) * 64
+        buffer = torch.zeros(total, dtype=torch.uint8, pin_memory=self.pin_memory)
+        return [
+            buffer[at: at + t.numel() * t.element_size()].view(t.dtype).view(t.shape)
+            for at, t in zip(offsets, tensors)
+        ]
 
     def _reclaim(self, release: bool = True) -> Optional[int]:
         """Hands back held slots that nothing references any more, and
@@ -1096,6 +1120,40 @@ class Loader(_RustLoader[_native.NativeLoader]):
     def _assemble(self, tensors: List[Any]) -> Any:
         return self._make(tensors)
 
+    def _dense_batches(self) -> Optional[_native.DenseBatches]:
+        """The native batch source of a loader whose batch is its slot's
+        tensors as they are (no ragged columns, stream indices, device
+        copies or concatenation), or ``None`` for the Python paths."""
+        if self._pipelined or self._per_item or _use_count is None:
+            return None
+        names = [o[0] for o in self._outputs]
+        pair = None
+        if self.label is not None:
+            features = [i for i, n in enumerate(names) if n != self.label]
+            if len(features) != 1:
+                return None  # list features: concatenated per batch
+            pair = (features[0], names.index(self.label))
+        # Weak: the native side holds these, and the loader holds it.
+        me = weakref.ref(self)
+
+        def arm(sid: int) -> Tuple[Tuple[torch.Tensor, ...], List[int]]:
+            tensors = me()._slots[sid].tensors  # type: ignore[union-attr]
+            return (tuple(t.detach() for t in tensors),
+                    list(dict.fromkeys(t.untyped_storage()._cdata for t in tensors)))
+
+        def top_up(n: int) -> None:
+            for _ in range(n):
+                me()._new_slot()  # type: ignore[union-attr]
+
+        return self._live().dense_batches(
+            arm, top_up, _use_count, pair=pair, names=None if pair else names
+        )
+
+    def _held_slots(self) -> List[int]:
+        """The slots handed out and not yet back, oldest first."""
+        held = [s.id for s in self._held]
+        return held + (self._dense.held() if self._dense is not None else [])
+
     def _items(self, slot: _Slot) -> List[Any]:
         """Per output of a delivered slot: its tensor (dense), or for a ragged
         column ``(values, offsets, pad_len, inner_offsets, pad_inner)`` where
@@ -1159,6 +1217,10 @@ class Loader(_RustLoader[_native.NativeLoader]):
         if self._pipelined:
             yield from self._iter_pipelined(native)
             return
+        if self._dense is not None:
+            # `next()` until it returns None, all in C.
+            yield from iter(self._dense.next, None)
+            return
         if _use_count is None:
             # Cannot tell whether a batch is still held: fresh slots throughout.
             while True:
@@ -1217,6 +1279,7 @@ class Loader(_RustLoader[_native.NativeLoader]):
         """Stops the Rust threads; later use raises ``RuntimeError``."""
         super().close()
         self._held = []
+        self._dense = None
 
 
 class _TokenSlot(_Slot):

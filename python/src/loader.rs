@@ -60,7 +60,9 @@ use mosaicrs::loader::{
 use mosaicrs::reader::DataSource;
 use mosaicrs::Error;
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
+use pyo3::intern;
 use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyString, PyTuple};
 
 use crate::dataset::PyDataset;
 use crate::errors::{to_py, IntoPy};
@@ -628,6 +630,53 @@ impl NativeLoader {
     /// Only a delivered slot can be released, once.
     fn release_slot(&self, id: usize) -> PyResult<()> {
         self.release(id)
+    }
+
+    /// The batches of a loader whose outputs are all dense, handed out
+    /// without a Python frame per batch (see [`DenseBatches`]).
+    ///
+    /// `arm(slot)` returns fresh aliases of the slot's buffers (one tensor
+    /// per output) and the handles of their storages; `top_up(n)` registers
+    /// `n` more slots; `storage_use_count(handle)` is torch's. A batch is
+    /// the tuple `(aliases[pair[0]], aliases[pair[1]])` with `pair`, else
+    /// the dict of `names` to the aliases.
+    #[pyo3(signature = (arm, top_up, storage_use_count, *, pair=None, names=None))]
+    fn dense_batches(
+        slf: Bound<'_, Self>,
+        arm: Py<PyAny>,
+        top_up: Py<PyAny>,
+        storage_use_count: Py<PyAny>,
+        pair: Option<(usize, usize)>,
+        names: Option<Vec<String>>,
+    ) -> PyResult<DenseBatches> {
+        let py = slf.py();
+        let outputs = slf.borrow().outputs.len();
+        let shape = match (pair, names) {
+            (Some((a, b)), None) if a < outputs && b < outputs => BatchShape::Pair(a, b),
+            (None, Some(names)) if names.len() == outputs => BatchShape::Dict(
+                names
+                    .iter()
+                    .map(|n| PyString::intern(py, n).unbind())
+                    .collect(),
+            ),
+            _ => {
+                return Err(PyValueError::new_err(format!(
+                    "dense_batches needs pair= (two of {outputs} outputs) or names= (one per \
+                     output)"
+                )))
+            }
+        };
+        let ring = slf.borrow().ring()?;
+        Ok(DenseBatches {
+            native: slf.unbind(),
+            arm,
+            top_up,
+            storage_use_count,
+            shape,
+            ring,
+            armed: Vec::new(),
+            held: Vec::new(),
+        })
     }
 
     /// Slots that workers may fill now.
@@ -1351,4 +1400,209 @@ unsafe fn elements<'a>(kind: ElementKind, addr: usize, bytes: usize) -> Elements
             }
         }
     }
+}
+
+/// A batch's container: `(x, y)` or a dict by output name.
+enum BatchShape {
+    Pair(usize, usize),
+    Dict(Vec<Py<PyString>>),
+}
+
+/// The aliases a slot hands out, and what they are with only the slot's
+/// own references.
+struct Armed {
+    aliases: Vec<Py<PyAny>>,
+    /// Per alias: the Python reference count (this struct's), the
+    /// `TensorImpl` use count and the version counter, as made.
+    refs: Vec<isize>,
+    uses: Vec<i64>,
+    versions: Vec<i64>,
+    /// Per storage: its handle and its use count with the slot's buffers
+    /// and the aliases.
+    storages: Vec<(Py<PyAny>, i64)>,
+}
+
+/// The batches of a dense `mosaicrs.torch.Loader`: `next()` is the whole
+/// per-batch path (a held slot's check, the hand-off with the GIL
+/// released, the batch's container), with no Python frame.
+///
+/// A slot hands out the same alias tensors each time it comes round
+/// (making an alias costs more than all the checks), and only while they
+/// are provably untouched. A slot goes back to the workers once nothing
+/// outside it references its aliases (their Python reference counts and
+/// their `TensorImpl` use counts, which count what autograd saved) or its
+/// storages (views, numpy arrays, `untyped_storage()`: torch's storage use
+/// count): a held batch is never overwritten. Before a batch is handed out
+/// its aliases are checked to be as made (the version counter counts every
+/// in-place op, `unsqueeze_` and `resize_` included; no `requires_grad`,
+/// `grad`, hooks or attributes): what a user did to an earlier batch's
+/// tensors never reaches a later batch; changed aliases are replaced by
+/// fresh ones.
+///
+/// The held slots and their aliases live here across epochs, so that a
+/// loop stopped early still has its slots come back.
+#[pyclass(module = "mosaicrs._native", name = "DenseBatches")]
+pub(crate) struct DenseBatches {
+    native: Py<NativeLoader>,
+    arm: Py<PyAny>,
+    top_up: Py<PyAny>,
+    storage_use_count: Py<PyAny>,
+    shape: BatchShape,
+    /// Slots Python keeps free for the workers.
+    ring: usize,
+    /// By slot id: the aliases it hands out, once armed.
+    armed: Vec<Option<Armed>>,
+    /// Slots handed out and not yet back, oldest first.
+    held: Vec<usize>,
+}
+
+#[pymethods]
+impl DenseBatches {
+    /// The next batch of the epoch the loader started, or `None` at its end.
+    fn next(&mut self, py: Python<'_>) -> PyResult<Option<Py<PyAny>>> {
+        let owner = self.native.clone_ref(py).into_bound(py);
+        let native = owner.borrow();
+        let mut release = None;
+        let mut i = 0;
+        while i < self.held.len() {
+            let id = self.held[i];
+            if self.unused(py, id)? {
+                self.held.remove(i);
+                match release {
+                    None => release = Some(id),
+                    Some(_) => native.release(id)?,
+                }
+            } else {
+                i += 1;
+            }
+        }
+        let registered = native.slots.table.lock().map(|t| t.len()).unwrap_or(0);
+        let free = registered.saturating_sub(self.held.len());
+        if free < self.ring {
+            self.top_up.call1(py, (self.ring - free,))?;
+        }
+        let Some(id) = native.next(py, release)? else {
+            return Ok(None);
+        };
+        drop(native);
+        self.held.push(id);
+        if !self.pristine(py, id)? {
+            self.arm(py, id)?;
+        }
+        let Some(Some(armed)) = self.armed.get(id) else {
+            return Err(PyRuntimeError::new_err(format!("slot {id} has no aliases")));
+        };
+        let a = &armed.aliases;
+        let batch = match &self.shape {
+            BatchShape::Pair(x, y) => {
+                PyTuple::new(py, [a[*x].clone_ref(py), a[*y].clone_ref(py)])?.into_any()
+            }
+            BatchShape::Dict(names) => {
+                let dict = PyDict::new(py);
+                for (name, alias) in names.iter().zip(a) {
+                    dict.set_item(name, alias)?;
+                }
+                dict.into_any()
+            }
+        };
+        Ok(Some(batch.unbind()))
+    }
+
+    /// The slots handed out and not yet back, oldest first.
+    fn held(&self) -> Vec<usize> {
+        self.held.clone()
+    }
+}
+
+impl DenseBatches {
+    /// Nothing outside the slot references its aliases or storages.
+    fn unused(&self, py: Python<'_>, id: usize) -> PyResult<bool> {
+        let Some(Some(armed)) = self.armed.get(id) else {
+            // Never armed: nothing was handed out.
+            return Ok(true);
+        };
+        let use_count = intern!(py, "_use_count");
+        for (k, alias) in armed.aliases.iter().enumerate() {
+            if refcount(py, alias) != armed.refs[k]
+                || alias.call_method0(py, use_count)?.extract::<i64>(py)? != armed.uses[k]
+            {
+                return Ok(false);
+            }
+        }
+        for (handle, base) in &armed.storages {
+            let uses: i64 = self
+                .storage_use_count
+                .call1(py, (handle.clone_ref(py),))?
+                .extract(py)?;
+            if uses != *base {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
+    /// The slot's aliases are as `arm` made them (the slot is unused).
+    fn pristine(&self, py: Python<'_>, id: usize) -> PyResult<bool> {
+        let Some(Some(armed)) = self.armed.get(id) else {
+            return Ok(false);
+        };
+        for (k, alias) in armed.aliases.iter().enumerate() {
+            let alias = alias.bind(py);
+            if alias.getattr(intern!(py, "_version"))?.extract::<i64>()? != armed.versions[k]
+                || alias.getattr(intern!(py, "requires_grad"))?.is_truthy()?
+                || !alias.getattr(intern!(py, "grad"))?.is_none()
+                || !alias.getattr(intern!(py, "_backward_hooks"))?.is_none()
+                || alias.getattr(intern!(py, "__dict__"))?.is_truthy()?
+            {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
+    /// Fresh aliases for slot `id` (unused), and their baselines.
+    fn arm(&mut self, py: Python<'_>, id: usize) -> PyResult<()> {
+        if self.armed.len() <= id {
+            self.armed.resize_with(id + 1, || None);
+        }
+        // The old aliases go first: the storage baselines must not count them.
+        self.armed[id] = None;
+        let (aliases, handles): (Vec<Py<PyAny>>, Vec<Py<PyAny>>) =
+            self.arm.call1(py, (id,))?.extract(py)?;
+        let use_count = intern!(py, "_use_count");
+        let version = intern!(py, "_version");
+        let mut armed = Armed {
+            refs: Vec::with_capacity(aliases.len()),
+            uses: Vec::with_capacity(aliases.len()),
+            versions: Vec::with_capacity(aliases.len()),
+            storages: Vec::with_capacity(handles.len()),
+            aliases: Vec::new(),
+        };
+        for alias in &aliases {
+            armed.refs.push(refcount(py, alias));
+            armed
+                .uses
+                .push(alias.call_method0(py, use_count)?.extract(py)?);
+            armed
+                .versions
+                .push(alias.getattr(py, version)?.extract(py)?);
+        }
+        for handle in handles {
+            let base: i64 = self
+                .storage_use_count
+                .call1(py, (handle.clone_ref(py),))?
+                .extract(py)?;
+            armed.storages.push((handle, base));
+        }
+        armed.aliases = aliases;
+        self.armed[id] = Some(armed);
+        Ok(())
+    }
+}
+
+/// The Python reference count of `obj`.
+fn refcount(_py: Python<'_>, obj: &Py<PyAny>) -> isize {
+    // SAFETY: `obj` is a live object (the `Py` holds a reference) and the
+    // GIL is held (`_py`), so its header may be read.
+    unsafe { pyo3::ffi::Py_REFCNT(obj.as_ptr()) }
 }

@@ -204,7 +204,7 @@ def test_an_epoch_stopped_early_gives_back_every_slot(ids_dataset, pipeline):
             if k == round % 3:
                 break
         native.stop()
-        held = sum(s.held for s in loader._slots)
+        held = len(loader._held_slots())
         assert native.free_slots() == len(loader._slots) - held, round
     left = len(loader) - loader.state_dict()["samples_consumed"] // 10
     assert sum(1 for _ in loader) == left  # the rest of the epoch, no hang
@@ -213,18 +213,47 @@ def test_an_epoch_stopped_early_gives_back_every_slot(ids_dataset, pipeline):
 
 def test_a_slot_is_released_once_per_delivery(ids_dataset):
     loader = mt.Loader(ids_dataset, 10, seed=8)
-    it = iter(loader)
-    first = next(it)
-    held = loader._held[-1].id
-    free = next(s.id for s in loader._slots if not s.held)
+    native = loader._native
+    loader._reclaim()
+    native.start()
+    held = native.next()
+    free = next(s.id for s in loader._slots if s.id != held)
     with pytest.raises(ValueError, match="not held"):
-        loader._native.release_slot(free)  # two workers would share its buffers
-    del first
-    loader._native.release_slot(held)
-    loader._held.pop().held = False
+        native.release_slot(free)  # two workers would share its buffers
+    native.release_slot(held)
     with pytest.raises(ValueError, match="not held"):
-        loader._native.release_slot(held)
-    assert sum(1 for _ in it) == len(loader) - 1
+        native.release_slot(held)
+    native.stop()
+    assert sum(1 for _ in loader) == len(loader) - 1
+
+
+def test_what_a_batch_went_through_never_reaches_a_later_one(ids_dataset):
+    """A slot's tensors are reused only untouched and unreferenced: in-place
+    changes, requires_grad and attributes stay with the batch they were made
+    on, and a batch that autograd saved is not overwritten."""
+    loader = mt.Loader(ids_dataset, 10, seed=8, num_threads=2, prefetch=2)
+    w = torch.ones(10, dtype=torch.float64, requires_grad=True)
+    graphs = []
+    for k, batch in enumerate(loader):
+        x, ids = batch["x"], batch["id"]
+        assert x.shape == (10,) and ids.shape == (10,)
+        assert not x.requires_grad and x.grad is None and not hasattr(x, "tag")
+        assert torch.equal(x, ids.double() / 4)
+        if k % 4 == 0:
+            x.unsqueeze_(0)
+        elif k % 4 == 1:
+            x.requires_grad_()
+        elif k % 4 == 2:
+            x.tag = k
+        if k < 30:
+            # mul saves x for w's gradient; only the graph keeps it.
+            graphs.append(((x.detach() if x.requires_grad else x) * w).sum())
+            graphs.append(ids.clone())
+        del x, ids, batch
+    for loss, ids in zip(graphs[::2], graphs[1::2]):
+        w.grad = None
+        loss.backward()
+        assert torch.equal(w.grad, ids.double() / 4)
 
 
 def test_errors_name_the_problem(types_dataset, tmp_path):
