@@ -372,3 +372,49 @@ fn fill_rows_typed<S: IntoElement, T: Elem>(
     }
     true
 }
+
+/// Rows of samples whose output a transpose writes at once: their values
+/// (up to 16 KiB of them) stay in L1 while each column's run is read.
+const TRANSPOSE_ROWS: usize = 256;
+
+/// Every row of `columns` (one record batch's arrays, all of one primitive
+/// type, no nulls) into rows of `out` (`out[i * columns.len() + j]` = row
+/// `i` of column `j`), cast to `T`: a transpose in runs of rows, each
+/// column read sequentially. Returns false (and writes nothing) when the
+/// columns are not all of one primitive type without nulls.
+pub(crate) fn stack_columns<T: Elem>(columns: &[&dyn Array], out: &mut [T]) -> bool {
+    let Some(first) = columns.first() else {
+        return false;
+    };
+    macro_rules! stack_as {
+        ($s:ty, $columns:ident, $out:ident) => {
+            stack_columns_typed::<$s, T>($columns, $out)
+        };
+    }
+    downcast_source!(first.data_type() => (stack_as, columns, out), else false)
+}
+
+fn stack_columns_typed<S: IntoElement, T: Elem>(columns: &[&dyn Array], out: &mut [T]) -> bool {
+    let f = columns.len();
+    let mut values: Vec<&[S::Native]> = Vec::with_capacity(f);
+    for array in columns {
+        match array.as_primitive_opt::<S>() {
+            Some(a) if a.null_count() == 0 => values.push(a.values().as_ref()),
+            _ => return false,
+        }
+    }
+    let n = out.len() / f.max(1);
+    if values.iter().any(|v| v.len() < n) {
+        return false;
+    }
+    for (chunk, rows) in out.chunks_mut(TRANSPOSE_ROWS * f).enumerate() {
+        let first = chunk * TRANSPOSE_ROWS;
+        for (j, column) in values.iter().enumerate() {
+            let run = &column[first..first + rows.len() / f];
+            for (row, &v) in rows.chunks_exact_mut(f).zip(run) {
+                row[j] = S::put(v);
+            }
+        }
+    }
+    true
+}

@@ -17,7 +17,7 @@ use std::sync::Arc;
 
 use arrow::array::{Array, RecordBatch};
 
-use super::fill::{fill, fill_rows, prefetch, Column, Dest, Input, PREFETCH_AHEAD};
+use super::fill::{fill, prefetch, stack_columns, Column, Dest, Input, PREFETCH_AHEAD};
 use super::{Element, NullPolicy};
 use crate::loader::Gathered;
 use crate::reader::{RowBlock, RowLayout};
@@ -56,10 +56,10 @@ impl<T: Element> Rows<T> {
         // the misalignment is a whole number of elements.
         let start = (values.as_ptr().align_offset(ALIGN)).min(pad);
         let out = &mut values[start..start + n * f];
-        let picks: Vec<(usize, usize)> = (0..n).map(|r| (0, r)).collect();
-        let sources: Vec<Vec<&dyn Array>> = arrays.iter().map(|&a| vec![a]).collect();
-        if !fill_rows(&sources, &picks, out) {
+        if !stack_columns(&arrays, out) {
             // Columns of different types: one strided pass per column.
+            let picks: Vec<(usize, usize)> = (0..n).map(|r| (0, r)).collect();
+            let sources: Vec<Vec<&dyn Array>> = arrays.iter().map(|&a| vec![a]).collect();
             let column = Column {
                 name: "",
                 rows: &[],
@@ -120,36 +120,44 @@ pub(crate) fn fill_features<T: Element>(
         columns: features.iter().map(|&c| g.source_column(c)).collect(),
         element: TypeId::of::<T>(),
     };
-    let id = source.cache.layout_id(&layout)?;
-    let mut blocks: Vec<RowBlock> = Vec::with_capacity(ids.len());
-    let mut complete = true;
+    let table = source.table(&layout)?;
+    let mut found: Vec<Found<'_>> = Vec::with_capacity(ids.len());
+    let mut hits = 0;
     // Every source's block is looked up (and built) even after one is
     // missing: later batches need them.
     for (s, &(shard, batch)) in ids.iter().enumerate() {
-        let block = source.cache.row_block(shard, batch, id, || {
+        let entry = g
+            .source_entry(s)
+            .ok_or_else(|| Error::Internal(format!("source {s} of a gather has no entry")))?;
+        if let Some(block) = table.get(entry) {
+            hits += 1;
+            found.push(Found::Kept(block));
+            continue;
+        }
+        let block = source.cache.row_block(shard, batch, table.id, || {
             Ok(
-                Rows::<T>::build(g.source_batch(s), &layout.columns)?.map(|rows| {
+                Rows::<T>::build(g.source_batch(s), &table.layout.columns)?.map(|rows| {
                     let bytes = rows.bytes();
                     (Arc::new(rows) as RowBlock, bytes)
                 }),
             )
         })?;
-        match block {
-            Some(block) => blocks.push(block),
-            None => complete = false,
-        }
+        found.push(match table.keeps() {
+            true => Found::Kept(table.keep(entry, block)?),
+            false => Found::Held(block),
+        });
     }
-    if !complete {
-        return Ok(false);
+    source.cache.count_row_hits(hits);
+    let mut slices: Vec<&[T]> = Vec::with_capacity(found.len());
+    for block in &found {
+        let (Found::Kept(Some(block)) | Found::Held(Some(block))) = block else {
+            return Ok(false);
+        };
+        let rows = block
+            .downcast_ref::<Rows<T>>()
+            .ok_or_else(|| Error::Internal("a row block of another element type".into()))?;
+        slices.push(rows.values());
     }
-    let slices = blocks
-        .iter()
-        .map(|b| {
-            b.downcast_ref::<Rows<T>>()
-                .map(Rows::values)
-                .ok_or_else(|| Error::Internal("a row block of another element type".into()))
-        })
-        .collect::<Result<Vec<&[T]>>>()?;
     let picks = g.picks();
     for (i, (row, &(s, r))) in out.chunks_exact_mut(f).zip(picks).enumerate() {
         if let Some(&(s, r)) = picks.get(i + PREFETCH_AHEAD) {
@@ -168,6 +176,13 @@ pub(crate) fn fill_features<T: Element>(
         row.copy_from_slice(values);
     }
     Ok(true)
+}
+
+/// A source's block (`None`: its batch cannot take the layout): in the
+/// loader's table, or held for this batch only.
+enum Found<'a> {
+    Kept(&'a Option<RowBlock>),
+    Held(Option<RowBlock>),
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@
 //! from the mapping straight into the output (an Arrow batch, or a tensor in
 //! pinned memory), with no intermediate Arrow `take`.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, OnceLock};
 
 use arrow::array::{Array, ArrayRef};
 use arrow::compute::interleave;
@@ -18,7 +18,7 @@ use super::ShuffleMode;
 use crate::format::Compression;
 #[cfg(unix)]
 use crate::reader::StreamedDataset;
-use crate::reader::{BatchCache, DataSource, Dataset, Picks};
+use crate::reader::{BatchCache, DataSource, Dataset, Picks, RowBlock, RowLayout};
 use crate::{Error, Result};
 
 /// Where the sources of a gather may keep row blocks (row-major copies of
@@ -31,6 +31,86 @@ pub(crate) struct RowBlockSource {
     /// Rows of the record batches a stretch of the order comes back to:
     /// the whole dataset for a global shuffle, two blocks for block-local.
     pub(crate) working_rows: u64,
+    /// Row index entries (the resident batches) when the loader keeps
+    /// the blocks it reads (a global shuffle, whose working rows are the
+    /// whole dataset); 0 when it looks each one up in the cache (a
+    /// block-local shuffle moves on to other record batches).
+    entries: usize,
+    /// The blocks this gather's batches have read, per layout.
+    tables: Mutex<Vec<Arc<BlockTable>>>,
+}
+
+impl RowBlockSource {
+    /// The table of `layout`'s blocks (made empty on first use).
+    pub(crate) fn table(&self, layout: &RowLayout) -> Result<Arc<BlockTable>> {
+        // A panic elsewhere cannot leave the list half-changed.
+        let mut tables = self.tables.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(table) = tables.iter().find(|t| &t.layout == layout) {
+            return Ok(Arc::clone(table));
+        }
+        let table = Arc::new(BlockTable {
+            layout: layout.clone(),
+            id: self.cache.layout_id(layout)?,
+            blocks: (0..self.entries).map(|_| OnceLock::new()).collect(),
+            keeps: self.entries > 0,
+        });
+        tables.push(Arc::clone(&table));
+        Ok(table)
+    }
+}
+
+/// The row blocks of one layout that a loader has read, by row index entry:
+/// after the first read of a block, a sample finds it by index, with no
+/// hashing, lock or reference count shared with the other workers (each of
+/// which, on a batch of 256 samples from 160 record batches, costs more
+/// than the copies). The blocks are the cache's (built and weighed there);
+/// the table keeps them for as long as the loader lives. Only under a
+/// global shuffle, whose blocks of a whole epoch fit in half of the
+/// cache's limit (see `assemble::row_blocks`): a block-local one would keep
+/// every block it has passed.
+pub(crate) struct BlockTable {
+    pub(crate) layout: RowLayout,
+    /// The layout's id in the cache.
+    pub(crate) id: u32,
+    blocks: Box<[OnceLock<Option<RowBlock>>]>,
+    keeps: bool,
+}
+
+impl BlockTable {
+    /// Whether the table keeps the blocks it is given (see
+    /// [`keep`](Self::keep)); otherwise it is empty.
+    pub(crate) fn keeps(&self) -> bool {
+        self.keeps
+    }
+
+    /// The block of entry `entry`, if this table has it yet (`Some(None)`:
+    /// the batch cannot take the layout).
+    #[inline]
+    pub(crate) fn get(&self, entry: usize) -> Option<&Option<RowBlock>> {
+        self.blocks.get(entry).and_then(OnceLock::get)
+    }
+
+    /// Keeps `block` as entry `entry`'s (the first one kept stays) and
+    /// returns the kept one.
+    pub(crate) fn keep(&self, entry: usize, block: Option<RowBlock>) -> Result<&Option<RowBlock>> {
+        let cell = self.blocks.get(entry).ok_or_else(|| {
+            Error::Internal(format!(
+                "row index entry {entry} is past the {} of the row blocks' table",
+                self.blocks.len()
+            ))
+        })?;
+        Ok(cell.get_or_init(|| block))
+    }
+}
+
+impl std::fmt::Debug for BlockTable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let held = self.blocks.iter().filter(|b| b.get().is_some()).count();
+        f.debug_struct("BlockTable")
+            .field("layout", &self.layout)
+            .field("held", &held)
+            .finish()
+    }
 }
 
 /// The loader's gather: rows to picks through the reader's row index,
@@ -80,9 +160,14 @@ impl GatherTable {
         let DataSource::Mapped(dataset) = &self.source else {
             return self;
         };
-        if self.resident.is_none() {
+        let Some(resident) = &self.resident else {
             return self;
-        }
+        };
+        let entries = resident.len();
+        let entries = match shuffle {
+            ShuffleMode::Global => entries,
+            _ => 0,
+        };
         let working_rows = match shuffle {
             ShuffleMode::Global => dataset.num_rows(),
             ShuffleMode::BlockLocal { shards_per_block } => {
@@ -100,6 +185,8 @@ impl GatherTable {
         self.row_blocks = Some(Arc::new(RowBlockSource {
             cache: Arc::clone(dataset.batch_cache()),
             working_rows,
+            entries,
+            tables: Mutex::new(Vec::new()),
         }));
         self
     }
@@ -492,6 +579,12 @@ impl Gathered {
             Some(source) if self.ids.len() == self.used.len() => Some((source, &self.ids)),
             _ => None,
         }
+    }
+
+    /// The row index entry of source `source` (the position of its batch
+    /// among the resident ones), when the gather allows row blocks.
+    pub(crate) fn source_entry(&self, source: usize) -> Option<usize> {
+        self.row_blocks.as_ref().and(self.used.get(source).copied())
     }
 
     /// Source `source` whole (every column of the shards' schema).

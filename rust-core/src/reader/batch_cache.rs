@@ -345,6 +345,14 @@ impl BatchCache {
         }
     }
 
+    /// Counts `n` row blocks served without a lookup here (from a loader's
+    /// own table of the blocks it has read).
+    pub(crate) fn count_row_hits(&self, n: u64) {
+        if n > 0 {
+            self.row_hits.fetch_add(n, Ordering::Relaxed);
+        }
+    }
+
     /// Hits, misses, evictions and bytes held so far.
     pub fn stats(&self) -> BatchCacheStats {
         let (bytes, entries) = self
