@@ -1,32 +1,51 @@
-"""Spark write throughput: format("mosaicrs") against Spark's own Parquet writer.
+"""Spark write throughput: format("mosaicrs") against Spark's `noop` floor and Parquet.
 
-Both write the same cached DataFrame (an id, 16 float columns and an int
-label) in the same Spark session, alternating, after one untimed warm-up
-write each. Prints rows/s per writer and the mosaicrs/Parquet ratio.
+Every writer writes the same cached DataFrame (an id, 16 float columns and an
+int label) in the same Spark session. Spark's own `noop` writer iterates the
+rows and writes nothing: the floor that no writer can beat. One untimed
+warm-up write each, then `--repeats` rounds that run the writers in turn
+(the order rotates each round). Prints rows/s per writer (best and median)
+and each writer's ratio to `noop`, and `--json` records them under the key
+`spark_write`.
 
     .venv/bin/python bench/connector_write_bench.py [--rows 2000000] [--repeats 3]
+
+`--conf KEY=VALUE` adds Spark settings, e.g. a JFR recording of the driver
+(local mode runs the tasks there):
+
+    --conf spark.driver.extraJavaOptions=-XX:StartFlightRecording=filename=/tmp/w.jfr
 
 Needs the connector jar of the running pyspark's line (`make jar`):
 build/libs/mosaicrs-spark-3.5_2.12.jar or build/libs/mosaicrs-spark-4_2.13.jar.
 """
 
+import datetime
+import json
 import os
 import statistics
 import sys
 import time
+from typing import Callable, Dict, List
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from spark_session import arg_parser, start_spark, synthetic_frame, workdir  # noqa: E402
 
+NOOP = "noop (Spark's floor)"
+
 
 def parse_args():
     p = arg_parser(__doc__.splitlines()[0])
     p.add_argument("--batch-rows", default=None, help="mosaicrs batchRows option")
+    p.add_argument("--only", default=None,
+                   help="comma-separated writer prefixes to run (noop, parquet, mosaicrs)")
+    p.add_argument("--conf", action="append", default=[], metavar="KEY=VALUE",
+                   help="extra Spark setting (repeatable)")
+    p.add_argument("--json", default=None, help="results.json to update (key spark_write)")
     return p.parse_args()
 
 
-def folder_bytes(path):
+def folder_bytes(path: str) -> int:
     total = 0
     for dirpath, _, files in os.walk(path):
         total += sum(os.path.getsize(os.path.join(dirpath, f)) for f in files)
@@ -35,7 +54,11 @@ def folder_bytes(path):
 
 def main():
     args = parse_args()
-    spark = start_spark(args, "mosaicrs-connector-write-bench")
+    extra = dict(kv.split("=", 1) for kv in args.conf)
+    load_start = open("/proc/loadavg").read().split()[:3]
+    spark = start_spark(args, "mosaicrs-connector-write-bench", extra)
+    import pyspark
+
     df = synthetic_frame(spark, args)
     df = df.cache()
     assert df.count() == args.rows
@@ -43,7 +66,8 @@ def main():
     mosaicrs_options = {"compression": args.compression}
     if args.batch_rows:
         mosaicrs_options["batchRows"] = args.batch_rows
-    writers = {
+    writers: Dict[str, Callable[[str], None]] = {
+        NOOP: lambda out: df.write.format("noop").mode("overwrite").save(),
         "parquet (snappy, Spark default)": lambda out: df.write.mode("overwrite").parquet(out),
         "parquet (uncompressed)": lambda out: df.write.mode("overwrite")
         .option("compression", "none")
@@ -53,40 +77,90 @@ def main():
         .options(**mosaicrs_options)
         .save(out),
     }
-    times = {name: [] for name in writers}
-    sizes = {}
+    if args.only:
+        keep = args.only.split(",")
+        writers = {k: v for k, v in writers.items() if any(k.startswith(p) for p in keep)}
+    names = list(writers)
+    times: Dict[str, List[float]] = {name: [] for name in names}
+    sizes: Dict[str, int] = {}
     try:
         with workdir(args, "mosaicrs-write-bench-") as folder:
             for repeat in range(args.repeats + 1):
-                for i, (name, write) in enumerate(writers.items()):
-                    out = os.path.join(folder, f"out{i}")
+                # Round 0 warms up the JIT and the page cache; later rounds rotate the order.
+                order = names[repeat % len(names):] + names[:repeat % len(names)]
+                for name in order:
+                    out = os.path.join(folder, f"out{names.index(name)}")
                     start = time.perf_counter()
-                    write(out)
+                    writers[name](out)
                     elapsed = time.perf_counter() - start
-                    if repeat > 0:  # repeat 0 warms up the JIT and the page cache
+                    if repeat > 0:
                         times[name].append(elapsed)
-                    sizes[name] = folder_bytes(out)
+                    elif os.path.exists(out):
+                        # One write's size: an overwrite keeps the earlier versions.
+                        sizes[name] = folder_bytes(out)
+                    else:
+                        sizes[name] = 0
     finally:
         spark.stop()
+    load_end = open("/proc/loadavg").read().split()[:3]
 
     cores = os.cpu_count()
     print(
-        f"\nSpark write of {args.rows:,} rows (id, 16 float, int label), "
-        f"{args.partitions} partitions, {args.master}, {cores} CPUs, best of {args.repeats}"
+        f"\nSpark {pyspark.__version__} write of {args.rows:,} rows (id, 16 float, int label), "
+        f"{args.partitions} partitions, {args.master}, {cores} CPUs, {args.repeats} rounds; "
+        f"load average {' '.join(load_start)} at start, {' '.join(load_end)} at end"
     )
-    print(f"{'writer':36} {'best s':>8} {'median s':>9} {'rows/s':>12} {'MB on disk':>11}")
-    rates = {}
+    print(f"{'writer':36} {'best s':>8} {'median s':>9} {'rows/s':>12} {'MB on disk':>11} "
+          f"{'/ noop':>7}")
+    rates = {name: args.rows / min(ts) for name, ts in times.items()}
+    floor = rates.get(NOOP)
     for name, ts in times.items():
-        best = min(ts)
-        rates[name] = args.rows / best
+        ratio = f"{rates[name] / floor:6.2f}x" if floor else "      -"
         print(
-            f"{name:36} {best:8.2f} {statistics.median(ts):9.2f} "
-            f"{rates[name]:12,.0f} {sizes[name] / 1e6:11.1f}"
+            f"{name:36} {min(ts):8.2f} {statistics.median(ts):9.2f} "
+            f"{rates[name]:12,.0f} {sizes[name] / 1e6:11.1f} {ratio}"
         )
-    ours = rates[f"mosaicrs ({args.compression})"]
+    ours = rates.get(f"mosaicrs ({args.compression})")
+    if ours and floor:
+        print(f"ratio mosaicrs / noop: {ours / floor:.2f}x")
     for name, rate in rates.items():
-        if not name.startswith("mosaicrs"):
-            print(f"ratio mosaicrs / {name}: {ours / rate:.2f}x")
+        if floor and name.startswith("parquet"):
+            print(f"ratio {name} / noop: {rate / floor:.2f}x")
+    if args.json:
+        record_json(args, pyspark.__version__, times, rates, sizes, load_start, load_end)
+
+
+def record_json(args, version, times, rates, sizes, load_start, load_end):
+    """Updates `spark_write.<Spark version>` of `args.json`, keeping its other keys."""
+    results = {}
+    if os.path.exists(args.json):
+        with open(args.json) as f:
+            results = json.load(f)
+    floor = rates.get(NOOP)
+    section = results.setdefault("spark_write", {})
+    section[version] = {
+        "command": " ".join([os.path.basename(sys.executable)] + sys.argv),
+        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "rows": args.rows,
+        "partitions": args.partitions,
+        "master": args.master,
+        "rounds": args.repeats,
+        "load_average_start": load_start,
+        "load_average_end": load_end,
+        "writers": {
+            name: {
+                "best_s": round(min(ts), 3),
+                "median_s": round(statistics.median(ts), 3),
+                "rows_per_s": round(rates[name]),
+                "bytes_on_disk": sizes[name],
+                "ratio_to_noop": round(rates[name] / floor, 3) if floor else None,
+            }
+            for name, ts in times.items()
+        },
+    }
+    with open(args.json, "w") as f:
+        json.dump(results, f, indent=2)
+        f.write("\n")
 
 
 if __name__ == "__main__":
