@@ -298,7 +298,7 @@ mod tests {
     use arrow::datatypes::Int64Type;
 
     fn owned(buffers: &[&[u8]]) -> Vec<Buffer> {
-        buffers.iter().map(|b| Buffer::from_slice_ref(b)).collect()
+        buffers.iter().map(Buffer::from_slice_ref).collect()
     }
 
     fn names(list: &[&str]) -> Vec<String> {
