@@ -6,7 +6,10 @@ rows and writes nothing: the floor that no writer can beat. One untimed
 warm-up write each, then `--repeats` rounds that run the writers in turn
 (the order rotates each round). Prints rows/s per writer (best and median)
 and each writer's ratio to `noop`, and `--json` records them under the key
-`spark_write`.
+`spark_write`. On a loaded machine wall times swing with the load; so the
+bench also sums the CPU time of the task threads (`Executor task launch
+worker`, from /proc, local mode only) over each write, and prints the ratio of
+CPU time per row against `noop`'s, which the load barely moves.
 
     .venv/bin/python bench/connector_write_bench.py [--rows 2000000] [--repeats 3]
 
@@ -52,6 +55,27 @@ def folder_bytes(path: str) -> int:
     return total
 
 
+def task_cpu_seconds(pid: int) -> Dict[int, float]:
+    """CPU seconds (user + system) of each task thread of JVM `pid`, by thread id."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    out: Dict[int, float] = {}
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{tid}/stat") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        name = stat[stat.index("(") + 1:stat.rindex(")")]
+        if name.startswith("Executor task"):
+            fields = stat[stat.rindex(")") + 2:].split()
+            out[int(tid)] = (int(fields[11]) + int(fields[12])) / ticks
+    return out
+
+
+def cpu_used(before: Dict[int, float], after: Dict[int, float]) -> float:
+    return sum(v - before.get(tid, 0.0) for tid, v in after.items())
+
+
 def main():
     args = parse_args()
     extra = dict(kv.split("=", 1) for kv in args.conf)
@@ -59,6 +83,8 @@ def main():
     spark = start_spark(args, "mosaicrs-connector-write-bench", extra)
     import pyspark
 
+    jvm_pid = spark._jvm.java.lang.ProcessHandle.current().pid() if args.master.startswith(
+        "local") else None
     df = synthetic_frame(spark, args)
     df = df.cache()
     assert df.count() == args.rows
@@ -82,6 +108,7 @@ def main():
         writers = {k: v for k, v in writers.items() if any(k.startswith(p) for p in keep)}
     names = list(writers)
     times: Dict[str, List[float]] = {name: [] for name in names}
+    cpu: Dict[str, List[float]] = {name: [] for name in names}
     sizes: Dict[str, int] = {}
     try:
         with workdir(args, "mosaicrs-write-bench-") as folder:
@@ -90,11 +117,14 @@ def main():
                 order = names[repeat % len(names):] + names[:repeat % len(names)]
                 for name in order:
                     out = os.path.join(folder, f"out{names.index(name)}")
+                    cpu_before = task_cpu_seconds(jvm_pid) if jvm_pid else {}
                     start = time.perf_counter()
                     writers[name](out)
                     elapsed = time.perf_counter() - start
+                    cpu_after = task_cpu_seconds(jvm_pid) if jvm_pid else {}
                     if repeat > 0:
                         times[name].append(elapsed)
+                        cpu[name].append(cpu_used(cpu_before, cpu_after))
                     elif os.path.exists(out):
                         # One write's size: an overwrite keeps the earlier versions.
                         sizes[name] = folder_bytes(out)
@@ -111,26 +141,32 @@ def main():
         f"load average {' '.join(load_start)} at start, {' '.join(load_end)} at end"
     )
     print(f"{'writer':36} {'best s':>8} {'median s':>9} {'rows/s':>12} {'MB on disk':>11} "
-          f"{'/ noop':>7}")
+          f"{'/ noop':>7} {'task CPU s':>11} {'CPU / noop':>11}")
     rates = {name: args.rows / min(ts) for name, ts in times.items()}
+    # Median task CPU seconds per write; noop's over a writer's is the CPU-time ratio.
+    cpus = {name: statistics.median(c) for name, c in cpu.items() if c}
     floor = rates.get(NOOP)
     for name, ts in times.items():
         ratio = f"{rates[name] / floor:6.2f}x" if floor else "      -"
+        cpu_ratio = (f"{cpus[NOOP] / cpus[name]:10.2f}x"
+                     if cpus.get(NOOP) and cpus.get(name) else "          -")
         print(
             f"{name:36} {min(ts):8.2f} {statistics.median(ts):9.2f} "
-            f"{rates[name]:12,.0f} {sizes[name] / 1e6:11.1f} {ratio}"
+            f"{rates[name]:12,.0f} {sizes[name] / 1e6:11.1f} {ratio} "
+            f"{cpus.get(name, float('nan')):11.2f} {cpu_ratio}"
         )
-    ours = rates.get(f"mosaicrs ({args.compression})")
-    if ours and floor:
-        print(f"ratio mosaicrs / noop: {ours / floor:.2f}x")
-    for name, rate in rates.items():
-        if floor and name.startswith("parquet"):
-            print(f"ratio {name} / noop: {rate / floor:.2f}x")
+    ours = f"mosaicrs ({args.compression})"
+    for name in rates:
+        if floor and name != NOOP:
+            by_cpu = (f", by task CPU time {cpus[NOOP] / cpus[name]:.2f}x"
+                      if cpus.get(NOOP) and cpus.get(name) else "")
+            print(f"ratio {name.split(' (')[0] if name == ours else name} / noop: "
+                  f"{rates[name] / floor:.2f}x{by_cpu}")
     if args.json:
-        record_json(args, pyspark.__version__, times, rates, sizes, load_start, load_end)
+        record_json(args, pyspark.__version__, times, cpus, rates, sizes, load_start, load_end)
 
 
-def record_json(args, version, times, rates, sizes, load_start, load_end):
+def record_json(args, version, times, cpus, rates, sizes, load_start, load_end):
     """Updates `spark_write.<Spark version>` of `args.json`, keeping its other keys."""
     results = {}
     if os.path.exists(args.json):
@@ -154,6 +190,9 @@ def record_json(args, version, times, rates, sizes, load_start, load_end):
                 "rows_per_s": round(rates[name]),
                 "bytes_on_disk": sizes[name],
                 "ratio_to_noop": round(rates[name] / floor, 3) if floor else None,
+                "task_cpu_s_median": round(cpus[name], 3) if name in cpus else None,
+                "cpu_ratio_to_noop": round(cpus[NOOP] / cpus[name], 3)
+                if cpus.get(NOOP) and cpus.get(name) else None,
             }
             for name, ts in times.items()
         },
