@@ -181,8 +181,8 @@ def record_json(args, version, times, cpus, rates, sizes, load_start, load_end):
         "partitions": args.partitions,
         "master": args.master,
         "rounds": args.repeats,
-        "load_average_start": load_start,
-        "load_average_end": load_end,
+        "load_average_start": [float(x) for x in load_start],
+        "load_average_end": [float(x) for x in load_end],
         "writers": {
             name: {
                 "best_s": round(min(ts), 3),
@@ -198,7 +198,7 @@ def record_json(args, version, times, cpus, rates, sizes, load_start, load_end):
         },
     }
     with open(args.json, "w") as f:
-        json.dump(results, f, indent=2)
+        json.dump(results, f, indent=1)
         f.write("\n")
 
 
