@@ -34,7 +34,8 @@ def parse_args():
     p.add_argument("--repeats", type=int, default=6)
     p.add_argument("--only", default="mosaicrs")
     p.add_argument("--jar", default=None)
-    p.add_argument("--keep", default=None, help="folder to keep the .jfr and perf.data in")
+    p.add_argument("--keep", default=None,
+                   help="folder to keep the .jfr and perf.data in (else a temp folder, removed)")
     return p.parse_args()
 
 
@@ -176,6 +177,8 @@ def main():
         print(f"\nperf: CPU samples of the task threads ({perf_data}), % of their total")
         for what, pct in sorted(perf_breakdown(perf_data).items(), key=lambda kv: -kv[1]):
             print(f"{pct:6.1f}%  {what}")
+    if not args.keep:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 if __name__ == "__main__":
