@@ -56,12 +56,13 @@ test: setup lint test-rust test-torch test-python test-jvm check-glibc test-spar
 # `make test-spark`: the full connector suite on Spark 4.0 (.venv) and 3.5,
 # and the smoke test on every other 4.x minor (.venvs/spark-<version>, created
 # from PyPI by scripts/spark_venvs.sh).
-# `make bench-connector`: Spark write rows/s, mosaicrs vs Parquet (Spark 4.0);
-# `make bench-connector-3.5`: the same on Spark 3.5.
+# `make bench-connector`: Spark write rows/s of Spark's `noop` floor, Parquet and mosaicrs
+# (Spark 4.0); `make bench-connector-3.5`: the same on Spark 3.5; `make bench-write`: both
+# lines with 1M rows, into results.json's `spark_write`.
 # `make bench-scan`: Spark scan (count, sums, projection), mosaicrs vs Parquet.
 SPARK_FULL_VERSION ?= 3.5.9
 SPARK_SMOKE_VERSIONS ?= 4.0.5 4.1.4 4.2.1 4.3.0
-.PHONY: jar jar-native jar-classes test-spark-3.5 test-spark-smoke bench-connector bench-connector-3.5 bench-scan bench-s3 soak-spark-kill
+.PHONY: jar jar-native jar-classes test-spark-3.5 test-spark-smoke bench-connector bench-connector-3.5 bench-write bench-scan bench-s3 soak-spark-kill
 
 spark-venvs:
 	$(BEGIN)
@@ -122,6 +123,11 @@ bench-connector: jar
 
 bench-connector-3.5: jar
 	.venvs/spark-$(SPARK_FULL_VERSION)/bin/python bench/connector_write_bench.py
+
+WRITE_BENCH_ARGS ?= --rows 1000000 --repeats 3 --json bench/results/results.json
+bench-write: jar
+	$(PYTHON) bench/connector_write_bench.py $(WRITE_BENCH_ARGS)
+	.venvs/spark-$(SPARK_FULL_VERSION)/bin/python bench/connector_write_bench.py $(WRITE_BENCH_ARGS)
 
 bench-scan: jar
 	$(PYTHON) bench/spark_scan_bench.py --json bench/results/results.json

@@ -38,11 +38,13 @@ def arg_parser(description):
     return p
 
 
-def start_spark(args, app_name):
-    """A quiet Spark session with the connector jar; exits when the jar is missing."""
+def start_spark(args, app_name, conf=None):
+    """A quiet Spark session with the connector jar and `conf` on top; exits when the jar is
+    missing."""
     if not os.path.exists(args.jar):
         sys.exit(f"{args.jar} not found: run `make jar` first")
-    return quiet_session(args.master, app_name, [args.jar], {"spark.driver.memory": "4g"})
+    return quiet_session(args.master, app_name, [args.jar],
+                         {"spark.driver.memory": "4g", **(conf or {})})
 
 
 def synthetic_frame(spark, args):

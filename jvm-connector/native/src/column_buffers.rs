@@ -6,12 +6,13 @@
 //!
 //! The JVM carries no Arrow library. Its row writer
 //! (`io.mosaicrs.spark.ArrowLayoutWriter`) appends each column into
-//! little-endian direct `ByteBuffer`s laid out as Arrow buffers. At each
-//! batch it passes, in a pre-order walk of the schema, every node's length
-//! and that node's buffers; this module copies them into Arrow buffers and
-//! validates the result with [`ArrayData::try_new`], so a JVM-side bug
-//! becomes an error, never undefined behaviour, and the JVM may reuse its
-//! buffers as soon as the call returns.
+//! little-endian byte arrays laid out as Arrow buffers. At each batch it
+//! passes, in a pre-order walk of the schema, every node's length and that
+//! node's buffers; the JNI export copies each into an Arrow buffer once, and
+//! this module assembles and validates the arrays with
+//! [`ArrayData::try_new`], so a JVM-side bug becomes an error, never
+//! undefined behaviour, and the JVM may reuse its arrays as soon as the call
+//! returns.
 //!
 //! Buffers per node, in order (an empty validity buffer means "no nulls"):
 //!
@@ -166,10 +167,11 @@ impl SchemaDescription<'_> {
 pub(crate) struct BatchLayout<'a> {
     pub(crate) rows: usize,
     pub(crate) node_lengths: &'a [i32],
-    pub(crate) buffers: &'a [&'a [u8]],
+    pub(crate) buffers: &'a [Buffer],
 }
 
-/// Copies and validates a batch laid out by the JVM into a record batch of `schema`.
+/// Assembles and validates a batch laid out by the JVM into a record batch of
+/// `schema`; the arrays share `layout`'s buffers.
 pub(crate) fn import_batch(
     schema: &SchemaRef,
     layout: &BatchLayout<'_>,
@@ -223,24 +225,20 @@ impl Cursor<'_, '_> {
             .map_err(|_| internal(&format!("column {column}: negative length {raw}")))
     }
 
-    fn bytes(&mut self, column: &str) -> BridgeResult<&[u8]> {
+    /// The next buffer (shared, not copied).
+    fn buffer(&mut self, column: &str) -> BridgeResult<Buffer> {
         let bytes =
-            *self.layout.buffers.get(self.next_buffer).ok_or_else(|| {
+            self.layout.buffers.get(self.next_buffer).ok_or_else(|| {
                 internal(&format!("column {column}: the JVM sent too few buffers"))
             })?;
         self.next_buffer += 1;
-        Ok(bytes)
-    }
-
-    /// A copy of the next buffer.
-    fn buffer(&mut self, column: &str) -> BridgeResult<Buffer> {
-        Ok(Buffer::from_slice_ref(self.bytes(column)?))
+        Ok(bytes.clone())
     }
 
     /// The next validity buffer; empty means "no nulls".
     fn validity(&mut self, column: &str) -> BridgeResult<Option<Buffer>> {
-        let bytes = self.bytes(column)?;
-        Ok((!bytes.is_empty()).then(|| Buffer::from_slice_ref(bytes)))
+        let bytes = self.buffer(column)?;
+        Ok((!bytes.is_empty()).then_some(bytes))
     }
 
     fn array(&mut self, column: &str, data_type: &DataType) -> BridgeResult<ArrayData> {
@@ -298,6 +296,10 @@ mod tests {
     use super::*;
     use arrow::array::{Array, AsArray};
     use arrow::datatypes::Int64Type;
+
+    fn owned(buffers: &[&[u8]]) -> Vec<Buffer> {
+        buffers.iter().map(Buffer::from_slice_ref).collect()
+    }
 
     fn names(list: &[&str]) -> Vec<String> {
         list.iter().map(|s| s.to_string()).collect()
@@ -394,7 +396,7 @@ mod tests {
             &BatchLayout {
                 rows: 3,
                 node_lengths: &[3, 3],
-                buffers: &buffers,
+                buffers: &owned(&buffers),
             },
         )
         .unwrap();
@@ -428,7 +430,7 @@ mod tests {
             let layout = BatchLayout {
                 rows: 3,
                 node_lengths: &nodes,
-                buffers: &buffers,
+                buffers: &owned(&buffers),
             };
             assert!(import_batch(&schema, &layout).is_err());
         }
@@ -437,7 +439,7 @@ mod tests {
         let layout = BatchLayout {
             rows: 3,
             node_lengths: &[3, 3],
-            buffers: &buffers,
+            buffers: &owned(&buffers),
         };
         assert!(import_batch(&schema, &layout).is_err());
     }

@@ -1,8 +1,9 @@
 //! Exports for one Spark task attempt's writer: open, write batches, finish or abort.
 
+use arrow::buffer::{Buffer, MutableBuffer};
 use arrow::datatypes::SchemaRef;
-use jni::objects::{JByteBuffer, JClass, JIntArray, JObject, JObjectArray, JString};
-use jni::sys::{jint, jlong, jobjectArray};
+use jni::objects::{JByteArray, JClass, JIntArray, JObject, JObjectArray, JString};
+use jni::sys::{jbyte, jint, jlong, jobjectArray};
 use jni::JNIEnv;
 use mosaicrs::writer::{LayoutPlan, ShardWriter};
 use mosaicrs::Error;
@@ -76,20 +77,18 @@ pub extern "system" fn Java_io_mosaicrs_spark_jni_NativeBridge_openWriter<'local
     })
 }
 
-/// `void writeColumns(long writer, int rows, int[] nodeLengths, ByteBuffer[] buffers,
+/// `void writeColumns(long writer, int rows, int[] nodeLengths, byte[][] buffers,
 /// int[] bufferLengths)`
 ///
-/// Writes one batch that the JVM laid out as Arrow buffers in direct
-/// `ByteBuffer`s (see [`crate::column_buffers`]). The bytes are copied and
-/// validated before this returns, so the JVM may reuse its buffers.
+/// Writes one batch that the JVM laid out as Arrow buffers in byte arrays
+/// (see [`crate::column_buffers`]). Each array's used bytes are copied once,
+/// by JNI, into an aligned Arrow buffer (JNI checks the range against the
+/// array), then validated; so the JVM may reuse its arrays when this returns.
 ///
 /// # Safety
 ///
 /// `writer` must be a live handle from `openWriter`, used by no other
-/// thread during the call, and the JVM must not write to `buffers` while the
-/// call runs (the task thread that owns them is the caller). Buffer
-/// addresses and capacities come from JNI itself; each length is checked
-/// against its buffer's capacity before any byte is read.
+/// thread during the call.
 #[no_mangle]
 pub unsafe extern "system" fn Java_io_mosaicrs_spark_jni_NativeBridge_writeColumns<'local>(
     mut env: JNIEnv<'local>,
@@ -116,50 +115,54 @@ pub unsafe extern "system" fn Java_io_mosaicrs_spark_jni_NativeBridge_writeColum
             ))
             .into());
         }
-        // The local references keep the ByteBuffer objects (and so their
-        // memory) alive until the batch has been copied.
-        env.ensure_local_capacity(count.saturating_add(16))?;
-        let mut objects = Vec::with_capacity(lengths.len());
-        let mut slices: Vec<&[u8]> = Vec::with_capacity(lengths.len());
+        let mut copied = Vec::with_capacity(lengths.len());
         for (i, &len) in (0..count).zip(&lengths) {
-            let buffer = JByteBuffer::from(env.get_object_array_element(&buffers, i)?);
             let len = usize::try_from(len)
                 .map_err(|_| Error::Internal(format!("buffer {i} has negative length {len}")))?;
-            let slice: &[u8] = if len == 0 {
-                &[]
-            } else {
-                let capacity = env.get_direct_buffer_capacity(&buffer)?;
-                if len > capacity {
-                    return Err(Error::Internal(format!(
-                        "buffer {i}: length {len} exceeds its capacity {capacity}"
-                    ))
-                    .into());
-                }
-                let address = env.get_direct_buffer_address(&buffer)?;
-                // SAFETY: JNI returned the address of a direct buffer of
-                // `capacity` bytes; `len <= capacity`; the buffer object is
-                // kept alive by the local reference in `objects` until the
-                // slices are dropped, and the JVM does not write to it during
-                // this call (this function's contract).
-                unsafe { std::slice::from_raw_parts(address.cast_const(), len) }
-            };
-            slices.push(slice);
-            objects.push(buffer);
+            let array = JByteArray::from(env.get_object_array_element(&buffers, i)?);
+            copied.push(copy_bytes(env, &array, len, i)?);
+            env.delete_local_ref(array)?;
         }
         let batch = column_buffers::import_batch(
             &task.schema,
             &BatchLayout {
                 rows,
                 node_lengths: &nodes,
-                buffers: &slices,
+                buffers: &copied,
             },
         )?;
-        drop(slices);
-        drop(objects);
         let stored = task.layout.apply(&batch, task.writer.rows_written())?;
         task.writer.write(&stored)?;
         Ok(())
     })
+}
+
+/// The first `len` bytes of `array` in an Arrow buffer; an error naming
+/// buffer `index` when the array is shorter.
+fn copy_bytes(
+    env: &mut JNIEnv<'_>,
+    array: &JByteArray<'_>,
+    len: usize,
+    index: jint,
+) -> BridgeResult<Buffer> {
+    if len == 0 {
+        return Ok(Buffer::from(MutableBuffer::new(0)));
+    }
+    let capacity = usize::try_from(env.get_array_length(array)?).unwrap_or(0);
+    if len > capacity {
+        return Err(Error::Internal(format!(
+            "buffer {index}: length {len} exceeds its array's {capacity} bytes"
+        ))
+        .into());
+    }
+    let mut bytes = MutableBuffer::from_len_zeroed(len);
+    // SAFETY: `u8` and `i8` (`jbyte`) have the same size and alignment, and
+    // the slice covers exactly the `len` initialised bytes of `bytes`, which
+    // nothing else borrows while it lives.
+    let target =
+        unsafe { std::slice::from_raw_parts_mut(bytes.as_mut_ptr().cast::<jbyte>(), bytes.len()) };
+    env.get_byte_array_region(array, 0, target)?;
+    Ok(bytes.into())
 }
 
 fn int_array(env: &mut JNIEnv<'_>, array: &JIntArray<'_>) -> BridgeResult<Vec<i32>> {

@@ -1,8 +1,9 @@
 package io.mosaicrs.spark
 
-import java.nio.{ByteBuffer, ByteOrder}
+import java.nio.ByteBuffer
 
 import io.mosaicrs.spark.jni.MosaicrsInternalException
+import io.mosaicrs.spark.write.LittleEndian
 
 import org.apache.spark.sql.catalyst.InternalRow
 import org.apache.spark.sql.catalyst.expressions.SpecializedGetters
@@ -10,7 +11,7 @@ import org.apache.spark.sql.types._
 
 /**
  * The connector's own rows-to-Arrow writer: appends the values of Spark
- * rows, column by column, into little-endian direct byte buffers laid out
+ * rows, column by column, into little-endian byte arrays laid out
  * as Arrow buffers (validity bitmap, offsets, values; children for arrays,
  * structs and maps). It uses only `InternalRow` and the public data types,
  * and no Arrow library, so no Spark or Arrow Java version can clash with it.
@@ -42,7 +43,7 @@ final class ArrowLayoutWriter(schema: StructType, expectedRows: Int) {
   private val bufferCount = columns.map(_.bufferCount).sum
   private val layout = Batch(
     new Array[Int](nodeCount),
-    new Array[ByteBuffer](bufferCount),
+    new Array[Array[Byte]](bufferCount),
     new Array[Int](bufferCount))
 
   /** Rows written since the last [[reset]]. */
@@ -58,8 +59,16 @@ final class ArrowLayoutWriter(schema: StructType, expectedRows: Int) {
     rowCount += 1
   }
 
-  /** Bytes in use in all buffers. */
-  def bytesUsed: Long = columns.iterator.map(_.bytesUsed).sum
+  /** Bytes in use in all buffers (a plain loop: no iterator, no boxing). */
+  def bytesUsed: Long = {
+    var total = 0L
+    var i = 0
+    while (i < columns.length) {
+      total += columns(i).bytesUsed
+      i += 1
+    }
+    total
+  }
 
   /**
    * The current batch: node lengths and buffers in pre-order of the schema.
@@ -84,7 +93,7 @@ object ArrowLayoutWriter {
    * One batch as the native writer takes it: every type node's length, and
    * every node's buffers with the bytes used of each, in pre-order.
    */
-  final case class Batch(nodeLengths: Array[Int], buffers: Array[ByteBuffer], bufferLengths: Array[Int])
+  final case class Batch(nodeLengths: Array[Int], buffers: Array[Array[Byte]], bufferLengths: Array[Int])
 
   private[spark] final class Cursor(batch: Batch) {
     private var node = 0
@@ -95,115 +104,136 @@ object ArrowLayoutWriter {
       node += 1
     }
 
-    def buffer(bytes: NativeBuffer): Unit = add(bytes.buf, bytes.size)
+    def buffer(bytes: LayoutBuffer): Unit = add(bytes.bytes, bytes.size)
 
     /** A buffer of zero bytes: for validity, "no nulls". */
     def empty(): Unit = add(EmptyBuffer, 0)
 
-    private def add(bytes: ByteBuffer, length: Int): Unit = {
+    private def add(bytes: Array[Byte], length: Int): Unit = {
       batch.buffers(buffer) = bytes
       batch.bufferLengths(buffer) = length
       buffer += 1
     }
   }
 
-  private val EmptyBuffer: ByteBuffer = ByteBuffer.allocateDirect(8)
+  private val EmptyBuffer: Array[Byte] = new Array[Byte](0)
 
-  /** Largest buffer: offsets are 32-bit, and a ByteBuffer holds at most 2 GiB. */
-  private val MaxBufferBytes = Int.MaxValue - 64
 }
 
-/** A growable little-endian direct buffer; `size` bytes of it are in use. */
-private[spark] final class NativeBuffer(initialCapacity: Int, what: => String) {
-  var buf: ByteBuffer = NativeBuffer.allocate(math.max(initialCapacity, 64))
+/**
+ * A growable byte array holding one Arrow buffer, little-endian; `size`
+ * bytes of it are in use. Every store checks the capacity first (`reserve`).
+ */
+private[spark] final class LayoutBuffer(initialCapacity: Int, what: => String) {
+  var bytes: Array[Byte] = new Array[Byte](math.max(initialCapacity, 64))
   var size: Int = 0
 
   @inline def reserve(extra: Int): Unit =
-    if (buf.capacity - size < extra) grow(size.toLong + extra)
+    if (bytes.length - size < extra) grow(size.toLong + extra)
 
   private def grow(needed: Long): Unit = {
-    if (needed > NativeBuffer.MaxBytes) {
+    if (needed > LayoutBuffer.MaxBytes) {
       throw new MosaicrsInternalException(
         s"a batch of $what would exceed 2 GiB; lower the mosaicrs option batchRows")
     }
-    var capacity = buf.capacity.toLong * 2
+    var capacity = bytes.length.toLong * 2
     while (capacity < needed) capacity *= 2
-    val next = NativeBuffer.allocate(math.min(capacity, NativeBuffer.MaxBytes).toInt)
-    val used = buf.duplicate()
-    used.position(0).limit(size)
-    next.put(used)
-    next.position(0)
-    buf = next
+    bytes = java.util.Arrays.copyOf(bytes, math.min(capacity, LayoutBuffer.MaxBytes.toLong).toInt)
   }
 
-  @inline def putByte(v: Byte): Unit = { reserve(1); buf.put(size, v); size += 1 }
-  @inline def putShort(v: Short): Unit = { reserve(2); buf.putShort(size, v); size += 2 }
-  @inline def putInt(v: Int): Unit = { reserve(4); buf.putInt(size, v); size += 4 }
-  @inline def putLong(v: Long): Unit = { reserve(8); buf.putLong(size, v); size += 8 }
-  @inline def putFloat(v: Float): Unit = { reserve(4); buf.putFloat(size, v); size += 4 }
-  @inline def putDouble(v: Double): Unit = { reserve(8); buf.putDouble(size, v); size += 8 }
-
-  def putBytes(bytes: Array[Byte]): Unit = {
-    reserve(bytes.length)
-    buf.position(size)
-    buf.put(bytes)
-    size += bytes.length
+  @inline def putByte(v: Byte): Unit = { reserve(1); bytes(size) = v; size += 1 }
+  @inline def putShort(v: Short): Unit = { reserve(2); LittleEndian.putShort(bytes, size, v); size += 2 }
+  @inline def putInt(v: Int): Unit = { reserve(4); LittleEndian.putInt(bytes, size, v); size += 4 }
+  @inline def putLong(v: Long): Unit = { reserve(8); LittleEndian.putLong(bytes, size, v); size += 8 }
+  @inline def putFloat(v: Float): Unit = { reserve(4); LittleEndian.putFloat(bytes, size, v); size += 4 }
+  @inline def putDouble(v: Double): Unit = {
+    reserve(8); LittleEndian.putDouble(bytes, size, v); size += 8
   }
 
-  def putBytes(bytes: ByteBuffer): Unit = {
-    val n = bytes.remaining
+  def putBytes(from: Array[Byte]): Unit = {
+    reserve(from.length)
+    System.arraycopy(from, 0, bytes, size, from.length)
+    size += from.length
+  }
+
+  def putBytes(from: ByteBuffer): Unit = {
+    val n = from.remaining
     reserve(n)
-    buf.position(size)
-    buf.put(bytes)
+    from.get(bytes, size, n)
     size += n
   }
 
+  /** `n` zero bytes (the array past `size` may hold an earlier batch's bytes). */
   def putZeros(n: Int): Unit = {
     reserve(n)
-    var i = 0
-    while (i < n) { buf.put(size + i, 0.toByte); i += 1 }
+    java.util.Arrays.fill(bytes, size, size + n, 0.toByte)
     size += n
   }
 
   def reset(): Unit = size = 0
 }
 
-private[spark] object NativeBuffer {
+private[spark] object LayoutBuffer {
   val MaxBytes: Int = Int.MaxValue - 64
-
-  def allocate(bytes: Int): ByteBuffer = ByteBuffer.allocateDirect(bytes).order(ByteOrder.LITTLE_ENDIAN)
 }
 
-/** An Arrow bitmap (validity or boolean values) of `length` bits. */
+/**
+ * An Arrow bitmap (validity or boolean values) of `length` bits. While every
+ * bit is set it stores nothing; the first unset bit (or [[materialise]])
+ * writes out the set bits before it, so a column without nulls costs one
+ * counter increment per value.
+ */
 private[spark] final class BitmapBuffer(initialBits: Int, what: => String) {
-  val bytes = new NativeBuffer((initialBits + 7) / 8, what)
+  val bytes = new LayoutBuffer((initialBits + 7) / 8, what)
   var length = 0
   var unset = 0
+  /** Whether `bytes` holds the bits (else they are `length` set bits). */
+  private var stored = false
 
-  @inline def append(bit: Boolean): Unit = {
-    val i = length
-    if ((i & 7) == 0) bytes.putByte(0)
-    if (bit) {
+  @inline def appendSet(): Unit = {
+    if (stored) {
+      val i = length
+      if ((i & 7) == 0) bytes.putByte(0)
       val at = i >>> 3
-      bytes.buf.put(at, (bytes.buf.get(at) | (1 << (i & 7))).toByte)
-    } else {
-      unset += 1
+      bytes.bytes(at) = (bytes.bytes(at) | (1 << (i & 7))).toByte
     }
     length += 1
   }
 
+  def appendUnset(): Unit = {
+    materialise()
+    if ((length & 7) == 0) bytes.putByte(0)
+    length += 1
+    unset += 1
+  }
+
+  @inline def append(bit: Boolean): Unit = if (bit) appendSet() else appendUnset()
+
   /** Turns the last bit off (a value that turned out to be null). */
   def clearLast(): Unit = {
+    materialise()
     val i = length - 1
     val at = i >>> 3
-    bytes.buf.put(at, (bytes.buf.get(at) & ~(1 << (i & 7))).toByte)
+    bytes.bytes(at) = (bytes.bytes(at) & ~(1 << (i & 7))).toByte
     unset += 1
+  }
+
+  /** Stores the bits in `bytes` (`length` set bits, while nothing is stored yet). */
+  def materialise(): Unit = if (!stored) {
+    val full = length >>> 3
+    bytes.reset()
+    bytes.reserve(full + 1)
+    java.util.Arrays.fill(bytes.bytes, 0, full, 0xff.toByte)
+    bytes.size = full
+    if ((length & 7) != 0) bytes.putByte(((1 << (length & 7)) - 1).toByte)
+    stored = true
   }
 
   def reset(): Unit = {
     bytes.reset()
     length = 0
     unset = 0
+    stored = false
   }
 }
 
@@ -213,26 +243,10 @@ private[spark] abstract class ColumnWriter(val name: String, initialRows: Int) {
   final var length = 0
 
   /** Appends value `ordinal` of `in` (a row, struct or array). */
-  final def write(in: SpecializedGetters, ordinal: Int): Unit = {
-    if (in.isNullAt(ordinal)) {
-      validity.append(false)
-      writeNull()
-    } else {
-      validity.append(true)
-      writeValue(in, ordinal)
-    }
-    length += 1
-  }
+  def write(in: SpecializedGetters, ordinal: Int): Unit
 
   /** Appends a null: the field of a null struct. */
-  final def appendNull(): Unit = {
-    validity.append(false)
-    writeNull()
-    length += 1
-  }
-
-  protected def writeValue(in: SpecializedGetters, ordinal: Int): Unit
-  protected def writeNull(): Unit
+  def appendNull(): Unit
 
   /** Type nodes and buffers this writer exports (with its children). */
   def nodeCount: Int
@@ -257,31 +271,43 @@ private[spark] abstract class ColumnWriter(val name: String, initialRows: Int) {
   }
 }
 
+/** A writer whose values go through one `writeValue`/`writeNull` pair: nested and rarer types. */
+private[spark] abstract class GenericWriter(name: String, initialRows: Int)
+    extends ColumnWriter(name, initialRows) {
+
+  final override def write(in: SpecializedGetters, ordinal: Int): Unit = {
+    if (in.isNullAt(ordinal)) {
+      validity.appendUnset()
+      writeNull()
+    } else {
+      validity.appendSet()
+      writeValue(in, ordinal)
+    }
+    length += 1
+  }
+
+  final override def appendNull(): Unit = {
+    validity.appendUnset()
+    writeNull()
+    length += 1
+  }
+
+  protected def writeValue(in: SpecializedGetters, ordinal: Int): Unit
+  protected def writeNull(): Unit
+}
+
 private[spark] object ColumnWriter {
 
   /** The writer of a field of `dataType` (one of the types [[MosaicrsTypes]] accepts). */
   def apply(name: String, dataType: DataType, rows: Int): ColumnWriter = dataType match {
     case NullType => new NullWriter(name, rows)
     case BooleanType => new BooleanWriter(name, rows)
-    case ByteType => new FixedWriter(name, rows, 1) {
-      override def writeValue(in: SpecializedGetters, o: Int): Unit = values.putByte(in.getByte(o))
-    }
-    case ShortType => new FixedWriter(name, rows, 2) {
-      override def writeValue(in: SpecializedGetters, o: Int): Unit = values.putShort(in.getShort(o))
-    }
-    case IntegerType | DateType => new FixedWriter(name, rows, 4) {
-      override def writeValue(in: SpecializedGetters, o: Int): Unit = values.putInt(in.getInt(o))
-    }
-    case LongType | TimestampType | TimestampNTZType => new FixedWriter(name, rows, 8) {
-      override def writeValue(in: SpecializedGetters, o: Int): Unit = values.putLong(in.getLong(o))
-    }
-    case FloatType => new FixedWriter(name, rows, 4) {
-      override def writeValue(in: SpecializedGetters, o: Int): Unit = values.putFloat(in.getFloat(o))
-    }
-    case DoubleType => new FixedWriter(name, rows, 8) {
-      override def writeValue(in: SpecializedGetters, o: Int): Unit =
-        values.putDouble(in.getDouble(o))
-    }
+    case ByteType => new ByteWriter(name, rows)
+    case ShortType => new ShortWriter(name, rows)
+    case IntegerType | DateType => new IntWriter(name, rows)
+    case LongType | TimestampType | TimestampNTZType => new LongWriter(name, rows)
+    case FloatType => new FloatWriter(name, rows)
+    case DoubleType => new DoubleWriter(name, rows)
     case d: DecimalType => new DecimalWriter(name, rows, d.precision, d.scale)
     case _: StringType => new VarWriter(name, rows) {
       override def writeValue(in: SpecializedGetters, o: Int): Unit = {
@@ -314,7 +340,7 @@ private[spark] object ColumnWriter {
 }
 
 /** Arrow Null: a length, no buffers. */
-private[spark] final class NullWriter(name: String, rows: Int) extends ColumnWriter(name, rows) {
+private[spark] final class NullWriter(name: String, rows: Int) extends GenericWriter(name, rows) {
   override protected def writeValue(in: SpecializedGetters, o: Int): Unit = ()
   override protected def writeNull(): Unit = ()
   override def nodeCount: Int = 1
@@ -324,7 +350,7 @@ private[spark] final class NullWriter(name: String, rows: Int) extends ColumnWri
   override protected def resetData(): Unit = ()
 }
 
-private[spark] final class BooleanWriter(name: String, rows: Int) extends ColumnWriter(name, rows) {
+private[spark] final class BooleanWriter(name: String, rows: Int) extends GenericWriter(name, rows) {
   private val values = new BitmapBuffer(rows, name)
   override protected def writeValue(in: SpecializedGetters, o: Int): Unit =
     values.append(in.getBoolean(o))
@@ -333,17 +359,27 @@ private[spark] final class BooleanWriter(name: String, rows: Int) extends Column
   override def bufferCount: Int = 2
   override def exportTo(cursor: ArrowLayoutWriter.Cursor): Unit = {
     exportValidity(cursor)
+    values.materialise()
     cursor.buffer(values.bytes)
   }
   override def bytesUsed: Long = validity.bytes.size.toLong + values.bytes.size
   override protected def resetData(): Unit = values.reset()
 }
 
-/** Fixed-width values (`width` bytes each); nulls hold zeros. */
+/**
+ * Fixed-width values (`width` bytes each); nulls hold zeros. The common
+ * types have their own final class whose `write` reads and stores the value
+ * directly (one virtual call per value, no boxing).
+ */
 private[spark] abstract class FixedWriter(name: String, rows: Int, width: Int)
     extends ColumnWriter(name, rows) {
-  protected final val values = new NativeBuffer(rows * width, name)
-  override protected def writeNull(): Unit = values.putZeros(width)
+  protected final val values = new LayoutBuffer(rows * width, name)
+
+  final override def appendNull(): Unit = {
+    validity.appendUnset()
+    values.putZeros(width)
+    length += 1
+  }
   override def nodeCount: Int = 1
   override def bufferCount: Int = 2
   override def exportTo(cursor: ArrowLayoutWriter.Cursor): Unit = {
@@ -354,6 +390,42 @@ private[spark] abstract class FixedWriter(name: String, rows: Int, width: Int)
   override protected def resetData(): Unit = values.reset()
 }
 
+private[spark] final class ByteWriter(name: String, rows: Int) extends FixedWriter(name, rows, 1) {
+  override def write(in: SpecializedGetters, o: Int): Unit =
+    if (in.isNullAt(o)) appendNull()
+    else { values.putByte(in.getByte(o)); validity.appendSet(); length += 1 }
+}
+
+private[spark] final class ShortWriter(name: String, rows: Int) extends FixedWriter(name, rows, 2) {
+  override def write(in: SpecializedGetters, o: Int): Unit =
+    if (in.isNullAt(o)) appendNull()
+    else { values.putShort(in.getShort(o)); validity.appendSet(); length += 1 }
+}
+
+private[spark] final class IntWriter(name: String, rows: Int) extends FixedWriter(name, rows, 4) {
+  override def write(in: SpecializedGetters, o: Int): Unit =
+    if (in.isNullAt(o)) appendNull()
+    else { values.putInt(in.getInt(o)); validity.appendSet(); length += 1 }
+}
+
+private[spark] final class LongWriter(name: String, rows: Int) extends FixedWriter(name, rows, 8) {
+  override def write(in: SpecializedGetters, o: Int): Unit =
+    if (in.isNullAt(o)) appendNull()
+    else { values.putLong(in.getLong(o)); validity.appendSet(); length += 1 }
+}
+
+private[spark] final class FloatWriter(name: String, rows: Int) extends FixedWriter(name, rows, 4) {
+  override def write(in: SpecializedGetters, o: Int): Unit =
+    if (in.isNullAt(o)) appendNull()
+    else { values.putFloat(in.getFloat(o)); validity.appendSet(); length += 1 }
+}
+
+private[spark] final class DoubleWriter(name: String, rows: Int) extends FixedWriter(name, rows, 8) {
+  override def write(in: SpecializedGetters, o: Int): Unit =
+    if (in.isNullAt(o)) appendNull()
+    else { values.putDouble(in.getDouble(o)); validity.appendSet(); length += 1 }
+}
+
 /**
  * Decimal128: the unscaled value as 16 bytes, little-endian two's complement.
  * A value that does not fit `decimal(precision, scale)` is stored as null,
@@ -361,8 +433,15 @@ private[spark] abstract class FixedWriter(name: String, rows: Int, width: Int)
  */
 private[spark] final class DecimalWriter(name: String, rows: Int, precision: Int, scale: Int)
     extends FixedWriter(name, rows, 16) {
-  override protected def writeValue(in: SpecializedGetters, o: Int): Unit = {
-    val decimal = in.getDecimal(o, precision, scale)
+  override def write(in: SpecializedGetters, o: Int): Unit =
+    if (in.isNullAt(o)) appendNull()
+    else {
+      validity.appendSet()
+      length += 1
+      writeValue(in.getDecimal(o, precision, scale))
+    }
+
+  private def writeValue(decimal: Decimal): Unit = {
     if (!decimal.changePrecision(precision, scale)) {
       validity.clearLast()
       values.putZeros(16)
@@ -377,7 +456,7 @@ private[spark] final class DecimalWriter(name: String, rows: Int, precision: Int
       var i = 0
       while (i < 16) {
         val fromEnd = big.length - 1 - i
-        values.buf.put(values.size + i, if (fromEnd >= 0) big(fromEnd) else sign)
+        values.bytes(values.size + i) = if (fromEnd >= 0) big(fromEnd) else sign
         i += 1
       }
       values.size += 16
@@ -386,9 +465,9 @@ private[spark] final class DecimalWriter(name: String, rows: Int, precision: Int
 }
 
 /** Utf8 and Binary: 32-bit offsets and the bytes. */
-private[spark] abstract class VarWriter(name: String, rows: Int) extends ColumnWriter(name, rows) {
-  protected final val offsets = new NativeBuffer((rows + 1) * 4, name)
-  protected final val values = new NativeBuffer(rows * 16, name)
+private[spark] abstract class VarWriter(name: String, rows: Int) extends GenericWriter(name, rows) {
+  protected final val offsets = new LayoutBuffer((rows + 1) * 4, name)
+  protected final val values = new LayoutBuffer(rows * 16, name)
   offsets.putInt(0)
 
   override protected def writeNull(): Unit = offsets.putInt(values.size)
@@ -408,8 +487,8 @@ private[spark] abstract class VarWriter(name: String, rows: Int) extends ColumnW
 }
 
 private[spark] final class ListWriter(name: String, rows: Int, element: ColumnWriter)
-    extends ColumnWriter(name, rows) {
-  private val offsets = new NativeBuffer((rows + 1) * 4, name)
+    extends GenericWriter(name, rows) {
+  private val offsets = new LayoutBuffer((rows + 1) * 4, name)
   offsets.putInt(0)
 
   override protected def writeValue(in: SpecializedGetters, o: Int): Unit = {
@@ -439,7 +518,7 @@ private[spark] final class ListWriter(name: String, rows: Int, element: ColumnWr
 }
 
 private[spark] final class StructWriter(name: String, rows: Int, fields: Array[ColumnWriter])
-    extends ColumnWriter(name, rows) {
+    extends GenericWriter(name, rows) {
   override protected def writeValue(in: SpecializedGetters, o: Int): Unit = {
     val struct = in.getStruct(o, fields.length)
     var i = 0
@@ -465,8 +544,8 @@ private[spark] final class MapWriter(
     rows: Int,
     keys: ColumnWriter,
     values: ColumnWriter)
-    extends ColumnWriter(name, rows) {
-  private val offsets = new NativeBuffer((rows + 1) * 4, name)
+    extends GenericWriter(name, rows) {
+  private val offsets = new LayoutBuffer((rows + 1) * 4, name)
   offsets.putInt(0)
 
   override protected def writeValue(in: SpecializedGetters, o: Int): Unit = {

@@ -8,9 +8,9 @@ import org.apache.spark.sql.connector.write.{DataWriter, WriterCommitMessage}
 
 /**
  * Writes one task attempt's rows: [[ArrowLayoutWriter]] copies them into
- * Arrow-layout buffers, and every `batchRows` rows (or 32 MiB) the batch
+ * Arrow-layout byte arrays, and every `batchRows` rows (or 32 MiB) the batch
  * goes to the native writer, which copies it into Arrow arrays and encodes
- * it; the buffers are then reused for the next batch.
+ * it; the arrays are then reused for the next batch.
  *
  * `commit` seals the shards and reports them; `abort` deletes them. `close`
  * (from Spark, or from the task-completion listener registered here) aborts
@@ -21,8 +21,9 @@ final class MosaicrsDataWriter(job: MosaicrsWriteJob, partition: Int, taskAttemp
   import MosaicrsDataWriter._
 
   private val native = NativeShardWriter.open(job, partition, taskAttempt)
+  private val batchRows = job.options.batchRows
   private val rows =
-    try new ArrowLayoutWriter(job.sparkSchema, job.options.batchRows)
+    try new ArrowLayoutWriter(job.sparkSchema, batchRows)
     catch {
       case e: Throwable =>
         // Spark gets no writer to close: release what exists already.
@@ -37,7 +38,7 @@ final class MosaicrsDataWriter(job: MosaicrsWriteJob, partition: Int, taskAttemp
   override def write(row: InternalRow): Unit = {
     rows.write(row)
     val pending = rows.rows
-    if (pending >= job.options.batchRows ||
+    if (pending >= batchRows ||
       (pending % SizeCheckRows == 0 && rows.bytesUsed >= MaxBatchBytes)) {
       flush()
     }

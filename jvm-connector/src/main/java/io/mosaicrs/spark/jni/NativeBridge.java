@@ -1,7 +1,5 @@
 package io.mosaicrs.spark.jni;
 
-import java.nio.ByteBuffer;
-
 /**
  * The JVM side of the JNI boundary: every call into the mosaicrs native
  * library goes through these static methods, implemented by the Rust crate
@@ -94,14 +92,13 @@ public final class NativeBridge {
 
   /**
    * Writes one batch of {@code rows} rows laid out as Arrow buffers in
-   * direct, little-endian byte buffers: {@code nodeLengths} holds every type
-   * node's length and {@code buffers} (with {@code bufferLengths} bytes used
-   * of each) every node's buffers, both in pre-order of the schema. The
-   * native side copies and validates them before it returns, so the buffers
-   * may be reused.
+   * little-endian byte arrays: {@code nodeLengths} holds every type node's
+   * length and {@code buffers} (with {@code bufferLengths} bytes used of each)
+   * every node's buffers, both in pre-order of the schema. The native side
+   * copies and validates them before it returns, so the arrays may be reused.
    */
   public static native void writeColumns(
-      long writer, int rows, int[] nodeLengths, ByteBuffer[] buffers, int[] bufferLengths)
+      long writer, int rows, int[] nodeLengths, byte[][] buffers, int[] bufferLengths)
       throws MosaicrsIOException;
 
   /**
