@@ -5,7 +5,8 @@
 //! random read per column.
 //!
 //! The loader allows them ([`Gathered::row_blocks`]) for mapped datasets of
-//! uncompressed shards under a global or block-local shuffle. They are used
+//! uncompressed shards under a global or block-local shuffle, and for a mix
+//! whose every source is one. They are used
 //! when the rows the order keeps reading at once fit in half of the cache's
 //! limit in this form, so that the blocks of an epoch stay cached instead
 //! of being built again for a sample or two; otherwise, and for any record
@@ -105,7 +106,7 @@ pub(crate) fn fill_features<T: Element>(
     out: &mut [T],
 ) -> Result<bool> {
     let f = features.len();
-    let Some((source, ids)) = g.row_blocks() else {
+    let Some((sources, ids)) = g.row_blocks() else {
         return Ok(false);
     };
     // One column is one read per sample already.
@@ -113,19 +114,31 @@ pub(crate) fn fill_features<T: Element>(
         return Ok(false);
     }
     let row_bytes = (f * std::mem::size_of::<T>()) as u64;
-    if source.working_rows.saturating_mul(row_bytes) > source.cache.capacity() / 2 {
+    if sources
+        .iter()
+        .any(|s| s.working_rows.saturating_mul(row_bytes) > s.cache.capacity() / 2)
+    {
         return Ok(false);
     }
     let layout = RowLayout {
         columns: features.iter().map(|&c| g.source_column(c)).collect(),
         element: TypeId::of::<T>(),
     };
-    let id = source.cache.layout_id(&layout)?;
+    let layout_ids = sources
+        .iter()
+        .map(|s| s.cache.layout_id(&layout))
+        .collect::<Result<Vec<u32>>>()?;
     let mut blocks: Vec<RowBlock> = Vec::with_capacity(ids.len());
     let mut complete = true;
     // Every source's block is looked up (and built) even after one is
     // missing: later batches need them.
-    for (s, &(shard, batch)) in ids.iter().enumerate() {
+    for (s, &(dataset, shard, batch)) in ids.iter().enumerate() {
+        let (Some(source), Some(&id)) = (sources.get(dataset), layout_ids.get(dataset)) else {
+            return Err(Error::Internal(format!(
+                "a row block of dataset {dataset} of {}",
+                sources.len()
+            )));
+        };
         let block = source.cache.row_block(shard, batch, id, || {
             Ok(
                 Rows::<T>::build(g.source_batch(s), &layout.columns)?.map(|rows| {
@@ -332,6 +345,77 @@ mod tests {
             ElementsMut::F32(o)
         });
         assert_eq!(ds.batch_cache_stats().row_block_misses, 40);
+    }
+
+    /// One epoch of a mix of `sources`: the features by the plan equal to
+    /// the column path's, batch by batch.
+    fn check_mix(sources: &[Arc<Dataset>]) {
+        use crate::loader::mix::{MixConfig, Stream};
+        let streams = sources
+            .iter()
+            .enumerate()
+            .map(|(i, d)| Stream::new(Arc::clone(d)).weight(1.0 + i as f64))
+            .collect();
+        let config = LoaderConfig {
+            batch_size: 30,
+            seed: 5,
+            workers: 2,
+            ..LoaderConfig::default()
+        };
+        let mut loader = Loader::mixed(streams, MixConfig::default(), config).unwrap();
+        let spec = TensorSpec::features(["c", "a", "b"], ElementKind::F32);
+        let plan = BatchPlan::new(loader.schema(), &spec).unwrap();
+        let epoch = loader
+            .epoch_with(move |g| {
+                let mut out = vec![0f32; g.len() * 3];
+                plan.fill_features(g, ElementsMut::F32(&mut out))?;
+                let mut columns = vec![0f32; g.len() * 3];
+                for (j, c) in [2, 0, 1].into_iter().enumerate() {
+                    let column = g.take_column(c)?;
+                    let column = arrow::compute::cast(&column, &DataType::Float32).unwrap();
+                    let column = column.as_primitive::<Float32Type>();
+                    for i in 0..g.len() {
+                        columns[i * 3 + j] = column.value(i);
+                    }
+                }
+                Ok((out, columns))
+            })
+            .unwrap();
+        let mut batches = 0;
+        for batch in epoch {
+            let (out, columns) = batch.unwrap().data;
+            assert_eq!(out, columns);
+            batches += 1;
+        }
+        assert!(batches > 0);
+    }
+
+    #[test]
+    fn a_mix_reads_row_blocks_of_every_source() {
+        let dirs: Vec<_> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
+        dataset(dirs[0].path(), 1000, false);
+        dataset(dirs[1].path(), 300, false);
+        let sources: Vec<_> = dirs.iter().map(|d| open(d.path(), 1 << 20)).collect();
+        check_mix(&sources);
+        // Each source's blocks in its own cache: one per record batch.
+        let misses: Vec<u64> = sources
+            .iter()
+            .map(|d| d.batch_cache_stats().row_block_misses)
+            .collect();
+        assert_eq!(misses, [10, 3]);
+        assert!(sources
+            .iter()
+            .all(|d| d.batch_cache_stats().row_block_hits > 0));
+        // One dataset twice: one cache, one set of blocks.
+        let twice = open(dirs[0].path(), 1 << 20);
+        check_mix(&[Arc::clone(&twice), Arc::clone(&twice)]);
+        assert_eq!(twice.batch_cache_stats().row_block_misses, 10);
+        // A source whose cache is too small puts the whole mix on the
+        // column path.
+        let small = open(dirs[1].path(), 2_000);
+        let big = open(dirs[0].path(), 1 << 20);
+        check_mix(&[Arc::clone(&big), small]);
+        assert_eq!(big.batch_cache_stats().row_block_misses, 0);
     }
 
     #[test]

@@ -48,8 +48,9 @@ pub(crate) struct GatherTable {
     /// The batch of each row index entry, when every shard of a mapped
     /// dataset is uncompressed.
     resident: Option<Arc<[Arc<RecordBatch>]>>,
-    /// Set by [`with_row_blocks`](Self::with_row_blocks).
-    row_blocks: Option<Arc<RowBlockSource>>,
+    /// Set by [`with_row_blocks`](Self::with_row_blocks): one source, in
+    /// the form a [`Gathered`] shares.
+    row_blocks: Option<Arc<[Arc<RowBlockSource>]>>,
 }
 
 impl GatherTable {
@@ -97,10 +98,10 @@ impl GatherTable {
             }
             ShuffleMode::Sequential => return self,
         };
-        self.row_blocks = Some(Arc::new(RowBlockSource {
+        self.row_blocks = Some(Arc::new([Arc::new(RowBlockSource {
             cache: Arc::clone(dataset.batch_cache()),
             working_rows,
-        }));
+        })]));
         self
     }
 
@@ -152,7 +153,12 @@ impl GatherTable {
             }
         };
         let (row_blocks, ids) = match &self.row_blocks {
-            Some(source) => (Some(Arc::clone(source)), ids),
+            Some(sources) => (
+                Some(Arc::clone(sources)),
+                ids.into_iter()
+                    .map(|(shard, batch)| (0, shard, batch))
+                    .collect(),
+            ),
             None => (None, Vec::new()),
         };
         Ok(Gathered {
@@ -205,6 +211,9 @@ pub(crate) struct ResidentSet {
     batches: Arc<[Arc<RecordBatch>]>,
     /// Table `t`'s entry `e` is `batches[bases[t] + e]`.
     bases: Vec<usize>,
+    /// Table `t`'s row blocks, when every table allows them; a cache that
+    /// several tables share counts the working rows of them all.
+    row_blocks: Option<Arc<[Arc<RowBlockSource>]>>,
 }
 
 impl ResidentSet {
@@ -213,13 +222,34 @@ impl ResidentSet {
     pub(crate) fn new<'a>(tables: impl IntoIterator<Item = &'a GatherTable>) -> Option<Self> {
         let mut batches = Vec::new();
         let mut bases = Vec::new();
+        let mut blocks = Some(Vec::new());
         for table in tables {
             bases.push(batches.len());
             batches.extend(table.resident.as_ref()?.iter().cloned());
+            match (&mut blocks, table.row_blocks.as_deref()) {
+                (Some(list), Some([source])) => list.push(Arc::clone(source)),
+                _ => blocks = None,
+            }
         }
+        let row_blocks = blocks.map(|list| {
+            list.iter()
+                .map(|s| {
+                    let working_rows = list
+                        .iter()
+                        .filter(|o| Arc::ptr_eq(&o.cache, &s.cache))
+                        .map(|o| o.working_rows)
+                        .sum();
+                    Arc::new(RowBlockSource {
+                        cache: Arc::clone(&s.cache),
+                        working_rows,
+                    })
+                })
+                .collect()
+        });
         Some(ResidentSet {
             batches: batches.into(),
             bases,
+            row_blocks,
         })
     }
 }
@@ -277,10 +307,11 @@ pub struct Gathered {
     columns: Arc<[usize]>,
     picks: Vec<(usize, usize)>,
     rows: Vec<u64>,
-    /// Where the assembler may keep row blocks of the sources, whose
-    /// `(shard, record batch)` are `ids` (in source order).
-    row_blocks: Option<Arc<RowBlockSource>>,
-    ids: Vec<(usize, usize)>,
+    /// Where the assembler may keep row blocks of the sources: one place
+    /// per dataset the sources come from, and per source (in source order)
+    /// its `(dataset, shard, record batch)` in `ids`.
+    row_blocks: Option<Arc<[Arc<RowBlockSource>]>>,
+    ids: Vec<(usize, usize, usize)>,
 }
 
 impl Gathered {
@@ -353,7 +384,8 @@ impl Gathered {
     ///
     /// With `resident` (the resident batches of every table, and the table
     /// of each part), the parts' batches are those tables' resident ones and
-    /// the merge shares the set's array.
+    /// the merge shares the set's array, and the row blocks of the tables
+    /// where they all allow them.
     pub(crate) fn merge(
         schema: SchemaRef,
         parts: &[Gathered],
@@ -371,6 +403,8 @@ impl Gathered {
             .first()
             .is_some_and(|p| Arc::ptr_eq(&p.columns, &columns));
         let mut first_source = Vec::with_capacity(parts.len());
+        let mut row_blocks = None;
+        let mut ids = Vec::new();
         let (batches, used) = match resident {
             Some((set, tables)) if shared && tables.len() == parts.len() => {
                 let mut used = Vec::new();
@@ -380,6 +414,15 @@ impl Gathered {
                     })?;
                     first_source.push(used.len());
                     used.extend(part.used.iter().map(|&e| base + e));
+                }
+                if let Some(blocks) = &set.row_blocks {
+                    // Each part reads one table: its dataset 0 is table `t`.
+                    if parts.iter().all(|p| p.ids.len() == p.used.len()) {
+                        for (part, &t) in parts.iter().zip(tables) {
+                            ids.extend(part.ids.iter().map(|&(_, shard, b)| (t, shard, b)));
+                        }
+                        row_blocks = Some(Arc::clone(blocks));
+                    }
                 }
                 (Arc::clone(&set.batches), used)
             }
@@ -409,10 +452,8 @@ impl Gathered {
             schema,
             picks,
             rows,
-            // The sources come from several datasets, each with its own
-            // cache: read column by column.
-            row_blocks: None,
-            ids: Vec::new(),
+            row_blocks,
+            ids,
         })
     }
 
@@ -485,11 +526,12 @@ impl Gathered {
             .collect()
     }
 
-    /// Where row blocks of the sources may be kept, and the `(shard, record
-    /// batch)` of each source; `None` when the gather allows none.
-    pub(crate) fn row_blocks(&self) -> Option<(&RowBlockSource, &[(usize, usize)])> {
+    /// Where row blocks of the sources may be kept (per dataset), and the
+    /// `(dataset, shard, record batch)` of each source; `None` when the
+    /// gather allows none.
+    pub(crate) fn row_blocks(&self) -> Option<(&[Arc<RowBlockSource>], &[(usize, usize, usize)])> {
         match &self.row_blocks {
-            Some(source) if self.ids.len() == self.used.len() => Some((source, &self.ids)),
+            Some(sources) if self.ids.len() == self.used.len() => Some((sources, &self.ids)),
             _ => None,
         }
     }
