@@ -33,6 +33,10 @@ pub(crate) struct RowBlockSource {
     pub(crate) working_rows: u64,
 }
 
+/// Where a source record batch's row block is kept: `(dataset, shard,
+/// record batch)`, the dataset numbering a gather's [`RowBlockSource`]s.
+pub(crate) type RowBlockId = (usize, usize, usize);
+
 /// The loader's gather: rows to picks through the reader's row index,
 /// then the projected record batches they read. For uncompressed mapped
 /// datasets the projected batches of every index entry are kept (views into
@@ -311,7 +315,7 @@ pub struct Gathered {
     /// per dataset the sources come from, and per source (in source order)
     /// its `(dataset, shard, record batch)` in `ids`.
     row_blocks: Option<Arc<[Arc<RowBlockSource>]>>,
-    ids: Vec<(usize, usize, usize)>,
+    ids: Vec<RowBlockId>,
 }
 
 impl Gathered {
@@ -529,7 +533,7 @@ impl Gathered {
     /// Where row blocks of the sources may be kept (per dataset), and the
     /// `(dataset, shard, record batch)` of each source; `None` when the
     /// gather allows none.
-    pub(crate) fn row_blocks(&self) -> Option<(&[Arc<RowBlockSource>], &[(usize, usize, usize)])> {
+    pub(crate) fn row_blocks(&self) -> Option<(&[Arc<RowBlockSource>], &[RowBlockId])> {
         match &self.row_blocks {
             Some(sources) if self.ids.len() == self.used.len() => Some((sources, &self.ids)),
             _ => None,
