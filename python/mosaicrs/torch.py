@@ -1193,7 +1193,8 @@ class Loader(_RustLoader[_native.NativeLoader]):
             at += 2
             k += 1
         if self.stream_index:
-            items.append(torch.tensor(native.last_sources(), dtype=torch.int64))
+            # One buffer, no Python int per sample.
+            items.append(torch.frombuffer(native.last_sources_int64(), dtype=torch.int64))
         return items
 
     def _grow(self, slot: _Slot, k: int, i: int, need: int, inner: bool = False) -> None:

@@ -776,6 +776,21 @@ impl NativeLoader {
         Ok(self.delivered()?.sources.clone())
     }
 
+    /// [`last_sources`](Self::last_sources) as int64 values in native byte
+    /// order, for `torch.frombuffer`: the `stream` tensor of a batch without
+    /// a Python int per sample.
+    fn last_sources_int64<'py>(
+        &self,
+        py: Python<'py>,
+    ) -> PyResult<Bound<'py, pyo3::types::PyByteArray>> {
+        let sources = &self.delivered()?.sources;
+        let mut bytes = Vec::with_capacity(sources.len() * 8);
+        for &s in sources {
+            bytes.extend_from_slice(&i64::from(s).to_ne_bytes());
+        }
+        Ok(pyo3::types::PyByteArray::new(py, &bytes))
+    }
+
     /// Trailing samples of the last batch that are padding (drop_last=False).
     fn last_padding(&self) -> PyResult<usize> {
         Ok(self.delivered()?.padding)

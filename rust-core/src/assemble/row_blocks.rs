@@ -5,7 +5,8 @@
 //! random read per column.
 //!
 //! The loader allows them ([`Gathered::row_blocks`]) for mapped datasets of
-//! uncompressed shards under a global or block-local shuffle. They are used
+//! uncompressed shards under a global or block-local shuffle, and for a mix
+//! whose every source is one. They are used
 //! when the rows the order keeps reading at once fit in half of the cache's
 //! limit in this form, so that the blocks of an epoch stay cached instead
 //! of being built again for a sample or two; otherwise, and for any record
@@ -105,7 +106,7 @@ pub(crate) fn fill_features<T: Element>(
     out: &mut [T],
 ) -> Result<bool> {
     let f = features.len();
-    let Some((source, ids)) = g.row_blocks() else {
+    let Some((sources, ids)) = g.row_blocks() else {
         return Ok(false);
     };
     // One column is one read per sample already.
@@ -113,28 +114,39 @@ pub(crate) fn fill_features<T: Element>(
         return Ok(false);
     }
     let row_bytes = (f * std::mem::size_of::<T>()) as u64;
-    if source.working_rows.saturating_mul(row_bytes) > source.cache.capacity() / 2 {
+    if sources
+        .iter()
+        .any(|s| s.working_rows.saturating_mul(row_bytes) > s.cache.capacity() / 2)
+    {
         return Ok(false);
     }
     let layout = RowLayout {
         columns: features.iter().map(|&c| g.source_column(c)).collect(),
         element: TypeId::of::<T>(),
     };
-    let table = source.table(&layout)?;
+    // One table per dataset: the blocks this loader has read, by entry.
+    let tables = sources
+        .iter()
+        .map(|s| s.table(&layout))
+        .collect::<Result<Vec<_>>>()?;
     let mut found: Vec<Found<'_>> = Vec::with_capacity(ids.len());
-    let mut hits = 0;
+    let mut hits = vec![0u64; sources.len()];
     // Every source's block is looked up (and built) even after one is
     // missing: later batches need them.
-    for (s, &(shard, batch)) in ids.iter().enumerate() {
-        let entry = g
-            .source_entry(s)
-            .ok_or_else(|| Error::Internal(format!("source {s} of a gather has no entry")))?;
-        if let Some(block) = table.get(entry) {
-            hits += 1;
+    for (s, id) in ids.iter().enumerate() {
+        let (Some(source), Some(table)) = (sources.get(id.dataset), tables.get(id.dataset)) else {
+            return Err(Error::Internal(format!(
+                "a row block of dataset {} of {}",
+                id.dataset,
+                sources.len()
+            )));
+        };
+        if let Some(block) = table.get(id.entry) {
+            hits[id.dataset] += 1;
             found.push(Found::Kept(block));
             continue;
         }
-        let block = source.cache.row_block(shard, batch, table.id, || {
+        let block = source.cache.row_block(id.shard, id.batch, table.id, || {
             Ok(
                 Rows::<T>::build(g.source_batch(s), &table.layout.columns)?.map(|rows| {
                     let bytes = rows.bytes();
@@ -143,11 +155,13 @@ pub(crate) fn fill_features<T: Element>(
             )
         })?;
         found.push(match table.keeps() {
-            true => Found::Kept(table.keep(entry, block)?),
+            true => Found::Kept(table.keep(id.entry, block)?),
             false => Found::Held(block),
         });
     }
-    source.cache.count_row_hits(hits);
+    for (source, hits) in sources.iter().zip(hits) {
+        source.cache.count_row_hits(hits);
+    }
     let mut slices: Vec<&[T]> = Vec::with_capacity(found.len());
     for block in &found {
         let (Found::Kept(Some(block)) | Found::Held(Some(block))) = block else {
@@ -347,6 +361,77 @@ mod tests {
             ElementsMut::F32(o)
         });
         assert_eq!(ds.batch_cache_stats().row_block_misses, 40);
+    }
+
+    /// One epoch of a mix of `sources`: the features by the plan equal to
+    /// the column path's, batch by batch.
+    fn check_mix(sources: &[Arc<Dataset>]) {
+        use crate::loader::mix::{MixConfig, Stream};
+        let streams = sources
+            .iter()
+            .enumerate()
+            .map(|(i, d)| Stream::new(Arc::clone(d)).weight(1.0 + i as f64))
+            .collect();
+        let config = LoaderConfig {
+            batch_size: 30,
+            seed: 5,
+            workers: 2,
+            ..LoaderConfig::default()
+        };
+        let mut loader = Loader::mixed(streams, MixConfig::default(), config).unwrap();
+        let spec = TensorSpec::features(["c", "a", "b"], ElementKind::F32);
+        let plan = BatchPlan::new(loader.schema(), &spec).unwrap();
+        let epoch = loader
+            .epoch_with(move |g| {
+                let mut out = vec![0f32; g.len() * 3];
+                plan.fill_features(g, ElementsMut::F32(&mut out))?;
+                let mut columns = vec![0f32; g.len() * 3];
+                for (j, c) in [2, 0, 1].into_iter().enumerate() {
+                    let column = g.take_column(c)?;
+                    let column = arrow::compute::cast(&column, &DataType::Float32).unwrap();
+                    let column = column.as_primitive::<Float32Type>();
+                    for i in 0..g.len() {
+                        columns[i * 3 + j] = column.value(i);
+                    }
+                }
+                Ok((out, columns))
+            })
+            .unwrap();
+        let mut batches = 0;
+        for batch in epoch {
+            let (out, columns) = batch.unwrap().data;
+            assert_eq!(out, columns);
+            batches += 1;
+        }
+        assert!(batches > 0);
+    }
+
+    #[test]
+    fn a_mix_reads_row_blocks_of_every_source() {
+        let dirs: Vec<_> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
+        dataset(dirs[0].path(), 1000, false);
+        dataset(dirs[1].path(), 300, false);
+        let sources: Vec<_> = dirs.iter().map(|d| open(d.path(), 1 << 20)).collect();
+        check_mix(&sources);
+        // Each source's blocks in its own cache: one per record batch.
+        let misses: Vec<u64> = sources
+            .iter()
+            .map(|d| d.batch_cache_stats().row_block_misses)
+            .collect();
+        assert_eq!(misses, [10, 3]);
+        assert!(sources
+            .iter()
+            .all(|d| d.batch_cache_stats().row_block_hits > 0));
+        // One dataset twice: one cache, one set of blocks.
+        let twice = open(dirs[0].path(), 1 << 20);
+        check_mix(&[Arc::clone(&twice), Arc::clone(&twice)]);
+        assert_eq!(twice.batch_cache_stats().row_block_misses, 10);
+        // A source whose cache is too small puts the whole mix on the
+        // column path.
+        let small = open(dirs[1].path(), 2_000);
+        let big = open(dirs[0].path(), 1 << 20);
+        check_mix(&[Arc::clone(&big), small]);
+        assert_eq!(big.batch_cache_stats().row_block_misses, 0);
     }
 
     #[test]

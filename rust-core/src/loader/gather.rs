@@ -113,6 +113,19 @@ impl std::fmt::Debug for BlockTable {
     }
 }
 
+/// Where a source record batch's row block is kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct RowBlockId {
+    /// The dataset, numbering a gather's [`RowBlockSource`]s.
+    pub(crate) dataset: usize,
+    pub(crate) shard: usize,
+    /// The record batch within the shard.
+    pub(crate) batch: usize,
+    /// The batch's row index entry in its dataset (the slot of its
+    /// dataset's [`BlockTable`]).
+    pub(crate) entry: usize,
+}
+
 /// The loader's gather: rows to picks through the reader's row index,
 /// then the projected record batches they read. For uncompressed mapped
 /// datasets the projected batches of every index entry are kept (views into
@@ -128,8 +141,9 @@ pub(crate) struct GatherTable {
     /// The batch of each row index entry, when every shard of a mapped
     /// dataset is uncompressed.
     resident: Option<Arc<[Arc<RecordBatch>]>>,
-    /// Set by [`with_row_blocks`](Self::with_row_blocks).
-    row_blocks: Option<Arc<RowBlockSource>>,
+    /// Set by [`with_row_blocks`](Self::with_row_blocks): one source, in
+    /// the form a [`Gathered`] shares.
+    row_blocks: Option<Arc<[Arc<RowBlockSource>]>>,
 }
 
 impl GatherTable {
@@ -182,12 +196,12 @@ impl GatherTable {
             }
             ShuffleMode::Sequential => return self,
         };
-        self.row_blocks = Some(Arc::new(RowBlockSource {
+        self.row_blocks = Some(Arc::new([Arc::new(RowBlockSource {
             cache: Arc::clone(dataset.batch_cache()),
             working_rows,
             entries,
             tables: Mutex::new(Vec::new()),
-        }));
+        })]));
         self
     }
 
@@ -238,8 +252,21 @@ impl GatherTable {
                 (decoded, used)
             }
         };
+        // Row blocks come with resident batches only, whose `used` are the
+        // row index entries.
         let (row_blocks, ids) = match &self.row_blocks {
-            Some(source) => (Some(Arc::clone(source)), ids),
+            Some(sources) => (
+                Some(Arc::clone(sources)),
+                ids.into_iter()
+                    .zip(&used)
+                    .map(|((shard, batch), &entry)| RowBlockId {
+                        dataset: 0,
+                        shard,
+                        batch,
+                        entry,
+                    })
+                    .collect(),
+            ),
             None => (None, Vec::new()),
         };
         Ok(Gathered {
@@ -292,6 +319,9 @@ pub(crate) struct ResidentSet {
     batches: Arc<[Arc<RecordBatch>]>,
     /// Table `t`'s entry `e` is `batches[bases[t] + e]`.
     bases: Vec<usize>,
+    /// Table `t`'s row blocks, when every table allows them; a cache that
+    /// several tables share counts the working rows of them all.
+    row_blocks: Option<Arc<[Arc<RowBlockSource>]>>,
 }
 
 impl ResidentSet {
@@ -300,13 +330,36 @@ impl ResidentSet {
     pub(crate) fn new<'a>(tables: impl IntoIterator<Item = &'a GatherTable>) -> Option<Self> {
         let mut batches = Vec::new();
         let mut bases = Vec::new();
+        let mut blocks = Some(Vec::new());
         for table in tables {
             bases.push(batches.len());
             batches.extend(table.resident.as_ref()?.iter().cloned());
+            match (&mut blocks, table.row_blocks.as_deref()) {
+                (Some(list), Some([source])) => list.push(Arc::clone(source)),
+                _ => blocks = None,
+            }
         }
+        let row_blocks = blocks.map(|list| {
+            list.iter()
+                .map(|s| {
+                    let working_rows = list
+                        .iter()
+                        .filter(|o| Arc::ptr_eq(&o.cache, &s.cache))
+                        .map(|o| o.working_rows)
+                        .sum();
+                    Arc::new(RowBlockSource {
+                        cache: Arc::clone(&s.cache),
+                        working_rows,
+                        entries: s.entries,
+                        tables: Mutex::new(Vec::new()),
+                    })
+                })
+                .collect()
+        });
         Some(ResidentSet {
             batches: batches.into(),
             bases,
+            row_blocks,
         })
     }
 }
@@ -364,10 +417,11 @@ pub struct Gathered {
     columns: Arc<[usize]>,
     picks: Vec<(usize, usize)>,
     rows: Vec<u64>,
-    /// Where the assembler may keep row blocks of the sources, whose
-    /// `(shard, record batch)` are `ids` (in source order).
-    row_blocks: Option<Arc<RowBlockSource>>,
-    ids: Vec<(usize, usize)>,
+    /// Where the assembler may keep row blocks of the sources: one place
+    /// per dataset the sources come from, and per source (in source order)
+    /// its `(dataset, shard, record batch)` in `ids`.
+    row_blocks: Option<Arc<[Arc<RowBlockSource>]>>,
+    ids: Vec<RowBlockId>,
 }
 
 impl Gathered {
@@ -440,7 +494,8 @@ impl Gathered {
     ///
     /// With `resident` (the resident batches of every table, and the table
     /// of each part), the parts' batches are those tables' resident ones and
-    /// the merge shares the set's array.
+    /// the merge shares the set's array, and the row blocks of the tables
+    /// where they all allow them.
     pub(crate) fn merge(
         schema: SchemaRef,
         parts: &[Gathered],
@@ -458,6 +513,8 @@ impl Gathered {
             .first()
             .is_some_and(|p| Arc::ptr_eq(&p.columns, &columns));
         let mut first_source = Vec::with_capacity(parts.len());
+        let mut row_blocks = None;
+        let mut ids = Vec::new();
         let (batches, used) = match resident {
             Some((set, tables)) if shared && tables.len() == parts.len() => {
                 let mut used = Vec::new();
@@ -467,6 +524,15 @@ impl Gathered {
                     })?;
                     first_source.push(used.len());
                     used.extend(part.used.iter().map(|&e| base + e));
+                }
+                if let Some(blocks) = &set.row_blocks {
+                    // Each part reads one table: its dataset 0 is table `t`.
+                    if parts.iter().all(|p| p.ids.len() == p.used.len()) {
+                        for (part, &t) in parts.iter().zip(tables) {
+                            ids.extend(part.ids.iter().map(|&id| RowBlockId { dataset: t, ..id }));
+                        }
+                        row_blocks = Some(Arc::clone(blocks));
+                    }
                 }
                 (Arc::clone(&set.batches), used)
             }
@@ -496,10 +562,8 @@ impl Gathered {
             schema,
             picks,
             rows,
-            // The sources come from several datasets, each with its own
-            // cache: read column by column.
-            row_blocks: None,
-            ids: Vec::new(),
+            row_blocks,
+            ids,
         })
     }
 
@@ -572,19 +636,14 @@ impl Gathered {
             .collect()
     }
 
-    /// Where row blocks of the sources may be kept, and the `(shard, record
-    /// batch)` of each source; `None` when the gather allows none.
-    pub(crate) fn row_blocks(&self) -> Option<(&RowBlockSource, &[(usize, usize)])> {
+    /// Where row blocks of the sources may be kept (per dataset), and the
+    /// `(dataset, shard, record batch)` of each source; `None` when the
+    /// gather allows none.
+    pub(crate) fn row_blocks(&self) -> Option<(&[Arc<RowBlockSource>], &[RowBlockId])> {
         match &self.row_blocks {
-            Some(source) if self.ids.len() == self.used.len() => Some((source, &self.ids)),
+            Some(sources) if self.ids.len() == self.used.len() => Some((sources, &self.ids)),
             _ => None,
         }
-    }
-
-    /// The row index entry of source `source` (the position of its batch
-    /// among the resident ones), when the gather allows row blocks.
-    pub(crate) fn source_entry(&self, source: usize) -> Option<usize> {
-        self.row_blocks.as_ref().and(self.used.get(source).copied())
     }
 
     /// Source `source` whole (every column of the shards' schema).

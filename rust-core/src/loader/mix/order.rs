@@ -116,20 +116,38 @@ impl MixedOrder {
     }
 
     /// `(source, dataset row)` of each position of `positions` (each below
-    /// `len`), computing each block's counts once.
+    /// `len`), computing each block's counts once. A position that follows
+    /// the one before it in the same block (a batch reads runs of them)
+    /// steps to its slot with an addition, not a division.
     pub fn picks(&self, positions: impl IntoIterator<Item = u64>) -> Vec<(usize, u64)> {
-        let mut current: Option<(u64, BlockView)> = None;
-        positions
-            .into_iter()
-            .map(|p| {
-                let k = p / self.alloc.block();
-                let block = match &current {
-                    Some((ck, b)) if *ck == k => b,
-                    _ => &current.insert((k, self.block_view(k))).1,
-                };
-                self.in_block(block, p - k * self.alloc.block())
-            })
-            .collect()
+        let positions = positions.into_iter();
+        let mut out = Vec::with_capacity(positions.size_hint().0);
+        let block = self.alloc.block();
+        // The current block: its number, its end, its view; and the last
+        // position read with its line value `t`.
+        let mut current: Option<(u64, u64, BlockView)> = None;
+        let mut last: Option<(u64, u64)> = None;
+        for p in positions {
+            let (view, t) = match (&current, last) {
+                (Some((_, end, view)), Some((q, t))) if q.checked_add(1) == Some(p) && p < *end => {
+                    (view, view.next(t))
+                }
+                _ => {
+                    let k = p / block;
+                    let view = match &current {
+                        Some((ck, _, view)) if *ck == k => view,
+                        _ => {
+                            let end = k.saturating_add(1).saturating_mul(block);
+                            &current.insert((k, end, self.block_view(k))).2
+                        }
+                    };
+                    (view, view.line(p - k * block))
+                }
+            };
+            last = Some((p, t));
+            out.push(self.at_line(view, t));
+        }
+        out
     }
 
     /// Source `i`'s samples of the epoch as whole passes over its rows and
@@ -214,18 +232,11 @@ impl MixedOrder {
     }
 
     fn in_block(&self, b: &BlockView, slot: u64) -> (usize, u64) {
-        let t = match b
-            .stride
-            .checked_mul(slot)
-            .and_then(|x| x.checked_add(b.offset))
-        {
-            Some(x) => x % b.len,
-            // u128: stride, slot and offset are below the block length, a u64.
-            None => {
-                ((u128::from(b.stride) * u128::from(slot) + u128::from(b.offset))
-                    % u128::from(b.len)) as u64
-            }
-        };
+        self.at_line(b, b.line(slot))
+    }
+
+    /// `(source, dataset row)` of line value `t` of block `b`.
+    fn at_line(&self, b: &BlockView, t: u64) -> (usize, u64) {
         // The runs cover `0..len`, so `t` is in one of them (unless the
         // position is past the epoch, which has no source to read).
         let i = b.ends.partition_point(|&end| end <= t);
@@ -241,7 +252,12 @@ impl MixedOrder {
     fn sample(&self, i: usize, u: u64) -> u64 {
         let s = &self.sources[i];
         let rows = s.space.len().max(1);
-        let (pass, at) = (u / rows, u % rows);
+        // Most sources give an epoch at most their rows: no division.
+        let (pass, at) = if u < rows {
+            (0, u)
+        } else {
+            (u / rows, u % rows)
+        };
         let sample = match self.passes[i].get(pass as usize) {
             Some(order) => order.get(at),
             None => pass_order(s, self.seed, self.epoch, i, pass, self.algorithm).get(at),
@@ -260,6 +276,36 @@ struct BlockView {
     ends: Vec<u64>,
     counts: Vec<u64>,
     before: Vec<u64>,
+}
+
+impl BlockView {
+    /// The line value `t = (stride·slot + offset) mod len` of `slot`.
+    fn line(&self, slot: u64) -> u64 {
+        match self
+            .stride
+            .checked_mul(slot)
+            .and_then(|x| x.checked_add(self.offset))
+        {
+            Some(x) => x % self.len,
+            // u128: stride, slot and offset are below the block length, a u64.
+            None => {
+                ((u128::from(self.stride) * u128::from(slot) + u128::from(self.offset))
+                    % u128::from(self.len)) as u64
+            }
+        }
+    }
+
+    /// The line value of the slot after the one of `t` (`t < len`).
+    fn next(&self, t: u64) -> u64 {
+        // `stride < len` (or both 0 and 1), so one subtraction wraps it,
+        // and `len - stride` keeps the sum from overflowing.
+        let room = self.len - self.stride;
+        if t >= room {
+            t - room
+        } else {
+            t + self.stride
+        }
+    }
 }
 
 /// Source `i`'s order of pass `pass` of `epoch`: pass 0 is the source's own

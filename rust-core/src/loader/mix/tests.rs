@@ -99,6 +99,13 @@ fn check(rows: &[u64], w: &[Weighting], epoch_size: Option<u64>, block: u64) {
     for p in (0..total).rev().step_by(7) {
         assert_eq!(o.get(p), picks[p as usize]);
     }
+    // Runs that start mid-block, or skip positions (a rank's slices of
+    // each global batch), read the same order as single positions.
+    let mid = (block / 2).min(total);
+    assert_eq!(o.picks(mid..total), picks[mid as usize..]);
+    let slices: Vec<u64> = (0..total).filter(|p| (p / 3) % 2 == 1).collect();
+    let want: Vec<(usize, u64)> = slices.iter().map(|&p| o.get(p)).collect();
+    assert_eq!(o.picks(slices.iter().copied()), want);
 }
 
 #[test]
