@@ -123,10 +123,17 @@ def test_kill_9_during_writes_and_commits_leaves_old_or_new(connector_jar, mosai
         assert info["rows"] == len(ids)
 
         # Whatever the kill left (a killed write's shards, a temporary index)
-        # vacuum removes, and the dataset stays as it was.
+        # vacuum removes. A kill between a commit's version record (the commit
+        # point) and the head that follows it leaves the head one version
+        # behind: vacuum rolls it forward first, so the dataset is then the
+        # write the record committed. Nothing else may change.
         vacuumed = run_cli(mosaicrs_cli, "vacuum", out, "--grace-hours", "0", "--delete")
         assert stray_files(out) == []
-        assert sorted(read_table(out).column("id").to_pylist()) == ids
+        after = sorted(read_table(out).column("id").to_pylist())
+        allowed = [k for k, writes in candidates.items()
+                   if k >= held[0] and after == ids_of_writes(writes)]
+        assert allowed, (f"trial {trial} ({mode}): after vacuum {len(after)} rows, "
+                         f"before {len(ids)}:\n{vacuumed.stdout}")
         report = run_cli(mosaicrs_cli, "validate", out).stdout
         assert "unlisted" not in report, report
         assert kept_shards(out) == set(os.listdir(out)) - {"index.json", "_versions"}
