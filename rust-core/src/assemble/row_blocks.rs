@@ -16,12 +16,15 @@
 use std::any::TypeId;
 use std::sync::Arc;
 
-use arrow::array::{Array, RecordBatch};
+use arrow::array::{Array, AsArray, RecordBatch};
+use arrow::datatypes::{self as adt, DataType};
 
-use super::fill::{fill, prefetch, stack_columns, Column, Dest, Input, PREFETCH_AHEAD};
+use super::fill::{
+    downcast_source, fill, prefetch, Column, Dest, Input, IntoElement, PREFETCH_AHEAD,
+};
 use super::{Element, NullPolicy};
 use crate::loader::Gathered;
-use crate::reader::{RowBlock, RowLayout};
+use crate::reader::{Built, RowBlock, RowLayout};
 use crate::{Error, Result};
 
 /// Alignment of a block's first value: a cache line, so that a row of 64
@@ -53,11 +56,12 @@ impl<T: Element> Rows<T> {
         }
         let pad = ALIGN / std::mem::size_of::<T>().max(1);
         let mut values = vec![T::from_i64(0); n * f + pad];
+        populate(&mut values);
         // Element types are 1 to 8 bytes and their sizes divide ALIGN, so
         // the misalignment is a whole number of elements.
         let start = (values.as_ptr().align_offset(ALIGN)).min(pad);
         let out = &mut values[start..start + n * f];
-        if !stack_columns(&arrays, out) {
+        if !transpose(&arrays, out) {
             // Columns of different types: one strided pass per column.
             let picks: Vec<(usize, usize)> = (0..n).map(|r| (0, r)).collect();
             let sources: Vec<Vec<&dyn Array>> = arrays.iter().map(|&a| vec![a]).collect();
@@ -96,6 +100,122 @@ impl<T: Element> Rows<T> {
     }
 }
 
+/// Rows whose output a transposition writes at once: their values (up to
+/// 4 KiB for 8-byte elements) stay in L1 while each group of columns is
+/// read.
+const TILE_ROWS: usize = 64;
+
+/// Every row of `columns` (one record batch's arrays, all of one primitive
+/// type, no nulls) into rows of `out` (`out[i * columns.len() + j]` = row
+/// `i` of column `j`), cast to `T`. Returns false (and writes nothing) when
+/// the columns are not all of one primitive type without nulls.
+fn transpose<T: Element>(columns: &[&dyn Array], out: &mut [T]) -> bool {
+    let Some(first) = columns.first() else {
+        return false;
+    };
+    macro_rules! transpose_as {
+        ($s:ty, $columns:ident, $out:ident) => {
+            transpose_typed::<$s, T>($columns, $out)
+        };
+    }
+    downcast_source!(first.data_type() => (transpose_as, columns, out), else false)
+}
+
+fn transpose_typed<S: IntoElement, T: Element>(columns: &[&dyn Array], out: &mut [T]) -> bool {
+    let mut values: Vec<&[S::Native]> = Vec::with_capacity(columns.len());
+    for array in columns {
+        match array.as_primitive_opt::<S>() {
+            Some(a) if a.null_count() == 0 => values.push(a.values().as_ref()),
+            _ => return false,
+        }
+    }
+    let n = out.len() / values.len().max(1);
+    if values.iter().any(|v| v.len() < n) {
+        return false;
+    }
+    transpose_runs::<S, T>(&values, out);
+    true
+}
+
+/// Row `i` of every run into `out[i * f..(i + 1) * f]` (`f` runs, each at
+/// least `out.len() / f` long), a tile of rows at a time. The columns go in
+/// groups of 8, 4, then 1, whose width the compiler knows: a row takes a
+/// group's values in one contiguous store instead of one strided store per
+/// column.
+fn transpose_runs<S: IntoElement, T: Element>(runs: &[&[S::Native]], out: &mut [T]) {
+    let f = runs.len();
+    if f == 0 {
+        return;
+    }
+    for (t, tile) in out.chunks_mut(TILE_ROWS * f).enumerate() {
+        let first = t * TILE_ROWS;
+        let mut j = 0;
+        while j + 8 <= f {
+            transpose_group::<8, S, T>(runs, j, first, tile);
+            j += 8;
+        }
+        if j + 4 <= f {
+            transpose_group::<4, S, T>(runs, j, first, tile);
+            j += 4;
+        }
+        while j < f {
+            transpose_group::<1, S, T>(runs, j, first, tile);
+            j += 1;
+        }
+    }
+}
+
+/// Columns `j..j + G` of the tile's rows (`tile`: whole rows from row
+/// `first`).
+#[inline(always)]
+fn transpose_group<const G: usize, S: IntoElement, T: Element>(
+    runs: &[&[S::Native]],
+    j: usize,
+    first: usize,
+    tile: &mut [T],
+) {
+    let f = runs.len();
+    let rows = tile.len() / f;
+    // In range: the caller's runs are long enough for every tile, and
+    // `j + G <= f`.
+    let group: [&[S::Native]; G] = std::array::from_fn(|k| &runs[j + k][first..first + rows]);
+    for (r, row) in tile.chunks_exact_mut(f).enumerate() {
+        let values: [T; G] = std::array::from_fn(|k| S::put(group[k][r]));
+        row[j..j + G].copy_from_slice(&values);
+    }
+}
+
+/// Asks the kernel to back `values` with memory now, in one call, instead
+/// of one page fault per page as the transposition first writes each page:
+/// a fresh block's faults cost as much as the transposition itself. The
+/// contents are unchanged; a kernel without `MADV_POPULATE_WRITE` (before
+/// Linux 5.14) refuses, and the pages fault in as before.
+fn populate<T>(values: &mut [T]) {
+    #[cfg(target_os = "linux")]
+    {
+        const PAGE: usize = 4096;
+        let bytes = std::mem::size_of_val(values);
+        let at = values.as_mut_ptr() as usize;
+        let first = at.next_multiple_of(PAGE);
+        let end = (at + bytes) / PAGE * PAGE;
+        if end > first {
+            // SAFETY: [first, end) lies within `values`, which this function
+            // borrows mutably; MADV_POPULATE_WRITE only faults the pages in
+            // as a write would, leaving their contents as they are, and
+            // fails without effect on kernels that lack it.
+            unsafe {
+                libc::madvise(
+                    first as *mut libc::c_void,
+                    end - first,
+                    libc::MADV_POPULATE_WRITE,
+                );
+            }
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = values;
+}
+
 /// Writes the `[B, F]` features of `g` (`features`: their positions in
 /// `g`'s schema) into `out` from the row blocks of its sources, building
 /// those not cached yet. False, with nothing written, when `g` allows no
@@ -132,32 +252,51 @@ pub(crate) fn fill_features<T: Element>(
     let mut found: Vec<Found<'_>> = Vec::with_capacity(ids.len());
     let mut hits = vec![0u64; sources.len()];
     // Every source's block is looked up (and built) even after one is
-    // missing: later batches need them.
-    for (s, id) in ids.iter().enumerate() {
-        let (Some(source), Some(table)) = (sources.get(id.dataset), tables.get(id.dataset)) else {
-            return Err(Error::Internal(format!(
-                "a row block of dataset {} of {}",
-                id.dataset,
-                sources.len()
-            )));
-        };
-        if let Some(block) = table.get(id.entry) {
-            hits[id.dataset] += 1;
-            found.push(Found::Kept(block));
-            continue;
+    // missing: later batches need them. A block that another worker is
+    // building is left for a second pass, so that workers starting an
+    // epoch together build different blocks instead of waiting in turn.
+    let mut busy = Vec::new();
+    for wait in [false, true] {
+        let first = if wait { 0..0 } else { 0..ids.len() };
+        for s in first.chain(std::mem::take(&mut busy)) {
+            let id = ids[s];
+            let (Some(source), Some(table)) = (sources.get(id.dataset), tables.get(id.dataset))
+            else {
+                return Err(Error::Internal(format!(
+                    "a row block of dataset {} of {}",
+                    id.dataset,
+                    sources.len()
+                )));
+            };
+            if let Some(block) = table.get(id.entry) {
+                hits[id.dataset] += 1;
+                put(&mut found, s, Found::Kept(block));
+                continue;
+            }
+            let built = source
+                .cache
+                .row_block(id.shard, id.batch, table.id, wait, || {
+                    Ok(
+                        Rows::<T>::build(g.source_batch(s), &table.layout.columns)?.map(|rows| {
+                            let bytes = rows.bytes();
+                            (Arc::new(rows) as RowBlock, bytes)
+                        }),
+                    )
+                })?;
+            let block = match built {
+                Built::Ready(block) => block,
+                Built::Busy => {
+                    busy.push(s);
+                    put(&mut found, s, Found::Held(None));
+                    continue;
+                }
+            };
+            let block = match table.keeps() {
+                true => Found::Kept(table.keep(id.entry, block)?),
+                false => Found::Held(block),
+            };
+            put(&mut found, s, block);
         }
-        let block = source.cache.row_block(id.shard, id.batch, table.id, || {
-            Ok(
-                Rows::<T>::build(g.source_batch(s), &table.layout.columns)?.map(|rows| {
-                    let bytes = rows.bytes();
-                    (Arc::new(rows) as RowBlock, bytes)
-                }),
-            )
-        })?;
-        found.push(match table.keeps() {
-            true => Found::Kept(table.keep(id.entry, block)?),
-            false => Found::Held(block),
-        });
     }
     for (source, hits) in sources.iter().zip(hits) {
         source.cache.count_row_hits(hits);
@@ -190,6 +329,15 @@ pub(crate) fn fill_features<T: Element>(
         row.copy_from_slice(values);
     }
     Ok(true)
+}
+
+/// Sets `found[s]`, the block of source `s` (sources come in order in the
+/// first pass, and again out of order in the second).
+fn put<'a>(found: &mut Vec<Found<'a>>, s: usize, block: Found<'a>) {
+    match found.get_mut(s) {
+        Some(slot) => *slot = block,
+        None => found.push(block),
+    }
 }
 
 /// A source's block (`None`: its batch cannot take the layout): in the
@@ -317,6 +465,83 @@ mod tests {
             batches += 1;
         }
         batches
+    }
+
+    fn ready(built: Built) -> Option<RowBlock> {
+        match built {
+            Built::Ready(block) => block,
+            Built::Busy => panic!("a waiting lookup found its block busy"),
+        }
+    }
+
+    /// `f` columns of `n` rows of Arrow type `A` (row `i` of column `j`:
+    /// `(i * 7 + j * 13) % 100`) transposed into `T`: every value where a
+    /// loop over rows and columns puts it.
+    fn check_transpose<A: IntoElement, T: Element + PartialEq + std::fmt::Debug>(
+        n: usize,
+        f: usize,
+    ) {
+        use arrow::array::PrimitiveArray;
+        use arrow::datatypes::ArrowNativeType;
+        let value = |i: usize, j: usize| A::Native::usize_as((i * 7 + j * 13) % 100);
+        let columns: Vec<PrimitiveArray<A>> = (0..f)
+            .map(|j| PrimitiveArray::<A>::from_iter_values((0..n).map(|i| value(i, j))))
+            .collect();
+        let arrays: Vec<&dyn Array> = columns.iter().map(|c| c as &dyn Array).collect();
+        let mut out = vec![T::from_i64(1); n * f];
+        assert!(transpose(&arrays, &mut out), "{} x {f}", A::DATA_TYPE);
+        for i in 0..n {
+            for j in 0..f {
+                assert_eq!(
+                    out[i * f + j],
+                    A::put::<T>(value(i, j)),
+                    "{} rows {n}, columns {f}: row {i}, column {j}",
+                    A::DATA_TYPE
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn the_transposition_puts_every_value_of_every_width_in_place() {
+        use arrow::datatypes::*;
+        // Tiles of 64 rows and groups of 8, 4 and 1 columns: row counts
+        // around a tile, column counts that leave every kind of remainder.
+        for n in [0, 1, 3, 63, 64, 65, 131] {
+            for f in [1, 2, 3, 4, 5, 7, 8, 9, 12, 13, 16, 17] {
+                // Every source width.
+                check_transpose::<Int8Type, f32>(n, f);
+                check_transpose::<UInt8Type, f32>(n, f);
+                check_transpose::<Int16Type, f32>(n, f);
+                check_transpose::<UInt16Type, f32>(n, f);
+                check_transpose::<Int32Type, f32>(n, f);
+                check_transpose::<Float32Type, f32>(n, f);
+                check_transpose::<Date32Type, f32>(n, f);
+                check_transpose::<Int64Type, f32>(n, f);
+                check_transpose::<UInt64Type, f32>(n, f);
+                check_transpose::<Float64Type, f32>(n, f);
+                check_transpose::<TimestampMicrosecondType, f32>(n, f);
+                // Every element width.
+                check_transpose::<Float32Type, u8>(n, f);
+                check_transpose::<Int16Type, i8>(n, f);
+                check_transpose::<Int8Type, i16>(n, f);
+                check_transpose::<Float64Type, i32>(n, f);
+                check_transpose::<Int32Type, i64>(n, f);
+                check_transpose::<Float32Type, f64>(n, f);
+                check_transpose::<Int64Type, f64>(n, f);
+                check_transpose::<Int32Type, bool>(n, f);
+            }
+        }
+        // Mixed types, a null or a column too short: nothing written.
+        let a = Float32Array::from(vec![1.0, 2.0]);
+        let b = Float64Array::from(vec![1.0, 2.0]);
+        let nulls = Float32Array::from(vec![Some(1.0), None]);
+        let short = Float32Array::from(vec![1.0]);
+        for columns in [[&a as &dyn Array, &b], [&a, &nulls], [&a, &short]] {
+            let mut out = [7f32; 4];
+            assert!(!transpose(&columns, &mut out));
+            assert_eq!(out, [7.0; 4]);
+        }
     }
 
     #[test]
@@ -528,7 +753,7 @@ mod tests {
         assert_ne!(cache.layout_id(&other).unwrap(), id);
         let block = |b: usize| {
             cache
-                .row_block(0, b, id, || {
+                .row_block(0, b, id, true, || {
                     let rows = Rows::<f32> {
                         values: vec![b as f32; 500],
                         start: 0,
@@ -536,6 +761,7 @@ mod tests {
                     let bytes = rows.bytes();
                     Ok(Some((Arc::new(rows) as RowBlock, bytes)))
                 })
+                .map(ready)
                 .unwrap()
                 .unwrap()
         };
@@ -557,13 +783,39 @@ mod tests {
         // the second time: the build runs once.
         let mut builds = 0;
         for _ in 0..2 {
-            let none = cache.row_block(1, 0, id, || {
+            let none = cache.row_block(1, 0, id, true, || {
                 builds += 1;
                 Ok(None)
             });
-            assert!(none.unwrap().is_none());
+            assert!(ready(none.unwrap()).is_none());
         }
         assert_eq!(builds, 1);
+        // While one thread builds a block, another that does not wait is
+        // told so, and one that waits gets the builder's block.
+        let (started_tx, started_rx) = std::sync::mpsc::channel();
+        let (go_tx, go_rx) = std::sync::mpsc::channel::<()>();
+        std::thread::scope(|scope| {
+            let cache = &cache;
+            let builder = scope.spawn(move || {
+                let built = cache.row_block(2, 0, id, true, || {
+                    started_tx.send(()).unwrap();
+                    go_rx.recv().unwrap();
+                    let rows = Rows::<f32> {
+                        values: vec![5.0; 10],
+                        start: 0,
+                    };
+                    Ok(Some((Arc::new(rows) as RowBlock, 40)))
+                });
+                ready(built.unwrap()).unwrap()
+            });
+            started_rx.recv().unwrap();
+            let busy = cache.row_block(2, 0, id, false, || panic!("built twice"));
+            assert!(matches!(busy.unwrap(), Built::Busy));
+            go_tx.send(()).unwrap();
+            let built = builder.join().unwrap();
+            let got = cache.row_block(2, 0, id, true, || panic!("built twice"));
+            assert!(Arc::ptr_eq(&built, &ready(got.unwrap()).unwrap()));
+        });
         // Decoded batches and row blocks of one batch are apart.
         let decoded = cache.get_or_decode(0, 19, None, || {
             RecordBatch::try_from_iter([("x", Arc::new(Int64Array::from(vec![1])) as _)])

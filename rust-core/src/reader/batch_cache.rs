@@ -61,6 +61,14 @@ const DECODED: u32 = 0;
 /// builds and reads (the cache only weighs and keeps it).
 pub(crate) type RowBlock = Arc<dyn Any + Send + Sync>;
 
+/// A row block lookup's answer.
+pub(crate) enum Built {
+    /// The block (`None`: its batch cannot take the layout).
+    Ready(Option<RowBlock>),
+    /// Another thread is building it.
+    Busy,
+}
+
 /// What a row block holds: these columns (numbers in the shards' schema) of
 /// a record batch, as the Rust type `element`. One id per layout and cache
 /// ([`BatchCache::layout_id`]).
@@ -303,46 +311,54 @@ impl BatchCache {
     /// the cached one, or `build`'s, kept with the bytes it reports. `build`
     /// returns `None` for a batch that cannot take the layout; that answer is
     /// kept too (weighing one byte). Caching off: `build` runs every time.
+    ///
+    /// When another thread is building the block, this waits for it, or
+    /// with `wait` false answers [`Built::Busy`] at once (and `build` does
+    /// not run): threads that need many blocks at once then build different
+    /// ones side by side instead of queueing on each other's.
     pub(crate) fn row_block(
         &self,
         shard: usize,
         batch: usize,
         layout: u32,
+        wait: bool,
         build: impl FnOnce() -> Result<Option<(RowBlock, u64)>>,
-    ) -> Result<Option<RowBlock>> {
+    ) -> Result<Built> {
         let Some(cache) = &self.cache else {
             self.row_misses.fetch_add(1, Ordering::Relaxed);
-            return Ok(build()?.map(|(block, _)| block));
+            return Ok(Built::Ready(build()?.map(|(block, _)| block)));
         };
-        match cache.get_value_or_guard(&(shard, batch, layout), None) {
-            GuardResult::Value(Cached {
-                value: Entry::Rows(block),
-                ..
-            }) => {
-                self.row_hits.fetch_add(1, Ordering::Relaxed);
-                Ok(block)
-            }
-            GuardResult::Value(_) => Err(Error::Internal(format!(
-                "the batch cache holds a decoded batch under row layout {layout}"
-            ))),
-            GuardResult::Guard(guard) => {
-                self.row_misses.fetch_add(1, Ordering::Relaxed);
-                let (block, bytes) = match build()? {
-                    Some((block, bytes)) => (Some(block), bytes),
-                    None => (None, 1),
-                };
-                // Err only when the entry was replaced meanwhile.
-                let _ = guard.insert(Cached {
-                    value: Entry::Rows(block.clone()),
-                    bytes,
-                });
-                Ok(block)
-            }
-            GuardResult::Timeout => {
-                self.row_misses.fetch_add(1, Ordering::Relaxed);
-                Ok(build()?.map(|(block, _)| block))
-            }
-        }
+        let timeout = (!wait).then_some(std::time::Duration::ZERO);
+        Ok(Built::Ready(
+            match cache.get_value_or_guard(&(shard, batch, layout), timeout) {
+                GuardResult::Value(Cached {
+                    value: Entry::Rows(block),
+                    ..
+                }) => {
+                    self.row_hits.fetch_add(1, Ordering::Relaxed);
+                    block
+                }
+                GuardResult::Value(_) => {
+                    return Err(Error::Internal(format!(
+                        "the batch cache holds a decoded batch under row layout {layout}"
+                    )))
+                }
+                GuardResult::Guard(guard) => {
+                    self.row_misses.fetch_add(1, Ordering::Relaxed);
+                    let (block, bytes) = match build()? {
+                        Some((block, bytes)) => (Some(block), bytes),
+                        None => (None, 1),
+                    };
+                    // Err only when the entry was replaced meanwhile.
+                    let _ = guard.insert(Cached {
+                        value: Entry::Rows(block.clone()),
+                        bytes,
+                    });
+                    block
+                }
+                GuardResult::Timeout => return Ok(Built::Busy),
+            },
+        ))
     }
 
     /// Counts `n` row blocks served without a lookup here (from a loader's

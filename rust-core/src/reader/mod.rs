@@ -35,7 +35,7 @@ mod streamed;
 mod validate;
 
 pub use batch_cache::{BatchCache, BatchCacheStats, DEFAULT_BATCH_CACHE_BYTES};
-pub(crate) use batch_cache::{RowBlock, RowLayout};
+pub(crate) use batch_cache::{Built, RowBlock, RowLayout};
 pub use dataset::Dataset;
 pub use message::DECODED_BATCH_LIMIT;
 pub use options::{is_remote_file_system, Access, ReadOptions};
