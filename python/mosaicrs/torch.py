@@ -1211,16 +1211,25 @@ class Loader(_RustLoader[_native.NativeLoader]):
         slot.replace(i, t)
 
     def __iter__(self) -> Iterator[Any]:
+        if self._dense is not None:
+            # Every step in C, no Python frame per batch; the epoch starts at
+            # the first step, as the generator below starts at its first.
+            return self._dense.epoch(self._begin)
+        return self._iter_slots()
+
+    def _begin(self) -> _native.NativeLoader:
+        """Starts the current epoch from the position handed out."""
         native = self._live()
         self._sync_state()
         self._reclaim()
         native.start()
+        return native
+
+    def _iter_slots(self) -> Iterator[Any]:
+        """The batches of the Python per-batch paths."""
+        native = self._begin()
         if self._pipelined:
             yield from self._iter_pipelined(native)
-            return
-        if self._dense is not None:
-            # `next()` until it returns None, all in C.
-            yield from iter(self._dense.next, None)
             return
         if _use_count is None:
             # Cannot tell whether a batch is still held: fresh slots throughout.

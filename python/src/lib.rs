@@ -32,6 +32,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<writer::WriteResult>()?;
     m.add_class::<loader::NativeLoader>()?;
     m.add_class::<loader::DenseBatches>()?;
+    m.add_class::<loader::DenseEpoch>()?;
     m.add_class::<tokens::NativeTokenLoader>()?;
     m.add_function(wrap_pyfunction!(writer::write_stream, m)?)?;
     m.add_function(wrap_pyfunction!(writer::commit, m)?)?;

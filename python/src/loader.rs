@@ -20,10 +20,10 @@
 //!
 //! The Python thread pulls batches straight from the workers' channels
 //! ([`Loader::detached_epoch_with`]) with the GIL released: no thread sits
-//! in between, which on a small machine would cost a wake-up per batch. Each
-//! delivered batch's state goes back into the loader
-//! ([`Loader::restore`]), so the loader always stands after the last batch
-//! Python received.
+//! in between, which on a small machine would cost a wake-up per batch. The
+//! last delivered batch's state goes back into the loader
+//! ([`Loader::restore`]) before the loader's next use, so the loader always
+//! stands after the last batch Python received.
 //!
 //! A ragged column (a list, list-of-lists, string or binary column named in
 //! `ragged=`) has two buffers per slot: int64 offsets `[B + 1]`, whose size
@@ -208,6 +208,10 @@ struct Delivered {
     padding: usize,
     /// Each sample's source in a mix (all 0 for one dataset).
     sources: Vec<u32>,
+    /// The state after this batch while the loader does not have it yet:
+    /// [`NativeLoader::loader`] hands it over at the loader's next use, so
+    /// that a batch costs no [`Loader::restore`] (whose check allocates).
+    state: Option<LoaderState>,
 }
 
 /// The loader behind `mosaicrs.torch.Loader` (see the module docs).
@@ -736,13 +740,11 @@ impl NativeLoader {
             };
             match r.epoch.next() {
                 Some(Ok(batch)) => {
-                    // Before the slot is handed over: on an error the lease
-                    // puts it back on the free queue.
-                    self.loader()?.restore(batch.state).py_err()?;
                     *self.delivered()? = Delivered {
                         rows: batch.rows,
                         padding: batch.padding,
                         sources: batch.sources,
+                        state: Some(batch.state),
                     };
                     Ok(Some(batch.data.deliver()))
                 }
@@ -864,10 +866,17 @@ impl NativeLoader {
 }
 
 impl NativeLoader {
+    /// The loader, standing after the last batch delivered to Python.
     fn loader(&self) -> PyResult<MutexGuard<'_, Loader>> {
-        self.loader
+        let mut loader = self
+            .loader
             .lock()
-            .map_err(|_| PyRuntimeError::new_err("the loader is poisoned by an earlier panic"))
+            .map_err(|_| PyRuntimeError::new_err("the loader is poisoned by an earlier panic"))?;
+        let pending = self.delivered()?.state.take();
+        if let Some(state) = pending {
+            loader.restore(state).py_err()?;
+        }
+        Ok(loader)
     }
 
     fn delivered(&self) -> PyResult<MutexGuard<'_, Delivered>> {
@@ -1527,6 +1536,19 @@ impl DenseBatches {
     fn held(&self) -> Vec<usize> {
         self.held.clone()
     }
+
+    /// An iterator over the batches of one epoch: its first step calls
+    /// `begin()` (which starts the epoch), each step is [`next`](Self::next),
+    /// and like a generator it stays exhausted after its end or an error.
+    /// `for batch in loader` then runs no Python frame per batch.
+    fn epoch(slf: Bound<'_, Self>, begin: Py<PyAny>) -> DenseEpoch {
+        DenseEpoch {
+            batches: slf.unbind(),
+            begin,
+            begun: false,
+            done: false,
+        }
+    }
 }
 
 impl DenseBatches {
@@ -1612,6 +1634,42 @@ impl DenseBatches {
         armed.aliases = aliases;
         self.armed[id] = Some(armed);
         Ok(())
+    }
+}
+
+/// One epoch of a [`DenseBatches`], as a Python iterator (see
+/// [`DenseBatches::epoch`]).
+#[pyclass(module = "mosaicrs._native", name = "DenseEpoch")]
+pub(crate) struct DenseEpoch {
+    batches: Py<DenseBatches>,
+    /// Called at the first step. Kept: it holds the Python loader, which
+    /// owns the slots' tensors, and a loader that only a `for` loop
+    /// references must live as long as the loop.
+    begin: Py<PyAny>,
+    begun: bool,
+    /// Ended, or failed: every later step ends at once.
+    done: bool,
+}
+
+#[pymethods]
+impl DenseEpoch {
+    fn __iter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
+        slf
+    }
+
+    fn __next__(&mut self, py: Python<'_>) -> PyResult<Option<Py<PyAny>>> {
+        if self.done {
+            return Ok(None);
+        }
+        // Done unless this step delivers a batch.
+        self.done = true;
+        if !self.begun {
+            self.begun = true;
+            self.begin.call0(py)?;
+        }
+        let batch = self.batches.bind(py).try_borrow_mut()?.next(py)?;
+        self.done = batch.is_none();
+        Ok(batch)
     }
 }
 

@@ -191,6 +191,27 @@ def test_slots_are_reused_when_released(ids_dataset):
     assert len(loader._slots) <= loader._ring + 2
 
 
+@pytest.mark.parametrize("native", [True, False])
+def test_an_epoch_starts_at_its_first_batch_and_stays_ended(ids_dataset, native):
+    """``iter(loader)`` starts the epoch at the first ``next()``, as a generator
+    does, so a ``set_epoch`` in between counts; an iterator that ended or failed
+    stays ended. The same on the native path and the Python one."""
+    loader = mt.Loader(ids_dataset, 10, seed=8)
+    if not native:
+        loader._dense = None
+    it = iter(loader)
+    loader.set_epoch(3)
+    ids = [b["id"].tolist() for b in it]
+    assert ids == [loader.order(3)[k: k + 10] for k in range(0, 1000, 10)]
+    assert next(it, None) is None
+    assert loader.epoch == 4
+    it = iter(loader)
+    loader._native.close()
+    with pytest.raises(RuntimeError, match="closed"):
+        next(it)
+    assert next(it, None) is None
+
+
 @pytest.mark.parametrize("pipeline", [False, True])
 def test_an_epoch_stopped_early_gives_back_every_slot(ids_dataset, pipeline):
     """Batches still queued when an epoch stops (a break, load_state_dict,
