@@ -135,15 +135,16 @@ private[spark] final class FixedColumns(
   /** The fixed region of an `UnsafeRow` of `fieldCount` fields (null bits, slots), in bytes. */
   private val fixedBytes = (bitWords + fieldCount).toLong * 8
 
-  /** The columns of one value width: their writers, ordinals, slot offsets and current arrays. */
-  private final class Group(width: Int) {
-    val members: Array[Int] = writers.indices.filter(i => writers(i).width == width).toArray
+  /** The columns of some value widths: their writers, ordinals, slot offsets and current arrays. */
+  private final class Group(widths: Int => Boolean) {
+    val members: Array[Int] = writers.indices.filter(i => widths(writers(i).width)).toArray
     val ordinal: Array[Int] = members.map(ordinals(_))
     val writer: Array[FixedWriter] = members.map(writers(_))
     val slotOffset: Array[Long] = ordinal.map(o => (bitWords + o).toLong * 8)
     /** Whether each column is floating point (its getter differs; its slot does not). */
     val floating: Array[Boolean] =
       writer.map(w => w.isInstanceOf[FloatWriter] || w.isInstanceOf[DoubleWriter])
+    val short: Array[Boolean] = writer.map(_.width == 2)
     val out: Array[Array[Byte]] = writer.map(_.values.bytes)
     def refresh(): Unit = {
       var k = 0
@@ -151,11 +152,11 @@ private[spark] final class FixedColumns(
     }
   }
 
-  private val g8 = new Group(8)
-  private val g4 = new Group(4)
-  private val g2 = new Group(2)
-  private val g1 = new Group(1)
-  private val groups = Array(g8, g4, g2, g1)
+  private val g8 = new Group(_ == 8)
+  private val g4 = new Group(_ == 4)
+  /** Shorts and bytes, rarer: one loop that tests the width per value. */
+  private val narrow = new Group(_ < 4)
+  private val groups = Array(g8, g4, narrow)
   private val rowBytes = bitWords * 8L + writers.map(_.width.toLong).sum
 
   /** Rows held by the buffers, and how many of them the writers' lengths count. */
@@ -211,22 +212,14 @@ private[spark] final class FixedColumns(
       LittleEndian.putInt(out(k), at, Platform.getInt(base, offset + from(k)))
       k += 1
     }
-    if (g2.out.length > 0 || g1.out.length > 0) {
-      at = row * 2
-      out = g2.out
-      from = g2.slotOffset
-      k = 0
-      while (k < out.length) {
-        LittleEndian.putShort(out(k), at, Platform.getShort(base, offset + from(k)))
-        k += 1
-      }
-      out = g1.out
-      from = g1.slotOffset
-      k = 0
-      while (k < out.length) {
-        out(k)(row) = Platform.getByte(base, offset + from(k))
-        k += 1
-      }
+    out = narrow.out
+    from = narrow.slotOffset
+    val short = narrow.short
+    k = 0
+    while (k < out.length) {
+      if (short(k)) LittleEndian.putShort(out(k), row * 2, Platform.getShort(base, offset + from(k)))
+      else out(k)(row) = Platform.getByte(base, offset + from(k))
+      k += 1
     }
   }
 
@@ -251,7 +244,7 @@ private[spark] final class FixedColumns(
         } else if (g == 1) {
           LittleEndian.putInt(out, at,
             if (group.floating(k)) java.lang.Float.floatToRawIntBits(in.getFloat(o)) else in.getInt(o))
-        } else if (g == 2) {
+        } else if (group.short(k)) {
           LittleEndian.putShort(out, at, in.getShort(o))
         } else {
           out(at) = in.getByte(o)
