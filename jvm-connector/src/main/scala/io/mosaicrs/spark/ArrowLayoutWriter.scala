@@ -6,8 +6,9 @@ import io.mosaicrs.spark.jni.MosaicrsInternalException
 import io.mosaicrs.spark.write.LittleEndian
 
 import org.apache.spark.sql.catalyst.InternalRow
-import org.apache.spark.sql.catalyst.expressions.SpecializedGetters
+import org.apache.spark.sql.catalyst.expressions.{SpecializedGetters, UnsafeRow}
 import org.apache.spark.sql.types._
+import org.apache.spark.unsafe.Platform
 
 /**
  * The connector's own rows-to-Arrow writer: appends the values of Spark
@@ -15,6 +16,10 @@ import org.apache.spark.sql.types._
  * as Arrow buffers (validity bitmap, offsets, values; children for arrays,
  * structs and maps). It uses only `InternalRow` and the public data types,
  * and no Arrow library, so no Spark or Arrow Java version can clash with it.
+ *
+ * Top-level fixed-width columns are copied row by row in one loop per
+ * value width, straight from an `UnsafeRow`'s slots ([[FixedColumns]]); the
+ * other columns are written value by value through their writers.
  *
  * At each batch, [[batch]] hands the buffers to the native writer, which
  * copies and validates them (see jvm-connector/native/src/column_buffers.rs for the
@@ -39,6 +44,19 @@ final class ArrowLayoutWriter(schema: StructType, expectedRows: Int) {
     schema.fields.map(f => ColumnWriter(f.name, f.dataType, initialRows))
   private var rowCount = 0
 
+  /**
+   * Top-level fixed-width columns go through [[FixedColumns]], which copies
+   * each row's values into their buffers in one loop per width; the other
+   * columns (strings, nested, boolean, decimal) are written value by value.
+   */
+  private val fixedOrdinals: Array[Int] =
+    columns.indices.filter(i => FixedColumns.accepts(columns(i))).toArray
+  private val rowOrdinals: Array[Int] =
+    columns.indices.filterNot(i => FixedColumns.accepts(columns(i))).toArray
+  private val fixed: FixedColumns =
+    if (fixedOrdinals.isEmpty) null
+    else new FixedColumns(columns.length, fixedOrdinals, fixedOrdinals.map(columns(_).asInstanceOf[FixedWriter]))
+
   private val nodeCount = columns.map(_.nodeCount).sum
   private val bufferCount = columns.map(_.bufferCount).sum
   private val layout = Batch(
@@ -51,9 +69,12 @@ final class ArrowLayoutWriter(schema: StructType, expectedRows: Int) {
 
   /** Copies the values of `row` into the buffers. */
   def write(row: InternalRow): Unit = {
+    if (fixed != null) fixed.append(row)
+    val ordinals = rowOrdinals
     var i = 0
-    while (i < columns.length) {
-      columns(i).write(row, i)
+    while (i < ordinals.length) {
+      val o = ordinals(i)
+      columns(o).write(row, o)
       i += 1
     }
     rowCount += 1
@@ -61,7 +82,7 @@ final class ArrowLayoutWriter(schema: StructType, expectedRows: Int) {
 
   /** Bytes in use in all buffers (a plain loop: no iterator, no boxing). */
   def bytesUsed: Long = {
-    var total = 0L
+    var total = if (fixed != null) fixed.pendingBytes else 0L
     var i = 0
     while (i < columns.length) {
       total += columns(i).bytesUsed
@@ -75,6 +96,7 @@ final class ArrowLayoutWriter(schema: StructType, expectedRows: Int) {
    * The arrays are reused; they stay valid until the next [[write]] or [[reset]].
    */
   def batch(): Batch = {
+    if (fixed != null) fixed.sync()
     val cursor = new Cursor(layout)
     columns.foreach(_.exportTo(cursor))
     layout
@@ -83,7 +105,221 @@ final class ArrowLayoutWriter(schema: StructType, expectedRows: Int) {
   /** Empties the buffers for the next batch, keeping their memory. */
   def reset(): Unit = {
     columns.foreach(_.reset())
+    if (fixed != null) fixed.reset()
     rowCount = 0
+  }
+}
+
+/**
+ * The top-level fixed-width columns (byte, short, int, long, float, double
+ * and the types stored as those) of a batch, copied row by row straight into
+ * their writers' value buffers: one loop per value width over the columns of
+ * that width, with the buffers and offsets in arrays, no call per column and,
+ * for an `UnsafeRow` (what Spark's operators hand a writer), no typed getter:
+ * each value is read from its slot. Other rows take their getters.
+ *
+ * Row `r`'s value of a `w`-byte column sits at byte `r * w` of its buffer
+ * (nulls hold zeros), so one capacity check per row covers every column.
+ * Null bits are kept per row and turned into validity bitmaps at [[sync]].
+ *
+ * @param fieldCount the schema's field count
+ * @param ordinals   the schema ordinals of the columns held
+ * @param writers    their writers, whose value buffers this class fills
+ */
+private[spark] final class FixedColumns(
+    fieldCount: Int,
+    ordinals: Array[Int],
+    writers: Array[FixedWriter]) {
+
+  private val bitWords = (fieldCount + 63) / 64
+  /** The fixed region of an `UnsafeRow` of `fieldCount` fields (null bits, slots), in bytes. */
+  private val fixedBytes = (bitWords + fieldCount).toLong * 8
+
+  /** The columns of some value widths: their writers, ordinals, slot offsets and current arrays. */
+  private final class Group(widths: Int => Boolean) {
+    val members: Array[Int] = writers.indices.filter(i => widths(writers(i).width)).toArray
+    val ordinal: Array[Int] = members.map(ordinals(_))
+    val writer: Array[FixedWriter] = members.map(writers(_))
+    val slotOffset: Array[Long] = ordinal.map(o => (bitWords + o).toLong * 8)
+    /** Whether each column is floating point (its getter differs; its slot does not). */
+    val floating: Array[Boolean] =
+      writer.map(w => w.isInstanceOf[FloatWriter] || w.isInstanceOf[DoubleWriter])
+    val short: Array[Boolean] = writer.map(_.width == 2)
+    val out: Array[Array[Byte]] = writer.map(_.values.bytes)
+    def refresh(): Unit = {
+      var k = 0
+      while (k < writer.length) { out(k) = writer(k).values.bytes; k += 1 }
+    }
+  }
+
+  private val g8 = new Group(_ == 8)
+  private val g4 = new Group(_ == 4)
+  /** Shorts and bytes, rarer: one loop that tests the width per value. */
+  private val narrow = new Group(_ < 4)
+  private val groups = Array(g8, g4, narrow)
+  private val rowBytes = bitWords * 8L + writers.map(_.width.toLong).sum
+
+  /** Rows held by the buffers, and how many of them the writers' lengths count. */
+  private var row = 0
+  private var synced = 0
+  /** Rows the buffers have room for. */
+  private var capacity = 0
+  /** Null bits of the rows since `synced`, `bitWords` per row, and their OR. */
+  private var nullBits = new Array[Long](bitWords * 64)
+  private val nullSeen = new Array[Long](bitWords)
+
+  /** Bytes held that the writers' sizes do not count yet. */
+  def pendingBytes: Long = (row - synced) * rowBytes
+
+  def append(in: InternalRow): Unit = {
+    if (row == capacity) grow()
+    val bits = (row - synced) * bitWords
+    if (nullBits.length - bits < bitWords) {
+      nullBits = java.util.Arrays.copyOf(nullBits, math.max(nullBits.length * 2, bits + bitWords))
+    }
+    in match {
+      // `UnsafeRow` keeps `fixedBytes` bytes at its offset for a row of
+      // `fieldCount` fields: null bits, then one 8-byte slot per field with a
+      // fixed-width value at its start. A row that claims fewer takes the getters.
+      case u: UnsafeRow if u.numFields == fieldCount && u.getSizeInBytes >= fixedBytes =>
+        copyUnsafe(u.getBaseObject, u.getBaseOffset, bits)
+      case _ => copyWithGetters(in, bits)
+    }
+    row += 1
+  }
+
+  private def copyUnsafe(base: AnyRef, offset: Long, bits: Int): Unit = {
+    var w = 0
+    while (w < bitWords) {
+      val word = Platform.getLong(base, offset + 8L * w)
+      nullBits(bits + w) = word
+      nullSeen(w) |= word
+      w += 1
+    }
+    var at = row * 8
+    var out = g8.out
+    var from = g8.slotOffset
+    var k = 0
+    while (k < out.length) {
+      LittleEndian.putLong(out(k), at, Platform.getLong(base, offset + from(k)))
+      k += 1
+    }
+    at = row * 4
+    out = g4.out
+    from = g4.slotOffset
+    k = 0
+    while (k < out.length) {
+      LittleEndian.putInt(out(k), at, Platform.getInt(base, offset + from(k)))
+      k += 1
+    }
+    out = narrow.out
+    from = narrow.slotOffset
+    val short = narrow.short
+    k = 0
+    while (k < out.length) {
+      if (short(k)) LittleEndian.putShort(out(k), row * 2, Platform.getShort(base, offset + from(k)))
+      else out(k)(row) = Platform.getByte(base, offset + from(k))
+      k += 1
+    }
+  }
+
+  private def copyWithGetters(in: InternalRow, bits: Int): Unit = {
+    java.util.Arrays.fill(nullBits, bits, bits + bitWords, 0L)
+    var g = 0
+    while (g < groups.length) {
+      val group = groups(g)
+      var k = 0
+      while (k < group.out.length) {
+        val o = group.ordinal(k)
+        val out = group.out(k)
+        val at = row * group.writer(k).width
+        if (in.isNullAt(o)) {
+          val bit = 1L << (o & 63)
+          nullBits(bits + (o >>> 6)) |= bit
+          nullSeen(o >>> 6) |= bit
+          java.util.Arrays.fill(out, at, at + group.writer(k).width, 0.toByte)
+        } else if (g == 0) {
+          LittleEndian.putLong(out, at,
+            if (group.floating(k)) java.lang.Double.doubleToRawLongBits(in.getDouble(o)) else in.getLong(o))
+        } else if (g == 1) {
+          LittleEndian.putInt(out, at,
+            if (group.floating(k)) java.lang.Float.floatToRawIntBits(in.getFloat(o)) else in.getInt(o))
+        } else if (group.short(k)) {
+          LittleEndian.putShort(out, at, in.getShort(o))
+        } else {
+          out(at) = in.getByte(o)
+        }
+        k += 1
+      }
+      g += 1
+    }
+  }
+
+  /**
+   * Makes room for twice the rows. A buffer's `size` counts the synced rows
+   * only; growing keeps the whole array, so the rows past it stay.
+   */
+  private def grow(): Unit = {
+    val rows = math.max(16L, capacity * 2L)
+    var i = 0
+    while (i < writers.length) {
+      val values = writers(i).values
+      val needed = math.min(rows * writers(i).width, LayoutBuffer.MaxBytes.toLong + 1)
+      values.reserve((needed - values.size).toInt)
+      i += 1
+    }
+    capacity = writers.map(w => w.values.bytes.length / w.width).min
+    groups.foreach(_.refresh())
+  }
+
+  /**
+   * Brings the writers up to date with the rows appended since the last
+   * call: their value sizes, lengths and validity (nulls' values zeroed).
+   */
+  def sync(): Unit = if (row > synced) {
+    val n = row - synced
+    var i = 0
+    while (i < writers.length) {
+      val writer = writers(i)
+      val width = writer.width
+      val o = ordinals(i)
+      val word = o >>> 6
+      val mask = 1L << (o & 63)
+      writer.values.size = row * width
+      if ((nullSeen(word) & mask) == 0) writer.validity.appendSet(n)
+      else {
+        var r = 0
+        while (r < n) {
+          if ((nullBits(r * bitWords + word) & mask) != 0) {
+            val at = (synced + r) * width
+            java.util.Arrays.fill(writer.values.bytes, at, at + width, 0.toByte)
+            writer.validity.appendUnset()
+          } else writer.validity.appendSet()
+          r += 1
+        }
+      }
+      writer.length += n
+      i += 1
+    }
+    synced = row
+    java.util.Arrays.fill(nullSeen, 0L)
+  }
+
+  /** Starts over at row 0 (after the writers' own reset), keeping the buffers. */
+  def reset(): Unit = {
+    row = 0
+    synced = 0
+    java.util.Arrays.fill(nullSeen, 0L)
+  }
+}
+
+private[spark] object FixedColumns {
+
+  /** Whether [[FixedColumns]] writes a column of this writer. */
+  def accepts(writer: ColumnWriter): Boolean = writer match {
+    case _: ByteWriter | _: ShortWriter | _: IntWriter | _: FloatWriter | _: LongWriter |
+        _: DoubleWriter => true
+    case _ => false
   }
 }
 
@@ -208,6 +444,13 @@ private[spark] final class BitmapBuffer(initialBits: Int, what: => String) {
   }
 
   @inline def append(bit: Boolean): Unit = if (bit) appendSet() else appendUnset()
+
+  /** Appends `n` set bits. */
+  def appendSet(n: Int): Unit =
+    if (stored) {
+      var i = 0
+      while (i < n) { appendSet(); i += 1 }
+    } else length += n
 
   /** Turns the last bit off (a value that turned out to be null). */
   def clearLast(): Unit = {
@@ -371,9 +614,9 @@ private[spark] final class BooleanWriter(name: String, rows: Int) extends Generi
  * types have their own final class whose `write` reads and stores the value
  * directly (one virtual call per value, no boxing).
  */
-private[spark] abstract class FixedWriter(name: String, rows: Int, width: Int)
+private[spark] abstract class FixedWriter(name: String, rows: Int, final val width: Int)
     extends ColumnWriter(name, rows) {
-  protected final val values = new LayoutBuffer(rows * width, name)
+  private[spark] final val values = new LayoutBuffer(rows * width, name)
 
   final override def appendNull(): Unit = {
     validity.appendUnset()
