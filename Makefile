@@ -12,12 +12,18 @@ export LIBTORCH_USE_PYTORCH := 1
 # Each doctest links into its own binary; leaving the dependencies' debug
 # info out of it halves the doctests' CPU time.
 export RUSTDOCFLAGS ?= -C strip=debuginfo
-# Each `make test` stage records its wall time; `make test` prints them at the end.
+# Each `make test` stage records its wall time and CPU use; `make test` prints
+# them at the end. Sub-makes inherit the top make's start: it also names the
+# run's background jobs (scripts/background.sh).
+ifndef MAKE_STARTED
 MAKE_STARTED := $(shell date +%s.%N)
+endif
+export MAKE_STARTED
 BEGIN = @python3 scripts/stage_times.py begin $@
 END = @python3 scripts/stage_times.py end $@
 
 .PHONY: all setup lint test test-rust test-python test-jvm test-spark spark-venvs demo bench bench-quick clean python demo-python
+.PHONY: prefetch-crates prefetch-spark
 
 all: test
 
@@ -28,6 +34,7 @@ setup:
 
 lint: setup
 	$(BEGIN)
+	bash scripts/background.sh wait crates
 	python3 scripts/check_layers.py
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
@@ -45,8 +52,19 @@ test-python: setup jar python
 	$(PYTHON) -m pytest -q --timeout=900 --timeout-method=thread tests --ignore=tests/spark
 	$(END)
 
-test: setup lint test-rust test-torch test-python test-jvm check-glibc test-spark
+# Downloads that only later stages need run in the background beside the
+# stages that compute (scripts/background.sh): the crates during setup's pip
+# installs, the Spark venvs during lint and the Rust tests. The first stage
+# that needs one waits for it, and fails with its log if it failed.
+test: prefetch-crates setup prefetch-spark lint test-rust test-torch test-python test-jvm check-glibc test-spark
 	@python3 scripts/stage_times.py report $(MAKE_STARTED)
+
+prefetch-crates:
+	bash scripts/background.sh start crates cargo fetch
+
+prefetch-spark: setup
+	bash scripts/background.sh start spark-venvs env \
+	  SPARK_TEST_VERSIONS="$(SPARK_FULL_VERSION) $(SPARK_SMOKE_VERSIONS)" bash scripts/spark_venvs.sh
 
 # --- Spark connector ---------------------------------------------------------
 # `make jar`: build/libs/mosaicrs-spark-3.5_2.12.jar (Spark 3.5) and
@@ -66,6 +84,7 @@ SPARK_SMOKE_VERSIONS ?= 4.0.5 4.1.4 4.2.1 4.3.0
 
 spark-venvs:
 	$(BEGIN)
+	bash scripts/background.sh wait spark-venvs
 	SPARK_TEST_VERSIONS="$(SPARK_FULL_VERSION) $(SPARK_SMOKE_VERSIONS)" bash scripts/spark_venvs.sh
 	$(END)
 
