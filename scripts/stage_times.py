@@ -43,7 +43,12 @@ def record(stage: str, edge: str) -> None:
     DIR.mkdir(parents=True, exist_ok=True)
     jiffies = cpu_jiffies()
     cpu = "" if jiffies is None else f" {jiffies[0]} {jiffies[1]}"
-    (DIR / f"{stage}.{edge}").write_text(f"{time.time():.3f}{cpu}\n")
+    # A new file renamed over the old one: a target/ whose files are hard
+    # links to another checkout's keeps that checkout's times intact.
+    path = DIR / f"{stage}.{edge}"
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(f"{time.time():.3f}{cpu}\n")
+    os.replace(tmp, path)
 
 
 def read(path: Path):
