@@ -47,9 +47,13 @@ test-rust: setup
 	MOSAICRS_REQUIRE_MOTO=1 cargo test
 	$(END)
 
+# Two pytest-xdist workers: most tests run one thread in Python or wait for a
+# subprocess (torchrun, the CLI, moto, pip), so the second core would idle.
+# Each file's tests go to one worker: module fixtures (the token bench run,
+# the mix sources) run once, and each worker has its own moto server.
 test-python: setup jar python
 	$(BEGIN)
-	$(PYTHON) -m pytest -q --timeout=900 --timeout-method=thread tests --ignore=tests/spark
+	$(PYTHON) -m pytest -q -n 2 --dist loadfile --timeout=900 --timeout-method=thread tests --ignore=tests/spark
 	$(END)
 
 # Downloads that only later stages need run in the background beside the
