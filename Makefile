@@ -84,7 +84,7 @@ prefetch-spark: setup
 # `make bench-scan`: Spark scan (count, sums, projection), mosaicrs vs Parquet.
 SPARK_FULL_VERSION ?= 3.5.9
 SPARK_SMOKE_VERSIONS ?= 4.0.5 4.1.4 4.2.1 4.3.0
-.PHONY: jar jar-native jar-classes test-spark-3.5 test-spark-smoke bench-connector bench-connector-3.5 bench-write bench-scan bench-s3 soak-spark-kill
+.PHONY: jar jar-native jar-classes test-spark-4 test-spark-3.5 test-spark-3.5-smoke test-spark-smoke bench-connector bench-connector-3.5 bench-write bench-scan bench-s3 soak-spark-kill
 
 spark-venvs:
 	$(BEGIN)
@@ -108,13 +108,23 @@ jar-classes:
 	bash scripts/spark_venvs.sh $(SPARK_FULL_VERSION)
 	gradle --quiet compileConnectorScalaSpark35 compileConnectorScalaSpark4 compileExamplesScala
 
-# The Spark 3.5 suite and the 4.x smoke tests run side by side: the smoke
-# tests mostly wait for JVMs to start.
+# Two lanes side by side: the Spark 4.0 suite, and the Spark 3.5 suite followed
+# by the 4.x smoke tests. A suite's one local[2,4] session mostly waits for JVM
+# start-up, subprocess jobs and small tasks; the stage table's CPU column
+# shows whether the two lanes keep both cores busy.
 test-spark: setup jar python spark-venvs
 	$(BEGIN)
-	$(PYTHON) -m pytest -q --timeout=1200 --timeout-method=thread tests/spark
-	$(MAKE) --no-print-directory --output-sync=target -j2 test-spark-3.5 test-spark-smoke
+	$(MAKE) --no-print-directory --output-sync=target -j2 test-spark-4 test-spark-3.5-smoke
 	$(END)
+
+test-spark-4:
+	$(BEGIN)
+	$(PYTHON) -m pytest -q --timeout=1200 --timeout-method=thread tests/spark
+	$(END)
+
+test-spark-3.5-smoke:
+	$(MAKE) --no-print-directory test-spark-3.5
+	$(MAKE) --no-print-directory test-spark-smoke
 
 # JUnit tests of the connector's JVM side against the native library
 # (jvm-connector/src/test): the JNI contract, option parsing, type mapping, errors.
