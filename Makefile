@@ -12,12 +12,18 @@ export LIBTORCH_USE_PYTORCH := 1
 # Each doctest links into its own binary; leaving the dependencies' debug
 # info out of it halves the doctests' CPU time.
 export RUSTDOCFLAGS ?= -C strip=debuginfo
-# Each `make test` stage records its wall time; `make test` prints them at the end.
+# Each `make test` stage records its wall time and CPU use; `make test` prints
+# them at the end. Sub-makes inherit the top make's start: it also names the
+# run's background jobs (scripts/background.sh).
+ifndef MAKE_STARTED
 MAKE_STARTED := $(shell date +%s.%N)
+endif
+export MAKE_STARTED
 BEGIN = @python3 scripts/stage_times.py begin $@
 END = @python3 scripts/stage_times.py end $@
 
 .PHONY: all setup lint test test-rust test-python test-jvm test-spark spark-venvs demo bench bench-quick clean python demo-python
+.PHONY: prefetch-crates prefetch-spark
 
 all: test
 
@@ -28,6 +34,7 @@ setup:
 
 lint: setup
 	$(BEGIN)
+	bash scripts/background.sh wait crates
 	python3 scripts/check_layers.py
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
@@ -40,13 +47,28 @@ test-rust: setup
 	MOSAICRS_REQUIRE_MOTO=1 cargo test
 	$(END)
 
+# Two pytest-xdist workers: most tests run one thread in Python or wait for a
+# subprocess (torchrun, the CLI, moto, pip), so the second core would idle.
+# Each file's tests go to one worker: module fixtures (the token bench run,
+# the mix sources) run once, and each worker has its own moto server.
 test-python: setup jar python
 	$(BEGIN)
-	$(PYTHON) -m pytest -q --timeout=900 --timeout-method=thread tests --ignore=tests/spark
+	$(PYTHON) -m pytest -q -n 2 --dist loadfile --timeout=900 --timeout-method=thread tests --ignore=tests/spark
 	$(END)
 
-test: setup lint test-rust test-torch test-python test-jvm check-glibc test-spark
+# Downloads that only later stages need run in the background beside the
+# stages that compute (scripts/background.sh): the crates during setup's pip
+# installs, the Spark venvs during lint and the Rust tests. The first stage
+# that needs one waits for it, and fails with its log if it failed.
+test: prefetch-crates setup prefetch-spark lint test-rust test-torch test-python test-jvm check-glibc test-spark
 	@python3 scripts/stage_times.py report $(MAKE_STARTED)
+
+prefetch-crates:
+	bash scripts/background.sh start crates cargo fetch
+
+prefetch-spark: setup
+	bash scripts/background.sh start spark-venvs env \
+	  SPARK_TEST_VERSIONS="$(SPARK_FULL_VERSION) $(SPARK_SMOKE_VERSIONS)" bash scripts/spark_venvs.sh
 
 # --- Spark connector ---------------------------------------------------------
 # `make jar`: build/libs/mosaicrs-spark-3.5_2.12.jar (Spark 3.5) and
@@ -62,10 +84,11 @@ test: setup lint test-rust test-torch test-python test-jvm check-glibc test-spar
 # `make bench-scan`: Spark scan (count, sums, projection), mosaicrs vs Parquet.
 SPARK_FULL_VERSION ?= 3.5.9
 SPARK_SMOKE_VERSIONS ?= 4.0.5 4.1.4 4.2.1 4.3.0
-.PHONY: jar jar-native jar-classes test-spark-3.5 test-spark-smoke bench-connector bench-connector-3.5 bench-write bench-scan bench-s3 soak-spark-kill
+.PHONY: jar jar-native jar-classes test-spark-4 test-spark-3.5 test-spark-3.5-smoke test-spark-smoke bench-connector bench-connector-3.5 bench-write bench-scan bench-s3 soak-spark-kill
 
 spark-venvs:
 	$(BEGIN)
+	bash scripts/background.sh wait spark-venvs
 	SPARK_TEST_VERSIONS="$(SPARK_FULL_VERSION) $(SPARK_SMOKE_VERSIONS)" bash scripts/spark_venvs.sh
 	$(END)
 
@@ -85,13 +108,23 @@ jar-classes:
 	bash scripts/spark_venvs.sh $(SPARK_FULL_VERSION)
 	gradle --quiet compileConnectorScalaSpark35 compileConnectorScalaSpark4 compileExamplesScala
 
-# The Spark 3.5 suite and the 4.x smoke tests run side by side: the smoke
-# tests mostly wait for JVMs to start.
+# Two lanes side by side: the Spark 4.0 suite, and the Spark 3.5 suite followed
+# by the 4.x smoke tests. A suite's one local[2,4] session mostly waits for JVM
+# start-up, subprocess jobs and small tasks; the stage table's CPU column
+# shows whether the two lanes keep both cores busy.
 test-spark: setup jar python spark-venvs
 	$(BEGIN)
-	$(PYTHON) -m pytest -q --timeout=1200 --timeout-method=thread tests/spark
-	$(MAKE) --no-print-directory --output-sync=target -j2 test-spark-3.5 test-spark-smoke
+	$(MAKE) --no-print-directory --output-sync=target -j2 test-spark-4 test-spark-3.5-smoke
 	$(END)
+
+test-spark-4:
+	$(BEGIN)
+	$(PYTHON) -m pytest -q --timeout=1200 --timeout-method=thread tests/spark
+	$(END)
+
+test-spark-3.5-smoke:
+	$(MAKE) --no-print-directory test-spark-3.5
+	$(MAKE) --no-print-directory test-spark-smoke
 
 # JUnit tests of the connector's JVM side against the native library
 # (jvm-connector/src/test): the JNI contract, option parsing, type mapping, errors.

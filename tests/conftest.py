@@ -49,3 +49,17 @@ def moto_server():
         pytest.fail(str(exc))
     yield server
     server.stop()
+
+
+# The slowest files start first: on two pytest-xdist workers (`make
+# test-python`, each file on one worker) a long file collected last would run
+# alone at the end while the other worker idles.
+SLOW_FILES_FIRST = ("test_bench_smoke.py", "test_bench_tokens_smoke.py", "test_trainers.py")
+
+
+def pytest_collection_modifyitems(items) -> None:
+    def rank(item) -> int:
+        name = item.path.name
+        return SLOW_FILES_FIRST.index(name) if name in SLOW_FILES_FIRST else len(SLOW_FILES_FIRST)
+
+    items.sort(key=rank)  # stable: every other test keeps its place
