@@ -8,8 +8,8 @@ untimed warm-up round:
 - `count()` (answered from the index by mosaicrs);
 - the sum of every column (every value decoded; mosaicrs sums in its scan,
   pushed down by Spark as partial aggregates; Parquet hands them to Spark);
-- the max of every column (not pushed down: every value decoded and handed
-  to Spark's generated code, by both readers);
+- the max of every column (pushed down to mosaicrs too, where each task
+  folds its columns; Parquet hands every value to Spark's generated code);
 - a projection of two columns (`id`, `f0`), summed, so only those are read.
 
 Prints seconds per query and reader and the Parquet/mosaicrs time ratio
