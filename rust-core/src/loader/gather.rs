@@ -18,7 +18,7 @@ use super::ShuffleMode;
 use crate::format::Compression;
 #[cfg(unix)]
 use crate::reader::StreamedDataset;
-use crate::reader::{BatchCache, DataSource, Dataset, Picks, RowBlock, RowLayout};
+use crate::reader::{pick_mixed, BatchCache, DataSource, Dataset, Picks, RowBlock, RowLayout};
 use crate::{Error, Result};
 
 /// Where the sources of a gather may keep row blocks (row-major copies of
@@ -319,6 +319,12 @@ pub(crate) struct ResidentSet {
     batches: Arc<[Arc<RecordBatch>]>,
     /// Table `t`'s entry `e` is `batches[bases[t] + e]`.
     bases: Vec<usize>,
+    /// Table `t`'s dataset (whose row index finds its entries).
+    datasets: Vec<Arc<Dataset>>,
+    /// The tables' column numbers, when they are the same in every table
+    /// (datasets of one layout): a batch then reads the sources' batches
+    /// as they are.
+    columns: Option<Arc<[usize]>>,
     /// Table `t`'s row blocks, when every table allows them; a cache that
     /// several tables share counts the working rows of them all.
     row_blocks: Option<Arc<[Arc<RowBlockSource>]>>,
@@ -330,10 +336,22 @@ impl ResidentSet {
     pub(crate) fn new<'a>(tables: impl IntoIterator<Item = &'a GatherTable>) -> Option<Self> {
         let mut batches = Vec::new();
         let mut bases = Vec::new();
+        let mut datasets = Vec::new();
+        let mut columns: Option<Option<Arc<[usize]>>> = None;
         let mut blocks = Some(Vec::new());
         for table in tables {
             bases.push(batches.len());
             batches.extend(table.resident.as_ref()?.iter().cloned());
+            match &table.source {
+                DataSource::Mapped(dataset) => datasets.push(Arc::clone(dataset)),
+                #[cfg(unix)]
+                DataSource::Streamed(_) => return None,
+            }
+            columns = match columns {
+                None => Some(Some(Arc::clone(&table.projection))),
+                Some(Some(c)) if c == table.projection => Some(Some(c)),
+                Some(_) => Some(None),
+            };
             match (&mut blocks, table.row_blocks.as_deref()) {
                 (Some(list), Some([source])) => list.push(Arc::clone(source)),
                 _ => blocks = None,
@@ -359,7 +377,72 @@ impl ResidentSet {
         Some(ResidentSet {
             batches: batches.into(),
             bases,
+            datasets,
+            columns: columns.flatten(),
             row_blocks,
+        })
+    }
+
+    /// Whether [`gather`](Self::gather) can read the tables: they have the
+    /// same column numbers (else each table is gathered and the parts
+    /// merged, [`Gathered::merge`]).
+    pub(crate) fn gathers(&self) -> bool {
+        self.columns.is_some()
+    }
+
+    /// Row `rows[j]` of table `tables[j]`, for each `j`, gathered in one
+    /// pass over the rows, each straight into its place in the batch (no
+    /// gather per table, no merge of them).
+    pub(crate) fn gather(
+        &self,
+        schema: &SchemaRef,
+        tables: &[u32],
+        rows: Vec<u64>,
+    ) -> Result<Gathered> {
+        let Some(columns) = &self.columns else {
+            return Err(Error::Internal(
+                "one gather of tables with different columns".into(),
+            ));
+        };
+        let indexes: Vec<_> = self
+            .datasets
+            .iter()
+            .zip(&self.bases)
+            .map(|(d, &base)| (d.row_index(), base))
+            .collect();
+        let (
+            Picks {
+                entries,
+                batches: ids,
+                picks,
+            },
+            of,
+        ) = pick_mixed(&indexes, tables, &rows)?;
+        let ids = match &self.row_blocks {
+            Some(_) => entries
+                .iter()
+                .zip(ids)
+                .zip(&of)
+                .map(|((&e, (shard, batch)), &t)| RowBlockId {
+                    dataset: t as usize,
+                    shard,
+                    batch,
+                    // `t` is a table (checked by the pick), `e` its entry
+                    // numbered from its base.
+                    entry: e - self.bases[t as usize],
+                })
+                .collect(),
+            None => Vec::new(),
+        };
+        Ok(Gathered {
+            schema: Arc::clone(schema),
+            batches: Arc::clone(&self.batches),
+            used: entries,
+            columns: Arc::clone(columns),
+            picks,
+            rows,
+            row_blocks: self.row_blocks.clone(),
+            ids,
         })
     }
 }

@@ -77,7 +77,7 @@ pub(crate) use gather::GatherTable;
 
 use crate::reader::{DataSource, Dataset};
 use crate::{Error, Result};
-use mix::{MixConfig, MixSource, MixedOrder, Stream};
+use mix::{MixConfig, MixCursor, MixSource, MixedOrder, Stream};
 
 /// What a loader reads: a mapped [`Dataset`] or any [`DataSource`] (on
 /// Unix, a remote dataset larger than the cache streams through it).
@@ -1006,11 +1006,13 @@ impl WorkerJob {
         F: Fn(&Gathered) -> Result<T>,
     {
         let mut step = self.first_step;
+        // The mix block this worker read last.
+        let mut cursor = MixCursor::default();
         while step < self.plan.steps {
             // A panic in a worker would take the training job down where an
             // error serves: it becomes one, naming the step.
             let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                self.batch(step, assemble)
+                self.batch(step, assemble, &mut cursor)
             }))
             .unwrap_or_else(|panic| {
                 Err(Error::Internal(format!(
@@ -1027,7 +1029,7 @@ impl WorkerJob {
         }
     }
 
-    fn batch<T, F>(&self, step: u64, assemble: &F) -> Result<LoadedBatch<T>>
+    fn batch<T, F>(&self, step: u64, assemble: &F, cursor: &mut MixCursor) -> Result<LoadedBatch<T>>
     where
         F: Fn(&Gathered) -> Result<T>,
     {
@@ -1039,8 +1041,13 @@ impl WorkerJob {
             .count();
         let (data, rows, sources) = match &self.mixed {
             Some((order, set)) => {
-                let picks = order.picks(positions.map(|p| self.plan.resolve(p)));
-                self.scheduled(step, || gather_mixed(set, &picks, assemble))?
+                let n = usize::try_from(positions.end - positions.start).unwrap_or(0);
+                let (mut sources, mut rows) = (Vec::with_capacity(n), Vec::with_capacity(n));
+                let positions = positions.map(|p| self.plan.resolve(p));
+                order.picks_into(positions, cursor, &mut sources, &mut rows);
+                let (data, rows) =
+                    self.scheduled(step, || gather_mixed(set, &sources, rows, assemble))?;
+                (data, rows, sources)
             }
             None => {
                 let rows: Vec<u64> = positions
@@ -1104,21 +1111,30 @@ impl WorkerJob {
     }
 }
 
-/// Gathers `(source, row)` picks from a mix's sources (one gather per
-/// source present) and assembles them as one batch, in pick order.
+/// Gathers row `rows[j]` of source `sources[j]` of a mix, for each `j`, and
+/// assembles them as one batch, in that order. Sources whose batches are
+/// all resident are gathered in one pass; others one gather per source
+/// present, merged.
 fn gather_mixed<T, F>(
     set: &MixSet,
-    picks: &[(usize, u64)],
+    sources: &[u32],
+    rows: Vec<u64>,
     assemble: &F,
-) -> Result<(T, Vec<u64>, Vec<u32>)>
+) -> Result<(T, Vec<u64>)>
 where
     F: Fn(&Gathered) -> Result<T>,
 {
+    if let Some(resident) = set.resident.as_ref().filter(|r| r.gathers()) {
+        let gathered = resident.gather(&set.schema, sources, rows)?;
+        let data = assemble(&gathered)?;
+        return Ok((data, gathered.into_rows()));
+    }
     let mut part_of = vec![usize::MAX; set.tables.len()];
     let mut part_sources = Vec::new();
     let mut part_rows: Vec<Vec<u64>> = Vec::new();
-    let mut at = Vec::with_capacity(picks.len());
-    for &(source, row) in picks {
+    let mut at = Vec::with_capacity(rows.len());
+    for (&source, &row) in sources.iter().zip(&rows) {
+        let source = source as usize;
         if part_of[source] == usize::MAX {
             part_of[source] = part_rows.len();
             part_sources.push(source);
@@ -1136,9 +1152,7 @@ where
     let resident = set.resident.as_ref().map(|r| (r, part_sources.as_slice()));
     let gathered = Gathered::merge(Arc::clone(&set.schema), &parts, &at, resident)?;
     let data = assemble(&gathered)?;
-    // Fewer than 2^32 sources: they come from a Vec of tables.
-    let sources = picks.iter().map(|&(s, _)| s as u32).collect();
-    Ok((data, gathered.into_rows(), sources))
+    Ok((data, gathered.into_rows()))
 }
 
 /// The batches of the rest of one epoch, in step order. Dropping it early

@@ -232,6 +232,63 @@ impl RowIndex {
     }
 }
 
+/// Rows of several datasets resolved as [`RowIndex::pick`] resolves one
+/// dataset's, in one numbering of their entries: row `rows[j]` is of
+/// dataset `datasets[j]`, whose index is `indexes[d].0` and whose entry `e`
+/// is numbered `indexes[d].1 + e`. [`Picks::entries`] are those numbers;
+/// the second vector names each source's dataset.
+pub(crate) fn pick_mixed(
+    indexes: &[(&RowIndex, usize)],
+    datasets: &[u32],
+    rows: &[u64],
+) -> Result<(Picks, Vec<u32>)> {
+    if datasets.len() != rows.len() {
+        return Err(Error::Internal(format!(
+            "{} datasets given for {} rows",
+            datasets.len(),
+            rows.len()
+        )));
+    }
+    let numbers = indexes
+        .iter()
+        .map(|(index, base)| base + index.len())
+        .max()
+        .unwrap_or(0);
+    let mut out = Picks {
+        picks: Vec::with_capacity(rows.len()),
+        ..Picks::default()
+    };
+    let mut of = Vec::new();
+    SOURCE_OF.with_borrow_mut(|source_of| {
+        if source_of.len() < numbers {
+            source_of.resize(numbers, usize::MAX);
+        }
+        let picked = datasets.iter().zip(rows).try_for_each(|(&d, &row)| {
+            let &(index, base) = indexes.get(d as usize).ok_or_else(|| {
+                Error::Internal(format!("a row of dataset {d} of {}", indexes.len()))
+            })?;
+            let (entry, offset) = index.entry(row)?;
+            let mut source = source_of[base + entry];
+            if source == usize::MAX {
+                out.batches.push(index.batch_of(entry)?);
+                out.entries.push(base + entry);
+                of.push(d);
+                source = out.entries.len() - 1;
+                source_of[base + entry] = source;
+            }
+            // Within one record batch, whose rows fit in usize.
+            out.picks.push((source, offset as usize));
+            Ok(())
+        });
+        // Leave the scratch all unused for the next call on this thread.
+        for &entry in &out.entries {
+            source_of[entry] = usize::MAX;
+        }
+        picked
+    })?;
+    Ok((out, of))
+}
+
 /// The entries of shard `shard`'s non-empty record batches (empty ones hold
 /// no row to find), given the shard's first global row and the first row of
 /// each record batch within it, then its row count.
@@ -277,6 +334,24 @@ mod tests {
             Err(Error::RowOutOfRange { row: 9, rows: 9 })
         ));
         let picked = index.pick(&[8, 0, 7, 1, 4]).unwrap();
+        // The same rows of the same index numbered from 10, mixed with
+        // rows of another index numbered from 0.
+        let other = RowIndex::opened([&[0, 2][..]]);
+        let (mixed, datasets) = pick_mixed(
+            &[(&other, 0), (&index, 10)],
+            &[1, 0, 1, 1, 1, 0, 1],
+            &[8, 1, 0, 7, 1, 0, 4],
+        )
+        .unwrap();
+        assert_eq!(mixed.entries, [13, 0, 10, 11]);
+        assert_eq!(datasets, [1, 0, 1, 1]);
+        assert_eq!(mixed.batches, [(2, 2), (0, 0), (0, 0), (0, 1)]);
+        assert_eq!(
+            mixed.picks,
+            [(0, 1), (1, 1), (2, 0), (0, 0), (2, 1), (1, 0), (3, 1)]
+        );
+        assert!(pick_mixed(&[(&other, 0)], &[0], &[2]).is_err());
+        assert!(pick_mixed(&[(&other, 0)], &[1], &[0]).is_err());
         assert_eq!(picked.entries, [3, 0, 1]);
         assert_eq!(picked.batches, [(2, 2), (0, 0), (0, 1)]);
         assert_eq!(picked.picks, [(0, 1), (1, 0), (0, 0), (1, 1), (2, 1)]);

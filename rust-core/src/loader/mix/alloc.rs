@@ -10,7 +10,12 @@
 //! the columns with an extra sample of a source are spread evenly over the
 //! epoch) and `h` drawn from the seed and epoch. How many samples of source
 //! `i` come before block `k` is then a sum of floors, computed by
-//! [`floor_sum`] in `O(log K)`: no walk from the start of the epoch.
+//! [`floor_sum`] in `O(log K)`: no walk from the start of the epoch. The
+//! counts of one block take no division: source `i`'s run ends at
+//! `q·K + r`, so column `c` holds `q + [c < r]` slots before that end.
+//! A reader that goes through the blocks in order steps from one block's
+//! counts to a later one's by adding the counts of the blocks between
+//! ([`Allocation::advance`]).
 //!
 //! The last, partial block (`R = N - K·B` positions) takes the largest
 //! remainder of `R·n_i/N` per source (ties to the lower source index).
@@ -134,6 +139,8 @@ pub(crate) struct Allocation {
     line_start: Vec<u64>,
     /// Samples of each source in the partial last block.
     tail: Vec<u64>,
+    /// `(⌊e/K⌋, e mod K)` of where each source's run ends, `e = L_i + m_i`.
+    run_ends: Vec<(u64, u64)>,
     stride: u64,
     offset: u64,
 }
@@ -164,12 +171,21 @@ impl Allocation {
         }
         let stride = golden_stride(whole);
         let offset = if whole == 0 { 0 } else { mix64(key) % whole };
+        let run_ends = line_start
+            .iter()
+            .zip(&in_whole)
+            .map(|(&l, &m)| match whole {
+                0 => (0, 0),
+                k => ((l + m) / k, (l + m) % k),
+            })
+            .collect();
         Allocation {
             block,
             whole,
             in_whole,
             line_start,
             tail,
+            run_ends,
             stride,
             offset,
         }
@@ -200,6 +216,36 @@ impl Allocation {
         s as u64
     }
 
+    /// The column of whole block `k < K`: `(g·k + h) mod K`.
+    fn column(&self, k: u64) -> u64 {
+        let whole = self.whole.max(1);
+        match self
+            .stride
+            .checked_mul(k)
+            .and_then(|x| x.checked_add(self.offset))
+        {
+            Some(x) => x % whole,
+            // u128: stride, offset and k are below K, a u64.
+            None => {
+                ((u128::from(self.stride) * u128::from(k) + u128::from(self.offset))
+                    % u128::from(whole)) as u64
+            }
+        }
+    }
+
+    /// Each source's count in column `column` (of a whole block), into
+    /// `counts`: slots of its run `[L_i, L_i + m_i)` in that column.
+    fn column_counts(&self, column: u64, counts: &mut [u64]) {
+        // Column `c` holds `q + [c < r]` slots below `q·K + r`; the run of
+        // source `i` starts where source `i - 1`'s ends.
+        let mut below_start = 0;
+        for (count, &(q, r)) in counts.iter_mut().zip(&self.run_ends) {
+            let below_end = q + u64::from(column < r);
+            *count = below_end - below_start;
+            below_start = below_end;
+        }
+    }
+
     /// The counts of block `k` (`k` whole blocks or the partial last one).
     pub(crate) fn block_counts(&self, k: u64) -> BlockCounts {
         if k >= self.whole {
@@ -210,23 +256,45 @@ impl Allocation {
                 before: self.in_whole.clone(),
             };
         }
-        let before: Vec<u64> = self
-            .line_start
-            .iter()
-            .zip(&self.in_whole)
-            .map(|(&l, &m)| self.slots_before(l + m, k) - self.slots_before(l, k))
-            .collect();
-        let counts = self
-            .line_start
-            .iter()
-            .zip(&self.in_whole)
-            .zip(&before)
-            .map(|((&l, &m), &b)| self.slots_before(l + m, k + 1) - self.slots_before(l, k + 1) - b)
-            .collect();
+        // `G` at each run's end; the first run starts at slot 0 (`G = 0`),
+        // and the last ends at `K·B` (`G = k·B`), so only the runs' inner
+        // boundaries take floor sums.
+        let sources = self.line_start.len();
+        let mut before = Vec::with_capacity(sources);
+        let mut below_start = 0;
+        for (i, (&l, &m)) in self.line_start.iter().zip(&self.in_whole).enumerate() {
+            let below_end = if i + 1 == sources {
+                k * self.block
+            } else {
+                self.slots_before(l + m, k)
+            };
+            before.push(below_end - below_start);
+            below_start = below_end;
+        }
+        let mut counts = vec![0; sources];
+        self.column_counts(self.column(k), &mut counts);
         BlockCounts {
             len: self.block,
             counts,
             before,
+        }
+    }
+
+    /// Moves `at`, the counts of block `from`, to those of block `to`:
+    /// by adding the counts of the blocks between when they are few (a
+    /// reader that goes through the epoch in order), else computed anew.
+    pub(crate) fn advance(&self, at: &mut BlockCounts, from: u64, to: u64) {
+        /// Blocks stepped over one by one before the floor sums are cheaper.
+        const STEPS: u64 = 64;
+        if to < from || to - from > STEPS || to >= self.whole {
+            *at = self.block_counts(to);
+            return;
+        }
+        for k in from..to {
+            for (b, &c) in at.before.iter_mut().zip(&at.counts) {
+                *b += c;
+            }
+            self.column_counts(self.column(k + 1), &mut at.counts);
         }
     }
 }
@@ -308,6 +376,16 @@ mod tests {
             }
         }
         assert_eq!(walked, counts, "totals");
+        // Stepping from block to block, by any stride, gives the same counts.
+        for stride in [1, 2, 5, 70] {
+            let mut at = a.block_counts(0);
+            let mut k = 0;
+            while k + stride < blocks {
+                a.advance(&mut at, k, k + stride);
+                k += stride;
+                assert_eq!(at, a.block_counts(k), "{counts:?} block {block} k {k}");
+            }
+        }
     }
 
     #[test]

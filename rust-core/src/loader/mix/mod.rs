@@ -23,6 +23,7 @@ use std::sync::Arc;
 
 use xxhash_rust::xxh3::Xxh3;
 
+pub(crate) use order::MixCursor;
 pub use order::{MixSource, MixedOrder};
 pub use weights::{sample_counts, Exhausted, Weighting};
 

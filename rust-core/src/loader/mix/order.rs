@@ -110,9 +110,11 @@ impl MixedOrder {
     /// `(source, dataset row)` at `position` (`position < len`; past the
     /// end the result means nothing).
     pub fn get(&self, position: u64) -> (usize, u64) {
-        let k = position / self.alloc.block();
-        let block = self.block_view(k);
-        self.in_block(&block, position - k * self.alloc.block())
+        let mut out = (0, position);
+        self.each_pick([position], &mut MixCursor::default(), |i, row| {
+            out = (i as usize, row)
+        });
+        out
     }
 
     /// `(source, dataset row)` of each position of `positions` (each below
@@ -122,32 +124,107 @@ impl MixedOrder {
     pub fn picks(&self, positions: impl IntoIterator<Item = u64>) -> Vec<(usize, u64)> {
         let positions = positions.into_iter();
         let mut out = Vec::with_capacity(positions.size_hint().0);
+        self.each_pick(positions, &mut MixCursor::default(), |i, row| {
+            out.push((i as usize, row))
+        });
+        out
+    }
+
+    /// [`picks`](Self::picks) appended to `sources` and `rows`, starting
+    /// from the block `cursor` read last (a worker reads blocks in order:
+    /// the counts of its next block are a few additions away).
+    pub(crate) fn picks_into(
+        &self,
+        positions: impl IntoIterator<Item = u64>,
+        cursor: &mut MixCursor,
+        sources: &mut Vec<u32>,
+        rows: &mut Vec<u64>,
+    ) {
+        self.each_pick(positions, cursor, |i, row| {
+            sources.push(i);
+            rows.push(row);
+        });
+    }
+
+    /// Calls `f(source, dataset row)` for each position, in order.
+    fn each_pick(
+        &self,
+        positions: impl IntoIterator<Item = u64>,
+        cursor: &mut MixCursor,
+        mut f: impl FnMut(u32, u64),
+    ) {
         let block = self.alloc.block();
-        // The current block: its number, its end, its view; and the last
-        // position read with its line value `t`.
-        let mut current: Option<(u64, u64, BlockView)> = None;
+        let mut view = cursor.view.take();
+        // The end of the current block and the last position read with its
+        // line value `t`.
+        let mut end = 0;
         let mut last: Option<(u64, u64)> = None;
         for p in positions {
-            let (view, t) = match (&current, last) {
-                (Some((_, end, view)), Some((q, t))) if q.checked_add(1) == Some(p) && p < *end => {
-                    (view, view.next(t))
-                }
+            let (v, t) = match (&view, last) {
+                (Some(v), Some((q, t))) if q.checked_add(1) == Some(p) && p < end => (v, v.next(t)),
                 _ => {
                     let k = p / block;
-                    let view = match &current {
-                        Some((ck, _, view)) if *ck == k => view,
-                        _ => {
-                            let end = k.saturating_add(1).saturating_mul(block);
-                            &current.insert((k, end, self.block_view(k))).2
-                        }
-                    };
-                    (view, view.line(p - k * block))
+                    end = k.saturating_add(1).saturating_mul(block);
+                    let v = self.view_at(&mut view, k);
+                    (&*v, v.line(p - k * block))
                 }
             };
             last = Some((p, t));
-            out.push(self.at_line(view, t));
+            match v.sample_of(t) {
+                // Fewer than 2^32 sources: they come from a Vec of tables.
+                Some((i, u)) => f(i as u32, self.sample(i, u)),
+                // Past the end of the epoch: no source to read.
+                None => f(0, t),
+            }
         }
-        out
+        cursor.view = view;
+    }
+
+    /// The view of block `k`, moved there from the block `view` holds.
+    fn view_at<'a>(&self, view: &'a mut Option<BlockView>, k: u64) -> &'a BlockView {
+        let v = match view.take() {
+            Some(v) if v.k == k => v,
+            Some(mut v) => {
+                self.alloc.advance(&mut v.counts, v.k, k);
+                self.refresh(&mut v, k);
+                v
+            }
+            None => {
+                let mut v = BlockView {
+                    k,
+                    len: 0,
+                    stride: 0,
+                    offset: 0,
+                    counts: self.alloc.block_counts(k),
+                    ends: Vec::new(),
+                    shift: Vec::new(),
+                };
+                self.refresh(&mut v, k);
+                v
+            }
+        };
+        view.insert(v)
+    }
+
+    /// Sets `v`'s slot permutation and runs from its counts (of block `k`).
+    fn refresh(&self, v: &mut BlockView, k: u64) {
+        let len = v.counts.len.max(1);
+        if len != v.len {
+            v.stride = golden_stride(v.counts.len);
+        }
+        v.k = k;
+        v.len = len;
+        v.offset = mix64(self.key ^ mix64(k.wrapping_add(1))) % len;
+        v.ends.clear();
+        v.shift.clear();
+        let mut at = 0u64;
+        for (&c, &b) in v.counts.counts.iter().zip(&v.counts.before) {
+            // Source `i` fills line values `at..at + c`, its samples
+            // `b..b + c` of the epoch.
+            v.shift.push(b.wrapping_sub(at));
+            at += c;
+            v.ends.push(at);
+        }
     }
 
     /// Source `i`'s samples of the epoch as whole passes over its rows and
@@ -207,47 +284,6 @@ impl MixedOrder {
         epoch_blocks(&s.space, seed, key, s.shuffle)
     }
 
-    /// What the positions of block `k` need, computed once per block.
-    fn block_view(&self, k: u64) -> BlockView {
-        let BlockCounts {
-            len,
-            counts,
-            before,
-        } = self.alloc.block_counts(k);
-        // Where each source's run ends among the block's slots.
-        let mut ends = Vec::with_capacity(counts.len());
-        let mut at = 0;
-        for c in &counts {
-            at += c;
-            ends.push(at);
-        }
-        BlockView {
-            len: len.max(1),
-            stride: golden_stride(len),
-            offset: mix64(self.key ^ mix64(k.wrapping_add(1))) % len.max(1),
-            ends,
-            counts,
-            before,
-        }
-    }
-
-    fn in_block(&self, b: &BlockView, slot: u64) -> (usize, u64) {
-        self.at_line(b, b.line(slot))
-    }
-
-    /// `(source, dataset row)` of line value `t` of block `b`.
-    fn at_line(&self, b: &BlockView, t: u64) -> (usize, u64) {
-        // The runs cover `0..len`, so `t` is in one of them (unless the
-        // position is past the epoch, which has no source to read).
-        let i = b.ends.partition_point(|&end| end <= t);
-        match (b.ends.get(i), b.counts.get(i), b.before.get(i)) {
-            (Some(&end), Some(&count), Some(&before)) => {
-                (i, self.sample(i, before + (t + count - end)))
-            }
-            _ => (0, t),
-        }
-    }
-
     /// Dataset row of source `i`'s `u`-th sample of the epoch.
     fn sample(&self, i: usize, u: u64) -> u64 {
         let s = &self.sources[i];
@@ -266,19 +302,48 @@ impl MixedOrder {
     }
 }
 
+/// Where a reader of a [`MixedOrder`] is: the block it read last, whose
+/// counts the next block's are computed from.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct MixCursor {
+    view: Option<BlockView>,
+}
+
 /// One block's counts with its slot permutation.
 #[derive(Debug, Clone)]
 struct BlockView {
+    /// The block's number.
+    k: u64,
     len: u64,
     stride: u64,
     offset: u64,
-    /// Cumulative counts: source `i` fills slots `ends[i] - counts[i]..ends[i]`.
+    counts: BlockCounts,
+    /// Cumulative counts: source `i` fills line values
+    /// `ends[i] - counts[i]..ends[i]`.
     ends: Vec<u64>,
-    counts: Vec<u64>,
-    before: Vec<u64>,
+    /// Per source, its epoch sample at line value `t` is `t + shift[i]`
+    /// (wrapping).
+    shift: Vec<u64>,
 }
 
 impl BlockView {
+    /// `(source, epoch sample of that source)` at line value `t`.
+    #[inline]
+    fn sample_of(&self, t: u64) -> Option<(usize, u64)> {
+        // The source is the number of runs that end at or before `t`:
+        // counted without branches for a few sources (which one comes next
+        // is random), searched for many.
+        let i = if self.ends.len() <= 8 {
+            self.ends.iter().map(|&end| usize::from(end <= t)).sum()
+        } else {
+            self.ends.partition_point(|&end| end <= t)
+        };
+        // The runs cover `0..len`, so `t` is in one of them unless the
+        // position is past the epoch.
+        let shift = self.shift.get(i)?;
+        Some((i, t.wrapping_add(*shift)))
+    }
+
     /// The line value `t = (stride·slot + offset) mod len` of `slot`.
     fn line(&self, slot: u64) -> u64 {
         match self

@@ -106,6 +106,19 @@ fn check(rows: &[u64], w: &[Weighting], epoch_size: Option<u64>, block: u64) {
     let slices: Vec<u64> = (0..total).filter(|p| (p / 3) % 2 == 1).collect();
     let want: Vec<(usize, u64)> = slices.iter().map(|&p| o.get(p)).collect();
     assert_eq!(o.picks(slices.iter().copied()), want);
+    // A worker keeps its cursor from block to block (every `stride`-th
+    // block, then back to the start): the same order.
+    for stride in [1, 3, 100] {
+        let mut cursor = MixCursor::default();
+        let starts = (0..total).step_by((block * stride) as usize).chain([0]);
+        for start in starts {
+            let end = (start + block).min(total);
+            let (mut sources, mut rows) = (Vec::new(), Vec::new());
+            o.picks_into(start..end, &mut cursor, &mut sources, &mut rows);
+            let got: Vec<(usize, u64)> = sources.iter().map(|&s| s as usize).zip(rows).collect();
+            assert_eq!(got, picks[start as usize..end as usize], "stride {stride}");
+        }
+    }
 }
 
 #[test]
