@@ -166,7 +166,7 @@ impl MixedOrder {
                     let k = p / block;
                     end = k.saturating_add(1).saturating_mul(block);
                     let v = self.view_at(&mut view, k);
-                    (&*v, v.line(p - k * block))
+                    (v, v.line(p - k * block))
                 }
             };
             last = Some((p, t));
