@@ -25,9 +25,7 @@ contender packs the same way, each document followed by the eos, the stream cut 
   the same process as mosaicrs.
 - mosaicrs: ``mosaicrs.torch.TokenLoader(path, seq_len=L, batch_size=B, eos_id=...,
   shuffle=True)`` with its default outputs: int64 input_ids and position_ids, cu_seqlens
-  and max_seqlen (16 bytes written per token), batch N+1 filled on a Rust thread while
-  batch N is used. Variants: mosaicrs-inline (the same, each batch filled on the caller's
-  thread, in the same process), mosaicrs-int32 (``dtype`` and
+  and max_seqlen (16 bytes written per token). Variants: mosaicrs-int32 (``dtype`` and
   ``position_ids`` int32, 8 bytes), mosaicrs-ids (``position_ids=False``, 8 bytes),
   mosaicrs-full (``attention_mask=True`` as well, int64, 24 bytes), and
   mosaicrs-dataloader (``TokenIterableDataset`` in ``DataLoader(batch_size=None)``), and
@@ -89,8 +87,6 @@ TOKEN_CONTENDERS: Dict[str, Tuple[str, str]] = {
     "mds-w2": ("streaming", "MosaicML StreamingDataset + packing in Python, 2 workers"),
     "memcpy": ("shared", "memcpy of the token bytes (numpy copy, int32)"),
     "mosaicrs": ("shared", "mosaicrs.torch.TokenLoader (int64 input_ids, position_ids)"),
-    "mosaicrs-inline": ("shared", "mosaicrs.torch.TokenLoader filling each batch on the "
-                                  "caller's thread (no fill-ahead thread)"),
     "mosaicrs-int32": ("shared", "mosaicrs.torch.TokenLoader, int32 input_ids, position_ids"),
     "mosaicrs-ids": ("shared", "mosaicrs.torch.TokenLoader, position_ids=False"),
     "mosaicrs-full": ("shared", "mosaicrs.torch.TokenLoader, attention_mask=True (int64)"),
@@ -99,12 +95,11 @@ TOKEN_CONTENDERS: Dict[str, Tuple[str, str]] = {
     "mosaicrs-dataloader-keep": ("shared", "DataLoader(mosaicrs.torch.TokenIterableDataset, "
                                            "batch_size=None, collate_fn=keep_batch)"),
 }
-MOSAICRS_TOKEN_VARIANTS = ("mosaicrs", "mosaicrs-inline", "mosaicrs-int32", "mosaicrs-ids", "mosaicrs-full",
+MOSAICRS_TOKEN_VARIANTS = ("mosaicrs", "mosaicrs-int32", "mosaicrs-ids", "mosaicrs-full",
                            "mosaicrs-dataloader", "mosaicrs-dataloader-keep")
 # Each variant's TokenLoader options besides the shared ones (dtypes by name: torch is
 # imported in the contender's process only).
 MOSAICRS_TOKEN_OPTIONS: Dict[str, Dict[str, Any]] = {
-    "mosaicrs-inline": {"_fill_ahead": False},
     "mosaicrs-int32": {"dtype": "int32", "position_ids": "int32"},
     "mosaicrs-ids": {"position_ids": False},
     "mosaicrs-full": {"attention_mask": True},
@@ -735,7 +730,7 @@ def run_tokens(runner: Runner, args: argparse.Namespace, corpus: Any) -> Dict[st
             entries.append(entry(r, T, ok=True, tokens=figures["count"],
                                  tokens_per_s=figures["per_s"], epoch_s=figures["epoch_s"],
                                  memory=doc["memory"], **extra))
-    groups = [("mosaicrs", "mosaicrs-inline", "memcpy"), ("mosaicrs-int32",), ("mosaicrs-ids",), ("mosaicrs-full",),
+    groups = [("mosaicrs", "memcpy"), ("mosaicrs-int32",), ("mosaicrs-ids",), ("mosaicrs-full",),
               ("mosaicrs-dataloader", "mosaicrs-dataloader-keep")]
     for group in groups:
         names = tuple(n for n in group if n in want)
