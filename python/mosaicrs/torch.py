@@ -1510,7 +1510,6 @@ class TokenLoader(_RustLoader[_native.NativeTokenLoader]):
         epoch_size: Optional[int] = None,
         exhausted: str = "cycle",
         _pipeline: Optional[bool] = None,
-        _fill_ahead: bool = True,
     ) -> None:
         self._native = None
         self._slots: List[_TokenSlot] = []
@@ -1563,9 +1562,6 @@ class TokenLoader(_RustLoader[_native.NativeTokenLoader]):
         self.batch_size = batch_size
         self._to_device = _ToDevice(self.device)
         self._pipelined = self._to_device.cuda if _pipeline is None else bool(_pipeline)
-        # The host path fills one batch ahead on a Rust thread (the device
-        # pipeline has its own one-ahead).
-        self._fill_ahead = bool(_fill_ahead)
         self._delivered_state = None
 
     # -- properties -------------------------------------------------------
@@ -1630,17 +1626,16 @@ class TokenLoader(_RustLoader[_native.NativeTokenLoader]):
         self._slots.append(slot)
         return slot
 
-    def _free_slot(self, filled: Optional[_TokenSlot] = None) -> _TokenSlot:
+    def _free_slot(self) -> _TokenSlot:
         """A slot that nothing references (no batch the user holds, no copy
-        or fill in flight) other than ``filled`` (a batch about to be handed
-        out), else a fresh one: a held batch is never overwritten.
+        in flight), else a fresh one: a held batch is never overwritten.
         The search starts after the slot filled last: the user usually holds
         only the newest batch, so the first slot looked at is free."""
         slots = self._slots
         n = len(slots)
         for k in range(n):
             i = (self._turn + k) % n
-            if slots[i] is not filled and not slots[i].referenced():
+            if not slots[i].referenced():
                 self._turn = i + 1
                 return slots[i]
         self._turn = n + 1
@@ -1670,43 +1665,15 @@ class TokenLoader(_RustLoader[_native.NativeTokenLoader]):
         if self._pipelined:
             yield from self._iter_pipelined(native)
             return
-        if not self._fill_ahead:
-            # Per batch: a free slot, one native call, and a dict over the
-            # slot's tensors (see _TokenSlot for how a held batch shows).
-            free_slot, next_into = self._free_slot, native.next_into
-            while True:
-                slot = free_slot()
-                got = next_into(*slot.buffers)
-                if got is None:
-                    return
-                yield slot.batch(*got)
-        yield from self._iter_ahead(native)
-
-    def _iter_ahead(self, native: _native.NativeTokenLoader) -> Iterator[Dict[str, Any]]:
-        """Batch N+1 filled by a Rust thread while batch N is handed out.
-
-        The slot in flight is held by Rust (with its ``input_ids``, so that
-        it shows as referenced) until it is collected; until then the state
-        that Python sees is the one after batch N. Any other use of the
-        native loader between two batches takes the fill back, and the batch
-        is then filled here."""
-        free_slot, submit, collect, next_into = (
-            self._free_slot, native.submit, native.collect, native.next_into)
-        slot = free_slot()
-        submit((slot, slot.out[0]), *slot.buffers)
-        try:
-            while True:
-                ran, got = collect()
-                if not ran:
-                    got = next_into(*slot.buffers)
-                if got is None:
-                    return
-                ahead = free_slot(slot)
-                submit((ahead, ahead.out[0]), *ahead.buffers)
-                yield slot.batch(*got)
-                slot = ahead
-        finally:
-            native.cancel()
+        # Per batch: a free slot, one native call, and a dict over the slot's
+        # tensors (see _TokenSlot for how a held batch shows).
+        free_slot, next_into = self._free_slot, native.next_into
+        while True:
+            slot = free_slot()
+            got = next_into(*slot.buffers)
+            if got is None:
+                return
+            yield slot.batch(*got)
 
     def _iter_pipelined(self, native: _native.NativeTokenLoader) -> Iterator[Dict[str, Any]]:
         """The device pipeline (:meth:`_one_ahead`): the derived tensors are

@@ -8,22 +8,16 @@
 //! registered slots here: Python picks a buffer set that nothing references
 //! any more (its ring) and passes the addresses to
 //! [`NativeTokenLoader::next_into`], which fills them with the GIL released
-//! and returns, or to `submit`, which fills them on a worker thread while
-//! Python hands out the previous batch, until `collect`. The buffers are only
-//! written during that fill, while Python keeps them alive. Position, plans and order all come
+//! and returns. The buffers are only written during that call, while the
+//! calling Python frame keeps them alive. Position, plans and order all come
 //! from the core loader; this module adds the derived arrays.
 
-use std::sync::atomic::{AtomicU8, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
-use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
-
-use crossbeam_channel::{bounded, Receiver, RecvError, Sender, TryRecvError, TrySendError};
+use std::sync::{Mutex, MutexGuard};
 
 use mosaicrs::assemble::ElementsMut;
 use mosaicrs::loader::ShuffleMode;
 use mosaicrs::tokens::{
-    segment_starts, TokenBatchMut, TokenConfig, TokenLoader, TokenPlan, TokenPosition, TokenState,
+    segment_starts, TokenBatchMut, TokenConfig, TokenLoader, TokenPlan, TokenState,
 };
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
@@ -96,32 +90,14 @@ impl MaskMut<'_> {
 
 /// The packed-token loader behind `mosaicrs.torch.TokenLoader` (see the
 /// module docs).
-///
-/// Besides the synchronous [`next_into`](Self::next_into), a batch can be
-/// filled one ahead on a worker thread ([`submit`](Self::submit), then
-/// [`collect`](Self::collect)), so that the fill of batch N+1 runs on the
-/// second core while Python hands batch N out. Until it is collected, the
-/// state seen from Python is the one before that fill, and any other use of
-/// the loader first takes the fill back ([`cancel`](Self::cancel)).
 #[pyclass(module = "mosaicrs._native", name = "NativeTokenLoader")]
 pub(crate) struct NativeTokenLoader {
-    /// What a fill needs, shared with the worker thread.
-    core: Arc<Core>,
-    /// The batch being filled on the worker thread, if any.
-    ahead: Mutex<Option<Ahead>>,
-    /// The worker thread, started by the first `submit`.
-    worker: Mutex<Option<Worker>>,
-    /// Dataset rows of the documents of the last batch collected, and the
-    /// mix source of each.
-    documents: Mutex<(Vec<u64>, Vec<u32>)>,
-    generation: u64,
-}
-
-/// The core loader and the output types: what fills a batch.
-struct Core {
     /// `None` once closed. Locked with the GIL released only (a batch may
     /// wait for reads while holding it).
     loader: Mutex<Option<TokenLoader>>,
+    /// Dataset rows of the documents of the last batch written, and the mix
+    /// source of each.
+    documents: Mutex<(Vec<u64>, Vec<u32>)>,
     ids: IdType,
     /// `None`: the caller does not take position ids; they are written to
     /// `scratch`, since the segment boundaries are derived from them.
@@ -131,131 +107,7 @@ struct Core {
     /// Position ids of a batch when the caller takes none: int32, reused
     /// (a batch's worth stays in cache). Locked after `loader`.
     scratch: Mutex<Vec<i32>>,
-}
-
-/// One batch's buffers, in `next_into`'s order.
-#[derive(Debug, Clone, Copy)]
-struct Buffers {
-    input_ids: Buffer,
-    lengths: Buffer,
-    cu_seqlens: Buffer,
-    position_ids: Option<Buffer>,
-    attention_mask: Option<Buffer>,
-    labels: Option<Buffer>,
-}
-
-/// A filled batch: `(segments, max_seqlen, documents, sources)`, or `None`
-/// at the end of the epoch.
-type Filled = PyResult<Option<(usize, usize, Vec<u64>, Vec<u32>)>>;
-
-/// A submitted batch: its buffers, and who fills it. The worker thread
-/// claims it when it gets to it; `collect` claims it when the worker has not
-/// (busy elsewhere, or not scheduled on a loaded machine) and fills it on
-/// the caller's thread, so a batch never waits for the worker to start.
-#[derive(Debug, Clone)]
-struct Job {
-    buffers: Buffers,
-    /// [`OPEN`], [`WORKER`] or [`CALLER`].
-    owner: Arc<AtomicU8>,
-}
-
-const OPEN: u8 = 0;
-const WORKER: u8 = 1;
-const CALLER: u8 = 2;
-
-impl Job {
-    fn new(buffers: Buffers) -> Self {
-        Job {
-            buffers,
-            owner: Arc::new(AtomicU8::new(OPEN)),
-        }
-    }
-
-    /// True when the job was open and is now `who`'s.
-    fn claim(&self, who: u8) -> bool {
-        self.owner
-            .compare_exchange(OPEN, who, Ordering::AcqRel, Ordering::Acquire)
-            .is_ok()
-    }
-
-    /// Claims the job for the caller unless the worker has it: true when the
-    /// caller fills it.
-    fn for_caller(&self) -> bool {
-        self.claim(CALLER) || self.owner.load(Ordering::Acquire) == CALLER
-    }
-}
-
-/// A fill in flight on the worker thread.
-struct Ahead {
-    /// What the caller passed to keep the buffers alive (and marked as in
-    /// use) until the fill is collected or cancelled.
-    keep: Py<PyAny>,
-    /// The loader's position before the fill: after the batch the user
-    /// has.
-    position: TokenPosition,
-    job: Job,
-}
-
-/// The thread that fills submitted batches, one at a time.
-struct Worker {
-    jobs: Sender<Job>,
-    done: Receiver<Filled>,
-    thread: JoinHandle<()>,
-}
-
-/// How long a side of the hand-off polls before it sleeps: longer than a
-/// batch's fill or Python's turn between two batches, so that neither side
-/// waits for the other's wake-up while batches flow, short next to a
-/// training step.
-const SPIN: Duration = Duration::from_micros(50);
-
-/// `rx.recv()`, polling for [`SPIN`] before it blocks.
-fn recv_spinning<T>(rx: &Receiver<T>) -> Result<T, RecvError> {
-    let started = Instant::now();
-    loop {
-        match rx.try_recv() {
-            Ok(v) => return Ok(v),
-            Err(TryRecvError::Disconnected) => return Err(RecvError),
-            Err(TryRecvError::Empty) => {}
-        }
-        if started.elapsed() > SPIN {
-            return rx.recv();
-        }
-        for _ in 0..32 {
-            std::hint::spin_loop();
-        }
-    }
-}
-
-impl Worker {
-    fn start(core: Arc<Core>) -> PyResult<Self> {
-        // A job that `collect` claimed first stays queued until the thread
-        // skips it: room for that one and the next.
-        let (jobs, job_rx) = bounded::<Job>(2);
-        let (done_tx, done) = bounded::<Filled>(1);
-        let thread = std::thread::Builder::new()
-            .name("mosaicrs-tokens".into())
-            .spawn(move || {
-                while let Ok(job) = recv_spinning(&job_rx) {
-                    if job.claim(WORKER) && done_tx.send(core.fill(job.buffers)).is_err() {
-                        break;
-                    }
-                }
-            })
-            .map_err(|e| {
-                PyRuntimeError::new_err(format!("cannot start the token fill thread: {e}"))
-            })?;
-        Ok(Worker { jobs, done, thread })
-    }
-
-    /// Stops the thread once its current fill (if any) is done.
-    fn stop(self) {
-        let Worker { jobs, done, thread } = self;
-        // The thread's `recv` fails once the jobs channel is closed.
-        drop(jobs);
-        let _ = thread.join();
-        drop(done);
-    }
+    generation: u64,
 }
 
 /// One `(address, bytes)` buffer from Python.
@@ -331,61 +183,57 @@ impl NativeTokenLoader {
             None => TokenLoader::new(source, config).py_err(),
         })?;
         Ok(NativeTokenLoader {
-            core: Arc::new(Core {
-                loader: Mutex::new(Some(loader)),
-                ids,
-                positions,
-                mask,
-                scratch: Mutex::new(Vec::new()),
-            }),
-            ahead: Mutex::new(None),
-            worker: Mutex::new(None),
+            loader: Mutex::new(Some(loader)),
             documents: Mutex::new((Vec::new(), Vec::new())),
+            ids,
+            positions,
+            mask,
+            scratch: Mutex::new(Vec::new()),
             generation: fork::generation(),
         })
     }
 
     #[getter]
     fn seq_len(&self, py: Python<'_>) -> PyResult<usize> {
-        self.with_config(py, |c| c.seq_len)
+        self.with(py, |l| Ok(l.config().seq_len))
     }
 
     #[getter]
     fn batch_size(&self, py: Python<'_>) -> PyResult<usize> {
-        self.with_config(py, |c| c.batch_size)
+        self.with(py, |l| Ok(l.config().batch_size))
     }
 
     #[getter]
     fn rank(&self, py: Python<'_>) -> PyResult<usize> {
-        self.with_config(py, |c| c.rank)
+        self.with(py, |l| Ok(l.config().rank))
     }
 
     #[getter]
     fn world_size(&self, py: Python<'_>) -> PyResult<usize> {
-        self.with_config(py, |c| c.world_size)
+        self.with(py, |l| Ok(l.config().world_size))
     }
 
     #[getter]
     fn column(&self, py: Python<'_>) -> PyResult<String> {
-        self.with_config(py, |c| c.column.clone())
+        self.with(py, |l| Ok(l.config().column.clone()))
     }
 
     /// The token ids' element type: `"int64"` or `"int32"`.
     #[getter]
     fn dtype(&self) -> &'static str {
-        self.core.ids.name()
+        self.ids.name()
     }
 
     /// The position ids' element type, or `None` when they are not output.
     #[getter]
     fn position_ids(&self) -> Option<&'static str> {
-        self.core.positions.map(IdType::name)
+        self.positions.map(IdType::name)
     }
 
     /// The attention mask's element type, or `None` when it is not output.
     #[getter]
     fn attention_mask(&self) -> Option<&'static str> {
-        self.core.mask.map(IdType::name)
+        self.mask.map(IdType::name)
     }
 
     /// Tokens of one epoch, eos included (every rank's).
@@ -449,114 +297,121 @@ impl NativeTokenLoader {
         labels: Option<Buffer>,
     ) -> PyResult<Option<(usize, usize)>> {
         self.check_forked()?;
-        self.cancel_ahead(py)?;
-        let buffers = Buffers {
-            input_ids,
-            lengths,
-            cu_seqlens,
-            position_ids,
-            attention_mask,
-            labels,
-        };
-        let filled = py.detach(|| self.core.fill(buffers));
-        self.keep_documents(filled)
-    }
-
-    /// Starts filling the next batch into `buffers` (as for `next_into`) on
-    /// the worker thread and returns at once; `collect` gives the result.
-    /// `keep` is held until then: it must keep the buffers alive. One fill
-    /// at a time.
-    #[pyo3(signature = (
-        keep, input_ids, lengths, cu_seqlens, position_ids=None, attention_mask=None,
-        labels=None
-    ))]
-    #[allow(clippy::too_many_arguments)]
-    fn submit(
-        &self,
-        py: Python<'_>,
-        keep: Py<PyAny>,
-        input_ids: Buffer,
-        lengths: Buffer,
-        cu_seqlens: Buffer,
-        position_ids: Option<Buffer>,
-        attention_mask: Option<Buffer>,
-        labels: Option<Buffer>,
-    ) -> PyResult<()> {
-        self.check_forked()?;
-        if self.ahead()?.is_some() {
-            return Err(PyRuntimeError::new_err(
-                "a token batch is already being filled; collect it first",
-            ));
-        }
-        let core = &self.core;
-        let position = py.detach(|| -> PyResult<TokenPosition> {
-            let guard = core.lock()?;
-            Ok(guard.as_ref().ok_or_else(closed)?.position())
-        })?;
-        let buffers = Buffers {
-            input_ids,
-            lengths,
-            cu_seqlens,
-            position_ids,
-            attention_mask,
-            labels,
-        };
-        let jobs = {
-            let mut worker = self.worker()?;
-            if worker.is_none() {
-                *worker = Some(Worker::start(Arc::clone(&self.core))?);
+        py.detach(|| -> PyResult<Option<(usize, usize)>> {
+            let mut guard = self.lock()?;
+            let loader = guard.as_mut().ok_or_else(closed)?;
+            let (b, l) = (loader.config().batch_size, loader.config().seq_len);
+            let n = b
+                .checked_mul(l)
+                .filter(|&n| i32::try_from(n).is_ok())
+                .ok_or_else(|| {
+                    InvalidInputError::new_err(format!(
+                        "batch_size {b} * seq_len {l} tokens do not fit the int32 cu_seqlens"
+                    ))
+                })?;
+            check_buffer("input_ids", input_ids, n, self.ids.size())?;
+            check_buffer("lengths", lengths, b, 8)?;
+            check_buffer("cu_seqlens", cu_seqlens, n + 1, 4)?;
+            let mut all = vec![input_ids, lengths, cu_seqlens];
+            for (name, buffer, kind) in [
+                ("position_ids", position_ids, self.positions),
+                ("attention_mask", attention_mask, self.mask),
+            ] {
+                match (buffer, kind) {
+                    (Some(buffer), Some(kind)) => {
+                        check_buffer(name, buffer, n, kind.size())?;
+                        all.push(buffer);
+                    }
+                    (None, None) => {}
+                    (Some(_), None) => {
+                        return Err(PyValueError::new_err(format!(
+                            "a {name} buffer was given to a loader built without {name}"
+                        )))
+                    }
+                    (None, Some(_)) => {
+                        return Err(PyValueError::new_err(format!(
+                            "the loader outputs {name} but no buffer was given for it"
+                        )))
+                    }
+                }
             }
-            worker
-                .as_ref()
-                .map(|w| w.jobs.clone())
-                .ok_or_else(stopped)?
-        };
-        let job = Job::new(buffers);
-        match jobs.try_send(job.clone()) {
-            Ok(()) => {}
-            // The thread has not got to the jobs that `collect` took over:
-            // this one is the caller's too.
-            Err(TrySendError::Full(_)) => {
-                job.claim(CALLER);
+            if let Some(labels) = labels {
+                check_buffer("labels", labels, n, 8)?;
+                all.push(labels);
             }
-            Err(TrySendError::Disconnected(_)) => return Err(stopped()),
-        }
-        *self.ahead()? = Some(Ahead {
-            keep,
-            position,
-            job,
-        });
-        Ok(())
-    }
-
-    /// Waits for the batch that `submit` started and returns `(True, what
-    /// next_into returns)`; `(False, None)` when no fill is in flight (none
-    /// was submitted, or another call took it back).
-    fn collect(&self, py: Python<'_>) -> PyResult<(bool, Option<(usize, usize)>)> {
-        let Some(ahead) = self.ahead()?.take() else {
-            return Ok((false, None));
-        };
-        let done = self.done()?;
-        let core = &self.core;
-        let job = &ahead.job;
-        let filled = py.detach(|| {
-            if job.for_caller() {
-                Ok(core.fill(job.buffers))
-            } else {
-                recv_spinning(&done).map_err(|_| stopped())
+            check_disjoint(&all)?;
+            let mut scratch = self.scratch()?;
+            if position_ids.is_none() && scratch.len() != n {
+                *scratch = vec![0; n];
             }
-        });
-        drop(ahead);
-        Ok((true, self.keep_documents(filled?)?))
-    }
-
-    /// Takes back the fill in flight, if any: waits for it and puts the
-    /// loader back to the state before it (its batch is never handed out).
-    fn cancel(&self, py: Python<'_>) -> PyResult<()> {
-        if self.generation != fork::generation() {
-            return Ok(());
-        }
-        self.cancel_ahead(py)
+            // SAFETY: each buffer was checked above to be non-null, aligned
+            // for its element type and exactly as long as a batch needs, and
+            // no two share a byte. The caller (mosaicrs.torch.TokenLoader)
+            // passes the storage of tensors that its frame keeps alive for
+            // this call and that no other Python object references (the
+            // ring's use-count check): nothing else reads or writes them until
+            // this call returns. Every bit pattern is a valid integer, and
+            // only 0 and 1 are written to a bool mask.
+            let (ids, lens, cu, mask, labels) = unsafe {
+                (
+                    match self.ids {
+                        IdType::I32 => ElementsMut::I32(slice_mut::<i32>(input_ids)),
+                        _ => ElementsMut::I64(slice_mut::<i64>(input_ids)),
+                    },
+                    slice_mut::<i64>(lengths),
+                    slice_mut::<i32>(cu_seqlens),
+                    attention_mask
+                        .zip(self.mask)
+                        .map(|(buffer, kind)| match kind {
+                            IdType::I64 => MaskMut::I64(slice_mut::<i64>(buffer)),
+                            IdType::I32 => MaskMut::I32(slice_mut::<i32>(buffer)),
+                            IdType::Bool => MaskMut::Bool(slice_mut::<u8>(buffer)),
+                        }),
+                    labels.map(|buffer| slice_mut::<i64>(buffer)),
+                )
+            };
+            let pos_out = match position_ids.zip(self.positions) {
+                // SAFETY: as above.
+                Some((buffer, IdType::I32)) => ElementsMut::I32(unsafe { slice_mut(buffer) }),
+                // SAFETY: as above.
+                Some((buffer, _)) => ElementsMut::I64(unsafe { slice_mut(buffer) }),
+                None => ElementsMut::I32(&mut scratch[..]),
+            };
+            let out = TokenBatchMut {
+                input_ids: ids,
+                position_ids: pos_out,
+                lengths: lens,
+            };
+            let Some(info) = loader.next_into(out).py_err()? else {
+                return Ok(None);
+            };
+            *self.documents()? = (info.documents, info.sources);
+            // SAFETY: as above; the core's mutable views of these buffers
+            // ended with `out`, so these shared views alias nothing.
+            let (ids, lens) = unsafe {
+                (
+                    match self.ids {
+                        IdType::I32 => Ids::I32(slice_ref::<i32>(input_ids)),
+                        _ => Ids::I64(slice_ref::<i64>(input_ids)),
+                    },
+                    slice_ref::<i64>(lengths),
+                )
+            };
+            let derived = match position_ids.zip(self.positions) {
+                Some((buffer, IdType::I32)) => {
+                    // SAFETY: as above.
+                    let pos = unsafe { slice_ref::<i32>(buffer) };
+                    derive(l, &ids, pos, lens, mask, cu, labels)
+                }
+                Some((buffer, _)) => {
+                    // SAFETY: as above.
+                    let pos = unsafe { slice_ref::<i64>(buffer) };
+                    derive(l, &ids, pos, lens, mask, cu, labels)
+                }
+                None => derive(l, &ids, &scratch[..], lens, mask, cu, labels),
+            };
+            Ok(Some(derived))
+        })
     }
 
     /// Dataset rows of the documents that the last batch touched, in order
@@ -579,9 +434,6 @@ impl NativeTokenLoader {
 
     /// The position after the last batch written, as JSON.
     fn state_json(&self, py: Python<'_>) -> PyResult<String> {
-        if let Some(ahead) = self.ahead()?.as_ref() {
-            return ahead.position.state().to_json().py_err();
-        }
         self.with(py, |l| l.state().to_json().py_err())
     }
 
@@ -615,252 +467,48 @@ impl NativeTokenLoader {
         if self.generation != fork::generation() {
             return Ok(());
         }
-        let cancelled = self.cancel_ahead(py);
-        let worker = self.worker()?.take();
-        let core = &self.core;
-        py.detach(|| -> PyResult<()> {
-            if let Some(worker) = worker {
-                worker.stop();
-            }
-            let loader = core.lock()?.take();
+        py.detach(|| {
+            let loader = self.lock()?.take();
             drop(loader);
             Ok(())
-        })?;
-        cancelled
+        })
     }
 
     #[getter]
     fn closed(&self, py: Python<'_>) -> PyResult<bool> {
-        let core = &self.core;
-        py.detach(|| Ok(core.lock()?.is_none()))
-    }
-}
-
-impl Core {
-    fn lock(&self) -> PyResult<MutexGuard<'_, Option<TokenLoader>>> {
-        self.loader.lock().map_err(|_| poisoned())
-    }
-
-    fn scratch(&self) -> PyResult<MutexGuard<'_, Vec<i32>>> {
-        self.scratch.lock().map_err(|_| poisoned())
-    }
-
-    /// Fills the next batch into `buffers` (see `next_into`). Runs without
-    /// the GIL, on the caller's thread or the worker's.
-    fn fill(&self, buffers: Buffers) -> Filled {
-        let Buffers {
-            input_ids,
-            lengths,
-            cu_seqlens,
-            position_ids,
-            attention_mask,
-            labels,
-        } = buffers;
-        let mut guard = self.lock()?;
-        let loader = guard.as_mut().ok_or_else(closed)?;
-        let (b, l) = (loader.config().batch_size, loader.config().seq_len);
-        let n = b
-            .checked_mul(l)
-            .filter(|&n| i32::try_from(n).is_ok())
-            .ok_or_else(|| {
-                InvalidInputError::new_err(format!(
-                    "batch_size {b} * seq_len {l} tokens do not fit the int32 cu_seqlens"
-                ))
-            })?;
-        check_buffer("input_ids", input_ids, n, self.ids.size())?;
-        check_buffer("lengths", lengths, b, 8)?;
-        check_buffer("cu_seqlens", cu_seqlens, n + 1, 4)?;
-        let mut all = vec![input_ids, lengths, cu_seqlens];
-        for (name, buffer, kind) in [
-            ("position_ids", position_ids, self.positions),
-            ("attention_mask", attention_mask, self.mask),
-        ] {
-            match (buffer, kind) {
-                (Some(buffer), Some(kind)) => {
-                    check_buffer(name, buffer, n, kind.size())?;
-                    all.push(buffer);
-                }
-                (None, None) => {}
-                (Some(_), None) => {
-                    return Err(PyValueError::new_err(format!(
-                        "a {name} buffer was given to a loader built without {name}"
-                    )))
-                }
-                (None, Some(_)) => {
-                    return Err(PyValueError::new_err(format!(
-                        "the loader outputs {name} but no buffer was given for it"
-                    )))
-                }
-            }
-        }
-        if let Some(labels) = labels {
-            check_buffer("labels", labels, n, 8)?;
-            all.push(labels);
-        }
-        check_disjoint(&all)?;
-        let mut scratch = self.scratch()?;
-        if position_ids.is_none() && scratch.len() != n {
-            *scratch = vec![0; n];
-        }
-        // SAFETY: each buffer was checked above to be non-null, aligned
-        // for its element type and exactly as long as a batch needs, and
-        // no two share a byte. The caller (mosaicrs.torch.TokenLoader)
-        // passes the storage of tensors that no other Python object
-        // references (the ring's use-count check) and that stay alive until
-        // the fill ends: its frame keeps them for `next_into`; for `submit`,
-        // `keep` does until `collect` or `cancel` has waited for the fill
-        // (dropping or closing the loader waits for it too), and it marks
-        // the slot as in use meanwhile. So nothing else reads or writes
-        // them during the fill. Every bit pattern is a valid integer, and
-        // only 0 and 1 are written to a bool mask.
-        let (ids, lens, cu, mask, labels) = unsafe {
-            (
-                match self.ids {
-                    IdType::I32 => ElementsMut::I32(slice_mut::<i32>(input_ids)),
-                    _ => ElementsMut::I64(slice_mut::<i64>(input_ids)),
-                },
-                slice_mut::<i64>(lengths),
-                slice_mut::<i32>(cu_seqlens),
-                attention_mask
-                    .zip(self.mask)
-                    .map(|(buffer, kind)| match kind {
-                        IdType::I64 => MaskMut::I64(slice_mut::<i64>(buffer)),
-                        IdType::I32 => MaskMut::I32(slice_mut::<i32>(buffer)),
-                        IdType::Bool => MaskMut::Bool(slice_mut::<u8>(buffer)),
-                    }),
-                labels.map(|buffer| slice_mut::<i64>(buffer)),
-            )
-        };
-        let pos_out = match position_ids.zip(self.positions) {
-            // SAFETY: as above.
-            Some((buffer, IdType::I32)) => ElementsMut::I32(unsafe { slice_mut(buffer) }),
-            // SAFETY: as above.
-            Some((buffer, _)) => ElementsMut::I64(unsafe { slice_mut(buffer) }),
-            None => ElementsMut::I32(&mut scratch[..]),
-        };
-        let out = TokenBatchMut {
-            input_ids: ids,
-            position_ids: pos_out,
-            lengths: lens,
-        };
-        let Some(info) = loader.next_into(out).py_err()? else {
-            return Ok(None);
-        };
-        // SAFETY: as above; the core's mutable views of these buffers
-        // ended with `out`, so these shared views alias nothing.
-        let (ids, lens) = unsafe {
-            (
-                match self.ids {
-                    IdType::I32 => Ids::I32(slice_ref::<i32>(input_ids)),
-                    _ => Ids::I64(slice_ref::<i64>(input_ids)),
-                },
-                slice_ref::<i64>(lengths),
-            )
-        };
-        let derived = match position_ids.zip(self.positions) {
-            Some((buffer, IdType::I32)) => {
-                // SAFETY: as above.
-                let pos = unsafe { slice_ref::<i32>(buffer) };
-                derive(l, &ids, pos, lens, mask, cu, labels)
-            }
-            Some((buffer, _)) => {
-                // SAFETY: as above.
-                let pos = unsafe { slice_ref::<i64>(buffer) };
-                derive(l, &ids, pos, lens, mask, cu, labels)
-            }
-            None => derive(l, &ids, &scratch[..], lens, mask, cu, labels),
-        };
-        let (segments, max_seqlen) = derived;
-        Ok(Some((segments, max_seqlen, info.documents, info.sources)))
+        py.detach(|| Ok(self.lock()?.is_none()))
     }
 }
 
 impl NativeTokenLoader {
-    fn ahead(&self) -> PyResult<MutexGuard<'_, Option<Ahead>>> {
-        self.ahead.lock().map_err(|_| poisoned())
+    fn lock(&self) -> PyResult<MutexGuard<'_, Option<TokenLoader>>> {
+        self.loader.lock().map_err(|_| {
+            PyRuntimeError::new_err("the token loader is poisoned by an earlier panic")
+        })
     }
 
-    fn worker(&self) -> PyResult<MutexGuard<'_, Option<Worker>>> {
-        self.worker.lock().map_err(|_| poisoned())
+    fn scratch(&self) -> PyResult<MutexGuard<'_, Vec<i32>>> {
+        self.scratch.lock().map_err(|_| {
+            PyRuntimeError::new_err("the token loader is poisoned by an earlier panic")
+        })
     }
 
     fn documents(&self) -> PyResult<MutexGuard<'_, (Vec<u64>, Vec<u32>)>> {
-        self.documents.lock().map_err(|_| poisoned())
+        self.documents.lock().map_err(|_| {
+            PyRuntimeError::new_err("the token loader is poisoned by an earlier panic")
+        })
     }
 
-    /// The worker's results.
-    fn done(&self) -> PyResult<Receiver<Filled>> {
-        self.worker()?
-            .as_ref()
-            .map(|w| w.done.clone())
-            .ok_or_else(stopped)
-    }
-
-    /// Records the documents of a filled batch; returns what Python gets.
-    fn keep_documents(&self, filled: Filled) -> PyResult<Option<(usize, usize)>> {
-        let Some((segments, max_seqlen, documents, sources)) = filled? else {
-            return Ok(None);
-        };
-        *self.documents()? = (documents, sources);
-        Ok(Some((segments, max_seqlen)))
-    }
-
-    /// See `cancel`.
-    fn cancel_ahead(&self, py: Python<'_>) -> PyResult<()> {
-        let Some(Ahead {
-            keep,
-            position,
-            job,
-        }) = self.ahead()?.take()
-        else {
-            return Ok(());
-        };
-        if job.for_caller() {
-            // Never started: the loader has not moved.
-            return Ok(());
-        }
-        let done = self.done()?;
-        let core = &self.core;
-        let rewound = py.detach(|| -> PyResult<()> {
-            // The batch that nobody takes (an error in it, too: the state
-            // did not move past it).
-            let _ = done.recv();
-            if let Some(loader) = core.lock()?.as_mut() {
-                loader.rewind(position);
-            }
-            Ok(())
-        });
-        drop(keep);
-        rewound
-    }
-
-    /// Runs `f` on the open loader with the GIL released, once a fill in
-    /// flight is taken back.
+    /// Runs `f` on the open loader with the GIL released.
     fn with<T: Send>(
         &self,
         py: Python<'_>,
         f: impl FnOnce(&mut TokenLoader) -> PyResult<T> + Send,
     ) -> PyResult<T> {
         self.check_forked()?;
-        self.cancel_ahead(py)?;
-        let core = &self.core;
         py.detach(|| {
-            let mut guard = core.lock()?;
+            let mut guard = self.lock()?;
             f(guard.as_mut().ok_or_else(closed)?)
-        })
-    }
-
-    /// `f` of the open loader's configuration (a fill in flight keeps on).
-    fn with_config<T: Send>(
-        &self,
-        py: Python<'_>,
-        f: impl FnOnce(&TokenConfig) -> T + Send,
-    ) -> PyResult<T> {
-        self.check_forked()?;
-        let core = &self.core;
-        py.detach(|| {
-            let guard = core.lock()?;
-            Ok(f(guard.as_ref().ok_or_else(closed)?.config()))
         })
     }
 
@@ -874,29 +522,14 @@ impl NativeTokenLoader {
 
 impl Drop for NativeTokenLoader {
     fn drop(&mut self) {
-        let worker = self.worker.get_mut().ok().and_then(Option::take);
         if self.generation != fork::generation() {
-            // The worker thread, and any prefetch thread of the core loader,
-            // belong to the parent process: joining them here would wait
-            // forever. Leak them instead.
-            std::mem::forget(worker);
-            std::mem::forget(Arc::clone(&self.core));
-            return;
-        }
-        // A fill in flight writes into the buffers `ahead` keeps alive: it
-        // ends before they are let go.
-        if let Some(worker) = worker {
-            worker.stop();
+            // A prefetch thread of the core loader belongs to the parent
+            // process: joining it here would wait forever. Leak it instead.
+            if let Ok(slot) = self.loader.get_mut() {
+                std::mem::forget(slot.take());
+            }
         }
     }
-}
-
-fn poisoned() -> PyErr {
-    PyRuntimeError::new_err("the token loader is poisoned by an earlier panic")
-}
-
-fn stopped() -> PyErr {
-    PyRuntimeError::new_err("the token fill thread has stopped")
 }
 
 fn closed() -> PyErr {

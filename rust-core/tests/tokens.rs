@@ -764,38 +764,6 @@ fn an_epoch_shorter_than_a_step_moves_on() {
     );
 }
 
-#[test]
-fn rewind_takes_a_batch_back_and_keeps_the_end_of_the_epoch() {
-    let dir = tempfile::tempdir().unwrap();
-    let (dataset, _) = token_dataset(dir.path(), 60, Compression::None);
-    let config = TokenConfig {
-        seq_len: 16,
-        batch_size: 2,
-        eos_id: Some(EOS),
-        ..TokenConfig::default()
-    };
-    let mut loader = TokenLoader::new(dataset, config).unwrap();
-    let steps = loader.epoch_plan().unwrap().steps;
-    for step in 0..steps {
-        let at = loader.position();
-        let batch = loader.next_batch().unwrap().unwrap();
-        loader.rewind(at.clone());
-        assert_eq!(loader.state(), at.state());
-        assert_eq!(loader.next_batch().unwrap().unwrap(), batch, "step {step}");
-    }
-    // After the last batch: the state is the next epoch's, and the end of
-    // this one is still to be reported, also after a rewind.
-    let at = loader.position();
-    assert!(loader.next_batch().unwrap().is_none());
-    loader.rewind(at);
-    assert_eq!(loader.state().epoch, 1);
-    assert!(loader.next_batch().unwrap().is_none());
-    assert!(
-        loader.next_batch().unwrap().is_some(),
-        "the next epoch begins"
-    );
-}
-
 /// Three token datasets of 200, 120 and 40 documents (the last compressed);
 /// source `k`'s tokens are `k * 1_000_000 + doc(i)`, so a token names its
 /// source, document and place.

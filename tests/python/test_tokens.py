@@ -311,38 +311,6 @@ def test_resume_mid_document_continues_exactly(docs_dataset, pipeline):
     assert_batches(got, whole)
 
 
-def test_fill_ahead_equals_the_synchronous_fill(docs_dataset):
-    """The host path fills batch N+1 on a Rust thread while batch N is out:
-    batches, the state after each and last_documents are the synchronous
-    fill's, also when a call between two batches takes the fill back."""
-    path, _ = docs_dataset
-    kw = dict(seq_len=L, batch_size=3, eos_id=EOS, seed=4, labels=True, attention_mask=True)
-
-    def seen(loader, k, batch):
-        # len() takes the fill in flight back, also the end of the epoch.
-        if k % 4 == 1 or k == len(sync) - 1:
-            assert len(loader) > 0
-        return (as_numpy(batch), batch["labels"].numpy().copy(), loader.state_dict(),
-                loader.last_documents)
-
-    sync = mt.TokenLoader(path, _fill_ahead=False, **kw)
-    want = [seen(sync, k, b) for e in range(2) for k, b in enumerate(sync)]
-    ahead = mt.TokenLoader(path, **kw)
-    got = [seen(ahead, k, b) for e in range(2) for k, b in enumerate(ahead)]
-    assert_batches([g[0] for g in got], [w[0] for w in want])
-    for (_, g_labels, g_state, g_docs), (_, w_labels, w_state, w_docs) in zip(got, want):
-        np.testing.assert_array_equal(g_labels, w_labels)
-        assert g_state == w_state and g_docs == w_docs
-    ahead.close()
-    # Stopped mid-epoch with a fill in flight: the state is the last batch's.
-    stopped = mt.TokenLoader(path, **kw)
-    for k, _ in enumerate(stopped):
-        if k == 2:
-            break
-    assert stopped.state_dict() == want[2][2]
-    assert_batches(run(stopped), [w[0] for w in want[3:len(sync)]])
-
-
 def test_segments_and_labels_follow_the_positions(docs_dataset):
     path, _ = docs_dataset
     loader = mt.TokenLoader(path, seq_len=L, batch_size=3, eos_id=EOS, seed=9, labels=True,

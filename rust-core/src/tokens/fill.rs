@@ -73,32 +73,8 @@ pub(crate) trait OutInt: Copy + Send + 'static {
     fn from_i64s(dst: &mut [Self], src: &[i64]);
 }
 
-/// `src` into `dst` with `as`. The release build targets baseline x86_64
-/// (SSE2), where widening or narrowing takes several shuffles per vector;
-/// on a CPU with AVX2 the same loop compiles to one `vpmovsx`/`vpmovzx` per
-/// vector instead.
 #[inline]
 fn convert<D: OutInt, S: TokenInt>(dst: &mut [D], src: &[S]) {
-    #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") {
-        // SAFETY: the CPU has AVX2 (checked just above), the only
-        // requirement of `convert_avx2`.
-        unsafe { convert_avx2(dst, src) };
-        return;
-    }
-    convert_loop(dst, src);
-}
-
-/// # Safety
-/// The CPU must have AVX2.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-unsafe fn convert_avx2<D: OutInt, S: TokenInt>(dst: &mut [D], src: &[S]) {
-    convert_loop(dst, src);
-}
-
-#[inline(always)]
-fn convert_loop<D: OutInt, S: TokenInt>(dst: &mut [D], src: &[S]) {
     for (d, &s) in dst.iter_mut().zip(src) {
         *d = D::from_i64(s.as_i64());
     }
@@ -196,8 +172,8 @@ impl TokenValues {
     }
 }
 
-/// Bytes of a coming document requested ahead of its copy.
-pub(crate) const PREFETCH_BYTES: usize = 4096;
+/// Bytes of the next document requested ahead of its copy.
+pub(crate) const PREFETCH_BYTES: usize = 1024;
 
 #[inline]
 fn prefetch_slice<T>(values: &[T]) {

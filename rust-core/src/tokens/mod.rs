@@ -475,25 +475,6 @@ impl TokenLoader {
         Ok(())
     }
 
-    /// Where the loader stands, to [`rewind`](Self::rewind) to: the state,
-    /// and whether the end of the epoch is still to be reported.
-    pub fn position(&self) -> TokenPosition {
-        TokenPosition {
-            state: self.state.clone(),
-            algorithm: self.algorithm,
-            end_pending: self.end_pending,
-        }
-    }
-
-    /// Moves back to `position` (taken from this loader by
-    /// [`position`](Self::position)), for example to take back a batch that
-    /// was filled ahead and never handed out.
-    pub fn rewind(&mut self, position: TokenPosition) {
-        self.state = position.state;
-        self.algorithm = position.algorithm;
-        self.end_pending = position.end_pending;
-    }
-
     /// Moves to the start of `epoch`.
     pub fn set_epoch(&mut self, epoch: u64) {
         self.state.start_epoch(epoch);
@@ -626,9 +607,7 @@ impl TokenLoader {
                 let token_end = (t + take).min(doc.len);
                 let copied = token_end.saturating_sub(t);
                 if t == 0 {
-                    // Two documents ahead: one document's copy is too short
-                    // to hide the memory latency of the next one's first lines.
-                    if let Some(next) = window.peek(at.epoch, cur.position + 2) {
+                    if let Some(next) = window.peek(at.epoch, cur.position + 1) {
                         window.values(next.source).prefetch(next.start);
                     }
                 }
@@ -743,21 +722,6 @@ impl TokenLoader {
             self.window.clear();
         }
         Ok(())
-    }
-}
-
-/// A [`TokenLoader`]'s position ([`TokenLoader::position`]).
-#[derive(Debug, Clone)]
-pub struct TokenPosition {
-    state: TokenState,
-    algorithm: OrderAlgorithm,
-    end_pending: bool,
-}
-
-impl TokenPosition {
-    /// The state at this position.
-    pub fn state(&self) -> &TokenState {
-        &self.state
     }
 }
 
