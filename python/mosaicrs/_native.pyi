@@ -145,7 +145,7 @@ class NativeLoader:
     def free_slots(self) -> int: ...
     def dense_batches(
         self,
-        arm: Callable[[int], tuple[tuple[Any, ...], list[int]]],
+        arm: Callable[[int], tuple[tuple[Any, ...], list[Any]]],
         top_up: Callable[[int], None],
         storage_use_count: Callable[[int], int],
         *,

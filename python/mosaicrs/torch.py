@@ -1136,10 +1136,12 @@ class Loader(_RustLoader[_native.NativeLoader]):
         # Weak: the native side holds these, and the loader holds it.
         me = weakref.ref(self)
 
-        def arm(sid: int) -> Tuple[Tuple[torch.Tensor, ...], List[int]]:
+        def arm(sid: int) -> Tuple[Tuple[torch.Tensor, ...], List[torch.UntypedStorage]]:
             tensors = me()._slots[sid].tensors  # type: ignore[union-attr]
-            return (tuple(t.detach() for t in tensors),
-                    list(dict.fromkeys(t.untyped_storage()._cdata for t in tensors)))
+            # One storage object per storage: torch returns that same object
+            # from every untyped_storage() while the native side holds it.
+            storages = {s._cdata: s for s in (t.untyped_storage() for t in tensors)}
+            return tuple(t.detach() for t in tensors), list(storages.values())
 
         def top_up(n: int) -> None:
             for _ in range(n):

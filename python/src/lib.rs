@@ -16,6 +16,7 @@ mod fork;
 mod history;
 mod loader;
 mod location;
+mod tensor_probe;
 mod tokens;
 mod writer;
 

@@ -67,6 +67,7 @@ use pyo3::types::{PyDict, PyString, PyTuple};
 use crate::dataset::PyDataset;
 use crate::errors::{to_py, IntoPy};
 use crate::fork;
+use crate::tensor_probe::TensorProbe;
 
 /// One array of a batch: `[B]` when `width` is `None`, else `[B, width]`;
 /// a ragged output is two buffers, offsets `[B + 1]` (int64) and values.
@@ -640,10 +641,11 @@ impl NativeLoader {
     /// without a Python frame per batch (see [`DenseBatches`]).
     ///
     /// `arm(slot)` returns fresh aliases of the slot's buffers (one tensor
-    /// per output) and the handles of their storages; `top_up(n)` registers
+    /// per output) and their storages (`untyped_storage()`, one each); `top_up(n)` registers
     /// `n` more slots; `storage_use_count(handle)` is torch's. A batch is
-    /// the tuple `(aliases[pair[0]], aliases[pair[1]])` with `pair`, else
-    /// the dict of `names` to the aliases.
+    /// the tuple `(aliases[pair[0]], aliases[pair[1]])` with `pair` (one per
+    /// slot, handed out again with its aliases), else a new dict of `names`
+    /// to the aliases.
     #[pyo3(signature = (arm, top_up, storage_use_count, *, pair=None, names=None))]
     fn dense_batches(
         slf: Bound<'_, Self>,
@@ -676,6 +678,7 @@ impl NativeLoader {
             arm,
             top_up,
             storage_use_count,
+            probe: TensorProbe::new(py)?,
             shape,
             ring,
             armed: Vec::new(),
@@ -1441,27 +1444,46 @@ struct Armed {
     refs: Vec<isize>,
     uses: Vec<i64>,
     versions: Vec<i64>,
-    /// Per storage: its handle and its use count with the slot's buffers
-    /// and the aliases.
-    storages: Vec<(Py<PyAny>, i64)>,
+    storages: Vec<ArmedStorage>,
+    /// The `(x, y)` tuple of a pair-shaped batch and its reference count
+    /// (this struct's), handed out each time the slot comes round: a tuple
+    /// is immutable, and one the user keeps shows in its count.
+    pair: Option<(Py<PyTuple>, isize)>,
+}
+
+/// One storage of a slot, held as its Python object: torch hands out that
+/// same object for every `untyped_storage()` of the storage while it lives,
+/// so a user holding one shows in its reference count (which the storage's
+/// use count does not count).
+struct ArmedStorage {
+    object: Py<PyAny>,
+    /// `(handle,)`, the argument of torch's storage use count, made once.
+    handle: Py<PyTuple>,
+    /// The object's Python reference count (this struct's) and the storage's
+    /// use count with the slot's buffers and the aliases, as armed.
+    refs: isize,
+    uses: i64,
 }
 
 /// The batches of a dense `mosaicrs.torch.Loader`: `next()` is the whole
 /// per-batch path (a held slot's check, the hand-off with the GIL
 /// released, the batch's container), with no Python frame.
 ///
-/// A slot hands out the same alias tensors each time it comes round
-/// (making an alias costs more than all the checks), and only while they
-/// are provably untouched. A slot goes back to the workers once nothing
-/// outside it references its aliases (their Python reference counts and
-/// their `TensorImpl` use counts, which count what autograd saved) or its
-/// storages (views, numpy arrays, `untyped_storage()`: torch's storage use
-/// count): a held batch is never overwritten. Before a batch is handed out
-/// its aliases are checked to be as made (the version counter counts every
+/// A slot hands out the same alias tensors (and pair tuple) each time it
+/// comes round (making an alias costs more than all the checks), and only
+/// while they are provably untouched. A slot goes back to the workers once
+/// nothing outside it references its aliases or tuple (their Python
+/// reference counts, and the aliases' `TensorImpl` use counts, which count
+/// what autograd saved) or its storages (views, `detach()`, numpy arrays:
+/// torch's storage use count; `untyped_storage()`: the reference count of
+/// the storage object, which the slot holds): a held batch is never
+/// overwritten. Before a batch is handed out its aliases are checked to be
+/// as made (still exactly `torch.Tensor`; the version counter counts every
 /// in-place op, `unsqueeze_` and `resize_` included; no `requires_grad`,
 /// `grad`, hooks or attributes): what a user did to an earlier batch's
 /// tensors never reaches a later batch; changed aliases are replaced by
-/// fresh ones.
+/// fresh ones. The reads go through torch's C entry points
+/// ([`TensorProbe`]), not Python attribute lookups.
 ///
 /// The held slots and their aliases live here across epochs, so that a
 /// loop stopped early still has its slots come back.
@@ -1471,6 +1493,7 @@ pub(crate) struct DenseBatches {
     arm: Py<PyAny>,
     top_up: Py<PyAny>,
     storage_use_count: Py<PyAny>,
+    probe: TensorProbe,
     shape: BatchShape,
     /// Slots Python keeps free for the workers.
     ring: usize,
@@ -1516,20 +1539,22 @@ impl DenseBatches {
         let Some(Some(armed)) = self.armed.get(id) else {
             return Err(PyRuntimeError::new_err(format!("slot {id} has no aliases")));
         };
-        let a = &armed.aliases;
-        let batch = match &self.shape {
-            BatchShape::Pair(x, y) => {
-                PyTuple::new(py, [a[*x].clone_ref(py), a[*y].clone_ref(py)])?.into_any()
-            }
-            BatchShape::Dict(names) => {
+        let batch = match (&self.shape, &armed.pair) {
+            (_, Some((pair, _))) => pair.clone_ref(py).into_any(),
+            (BatchShape::Dict(names), None) => {
                 let dict = PyDict::new(py);
-                for (name, alias) in names.iter().zip(a) {
+                for (name, alias) in names.iter().zip(&armed.aliases) {
                     dict.set_item(name, alias)?;
                 }
-                dict.into_any()
+                dict.into_any().unbind()
+            }
+            (BatchShape::Pair(..), None) => {
+                return Err(PyRuntimeError::new_err(format!(
+                    "slot {id} has no batch tuple"
+                )))
             }
         };
-        Ok(Some(batch.unbind()))
+        Ok(Some(batch))
     }
 
     /// The slots handed out and not yet back, oldest first.
@@ -1558,20 +1583,22 @@ impl DenseBatches {
             // Never armed: nothing was handed out.
             return Ok(true);
         };
-        let use_count = intern!(py, "_use_count");
+        if let Some((pair, refs)) = &armed.pair {
+            if refcount(py, pair.as_any()) != *refs {
+                return Ok(false);
+            }
+        }
         for (k, alias) in armed.aliases.iter().enumerate() {
             if refcount(py, alias) != armed.refs[k]
-                || alias.call_method0(py, use_count)?.extract::<i64>(py)? != armed.uses[k]
+                || self.probe.use_count(alias.bind(py))? != armed.uses[k]
             {
                 return Ok(false);
             }
         }
-        for (handle, base) in &armed.storages {
-            let uses: i64 = self
-                .storage_use_count
-                .call1(py, (handle.clone_ref(py),))?
-                .extract(py)?;
-            if uses != *base {
+        for storage in &armed.storages {
+            if refcount(py, &storage.object) != storage.refs
+                || self.storage_uses(py, &storage.handle)? != storage.uses
+            {
                 return Ok(false);
             }
         }
@@ -1583,18 +1610,20 @@ impl DenseBatches {
         let Some(Some(armed)) = self.armed.get(id) else {
             return Ok(false);
         };
-        for (k, alias) in armed.aliases.iter().enumerate() {
-            let alias = alias.bind(py);
-            if alias.getattr(intern!(py, "_version"))?.extract::<i64>()? != armed.versions[k]
-                || alias.getattr(intern!(py, "requires_grad"))?.is_truthy()?
-                || !alias.getattr(intern!(py, "grad"))?.is_none()
-                || !alias.getattr(intern!(py, "_backward_hooks"))?.is_none()
-                || alias.getattr(intern!(py, "__dict__"))?.is_truthy()?
-            {
+        for (alias, &version) in armed.aliases.iter().zip(&armed.versions) {
+            if !self.probe.pristine(alias.bind(py), version)? {
                 return Ok(false);
             }
         }
         Ok(true)
+    }
+
+    /// Torch's use count of the storage whose `(handle,)` this is.
+    fn storage_uses(&self, py: Python<'_>, handle: &Py<PyTuple>) -> PyResult<i64> {
+        self.storage_use_count
+            .bind(py)
+            .call1(handle.bind(py))?
+            .extract()
     }
 
     /// Fresh aliases for slot `id` (unused), and their baselines.
@@ -1604,32 +1633,45 @@ impl DenseBatches {
         }
         // The old aliases go first: the storage baselines must not count them.
         self.armed[id] = None;
-        let (aliases, handles): (Vec<Py<PyAny>>, Vec<Py<PyAny>>) =
+        let (aliases, storages): (Vec<Py<PyAny>>, Vec<Py<PyAny>>) =
             self.arm.call1(py, (id,))?.extract(py)?;
-        let use_count = intern!(py, "_use_count");
-        let version = intern!(py, "_version");
+        // The tuple first: the aliases' baselines count its references.
+        let pair = match self.shape {
+            BatchShape::Pair(x, y) => {
+                let (Some(a), Some(b)) = (aliases.get(x), aliases.get(y)) else {
+                    return Err(PyRuntimeError::new_err(format!(
+                        "slot {id} has {} outputs, not a pair",
+                        aliases.len()
+                    )));
+                };
+                let pair = PyTuple::new(py, [a.clone_ref(py), b.clone_ref(py)])?.unbind();
+                let refs = refcount(py, pair.as_any());
+                Some((pair, refs))
+            }
+            BatchShape::Dict(_) => None,
+        };
         let mut armed = Armed {
             refs: Vec::with_capacity(aliases.len()),
             uses: Vec::with_capacity(aliases.len()),
             versions: Vec::with_capacity(aliases.len()),
-            storages: Vec::with_capacity(handles.len()),
+            storages: Vec::with_capacity(storages.len()),
             aliases: Vec::new(),
+            pair,
         };
         for alias in &aliases {
             armed.refs.push(refcount(py, alias));
-            armed
-                .uses
-                .push(alias.call_method0(py, use_count)?.extract(py)?);
-            armed
-                .versions
-                .push(alias.getattr(py, version)?.extract(py)?);
+            armed.uses.push(self.probe.use_count(alias.bind(py))?);
+            armed.versions.push(self.probe.version(alias.bind(py))?);
         }
-        for handle in handles {
-            let base: i64 = self
-                .storage_use_count
-                .call1(py, (handle.clone_ref(py),))?
-                .extract(py)?;
-            armed.storages.push((handle, base));
+        for object in storages {
+            let handle = PyTuple::new(py, [object.getattr(py, intern!(py, "_cdata"))?])?.unbind();
+            let uses = self.storage_uses(py, &handle)?;
+            armed.storages.push(ArmedStorage {
+                refs: refcount(py, &object),
+                object,
+                handle,
+                uses,
+            });
         }
         armed.aliases = aliases;
         self.armed[id] = Some(armed);

@@ -277,6 +277,42 @@ def test_what_a_batch_went_through_never_reaches_a_later_one(ids_dataset):
         assert torch.equal(w.grad, ids.double() / 4)
 
 
+def test_a_batch_held_through_its_storage_is_kept_and_a_reclassed_one_not_reused(ids_dataset):
+    """Holding only a batch's ``untyped_storage()`` keeps the batch from being
+    overwritten, and a tensor whose class was reassigned is not handed out
+    again (the native per-batch path)."""
+
+    class Tagged(torch.Tensor):
+        pass
+
+    loader = mt.Loader(ids_dataset, 10, seed=8, num_threads=2, prefetch=2)
+    assert loader._dense is not None
+    kept = []
+    for k, batch in enumerate(loader):
+        x = batch["x"]
+        assert type(x) is torch.Tensor
+        if k % 2:
+            x.__class__ = Tagged
+        else:
+            kept.append((x.untyped_storage(), x.storage_offset(), batch["id"].clone()))
+        del x, batch
+    assert len(kept) == 50
+    for storage, offset, ids in kept:
+        x = torch.empty(0, dtype=torch.float64).set_(storage, offset, (10,))
+        assert torch.equal(x, ids.double() / 4)
+
+
+def test_kept_batch_tuples_keep_their_batches(ids_dataset):
+    """A ``(x, y)`` batch kept whole (only the tuple referenced) is not
+    overwritten either."""
+    loader = mt.Loader(ids_dataset, 10, features=["x"], label="id", seed=8, num_threads=2,
+                       prefetch=2)
+    kept = list(loader)
+    assert sorted(torch.cat([y for _, y in kept]).tolist()) == list(range(1000))
+    for x, y in kept:
+        assert torch.equal(x[:, 0], y.double() / 4)
+
+
 def test_errors_name_the_problem(types_dataset, tmp_path):
     path, _ = types_dataset
     with pytest.raises(ValueError, match="nope"):
