@@ -12,11 +12,13 @@
 //! ```
 //!
 //! Arguments: dataset folder (written when it has no index), rows, batch
-//! sizes, rounds. Prints samples/s of each contender per round: the loader,
-//! the gather, and the loader over the same shards opened with no
+//! sizes, rounds, and `rows-only` to leave out the column path. Prints
+//! samples/s and process CPU ns/sample of each contender per round: the
+//! gather, the loader, and the loader over the same shards opened with no
 //! decoded-batch cache (so no row blocks: one read per column); then the
-//! loader's first epoch (row blocks built as it reaches them) and the best
-//! rounds' ratios to the gather.
+//! median over rounds of the loader's ratio to the gather of the same round
+//! (with the best and the spread), and the loader's first epoch (row blocks
+//! built as it reaches them).
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -75,9 +77,30 @@ fn write(dir: &std::path::Path, rows: usize) {
     .unwrap();
 }
 
-/// One epoch of the loader; samples/s and the samples delivered (the
-/// default tail policy drops a last partial batch).
-fn loader_epoch(loader: &mut Loader, plan: &Arc<BatchPlan>) -> (f64, usize) {
+/// CPU time of the whole process (every thread), in ns.
+fn cpu_ns() -> f64 {
+    let mut usage = std::mem::MaybeUninit::<libc::rusage>::zeroed();
+    // SAFETY: getrusage writes a whole rusage into the pointer it is given,
+    // which points at one; RUSAGE_SELF cannot fail.
+    let usage = unsafe {
+        libc::getrusage(libc::RUSAGE_SELF, usage.as_mut_ptr());
+        usage.assume_init()
+    };
+    let ns = |t: libc::timeval| t.tv_sec as f64 * 1e9 + t.tv_usec as f64 * 1e3;
+    ns(usage.ru_utime) + ns(usage.ru_stime)
+}
+
+/// Samples/s and process CPU ns/sample of `run` (which returns its samples).
+fn timed(run: impl FnOnce() -> usize) -> (f64, f64) {
+    let (started, cpu) = (Instant::now(), cpu_ns());
+    let samples = run();
+    let (wall, cpu) = (started.elapsed().as_secs_f64(), cpu_ns() - cpu);
+    (samples as f64 / wall, cpu / samples.max(1) as f64)
+}
+
+/// One epoch of the loader; the samples delivered (the default tail policy
+/// drops a last partial batch).
+fn loader_epoch(loader: &mut Loader, plan: &Arc<BatchPlan>) -> usize {
     let plan = Arc::clone(plan);
     let label = plan
         .columns()
@@ -85,7 +108,6 @@ fn loader_epoch(loader: &mut Loader, plan: &Arc<BatchPlan>) -> (f64, usize) {
         .find(|c| c.name == "label")
         .cloned()
         .unwrap();
-    let started = Instant::now();
     let epoch = loader
         .epoch_with(move |g| {
             let mut x = vec![0f32; g.len() * FEATURES];
@@ -103,12 +125,11 @@ fn loader_epoch(loader: &mut Loader, plan: &Arc<BatchPlan>) -> (f64, usize) {
         std::hint::black_box(&x);
     }
     std::hint::black_box(sum);
-    (samples as f64 / started.elapsed().as_secs_f64(), samples)
+    samples
 }
 
-/// numpy's `X[idx], y[idx]` over one epoch's order.
-fn gather_epoch(rows: &[f32], labels: &[i64], order: &[u64], batch: usize) -> (f64, i64) {
-    let started = Instant::now();
+/// numpy's `X[idx], y[idx]` over one epoch's order; the samples.
+fn gather_epoch(rows: &[f32], labels: &[i64], order: &[u64], batch: usize) -> usize {
     let mut sum = 0i64;
     for chunk in order.chunks(batch) {
         let mut x = vec![0f32; chunk.len() * FEATURES];
@@ -122,7 +143,8 @@ fn gather_epoch(rows: &[f32], labels: &[i64], order: &[u64], batch: usize) -> (f
         sum += std::hint::black_box(&y).iter().sum::<i64>();
         std::hint::black_box(&x);
     }
-    (order.len() as f64 / started.elapsed().as_secs_f64(), sum)
+    std::hint::black_box(sum);
+    order.len()
 }
 
 fn main() {
@@ -136,6 +158,8 @@ fn main() {
         .map(|s| s.parse().unwrap())
         .collect();
     let rounds: usize = args.get(4).map_or(3, |s| s.parse().unwrap());
+    // "rows-only": leave out the column-by-column contender (for A/B runs).
+    let with_column_path = args.get(5).is_none_or(|s| s != "rows-only");
     if !dir.join("_mosaicrs").exists() && !dir.exists() {
         write(&dir, rows);
     }
@@ -172,7 +196,7 @@ fn main() {
         let mut loader = Loader::new(Arc::clone(&dataset), config.clone()).unwrap();
         let mut by_column = Loader::new(Arc::clone(&columns), config).unwrap();
         let plan = Arc::new(BatchPlan::new(loader.schema(), &spec).unwrap());
-        let (first, _) = loader_epoch(&mut loader, &plan);
+        let (first, first_cpu) = timed(|| loader_epoch(&mut loader, &plan));
         // A fixed permutation for the gather (its order does not matter to it).
         let mut order: Vec<u64> = (0..n as u64).collect();
         let mut s = 0x9E37_79B9_7F4A_7C15u64;
@@ -182,37 +206,55 @@ fn main() {
             s ^= s << 17;
             order.swap(i, (s % (i as u64 + 1)) as usize);
         }
-        let (mut best_l, mut best_g, mut best_c) = (0f64, 0f64, 0f64);
+        // Per round: (loader, gather, column path) samples/s and CPU ns/sample.
+        let mut runs: Vec<[(f64, f64); 3]> = Vec::new();
         for round in 0..rounds {
-            let (g, gs) = gather_epoch(&matrix, &labels, &order, batch);
-            let (l, ls) = loader_epoch(&mut loader, &plan);
-            let (c, cs) = loader_epoch(&mut by_column, &plan);
-            std::hint::black_box(gs);
-            assert!(
-                ls + batch > n && cs + batch > n,
-                "each moved every full batch"
-            );
+            let g = timed(|| gather_epoch(&matrix, &labels, &order, batch));
+            let mut moved = 0;
+            let l = timed(|| {
+                moved = loader_epoch(&mut loader, &plan);
+                moved
+            });
+            let c = match with_column_path {
+                true => timed(|| {
+                    let c = loader_epoch(&mut by_column, &plan);
+                    assert!(c + batch > n, "the column path moved every full batch");
+                    c
+                }),
+                false => (f64::NAN, f64::NAN),
+            };
+            assert!(moved + batch > n, "the loader moved every full batch");
             println!(
-                "B={batch} round {round}: loader {:.2} M/s, gather {:.2} M/s, ratio {:.2}; column path {:.2} M/s, ratio {:.2}",
-                l / 1e6,
-                g / 1e6,
-                l / g,
-                c / 1e6,
-                c / g
+                "B={batch} round {round}: loader {:.2} M/s ({:.0} ns CPU/sample), gather {:.2} M/s ({:.0} ns CPU/sample), ratio {:.2}; column path {:.2} M/s, ratio {:.2}",
+                l.0 / 1e6,
+                l.1,
+                g.0 / 1e6,
+                g.1,
+                l.0 / g.0,
+                c.0 / 1e6,
+                c.0 / g.0
             );
-            best_l = best_l.max(l);
-            best_g = best_g.max(g);
-            best_c = best_c.max(c);
+            runs.push([l, g, c]);
         }
+        let median = |mut v: Vec<f64>| {
+            v.sort_by(f64::total_cmp);
+            v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
+        };
+        let ratios: Vec<f64> = runs.iter().map(|r| r[0].0 / r[1].0).collect();
+        let best_g = runs.iter().map(|r| r[1].0).fold(0f64, f64::max);
         let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
         println!(
-            "B={batch}: first epoch {:.2} M/s ({:.2}x the best gather); best loader {:.2} M/s, best gather {:.2} M/s: {:.2}x; column path {:.2}x; load {}",
+            "B={batch}: MEDIAN paired ratio {:.2}x (best {:.2}, spread {:.2} to {:.2}); column path {:.2}x; median CPU ns/sample: loader {:.0}, gather {:.0}; first epoch {:.2} M/s ({:.2}x the best gather, {:.0} ns CPU/sample); load {}",
+            median(ratios.clone()),
+            ratios.iter().copied().fold(0f64, f64::max),
+            ratios.iter().copied().fold(f64::INFINITY, f64::min),
+            ratios.iter().copied().fold(0f64, f64::max),
+            median(runs.iter().map(|r| r[2].0 / r[1].0).collect()),
+            median(runs.iter().map(|r| r[0].1).collect()),
+            median(runs.iter().map(|r| r[1].1).collect()),
             first / 1e6,
             first / best_g,
-            best_l / 1e6,
-            best_g / 1e6,
-            best_l / best_g,
-            best_c / best_g,
+            first_cpu,
             load.trim()
         );
     }

@@ -14,6 +14,7 @@
 //! column as before.
 
 use std::any::TypeId;
+use std::marker::PhantomData;
 use std::sync::Arc;
 
 use arrow::array::{Array, AsArray, RecordBatch};
@@ -24,7 +25,7 @@ use super::fill::{
 };
 use super::{Element, NullPolicy};
 use crate::loader::Gathered;
-use crate::reader::{Built, RowBlock, RowLayout};
+use crate::reader::{Built, Piece, RowArena, RowBlock, RowLayout};
 use crate::{Error, Result};
 
 /// Alignment of a block's first value: a cache line, so that a row of 64
@@ -33,16 +34,28 @@ const ALIGN: usize = 64;
 
 /// The values of one record batch's feature columns, row-major.
 pub(crate) struct Rows<T> {
-    /// `start` elements of padding, then `rows * width` values.
-    values: Vec<T>,
-    start: usize,
+    store: Store<T>,
+    /// `rows * width`.
+    len: usize,
+}
+
+enum Store<T> {
+    /// `start` elements of padding, then the values.
+    Vec { values: Vec<T>, start: usize },
+    /// A piece of a loader's arena (huge pages), holding values of `T`.
+    Piece(Piece, PhantomData<T>),
 }
 
 impl<T: Element> Rows<T> {
     /// The values of `columns` of `batch`, row after row, cast to `T`;
     /// `None` when a column has nulls (the column path then applies the null
-    /// policy) or is not numeric.
-    pub(crate) fn build(batch: &RecordBatch, columns: &[usize]) -> Result<Option<Self>> {
+    /// policy) or is not numeric. With `arena`, the values go to a piece of
+    /// it.
+    pub(crate) fn build(
+        batch: &RecordBatch,
+        columns: &[usize],
+        arena: Option<&RowArena>,
+    ) -> Result<Option<Self>> {
         let (n, f) = (batch.num_rows(), columns.len());
         let mut arrays = Vec::with_capacity(f);
         for &c in columns {
@@ -54,13 +67,29 @@ impl<T: Element> Rows<T> {
             }
             arrays.push(array.as_ref());
         }
-        let pad = ALIGN / std::mem::size_of::<T>().max(1);
-        let mut values = vec![T::from_i64(0); n * f + pad];
-        populate(&mut values);
-        // Element types are 1 to 8 bytes and their sizes divide ALIGN, so
-        // the misalignment is a whole number of elements.
-        let start = (values.as_ptr().align_offset(ALIGN)).min(pad);
-        let out = &mut values[start..start + n * f];
+        let len = n * f;
+        let piece = arena
+            .filter(|_| zero_is_valid::<T>())
+            .and_then(|a| a.piece(len * std::mem::size_of::<T>()));
+        let mut rows = match piece {
+            Some(piece) => Rows {
+                store: Store::Piece(piece, PhantomData),
+                len,
+            },
+            None => {
+                let pad = ALIGN / std::mem::size_of::<T>().max(1);
+                let values = vec![T::from_i64(0); len + pad];
+                // Element types are 1 to 8 bytes and their sizes divide
+                // ALIGN, so the misalignment is a whole number of elements.
+                let start = (values.as_ptr().align_offset(ALIGN)).min(pad);
+                Rows {
+                    store: Store::Vec { values, start },
+                    len,
+                }
+            }
+        };
+        let out = rows.values_mut();
+        populate(out);
         if !transpose(&arrays, out) {
             // Columns of different types: one strided pass per column.
             let picks: Vec<(usize, usize)> = (0..n).map(|r| (0, r)).collect();
@@ -86,18 +115,73 @@ impl<T: Element> Rows<T> {
                 fill(&input, &mut dest, &column)?;
             }
         }
-        Ok(Some(Rows { values, start }))
+        Ok(Some(rows))
     }
 
     /// The bytes the block holds.
     pub(crate) fn bytes(&self) -> u64 {
-        (self.values.capacity() * std::mem::size_of::<T>()) as u64
+        match &self.store {
+            Store::Vec { values, .. } => (values.capacity() * std::mem::size_of::<T>()) as u64,
+            Store::Piece(piece, _) => piece.len() as u64,
+        }
     }
 
     /// Every row's values, row after row.
     pub(crate) fn values(&self) -> &[T] {
-        &self.values[self.start..]
+        match &self.store {
+            Store::Vec { values, start } => &values[*start..*start + self.len],
+            Store::Piece(piece, _) => {
+                let bytes = piece.bytes();
+                // SAFETY: the piece holds `len` values of `T` (its length
+                // was asked for as `len * size_of::<T>()`), starts on a
+                // cache line (aligned for any element type), is zero-filled
+                // or written as `T`, and `T` is a number or bool, for which
+                // zero bytes are a valid value (`zero_is_valid`).
+                unsafe { std::slice::from_raw_parts(bytes.as_ptr().cast::<T>(), self.len) }
+            }
+        }
     }
+
+    fn values_mut(&mut self) -> &mut [T] {
+        match &mut self.store {
+            Store::Vec { values, start } => &mut values[*start..*start + self.len],
+            Store::Piece(piece, _) => {
+                let bytes = piece.bytes_mut();
+                // SAFETY: as in `values`; `&mut self` makes this the only
+                // reference to the piece's bytes.
+                unsafe { std::slice::from_raw_parts_mut(bytes.as_mut_ptr().cast::<T>(), self.len) }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+impl<T> Rows<T> {
+    /// A block of `values` as they are.
+    fn of_vec(values: Vec<T>) -> Self {
+        let len = values.len();
+        Rows {
+            store: Store::Vec { values, start: 0 },
+            len,
+        }
+    }
+}
+
+/// Whether `T` is one of the element types whose all-zero bytes are a
+/// valid value (every built-in one: integers, floats, bool), so that it may
+/// live in zero-filled arena memory.
+fn zero_is_valid<T: 'static>() -> bool {
+    [
+        TypeId::of::<u8>(),
+        TypeId::of::<i8>(),
+        TypeId::of::<i16>(),
+        TypeId::of::<i32>(),
+        TypeId::of::<i64>(),
+        TypeId::of::<f32>(),
+        TypeId::of::<f64>(),
+        TypeId::of::<bool>(),
+    ]
+    .contains(&TypeId::of::<T>())
 }
 
 /// Rows whose output a transposition writes at once: their values (up to
@@ -277,10 +361,11 @@ pub(crate) fn fill_features<T: Element>(
                 .cache
                 .row_block(id.shard, id.batch, table.id, wait, || {
                     Ok(
-                        Rows::<T>::build(g.source_batch(s), &table.layout.columns)?.map(|rows| {
-                            let bytes = rows.bytes();
-                            (Arc::new(rows) as RowBlock, bytes)
-                        }),
+                        Rows::<T>::build(g.source_batch(s), &table.layout.columns, table.arena())?
+                            .map(|rows| {
+                                let bytes = rows.bytes();
+                                (Arc::new(rows) as RowBlock, bytes)
+                            }),
                     )
                 })?;
             let block = match built {
@@ -312,6 +397,29 @@ pub(crate) fn fill_features<T: Element>(
         slices.push(rows.values());
     }
     let picks = g.picks();
+    // A width the compiler knows turns each row's copy into a few vector
+    // moves instead of a call to `memcpy`.
+    match f {
+        2 => copy_rows(out, &slices, picks, 2)?,
+        4 => copy_rows(out, &slices, picks, 4)?,
+        8 => copy_rows(out, &slices, picks, 8)?,
+        16 => copy_rows(out, &slices, picks, 16)?,
+        32 => copy_rows(out, &slices, picks, 32)?,
+        _ => copy_rows(out, &slices, picks, f)?,
+    }
+    Ok(true)
+}
+
+/// Row `r` of `slices[s]` (rows of `f` values) into row `i` of `out` for
+/// each pick `(s, r)`, asking for the row of pick `i + PREFETCH_AHEAD`
+/// meanwhile.
+#[inline(always)]
+fn copy_rows<T: Element>(
+    out: &mut [T],
+    slices: &[&[T]],
+    picks: &[(usize, usize)],
+    f: usize,
+) -> Result<()> {
     for (i, (row, &(s, r))) in out.chunks_exact_mut(f).zip(picks).enumerate() {
         if let Some(&(s, r)) = picks.get(i + PREFETCH_AHEAD) {
             // The row's first and last values: one line when the row is a
@@ -328,7 +436,7 @@ pub(crate) fn fill_features<T: Element>(
         })?;
         row.copy_from_slice(values);
     }
-    Ok(true)
+    Ok(())
 }
 
 /// Sets `found[s]`, the block of source `s` (sources come in order in the
@@ -754,10 +862,7 @@ mod tests {
         let block = |b: usize| {
             cache
                 .row_block(0, b, id, true, || {
-                    let rows = Rows::<f32> {
-                        values: vec![b as f32; 500],
-                        start: 0,
-                    };
+                    let rows = Rows::<f32>::of_vec(vec![b as f32; 500]);
                     let bytes = rows.bytes();
                     Ok(Some((Arc::new(rows) as RowBlock, bytes)))
                 })
@@ -800,10 +905,7 @@ mod tests {
                 let built = cache.row_block(2, 0, id, true, || {
                     started_tx.send(()).unwrap();
                     go_rx.recv().unwrap();
-                    let rows = Rows::<f32> {
-                        values: vec![5.0; 10],
-                        start: 0,
-                    };
+                    let rows = Rows::<f32>::of_vec(vec![5.0; 10]);
                     Ok(Some((Arc::new(rows) as RowBlock, 40)))
                 });
                 ready(built.unwrap()).unwrap()

@@ -18,7 +18,9 @@ use super::ShuffleMode;
 use crate::format::Compression;
 #[cfg(unix)]
 use crate::reader::StreamedDataset;
-use crate::reader::{pick_mixed, BatchCache, DataSource, Dataset, Picks, RowBlock, RowLayout};
+use crate::reader::{
+    pick_mixed, BatchCache, DataSource, Dataset, Picks, RowArena, RowBlock, RowLayout,
+};
 use crate::{Error, Result};
 
 /// Where the sources of a gather may keep row blocks (row-major copies of
@@ -53,6 +55,7 @@ impl RowBlockSource {
             id: self.cache.layout_id(layout)?,
             blocks: (0..self.entries).map(|_| OnceLock::new()).collect(),
             keeps: self.entries > 0,
+            arena: (self.entries > 0).then(RowArena::default),
         });
         tables.push(Arc::clone(&table));
         Ok(table)
@@ -74,6 +77,9 @@ pub(crate) struct BlockTable {
     pub(crate) id: u32,
     blocks: Box<[OnceLock<Option<RowBlock>>]>,
     keeps: bool,
+    /// Where the blocks this table keeps are built (on huge pages), when it
+    /// keeps them.
+    arena: Option<RowArena>,
 }
 
 impl BlockTable {
@@ -81,6 +87,12 @@ impl BlockTable {
     /// [`keep`](Self::keep)); otherwise it is empty.
     pub(crate) fn keeps(&self) -> bool {
         self.keeps
+    }
+
+    /// Memory for the blocks this table keeps (they live as long as the
+    /// loader, so they are carved from shared huge-page-backed chunks).
+    pub(crate) fn arena(&self) -> Option<&RowArena> {
+        self.arena.as_ref()
     }
 
     /// The block of entry `entry`, if this table has it yet (`Some(None)`:
