@@ -252,7 +252,9 @@ bench-quick: setup
 
 # --- bench/: the comparison suite, not part of `make test` ---------------------------------
 # `make bench` runs every contender on full-size data and rewrites the generated tables in
-# BENCHMARKS.md; contender venvs (.venvs/<name>) are created on first use.
+# BENCHMARKS.md (contender venvs, .venvs/<name>, are created on first use), then the loader,
+# scan, token and mix benches below. `make bench-targets` runs only the benches behind a speed
+# target, the write-floor bench (`bench-write`) included.
 # `make bench-smoke` is the same suite on tiny data without installing anything.
 # `make bench-tokens`: token packing (TokenLoader against HF datasets, MosaicML Streaming and
 # memcpy) and ragged id lists (Loader against a torch DataLoader) into bench/results/tokens.json.
@@ -261,9 +263,10 @@ bench-quick: setup
 BENCH_ARGS ?=
 TOKENS_BENCH_ARGS ?=
 MIX_BENCH_ARGS ?=
-.PHONY: bench-venvs bench-smoke bench-tokens bench-mix
+.PHONY: bench-venvs bench-smoke bench-tokens bench-mix bench-loader bench-targets
 bench: setup jar bench-build
 	$(PYTHON) bench/run.py --update-doc $(BENCH_ARGS)
+	$(MAKE) bench-loader bench-scan bench-tokens bench-mix
 
 bench-venvs: setup
 	$(PYTHON) bench/venvs.py
@@ -276,6 +279,23 @@ bench-tokens: setup python
 
 bench-mix: setup python
 	$(PYTHON) bench/mix_bench.py $(MIX_BENCH_ARGS)
+
+# `make bench-loader`: the Python loader against the Rust loader (three runs, each the median of
+# paired rounds at B=256 and B=4096), and a columnar table (as Spark writes it) against an
+# in-memory numpy gather, in Rust and in Python; JSON into bench/results/.
+BENCH_DATA ?= build/bench-data
+bench-loader: setup python bench-build
+	cargo build --release -p mosaicrs --features testing --example columnar_bench
+	for run in 1 2 3; do $(PYTHON) bench/python_loader_bench.py --rows 500000 --features 16 \
+	  --batch 256 4096 --reps 7 --dir $(BENCH_DATA)/python-loader \
+	  --loader-bench target/release/mosaicrs-loader-bench \
+	  --json bench/results/python_loader_run$$run.json || exit 1; done
+	target/release/examples/columnar_bench $(BENCH_DATA)/columnar-2m 2000000 256,4096 7
+	$(PYTHON) bench/columnar_py_bench.py $(BENCH_DATA)/columnar-2m --json bench/results/columnar_py.json
+
+# Every benchmark behind a speed target, one run each: the loaders, the Spark scan and write
+# (both Spark lines), token packing and mixing.
+bench-targets: bench-loader bench-scan bench-write bench-tokens bench-mix
 
 # --- Python package (python/): `import mosaicrs`, built by maturin -------------------------
 # `make python` builds the wheel and installs it into $(VENV): abi3 (CPython
