@@ -386,7 +386,13 @@ def parse_args(argv: List[str]) -> argparse.Namespace:
 def main(argv: List[str]) -> int:
     args = parse_args(argv)
     if args.role:
-        print(json.dumps(ROLES[args.role](args)))
+        doc = ROLES[args.role](args)
+        print(json.dumps(doc))
+        if args.role == "read-mosaicrs":
+            r = paired(doc["mosaicrs-one"], doc["mosaicrs-mix"])
+            log(f"mix/one {r['median']:.3f} (median of {args.reps} paired rounds; best epochs "
+                f"{r['best']:.3f}, rounds {r['lowest']:.3f} .. {r['highest']:.3f}; CPU/sample "
+                f"mix/one {r['cpu']:.3f}); load average {Path('/proc/loadavg').read_text().strip()}")
         return 0
     doc = run(args, argv)
     doc["meta"]["wall_s"] = round(time.monotonic() - STARTED, 1)
