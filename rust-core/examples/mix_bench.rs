@@ -8,12 +8,24 @@
 //! (`fill`), or only gathered (`gather`: the order, the row index search and
 //! the merge of the sources, no values copied). `fill-columns` is `fill`
 //! with datasets opened with a 1 MiB decoded-batch cache, too small for row
-//! blocks: each feature is read column by column. Prints each mode's best
-//! and median epoch and mix ÷ one by both.
+//! blocks: each feature is read column by column.
+//!
+//! After a warm-up epoch of each, the two loaders read REPS rounds of one
+//! epoch each, alternating (one, mix, one, mix, ...), so that a change of
+//! load hits both alike. The headline is the median over rounds of the
+//! paired ratio mix rate ÷ one rate (one epoch's seconds ÷ the mix epoch's
+//! right after it); the ratio of the best epochs and the range of the
+//! paired ratios follow for information, then each loader's process CPU
+//! time per sample (all threads; median over rounds), which load barely
+//! moves.
 //!
 //! ```text
-//! cargo run --release -p mosaicrs --example mix_bench -- [ROWS] [REPS] [WORKERS]
+//! cargo run --release -p mosaicrs --example mix_bench -- [ROWS] [REPS] [WORKERS] [ONLY] [MODE]
 //! ```
+//!
+//! `ONLY` (`one` or `mix`) reads that loader alone, REPS epochs per mode
+//! and no ratio: a fixed workload for `perf stat` or `perf record`; `MODE`
+//! (`gather`, `fill` or `fill-columns`) runs that mode alone.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -49,9 +61,23 @@ fn slice(batches: &[RecordBatch], start: usize, end: usize) -> Vec<RecordBatch> 
     out
 }
 
-/// One epoch: samples and seconds.
-fn epoch(loader: &mut Loader, e: u64, plan: Option<&Arc<BatchPlan>>) -> (usize, f64) {
+/// CPU time of the whole process (every thread), in seconds.
+fn process_cpu() -> f64 {
+    let mut t = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `t` is a valid, writable timespec for the call's duration and
+    // CLOCK_PROCESS_CPUTIME_ID is supported on every platform this builds on.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut t) };
+    assert_eq!(rc, 0, "clock_gettime(CLOCK_PROCESS_CPUTIME_ID)");
+    t.tv_sec as f64 + t.tv_nsec as f64 * 1e-9
+}
+
+/// One epoch: samples, wall seconds and process CPU seconds.
+fn epoch(loader: &mut Loader, e: u64, plan: Option<&Arc<BatchPlan>>) -> (usize, f64, f64) {
     loader.set_epoch(e);
+    let cpu = process_cpu();
     let started = Instant::now();
     let mut n = 0;
     match plan {
@@ -77,7 +103,7 @@ fn epoch(loader: &mut Loader, e: u64, plan: Option<&Arc<BatchPlan>>) -> (usize, 
             }
         }
     }
-    (n, started.elapsed().as_secs_f64())
+    (n, started.elapsed().as_secs_f64(), process_cpu() - cpu)
 }
 
 fn median(v: &[f64]) -> f64 {
@@ -89,6 +115,8 @@ fn median(v: &[f64]) -> f64 {
 fn main() {
     let (rows, reps) = (arg(1, 200_000), arg(2, 7));
     let workers = arg(3, LoaderConfig::default().workers);
+    let only = std::env::args().nth(4);
+    let only_mode = std::env::args().nth(5);
     let dir = tempfile::tempdir().expect("tempdir");
     let table = FeatureTable::new(rows as u64, FEATURES).with_id();
     let batches = table.batches();
@@ -136,7 +164,7 @@ fn main() {
     let names: Vec<String> = (0..FEATURES).map(|j| format!("f{j}")).collect();
     let spec = TensorSpec::features(names, ElementKind::F32).with_column("label");
     let plan = Arc::new(BatchPlan::new(single.schema(), &spec).expect("plan"));
-    println!("{rows} rows, batch {BATCH}, {workers} workers, best of {reps} alternating epochs");
+    println!("{rows} rows, batch {BATCH}, {workers} workers, {reps} alternating rounds (one, mix)");
     let load = || std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     println!("load average: {}", load().trim());
     for (mode, plan) in [
@@ -148,30 +176,52 @@ fn main() {
             "fill-columns" => (&mut single_columns, &mut mixed_columns),
             _ => (&mut single, &mut mixed),
         };
+        if only_mode.as_deref().is_some_and(|m| m != mode) {
+            continue;
+        }
+        if let Some(only) = &only {
+            let loader = if only == "mix" { mixed } else { single };
+            let (mut n, mut cpu) = (0, 0.0);
+            for e in 0..reps as u64 {
+                let (a, _, c) = epoch(loader, e, plan);
+                n += a;
+                cpu += c;
+            }
+            println!(
+                "{mode:<12} {only}: {:.0} ns CPU/sample",
+                cpu / n as f64 * 1e9
+            );
+            continue;
+        }
         // Warm: pages mapped, row blocks built.
         epoch(single, 100, plan);
         epoch(mixed, 100, plan);
-        let (mut t1, mut tm) = (Vec::new(), Vec::new());
+        let (mut t1, mut tm, mut c1, mut cm, mut paired) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
         let mut n = 0;
         for e in 0..reps as u64 {
-            let (a, s1) = epoch(single, e, plan);
-            let (b, sm) = epoch(mixed, e, plan);
+            let (a, s1, cpu1) = epoch(single, e, plan);
+            let (b, sm, cpum) = epoch(mixed, e, plan);
             assert_eq!(a, b, "both read the same number of samples");
             n = a;
             t1.push(s1);
             tm.push(sm);
+            c1.push(cpu1 / a as f64 * 1e9);
+            cm.push(cpum / b as f64 * 1e9);
+            paired.push(s1 / sm);
         }
-        let best = |t: &[f64]| t.iter().copied().fold(f64::INFINITY, f64::min);
+        let least = |t: &[f64]| t.iter().copied().fold(f64::INFINITY, f64::min);
+        let most = |t: &[f64]| t.iter().copied().fold(0.0, f64::max);
         println!(
-            "{mode:<12} one: best {:.4} s ({:.2} M/s), median {:.4} s | mix: best {:.4} s ({:.2} M/s), median {:.4} s | mix/one {:.3} (best), {:.3} (median)",
-            best(&t1),
-            n as f64 / best(&t1) / 1e6,
-            median(&t1),
-            best(&tm),
-            n as f64 / best(&tm) / 1e6,
-            median(&tm),
-            best(&t1) / best(&tm),
-            median(&t1) / median(&tm),
+            "{mode:<12} mix/one {:.3} (median of paired rounds; best epochs {:.3}, rounds {:.3}..{:.3}) | one {:.2} M/s, {:.0} ns CPU/sample | mix {:.2} M/s, {:.0} ns CPU/sample (medians)",
+            median(&paired),
+            least(&t1) / least(&tm),
+            least(&paired),
+            most(&paired),
+            n as f64 / median(&t1) / 1e6,
+            median(&c1),
+            n as f64 / median(&tm) / 1e6,
+            median(&cm),
         );
     }
     println!("load average: {}", load().trim());

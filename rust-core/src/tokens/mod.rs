@@ -362,10 +362,7 @@ impl TokenLoader {
     /// Documents each source of a mix gives one epoch (empty for one
     /// dataset).
     pub fn mix_counts(&self) -> Vec<u64> {
-        self.mix
-            .as_ref()
-            .map(|m| m.sources.iter().map(|s| s.count).collect())
-            .unwrap_or_default()
+        mix::counts_of(self.mix.as_ref().map(|m| &m.sources[..]))
     }
 
     /// The mixed order of `epoch` (`None` for one dataset): `(source, row)`

@@ -116,6 +116,13 @@ pub(crate) fn sources_of(
         .collect())
 }
 
+/// Samples each source of a mix gives one epoch (empty without a mix).
+pub(crate) fn counts_of(sources: Option<&[MixSource]>) -> Vec<u64> {
+    sources
+        .map(|s| s.iter().map(|s| s.count).collect())
+        .unwrap_or_default()
+}
+
 /// The block length of a mix: `mix.block`, or the global batch
 /// `batch_size * world_size`.
 pub(crate) fn block_of(mix: &MixConfig, batch_size: usize, world_size: usize) -> Result<u64> {

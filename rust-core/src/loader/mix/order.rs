@@ -154,6 +154,15 @@ impl MixedOrder {
         mut f: impl FnMut(u32, u64),
     ) {
         let block = self.alloc.block();
+        // Per source: its rows, its first pass and its sample space, looked
+        // up once per call: most samples lie in the first pass, whose row
+        // then costs no bounds check, division or pass lookup.
+        let first: Vec<(u64, Option<&EpochOrder>, &SampleSpace)> = self
+            .sources
+            .iter()
+            .zip(&self.passes)
+            .map(|(s, passes)| (s.space.len(), passes.first(), &*s.space))
+            .collect();
         let mut view = cursor.view.take();
         // The end of the current block and the last position read with its
         // line value `t`.
@@ -172,7 +181,13 @@ impl MixedOrder {
             last = Some((p, t));
             match v.sample_of(t) {
                 // Fewer than 2^32 sources: they come from a Vec of tables.
-                Some((i, u)) => f(i as u32, self.sample(i, u)),
+                Some((i, u)) => {
+                    let row = match first.get(i) {
+                        Some(&(rows, Some(order), space)) if u < rows => space.row(order.get(u)),
+                        _ => self.sample(i, u),
+                    };
+                    f(i as u32, row)
+                }
                 // Past the end of the epoch: no source to read.
                 None => f(0, t),
             }
