@@ -71,6 +71,28 @@ fn shards_roll_at_the_size_limit_and_batches_are_bounded() {
     assert!(ids.values().iter().copied().eq(0..100_000));
 }
 
+/// A shard of several MiB, whose write-back starts while it is written, is
+/// whole and matches its checksum.
+#[test]
+fn a_multi_mib_shard_round_trips() {
+    let dir = tempfile::tempdir().unwrap();
+    let batches: Vec<_> = (0..4).map(|i| simple_batch(50_000, i * 50_000)).collect();
+    let options = WriterOptions {
+        max_batch_rows: Some(4096),
+        compression: Compression::None,
+        ..Default::default()
+    };
+    write_dataset(dir.path(), &batches, options);
+    assert!(validate(dir.path()).unwrap().is_ok());
+    let ds = Dataset::open(dir.path()).unwrap();
+    assert_eq!(ds.num_shards(), 1);
+    // 200k rows * 16 bytes: past the 1 MiB write-back step twice or more.
+    assert!(ds.shards()[0].entry().bytes > 3_000_000);
+    let all = read_all(&ds);
+    let ids = all.column(0).as_any().downcast_ref::<Int64Array>().unwrap();
+    assert!(ids.values().iter().copied().eq(0..200_000));
+}
+
 #[test]
 fn random_access_by_row_range_and_gather() {
     let dir = tempfile::tempdir().unwrap();

@@ -49,7 +49,12 @@ struct OpenShard {
     writer: IpcFile,
     rows: u64,
     batches: u32,
+    /// Bytes of the file whose write-back has been started (see [`start_writeback`]).
+    writeback_from: u64,
 }
+
+/// Bytes a local shard grows by before its write-back to disk is started.
+const WRITEBACK_CHUNK: u64 = 1 << 20;
 
 /// Writes one task attempt's record batches into sealed shards.
 ///
@@ -179,6 +184,7 @@ impl ShardWriter {
             .map_err(|e| Error::arrow(format!("writing {}", shard.temp_path.display()), e))?;
         shard.rows += piece.num_rows() as u64;
         shard.batches += 1;
+        start_writeback(shard);
         self.rows_written += piece.num_rows() as u64;
         if shard.writer.get_ref().bytes_written() >= self.options.max_shard_bytes {
             self.seal_current()?;
@@ -220,6 +226,7 @@ impl ShardWriter {
             writer,
             rows: 0,
             batches: 0,
+            writeback_from: 0,
         })
     }
 
@@ -309,6 +316,43 @@ impl Drop for ShardWriter {
     }
 }
 
+/// Starts the disk write of the bytes a local shard has handed to its file
+/// since the last call, once they reach [`WRITEBACK_CHUNK`], without waiting
+/// for it: the fsync at [`seal`] then waits for the tail only, not for the
+/// whole shard. Durability still rests on that fsync alone, so an error here
+/// is ignored (the fsync reports it).
+fn start_writeback(shard: &mut OpenShard) {
+    let Sink::File(file) = shard.writer.get_ref().get_ref() else {
+        return;
+    };
+    // Bytes still in the `BufWriter` are not in the file yet.
+    let in_file = shard.writer.get_ref().bytes_written() - file.buffer().len() as u64;
+    if in_file - shard.writeback_from < WRITEBACK_CHUNK {
+        return;
+    }
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::fd::AsRawFd;
+        let (Ok(offset), Ok(len)) = (
+            i64::try_from(shard.writeback_from),
+            i64::try_from(in_file - shard.writeback_from),
+        ) else {
+            return;
+        };
+        // SAFETY: the descriptor belongs to the open `File` borrowed here,
+        // and sync_file_range reads no memory of this process.
+        unsafe {
+            libc::sync_file_range(
+                file.get_ref().as_raw_fd(),
+                offset,
+                len,
+                libc::SYNC_FILE_RANGE_WRITE,
+            );
+        }
+    }
+    shard.writeback_from = in_file;
+}
+
 fn seal(shard: OpenShard, location: &Location, compression: Compression) -> Result<ShardEntry> {
     let OpenShard {
         name,
@@ -316,6 +360,7 @@ fn seal(shard: OpenShard, location: &Location, compression: Compression) -> Resu
         writer,
         rows,
         batches,
+        writeback_from: _,
     } = shard;
     let sink = writer
         .into_inner()

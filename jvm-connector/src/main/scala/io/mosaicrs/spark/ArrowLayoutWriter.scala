@@ -130,6 +130,7 @@ private[spark] final class FixedColumns(
     fieldCount: Int,
     ordinals: Array[Int],
     writers: Array[FixedWriter]) {
+  import FixedColumns.LittleEndianHost
 
   private val bitWords = (fieldCount + 63) / 64
   /** The fixed region of an `UnsafeRow` of `fieldCount` fields (null bits, slots), in bytes. */
@@ -180,14 +181,23 @@ private[spark] final class FixedColumns(
     in match {
       // `UnsafeRow` keeps `fixedBytes` bytes at its offset for a row of
       // `fieldCount` fields: null bits, then one 8-byte slot per field with a
-      // fixed-width value at its start. A row that claims fewer takes the getters.
-      case u: UnsafeRow if u.numFields == fieldCount && u.getSizeInBytes >= fixedBytes =>
+      // fixed-width value at its start, in the host's byte order. A row that
+      // claims fewer, or a big-endian host, takes the getters.
+      case u: UnsafeRow
+          if LittleEndianHost && u.numFields == fieldCount && u.getSizeInBytes >= fixedBytes =>
         copyUnsafe(u.getBaseObject, u.getBaseOffset, bits)
       case _ => copyWithGetters(in, bits)
     }
     row += 1
   }
 
+  /**
+   * Copies the slots of one `UnsafeRow` with raw stores: on a little-endian
+   * host the slot's bytes are already Arrow's. No store needs its own bounds
+   * check: `append` grew the buffers to hold `row` (`row < capacity`, and
+   * each array has `capacity * width` bytes or more), so bytes
+   * `row * width` to `row * width + width` of every array lie inside it.
+   */
   private def copyUnsafe(base: AnyRef, offset: Long, bits: Int): Unit = {
     var w = 0
     while (w < bitWords) {
@@ -196,20 +206,20 @@ private[spark] final class FixedColumns(
       nullSeen(w) |= word
       w += 1
     }
-    var at = row * 8
+    var at = Platform.BYTE_ARRAY_OFFSET + row.toLong * 8
     var out = g8.out
     var from = g8.slotOffset
     var k = 0
     while (k < out.length) {
-      LittleEndian.putLong(out(k), at, Platform.getLong(base, offset + from(k)))
+      Platform.putLong(out(k), at, Platform.getLong(base, offset + from(k)))
       k += 1
     }
-    at = row * 4
+    at = Platform.BYTE_ARRAY_OFFSET + row.toLong * 4
     out = g4.out
     from = g4.slotOffset
     k = 0
     while (k < out.length) {
-      LittleEndian.putInt(out(k), at, Platform.getInt(base, offset + from(k)))
+      Platform.putInt(out(k), at, Platform.getInt(base, offset + from(k)))
       k += 1
     }
     out = narrow.out
@@ -217,8 +227,10 @@ private[spark] final class FixedColumns(
     val short = narrow.short
     k = 0
     while (k < out.length) {
-      if (short(k)) LittleEndian.putShort(out(k), row * 2, Platform.getShort(base, offset + from(k)))
-      else out(k)(row) = Platform.getByte(base, offset + from(k))
+      if (short(k)) {
+        Platform.putShort(out(k), Platform.BYTE_ARRAY_OFFSET + row.toLong * 2,
+          Platform.getShort(base, offset + from(k)))
+      } else out(k)(row) = Platform.getByte(base, offset + from(k))
       k += 1
     }
   }
@@ -314,6 +326,9 @@ private[spark] final class FixedColumns(
 }
 
 private[spark] object FixedColumns {
+
+  /** Whether `UnsafeRow` slots hold values little-endian, as Arrow stores them. */
+  private val LittleEndianHost = java.nio.ByteOrder.nativeOrder == java.nio.ByteOrder.LITTLE_ENDIAN
 
   /** Whether [[FixedColumns]] writes a column of this writer. */
   def accepts(writer: ColumnWriter): Boolean = writer match {
