@@ -606,6 +606,7 @@ impl Ids<'_> {
 /// A segment starts where the position is 0: at each document and row
 /// start, and where padding begins ([`segment_starts`], shared with the tch
 /// `TokenLoader`).
+#[allow(clippy::too_many_arguments)]
 fn derive<P: Copy + Into<i64>>(
     l: usize,
     ids: &Ids<'_>,
