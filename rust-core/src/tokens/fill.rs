@@ -390,7 +390,7 @@ mod tests {
     fn widens_int32_to_int64_at_every_length_and_offset() {
         // The run-time AVX2 path and the tails of its vector loop.
         let src: Vec<i32> = (0..300)
-            .map(|i| (i as i32).wrapping_mul(-0x3504_f333) | (i & 1))
+            .map(|i: i32| i.wrapping_mul(-0x3504_f333) | (i & 1))
             .chain([i32::MIN, i32::MAX, -1, 0])
             .collect();
         for start in 0..9 {
