@@ -1309,8 +1309,8 @@ class _TokenSlot(_Slot):
     each batch gets fresh ``detach()`` aliases instead, which show in the
     storage's use count alone."""
 
-    __slots__ = ("buffers", "named", "cu", "lengths", "cu_views", "out", "out_refs", "out_uses",
-                 "last_cu", "last_cu_refs")
+    __slots__ = ("buffers", "named", "template", "cu", "lengths", "cu_views", "out", "out_refs",
+                 "out_uses", "last_cu", "last_cu_refs")
 
     # Prefixes of the segment boundaries kept per slot (a batch's segment
     # count takes few distinct values).
@@ -1328,6 +1328,8 @@ class _TokenSlot(_Slot):
         # What the user gets besides cu_seqlens and max_seqlen, by name.
         self.named = [(n, t) for n, t in zip(names, tensors) if n is not None and t is not None]
         self.out = tuple(t for _, t in self.named)
+        # Copied per batch (a dict copy costs half of building it from pairs).
+        self.template: Dict[str, Any] = dict(self.named)
         self.lengths = tensors[1]  # kept alive: Rust writes it
         self.cu = tensors[2]
         self.cu_views: Dict[int, torch.Tensor] = {}
@@ -1377,7 +1379,7 @@ class _TokenSlot(_Slot):
             # `cu` bound as in `referenced`: the counts include the same local.
             cu = self.last_cu = self._cu_view(segments)
             self.last_cu_refs = sys.getrefcount(cu)
-            batch = dict(self.named)
+            batch = self.template.copy()
             batch["cu_seqlens"] = cu
         batch["max_seqlen"] = max_seqlen
         return batch

@@ -17,7 +17,7 @@ use std::sync::{Mutex, MutexGuard};
 use mosaicrs::assemble::ElementsMut;
 use mosaicrs::loader::ShuffleMode;
 use mosaicrs::tokens::{
-    segment_starts, TokenBatchMut, TokenConfig, TokenLoader, TokenPlan, TokenState,
+    segment_starts, TokenBatchInfo, TokenBatchMut, TokenConfig, TokenLoader, TokenPlan, TokenState,
 };
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
@@ -95,19 +95,35 @@ pub(crate) struct NativeTokenLoader {
     /// `None` once closed. Locked with the GIL released only (a batch may
     /// wait for reads while holding it).
     loader: Mutex<Option<TokenLoader>>,
-    /// Dataset rows of the documents of the last batch written, and the mix
-    /// source of each.
-    documents: Mutex<(Vec<u64>, Vec<u32>)>,
+    /// The documents of the last batch written, and the vectors the next
+    /// batch writes into (swapped in on success: no allocation per batch).
+    documents: Mutex<Documents>,
     ids: IdType,
     /// `None`: the caller does not take position ids; they are written to
     /// `scratch`, since the segment boundaries are derived from them.
     positions: Option<IdType>,
     /// `None`: no attention mask.
     mask: Option<IdType>,
-    /// Position ids of a batch when the caller takes none: int32, reused
-    /// (a batch's worth stays in cache). Locked after `loader`.
-    scratch: Mutex<Vec<i32>>,
+    /// Reused per batch. Locked after `loader`.
+    scratch: Mutex<Scratch>,
     generation: u64,
+}
+
+/// [`NativeTokenLoader::documents`].
+#[derive(Default)]
+struct Documents {
+    last: TokenBatchInfo,
+    next: TokenBatchInfo,
+}
+
+/// A batch's working memory, kept from batch to batch.
+#[derive(Default)]
+struct Scratch {
+    /// Position ids of a batch when the caller takes none: int32 (a batch's
+    /// worth stays in cache).
+    positions: Vec<i32>,
+    /// One row's segment starts ([`segment_starts`]).
+    starts: Vec<usize>,
 }
 
 /// One `(address, bytes)` buffer from Python.
@@ -184,11 +200,11 @@ impl NativeTokenLoader {
         })?;
         Ok(NativeTokenLoader {
             loader: Mutex::new(Some(loader)),
-            documents: Mutex::new((Vec::new(), Vec::new())),
+            documents: Mutex::new(Documents::default()),
             ids,
             positions,
             mask,
-            scratch: Mutex::new(Vec::new()),
+            scratch: Mutex::new(Scratch::default()),
             generation: fork::generation(),
         })
     }
@@ -341,8 +357,9 @@ impl NativeTokenLoader {
             }
             check_disjoint(&all)?;
             let mut scratch = self.scratch()?;
-            if position_ids.is_none() && scratch.len() != n {
-                *scratch = vec![0; n];
+            let Scratch { positions, starts } = &mut *scratch;
+            if position_ids.is_none() && positions.len() != n {
+                *positions = vec![0; n];
             }
             // SAFETY: each buffer was checked above to be non-null, aligned
             // for its element type and exactly as long as a batch needs, and
@@ -375,17 +392,20 @@ impl NativeTokenLoader {
                 Some((buffer, IdType::I32)) => ElementsMut::I32(unsafe { slice_mut(buffer) }),
                 // SAFETY: as above.
                 Some((buffer, _)) => ElementsMut::I64(unsafe { slice_mut(buffer) }),
-                None => ElementsMut::I32(&mut scratch[..]),
+                None => ElementsMut::I32(&mut positions[..]),
             };
             let out = TokenBatchMut {
                 input_ids: ids,
                 position_ids: pos_out,
                 lengths: lens,
             };
-            let Some(info) = loader.next_into(out).py_err()? else {
+            let mut documents = self.documents()?;
+            let Documents { last, next } = &mut *documents;
+            if !loader.next_into_info(out, next).py_err()? {
                 return Ok(None);
-            };
-            *self.documents()? = (info.documents, info.sources);
+            }
+            std::mem::swap(last, next);
+            drop(documents);
             // SAFETY: as above; the core's mutable views of these buffers
             // ended with `out`, so these shared views alias nothing.
             let (ids, lens) = unsafe {
@@ -401,14 +421,14 @@ impl NativeTokenLoader {
                 Some((buffer, IdType::I32)) => {
                     // SAFETY: as above.
                     let pos = unsafe { slice_ref::<i32>(buffer) };
-                    derive(l, &ids, pos, lens, mask, cu, labels)
+                    derive(l, &ids, pos, lens, mask, cu, labels, starts)
                 }
                 Some((buffer, _)) => {
                     // SAFETY: as above.
                     let pos = unsafe { slice_ref::<i64>(buffer) };
-                    derive(l, &ids, pos, lens, mask, cu, labels)
+                    derive(l, &ids, pos, lens, mask, cu, labels, starts)
                 }
-                None => derive(l, &ids, &scratch[..], lens, mask, cu, labels),
+                None => derive(l, &ids, &positions[..], lens, mask, cu, labels, starts),
             };
             Ok(Some(derived))
         })
@@ -418,12 +438,12 @@ impl NativeTokenLoader {
     /// (every rank's part of the global step is walked, only this rank's
     /// rows are listed).
     fn last_documents(&self) -> PyResult<Vec<u64>> {
-        Ok(self.documents()?.0.clone())
+        Ok(self.documents()?.last.documents.clone())
     }
 
     /// The mix source of each of `last_documents` (all 0 for one dataset).
     fn last_sources(&self) -> PyResult<Vec<u32>> {
-        Ok(self.documents()?.1.clone())
+        Ok(self.documents()?.last.sources.clone())
     }
 
     /// Documents each source of a mix gives one epoch (empty for one
@@ -487,13 +507,13 @@ impl NativeTokenLoader {
         })
     }
 
-    fn scratch(&self) -> PyResult<MutexGuard<'_, Vec<i32>>> {
+    fn scratch(&self) -> PyResult<MutexGuard<'_, Scratch>> {
         self.scratch.lock().map_err(|_| {
             PyRuntimeError::new_err("the token loader is poisoned by an earlier panic")
         })
     }
 
-    fn documents(&self) -> PyResult<MutexGuard<'_, (Vec<u64>, Vec<u32>)>> {
+    fn documents(&self) -> PyResult<MutexGuard<'_, Documents>> {
         self.documents.lock().map_err(|_| {
             PyRuntimeError::new_err("the token loader is poisoned by an earlier panic")
         })
@@ -586,6 +606,7 @@ impl Ids<'_> {
 /// A segment starts where the position is 0: at each document and row
 /// start, and where padding begins ([`segment_starts`], shared with the tch
 /// `TokenLoader`).
+#[allow(clippy::too_many_arguments)]
 fn derive<P: Copy + Into<i64>>(
     l: usize,
     ids: &Ids<'_>,
@@ -594,12 +615,11 @@ fn derive<P: Copy + Into<i64>>(
     mut mask: Option<MaskMut<'_>>,
     cu: &mut [i32],
     mut labels: Option<&mut [i64]>,
+    starts: &mut Vec<usize>,
 ) -> (usize, usize) {
     let n = pos.len();
     let mut segments = 0usize;
     let mut max_seqlen = 0usize;
-    // One row's segment starts, last first.
-    let mut starts: Vec<usize> = Vec::new();
     for (r, &len) in lengths.iter().enumerate() {
         let row = r * l;
         let real = usize::try_from(len).unwrap_or(0).min(l);
@@ -611,9 +631,10 @@ fn derive<P: Copy + Into<i64>>(
             ids.copy_to(row..row + real, &mut labels[row..row + real]);
             labels[row + real..row + l].fill(-100);
         }
-        segment_starts(pos, row, l, &mut starts);
+        // One row's segment starts, last first.
+        segment_starts(pos, row, l, starts);
         let mut end = row + l;
-        for &start in &starts {
+        for &start in starts.iter() {
             max_seqlen = max_seqlen.max(end - start);
             end = start;
         }

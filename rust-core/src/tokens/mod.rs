@@ -74,6 +74,12 @@ use crate::loader::{EpochOrder, GatherTable, OrderAlgorithm, SampleSpace};
 use crate::reader::{DataSource, Dataset};
 use crate::{Error, Result};
 
+/// How many documents ahead of the one being copied the first bytes of a
+/// document are prefetched ([`fill::PREFETCH_BYTES`]): one document (about
+/// 500 tokens) is copied in less time than a load from memory takes to
+/// arrive.
+const PREFETCH_AHEAD: u64 = 2;
+
 /// The buffers one batch is written into, each row-major `[B, L]`.
 #[derive(Debug)]
 pub struct TokenBatchMut<'a> {
@@ -86,7 +92,7 @@ pub struct TokenBatchMut<'a> {
 }
 
 /// What a batch holds besides its tokens.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TokenBatchInfo {
     pub epoch: u64,
     /// The global step: global sequences consumed before it, divided by
@@ -517,6 +523,20 @@ impl TokenLoader {
     /// On an error (a token outside the vocabulary, a bad buffer) the state
     /// does not move; the buffers may hold part of the batch.
     pub fn next_into(&mut self, out: TokenBatchMut<'_>) -> Result<Option<TokenBatchInfo>> {
+        let mut info = TokenBatchInfo::default();
+        Ok(self.next_into_info(out, &mut info)?.then_some(info))
+    }
+
+    /// [`next_into`](Self::next_into), writing what the batch holds into
+    /// `info` (its vectors cleared and reused, so that a caller that keeps
+    /// one `info` allocates nothing per batch). Returns `false` at the end of
+    /// the epoch, `info` untouched; on an error `info` may hold part of the
+    /// batch's documents.
+    pub fn next_into_info(
+        &mut self,
+        out: TokenBatchMut<'_>,
+        info: &mut TokenBatchInfo,
+    ) -> Result<bool> {
         let b = self.config.batch_size;
         let l = self.config.seq_len;
         let n = b.checked_mul(l).ok_or_else(|| {
@@ -548,13 +568,13 @@ impl TokenLoader {
         }
         if self.end_pending {
             self.end_pending = false;
-            return Ok(None);
+            return Ok(false);
         }
         self.ensure_order()?;
         let plan = self.plan()?;
         if plan.steps == 0 {
             self.state.start_epoch(self.state.epoch + 1);
-            return Ok(None);
+            return Ok(false);
         }
 
         let eos_len = self.separator_len() as usize;
@@ -590,8 +610,10 @@ impl TokenLoader {
             eos_len,
             documents_total,
         )?;
-        let mut documents = Vec::new();
-        let mut sources = Vec::new();
+        let documents = &mut info.documents;
+        let sources = &mut info.sources;
+        documents.clear();
+        sources.clear();
         for (i, length) in out.lengths.iter_mut().enumerate() {
             let row_start = i * l;
             let mut filled = 0usize;
@@ -604,8 +626,8 @@ impl TokenLoader {
                 let token_end = (t + take).min(doc.len);
                 let copied = token_end.saturating_sub(t);
                 if t == 0 {
-                    if let Some(next) = window.peek(at.epoch, cur.position + 1) {
-                        window.values(next.source).prefetch(next.start);
+                    if let Some(ahead) = window.peek(at.epoch, cur.position + PREFETCH_AHEAD) {
+                        window.values(ahead.source).prefetch(ahead.start);
                     }
                 }
                 if copied > 0 {
@@ -651,12 +673,8 @@ impl TokenLoader {
         )?;
 
         let global = self.config.global_batch();
-        let info = TokenBatchInfo {
-            epoch: self.state.epoch,
-            step: self.state.sequences_consumed / global,
-            documents,
-            sources,
-        };
+        info.epoch = self.state.epoch;
+        info.step = self.state.sequences_consumed / global;
         if plan.steps == 1 {
             self.state.start_epoch(self.state.epoch + 1);
             self.end_pending = true;
@@ -665,7 +683,7 @@ impl TokenLoader {
             self.state.cursor_document = cur.position;
             self.state.cursor_token = cur.token;
         }
-        Ok(Some(info))
+        Ok(true)
     }
 
     /// [`next_into`](Self::next_into) into new int64 vectors.
