@@ -27,6 +27,8 @@
 //! unevenly (on 2 × 2 its key space is a power of two, never a multiple of
 //! 4! = 24), while a table of at most 4,096 two-byte entries costs 8 KiB.
 
+use strength_reduce::StrengthReducedU64;
+
 use super::rng::{mix64, SplitMix64};
 
 /// Feistel rounds. Even, so the shape returns to `a × b`.
@@ -63,6 +65,9 @@ struct Feistel {
     a: u64,
     /// Radix of the low part (`⌈len / a⌉`), so `a * b >= len`.
     b: u64,
+    /// `b` as a precomputed divisor: the split of each position is then a
+    /// multiply instead of a 64-bit division, with the same results.
+    b_div: StrengthReducedU64,
     keys: [u64; ROUNDS],
 }
 
@@ -75,13 +80,20 @@ impl Permutation {
             rng.shuffle(&mut table);
             Kind::Table(table.into_boxed_slice())
         } else {
+            // `a * b - 1`, the largest value of the network, fits in u64
+            // for every `len` (see `largest_value_fits`), and `b >= 1`.
             let a = ceil_sqrt(len).max(1);
             let b = len.div_ceil(a).max(1);
             let mut keys = [0u64; ROUNDS];
             for key in &mut keys {
                 *key = rng.next_u64();
             }
-            Kind::Feistel(Feistel { a, b, keys })
+            Kind::Feistel(Feistel {
+                a,
+                b,
+                b_div: StrengthReducedU64::new(b),
+                keys,
+            })
         };
         Permutation { len, kind }
     }
@@ -125,7 +137,7 @@ impl Feistel {
     /// One pass of the network over `0..a*b`.
     #[inline]
     fn apply(&self, x: u64) -> u64 {
-        let (mut left, mut right) = (x / self.b, x % self.b);
+        let (mut left, mut right) = StrengthReducedU64::div_rem(x, self.b_div);
         // `left < radix_left` and `right < radix_right` hold throughout.
         let (mut radix_left, mut radix_right) = (self.a, self.b);
         for &key in &self.keys {
@@ -231,6 +243,211 @@ mod tests {
         }
         assert_eq!(ceil_sqrt(u64::MAX), 1 << 32);
         assert_eq!(ceil_sqrt((1 << 32) * (1 << 30)), 1 << 31);
+    }
+
+    #[test]
+    fn strength_reduced_split_equals_division() {
+        let mut rng = SplitMix64::new(21);
+        let mut divisors = vec![
+            1,
+            2,
+            3,
+            7,
+            (1 << 32) - 1,
+            1 << 32,
+            (1 << 32) + 1,
+            1 << 63,
+            (1 << 63) + 1,
+            u64::MAX - 1,
+            u64::MAX,
+        ];
+        divisors.extend((0..64).map(|_| rng.next_u64() >> (rng.next_u64() % 64)));
+        for b in divisors.into_iter().filter(|&b| b > 0) {
+            let div = StrengthReducedU64::new(b);
+            let mut xs = vec![
+                0,
+                1,
+                b - 1,
+                b,
+                b.saturating_add(1),
+                u64::MAX - b,
+                u64::MAX - 1,
+                u64::MAX,
+            ];
+            xs.extend((0..64).map(|_| rng.next_u64()));
+            for x in xs {
+                assert_eq!(
+                    StrengthReducedU64::div_rem(x, div),
+                    (x / b, x % b),
+                    "{x} / {b}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn images_equal_the_division_based_network() {
+        // Computed with the network that split a position with `/` and `%`:
+        // (len, seed, FNV-1a-style fold of the whole image, first six).
+        const WHOLE: [(u64, u64, u64, [u64; 6]); 8] = [
+            (
+                4097,
+                1,
+                0xe58e2d9e531d8993,
+                [1543, 455, 1695, 705, 3931, 2066],
+            ),
+            (
+                4097,
+                2,
+                0x720be999a977deaf,
+                [2639, 1125, 3367, 2884, 3468, 3400],
+            ),
+            (
+                4225,
+                1,
+                0x2c6d82b614f2b731,
+                [1451, 706, 2794, 2901, 714, 3646],
+            ),
+            (
+                4225,
+                2,
+                0xd8504977d668966b,
+                [1798, 2567, 2580, 2929, 1342, 417],
+            ),
+            (
+                65537,
+                1,
+                0x67b0624e954854c5,
+                [21246, 58894, 6012, 54095, 34806, 48621],
+            ),
+            (
+                65537,
+                2,
+                0xf152f7dd768f91d5,
+                [60159, 33572, 57013, 42730, 39883, 2322],
+            ),
+            (
+                1000003,
+                1,
+                0x5c37329d5ea03922,
+                [379859, 90068, 749485, 424494, 461309, 372430],
+            ),
+            (
+                1000003,
+                2,
+                0x1c6a3cdc4e1286ce,
+                [406897, 347570, 678688, 861856, 973086, 4850],
+            ),
+        ];
+        for (len, seed, fold, first) in WHOLE {
+            let p = Permutation::new(len, &mut SplitMix64::new(seed));
+            let got = (0..len).fold(0xcbf2_9ce4_8422_2325u64, |h, i| {
+                (h ^ p.apply(i)).wrapping_mul(0x0100_0000_01b3)
+            });
+            assert_eq!(got, fold, "len {len} seed {seed}");
+            let got: Vec<u64> = (0..6).map(|i| p.apply(i)).collect();
+            assert_eq!(got, first, "len {len} seed {seed}");
+        }
+        // Positions 0, 1, len / 2 and len - 1.
+        const SPOTS: [(u64, u64, [u64; 4]); 8] = [
+            (
+                4294967297,
+                3,
+                [3073259858, 3879304698, 3638351411, 2160945041],
+            ),
+            (
+                4294967297,
+                4,
+                [1996203179, 3667554619, 1712489572, 2859117848],
+            ),
+            (
+                1000000000007,
+                3,
+                [258380668583, 20968919545, 596495984543, 259987646444],
+            ),
+            (
+                1000000000007,
+                4,
+                [180768077249, 792795218282, 997985626995, 368647823627],
+            ),
+            (
+                u64::MAX - 5,
+                3,
+                [
+                    2004197496822572749,
+                    1475107693536753086,
+                    1303366317249907611,
+                    16620842586228385357,
+                ],
+            ),
+            (
+                u64::MAX - 5,
+                4,
+                [
+                    14418920860324872048,
+                    9311048921859183103,
+                    8147845234366870140,
+                    15613219092060951025,
+                ],
+            ),
+            (
+                u64::MAX,
+                3,
+                [
+                    2004197496822572749,
+                    1475107693536753086,
+                    170655475396215310,
+                    17811823240651878702,
+                ],
+            ),
+            (
+                u64::MAX,
+                4,
+                [
+                    14418920860324872048,
+                    9311048921859183103,
+                    9021142335984952245,
+                    3988138345912384810,
+                ],
+            ),
+        ];
+        for (len, seed, spots) in SPOTS {
+            let p = Permutation::new(len, &mut SplitMix64::new(seed));
+            let got: Vec<u64> = [0, 1, len / 2, len - 1]
+                .iter()
+                .map(|&i| p.apply(i))
+                .collect();
+            assert_eq!(got, spots, "len {len} seed {seed}");
+        }
+    }
+
+    #[test]
+    fn largest_value_fits() {
+        // The network's values run up to `a * b - 1`, which must fit in u64
+        // even where `a * b` itself is 2^64 (len = u64::MAX: a = b = 2^32).
+        let edge = ((1u64 << 32) - 1) * ((1u64 << 32) - 1);
+        for len in [
+            u64::MAX,
+            u64::MAX - 1,
+            1 << 63,
+            edge - 1,
+            edge,
+            edge + 1,
+            TABLE_LEN + 1,
+        ] {
+            let Kind::Feistel(f) = Permutation::new(len, &mut SplitMix64::new(2)).kind else {
+                panic!("len {len} is a Feistel network");
+            };
+            let product = u128::from(f.a) * u128::from(f.b);
+            assert!(product >= u128::from(len) && product - 1 <= u128::from(u64::MAX));
+            // Tests run with overflow checks: the last values of the domain
+            // go through every round without overflow.
+            for x in [product - 1, product - 2, u128::from(len) - 1] {
+                let x = x as u64;
+                let y = f.apply(x);
+                assert!(u128::from(y) < product, "len {len} x {x} y {y}");
+            }
+        }
     }
 
     #[test]
