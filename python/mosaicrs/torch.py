@@ -43,6 +43,7 @@ import json
 import os
 import sys
 import weakref
+from weakref import getweakrefcount
 from typing import (
     Any, Callable, Dict, Generic, Iterator, List, Mapping, NamedTuple, Optional, Sequence, Tuple,
     TypeVar, Union,
@@ -437,27 +438,56 @@ class _Done:
 
 
 class _Slot:
-    """One batch's buffers: torch tensors owned by Python, filled by Rust."""
+    """One batch's buffers: torch tensors owned by Python, filled by Rust.
+
+    The slot is held while its storages are referenced from outside it:
+    through a tensor over them (the storage's use count) or through the
+    storage object that ``untyped_storage()`` returns (its reference count:
+    torch hands out that same object while it lives, and holding it does
+    not show in the use count)."""
 
     __slots__ = ("id", "tensors", "storages", "held", "event")
 
     def __init__(self, id: int, tensors: List[torch.Tensor]):
         self.id = id
         self.tensors = tensors
-        # (storage handle, use count with only the ring's own tensor). The
-        # handle stays valid as long as `tensors` keeps the storage alive.
-        self.storages = [
-            (c, _use_count(c)) for c in (t.untyped_storage()._cdata for t in tensors)
-        ] if _use_count is not None else []
+        self.storages: List[Tuple[int, int, Any, int]] = []
+        self._baseline()
         self.held = False  # handed to the user (or being copied to the device)
         self.event: Optional[Any] = None  # CUDA event of the copy out of this slot
 
+    def _baseline(self, again: Optional[int] = None) -> None:
+        """Per distinct storage of ``tensors``: (handle, use count, storage
+        object, reference count of that object), the counts with only the
+        ring's own references. Counts only storages not counted yet and
+        storage ``again`` (a handle; ``None``: all). The handle stays valid
+        while ``tensors`` keeps the storage alive."""
+        if _use_count is None:
+            return
+        kept = {e[0]: e for e in self.storages if again is not None and e[0] != again}
+        self.storages = []  # an old entry would count as a reference
+        entries: Dict[int, Tuple[int, int, Any, int]] = {}
+        for t in self.tensors:
+            c = t.untyped_storage()._cdata
+            if c not in entries:
+                entries[c] = kept[c] if c in kept else self._storage(t)
+        self.storages = list(entries.values())
+
+    @staticmethod
+    def _storage(tensor: torch.Tensor) -> Tuple[int, int, Any, int]:
+        o = tensor.untyped_storage()
+        c = o._cdata
+        # Counted as the checks count: `o` bound by a tuple, a local and the argument.
+        entry = (c, _use_count(c), o, 0)
+        refs = sys.getrefcount(o)
+        return (c, entry[1], o, refs)
+
     def replace(self, i: int, tensor: torch.Tensor) -> None:
-        """Makes ``tensor`` buffer ``i`` of the slot (a grown values buffer)."""
+        """Makes ``tensor`` buffer ``i`` of the slot (a grown values buffer).
+        Only its storage is counted again: views of the slot's other buffers
+        may be alive (the batch being made)."""
         self.tensors[i] = tensor
-        if _use_count is not None:
-            c = tensor.untyped_storage()._cdata
-            self.storages[i] = (c, _use_count(c))
+        self._baseline(tensor.untyped_storage()._cdata)
 
     def referenced(self) -> bool:
         if self.event is not None:
@@ -466,8 +496,9 @@ class _Slot:
             self.event = None
         if _use_count is None:
             return True  # cannot tell: never reuse (fresh slots instead)
-        for c, baseline in self.storages:
-            if _use_count(c) != baseline:
+        getrefcount = sys.getrefcount
+        for c, uses, o, refs in self.storages:
+            if _use_count(c) != uses or getrefcount(o) != refs:
                 return True
         return False
 
@@ -1249,13 +1280,14 @@ class Loader(_RustLoader[_native.NativeLoader]):
         held, slots, ring, make = self._held, self._slots, self._ring, self._make
         items = self._items if self._per_item else None
         next_, release_slot, use_count = native.next, native.release_slot, _use_count
+        getrefcount = sys.getrefcount
         while True:
             release = None
             i = 0
             while i < len(held):
                 s = held[i]
-                for c, baseline in s.storages:
-                    if use_count(c) != baseline:
+                for c, uses, o, refs in s.storages:
+                    if use_count(c) != uses or getrefcount(o) != refs:
                         i += 1
                         break
                 else:
@@ -1394,8 +1426,47 @@ class _TokenSlot(_Slot):
             if cu is not None and (sys.getrefcount(cu) != self.last_cu_refs
                                    or _tensor_use_count(cu) != 1):
                 return True
+            if super().referenced():
+                return True
+            self._renew()
+            return False
         return super().referenced()
 
+    def _renew(self) -> None:
+        """Before the slot is refilled: replaces each tensor handed out last
+        that would carry the old batch's identity into the next one, a weak
+        reference (which would give the refilled batch back) or a reassigned
+        class, by a fresh tensor over the same buffer. The old object is
+        then gone (only weakly referenced), so the weak reference is dead."""
+        if (tuple(map(type, self.out)) == _PLAIN[len(self.out)]
+                and not any(map(getweakrefcount, self.out))):
+            cu = self.last_cu
+            if cu is None or (type(cu) is torch.Tensor and not getweakrefcount(cu)):
+                return
+        b = self.lengths.numel()
+        shape = (b, (self.cu.numel() - 1) // b)  # [B, L]; the boundaries are B * L + 1
+        self.named = [(n, self._plain(t, shape)) for n, t in self.named]
+        self.out = tuple(t for _, t in self.named)
+        cu, self.last_cu = self.last_cu, None
+        if cu is not None:
+            self.cu_views = {k: v for k, v in self.cu_views.items() if v is not cu}
+            del cu
+        self.tensors = list(self.out) + [self.cu]
+        self._baseline()
+        self.settle()
+
+    @staticmethod
+    def _plain(t: torch.Tensor, shape: Tuple[int, ...]) -> torch.Tensor:
+        """``t`` if it carries nothing over, else a plain tensor of ``shape`` over its buffer."""
+        if type(t) is torch.Tensor and not getweakrefcount(t):
+            return t
+        with torch._C.DisableTorchFunctionSubclass():
+            storage, dtype = t.untyped_storage(), t.dtype
+        return torch.empty(0, dtype=dtype).set_(storage, 0, shape)
+
+
+# The classes of a token batch's tensors as made, by their number.
+_PLAIN = [(torch.Tensor,) * n for n in range(8)]
 
 _TOKEN_DTYPES = {torch.int64: "int64", torch.int32: "int32"}
 _MASK_DTYPES = {**_TOKEN_DTYPES, torch.bool: "bool"}

@@ -679,6 +679,7 @@ impl NativeLoader {
             top_up,
             storage_use_count,
             probe: TensorProbe::new(py)?,
+            weakref_count: py.import("weakref")?.getattr("getweakrefcount")?.unbind(),
             shape,
             ring,
             armed: Vec::new(),
@@ -1482,7 +1483,9 @@ struct ArmedStorage {
 /// in-place op, `unsqueeze_` and `resize_` included; no `requires_grad`,
 /// `grad`, hooks or attributes): what a user did to an earlier batch's
 /// tensors never reaches a later batch; changed aliases are replaced by
-/// fresh ones. The reads go through torch's C entry points
+/// fresh ones. Aliases that are weakly referenced are dropped when their
+/// slot goes back, so a weak reference is dead rather than giving back a
+/// refilled batch. The reads go through torch's C entry points
 /// ([`TensorProbe`]), not Python attribute lookups.
 ///
 /// The held slots and their aliases live here across epochs, so that a
@@ -1494,6 +1497,8 @@ pub(crate) struct DenseBatches {
     top_up: Py<PyAny>,
     storage_use_count: Py<PyAny>,
     probe: TensorProbe,
+    /// `weakref.getweakrefcount`.
+    weakref_count: Py<PyAny>,
     shape: BatchShape,
     /// Slots Python keeps free for the workers.
     ring: usize,
@@ -1514,6 +1519,7 @@ impl DenseBatches {
         while i < self.held.len() {
             let id = self.held[i];
             if self.unused(py, id)? {
+                self.drop_weak_aliases(py, id)?;
                 self.held.remove(i);
                 match release {
                     None => release = Some(id),
@@ -1603,6 +1609,28 @@ impl DenseBatches {
             }
         }
         Ok(true)
+    }
+
+    /// Before unused slot `id` goes back to the workers: drops its aliases
+    /// if one is weakly referenced, since the weak reference would give the
+    /// refilled batch back. Only the slot held them, so they are gone (the
+    /// weak references dead); the slot is armed afresh when next handed out.
+    fn drop_weak_aliases(&mut self, py: Python<'_>, id: usize) -> PyResult<()> {
+        let Some(Some(armed)) = self.armed.get(id) else {
+            return Ok(());
+        };
+        let count = self.weakref_count.bind(py);
+        let mut weak = false;
+        for alias in &armed.aliases {
+            if count.call1((alias,))?.extract::<isize>()? > 0 {
+                weak = true;
+                break;
+            }
+        }
+        if weak {
+            self.armed[id] = None;
+        }
+        Ok(())
     }
 
     /// The slot's aliases are as `arm` made them (the slot is unused).

@@ -84,3 +84,42 @@ def run_torchrun(worker: Path, *args: object, nproc: int = 2) -> None:
         capture_output=True, text=True, timeout=300, env=env,
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+
+
+def keep_loosely(tensor, kept: list, weak: bool) -> None:
+    """Keeps ``tensor`` of a batch only through its ``untyped_storage()``, or
+    only through a weak reference (``weak``), with a copy of its values: what
+    a batch held that way must still hold later (see :func:`assert_kept`)."""
+    import weakref
+
+    values = tensor.clone()
+    if weak:
+        kept.append((weakref.ref(tensor), None, values))
+    else:
+        geometry = (tensor.storage_offset(), tuple(tensor.shape), tensor.stride())
+        kept.append((tensor.untyped_storage(), geometry, values))
+
+
+def assert_kept(kept: list) -> None:
+    """Each batch kept by :func:`keep_loosely` still holds its values: the
+    storage was not refilled, and a weak reference is dead or gives the same
+    values."""
+    import torch
+
+    for k, (held, geometry, values) in enumerate(kept):
+        if geometry is None:
+            tensor = held()
+            assert tensor is None or torch.equal(tensor, values), f"weakly kept batch {k}"
+        else:
+            tensor = torch.empty(0, dtype=values.dtype).set_(held, *geometry)
+            assert torch.equal(tensor, values), f"batch {k} kept through its storage"
+
+
+def assert_ring_reused(loader, kept: list) -> None:
+    """Once ``kept`` is let go, another epoch runs in the slots there are:
+    what held the batches was let go with it."""
+    kept.clear()
+    slots = len(loader._slots)
+    for _ in loader:
+        pass
+    assert len(loader._slots) == slots

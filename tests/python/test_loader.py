@@ -414,3 +414,23 @@ def test_the_device_pipeline_keeps_exact_state(ids_dataset):
     again.load_state_dict(state)
     assert [b["id"].tolist() for b in again] == plain[5:]
     assert again.state_dict()["epoch"] == 1
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_a_weak_reference_never_gives_back_a_refilled_batch(ids_dataset, native):
+    """A batch kept only through a weak reference to one of its tensors is
+    gone, or still holds its values; the same for one kept through its
+    storage (the native per-batch path and the Python one)."""
+    from .conftest import assert_kept, assert_ring_reused, keep_loosely
+
+    loader = mt.Loader(ids_dataset, 10, seed=8, num_threads=2, prefetch=2)
+    if not native:
+        loader._dense = None
+    kept: list = []
+    for k, batch in enumerate(loader):
+        for t in (batch["id"], batch["x"]):
+            keep_loosely(t, kept, weak=k % 2 == 1)
+        del batch, t
+    assert len(kept) == 200
+    assert_kept(kept)
+    assert_ring_reused(loader, kept)

@@ -280,3 +280,23 @@ def test_s3_sources_larger_than_the_cache_stream_through_it(moto_server, sources
         mt.Loader(streams=mix, batch_size=10, shuffle="block-local:1",
                   cache_dir=tmp_path / "small", cache_limit=needed - 1)
     assert all(u in str(refused.value) for u in urls), refused.value
+
+
+@pytest.mark.parametrize("pipeline", [False, True])
+def test_batches_kept_through_a_storage_or_a_weak_reference_keep_their_values(sources,
+                                                                               pipeline):
+    """``stream_index=True`` batches: holding only a tensor's
+    ``untyped_storage()`` keeps the batch, and a weak reference never gives
+    back a refilled batch."""
+    from .conftest import assert_kept, assert_ring_reused, keep_loosely
+
+    loader = mt.Loader(streams=streams(sources, [0.6, 0.3, 0.1]), batch_size=10,
+                       stream_index=True, seed=3, _pipeline=pipeline)
+    kept: list = []
+    for k, batch in enumerate(loader):
+        for t in (batch["id"], batch["x"], batch["stream"]):
+            keep_loosely(t, kept, weak=k % 2 == 1)
+        del batch, t
+    assert len(kept) == 3 * 94
+    assert_kept(kept)
+    assert_ring_reused(loader, kept)

@@ -382,3 +382,24 @@ def test_nested_lists_bad_input_named(nested_ds, ragged_ds):
     flat_path, _ = ragged_ds
     with pytest.raises(ValueError, match=r"l_i8.*list of lists"):
         mt.Loader(flat_path, 4, columns=["l_i8"], ragged={"l_i8": "offsets"}, nested=True)
+
+
+@pytest.mark.parametrize("pipeline", [False, True])
+def test_batches_kept_through_a_storage_or_a_weak_reference_keep_their_values(ragged_ds,
+                                                                               pipeline):
+    """Holding only a batch tensor's ``untyped_storage()`` keeps the batch from
+    being refilled, and a weak reference never gives back a refilled batch."""
+    from .conftest import assert_kept, assert_ring_reused, keep_loosely
+
+    path, _ = ragged_ds
+    loader = mt.Loader(path, 8, columns=["id", "l_i32", "s"],
+                       ragged={"l_i32": "offsets", "s": "padded"}, null_policy=0, seed=2,
+                       _pipeline=pipeline)
+    kept: List[Any] = []
+    for k, batch in enumerate(loader):
+        for t in (batch["id"], batch["l_i32"].values, batch["l_i32"].offsets, batch["s"]):
+            keep_loosely(t, kept, weak=k % 2 == 1)
+        del batch, t
+    assert len(kept) == 4 * (N // 8)
+    assert_kept(kept)
+    assert_ring_reused(loader, kept)

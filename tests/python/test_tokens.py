@@ -637,3 +637,31 @@ def test_a_mix_source_without_the_column_is_named(mix_sources, tmp_path):
                        batch_size=2)
     with pytest.raises(InvalidInputError, match="not both"):
         mt.TokenLoader(paths[0], streams=mix_streams(paths), seq_len=L, batch_size=2)
+
+
+@pytest.mark.parametrize("pipeline", [False, True])
+def test_batches_kept_through_a_storage_or_a_weak_reference_keep_their_values(docs_dataset,
+                                                                               pipeline):
+    """Holding only a batch tensor's ``untyped_storage()`` keeps the batch from
+    being refilled, a weak reference never gives back a refilled batch, and a
+    tensor whose class was reassigned is not handed out again."""
+    from .conftest import assert_kept, assert_ring_reused, keep_loosely
+
+    class Tagged(torch.Tensor):
+        pass
+
+    path, _ = docs_dataset
+    loader = mt.TokenLoader(path, seq_len=L, batch_size=4, eos_id=EOS, seed=8, labels=True,
+                            _pipeline=pipeline)
+    kept: list = []
+    names = ["input_ids", "position_ids", "labels", "cu_seqlens"]
+    for k, batch in enumerate(loader):
+        assert all(type(batch[n]) is torch.Tensor for n in names)
+        for n in names:
+            keep_loosely(batch[n], kept, weak=k % 2 == 1)
+        if k % 3 == 2:
+            batch["position_ids"].__class__ = Tagged
+        del batch
+    assert len(kept) > 4 * 20
+    assert_kept(kept)
+    assert_ring_reused(loader, kept)
