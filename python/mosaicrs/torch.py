@@ -1447,6 +1447,7 @@ class _TokenSlot(_Slot):
         shape = (b, (self.cu.numel() - 1) // b)  # [B, L]; the boundaries are B * L + 1
         self.named = [(n, self._plain(t, shape)) for n, t in self.named]
         self.out = tuple(t for _, t in self.named)
+        self.template = dict(self.named)
         cu, self.last_cu = self.last_cu, None
         if cu is not None:
             self.cu_views = {k: v for k, v in self.cu_views.items() if v is not cu}
